@@ -1,0 +1,58 @@
+package config
+
+import (
+	"net"
+	"strconv"
+	"time"
+)
+
+// Config is the validated configuration of `vpo serve`.
+type Config struct {
+	Server   Server   `toml:"server"`
+	Logging  Logging  `toml:"logging"`
+	Database Database `toml:"database"`
+	Jobs     Jobs     `toml:"jobs"`
+}
+
+// Server configures the HTTP server.
+type Server struct {
+	// Bind is the IP address literal (or "localhost") to listen on.
+	Bind string `toml:"bind"`
+	// Port is the TCP port to listen on, 1..65535.
+	Port int `toml:"port"`
+	// ShutdownTimeout bounds a graceful shutdown; running jobs still busy
+	// after it are cancelled and requeued.
+	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+	// AuthToken, when non-empty, is the bearer token the jobs API requires.
+	AuthToken string `toml:"auth_token"`
+}
+
+// Logging configures the logger.
+type Logging struct {
+	// Level is one of "debug", "info", "warning" or "error".
+	Level string `toml:"level"`
+	// Format is "text" or "json".
+	Format string `toml:"format"`
+}
+
+// Database configures the SQLite library database.
+type Database struct {
+	// Path is the database file, with a leading "~/" already expanded.
+	Path string `toml:"path"`
+}
+
+// Jobs configures the worker pool.
+type Jobs struct {
+	// Workers is the number of jobs run concurrently, 1..256.
+	Workers int `toml:"workers"`
+	// LeaseDuration is how long a claimed job stays leased to a worker
+	// before it is considered abandoned, 1s..1h.
+	LeaseDuration time.Duration `toml:"lease_duration"`
+	// TestKinds enables job kinds that exist only for tests.
+	TestKinds bool `toml:"test_kinds"`
+}
+
+// Addr returns the listen address "host:port" of the HTTP server.
+func (c Config) Addr() string {
+	return net.JoinHostPort(c.Server.Bind, strconv.Itoa(c.Server.Port))
+}

@@ -1,0 +1,142 @@
+package config_test
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/vpo-project/vpo/libs/config"
+)
+
+// layered describes one key with a distinct value per layer. The env and
+// flag values are raw strings; want* are the expected values as rendered by
+// get.
+type layered struct {
+	key      string
+	env      string
+	flag     string
+	get      func(config.Config) string
+	wantEnv  string
+	wantFile string // as set by testdata/precedence.toml
+	wantFlag string
+}
+
+var layeredKeys = []layered{
+	{"server.bind", "10.0.0.1", "10.0.0.3", func(c config.Config) string { return c.Server.Bind }, "10.0.0.1", "10.0.0.2", "10.0.0.3"},
+	{"server.port", "9001", "9003", func(c config.Config) string { return strconv.Itoa(c.Server.Port) }, "9001", "9002", "9003"},
+	{"server.shutdown_timeout", "60", "3m", func(c config.Config) string { return c.Server.ShutdownTimeout.String() }, "1m0s", "2m0s", "3m0s"},
+	{"server.auth_token", "env-token-0123456789", "flag-token-0123456789", func(c config.Config) string { return c.Server.AuthToken }, "env-token-0123456789", "file-token-0123456789", "flag-token-0123456789"},
+	{"logging.level", "debug", "ERROR", func(c config.Config) string { return c.Logging.Level }, "debug", "warning", "error"},
+	{"logging.format", "json", "json", func(c config.Config) string { return c.Logging.Format }, "json", "text", "json"},
+	{"database.path", "/env/library.db", "/flag/library.db", func(c config.Config) string { return c.Database.Path }, "/env/library.db", "/file/library.db", "/flag/library.db"},
+	{"jobs.workers", "11", "13", func(c config.Config) string { return strconv.Itoa(c.Jobs.Workers) }, "11", "12", "13"},
+	{"jobs.lease_duration", "11s", "13", func(c config.Config) string { return c.Jobs.LeaseDuration.String() }, "11s", "12s", "13s"},
+	{"jobs.test_kinds", "true", "1", func(c config.Config) string { return strconv.FormatBool(c.Jobs.TestKinds) }, "true", "false", "true"},
+}
+
+func envName(t *testing.T, key string) string {
+	t.Helper()
+	for _, k := range config.Keys() {
+		if k.Name == key {
+			return k.Env
+		}
+	}
+	t.Fatalf("no key %s", key)
+	return ""
+}
+
+func TestPrecedence(t *testing.T) {
+	tests := []struct {
+		name             string
+		env, file, flags bool
+		want             config.Source
+	}{
+		{"default only", false, false, false, config.SourceDefault},
+		{"env only", true, false, false, config.SourceEnv},
+		{"file only", false, true, false, config.SourceFile},
+		{"flag only", false, false, true, config.SourceFlag},
+		{"env and file: file wins", true, true, false, config.SourceFile},
+		{"file and flag: flag wins", false, true, true, config.SourceFlag},
+		{"env and flag: flag wins", true, false, true, config.SourceFlag},
+		{"all three: flag wins", true, true, true, config.SourceFlag},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := hermetic(t, config.Options{})
+			opts.Flags = map[string]string{}
+			for _, k := range layeredKeys {
+				if tt.env {
+					opts.Env = append(opts.Env, envName(t, k.key)+"="+k.env)
+				}
+				if tt.flags {
+					opts.Flags[k.key] = k.flag
+				}
+			}
+			if tt.file {
+				opts.ExplicitPath = fixture("precedence.toml")
+			}
+			l, err := config.Load(opts)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			defaults := config.Defaults(opts)
+			for _, k := range layeredKeys {
+				want := map[config.Source]string{
+					config.SourceDefault: k.get(defaults),
+					config.SourceEnv:     k.wantEnv,
+					config.SourceFile:    k.wantFile,
+					config.SourceFlag:    k.wantFlag,
+				}[tt.want]
+				if got := k.get(l.Config); got != want {
+					t.Errorf("%s = %q, want %q", k.key, got, want)
+				}
+				if got := l.Sources[k.key]; got != tt.want {
+					t.Errorf("Sources[%s] = %q, want %q", k.key, got, tt.want)
+				}
+			}
+			if len(l.Sources) != len(config.Keys()) {
+				t.Errorf("Sources has %d keys, want %d", len(l.Sources), len(config.Keys()))
+			}
+		})
+	}
+}
+
+// TestPrecedenceCoversAllKeys keeps the table above in step with Keys.
+func TestPrecedenceCoversAllKeys(t *testing.T) {
+	covered := map[string]bool{}
+	for _, k := range layeredKeys {
+		covered[k.key] = true
+	}
+	for _, k := range config.Keys() {
+		if !covered[k.Name] {
+			t.Errorf("key %s missing from the precedence table", k.Name)
+		}
+	}
+}
+
+func TestFlagNamesAsFlagKeys(t *testing.T) {
+	opts := hermetic(t, config.Options{Flags: map[string]string{"--port": "9999", "--log-level": "warn"}})
+	l, err := config.Load(opts)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if l.Config.Server.Port != 9999 || l.Config.Logging.Level != "warning" {
+		t.Errorf("got port %d level %q", l.Config.Server.Port, l.Config.Logging.Level)
+	}
+	if l.Sources["server.port"] != config.SourceFlag {
+		t.Errorf("Sources[server.port] = %q", l.Sources["server.port"])
+	}
+}
+
+func TestEnvOverriddenByFileWarns(t *testing.T) {
+	opts := hermetic(t, config.Options{
+		ExplicitPath: fixture("precedence.toml"),
+		Env:          []string{"VPO_SERVER_PORT=9001"},
+	})
+	l, err := config.Load(opts)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !containsAll(l.Warnings, "VPO_SERVER_PORT", "server.port", "precedence.toml:4") {
+		t.Errorf("Warnings = %q, want one about VPO_SERVER_PORT being overridden at line 4", l.Warnings)
+	}
+}

@@ -1,0 +1,322 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting is one configuration key: how to parse it from a string (env,
+// flags) or a TOML value, validate it and store it in a Config.
+type setting interface {
+	key() Key
+	// fromString parses, validates and stores a raw env or flag value.
+	fromString(c *Config, raw, home string) error
+	// fromTOML validates and stores a decoded TOML value.
+	fromTOML(c *Config, v any, home string) error
+	// literal renders the current value as a TOML literal.
+	literal(c *Config) string
+	// secret reports whether the value must never be printed.
+	secret() bool
+}
+
+// spec is a setting holding a value of type T.
+type spec[T any] struct {
+	k Key
+	// dynamicDefault describes a host-dependent default for Key.Default.
+	dynamicDefault string
+	hidden         bool
+	parse          func(raw string) (T, error)
+	decode         func(v any) (T, error)
+	check          func(v T, home string) (T, error)
+	field          func(c *Config) *T
+	text           func(v T) string // unquoted text
+	quoted         bool             // whether the TOML literal is a string
+}
+
+func (s spec[T]) key() Key {
+	k := s.k
+	if s.dynamicDefault != "" {
+		k.Default = s.dynamicDefault
+	} else {
+		d := Defaults(Options{})
+		k.Default = s.text(*s.field(&d))
+	}
+	return k
+}
+
+func (s spec[T]) secret() bool { return s.hidden }
+
+func (s spec[T]) fromString(c *Config, raw, home string) error {
+	v, err := s.parse(raw)
+	if err != nil {
+		return err
+	}
+	return s.store(c, v, home)
+}
+
+func (s spec[T]) fromTOML(c *Config, v any, home string) error {
+	t, err := s.decode(v)
+	if err != nil {
+		return err
+	}
+	return s.store(c, t, home)
+}
+
+func (s spec[T]) store(c *Config, v T, home string) error {
+	if s.check != nil {
+		var err error
+		if v, err = s.check(v, home); err != nil {
+			return err
+		}
+	}
+	*s.field(c) = v
+	return nil
+}
+
+func (s spec[T]) literal(c *Config) string {
+	t := s.text(*s.field(c))
+	if s.quoted {
+		return strconv.Quote(t)
+	}
+	return t
+}
+
+// settings returns the table of all settings, in display order. It is built
+// on each call so that no package-level state exists.
+func settings() []setting {
+	return []setting{
+		stringSpec(Key{
+			Name: "server.bind", Env: "VPO_SERVER_BIND", Flag: "--bind",
+			Help: `IP address the HTTP server listens on, e.g. "127.0.0.1", "::1", "0.0.0.0", or "localhost".`,
+		}, func(c *Config) *string { return &c.Server.Bind }, checkBind),
+		intSpec(Key{
+			Name: "server.port", Env: "VPO_SERVER_PORT", Flag: "--port",
+			Help: "TCP port the HTTP server listens on.",
+		}, func(c *Config) *int { return &c.Server.Port }, 1, 65535),
+		durationSpec(Key{
+			Name: "server.shutdown_timeout", Env: "VPO_SERVER_SHUTDOWN_TIMEOUT",
+			Help: "How long a graceful shutdown may take before running jobs are cancelled and requeued.",
+		}, func(c *Config) *time.Duration { return &c.Server.ShutdownTimeout }, 0, time.Hour),
+		secretSpec(Key{
+			Name: "server.auth_token", Env: "VPO_AUTH_TOKEN",
+			Help: "Bearer token the jobs API requires (at least 16 characters); empty disables authentication.",
+		}, func(c *Config) *string { return &c.Server.AuthToken }, checkToken),
+		stringSpec(Key{
+			Name: "logging.level", Env: "VPO_LOG_LEVEL", Flag: "--log-level",
+			Help: `Least severe messages logged: "debug", "info", "warning" or "error".`,
+		}, func(c *Config) *string { return &c.Logging.Level }, checkLevel),
+		stringSpec(Key{
+			Name: "logging.format", Env: "VPO_LOG_FORMAT", Flag: "--log-format",
+			Help: `Log line format: "text" or "json".`,
+		}, func(c *Config) *string { return &c.Logging.Format }, checkFormat),
+		withDynamicDefault(stringSpec(Key{
+			Name: "database.path", Env: "VPO_DATABASE_PATH",
+			Help: `SQLite library database file; a leading "~/" means the home directory.`,
+		}, func(c *Config) *string { return &c.Database.Path }, checkPath),
+			"$STATE_DIRECTORY/library.db under systemd, "+packagedDatabasePath+" for user vpo, else ~/.vpo/library.db"),
+		withDynamicDefault(intSpec(Key{
+			Name: "jobs.workers", Env: "VPO_JOBS_WORKERS",
+			Help: "Number of jobs run at the same time; defaults to the number of CPUs.",
+		}, func(c *Config) *int { return &c.Jobs.Workers }, 1, maxWorkers),
+			"number of CPUs"),
+		durationSpec(Key{
+			Name: "jobs.lease_duration", Env: "VPO_JOBS_LEASE_DURATION",
+			Help: "How long a worker holds a job before it is considered abandoned and requeued.",
+		}, func(c *Config) *time.Duration { return &c.Jobs.LeaseDuration }, time.Second, time.Hour),
+		boolSpec(Key{
+			Name: "jobs.test_kinds", Env: "VPO_JOBS_TEST_KINDS",
+			Help: "Enables job kinds that exist for tests only; never enable in production.",
+		}, func(c *Config) *bool { return &c.Jobs.TestKinds }),
+	}
+}
+
+func withDynamicDefault[T any](s spec[T], desc string) spec[T] {
+	s.dynamicDefault = desc
+	return s
+}
+
+func stringSpec(k Key, field func(*Config) *string, check func(string, string) (string, error)) spec[string] {
+	return spec[string]{
+		k:      k,
+		parse:  func(raw string) (string, error) { return raw, nil },
+		decode: decodeString,
+		check:  check,
+		field:  field,
+		text:   func(v string) string { return v },
+		quoted: true,
+	}
+}
+
+func secretSpec(k Key, field func(*Config) *string, check func(string, string) (string, error)) spec[string] {
+	s := stringSpec(k, field, check)
+	s.hidden = true
+	return s
+}
+
+func intSpec(k Key, field func(*Config) *int, lo, hi int) spec[int] {
+	return spec[int]{
+		k: k,
+		parse: func(raw string) (int, error) {
+			n, err := strconv.Atoi(strings.TrimSpace(raw))
+			if err != nil {
+				return 0, errors.New("not an integer")
+			}
+			return n, nil
+		},
+		decode: decodeInt,
+		check: func(v int, _ string) (int, error) {
+			if v < lo || v > hi {
+				return 0, fmt.Errorf("must be between %d and %d", lo, hi)
+			}
+			return v, nil
+		},
+		field: field,
+		text:  strconv.Itoa,
+	}
+}
+
+// durationSpec accepts durations in (lo, hi] when lo is 0, else in [lo, hi].
+func durationSpec(k Key, field func(*Config) *time.Duration, lo, hi time.Duration) spec[time.Duration] {
+	return spec[time.Duration]{
+		k:     k,
+		parse: parseDuration,
+		decode: func(v any) (time.Duration, error) {
+			var d Duration
+			if err := d.UnmarshalTOML(v); err != nil {
+				return 0, err
+			}
+			return d.Duration, nil
+		},
+		check: func(v time.Duration, _ string) (time.Duration, error) {
+			if lo == 0 && (v <= 0 || v > hi) {
+				return 0, fmt.Errorf("must be greater than 0 and at most %s", formatDuration(hi))
+			}
+			if lo > 0 && (v < lo || v > hi) {
+				return 0, fmt.Errorf("must be between %s and %s", formatDuration(lo), formatDuration(hi))
+			}
+			return v, nil
+		},
+		field:  field,
+		text:   formatDuration,
+		quoted: true,
+	}
+}
+
+func boolSpec(k Key, field func(*Config) *bool) spec[bool] {
+	return spec[bool]{
+		k: k,
+		parse: func(raw string) (bool, error) {
+			b, err := strconv.ParseBool(strings.TrimSpace(raw))
+			if err != nil {
+				return false, errors.New("not a boolean (use true or false)")
+			}
+			return b, nil
+		},
+		decode: func(v any) (bool, error) {
+			b, ok := v.(bool)
+			if !ok {
+				return false, fmt.Errorf("must be true or false, not %s", tomlType(v))
+			}
+			return b, nil
+		},
+		field: field,
+		text:  strconv.FormatBool,
+	}
+}
+
+func decodeString(v any) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("must be a string, not %s", tomlType(v))
+	}
+	return s, nil
+}
+
+func decodeInt(v any) (int, error) {
+	n, ok := v.(int64)
+	if !ok {
+		return 0, fmt.Errorf("must be an integer, not %s", tomlType(v))
+	}
+	if n < math.MinInt || n > math.MaxInt {
+		return 0, errors.New("integer out of range")
+	}
+	return int(n), nil
+}
+
+func checkBind(v, _ string) (string, error) {
+	if v == "" {
+		return "", errors.New("must not be empty")
+	}
+	if v != "localhost" && net.ParseIP(v) == nil {
+		return "", errors.New(`must be an IP address (e.g. "127.0.0.1", "::1", "0.0.0.0") or "localhost"`)
+	}
+	return v, nil
+}
+
+const minTokenLen = 16
+
+func checkToken(v, _ string) (string, error) {
+	if v != "" && len(v) < minTokenLen {
+		return "", fmt.Errorf("must be at least %d characters (got %d)", minTokenLen, len(v))
+	}
+	return v, nil
+}
+
+func checkLevel(v, _ string) (string, error) {
+	switch l := strings.ToLower(strings.TrimSpace(v)); l {
+	case "debug", "info", "warning", "error":
+		return l, nil
+	case "warn":
+		return "warning", nil
+	}
+	return "", errors.New("must be one of debug, info, warning, error")
+}
+
+func checkFormat(v, _ string) (string, error) {
+	switch f := strings.ToLower(strings.TrimSpace(v)); f {
+	case "text", "json":
+		return f, nil
+	}
+	return "", errors.New("must be one of text, json")
+}
+
+func checkPath(v, home string) (string, error) {
+	if v == "" {
+		return "", errors.New("must not be empty")
+	}
+	if rest, ok := strings.CutPrefix(v, "~/"); ok {
+		if home == "" {
+			return "", errors.New(`cannot expand "~/": home directory unknown`)
+		}
+		return filepath.Join(home, rest), nil
+	}
+	return v, nil
+}
+
+// tomlType names the TOML type of a decoded value for error messages.
+func tomlType(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case time.Time:
+		return "a datetime"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}

@@ -1,0 +1,51 @@
+package config
+
+import (
+	"io"
+	"strings"
+)
+
+// secretMask replaces secret values in output and errors.
+const secretMask = `"********"`
+
+// Show writes the effective configuration, one key per line in the style
+//
+//	server.port = 8321  # default
+//
+// grouped by section, each annotated with where its value came from. The
+// first line names the config file or says "(no config file)". Secrets are
+// masked. Apart from masked secrets, the output is valid TOML.
+func (l *Loaded) Show(w io.Writer) error {
+	var b strings.Builder
+	if l.File != "" {
+		b.WriteString("# config file: " + l.File + "\n")
+	} else {
+		b.WriteString("# (no config file)\n")
+	}
+	prev := ""
+	for _, s := range settings() {
+		name := s.key().Name
+		if sec := section(name); sec != prev {
+			b.WriteString("\n")
+			prev = sec
+		}
+		value := s.literal(&l.Config)
+		if s.secret() && value != `""` {
+			value = secretMask
+		}
+		b.WriteString(name + " = " + value + "  # " + l.describe(name) + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// describe names where key's value came from.
+func (l *Loaded) describe(key string) string {
+	if o, ok := l.origins[key]; ok {
+		return o.String()
+	}
+	if src, ok := l.Sources[key]; ok {
+		return string(src)
+	}
+	return string(SourceDefault)
+}

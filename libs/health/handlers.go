@@ -1,0 +1,72 @@
+package health
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// HealthHandler serves the Report as JSON (GET /health): 200 when healthy,
+// 503 otherwise.
+func (h *Health) HealthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rep := h.Report(r.Context())
+		body, err := json.Marshal(rep)
+		if err != nil {
+			// Only Extra can fail to encode; the probe must still answer.
+			rep.Extra = nil
+			body, _ = json.Marshal(rep) // the fixed fields always encode
+		}
+		writeJSON(w, r, rep.HTTPStatus(), body)
+	})
+}
+
+// LiveHandler answers the liveness probe (GET /health/live): 200
+// {"status":"alive"}, or 503 {"status":"shutting_down"} once shutdown has
+// begun. It never touches the database.
+func (h *Health) LiveHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.shuttingDown.Load() {
+			writeJSON(w, r, http.StatusServiceUnavailable, []byte(`{"status":"shutting_down"}`))
+			return
+		}
+		writeJSON(w, r, http.StatusOK, []byte(`{"status":"alive"}`))
+	})
+}
+
+// ReadyHandler answers the readiness probe (GET /health/ready): 200
+// {"status":"ready"} when SetReady(true) was called, shutdown has not begun,
+// Options.Ready holds and the database check passes; otherwise 503
+// {"status":"not_ready","reason":…} with one of the Reason constants.
+func (h *Health) ReadyHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reason := h.readiness(r.Context())
+		if reason == "" {
+			writeJSON(w, r, http.StatusOK, []byte(`{"status":"ready"}`))
+			return
+		}
+		body, err := json.Marshal(struct {
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+		}{"not_ready", reason})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, r, http.StatusServiceUnavailable, body)
+	})
+}
+
+// writeJSON writes a JSON response that no cache keeps; HEAD gets the
+// headers only.
+func writeJSON(w http.ResponseWriter, r *http.Request, code int, body []byte) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	body = append(body, '\n')
+	w.WriteHeader(code)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(body) // the client went away; nothing to do
+}

@@ -1,0 +1,97 @@
+package health
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+)
+
+// Values of Report.Status.
+const (
+	StatusHealthy   = "healthy"
+	StatusDegraded  = "degraded"
+	StatusUnhealthy = "unhealthy"
+)
+
+// Values of Report.Database.
+const (
+	DatabaseConnected    = "connected"
+	DatabaseDisconnected = "disconnected"
+)
+
+// Report is the state of the daemon as served at /health.
+type Report struct {
+	// Status is healthy, degraded (the database check fails) or unhealthy
+	// (starting, not ready or shutting down).
+	Status string `json:"status"`
+	// Database is connected or disconnected.
+	Database      string  `json:"database"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	Version       string  `json:"version"`
+	ShuttingDown  bool    `json:"shutting_down"`
+	// Ready is true when the readiness probe would answer 200.
+	Ready bool `json:"ready"`
+	// Extra holds the fields from Options.Stats. They are merged into the
+	// top level of the JSON document; they cannot replace the fields above.
+	Extra map[string]any `json:"-"`
+}
+
+// HTTPStatus is the status code that goes with the report: 200 when
+// healthy, 503 otherwise.
+func (r Report) HTTPStatus() int {
+	if r.Status == StatusHealthy {
+		return http.StatusOK
+	}
+	return http.StatusServiceUnavailable
+}
+
+// MarshalJSON encodes the fixed fields first, then the Extra fields that do
+// not collide with them, sorted by key.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type fixed Report // without the MarshalJSON method
+	b, err := json.Marshal(fixed(r))
+	if err != nil {
+		return nil, fmt.Errorf("encode health report: %w", err)
+	}
+	if len(r.Extra) == 0 {
+		return b, nil
+	}
+
+	keys := make([]string, 0, len(r.Extra))
+	for k := range r.Extra {
+		if !isReportField(k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+
+	var buf bytes.Buffer
+	buf.Write(b[:len(b)-1]) // drop the closing brace
+	for _, k := range keys {
+		v, err := json.Marshal(r.Extra[k])
+		if err != nil {
+			return nil, fmt.Errorf("encode health report field %q: %w", k, err)
+		}
+		name, err := json.Marshal(k)
+		if err != nil {
+			return nil, fmt.Errorf("encode health report field %q: %w", k, err)
+		}
+		buf.WriteByte(',')
+		buf.Write(name)
+		buf.WriteByte(':')
+		buf.Write(v)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+func isReportField(key string) bool {
+	switch key {
+	case "status", "database", "uptime_seconds", "version", "shutting_down", "ready":
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,17 @@
+// Package jobs runs the durable job queue: a Registry maps job kinds to
+// Handlers, and a Pool claims queued jobs from storage, runs them with a
+// bounded number of workers, keeps their leases alive, propagates
+// cancellation requests, records results and failures, and on shutdown
+// stops claiming, lets running jobs finish until a deadline and requeues
+// the rest.
+//
+// The package talks to storage only through the Queue interface it
+// declares; *store.Store satisfies it. Job records are store.Job values.
+//
+// Delivery is at-least-once: a job whose lease expires (crashed process,
+// lost database) or that is interrupted by a shutdown runs again, so
+// handlers must be idempotent.
+//
+// Every log line about a job carries the field job_id, and file_path when
+// the job's payload is a JSON object with a "path" string.
+package jobs

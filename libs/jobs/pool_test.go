@@ -1,0 +1,525 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/vpo-project/vpo/libs/jobs"
+	"github.com/vpo-project/vpo/libs/store"
+)
+
+type env struct {
+	t     *testing.T
+	store *store.Store
+	reg   *jobs.Registry
+	hook  *logtest.Hook
+	log   *logrus.Entry
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "vpo.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	logger, hook := logtest.NewNullLogger()
+	logger.SetLevel(logrus.DebugLevel)
+	return &env{t: t, store: s, reg: jobs.NewRegistry(), hook: hook, log: logrus.NewEntry(logger)}
+}
+
+func (e *env) register(kind string, f jobs.HandlerFunc) {
+	e.t.Helper()
+	if err := e.reg.Register(kind, f); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) submit(nj store.NewJob) store.Job {
+	e.t.Helper()
+	j, err := e.store.CreateJob(context.Background(), nj)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return j
+}
+
+// start runs a pool; the test's cleanup shuts it down.
+func (e *env) start(opts jobs.PoolOptions) (*jobs.Pool, <-chan error) {
+	e.t.Helper()
+	if opts.Lease == 0 {
+		opts.Lease = 300 * time.Millisecond
+	}
+	if opts.PollInterval == 0 {
+		opts.PollInterval = 20 * time.Millisecond
+	}
+	opts.Log = e.log
+	p := jobs.NewPool(e.store, e.reg, opts)
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(context.Background()) }()
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	})
+	return p, errc
+}
+
+func (e *env) job(id string) store.Job {
+	e.t.Helper()
+	j, err := e.store.GetJob(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return j
+}
+
+// waitStatus waits (bounded generously) until the job has status.
+func (e *env) waitStatus(id, status string) store.Job {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j := e.job(id)
+		if j.Status == status {
+			return j
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("job %s is %s (attempts %d, error %q), want %s", id, j.Status, j.Attempts, j.Error, status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (e *env) logged(msg, jobID string) bool {
+	for _, en := range e.hook.AllEntries() {
+		if en.Message == msg && en.Data["job_id"] == jobID {
+			return true
+		}
+	}
+	return false
+}
+
+func noop(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) { return nil, nil }
+
+func blockOnCtx(started chan<- string) jobs.HandlerFunc {
+	return func(ctx context.Context, j store.Job, _ jobs.Progress) (json.RawMessage, error) {
+		started <- j.ID
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+}
+
+func TestPoolRunsJobsToCompletion(t *testing.T) {
+	e := newEnv(t)
+	var calls atomic.Int64
+	e.register("echo", func(_ context.Context, j store.Job, p jobs.Progress) (json.RawMessage, error) {
+		calls.Add(1)
+		p.Report(50, "half")
+		return j.Payload, nil
+	})
+	var ids []string
+	for i := 0; i < 40; i++ {
+		ids = append(ids, e.submit(store.NewJob{Kind: "echo", Payload: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}).ID)
+	}
+	p, _ := e.start(jobs.PoolOptions{Workers: 4})
+	if p.Workers() != 4 {
+		t.Errorf("Workers() = %d", p.Workers())
+	}
+	for i, id := range ids {
+		j := e.waitStatus(id, store.StatusCompleted)
+		if string(j.Result) != fmt.Sprintf(`{"n":%d}`, i) || j.Attempts != 1 || j.ProgressPercent != 100 {
+			t.Errorf("job %d = %+v", i, j)
+		}
+	}
+	if calls.Load() != 40 {
+		t.Errorf("handler called %d times, want 40", calls.Load())
+	}
+	if !p.Running() {
+		t.Error("Running() = false while running")
+	}
+}
+
+func TestPriorityOrderWithOneWorker(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	var order []string
+	e.register("k", func(_ context.Context, j store.Job, _ jobs.Progress) (json.RawMessage, error) {
+		mu.Lock()
+		order = append(order, j.ID)
+		mu.Unlock()
+		return nil, nil
+	})
+	prios := []int{500, 10, 500, 0, 10}
+	var ids []string
+	for _, pr := range prios {
+		ids = append(ids, e.submit(store.NewJob{Kind: "k", Priority: pr}).ID)
+	}
+	e.start(jobs.PoolOptions{Workers: 1})
+	for _, id := range ids {
+		e.waitStatus(id, store.StatusCompleted)
+	}
+	want := []string{ids[3], ids[1], ids[4], ids[0], ids[2]}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Errorf("run order %v\nwant %v", order, want)
+	}
+}
+
+func TestCancelRunningJob(t *testing.T) {
+	e := newEnv(t)
+	started := make(chan string, 1)
+	e.register("slow", blockOnCtx(started))
+	j := e.submit(store.NewJob{Kind: "slow"})
+	e.start(jobs.PoolOptions{Workers: 1, Lease: 150 * time.Millisecond})
+	<-started
+	if _, err := e.store.CancelJob(context.Background(), j.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitStatus(j.ID, store.StatusCancelled)
+	if got.FinishedAt == nil || got.Attempts != 1 {
+		t.Errorf("cancelled job = %+v", got)
+	}
+	if !e.logged("job cancelled", j.ID) {
+		t.Error(`no "job cancelled" log line with job_id`)
+	}
+}
+
+func TestShutdownLetsFastJobFinish(t *testing.T) {
+	e := newEnv(t)
+	started := make(chan struct{})
+	e.register("fast", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		close(started)
+		time.Sleep(100 * time.Millisecond)
+		return json.RawMessage(`"done"`), nil
+	})
+	j := e.submit(store.NewJob{Kind: "fast"})
+	p, errc := e.start(jobs.PoolOptions{Workers: 1})
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if got := e.job(j.ID); got.Status != store.StatusCompleted || string(got.Result) != `"done"` {
+		t.Errorf("job after shutdown = %+v", got)
+	}
+	if p.Running() || p.Active() != 0 {
+		t.Errorf("after shutdown: Running %v, Active %d", p.Running(), p.Active())
+	}
+}
+
+func TestShutdownRequeuesSlowJob(t *testing.T) {
+	e := newEnv(t)
+	started := make(chan string, 1)
+	e.register("slow", blockOnCtx(started))
+	j := e.submit(store.NewJob{Kind: "slow"})
+	other := e.submit(store.NewJob{Kind: "slow", Priority: 1})
+	p, errc := e.start(jobs.PoolOptions{Workers: 1})
+	<-started
+	if p.Active() != 1 {
+		t.Errorf("Active() = %d, want 1", p.Active())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	got := e.job(j.ID)
+	if got.Status != store.StatusQueued || got.Attempts != 0 || got.LeaseOwner != "" {
+		t.Errorf("interrupted job = %+v, want queued with 0 attempts", got)
+	}
+	if st := e.job(other.ID).Status; st != store.StatusQueued {
+		t.Errorf("unstarted job is %s", st)
+	}
+	if !e.logged("job interrupted by shutdown, requeued", j.ID) {
+		t.Error("no requeue log line with job_id")
+	}
+}
+
+func TestShutdownAbandonsHandlerIgnoringCancellation(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	started := make(chan struct{})
+	e.register("stuck", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		close(started)
+		<-release // ignores ctx
+		return nil, nil
+	})
+	j := e.submit(store.NewJob{Kind: "stuck"})
+	p, errc := e.start(jobs.PoolOptions{Workers: 1, ShutdownGrace: 100 * time.Millisecond})
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown blocked on a handler that ignores cancellation")
+	}
+	if err := <-errc; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if got := e.job(j.ID); got.Status != store.StatusQueued || got.Attempts != 0 {
+		t.Errorf("job = %+v, want queued", got)
+	}
+	if !e.logged("job handler ignored cancellation: abandoned", j.ID) {
+		t.Error("abandonment not logged")
+	}
+}
+
+func TestRunContextCancelRequeues(t *testing.T) {
+	e := newEnv(t)
+	started := make(chan string, 1)
+	e.register("slow", blockOnCtx(started))
+	j := e.submit(store.NewJob{Kind: "slow"})
+	p := jobs.NewPool(e.store, e.reg, jobs.PoolOptions{Workers: 1, Log: e.log})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	<-started
+	cancel()
+	if err := <-errc; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if got := e.job(j.ID); got.Status != store.StatusQueued || got.Attempts != 0 {
+		t.Errorf("job = %+v, want queued", got)
+	}
+}
+
+func TestNotifyWakesIdlePool(t *testing.T) {
+	e := newEnv(t)
+	e.register("k", noop)
+	p, _ := e.start(jobs.PoolOptions{Workers: 2, PollInterval: time.Hour})
+	time.Sleep(50 * time.Millisecond) // let the pool find the queue empty and go idle
+	j := e.submit(store.NewJob{Kind: "k"})
+	time.Sleep(100 * time.Millisecond)
+	if st := e.job(j.ID).Status; st != store.StatusQueued {
+		t.Fatalf("job is %s before Notify; the idle pool should only wake on Notify", st)
+	}
+	p.Notify()
+	e.waitStatus(j.ID, store.StatusCompleted)
+}
+
+func TestFailedJobRetriedUntilMaxAttempts(t *testing.T) {
+	e := newEnv(t)
+	var calls atomic.Int64
+	e.register("bad", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		calls.Add(1)
+		return nil, errors.New("probe failed")
+	})
+	j := e.submit(store.NewJob{Kind: "bad", MaxAttempts: 3})
+	e.start(jobs.PoolOptions{Workers: 2})
+	got := e.waitStatus(j.ID, store.StatusFailed)
+	if got.Attempts != 3 || got.Error != "probe failed" || calls.Load() != 3 {
+		t.Errorf("failed job = %+v after %d calls", got, calls.Load())
+	}
+}
+
+func TestHandlerPanicFailsJob(t *testing.T) {
+	e := newEnv(t)
+	e.register("panic", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		panic("boom")
+	})
+	j := e.submit(store.NewJob{Kind: "panic", MaxAttempts: 1})
+	e.start(jobs.PoolOptions{Workers: 1})
+	if got := e.waitStatus(j.ID, store.StatusFailed); !strings.Contains(got.Error, "panicked: boom") {
+		t.Errorf("error = %q", got.Error)
+	}
+}
+
+func TestUnknownKindFails(t *testing.T) {
+	e := newEnv(t)
+	e.register("known", noop)
+	j := e.submit(store.NewJob{Kind: "mystery", MaxAttempts: 1})
+	e.start(jobs.PoolOptions{Workers: 1})
+	got := e.waitStatus(j.ID, store.StatusFailed)
+	if !strings.Contains(got.Error, `"mystery"`) || !strings.Contains(got.Error, "no handler") {
+		t.Errorf("error = %q", got.Error)
+	}
+}
+
+func TestLogLinesCarryJobIDAndFilePath(t *testing.T) {
+	e := newEnv(t)
+	e.register("scan", noop)
+	j := e.submit(store.NewJob{Kind: "scan", Payload: json.RawMessage(`{"path":"/media/a.mkv"}`)})
+	e.start(jobs.PoolOptions{Workers: 1})
+	e.waitStatus(j.ID, store.StatusCompleted)
+	n := 0
+	for _, en := range e.hook.AllEntries() {
+		if en.Data["job_id"] == nil {
+			continue
+		}
+		n++
+		if en.Data["job_id"] != j.ID || en.Data["file_path"] != "/media/a.mkv" {
+			t.Errorf("log line %q has fields %v", en.Message, en.Data)
+		}
+	}
+	if n == 0 {
+		t.Error("no log line about the job")
+	}
+}
+
+func TestProgressIsStored(t *testing.T) {
+	e := newEnv(t)
+	finish := make(chan struct{})
+	e.register("k", func(_ context.Context, _ store.Job, p jobs.Progress) (json.RawMessage, error) {
+		p.Report(10, "starting")
+		p.Report(42, "probing")
+		<-finish
+		return nil, nil
+	})
+	j := e.submit(store.NewJob{Kind: "k"})
+	e.start(jobs.PoolOptions{Workers: 1, ProgressInterval: 10 * time.Millisecond})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := e.job(j.ID)
+		if got.ProgressPercent == 42 && got.ProgressMessage == "probing" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("progress = %v %q", got.ProgressPercent, got.ProgressMessage)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(finish)
+	e.waitStatus(j.ID, store.StatusCompleted)
+}
+
+func TestExpiredLeasesRecoveredAtStart(t *testing.T) {
+	e := newEnv(t)
+	e.register("k", noop)
+	j := e.submit(store.NewJob{Kind: "k"})
+	// A crashed worker claimed it an hour ago.
+	if _, ok, err := e.store.ClaimJob(context.Background(), "dead", time.Minute, time.Now().Add(-time.Hour)); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	e.start(jobs.PoolOptions{Workers: 1, PollInterval: time.Hour})
+	if got := e.waitStatus(j.ID, store.StatusCompleted); got.Attempts != 2 {
+		t.Errorf("attempts = %d, want 2 (the lost attempt counts)", got.Attempts)
+	}
+}
+
+func TestLostLeaseCancelsHandlerAndDiscardsOutcome(t *testing.T) {
+	e := newEnv(t)
+	var calls atomic.Int64
+	cancelled := make(chan struct{})
+	e.register("k", func(ctx context.Context, _ store.Job, _ jobs.Progress) (json.RawMessage, error) {
+		if calls.Add(1) == 1 {
+			<-ctx.Done()
+			close(cancelled)
+			return json.RawMessage(`"first"`), nil
+		}
+		return json.RawMessage(`"second"`), nil
+	})
+	j := e.submit(store.NewJob{Kind: "k"})
+	p, _ := e.start(jobs.PoolOptions{Workers: 1, Lease: 150 * time.Millisecond, RecoverInterval: time.Hour})
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// Another node decides the lease expired (e.g. clock or partition).
+	if rq, _, err := e.store.RecoverExpired(context.Background(), time.Now().Add(time.Hour)); rq != 1 || err != nil {
+		t.Fatal(rq, err)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler not cancelled after its lease was lost")
+	}
+	p.Notify()
+	if got := e.waitStatus(j.ID, store.StatusCompleted); string(got.Result) != `"second"` || got.Attempts != 2 {
+		t.Errorf("job = %+v", got)
+	}
+}
+
+func TestSetWorkers(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	var running atomic.Int64
+	e.register("k", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		running.Add(1)
+		<-release
+		return nil, nil
+	})
+	var ids []string
+	for i := 0; i < 4; i++ {
+		ids = append(ids, e.submit(store.NewJob{Kind: "k"}).ID)
+	}
+	p, _ := e.start(jobs.PoolOptions{Workers: 1})
+	for running.Load() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	p.SetWorkers(3)
+	for running.Load() != 3 {
+		time.Sleep(time.Millisecond)
+	}
+	if p.Active() != 3 || p.Workers() != 3 {
+		t.Errorf("Active %d Workers %d", p.Active(), p.Workers())
+	}
+	close(release)
+	for _, id := range ids {
+		e.waitStatus(id, store.StatusCompleted)
+	}
+}
+
+func TestShutdownBeforeRun(t *testing.T) {
+	e := newEnv(t)
+	p := jobs.NewPool(e.store, e.reg, jobs.PoolOptions{})
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	r := jobs.NewRegistry()
+	h := jobs.HandlerFunc(noop)
+	for _, tc := range []struct {
+		kind    string
+		h       jobs.Handler
+		wantErr bool
+	}{
+		{"scan", h, false},
+		{"apply", h, false},
+		{"scan", h, true},
+		{"", h, true},
+		{"x", nil, true},
+	} {
+		if err := r.Register(tc.kind, tc.h); (err != nil) != tc.wantErr {
+			t.Errorf("Register(%q) = %v, want error %v", tc.kind, err, tc.wantErr)
+		}
+	}
+	if got := fmt.Sprint(r.Kinds()); got != "[apply scan]" {
+		t.Errorf("Kinds() = %s", got)
+	}
+	if _, ok := r.Lookup("scan"); !ok {
+		t.Error("Lookup(scan) failed")
+	}
+	if _, ok := r.Lookup("x"); ok {
+		t.Error("Lookup(x) succeeded")
+	}
+}

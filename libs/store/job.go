@@ -1,0 +1,476 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Job statuses.
+const (
+	StatusQueued    = "queued"
+	StatusRunning   = "running"
+	StatusCompleted = "completed"
+	StatusFailed    = "failed"
+	StatusCancelled = "cancelled"
+)
+
+// Job limits and defaults.
+const (
+	MinPriority        = 0
+	MaxPriority        = 1000
+	DefaultMaxAttempts = 3
+	DefaultListLimit   = 50
+	MaxListLimit       = 1000
+)
+
+// Statuses lists every job status, in lifecycle order.
+func Statuses() []string {
+	return []string{StatusQueued, StatusRunning, StatusCompleted, StatusFailed, StatusCancelled}
+}
+
+// Job is one row of the durable job queue.
+type Job struct {
+	ID              string          `json:"id"`
+	Kind            string          `json:"kind"`
+	Payload         json.RawMessage `json:"payload,omitempty"`
+	Status          string          `json:"status"`
+	Priority        int             `json:"priority"`
+	Attempts        int             `json:"attempts"`
+	MaxAttempts     int             `json:"max_attempts"`
+	CreatedAt       time.Time       `json:"created_at"`
+	StartedAt       *time.Time      `json:"started_at,omitempty"` // start of the latest attempt
+	FinishedAt      *time.Time      `json:"finished_at,omitempty"`
+	LeaseOwner      string          `json:"lease_owner,omitempty"`
+	LeaseExpiresAt  *time.Time      `json:"lease_expires_at,omitempty"`
+	ProgressPercent float64         `json:"progress_percent"`
+	ProgressMessage string          `json:"progress_message,omitempty"`
+	Error           string          `json:"error,omitempty"` // last failure
+	Result          json.RawMessage `json:"result,omitempty"`
+	CancelRequested bool            `json:"cancel_requested"`
+}
+
+// Terminal reports whether the job is completed, failed or cancelled.
+func (j Job) Terminal() bool {
+	return j.Status == StatusCompleted || j.Status == StatusFailed || j.Status == StatusCancelled
+}
+
+// NewJob describes a job to enqueue.
+type NewJob struct {
+	Kind    string          // required
+	Payload json.RawMessage // JSON; empty means {}
+	// Priority 0..1000, lower runs first; jobs of equal priority run in
+	// submission order.
+	Priority int
+	// MaxAttempts is how many times the job may be started; 0 means
+	// DefaultMaxAttempts.
+	MaxAttempts int
+}
+
+// JobFilter selects and pages ListJobs results. Jobs are listed newest first
+// (descending submission order). Next pages are requested by passing the
+// cursor returned with the previous page; a cursor is opaque.
+type JobFilter struct {
+	Status string // optional exact status
+	Kind   string // optional exact kind
+	Limit  int    // 0 means DefaultListLimit; at most MaxListLimit
+	Cursor string // "" for the first page
+}
+
+const jobColumns = `id, kind, payload, status, priority, attempts, max_attempts, created_at,
+	started_at, finished_at, lease_owner, lease_expires_at, progress_percent, progress_message,
+	error, result, cancel_requested, seq`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanJob(r rowScanner) (Job, int64, error) {
+	var (
+		j                                    Job
+		payload, created                     string
+		started, finished, owner, leaseUntil sql.NullString
+		errMsg, result                       sql.NullString
+		cancel                               int
+		seq                                  int64
+	)
+	if err := r.Scan(&j.ID, &j.Kind, &payload, &j.Status, &j.Priority, &j.Attempts, &j.MaxAttempts,
+		&created, &started, &finished, &owner, &leaseUntil, &j.ProgressPercent, &j.ProgressMessage,
+		&errMsg, &result, &cancel, &seq); err != nil {
+		return Job{}, 0, err
+	}
+	var err error
+	if j.CreatedAt, err = parseTime(created); err != nil {
+		return Job{}, 0, err
+	}
+	if j.StartedAt, err = parseNullTime(started); err != nil {
+		return Job{}, 0, err
+	}
+	if j.FinishedAt, err = parseNullTime(finished); err != nil {
+		return Job{}, 0, err
+	}
+	if j.LeaseExpiresAt, err = parseNullTime(leaseUntil); err != nil {
+		return Job{}, 0, err
+	}
+	j.Payload = json.RawMessage(payload)
+	j.LeaseOwner = owner.String
+	j.Error = errMsg.String
+	if result.Valid {
+		j.Result = json.RawMessage(result.String)
+	}
+	j.CancelRequested = cancel != 0
+	return j, seq, nil
+}
+
+// CreateJob enqueues a job with status queued and returns it.
+func (s *Store) CreateJob(ctx context.Context, nj NewJob) (Job, error) {
+	if nj.Kind == "" {
+		return Job{}, fmt.Errorf("create job: empty kind: %w", ErrInvalid)
+	}
+	if nj.Priority < MinPriority || nj.Priority > MaxPriority {
+		return Job{}, fmt.Errorf("create job of kind %q: priority %d outside %d..%d: %w",
+			nj.Kind, nj.Priority, MinPriority, MaxPriority, ErrInvalid)
+	}
+	if nj.MaxAttempts < 0 {
+		return Job{}, fmt.Errorf("create job of kind %q: max_attempts %d is negative: %w", nj.Kind, nj.MaxAttempts, ErrInvalid)
+	}
+	if nj.MaxAttempts == 0 {
+		nj.MaxAttempts = DefaultMaxAttempts
+	}
+	payload := "{}"
+	if len(nj.Payload) > 0 {
+		if !json.Valid(nj.Payload) {
+			return Job{}, fmt.Errorf("create job of kind %q: payload is not valid JSON: %w", nj.Kind, ErrInvalid)
+		}
+		payload = string(nj.Payload)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Job{}, fmt.Errorf("create job of kind %q: generate id: %w", nj.Kind, err)
+	}
+	j := Job{
+		ID: id.String(), Kind: nj.Kind, Payload: json.RawMessage(payload), Status: StatusQueued,
+		Priority: nj.Priority, MaxAttempts: nj.MaxAttempts, CreatedAt: time.Now().UTC(),
+	}
+	if _, err := s.stmts.insertJob.ExecContext(ctx, j.ID, j.Kind, payload, j.Priority, j.MaxAttempts,
+		formatTime(j.CreatedAt)); err != nil {
+		return Job{}, fmt.Errorf("create job of kind %q: %w", nj.Kind, err)
+	}
+	return j, nil
+}
+
+// GetJob returns the job with the given id, or an error wrapping ErrNotFound.
+func (s *Store) GetJob(ctx context.Context, id string) (Job, error) {
+	j, _, err := scanJob(s.rdb.QueryRowContext(ctx, "SELECT "+jobColumns+" FROM jobs WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("get job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// ListJobs returns one page of jobs matching f, newest first, and the cursor
+// of the next page ("" when this is the last page).
+func (s *Store) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error) {
+	limit, err := pageLimit(f.Limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("list jobs: %w", err)
+	}
+	before := int64(math.MaxInt64)
+	if f.Cursor != "" {
+		before, err = strconv.ParseInt(f.Cursor, 10, 64)
+		if err != nil || before <= 0 {
+			return nil, "", fmt.Errorf("list jobs: malformed cursor %q: %w", f.Cursor, ErrInvalid)
+		}
+	}
+	q := "SELECT " + jobColumns + " FROM jobs WHERE seq < ?"
+	args := []any{before}
+	if f.Status != "" {
+		if !validStatus(f.Status) {
+			return nil, "", fmt.Errorf("list jobs: unknown status %q: %w", f.Status, ErrInvalid)
+		}
+		q += " AND status = ?"
+		args = append(args, f.Status)
+	}
+	if f.Kind != "" {
+		q += " AND kind = ?"
+		args = append(args, f.Kind)
+	}
+	q += " ORDER BY seq DESC LIMIT ?"
+	args = append(args, limit+1)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	jobs := make([]Job, 0, limit)
+	var lastSeq int64
+	next := ""
+	for rows.Next() {
+		if len(jobs) == limit {
+			next = strconv.FormatInt(lastSeq, 10)
+			break
+		}
+		j, seq, err := scanJob(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("list jobs: %w", err)
+		}
+		jobs = append(jobs, j)
+		lastSeq = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list jobs: %w", err)
+	}
+	return jobs, next, nil
+}
+
+func pageLimit(n int) (int, error) {
+	switch {
+	case n < 0:
+		return 0, fmt.Errorf("negative limit %d: %w", n, ErrInvalid)
+	case n == 0:
+		return DefaultListLimit, nil
+	case n > MaxListLimit:
+		return MaxListLimit, nil
+	}
+	return n, nil
+}
+
+func validStatus(st string) bool {
+	for _, v := range Statuses() {
+		if v == st {
+			return true
+		}
+	}
+	return false
+}
+
+// ClaimJob atomically takes the next queued job (lowest priority value, then
+// oldest) for owner: it becomes running, its attempts count goes up by one
+// and it is leased to owner until now+lease. ok is false when no job is
+// queued.
+func (s *Store) ClaimJob(ctx context.Context, owner string, lease time.Duration, now time.Time) (Job, bool, error) {
+	if owner == "" || lease <= 0 {
+		return Job{}, false, fmt.Errorf("claim job: empty owner or non-positive lease: %w", ErrInvalid)
+	}
+	row := s.stmts.claimJob.QueryRowContext(ctx, formatTime(now), owner, formatTime(now.Add(lease)))
+	j, _, err := scanJob(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, false, nil
+	}
+	if err != nil {
+		return Job{}, false, fmt.Errorf("claim job: %w", err)
+	}
+	return j, true, nil
+}
+
+// leaseLost builds the error for an owner-checked update that matched no
+// row: ErrNotFound when the job does not exist, ErrLeaseLost otherwise.
+func (s *Store) leaseLost(ctx context.Context, op, id, owner string) error {
+	var status string
+	var cur sql.NullString
+	err := s.rdb.QueryRowContext(ctx, "SELECT status, lease_owner FROM jobs WHERE id = ?", id).Scan(&status, &cur)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s job %s: %w", op, id, ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("%s job %s: %w", op, id, err)
+	}
+	return fmt.Errorf("%s job %s: owner %q, job is %s and leased to %q: %w", op, id, owner, status, cur.String, ErrLeaseLost)
+}
+
+// execOwned runs an UPDATE whose WHERE clause checks id (?1) and owner (?2)
+// of a running job and maps "no row" to ErrLeaseLost / ErrNotFound.
+func (s *Store) execOwned(ctx context.Context, op, id, owner string, stmt *sql.Stmt, args ...any) error {
+	res, err := stmt.ExecContext(ctx, append([]any{id, owner}, args...)...)
+	if err != nil {
+		return fmt.Errorf("%s job %s: %w", op, id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s job %s: %w", op, id, err)
+	}
+	if n == 0 {
+		return s.leaseLost(ctx, op, id, owner)
+	}
+	return nil
+}
+
+// RenewLease extends owner's lease on a running job to now+lease and reports
+// whether a cancellation was requested. It fails with ErrLeaseLost when
+// owner no longer holds the job.
+func (s *Store) RenewLease(ctx context.Context, id, owner string, lease time.Duration, now time.Time) (bool, error) {
+	var cancel int
+	err := s.stmts.renewLease.QueryRowContext(ctx, id, owner, formatTime(now.Add(lease))).Scan(&cancel)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, s.leaseLost(ctx, "renew lease of", id, owner)
+	}
+	if err != nil {
+		return false, fmt.Errorf("renew lease of job %s: %w", id, err)
+	}
+	return cancel != 0, nil
+}
+
+// CompleteJob marks owner's running job completed with result (JSON, may be
+// empty).
+func (s *Store) CompleteJob(ctx context.Context, id, owner string, result json.RawMessage, now time.Time) error {
+	var res any
+	if len(result) > 0 {
+		if !json.Valid(result) {
+			return fmt.Errorf("complete job %s: result is not valid JSON: %w", id, ErrInvalid)
+		}
+		res = string(result)
+	}
+	return s.execOwned(ctx, "complete", id, owner, s.stmts.completeJob, formatTime(now), res)
+}
+
+// FailJob records a failed attempt of owner's running job. The job goes back
+// to queued while attempts < max_attempts, and becomes failed otherwise; a
+// job whose cancellation was requested becomes cancelled instead of being
+// retried.
+func (s *Store) FailJob(ctx context.Context, id, owner string, msg string, now time.Time) error {
+	return s.execOwned(ctx, "fail", id, owner, s.stmts.failJob, formatTime(now), msg)
+}
+
+// FinishCancelled marks owner's running job cancelled (its handler stopped
+// after a cancellation request).
+func (s *Store) FinishCancelled(ctx context.Context, id, owner string, now time.Time) error {
+	return s.execOwned(ctx, "finish cancelled", id, owner, s.stmts.finishCancelled, formatTime(now))
+}
+
+// RequeueInterrupted puts owner's running job back to queued because the
+// worker is shutting down. The interruption does not count as an attempt.
+// A job whose cancellation was requested becomes cancelled instead.
+func (s *Store) RequeueInterrupted(ctx context.Context, id, owner string, now time.Time) error {
+	return s.execOwned(ctx, "requeue", id, owner, s.stmts.requeue, formatTime(now))
+}
+
+// UpdateProgress records the progress of owner's running job. percent is
+// clamped to 0..100.
+func (s *Store) UpdateProgress(ctx context.Context, id, owner string, percent float64, msg string) error {
+	if math.IsNaN(percent) {
+		return fmt.Errorf("update progress of job %s: percent is NaN: %w", id, ErrInvalid)
+	}
+	percent = math.Max(0, math.Min(100, percent))
+	return s.execOwned(ctx, "update progress of", id, owner, s.stmts.updateProgress, percent, msg)
+}
+
+// CancelJob cancels a job: a queued job becomes cancelled at once, a running
+// job gets cancel_requested set (its worker stops it and finishes it as
+// cancelled). Cancelling a job in a terminal status fails with ErrConflict.
+// Cancelling a running job twice is not an error.
+func (s *Store) CancelJob(ctx context.Context, id string, now time.Time) (Job, error) {
+	row := s.wdb.QueryRowContext(ctx, `UPDATE jobs SET
+			status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+			finished_at = CASE WHEN status = 'queued' THEN ?2 ELSE finished_at END,
+			cancel_requested = 1
+		WHERE id = ?1 AND status IN ('queued', 'running')
+		RETURNING `+jobColumns, id, formatTime(now))
+	j, _, err := scanJob(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, s.statusConflict(ctx, "cancel", id)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// RetryJob puts a failed or cancelled job back to queued with its attempts
+// reset to zero (it keeps its place in submission order). Other statuses
+// fail with ErrConflict.
+func (s *Store) RetryJob(ctx context.Context, id string) (Job, error) {
+	row := s.wdb.QueryRowContext(ctx, `UPDATE jobs SET status = 'queued', attempts = 0, cancel_requested = 0,
+			started_at = NULL, finished_at = NULL, error = NULL, result = NULL,
+			progress_percent = 0, progress_message = '', lease_owner = NULL, lease_expires_at = NULL
+		WHERE id = ?1 AND status IN ('failed', 'cancelled')
+		RETURNING `+jobColumns, id)
+	j, _, err := scanJob(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, s.statusConflict(ctx, "retry", id)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("retry job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+func (s *Store) statusConflict(ctx context.Context, op, id string) error {
+	var status string
+	err := s.rdb.QueryRowContext(ctx, "SELECT status FROM jobs WHERE id = ?", id).Scan(&status)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s job %s: %w", op, id, ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("%s job %s: %w", op, id, err)
+	}
+	return fmt.Errorf("%s job %s: job is %s: %w", op, id, status, ErrConflict)
+}
+
+// RecoverExpired takes back the running jobs whose lease expired before now
+// (their worker died or lost the database). A job with attempts left goes
+// back to queued (the lost attempt counts); an exhausted job becomes failed,
+// and a job whose cancellation was requested becomes cancelled. requeued
+// counts the jobs put back to queued, failed the ones that reached a
+// terminal status.
+func (s *Store) RecoverExpired(ctx context.Context, now time.Time) (requeued, failed int, err error) {
+	rows, err := s.wdb.QueryContext(ctx, `UPDATE jobs SET
+			status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+			              WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+			finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?1 END,
+			error = 'lease of worker ' || coalesce(lease_owner, '?') || ' expired at ' || coalesce(lease_expires_at, '?'),
+			lease_owner = NULL, lease_expires_at = NULL
+		WHERE status = 'running' AND lease_expires_at < ?1
+		RETURNING status`, formatTime(now))
+	if err != nil {
+		return 0, 0, fmt.Errorf("recover expired jobs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		if err := rows.Scan(&st); err != nil {
+			return 0, 0, fmt.Errorf("recover expired jobs: %w", err)
+		}
+		if st == StatusQueued {
+			requeued++
+		} else {
+			failed++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, fmt.Errorf("recover expired jobs: %w", err)
+	}
+	return requeued, failed, nil
+}
+
+// CountJobs returns the number of jobs per status; every status is present.
+func (s *Store) CountJobs(ctx context.Context) (map[string]int, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT status, count(*) FROM jobs GROUP BY status")
+	if err != nil {
+		return nil, fmt.Errorf("count jobs: %w", err)
+	}
+	defer rows.Close()
+	counts := make(map[string]int, 5)
+	for _, st := range Statuses() {
+		counts[st] = 0
+	}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count jobs: %w", err)
+		}
+		counts[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count jobs: %w", err)
+	}
+	return counts, nil
+}

@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// ownedRunning restricts an UPDATE to the running job ?1 leased to ?2.
+const ownedRunning = " WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'"
+
+// Statements on the hot path of the queue, prepared once on the writer
+// connection.
+const (
+	insertJobSQL = `INSERT INTO jobs (id, kind, payload, status, priority, attempts, max_attempts, created_at)
+		VALUES (?, ?, ?, 'queued', ?, 0, ?, ?)`
+
+	claimJobSQL = `UPDATE jobs SET
+			status = 'running', attempts = attempts + 1, started_at = ?1, finished_at = NULL,
+			lease_owner = ?2, lease_expires_at = ?3, progress_percent = 0, progress_message = ''
+		WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY priority, seq LIMIT 1)
+		RETURNING ` + jobColumns
+
+	renewLeaseSQL = "UPDATE jobs SET lease_expires_at = ?3" + ownedRunning + " RETURNING cancel_requested"
+
+	completeJobSQL = `UPDATE jobs SET status = 'completed', finished_at = ?3, result = ?4, error = NULL,
+		progress_percent = 100, lease_owner = NULL, lease_expires_at = NULL` + ownedRunning
+
+	failJobSQL = `UPDATE jobs SET
+		status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+		              WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+		finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?3 END,
+		error = ?4, lease_owner = NULL, lease_expires_at = NULL` + ownedRunning
+
+	finishCancelledSQL = `UPDATE jobs SET status = 'cancelled', finished_at = ?3,
+		lease_owner = NULL, lease_expires_at = NULL` + ownedRunning
+
+	requeueSQL = `UPDATE jobs SET
+		status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END,
+		finished_at = CASE WHEN cancel_requested = 1 THEN ?3 END,
+		attempts = max(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL` + ownedRunning
+
+	updateProgressSQL = "UPDATE jobs SET progress_percent = ?3, progress_message = ?4" + ownedRunning
+)
+
+type stmts struct {
+	insertJob, claimJob, renewLease, completeJob, failJob, finishCancelled, requeue, updateProgress *sql.Stmt
+}
+
+func (st *stmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		dst  **sql.Stmt
+		name string
+		sql  string
+	}{
+		{&st.insertJob, "insert job", insertJobSQL},
+		{&st.claimJob, "claim job", claimJobSQL},
+		{&st.renewLease, "renew lease", renewLeaseSQL},
+		{&st.completeJob, "complete job", completeJobSQL},
+		{&st.failJob, "fail job", failJobSQL},
+		{&st.finishCancelled, "finish cancelled", finishCancelledSQL},
+		{&st.requeue, "requeue job", requeueSQL},
+		{&st.updateProgress, "update progress", updateProgressSQL},
+	} {
+		stmt, err := db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare %s statement: %w", p.name, err)
+		}
+		*p.dst = stmt
+	}
+	return nil
+}
+
+func (st *stmts) close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{st.insertJob, st.claimJob, st.renewLease, st.completeJob,
+		st.failJob, st.finishCancelled, st.requeue, st.updateProgress} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,264 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+const (
+	driverName = "sqlite"
+
+	// DefaultBusyTimeout is used when Options.BusyTimeout is zero.
+	DefaultBusyTimeout = 5 * time.Second
+
+	// readConns is the size of the read-only connection pool. WAL lets
+	// readers run concurrently with the single writer.
+	readConns = 4
+
+	dirMode  = 0o750
+	fileMode = 0o600
+)
+
+// Options tunes Open. The zero value is valid.
+type Options struct {
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// connection (in practice: another process) before failing with
+	// SQLITE_BUSY. Default 5s.
+	BusyTimeout time.Duration
+}
+
+// Store is an open library database. It is safe for concurrent use.
+type Store struct {
+	path  string
+	wdb   *sql.DB // exactly one connection: all writes
+	rdb   *sql.DB // read-only connections
+	stmts stmts   // prepared on wdb
+}
+
+// Open opens (creating if needed) the database at path, verifies it and
+// brings its schema up to date. The parent directory is created with mode
+// 0750 and a new database file with mode 0600. A database whose schema is
+// newer than this binary knows is refused with ErrSchemaTooNew and left
+// untouched.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	s, err := open(ctx, path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("empty path: %w", ErrInvalid)
+	}
+	if opts.BusyTimeout < 0 {
+		return nil, fmt.Errorf("negative busy timeout %s: %w", opts.BusyTimeout, ErrInvalid)
+	}
+	if opts.BusyTimeout == 0 {
+		opts.BusyTimeout = DefaultBusyTimeout
+	}
+	if err := createFile(path); err != nil {
+		return nil, err
+	}
+
+	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
+	base := "file:" + escapeURIPath(path) + "?_pragma=busy_timeout(" + busy + ")&_pragma=foreign_keys(1)"
+	wdb, err := sql.Open(driverName, base+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+
+	s := &Store{path: path, wdb: wdb}
+	if err := s.verify(ctx); err != nil {
+		_ = wdb.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = wdb.Close()
+		return nil, err
+	}
+
+	if err := s.stmts.prepare(ctx, wdb); err != nil {
+		_ = s.stmts.close()
+		_ = wdb.Close()
+		return nil, err
+	}
+
+	rdb, err := sql.Open(driverName, base+"&_pragma=query_only(1)")
+	if err != nil {
+		_ = s.stmts.close()
+		_ = wdb.Close()
+		return nil, err
+	}
+	rdb.SetMaxOpenConns(readConns)
+	rdb.SetMaxIdleConns(readConns)
+	rdb.SetConnMaxLifetime(0)
+	rdb.SetConnMaxIdleTime(0)
+	s.rdb = rdb
+	if err := rdb.PingContext(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open read connection: %w", err)
+	}
+	return s, nil
+}
+
+// createFile creates the parent directory and an empty database file with
+// restrictive modes, so that SQLite (which would use 0644) opens a file
+// whose mode we chose. SQLite gives the -wal and -shm files the same mode.
+func createFile(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return fmt.Errorf("create directory %q: %w", dir, unwrapPathError(err))
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("create file: %w", err)
+		}
+	case errors.Is(err, fs.ErrExist):
+		// Existing database (or created concurrently by another process).
+	default:
+		return fmt.Errorf("create file: %w", unwrapPathError(err))
+	}
+	return nil
+}
+
+// unwrapPathError drops the *fs.PathError wrapper (whose text repeats the
+// path) so that messages name each path exactly once.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// escapeURIPath escapes the characters that would end or corrupt the path
+// part of a SQLite "file:" URI.
+func escapeURIPath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+// verify checks that the file is a usable SQLite database in WAL mode.
+func (s *Store) verify(ctx context.Context) error {
+	var mode string
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("verify database: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("verify database: journal_mode is %q, want wal", mode)
+	}
+	var n int
+	if err := s.wdb.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+		return fmt.Errorf("verify database: %w", err)
+	}
+	return nil
+}
+
+// Path returns the database file path as given to Open.
+func (s *Store) Path() string { return s.path }
+
+// Ping checks, without side effects, that the database file still exists and
+// answers a query that reads it.
+func (s *Store) Ping(ctx context.Context) error {
+	if _, err := os.Stat(s.path); err != nil {
+		return fmt.Errorf("ping database %q: %w", s.path, unwrapPathError(err))
+	}
+	var v sql.NullInt64
+	if err := s.rdb.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v); err != nil {
+		return fmt.Errorf("ping database %q: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close closes all connections. Further calls fail.
+func (s *Store) Close() error {
+	errs := []error{s.stmts.close()}
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	errs = append(errs, s.wdb.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close database %q: %w", s.path, err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the highest applied migration version.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	if err := s.rdb.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version of %q: %w", s.path, err)
+	}
+	return int(v.Int64), nil
+}
+
+// IntegrityCheck runs PRAGMA integrity_check and returns its result, "ok"
+// for a healthy database (several problems are joined by newlines).
+func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
+	rows, err := s.rdb.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return "", fmt.Errorf("integrity check of %q: %w", s.path, err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return "", fmt.Errorf("integrity check of %q: %w", s.path, err)
+		}
+		lines = append(lines, line)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("integrity check of %q: %w", s.path, err)
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// timeLayout is RFC 3339 with a fixed-width fraction, so that stored
+// timestamps compare correctly as strings.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+func nullTime(t *time.Time) any {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	return formatTime(*t)
+}
+
+func parseNullTime(ns sql.NullString) (*time.Time, error) {
+	if !ns.Valid || ns.String == "" {
+		return nil, nil
+	}
+	t, err := parseTime(ns.String)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
