@@ -34,8 +34,8 @@ type fakeActor struct {
 	rec      *recorder
 	stop     chan struct{}
 	once     sync.Once
-	exit     chan error    // closing/sending ends Run by itself
-	ignore   bool          // Shutdown does not stop Run
+	exit     chan error     // closing/sending ends Run by itself
+	ignore   bool           // Shutdown does not stop Run
 	sawDline chan time.Time // receives the Shutdown deadline
 }
 
