@@ -1,0 +1,72 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// apiClient talks to a running daemon's HTTP API.
+type apiClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func newAPIClient(base, token string) *apiClient {
+	return &apiClient{base: base, token: token, http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+func urlQuery(s string) string { return url.QueryEscape(s) }
+
+// do sends a request; non-2xx answers become errors carrying the daemon's
+// message and ExitUnavailable.
+func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return withCode(ExitUsage, fmt.Errorf("bad daemon URL %q: %w", c.base, err))
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return withCode(ExitUnavailable, fmt.Errorf("cannot reach the vpo daemon at %s (is 'vpo serve' running? see --url/--config): %w", c.base, err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return withCode(ExitUnavailable, fmt.Errorf("read answer from %s: %w", c.base, err))
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = string(data)
+		}
+		return withCode(ExitUnavailable, fmt.Errorf("daemon answered %d: %s", resp.StatusCode, e.Error))
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return withCode(ExitUnavailable, fmt.Errorf("decode answer from %s: %w", c.base, err))
+		}
+	}
+	return nil
+}

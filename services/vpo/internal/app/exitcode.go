@@ -1,0 +1,34 @@
+package app
+
+// Exit codes of the vpo command. They are part of the interface: the
+// systemd unit's RestartPreventExitStatus= and scripts rely on them.
+const (
+	// ExitOK: success, including a clean graceful shutdown.
+	ExitOK = 0
+	// ExitFailure: the daemon failed while running (an actor crashed, or
+	// shutdown could not finish in time).
+	ExitFailure = 1
+	// ExitUsage: bad command line (unknown command or flag, bad flag value
+	// type).
+	ExitUsage = 2
+	// ExitConfig: the configuration is invalid (file, env or flag value).
+	ExitConfig = 3
+	// ExitDatabase: the library database cannot be opened, created or
+	// migrated.
+	ExitDatabase = 4
+	// ExitBind: the HTTP listener cannot bind (port in use, bad address).
+	ExitBind = 5
+	// ExitUnavailable: a client command could not reach the daemon, or the
+	// daemon refused the request.
+	ExitUnavailable = 6
+)
+
+// exitCodeHelp is printed by --help and copied into the README.
+const exitCodeHelp = `Exit codes:
+  0  success; for serve, a clean graceful shutdown
+  1  the daemon failed while running
+  2  bad command line
+  3  invalid configuration (file, VPO_* environment or flag)
+  4  database cannot be opened, created or migrated
+  5  HTTP listener cannot bind (port in use, bad address)
+  6  client command could not reach the daemon or was refused`

@@ -1,0 +1,34 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/libs/config"
+	"github.com/vpo-project/vpo/libs/jobs"
+	"github.com/vpo-project/vpo/libs/logging"
+	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/scan"
+	"github.com/vpo-project/vpo/services/vpo/internal/testkinds"
+)
+
+// newRegistry registers every job kind this daemon runs. New kinds plug in
+// here by implementing jobs.Handler.
+func newRegistry(cfg config.Config, st *store.Store, logger *logrus.Logger) (*jobs.Registry, error) {
+	reg := jobs.NewRegistry()
+	var prober scan.Prober
+	if p := scan.FindFFProbe(); p != nil {
+		prober = p
+	}
+	if err := reg.Register(scan.Kind, scan.New(st, prober, logging.Component(logger, "scan"))); err != nil {
+		return nil, fmt.Errorf("register %s: %w", scan.Kind, err)
+	}
+	if cfg.Jobs.TestKinds {
+		logging.Component(logger, "jobs").Warnf("test-only job kinds enabled ([jobs] test_kinds): %s", testkinds.SleepKind)
+		if err := reg.Register(testkinds.SleepKind, testkinds.Sleep{}); err != nil {
+			return nil, fmt.Errorf("register %s: %w", testkinds.SleepKind, err)
+		}
+	}
+	return reg, nil
+}

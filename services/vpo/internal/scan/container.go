@@ -1,0 +1,36 @@
+package scan
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+// Container returns the container format named by a video file's extension,
+// and false for files that are not videos.
+func Container(name string) (string, bool) {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".mkv", ".mk3d":
+		return "matroska", true
+	case ".webm":
+		return "webm", true
+	case ".mp4", ".m4v":
+		return "mp4", true
+	case ".mov":
+		return "quicktime", true
+	case ".avi":
+		return "avi", true
+	case ".ts", ".m2ts", ".mts":
+		return "mpegts", true
+	case ".mpg", ".mpeg":
+		return "mpeg", true
+	case ".wmv":
+		return "asf", true
+	case ".flv":
+		return "flv", true
+	case ".ogv":
+		return "ogg", true
+	case ".3gp":
+		return "3gp", true
+	}
+	return "", false
+}

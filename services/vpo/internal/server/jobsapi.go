@@ -1,0 +1,344 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/vpo-project/vpo/libs/jobs"
+	"github.com/vpo-project/vpo/libs/store"
+)
+
+// MaxRequestBody is the largest request body the API reads.
+const MaxRequestBody = 1 << 20
+
+// JobsStore is the storage the API needs.
+type JobsStore interface {
+	CreateJob(ctx context.Context, nj store.NewJob) (store.Job, error)
+	GetJob(ctx context.Context, id string) (store.Job, error)
+	ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, string, error)
+	CancelJob(ctx context.Context, id string, now time.Time) (store.Job, error)
+	RetryJob(ctx context.Context, id string) (store.Job, error)
+	ListFiles(ctx context.Context, limit int, cursor string) ([]store.File, string, error)
+}
+
+// Kinds tells which job kinds exist.
+type Kinds interface {
+	Lookup(kind string) (jobs.Handler, bool)
+	Kinds() []string
+}
+
+// payloadValidator is implemented by handlers that check payloads at
+// submission time.
+type payloadValidator interface {
+	Validate(payload json.RawMessage) error
+}
+
+// JobsAPIOptions configures NewJobsAPI.
+type JobsAPIOptions struct {
+	Store JobsStore
+	Kinds Kinds
+	// Submitted is called after a job is stored (wakes idle workers).
+	Submitted func()
+	// Accepting reports whether new jobs are taken (false while shutting
+	// down: 503).
+	Accepting func() bool
+	// AuthToken, when set, is required as "Authorization: Bearer TOKEN" on
+	// every /api request.
+	AuthToken string
+}
+
+// JobsAPI serves /api/jobs and /api/files.
+type JobsAPI struct {
+	opts JobsAPIOptions
+}
+
+// NewJobsAPI returns the API; mount it with RouterOptions.Jobs.
+func NewJobsAPI(opts JobsAPIOptions) *JobsAPI {
+	if opts.Submitted == nil {
+		opts.Submitted = func() {}
+	}
+	if opts.Accepting == nil {
+		opts.Accepting = func() bool { return true }
+	}
+	return &JobsAPI{opts: opts}
+}
+
+func (a *JobsAPI) mount(r *mux.Router) {
+	api := r.PathPrefix("/api").Subrouter()
+	api.Use(a.auth)
+	api.HandleFunc("/jobs", a.submit).Methods(http.MethodPost)
+	api.HandleFunc("/jobs", a.list).Methods(http.MethodGet)
+	api.HandleFunc("/jobs/{id}", a.get).Methods(http.MethodGet)
+	api.HandleFunc("/jobs/{id}/cancel", a.cancel).Methods(http.MethodPost)
+	api.HandleFunc("/jobs/{id}/retry", a.retry).Methods(http.MethodPost)
+	api.HandleFunc("/files", a.files).Methods(http.MethodGet)
+}
+
+func (a *JobsAPI) auth(next http.Handler) http.Handler {
+	if a.opts.AuthToken == "" {
+		return next
+	}
+	want := []byte("Bearer " + a.opts.AuthToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vpo"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// submitRequest is the body of POST /api/jobs.
+type submitRequest struct {
+	Kind        string          `json:"kind"`
+	Payload     json.RawMessage `json:"payload"`
+	Priority    *int            `json:"priority"`
+	MaxAttempts int             `json:"max_attempts"`
+}
+
+// DefaultPriority is used when a submission names none.
+const DefaultPriority = 500
+
+func (a *JobsAPI) submit(w http.ResponseWriter, r *http.Request) {
+	if !a.opts.Accepting() {
+		writeError(w, http.StatusServiceUnavailable, "vpo is shutting down; not accepting new jobs")
+		return
+	}
+	var req submitRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	h, ok := a.opts.Kinds.Lookup(req.Kind)
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown job kind %q (known: %s)", req.Kind, strings.Join(a.opts.Kinds.Kinds(), ", ")))
+		return
+	}
+	if len(req.Payload) == 0 || string(req.Payload) == "null" {
+		req.Payload = json.RawMessage("{}")
+	}
+	if v, ok := h.(payloadValidator); ok {
+		if err := v.Validate(req.Payload); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	prio := DefaultPriority
+	if req.Priority != nil {
+		prio = *req.Priority
+	}
+	if prio < 0 || prio > 1000 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("priority %d out of range 0..1000 (lower runs first)", prio))
+		return
+	}
+	if req.MaxAttempts < 0 || req.MaxAttempts > 100 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("max_attempts %d out of range 0..100 (0 = default)", req.MaxAttempts))
+		return
+	}
+	job, err := a.opts.Store.CreateJob(r.Context(), store.NewJob{
+		Kind: req.Kind, Payload: req.Payload, Priority: prio, MaxAttempts: req.MaxAttempts,
+	})
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	a.opts.Submitted()
+	w.Header().Set("Location", "/api/jobs/"+job.ID)
+	writeJSON(w, http.StatusCreated, job)
+}
+
+// jobList is the body of GET /api/jobs.
+type jobList struct {
+	Jobs       []store.Job `json:"jobs"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+func (a *JobsAPI) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, ok := queryLimit(w, q.Get("limit"))
+	if !ok {
+		return
+	}
+	js, next, err := a.opts.Store.ListJobs(r.Context(), store.JobFilter{
+		Status: q.Get("status"), Kind: q.Get("kind"), Limit: limit, Cursor: q.Get("cursor"),
+	})
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	if js == nil {
+		js = []store.Job{}
+	}
+	writeJSON(w, http.StatusOK, jobList{Jobs: js, NextCursor: next})
+}
+
+func queryLimit(w http.ResponseWriter, s string) (int, bool) {
+	if s == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q must be a positive integer", s))
+		return 0, false
+	}
+	return n, true
+}
+
+// jobID reads and checks the {id} path variable.
+func jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := mux.Vars(r)["id"]
+	if _, err := uuid.Parse(id); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid job id %q: not a UUID", id))
+		return "", false
+	}
+	return strings.ToLower(id), true
+}
+
+func (a *JobsAPI) get(w http.ResponseWriter, r *http.Request) {
+	id, ok := jobID(w, r)
+	if !ok {
+		return
+	}
+	job, err := a.opts.Store.GetJob(r.Context(), id)
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, job)
+}
+
+func (a *JobsAPI) cancel(w http.ResponseWriter, r *http.Request) {
+	id, ok := jobID(w, r)
+	if !ok || !emptyBody(w, r) {
+		return
+	}
+	job, err := a.opts.Store.CancelJob(r.Context(), id, time.Now())
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, job)
+}
+
+func (a *JobsAPI) retry(w http.ResponseWriter, r *http.Request) {
+	id, ok := jobID(w, r)
+	if !ok || !emptyBody(w, r) {
+		return
+	}
+	job, err := a.opts.Store.RetryJob(r.Context(), id)
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	a.opts.Submitted()
+	writeJSON(w, http.StatusOK, job)
+}
+
+// fileList is the body of GET /api/files.
+type fileList struct {
+	Files      []store.File `json:"files"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+func (a *JobsAPI) files(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, ok := queryLimit(w, q.Get("limit"))
+	if !ok {
+		return
+	}
+	fs, next, err := a.opts.Store.ListFiles(r.Context(), limit, q.Get("cursor"))
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	if fs == nil {
+		fs = []store.File{}
+	}
+	writeJSON(w, http.StatusOK, fileList{Files: fs, NextCursor: next})
+}
+
+// decodeBody reads a size-limited, strict JSON body into v.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, ok := readBody(w, r)
+	if !ok {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid JSON body: "+jsonProblem(err))
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "invalid JSON body: more than one JSON value")
+		return false
+	}
+	return true
+}
+
+// emptyBody accepts no body, or an empty JSON object.
+func emptyBody(w http.ResponseWriter, r *http.Request) bool {
+	body, ok := readBody(w, r)
+	if !ok {
+		return false
+	}
+	if t := bytes.TrimSpace(body); len(t) > 0 && string(t) != "{}" {
+		writeError(w, http.StatusBadRequest, "this endpoint takes no body")
+		return false
+	}
+	return true
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", MaxRequestBody))
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("syntax error at byte %d: %v", syn.Offset, err)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q must be %s, not %s", typ.Field, typ.Type, typ.Value)
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	}
+	return err.Error()
+}
+
+func writeStoreError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, store.ErrConflict):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, store.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, "storage error: "+err.Error())
+	}
+}
