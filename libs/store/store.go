@@ -25,6 +25,14 @@ const (
 	// readers run concurrently with the single writer.
 	readConns = 4
 
+	// walAutoCheckpointPages is how many WAL pages the writer accumulates
+	// before it checkpoints them into the database file (SQLite's default
+	// is 1000). A checkpoint costs two fsyncs and rewrites the hot pages
+	// once however often they changed, so checkpointing less often nearly
+	// halves the cost of a queue transition; the WAL file then stays below
+	// about 32 MiB.
+	walAutoCheckpointPages = 8192
+
 	dirMode  = 0o750
 	fileMode = 0o600
 )
@@ -74,7 +82,8 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
 	base := "file:" + escapeURIPath(path) + "?_pragma=busy_timeout(" + busy + ")&_pragma=foreign_keys(1)"
-	wdb, err := sql.Open(driverName, base+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	wdb, err := sql.Open(driverName, base+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"+
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(walAutoCheckpointPages)+")&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
