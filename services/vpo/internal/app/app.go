@@ -82,14 +82,20 @@ func Main(ctx context.Context, args []string, env Env) int {
 	app.UsageWriter(env.Stdout)
 	app.ErrorWriter(env.Stderr)
 	app.HelpFlag.Short('h')
-	terminated, termCode := false, 0
-	app.Terminate(func(code int) { terminated, termCode = true, code })
+	// --help, --help-man and --version end the parse at once (kingpin
+	// would otherwise go on and print usage after them).
+	app.Terminate(func(code int) { panic(terminate{code}) })
 	app.Version(env.Build.String())
 
 	cmds := newCommands(app, env)
-	chosen, err := app.Parse(args)
-	if terminated {
-		return termCode
+	if len(args) == 0 {
+		app.UsageWriter(env.Stderr)
+		app.Usage(nil)
+		return ExitUsage
+	}
+	chosen, code, err := parse(app, args)
+	if code >= 0 {
+		return code
 	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "vpo: error: %v (see 'vpo --help')\n", err)
@@ -113,6 +119,25 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	fmt.Fprintf(env.Stderr, "vpo: error: %v\n", err)
 	return ExitFailure
+}
+
+// terminate is raised by kingpin's Terminate hook.
+type terminate struct{ code int }
+
+// parse runs kingpin; code is >= 0 when a flag such as --help already
+// answered and the process should exit with it.
+func parse(app *kingpin.Application, args []string) (chosen string, code int, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			t, ok := v.(terminate)
+			if !ok {
+				panic(v)
+			}
+			chosen, code, err = "", t.code, nil
+		}
+	}()
+	chosen, err = app.Parse(args)
+	return chosen, -1, err
 }
 
 // errReported marks an error that was already logged by the daemon's

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -22,7 +24,11 @@ import (
 
 // shutdownGrace is how long past shutdown_timeout vpo still waits for its
 // parts to return before exiting anyway.
-const shutdownGrace = 500 * time.Millisecond
+const shutdownGrace = time.Second
+
+// handlerGrace is how long the worker pool waits, after cancelling jobs at
+// the deadline, for their handlers to return before abandoning them.
+const handlerGrace = 250 * time.Millisecond
 
 func addServe(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 	cmd := app.Command("serve", "Run the daemon in the foreground until SIGTERM or SIGINT.")
@@ -125,14 +131,15 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		return reported(ExitFailure)
 	}
 	pool := jobs.NewPool(st, registry, jobs.PoolOptions{
-		Workers: cfg.Jobs.Workers,
-		Lease:   cfg.Jobs.LeaseDuration,
-		Log:     logging.Component(logger, "jobs"),
+		Workers:       cfg.Jobs.Workers,
+		Lease:         cfg.Jobs.LeaseDuration,
+		ShutdownGrace: handlerGrace,
+		Log:           logging.Component(logger, "jobs"),
 	})
 
 	hl := health.New(health.Options{
 		Version:  env.Build.Version,
-		Database: health.CheckerFunc(st.Ping),
+		Database: databaseCheck(st, log),
 		Ready:    pool.Running,
 		Stats:    jobStats(st, pool),
 	})
@@ -145,7 +152,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	})
 	httpLog := logging.Component(logger, "http")
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
-		Health: hl, Jobs: api, Log: httpLog,
+		Health: hl, Jobs: api, Log: httpLog, AuthToken: cfg.Server.AuthToken,
 	}), func(s string) { httpLog.Debug(s) })
 
 	notifier := lifecycle.NewNotifier()
@@ -188,6 +195,33 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	}
 	log.Info("vpo stopped cleanly")
 	return nil
+}
+
+// databaseCheck is the /health database check. Policy (README, "Database
+// faults"): when the database file is deleted, moved away or loses its
+// read/write permission while vpo runs, /health and /health/ready answer 503
+// (degraded) and vpo keeps running; once the file is back, health recovers
+// by itself. vpo never deletes or rewrites the file because of a failed
+// check. Each change of state is logged once.
+func databaseCheck(st *store.Store, log *logrus.Entry) health.Checker {
+	var failing atomic.Bool
+	return health.CheckerFunc(func(ctx context.Context) error {
+		err := st.Ping(ctx)
+		if err == nil {
+			// access(2) opens no descriptor: closing one would drop
+			// SQLite's POSIX locks on the file.
+			if aerr := syscall.Access(st.Path(), 0o6); aerr != nil { // R_OK|W_OK
+				err = fmt.Errorf("database %q is not readable and writable: %w", st.Path(), aerr)
+			}
+		}
+		switch {
+		case err != nil && !failing.Swap(true):
+			log.Errorf("database check failed, /health reports degraded: %v", err)
+		case err == nil && failing.Swap(false):
+			log.Info("database check passes again, /health reports healthy")
+		}
+		return err
+	})
 }
 
 // poolActor adapts the worker pool to lifecycle.Actor.

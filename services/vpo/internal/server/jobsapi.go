@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,24 +75,30 @@ func NewJobsAPI(opts JobsAPIOptions) *JobsAPI {
 }
 
 func (a *JobsAPI) mount(r *mux.Router) {
-	api := r.PathPrefix("/api").Subrouter()
-	api.Use(a.auth)
-	api.HandleFunc("/jobs", a.submit).Methods(http.MethodPost)
-	api.HandleFunc("/jobs", a.list).Methods(http.MethodGet)
-	api.HandleFunc("/jobs/{id}", a.get).Methods(http.MethodGet)
-	api.HandleFunc("/jobs/{id}/cancel", a.cancel).Methods(http.MethodPost)
-	api.HandleFunc("/jobs/{id}/retry", a.retry).Methods(http.MethodPost)
-	api.HandleFunc("/files", a.files).Methods(http.MethodGet)
+	// Routes sit on the root router (not a subrouter) so that a wrong
+	// method answers 405, not 404.
+	for _, rt := range []struct {
+		path, method string
+		h            http.HandlerFunc
+	}{
+		{"/api/jobs", http.MethodPost, a.submit},
+		{"/api/jobs", http.MethodGet, a.list},
+		{"/api/jobs/{id}", http.MethodGet, a.get},
+		{"/api/jobs/{id}/cancel", http.MethodPost, a.cancel},
+		{"/api/jobs/{id}/retry", http.MethodPost, a.retry},
+		{"/api/files", http.MethodGet, a.files},
+	} {
+		r.Handle(rt.path, a.auth(rt.h)).Methods(rt.method)
+	}
 }
 
 func (a *JobsAPI) auth(next http.Handler) http.Handler {
 	if a.opts.AuthToken == "" {
 		return next
 	}
-	want := []byte("Bearer " + a.opts.AuthToken)
+	want := newBearer(a.opts.AuthToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		if !want.allows(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vpo"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return

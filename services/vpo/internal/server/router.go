@@ -23,6 +23,10 @@ type RouterOptions struct {
 	// Jobs mounts the jobs and files API; nil leaves it out.
 	Jobs *JobsAPI
 	Log  *logrus.Entry
+	// AuthToken, when set, limits /health to "status" and "shutting_down"
+	// for callers without "Authorization: Bearer TOKEN" (same status code).
+	// /health/live and /health/ready always stay open.
+	AuthToken string
 }
 
 // NewRouter returns vpo's HTTP handler. Unknown paths answer 404 and wrong
@@ -30,7 +34,11 @@ type RouterOptions struct {
 func NewRouter(opts RouterOptions) http.Handler {
 	r := mux.NewRouter()
 	r.StrictSlash(false)
-	r.Handle("/health", opts.Health.HealthHandler()).Methods(http.MethodGet, http.MethodHead)
+	healthHandler := opts.Health.HealthHandler()
+	if opts.AuthToken != "" {
+		healthHandler = redactedHealth(opts.AuthToken, healthHandler)
+	}
+	r.Handle("/health", healthHandler).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/health/live", opts.Health.LiveHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/health/ready", opts.Health.ReadyHandler()).Methods(http.MethodGet, http.MethodHead)
 	if opts.Jobs != nil {

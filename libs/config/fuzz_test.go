@@ -1,0 +1,176 @@
+package config_test
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpo-project/vpo/libs/config"
+)
+
+// leafErrors flattens errors.Join trees.
+func leafErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leafErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// checkRejection asserts that err is made of *config.Error values that say
+// where the problem is (via where) and what it is.
+func checkRejection(t *testing.T, err error, where func(*config.Error) string) {
+	t.Helper()
+	for _, leaf := range leafErrors(err) {
+		var ce *config.Error
+		if !errors.As(leaf, &ce) {
+			t.Fatalf("rejection is %T %q, want *config.Error", leaf, leaf)
+		}
+		if ce.Msg == "" {
+			t.Fatalf("rejection without a message: %#v", ce)
+		}
+		if w := where(ce); w != "" && !strings.Contains(ce.Error(), w) {
+			t.Fatalf("rejection %q does not name %q", ce.Error(), w)
+		}
+	}
+}
+
+// checkValid asserts the invariants of an accepted configuration.
+func checkValid(t *testing.T, c config.Config) {
+	t.Helper()
+	s := c.Server
+	if s.Port < 1 || s.Port > 65535 {
+		t.Fatalf("accepted port %d", s.Port)
+	}
+	if s.Bind != "localhost" && net.ParseIP(s.Bind) == nil {
+		t.Fatalf("accepted bind %q", s.Bind)
+	}
+	if s.ShutdownTimeout < 0 || s.ShutdownTimeout > time.Hour {
+		t.Fatalf("accepted shutdown_timeout %v", s.ShutdownTimeout)
+	}
+	if s.AuthToken != "" && len(s.AuthToken) < 16 {
+		t.Fatalf("accepted a %d-character auth_token", len(s.AuthToken))
+	}
+	switch c.Logging.Level {
+	case "debug", "info", "warning", "error":
+	default:
+		t.Fatalf("accepted logging.level %q", c.Logging.Level)
+	}
+	if c.Logging.Format != "text" && c.Logging.Format != "json" {
+		t.Fatalf("accepted logging.format %q", c.Logging.Format)
+	}
+	if c.Database.Path == "" {
+		t.Fatal("accepted an empty database.path")
+	}
+	if c.Jobs.Workers < 1 || c.Jobs.Workers > 256 {
+		t.Fatalf("accepted jobs.workers %d", c.Jobs.Workers)
+	}
+	if c.Jobs.LeaseDuration < time.Second || c.Jobs.LeaseDuration > time.Hour {
+		t.Fatalf("accepted jobs.lease_duration %v", c.Jobs.LeaseDuration)
+	}
+}
+
+// FuzzConfigFile feeds arbitrary bytes as the config file: Load must not
+// panic, and either accept a valid configuration or reject it with errors
+// that name the file.
+func FuzzConfigFile(f *testing.F) {
+	entries, err := os.ReadDir("testdata")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".toml") {
+			data, err := os.ReadFile(filepath.Join("testdata", e.Name()))
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+	dir := f.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		loaded, err := config.Load(config.Options{
+			ExplicitPath: path, SystemPath: filepath.Join(dir, "absent.toml"),
+			Home: dir, NumCPU: 2,
+		})
+		if err != nil {
+			checkRejection(t, err, func(e *config.Error) string {
+				if e.Source != config.SourceFile {
+					t.Fatalf("file problem reported as source %q: %v", e.Source, e)
+				}
+				return path
+			})
+			return
+		}
+		checkValid(t, loaded.Config)
+	})
+}
+
+// FuzzConfigEnv sets every VPO_* variable to fuzzed text: rejections name
+// the variable.
+func FuzzConfigEnv(f *testing.F) {
+	f.Add("0.0.0.0", "8321", "30s", "s3cret", "debug", "json", "~/lib.db", "4", "1m", "true")
+	f.Add("", "0", "-1", "", "loud", "xml", "relative.db", "0", "0s", "maybe")
+	f.Add("::1", "65536", "3601", "0123456789abcdef", "info", "text", "/x", "257", "1h1s", "1")
+	f.Add("localhost", " 80", "1e9", "\x00", "WARNING", "TEXT", "~", "-3", "1.5s", "yes")
+	keys := config.Keys()
+	home := f.TempDir()
+	f.Fuzz(func(t *testing.T, bind, port, shutdown, token, level, format, db, workers, lease, testKinds string) {
+		values := []string{bind, port, shutdown, token, level, format, db, workers, lease, testKinds}
+		if len(values) != len(keys) {
+			t.Fatalf("%d fuzzed values for %d keys: update FuzzConfigEnv", len(values), len(keys))
+		}
+		env := make([]string, len(keys))
+		for i, k := range keys {
+			env[i] = k.Env + "=" + values[i]
+		}
+		loaded, err := config.Load(config.Options{
+			Env: env, Home: home, SystemPath: filepath.Join(home, "absent.toml"), NumCPU: 2,
+		})
+		if err != nil {
+			checkRejection(t, err, func(e *config.Error) string {
+				if e.Source != config.SourceEnv || !strings.HasPrefix(e.Name, "VPO_") {
+					t.Fatalf("environment problem without its variable: %#v", e)
+				}
+				return e.Name
+			})
+			return
+		}
+		checkValid(t, loaded.Config)
+	})
+}
+
+// FuzzConfigFlags does the same for the command-line flags.
+func FuzzConfigFlags(f *testing.F) {
+	f.Add("127.0.0.1", "8321", "info", "text")
+	f.Add("0.0.0.0", "99999", "trace", "yaml")
+	f.Add("not-an-ip", "-1", "", "")
+	home := f.TempDir()
+	f.Fuzz(func(t *testing.T, bind, port, level, format string) {
+		loaded, err := config.Load(config.Options{
+			Flags: map[string]string{"--bind": bind, "--port": port, "--log-level": level, "--log-format": format},
+			Home:  home, SystemPath: filepath.Join(home, "absent.toml"), NumCPU: 2,
+		})
+		if err != nil {
+			checkRejection(t, err, func(e *config.Error) string {
+				if e.Source != config.SourceFlag || !strings.HasPrefix(e.Name, "--") {
+					t.Fatalf("flag problem without its flag: %#v", e)
+				}
+				return e.Name
+			})
+			return
+		}
+		checkValid(t, loaded.Config)
+	})
+}

@@ -1,0 +1,66 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vpo-project/vpo/services/vpo/internal/app"
+)
+
+func runMain(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := app.Main(context.Background(), args, app.Env{
+		Stdout: &out, Stderr: &errb, Environ: env,
+		Build: app.BuildInfo{Version: "1.2.3", Commit: "abc"},
+	})
+	return code, out.String(), errb.String()
+}
+
+func TestExitCodesAndOutput(t *testing.T) {
+	home := t.TempDir()
+	bad := filepath.Join(home, "bad.toml")
+	if err := os.WriteFile(bad, []byte("[server]\nport = 70000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + home}
+	for _, tc := range []struct {
+		args      []string
+		code      int
+		stdout    string
+		stderr    string
+		stdoutNot string
+	}{
+		{args: []string{"version"}, code: app.ExitOK, stdout: "vpo 1.2.3 (commit abc)"},
+		{args: []string{"--version"}, code: app.ExitOK, stdout: "vpo 1.2.3 (commit abc)", stdoutNot: "usage:"},
+		{args: []string{"--help"}, code: app.ExitOK, stdout: "Exit codes"},
+		{args: []string{}, code: app.ExitUsage, stderr: "usage: vpo"},
+		{args: []string{"nope"}, code: app.ExitUsage, stderr: "nope"},
+		{args: []string{"serve", "--nope"}, code: app.ExitUsage, stderr: "--nope"},
+		{args: []string{"config", "check", "--config", bad}, code: app.ExitConfig, stderr: bad + ":2"},
+		{args: []string{"config", "check", "--config", filepath.Join(home, "missing.toml")}, code: app.ExitConfig, stderr: "missing.toml"},
+		{args: []string{"config", "check"}, code: app.ExitOK, stdout: "configuration OK"},
+		{args: []string{"config", "show", "--port", "9999"}, code: app.ExitOK, stdout: "9999"},
+		{args: []string{"config", "show", "--port", "abc"}, code: app.ExitConfig, stderr: "--port"},
+		{args: []string{"config", "sample"}, code: app.ExitOK, stdout: "# port = 8321"},
+		{args: []string{"jobs", "list", "--url", "http://127.0.0.1:1"}, code: app.ExitUnavailable, stderr: "cannot reach"},
+		{args: []string{"jobs", "submit", "scan", "--payload", "{", "--url", "http://127.0.0.1:1"}, code: app.ExitUsage, stderr: "--payload"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errs := runMain(t, env, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errs)
+			}
+			if !strings.Contains(out, tc.stdout) || !strings.Contains(errs, tc.stderr) {
+				t.Fatalf("stdout %q (want %q), stderr %q (want %q)", out, tc.stdout, errs, tc.stderr)
+			}
+			if tc.stdoutNot != "" && strings.Contains(out, tc.stdoutNot) {
+				t.Fatalf("stdout contains %q:\n%s", tc.stdoutNot, out)
+			}
+		})
+	}
+}

@@ -1,0 +1,286 @@
+package scan_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/scan"
+)
+
+// memLibrary is an in-memory scan.Library.
+type memLibrary struct {
+	mu    sync.Mutex
+	files map[string]store.File
+}
+
+func newMem() *memLibrary { return &memLibrary{files: map[string]store.File{}} }
+
+func (m *memLibrary) GetFile(_ context.Context, p string) (store.File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.files[p]
+	if !ok {
+		return store.File{}, store.ErrNotFound
+	}
+	return f, nil
+}
+
+func (m *memLibrary) UpsertFile(_ context.Context, f store.File) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.files[f.Path] = f
+	return nil
+}
+
+func (m *memLibrary) MarkMissing(_ context.Context, root string, before time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for p, f := range m.files {
+		if strings.HasPrefix(p, root+"/") && !f.Missing && f.LastScannedAt.Before(before) {
+			f.Missing = true
+			m.files[p] = f
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (m *memLibrary) paths() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for p := range m.files {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// countingProber answers a fixed stream description and counts calls.
+type countingProber struct {
+	mu    sync.Mutex
+	calls int
+	fail  bool
+	block chan struct{} // when set, Probe waits for ctx or this channel
+}
+
+func (c *countingProber) Probe(ctx context.Context, _ string) (scan.StreamInfo, error) {
+	c.mu.Lock()
+	c.calls++
+	c.mu.Unlock()
+	if c.block != nil {
+		select {
+		case <-ctx.Done():
+			return scan.StreamInfo{}, ctx.Err()
+		case <-c.block:
+		}
+	}
+	if c.fail {
+		return scan.StreamInfo{}, errors.New("probe failed")
+	}
+	return scan.StreamInfo{Codec: "hevc", DurationSeconds: 12.5, Tracks: 3, Raw: json.RawMessage(`{}`)}, nil
+}
+
+type noProgress struct{}
+
+func (noProgress) Report(float64, string) {}
+
+func quietLog() *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return logrus.NewEntry(l)
+}
+
+func write(t *testing.T, root string, rels ...string) {
+	t.Helper()
+	for _, rel := range rels {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(rel), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func job(payload string) store.Job {
+	return store.Job{ID: "j1", Kind: scan.Kind, Payload: json.RawMessage(payload)}
+}
+
+func TestScanIsIdempotent(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "a.mkv", "b.txt", "sub/c.MP4", "sub/deeper/d.webm", "sub/e.srt")
+	lib, prober := newMem(), &countingProber{}
+	s := scan.New(lib, prober, quietLog())
+	payload := `{"path":"` + root + `"}`
+
+	out, err := s.Run(context.Background(), job(payload), noProgress{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res scan.Result
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{root + "/a.mkv", root + "/sub/c.MP4", root + "/sub/deeper/d.webm"}
+	if got := lib.paths(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("recorded %v, want %v", got, want)
+	}
+	if res.New != 3 || res.Probed != 3 || prober.calls != 3 {
+		t.Fatalf("first scan %+v, %d probes", res, prober.calls)
+	}
+	if f := lib.files[root+"/a.mkv"]; f.Codec != "hevc" || f.Tracks != 3 || f.Container != "matroska" {
+		t.Fatalf("a.mkv recorded as %+v", f)
+	}
+
+	// Second scan: nothing changed, nothing probed again.
+	out, err = s.Run(context.Background(), job(payload), noProgress{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(out, &res)
+	if res.Unchanged != 3 || res.New != 0 || prober.calls != 3 {
+		t.Fatalf("rescan %+v, %d probes (want no new probe)", res, prober.calls)
+	}
+	if f := lib.files[root+"/a.mkv"]; f.Codec != "hevc" {
+		t.Fatalf("rescan lost stream details: %+v", f)
+	}
+
+	// A changed file is probed again; a removed one is marked missing.
+	time.Sleep(10 * time.Millisecond)
+	if err := os.WriteFile(filepath.Join(root, "a.mkv"), []byte("longer content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(root, "sub/c.MP4")); err != nil {
+		t.Fatal(err)
+	}
+	out, err = s.Run(context.Background(), job(payload), noProgress{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(out, &res)
+	if res.Changed != 1 || res.Missing != 1 || prober.calls != 4 {
+		t.Fatalf("third scan %+v, %d probes", res, prober.calls)
+	}
+	if !lib.files[root+"/sub/c.MP4"].Missing {
+		t.Fatal("removed file not marked missing")
+	}
+}
+
+func TestScanWithoutFFProbeOrWithProbeErrors(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "a.mkv", "b.avi")
+	for _, tc := range []struct {
+		name   string
+		prober scan.Prober
+		probed int
+		errs   int
+	}{
+		{"no ffprobe", nil, 0, 0},
+		{"probe fails", &countingProber{fail: true}, 0, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lib := newMem()
+			out, err := scan.New(lib, tc.prober, quietLog()).Run(context.Background(), job(`{"path":"`+root+`"}`), noProgress{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res scan.Result
+			_ = json.Unmarshal(out, &res)
+			if res.Seen != 2 || res.Probed != tc.probed || res.ProbeErrors != tc.errs || len(lib.paths()) != 2 {
+				t.Fatalf("result %+v, %d recorded", res, len(lib.paths()))
+			}
+		})
+	}
+}
+
+func TestScanNotRecursive(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "top.mkv", "sub/inner.mkv")
+	lib := newMem()
+	if _, err := scan.New(lib, nil, quietLog()).Run(context.Background(), job(`{"path":"`+root+`","recursive":false}`), noProgress{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lib.paths(); len(got) != 1 || !strings.HasSuffix(got[0], "top.mkv") {
+		t.Fatalf("non-recursive scan recorded %v", got)
+	}
+}
+
+func TestScanCancelKeepsWhatWasRecorded(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "a/1.mkv", "b/2.mkv", "c/3.mkv", "d/4.mkv")
+	lib := newMem()
+	prober := &countingProber{block: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := scan.New(lib, prober, quietLog()).Run(ctx, job(`{"path":"`+root+`"}`), noProgress{})
+		errc <- err
+	}()
+	prober.block <- struct{}{} // first file probed and recorded
+	for len(lib.paths()) < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after cancel = %v, want context.Canceled", err)
+	}
+	if n := len(lib.paths()); n != 1 {
+		t.Fatalf("%d files recorded, want the 1 scanned before cancel", n)
+	}
+	for _, f := range lib.files {
+		if f.Missing {
+			t.Fatal("a cancelled scan must not mark files missing")
+		}
+	}
+}
+
+func TestPayloadErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	write(t, dir, "f")
+	for _, tc := range []struct{ payload, want string }{
+		{``, "required"},
+		{`{}`, "path is required"},
+		{`{"path":"rel/dir"}`, "must be absolute"},
+		{`{"path":"/x","bogus":1}`, "unknown field"},
+		{`{"path":1}`, "scan payload"},
+		{`[`, "scan payload"},
+	} {
+		_, err := scan.ParsePayload(json.RawMessage(tc.payload))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("ParsePayload(%q) = %v, want error containing %q", tc.payload, err, tc.want)
+		}
+	}
+	// A root that is not a directory fails the job with a clear error.
+	_, err := scan.New(newMem(), nil, quietLog()).Run(context.Background(), job(`{"path":"`+file+`"}`), noProgress{})
+	if err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("scan of a file = %v", err)
+	}
+}
+
+func TestContainer(t *testing.T) {
+	for name, want := range map[string]string{
+		"a.MKV": "matroska", "b.mp4": "mp4", "c.m4v": "mp4", "d.ts": "mpegts", "e.webm": "webm",
+		"f.mov": "quicktime", "g.avi": "avi", "h.txt": "", "noext": "", "i.mkv.part": "",
+	} {
+		got, ok := scan.Container(name)
+		if got != want || ok != (want != "") {
+			t.Fatalf("Container(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+}

@@ -1,0 +1,228 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/libs/health"
+	"github.com/vpo-project/vpo/libs/jobs"
+	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/scan"
+	"github.com/vpo-project/vpo/services/vpo/internal/server"
+	"github.com/vpo-project/vpo/services/vpo/internal/testkinds"
+)
+
+type testAPI struct {
+	handler http.Handler
+	store   *store.Store
+}
+
+// newTestAPI mounts the real router, jobs API and job kinds on a store in a
+// temporary directory. No workers run: submitted jobs stay queued.
+func newTestAPI(tb testing.TB, token string, dbCheck health.Checker) *testAPI {
+	tb.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "library.db"), store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = st.Close() })
+	logger := logrus.New()
+	logger.SetOutput(io.Discard)
+	log := logrus.NewEntry(logger)
+	reg := jobs.NewRegistry()
+	if err := reg.Register(scan.Kind, scan.New(st, nil, log)); err != nil {
+		tb.Fatal(err)
+	}
+	if err := reg.Register(testkinds.SleepKind, testkinds.Sleep{}); err != nil {
+		tb.Fatal(err)
+	}
+	if dbCheck == nil {
+		dbCheck = health.CheckerFunc(st.Ping)
+	}
+	hl := health.New(health.Options{Version: "test", Database: dbCheck, CacheFor: -1})
+	hl.SetReady(true)
+	api := server.NewJobsAPI(server.JobsAPIOptions{Store: st, Kinds: reg, AuthToken: token})
+	return &testAPI{
+		handler: server.NewRouter(server.RouterOptions{Health: hl, Jobs: api, Log: log, AuthToken: token}),
+		store:   st,
+	}
+}
+
+func (a *testAPI) do(method, target string, body io.Reader, auth string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, body)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	rec := httptest.NewRecorder()
+	a.handler.ServeHTTP(rec, req)
+	return rec
+}
+
+func (a *testAPI) jobCount(t *testing.T) int {
+	t.Helper()
+	counts, err := a.store.CountJobs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}
+
+// checkErrorBody asserts a JSON {"error": "..."} answer.
+func checkErrorBody(t *testing.T, rec *httptest.ResponseRecorder, what string) {
+	t.Helper()
+	var e struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+		t.Fatalf("%s: %d answer is not a JSON error: %q", what, rec.Code, rec.Body.String())
+	}
+}
+
+// FuzzSubmitJob posts arbitrary bodies to /api/jobs (job JSON and the
+// payloads of every kind): 201 stores exactly one job; 400 or 413 store
+// nothing and say why; nothing else, and no panic.
+func FuzzSubmitJob(f *testing.F) {
+	for _, seed := range []string{
+		`{"kind":"scan","payload":{"path":"/srv/media"}}`,
+		`{"kind":"scan","payload":{"path":"/srv/media","recursive":false},"priority":10,"max_attempts":5}`,
+		`{"kind":"test.sleep","payload":{"seconds":1.5,"ignore_cancel":false,"fail":false}}`,
+		`{"kind":"test.sleep","payload":{"seconds":-1}}`,
+		`{"kind":"test.sleep"}`,
+		`{"kind":"scan","payload":null}`,
+		`{"kind":"scan","payload":{"path":"rel"}}`,
+		`{"kind":"nope"}`,
+		`{"kind":"scan","priority":1001}`,
+		`{"kind":"scan","payload":{"path":"/a"}} {}`,
+		`{"kind":"scan","payload":{"path":"/a"},"x":1}`,
+		`[`, ``, `null`, `"scan"`,
+	} {
+		f.Add([]byte(seed))
+	}
+	api := newTestAPI(f, "", nil)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before := api.jobCount(t)
+		rec := api.do(http.MethodPost, "/api/jobs", strings.NewReader(string(body)), "")
+		after := api.jobCount(t)
+		switch rec.Code {
+		case http.StatusCreated:
+			var j store.Job
+			if err := json.Unmarshal(rec.Body.Bytes(), &j); err != nil || j.ID == "" {
+				t.Fatalf("201 without a job: %q", rec.Body.String())
+			}
+			if after != before+1 {
+				t.Fatalf("201 but %d jobs stored (was %d)", after, before)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			checkErrorBody(t, rec, "POST /api/jobs")
+			if after != before {
+				t.Fatalf("rejected body %q changed the job count %d -> %d", body, before, after)
+			}
+		default:
+			t.Fatalf("POST /api/jobs %q = %d %s", body, rec.Code, rec.Body.String())
+		}
+	})
+}
+
+// FuzzListJobs: any query string gets 200 or 400 (never a 500).
+func FuzzListJobs(f *testing.F) {
+	f.Add("queued", "scan", "10", "")
+	f.Add("exploded", "", "-1", "zzz")
+	f.Add("", "", "abc", "%00")
+	f.Add("completed", "test.sleep", "100000", "eyJ0IjoxfQ")
+	api := newTestAPI(f, "", nil)
+	f.Fuzz(func(t *testing.T, status, kind, limit, cursor string) {
+		q := url.Values{"status": {status}, "kind": {kind}, "limit": {limit}, "cursor": {cursor}}
+		rec := api.do(http.MethodGet, "/api/jobs?"+q.Encode(), nil, "")
+		switch rec.Code {
+		case http.StatusOK:
+		case http.StatusBadRequest:
+			checkErrorBody(t, rec, "GET /api/jobs")
+		default:
+			t.Fatalf("GET /api/jobs?%s = %d %s", q.Encode(), rec.Code, rec.Body.String())
+		}
+	})
+}
+
+// FuzzJobPath: any job id in the path, with any action, gets a JSON answer
+// below 500.
+func FuzzJobPath(f *testing.F) {
+	f.Add("00000000-0000-0000-0000-000000000000", uint8(0))
+	f.Add("not-a-uuid", uint8(1))
+	f.Add("00000000-0000-0000-0000-00000000000G", uint8(2))
+	f.Add("..", uint8(3))
+	actions := []string{"", "/cancel", "/retry", "/nope"}
+	api := newTestAPI(f, "", nil)
+	f.Fuzz(func(t *testing.T, id string, action uint8) {
+		target := "/api/jobs/" + url.PathEscape(id) + actions[int(action)%len(actions)]
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			rec := api.do(method, target, nil, "")
+			if rec.Code >= 500 {
+				t.Fatalf("%s %s = %d %s", method, target, rec.Code, rec.Body.String())
+			}
+			if rec.Code >= 400 {
+				checkErrorBody(t, rec, method+" "+target)
+			}
+		}
+	})
+}
+
+// TestHealthRedaction: with a token, /health keeps its status code but shows
+// only status and shutting_down to callers without the token.
+func TestHealthRedaction(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	for _, tc := range []struct {
+		name     string
+		dbErr    error
+		wantCode int
+		status   string
+	}{
+		{"healthy", nil, 200, "healthy"},
+		{"degraded", io.ErrUnexpectedEOF, 503, "degraded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := newTestAPI(t, token, health.CheckerFunc(func(context.Context) error { return tc.dbErr }))
+			for _, auth := range []string{"", "Bearer wrong", token} {
+				rec := api.do(http.MethodGet, "/health", nil, auth)
+				var m map[string]any
+				if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+					t.Fatal(err)
+				}
+				if rec.Code != tc.wantCode || m["status"] != tc.status || m["shutting_down"] != false || len(m) != 2 {
+					t.Fatalf("auth %q: %d %v, want %d with only status %q and shutting_down", auth, rec.Code, m, tc.wantCode, tc.status)
+				}
+				if rec.Header().Get("Content-Type") != "application/json" {
+					t.Fatalf("Content-Type %q", rec.Header().Get("Content-Type"))
+				}
+			}
+			rec := api.do(http.MethodGet, "/health", nil, "Bearer "+token)
+			var m map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Code != tc.wantCode || m["version"] != "test" || m["database"] == nil {
+				t.Fatalf("with the token: %d %v, want the full document", rec.Code, m)
+			}
+			if rec := api.do(http.MethodHead, "/health", nil, ""); rec.Code != tc.wantCode || rec.Body.Len() != 0 {
+				t.Fatalf("HEAD /health = %d with %d bytes", rec.Code, rec.Body.Len())
+			}
+			for _, p := range []string{"/health/live", "/health/ready"} {
+				if rec := api.do(http.MethodGet, p, nil, ""); rec.Code == http.StatusUnauthorized {
+					t.Fatalf("%s asks for the token", p)
+				}
+			}
+		})
+	}
+}
