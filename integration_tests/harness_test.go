@@ -246,6 +246,19 @@ func (d *daemon) wait(timeout time.Duration) int {
 	}
 }
 
+// waitLog waits until stderr holds a line with all parts (output arrives
+// through a pipe, a little after the daemon wrote it).
+func (d *daemon) waitLog(timeout time.Duration, parts ...string) {
+	d.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !lineWith(d.stderr.String(), parts...) {
+		if time.Now().After(deadline) {
+			d.t.Fatalf("no log line with %q within %v:\n%s", parts, timeout, d.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // getJSON fetches path and decodes a JSON object.
 func (d *daemon) getJSON(path string) (int, map[string]any, error) {
 	resp, err := client.Get(d.url(path))
