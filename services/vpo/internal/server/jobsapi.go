@@ -83,9 +83,9 @@ func (a *JobsAPI) mount(r *mux.Router) {
 	}{
 		{"/api/jobs", http.MethodPost, a.submit},
 		{"/api/jobs", http.MethodGet, a.list},
-		{"/api/jobs/{id}", http.MethodGet, a.get},
-		{"/api/jobs/{id}/cancel", http.MethodPost, a.cancel},
-		{"/api/jobs/{id}/retry", http.MethodPost, a.retry},
+		{"/api/jobs/{id}", http.MethodGet, a.get()},
+		{"/api/jobs/{id}/cancel", http.MethodPost, a.cancel()},
+		{"/api/jobs/{id}/retry", http.MethodPost, a.retry()},
 		{"/api/files", http.MethodGet, a.files},
 	} {
 		r.Handle(rt.path, a.auth(rt.h)).Methods(rt.method)
@@ -212,44 +212,39 @@ func jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return strings.ToLower(id), true
 }
 
-func (a *JobsAPI) get(w http.ResponseWriter, r *http.Request) {
-	id, ok := jobID(w, r)
-	if !ok {
-		return
+// jobAction is one operation on the job named by the {id} path variable.
+type jobAction func(ctx context.Context, id string) (store.Job, error)
+
+// serveJob answers a request on one job: it checks the id (and, for POSTs,
+// that there is no body), runs act, and writes the job or the error.
+func (a *JobsAPI) serveJob(act jobAction, after func()) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := jobID(w, r)
+		if !ok || (r.Method == http.MethodPost && !emptyBody(w, r)) {
+			return
+		}
+		job, err := act(r.Context(), id)
+		if err != nil {
+			writeStoreError(w, err)
+			return
+		}
+		if after != nil {
+			after()
+		}
+		writeJSON(w, http.StatusOK, job)
 	}
-	job, err := a.opts.Store.GetJob(r.Context(), id)
-	if err != nil {
-		writeStoreError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, job)
 }
 
-func (a *JobsAPI) cancel(w http.ResponseWriter, r *http.Request) {
-	id, ok := jobID(w, r)
-	if !ok || !emptyBody(w, r) {
-		return
-	}
-	job, err := a.opts.Store.CancelJob(r.Context(), id, time.Now())
-	if err != nil {
-		writeStoreError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, job)
+func (a *JobsAPI) get() http.HandlerFunc { return a.serveJob(a.opts.Store.GetJob, nil) }
+
+func (a *JobsAPI) cancel() http.HandlerFunc {
+	return a.serveJob(func(ctx context.Context, id string) (store.Job, error) {
+		return a.opts.Store.CancelJob(ctx, id, time.Now())
+	}, nil)
 }
 
-func (a *JobsAPI) retry(w http.ResponseWriter, r *http.Request) {
-	id, ok := jobID(w, r)
-	if !ok || !emptyBody(w, r) {
-		return
-	}
-	job, err := a.opts.Store.RetryJob(r.Context(), id)
-	if err != nil {
-		writeStoreError(w, err)
-		return
-	}
-	a.opts.Submitted()
-	writeJSON(w, http.StatusOK, job)
+func (a *JobsAPI) retry() http.HandlerFunc {
+	return a.serveJob(a.opts.Store.RetryJob, a.opts.Submitted)
 }
 
 // fileList is the body of GET /api/files.
