@@ -407,31 +407,12 @@ func unprivileged(t *testing.T) (dir, bin string, cred *syscall.Credential) {
 // startAs boots `vpo serve` from bin with cred, like start.
 func startAs(t *testing.T, bin string, cred *syscall.Credential, dir string, port int, cfg string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, dir: dir, port: port, stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
-	d.cmd = exec.Command(bin, "serve", "--config", cfg)
+	d := newDaemon(t, dir, port, exec.Command(bin, "serve", "--config", cfg))
 	d.cmd.Env = baseEnv(dir)
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
 	if cred != nil {
 		d.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start vpo: %v", err)
-	}
-	go func() {
-		d.code = exitCode(d.cmd.Wait())
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.done:
-		default:
-			_ = d.cmd.Process.Kill()
-			<-d.done
-		}
-		if t.Failed() {
-			t.Logf("vpo stderr:\n%s", d.stderr.String())
-		}
-	})
+	d.launch()
 	return d
 }
 

@@ -157,16 +157,32 @@ func start(t *testing.T, o startOpts) *daemon {
 	if args == nil {
 		args = []string{"--config", writeConfig(t, dir, port, o.extra)}
 	}
-	d := &daemon{t: t, dir: dir, port: port, stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
-	d.cmd = exec.Command(vpoBinary, append([]string{"serve"}, args...)...)
+	d := newDaemon(t, dir, port, exec.Command(vpoBinary, append([]string{"serve"}, args...)...))
 	d.cmd.Env = baseEnv(dir, o.env...)
+	d.launch()
+	if o.wait {
+		d.waitHealthy()
+	}
+	return d
+}
+
+// newDaemon wraps cmd; set its Env (and SysProcAttr) before launch.
+func newDaemon(t *testing.T, dir string, port int, cmd *exec.Cmd) *daemon {
+	d := &daemon{t: t, cmd: cmd, dir: dir, port: port, stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	return d
+}
+
+// launch starts the process, records its exit code, and kills it at the
+// end of the test if it is still running.
+func (d *daemon) launch() {
+	t := d.t
+	t.Helper()
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start vpo: %v", err)
 	}
 	go func() {
-		err := d.cmd.Wait()
-		d.code = exitCode(err)
+		d.code = exitCode(d.cmd.Wait())
 		close(d.done)
 	}()
 	t.Cleanup(func() {
@@ -180,10 +196,6 @@ func start(t *testing.T, o startOpts) *daemon {
 			t.Logf("vpo stderr:\n%s", d.stderr.String())
 		}
 	})
-	if o.wait {
-		d.waitHealthy()
-	}
-	return d
 }
 
 func exitCode(err error) int {
