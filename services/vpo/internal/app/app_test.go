@@ -29,6 +29,7 @@ func TestExitCodesAndOutput(t *testing.T) {
 	}
 	env := []string{"HOME=" + home}
 	for _, tc := range []struct {
+		env       []string // nil: HOME set
 		args      []string
 		code      int
 		stdout    string
@@ -48,10 +49,15 @@ func TestExitCodesAndOutput(t *testing.T) {
 		{args: []string{"config", "show", "--port", "abc"}, code: app.ExitConfig, stderr: "--port"},
 		{args: []string{"config", "sample"}, code: app.ExitOK, stdout: "# port = 8321"},
 		{args: []string{"jobs", "list", "--url", "http://127.0.0.1:1"}, code: app.ExitUnavailable, stderr: "cannot reach"},
+		{env: []string{}, args: []string{"jobs", "list", "--url", "http://127.0.0.1:1"}, code: app.ExitUnavailable, stderr: "cannot reach"},
 		{args: []string{"jobs", "submit", "scan", "--payload", "{", "--url", "http://127.0.0.1:1"}, code: app.ExitUsage, stderr: "--payload"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			code, out, errs := runMain(t, env, tc.args...)
+			e := env
+			if tc.env != nil {
+				e = tc.env
+			}
+			code, out, errs := runMain(t, e, tc.args...)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errs)
 			}

@@ -57,15 +57,19 @@ func (f *configFlags) options(env Env) config.Options {
 	if f.fmtSet {
 		flags["logging.format"] = f.format
 	}
-	username := ""
+	username, home := "", env.getenv("HOME")
 	if u, err := user.Current(); err == nil {
 		username = u.Username
+		if home == "" {
+			// No $HOME (system units, cron): the passwd entry's.
+			home = u.HomeDir
+		}
 	}
 	return config.Options{
 		ExplicitPath:   f.path,
 		Env:            env.Environ,
 		Flags:          flags,
-		Home:           env.getenv("HOME"),
+		Home:           home,
 		Username:       username,
 		StateDirectory: env.getenv("STATE_DIRECTORY"),
 		NumCPU:         runtime.NumCPU(),

@@ -171,14 +171,29 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	group.Add(&poolActor{pool: pool})
 	group.Add(httpSrv)
 
-	hl.SetReady(true)
-	status := fmt.Sprintf("serving on http://%s, %d workers", httpSrv.Addr(), cfg.Jobs.Workers)
-	if err := notifier.Ready(status); err != nil {
-		log.Warnf("systemd notify: %v", err)
-	}
-	log.WithField("address", httpSrv.Addr().String()).Info("vpo is ready")
+	// Ready once the workers run (the store is open and the port bound
+	// already): only then do /health and READY=1 say so.
+	groupDone := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for !pool.Running() {
+			select {
+			case <-groupDone:
+				return
+			case <-tick.C:
+			}
+		}
+		hl.SetReady(true)
+		status := fmt.Sprintf("serving on http://%s, %d workers", httpSrv.Addr(), cfg.Jobs.Workers)
+		if err := notifier.Ready(status); err != nil {
+			log.Warnf("systemd notify: %v", err)
+		}
+		log.WithField("address", httpSrv.Addr().String()).Info("vpo is ready")
+	}()
 
 	runErr := group.Run(ctx)
+	close(groupDone)
 	if err := closeStore(); err != nil {
 		log.Errorf("close database: %v", err)
 		if runErr == nil {
