@@ -1,0 +1,709 @@
+// Package e2e_test proves the users' real path on every run: the vpo .deb
+// installed with apt in a booted Debian with systemd (systemd-nspawn), then
+// `systemctl enable --now vpo`, jobs, kill -9, stop, a broken config, an
+// upgrade, remove and purge; and the .rpm installed into a scratch root.
+//
+// host.sh prepares and boots the machine, scenario.sh acts inside it and
+// records facts and evidence; this test asserts on them. It skips, saying
+// why, only where it cannot run: not root, not a Debian machine, or no
+// debootstrap/systemd-nspawn installable. Run it alone with
+//
+//	tools/bazel test //integration_tests/e2e:e2e_test
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostRoot is where tools/bazel leaves the host's root when it pivots into
+// its Debian sid root: systemd-nspawn must be the host's (sid's refuses
+// cgroup v1 hosts).
+const hostRoot = "/run/vpo-host"
+
+// toHost runs a command with hostRoot as its root: pivot_root in a private
+// mount namespace, not chroot, since chrooted processes may not create the
+// user namespaces the packaged unit needs (PrivateUsers=yes).
+const toHost = `PATH=/usr/sbin:/usr/bin:/sbin:/bin
+h=$1; shift
+old=$(mktemp -d "$h/tmp/.vpo-e2e-oldroot.XXXXXX")
+cd "$h"
+pr=$(command -v pivot_root || echo "$h/usr/sbin/pivot_root") # sid's minbase lacks it
+"$pr" . "${old#"$h"/}"
+umount -l "/${old#"$h"/}"
+rmdir "/${old#"$h"/}"
+exec "$@"`
+
+// skipExit is host.sh's exit status for "this machine cannot run the test".
+const skipExit = 77
+
+// purgeKeepsUser is the packages' documented policy (packaging/deb/postrm):
+// purge removes /var/lib/vpo and /etc/vpo but keeps the vpo user and group,
+// since files elsewhere may still belong to them.
+const purgeKeepsUser = true
+
+func TestPackagedServiceInSystemd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		skip(t, "needs root (it debootstraps a Debian rootfs and boots it with systemd-nspawn)")
+	}
+	inputs, err := resolveInputs()
+	if err != nil {
+		skip(t, err.Error())
+	}
+	start := time.Now()
+	res := runHarness(t, inputs)
+	t.Logf("e2e wall time %s (rootfs %s, container %ss); idle stop %ss, stop with a job %ss, restart after kill -9 %ss",
+		time.Since(start).Round(100*time.Millisecond), res.rootfsCache, res.host["boot_seconds"],
+		res.facts["stop.seconds"], res.facts["longstop.seconds"], res.facts["kill.restart_seconds"])
+
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.check(res); err != nil {
+				t.Errorf("%s: %v%s", c.name, err, res.evidence(c.evidence))
+			}
+		})
+	}
+}
+
+func skip(t *testing.T, reason string) {
+	t.Helper()
+	// Printed as well, so the reason shows in the test log without -test.v.
+	fmt.Fprintf(os.Stderr, "e2e: SKIPPED: %s\n", reason)
+	t.Skipf("SKIPPED: %s", reason)
+}
+
+// inputs are the files under test and the harness scripts.
+type inputs struct{ deb, rpm, host, scenario string }
+
+// resolveInputs reads the runfiles Bazel passes (or absolute paths).
+func resolveInputs() (inputs, error) {
+	var in inputs
+	for _, v := range []struct {
+		env string
+		dst *string
+	}{
+		{"VPO_E2E_DEB", &in.deb}, {"VPO_E2E_RPM", &in.rpm},
+		{"VPO_E2E_HOST_SCRIPT", &in.host}, {"VPO_E2E_SCENARIO", &in.scenario},
+	} {
+		rel := os.Getenv(v.env)
+		if rel == "" {
+			return in, fmt.Errorf("%s is not set: run it with tools/bazel test //integration_tests/e2e:e2e_test, which builds the packages", v.env)
+		}
+		p, err := runfile(rel)
+		if err != nil {
+			return in, err
+		}
+		*v.dst = p
+	}
+	return in, nil
+}
+
+func runfile(rel string) (string, error) {
+	if filepath.IsAbs(rel) {
+		return rel, nil
+	}
+	for _, base := range []string{os.Getenv("RUNFILES_DIR"), os.Getenv("TEST_SRCDIR")} {
+		if base == "" {
+			continue
+		}
+		if p := filepath.Join(base, rel); fileExists(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("runfile %q not found", rel)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// results is what one run of the scenario left behind.
+type results struct {
+	facts       map[string]string
+	host        map[string]string
+	rootfsCache string
+	out         string // the out directory, as seen from this process
+	journal     []journalEntry
+}
+
+// runHarness runs host.sh (on the host: through hostRoot when this test
+// runs in tools/bazel's chroot) and loads its results.
+func runHarness(t *testing.T, in inputs) *results {
+	t.Helper()
+	root := ""
+	if fileExists("/.vpo-chroot-recipe") {
+		if !fileExists(filepath.Join(hostRoot, "etc/os-release")) {
+			t.Fatalf("running in tools/bazel's sid root, but the host root is not at %s: "+
+				"the Bazel server predates that tools/bazel; restart it with tools/bazel shutdown", hostRoot)
+		}
+		root = hostRoot
+	}
+	cache := os.Getenv("VPO_E2E_CACHE")
+	if cache == "" {
+		cache = "/var/cache/vpo-e2e"
+	}
+	if err := os.MkdirAll(filepath.Join(root, cache, "runs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	local, err := os.MkdirTemp(filepath.Join(root, cache, "runs"), "run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := strings.TrimPrefix(local, root) // the same directory, as the host sees it
+	// The inputs are copied next to the run, so their paths are valid on the host.
+	names := map[string]string{}
+	for _, p := range []string{in.deb, in.rpm, in.host, in.scenario} {
+		dst := filepath.Join(local, "in", filepath.Base(p))
+		if err := copyFile(p, dst); err != nil {
+			t.Fatal(err)
+		}
+		names[p] = filepath.Join(run, "in", filepath.Base(p))
+	}
+	args := []string{
+		"/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=/root", "LANG=C.UTF-8", "VPO_E2E_CACHE=" + cache,
+		"/bin/bash", names[in.host], "--deb", names[in.deb], "--rpm", names[in.rpm],
+		"--scenario", names[in.scenario], "--run", run,
+	}
+	if root != "" {
+		args = append([]string{"/usr/bin/unshare", "--mount", "--propagation", "private", "--",
+			"/bin/bash", "-euc", toHost, "to-host", root}, args...)
+	}
+	ctx := context.Background()
+	if dl, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-15*time.Second))
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	runErr := cmd.Run()
+	out := filepath.Join(local, "out")
+	t.Cleanup(func() {
+		if !t.Failed() {
+			_ = os.RemoveAll(local)
+		} else {
+			t.Logf("run directory kept for inspection: %s (on the host)", run)
+		}
+	})
+	var ee *exec.ExitError
+	if errors.As(runErr, &ee) && ee.ExitCode() == skipExit {
+		reason, _ := os.ReadFile(filepath.Join(out, "skip-reason"))
+		skip(t, strings.TrimSpace(string(reason)))
+	}
+	if runErr != nil {
+		t.Fatalf("host.sh failed: %v\n%s", runErr, log.String())
+	}
+	t.Logf("host.sh:\n%s", log.String())
+
+	res := &results{out: out}
+	if res.facts, err = readTSV(filepath.Join(out, "facts.tsv")); err != nil {
+		t.Fatalf("no results from the scenario: %v%s", err, res.evidence([]string{"console.log"}))
+	}
+	if res.host, err = readTSV(filepath.Join(out, "host.tsv")); err != nil {
+		t.Fatal(err)
+	}
+	cacheState, _ := os.ReadFile(filepath.Join(out, "rootfs-cache"))
+	res.rootfsCache = strings.TrimSpace(string(cacheState))
+	if !fileExists(filepath.Join(out, "done")) {
+		t.Fatalf("the scenario did not run to its end (last fact: %s)%s", lastLine(filepath.Join(out, "facts.tsv")),
+			res.evidence([]string{"scenario.log", "console.log"}))
+	}
+	if res.journal, err = readJournal(filepath.Join(out, "ev", "journal.json")); err != nil {
+		t.Fatalf("read the exported journal: %v", err)
+	}
+	return res
+}
+
+func copyFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func readTSV(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m := map[string]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "\t")
+		if ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m, sc.Err()
+}
+
+func lastLine(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
+// evidence renders the tails of the named files of the run for a failure.
+func (r *results) evidence(names []string) string {
+	var b strings.Builder
+	for _, n := range names {
+		p := filepath.Join(r.out, n)
+		if !strings.Contains(n, "/") && !fileExists(p) {
+			p = filepath.Join(r.out, "ev", n)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Fprintf(&b, "\n--- %s: %v", n, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(lines) > 60 {
+			lines = append([]string{"[…]"}, lines[len(lines)-60:]...)
+		}
+		fmt.Fprintf(&b, "\n--- %s:\n%s", n, strings.Join(lines, "\n"))
+	}
+	return b.String()
+}
+
+// journalEntry is one record of `journalctl -o json`.
+type journalEntry map[string]string
+
+func readJournal(path string) ([]journalEntry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var entries []journalEntry
+	dec := json.NewDecoder(f)
+	for {
+		var raw map[string]json.RawMessage
+		if err := dec.Decode(&raw); err == io.EOF {
+			return entries, nil
+		} else if err != nil {
+			return nil, err
+		}
+		e := journalEntry{}
+		for k, v := range raw {
+			var s string
+			var bs []byte
+			switch {
+			case json.Unmarshal(v, &s) == nil:
+				e[k] = s
+			case json.Unmarshal(v, &bs) == nil: // non-UTF-8 values come as byte arrays
+				e[k] = string(bs)
+			default:
+				e[k] = string(v)
+			}
+		}
+		entries = append(entries, e)
+	}
+}
+
+// daemonLines are the lines vpo itself wrote to the journal (its stderr),
+// optionally only those of one invocation of the unit.
+func (r *results) daemonLines(invocation string) []journalEntry {
+	var out []journalEntry
+	for _, e := range r.journal {
+		if e["_SYSTEMD_UNIT"] != "vpo.service" || e["_TRANSPORT"] != "stdout" {
+			continue
+		}
+		if invocation != "" && e["_SYSTEMD_INVOCATION_ID"] != invocation {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// line finds the daemon line containing text (in one invocation, if given).
+func (r *results) line(invocation, text string) (journalEntry, error) {
+	for _, e := range r.daemonLines(invocation) {
+		if strings.Contains(e["MESSAGE"], text) {
+			return e, nil
+		}
+	}
+	return nil, fmt.Errorf("no journal line of vpo containing %q (invocation %q)", text, invocation)
+}
+
+// brokenConfigLines are vpo's "invalid configuration" lines logged after
+// the broken-config start. They are found by time, not invocation: journald
+// may not learn the invocation of a process that exits at once.
+func (r *results) brokenConfigLines() ([]journalEntry, error) {
+	since, err := r.num("broken.since_us")
+	if err != nil {
+		return nil, err
+	}
+	var out []journalEntry
+	for _, e := range r.daemonLines("") {
+		ts, _ := strconv.ParseFloat(e["__REALTIME_TIMESTAMP"], 64)
+		if ts >= since && strings.Contains(e["MESSAGE"], "invalid configuration") {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// linePriority checks that a daemon line exists with the given priority.
+func (r *results) linePriority(invocation, text, prio string) error {
+	e, err := r.line(invocation, text)
+	if err != nil {
+		return err
+	}
+	if e["PRIORITY"] != prio {
+		return fmt.Errorf("journal line %q has PRIORITY=%s, want %s", e["MESSAGE"], e["PRIORITY"], prio)
+	}
+	return nil
+}
+
+// --- assertion helpers on facts ---------------------------------------------
+
+func (r *results) eq(key, want string) error {
+	if got, ok := r.facts[key]; !ok || got != want {
+		return fmt.Errorf("%s = %q, want %q", key, r.facts[key], want)
+	}
+	return nil
+}
+
+func (r *results) oneOf(key string, want ...string) error {
+	got := r.facts[key]
+	for _, w := range want {
+		if got == w {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s = %q, want one of %q", key, got, want)
+}
+
+func (r *results) contains(key, want string) error {
+	if !strings.Contains(r.facts[key], want) {
+		return fmt.Errorf("%s = %q, want it to contain %q", key, r.facts[key], want)
+	}
+	return nil
+}
+
+func (r *results) num(key string) (float64, error) {
+	v, err := strconv.ParseFloat(r.facts[key], 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s = %q is not a number", key, r.facts[key])
+	}
+	return v, nil
+}
+
+// seconds parses a systemd time span such as "35s", "1min 30s" or "500ms".
+func (r *results) seconds(key string) (float64, error) {
+	v := r.facts[key]
+	total, matched := 0.0, false
+	for _, m := range regexp.MustCompile(`([0-9.]+)\s*(ms|us|min|h|s)`).FindAllStringSubmatch(v, -1) {
+		n, _ := strconv.ParseFloat(m[1], 64)
+		total += n * map[string]float64{"us": 1e-6, "ms": 1e-3, "s": 1, "min": 60, "h": 3600}[m[2]]
+		matched = true
+	}
+	if !matched {
+		return 0, fmt.Errorf("%s = %q is not a time span", key, v)
+	}
+	return total, nil
+}
+
+// all returns the first error of its arguments.
+func all(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// --- the checks ------------------------------------------------------------
+
+type check struct {
+	name     string
+	evidence []string // files of the run to show when it fails
+	check    func(r *results) error
+}
+
+var checks = []check{
+	{"apt install succeeds", []string{"apt-install.log"}, func(r *results) error {
+		return all(r.eq("install.rc", "0"), r.eq("install.version", r.facts["deb.version"]))
+	}},
+	{"user vpo is a system user without a login shell", nil, func(r *results) error {
+		if err := r.oneOf("user.shell", "/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false"); err != nil {
+			return err
+		}
+		uid, err := r.num("user.uid")
+		if err != nil || uid >= 1000 || uid == 0 {
+			return fmt.Errorf("user.uid = %q, want a system uid (1..999)", r.facts["user.uid"])
+		}
+		return nil
+	}},
+	{"/var/lib/vpo is owned by vpo", nil, func(r *results) error { return r.eq("statedir.owner", "vpo:vpo") }},
+	{"/etc/vpo/config.toml is root:vpo 0640", nil, func(r *results) error { return r.eq("config.perms", "root:vpo 640") }},
+	{"/etc/vpo/config.toml is a conffile", nil, func(r *results) error { return r.contains("install.conffiles", "/etc/vpo/config.toml ") }},
+	{"systemctl enable --now vpo", []string{"enable.log"}, func(r *results) error {
+		return all(r.eq("enable.rc", "0"), r.eq("enable.is_enabled", "enabled"))
+	}},
+	{"Type=notify readiness reached", []string{"scenario.log"}, func(r *results) error {
+		return all(r.eq("start.Type", "notify"), r.eq("start.ActiveState", "active"), r.eq("start.SubState", "running"),
+			// STATUS= comes only through sd_notify, with READY=1.
+			r.contains("start.StatusText", "serving on http://127.0.0.1:8321"))
+	}},
+	{"/health is 200 with the JSON schema", []string{"health.json"}, func(r *results) error {
+		if err := r.eq("start.health_code", "200"); err != nil {
+			return err
+		}
+		return healthSchema(filepath.Join(r.out, "ev", "health.json"), -1)
+	}},
+	{"the daemon runs as vpo", nil, func(r *results) error { return r.eq("start.user", "vpo") }},
+	{"journal: startup lines are priority 6 (info)", []string{"journal.json"}, func(r *results) error {
+		inv := r.facts["journal.start_invocation"]
+		if err := all(r.linePriority(inv, "starting vpo", "6"), r.linePriority(inv, "vpo is ready", "6")); err != nil {
+			return err
+		}
+		for _, e := range r.daemonLines("") {
+			if strings.HasPrefix(e["MESSAGE"], "<") {
+				return fmt.Errorf("journal line kept its priority prefix: %q", e["MESSAGE"])
+			}
+		}
+		return nil
+	}},
+	{"journal: an error line is priority 3", []string{"broken-journal.txt"}, func(r *results) error {
+		lines, err := r.brokenConfigLines()
+		if err != nil {
+			return err
+		}
+		if len(lines) == 0 {
+			return errors.New("no 'invalid configuration' line of vpo in the journal after the broken start")
+		}
+		if lines[0]["PRIORITY"] != "3" {
+			return fmt.Errorf("journal line %q has PRIORITY=%s, want 3", lines[0]["MESSAGE"], lines[0]["PRIORITY"])
+		}
+		return nil
+	}},
+	{"a scan job submitted with the CLI completes", []string{"scan-job.json", "files.json"}, func(r *results) error {
+		return all(r.eq("scan.status", "completed"),
+			r.eq("scan.files", "/srv/media/clip.mp4 /srv/media/movie.mkv /srv/media/shows/s01/e01.avi"))
+	}},
+	{"kill -9: systemd restarts vpo", []string{"scenario.log"}, func(r *results) error {
+		before, err := r.num("kill.NRestarts_before")
+		if err != nil {
+			return err
+		}
+		if err := r.eq("kill.NRestarts", strconv.Itoa(int(before)+1)); err != nil {
+			return err
+		}
+		if r.facts["kill.MainPID"] == r.facts["kill.pid_before"] {
+			return fmt.Errorf("MainPID is still %s after kill -9", r.facts["kill.MainPID"])
+		}
+		return r.eq("kill.ActiveState", "active")
+	}},
+	{"kill -9: the interrupted job is recovered", []string{"kill-job.json"}, func(r *results) error {
+		attempts, err := r.num("kill.job_attempts")
+		if err != nil {
+			return err
+		}
+		if attempts < 2 {
+			return fmt.Errorf("kill.job_attempts = %v, want >= 2 (it ran again after the crash)", attempts)
+		}
+		_, err = r.line(r.facts["kill.InvocationID"], "recovered jobs whose lease expired")
+		return all(r.eq("kill.job_status_before", "running"), r.eq("kill.job_status_after", "completed"), err)
+	}},
+	{"systemctl stop: SIGTERM, clean exit, within TimeoutStopSec", []string{"journal.json"}, func(r *results) error {
+		if err := all(r.eq("stop.KillSignal", "15"), r.eq("stop.rc", "0"), r.eq("stop.ActiveState", "inactive"),
+			r.eq("stop.Result", "success"), r.eq("stop.ExecMainCode", "1"), r.eq("stop.ExecMainStatus", "0")); err != nil {
+			return err
+		}
+		took, err := r.num("stop.seconds")
+		if err != nil {
+			return err
+		}
+		limit, err := r.seconds("stop.TimeoutStopUSec")
+		if err != nil {
+			return err
+		}
+		if took >= limit {
+			return fmt.Errorf("idle stop took %.1fs, not under TimeoutStopSec %.0fs", took, limit)
+		}
+		inv := r.facts["stop.invocation"]
+		return all(r.linePriority(inv, "received terminated, shutting down gracefully", "6"),
+			r.linePriority(inv, "vpo stopped cleanly", "6"))
+	}},
+	{"systemctl stop with a long job: within shutdown_timeout, job requeued", []string{"longstop-job.json", "journal.json"}, func(r *results) error {
+		if err := all(r.eq("longstop.job_status_before", "running"), r.eq("longstop.rc", "0"),
+			r.eq("longstop.Result", "success"), r.eq("longstop.ExecMainStatus", "0")); err != nil {
+			return err
+		}
+		took, err := r.num("longstop.seconds")
+		if err != nil {
+			return err
+		}
+		timeout, err := r.seconds("longstop.shutdown_timeout")
+		if err != nil {
+			return err
+		}
+		// shutdown_timeout + the daemon's 0.5 s grace, with a wide margin
+		// for a slow machine; the job itself would take 120 s.
+		if limit := timeout + 0.5 + 10; took > limit {
+			return fmt.Errorf("stop with a running job took %.1fs, over shutdown_timeout %.0fs (+ margin: %.1fs)", took, timeout, limit)
+		}
+		_, err = r.line(r.facts["longstop.invocation"], "job interrupted by shutdown, requeued")
+		return all(err, r.oneOf("longstop.job_status_after", "queued", "running"))
+	}},
+	{"broken config: fails once with exit 3, no restart loop", []string{"broken-start.log", "broken-journal.txt"}, func(r *results) error {
+		if r.facts["broken.start_rc"] == "0" {
+			return errors.New("systemctl start with a broken config succeeded")
+		}
+		if err := all(r.eq("broken.ActiveState", "failed"), r.eq("broken.Result", "exit-code"),
+			r.eq("broken.ExecMainStatus", "3"), r.eq("broken.NRestarts_after", r.facts["broken.NRestarts_before"])); err != nil {
+			return err
+		}
+		entries, err := r.brokenConfigLines()
+		if err != nil {
+			return err
+		}
+		var errLines []string
+		for _, e := range entries {
+			errLines = append(errLines, e["MESSAGE"])
+		}
+		if len(errLines) != 1 {
+			return fmt.Errorf("%d 'invalid configuration' lines after the broken start, want exactly 1: %q", len(errLines), errLines)
+		}
+		// The clear error names the file, the line, the key and the value.
+		for _, want := range []string{"/etc/vpo/broken.toml:2", "server.port", "eighty"} {
+			if !strings.Contains(errLines[0], want) {
+				return fmt.Errorf("the error %q does not name %q", errLines[0], want)
+			}
+		}
+		return r.eq("broken.recovered_health", "200")
+	}},
+	{"upgrade keeps the config edit and the database", []string{"apt-upgrade.log", "upgrade-scan-job.json"}, func(r *results) error {
+		if err := all(r.eq("upgrade.version_higher", "yes"), r.eq("upgrade.rc", "0"), r.eq("upgrade.version", r.facts["upgrade.built"]),
+			r.eq("upgrade.edit_before", "1"), r.eq("upgrade.edit_after", "1"), r.eq("upgrade.config_perms", "root:vpo 640"),
+			r.eq("upgrade.etc_files", "config.toml"), r.eq("upgrade.scan_status", "completed")); err != nil {
+			return err
+		}
+		if r.facts["upgrade.files_before"] == "0" || r.facts["upgrade.files_after"] != r.facts["upgrade.files_before"] {
+			return fmt.Errorf("library files: %s before the upgrade, %s after", r.facts["upgrade.files_before"], r.facts["upgrade.files_after"])
+		}
+		return nil
+	}},
+	{"upgrade restarts the service on the new binary", []string{"apt-upgrade.log", "health-upgrade.json"}, func(r *results) error {
+		if err := all(r.eq("upgrade.ActiveState", "active"), r.eq("upgrade.pid_changed", "yes"), r.eq("upgrade.binary_changed", "yes"),
+			r.eq("upgrade.running_new_binary", "yes"), r.eq("upgrade.exe", "/usr/bin/vpo"), r.eq("upgrade.health_code", "200"),
+			// workers = 3 is the config edit: the new process read it.
+			r.contains("upgrade.StatusText", ", 3 workers")); err != nil {
+			return err
+		}
+		return healthSchema(filepath.Join(r.out, "ev", "health-upgrade.json"), 3)
+	}},
+	{"apt remove keeps /var/lib/vpo", []string{"apt-remove.log"}, func(r *results) error {
+		return all(r.eq("remove.rc", "0"), r.eq("remove.binary", "no"), r.oneOf("remove.active", "inactive", "unknown"),
+			r.eq("remove.statedir", "yes"), r.eq("remove.db", "yes"), r.eq("remove.config", "yes"))
+	}},
+	{"apt purge removes the data; the user per the documented policy", []string{"apt-purge.log"}, func(r *results) error {
+		user := "no"
+		if purgeKeepsUser {
+			user = "yes"
+		}
+		return all(r.eq("purge.rc", "0"), r.eq("purge.statedir", "no"), r.eq("purge.etc", "no"), r.eq("purge.user", user))
+	}},
+	{"rpm installs into a scratch root with its scriptlets", []string{"rpm-install.log", "rpm-requires.txt"}, func(r *results) error {
+		return all(r.eq("rpm.initdb_rc", "0"), r.eq("rpm.install_rc", "0"), r.eq("rpm.scriptlet_failures", "0"), r.eq("rpm.verify", ""))
+	}},
+	{"rpm layout, user and unit", []string{"rpm-unit-verify.log"}, func(r *results) error {
+		return all(r.eq("rpm.binary", "root:root 755"), r.eq("rpm.unit", "root:root 644"), r.eq("rpm.sysusers", "root:root 644"),
+			r.eq("rpm.config_perms", "root:vpo 640"), r.oneOf("rpm.user_shell", "/usr/sbin/nologin", "/sbin/nologin"),
+			r.eq("rpm.unit_same_as_deb", "yes"), r.eq("rpm.unit_verify_rc", "0"))
+	}},
+	{"rpm: config.toml is %config(noreplace)", nil, func(r *results) error {
+		return all(r.contains("rpm.config_flags", "c"), r.contains("rpm.config_flags", "n"))
+	}},
+	{"rpm erase keeps a modified config as .rpmsave", []string{"rpm-erase.log"}, func(r *results) error {
+		return all(r.eq("rpm.erase_rc", "0"), r.eq("rpm.rpmsave", "1"), r.eq("rpm.erase_config", "no"),
+			r.eq("rpm.erase_binary", "no"), r.eq("rpm.erase_data", "yes"))
+	}},
+}
+
+// healthSchema checks a /health answer: exactly the documented fields, of
+// the documented types, healthy and ready. workers < 0: any count.
+func healthSchema(path string, workers int) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var h map[string]any
+	if err := json.Unmarshal(data, &h); err != nil {
+		return fmt.Errorf("/health is not JSON: %v: %s", err, data)
+	}
+	want := map[string]string{
+		"status": "string", "database": "string", "uptime_seconds": "number", "version": "string",
+		"shutting_down": "bool", "ready": "bool", "jobs_queued": "number", "jobs_running": "number", "workers": "number",
+	}
+	var keys []string
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, ok := want[k]; !ok {
+			return fmt.Errorf("/health has an undocumented field %q: %s", k, data)
+		}
+	}
+	for k, typ := range want {
+		v, ok := h[k]
+		if !ok {
+			return fmt.Errorf("/health lacks %q: %s", k, data)
+		}
+		got := ""
+		switch v.(type) {
+		case string:
+			got = "string"
+		case float64:
+			got = "number"
+		case bool:
+			got = "bool"
+		}
+		if got != typ {
+			return fmt.Errorf("/health %q is %T, want a %s: %s", k, v, typ, data)
+		}
+	}
+	if h["status"] != "healthy" || h["database"] != "connected" || h["ready"] != true || h["shutting_down"] != false || h["version"] == "" {
+		return fmt.Errorf("/health is not healthy and ready: %s", data)
+	}
+	if workers >= 0 && h["workers"] != float64(workers) {
+		return fmt.Errorf("/health workers = %v, want %d: %s", h["workers"], workers, data)
+	}
+	return nil
+}

@@ -1,0 +1,318 @@
+#!/bin/bash
+# scenario.sh — runs inside the booted Debian container (vpo-e2e.service) and
+# does what an administrator does with the vpo packages: apt install,
+# systemctl enable --now, use, crash, stop, misconfigure, upgrade, remove,
+# purge; then installs the .rpm into a scratch root. It records what it saw
+# as facts (/e2e/out/facts.tsv: key<TAB>value) and evidence (/e2e/out/ev/);
+# e2e_test.go outside asserts on them. Nothing here decides pass or fail, so
+# every step runs even when an earlier one went wrong.
+set -uo pipefail
+
+readonly OUT=/e2e/out EV=/e2e/out/ev
+readonly URL=http://127.0.0.1:8321
+readonly CONF=/etc/vpo/config.toml
+readonly DROPIN=/etc/systemd/system/vpo.service.d
+mkdir -p "$EV"
+: >"$OUT/facts.tsv"
+exec >"$OUT/scenario.log" 2>&1
+# An administrator's root shell (a system unit has no HOME of its own).
+export DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 HOME=/root
+PS4='+ $(date +%T.%3N) '
+set -x
+
+# fact KEY VALUE: one observation (newlines and tabs flattened).
+fact() { printf '%s\t%s\n' "$1" "$(printf '%s' "${2-}" | tr '\n\t' '  ')" >>"$OUT/facts.tsv"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.3f", b-a}'; }
+prop() { systemctl show --value -p "$1" vpo.service; }
+vpo_cli() { vpo "$@" --config "$CONF"; }
+# json_str FIELD < json: the first "FIELD":"value" (enough for vpo's flat answers).
+json_str() { grep -o "\"$1\": *\"[^\"]*\"" | head -n1 | sed 's/^[^:]*: *"//; s/"$//'; }
+json_num() { grep -o "\"$1\": *[0-9.]*" | head -n1 | sed 's/^[^:]*: *//'; }
+# health NAME: GET /health into ev/NAME.json, prints the HTTP status.
+health() { curl -s -m 5 -o "$EV/$1.json" -w '%{http_code}' "$URL/health"; }
+# wait_until SECONDS CMD...: poll every 0.2 s until CMD succeeds.
+wait_until() {
+	local end=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		(($(date +%s) < end)) || return 1
+		sleep 0.2
+	done
+}
+is_active() { [[ $(prop ActiveState) == active ]]; }
+healthy() { [[ $(health probe) == 200 ]]; }
+job_status() { vpo_cli jobs show "$1" --json 2>/dev/null | json_str status; }
+job_in() {
+	local s
+	s=$(job_status "$1")
+	shift
+	[[ " $* " == *" $s "* ]]
+}
+# submit KIND PAYLOAD: prints the new job's id.
+submit() { vpo_cli jobs submit "$1" --payload "$2" --json | json_str id; }
+main_user() {
+	local pid uid
+	pid=$(prop MainPID)
+	uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+	getent passwd "$uid" | cut -d: -f1
+}
+unit_facts() { # PREFIX: the unit's state now
+	local p
+	for p in ActiveState SubState Result ExecMainCode ExecMainStatus NRestarts MainPID InvocationID StatusText; do
+		fact "$1.$p" "$(prop "$p")"
+	done
+}
+
+fact scenario.started "$(date -u +%FT%TZ)"
+fact os "$(. /etc/os-release && echo "$PRETTY_NAME")"
+fact systemd.version "$(systemctl --version | head -n1)"
+deb=$(ls /e2e/pkg/*.deb | head -n1)
+rpm=$(ls /e2e/pkg/*.rpm | head -n1)
+fact deb.file "${deb##*/}"
+fact deb.version "$(dpkg-deb -f "$deb" Version)"
+fact rpm.file "${rpm##*/}"
+
+# --- 1. apt install ---------------------------------------------------------
+cp "$deb" /root/
+apt-get install -y "/root/${deb##*/}" </dev/null >"$EV/apt-install.log" 2>&1
+fact install.rc $?
+fact install.version "$(dpkg-query -W -f='${Version}' vpo 2>/dev/null)"
+fact install.conffiles "$(dpkg-query -W -f='${Conffiles}' vpo 2>/dev/null)"
+fact user.passwd "$(getent passwd vpo)"
+fact user.shell "$(getent passwd vpo | cut -d: -f7)"
+fact user.uid "$(id -u vpo 2>/dev/null)"
+fact statedir.owner "$(stat -c '%U:%G' /var/lib/vpo 2>&1)"
+fact config.perms "$(stat -c '%U:%G %a' "$CONF" 2>&1)"
+fact unit.path "$(prop FragmentPath)"
+fact install.enabled "$(systemctl is-enabled vpo.service 2>&1)"
+
+# --- 2. systemctl enable --now ------------------------------------------------
+systemctl enable --now vpo.service >"$EV/enable.log" 2>&1
+fact enable.rc $?
+fact enable.is_enabled "$(systemctl is-enabled vpo.service 2>&1)"
+wait_until 15 healthy
+unit_facts start
+fact start.Type "$(prop Type)"
+fact start.health_code "$(health health)"
+fact start.user "$(main_user)"
+start_invocation=$(prop InvocationID)
+
+# --- 3. a job through the CLI: scan a small tree ------------------------------
+mkdir -p /srv/media/shows/s01
+for f in movie.mkv clip.mp4 shows/s01/e01.avi notes.txt; do head -c 65536 /dev/urandom >"/srv/media/$f"; done
+scan_id=$(submit scan '{"path":"/srv/media"}')
+fact scan.id "$scan_id"
+wait_until 60 job_in "$scan_id" completed failed cancelled
+vpo_cli jobs show "$scan_id" --json >"$EV/scan-job.json" 2>&1
+fact scan.status "$(json_str status <"$EV/scan-job.json")"
+curl -s -m 5 "$URL/api/files?limit=100" >"$EV/files.json"
+fact scan.files "$(grep -o '"path": *"[^"]*"' "$EV/files.json" | sed 's/^"path": *"//; s/"$//' | sort | tr '\n' ' ')"
+
+# --- 4. idle stop: SIGTERM, clean exit -----------------------------------------
+fact stop.KillSignal "$(prop KillSignal)"
+fact stop.TimeoutStopUSec "$(prop TimeoutStopUSec)"
+fact stop.invocation "$(prop InvocationID)"
+t=$(now)
+systemctl stop vpo.service
+fact stop.rc $?
+fact stop.seconds "$(since "$t")"
+unit_facts stop
+systemctl start vpo.service
+wait_until 15 healthy
+
+# --- 5. kill -9: systemd restarts it, the interrupted job is recovered -------
+# Test settings by drop-in: test-only job kinds, a short lease (recovery after
+# a crash takes one lease) and a short shutdown_timeout (for step 6).
+mkdir -p "$DROPIN"
+cat >"$DROPIN/50-e2e.conf" <<'EOF'
+[Service]
+Environment=VPO_JOBS_TEST_KINDS=true VPO_JOBS_LEASE_DURATION=3s VPO_SERVER_SHUTDOWN_TIMEOUT=3s
+EOF
+systemctl daemon-reload
+systemctl restart vpo.service
+wait_until 15 healthy
+fact kill.RestartUSec "$(prop RestartUSec)"
+fact kill.NRestarts_before "$(prop NRestarts)"
+pid=$(prop MainPID)
+fact kill.pid_before "$pid"
+sleep_id=$(submit test.sleep '{"seconds":5}')
+fact kill.job_id "$sleep_id"
+wait_until 20 job_in "$sleep_id" running
+fact kill.job_status_before "$(job_status "$sleep_id")"
+t=$(now)
+# Never "kill -9 0" (the whole process group) when vpo is not running.
+((pid > 1)) && kill -9 "$pid"
+restarted() { [[ $(prop MainPID) != "$pid" && $(prop MainPID) != 0 ]] && is_active; }
+wait_until 60 restarted
+fact kill.restart_seconds "$(since "$t")"
+unit_facts kill
+wait_until 15 healthy
+wait_until 60 job_in "$sleep_id" completed failed cancelled
+vpo_cli jobs show "$sleep_id" --json >"$EV/kill-job.json" 2>&1
+fact kill.job_status_after "$(json_str status <"$EV/kill-job.json")"
+fact kill.job_attempts "$(json_num attempts <"$EV/kill-job.json")"
+fact kill.recovered_seconds "$(since "$t")"
+
+# --- 6. stop with a long job: within shutdown_timeout, job requeued ---------
+long_id=$(submit test.sleep '{"seconds":120}')
+fact longstop.job_id "$long_id"
+wait_until 20 job_in "$long_id" running
+fact longstop.job_status_before "$(job_status "$long_id")"
+fact longstop.invocation "$(prop InvocationID)"
+fact longstop.shutdown_timeout "$(systemctl show -p Environment --value vpo.service | tr ' ' '\n' | sed -n 's/^VPO_SERVER_SHUTDOWN_TIMEOUT=//p')"
+t=$(now)
+systemctl stop vpo.service
+fact longstop.rc $?
+fact longstop.seconds "$(since "$t")"
+unit_facts longstop
+# The requeued job is claimed again at once: it must be queued or running
+# with its attempt count unchanged (the interrupted attempt does not count).
+systemctl start vpo.service
+wait_until 15 healthy
+vpo_cli jobs show "$long_id" --json >"$EV/longstop-job.json" 2>&1
+fact longstop.job_status_after "$(json_str status <"$EV/longstop-job.json")"
+fact longstop.job_attempts_after "$(json_num attempts <"$EV/longstop-job.json")"
+vpo_cli jobs cancel "$long_id" >/dev/null 2>&1
+wait_until 10 job_in "$long_id" cancelled completed failed
+
+# --- 7. broken config: fails once with exit 3, no restart loop ---------------
+binary=$(systemctl show -p ExecStart --value vpo.service | sed -n 's/.*path=\([^ ;]*\).*/\1/p')
+fact broken.binary "$binary"
+printf '[server]\nport = "eighty"\n' >/etc/vpo/broken.toml
+chown root:vpo /etc/vpo/broken.toml
+chmod 0640 /etc/vpo/broken.toml
+cat >"$DROPIN/60-broken.conf" <<EOF
+[Service]
+ExecStart=
+ExecStart=$binary serve --config /etc/vpo/broken.toml
+EOF
+systemctl stop vpo.service
+systemctl daemon-reload
+systemctl reset-failed vpo.service
+broken_since=$(date +%s)
+fact broken.since_us "$(date +%s%6N)"
+fact broken.NRestarts_before "$(prop NRestarts)"
+systemctl start vpo.service >"$EV/broken-start.log" 2>&1
+fact broken.start_rc $?
+# Long enough for two restarts, had there been any.
+restart_s=$(prop RestartUSec | sed -n 's/^\([0-9.]*\)s$/\1/p')
+sleep "$(awk -v r="${restart_s:-5}" 'BEGIN{print 2*r + 3}')"
+unit_facts broken
+fact broken.NRestarts_after "$(prop NRestarts)"
+journalctl -u vpo.service --no-pager -o short-precise --since "@$broken_since" >"$EV/broken-journal.txt" 2>&1
+rm -f "$DROPIN/60-broken.conf" "$DROPIN/50-e2e.conf" /etc/vpo/broken.toml
+systemctl daemon-reload
+systemctl reset-failed vpo.service
+systemctl start vpo.service
+wait_until 15 healthy
+fact broken.recovered_health "$(health after-broken)"
+
+# --- 8. upgrade: config edit and data kept, restarted on the new binary -----
+sed -i 's/^# workers = .*/workers = 3/' "$CONF"
+fact upgrade.edit_before "$(grep -c '^workers = 3$' "$CONF")"
+fact upgrade.files_before "$(grep -o '"path": *"[^"]*"' "$EV/files.json" | wc -l)"
+old_pid=$(prop MainPID)
+old_sha=$(sha256sum /usr/bin/vpo | cut -d' ' -f1)
+fact upgrade.pid_before "$old_pid"
+old_version=$(dpkg-query -W -f='${Version}' vpo)
+new_version=$old_version+e2e1
+rm -rf /root/up
+dpkg-deb -R "$deb" /root/up
+sed -i "s/^Version: .*/Version: $new_version/" /root/up/DEBIAN/control
+# A different binary: the same program with a marker appended (ELF ignores it).
+printf '\nvpo-e2e-upgrade-marker\n' >>/root/up/usr/bin/vpo
+(cd /root/up && md5sum usr/bin/vpo) >/root/up/md5.new
+grep -v ' usr/bin/vpo$' /root/up/DEBIAN/md5sums >>/root/up/md5.new
+mv /root/up/md5.new /root/up/DEBIAN/md5sums
+new_deb=/root/vpo_${new_version}_amd64.deb
+dpkg-deb -b /root/up "$new_deb" >"$EV/upgrade-build.log" 2>&1
+fact upgrade.built "$(dpkg-deb -f "$new_deb" Version 2>&1)"
+dpkg --compare-versions "$new_version" gt "$old_version" && fact upgrade.version_higher yes || fact upgrade.version_higher no
+apt-get install -y "$new_deb" </dev/null >"$EV/apt-upgrade.log" 2>&1
+fact upgrade.rc $?
+wait_until 15 healthy
+fact upgrade.version "$(dpkg-query -W -f='${Version}' vpo)"
+unit_facts upgrade
+new_pid=$(prop MainPID)
+fact upgrade.pid_changed "$([[ $new_pid != "$old_pid" ]] && echo yes || echo no)"
+fact upgrade.exe "$(readlink "/proc/$new_pid/exe")"
+fact upgrade.binary_changed "$([[ $(sha256sum /usr/bin/vpo | cut -d' ' -f1) != "$old_sha" ]] && echo yes || echo no)"
+fact upgrade.running_new_binary "$([[ $(sha256sum "/proc/$new_pid/exe" | cut -d' ' -f1) == $(sha256sum /usr/bin/vpo | cut -d' ' -f1) ]] && echo yes || echo no)"
+fact upgrade.edit_after "$(grep -c '^workers = 3$' "$CONF")"
+fact upgrade.config_perms "$(stat -c '%U:%G %a' "$CONF")"
+fact upgrade.etc_files "$(ls /etc/vpo | tr '\n' ' ')"
+fact upgrade.health_code "$(health health-upgrade)"
+vpo_cli jobs show "$scan_id" --json >"$EV/upgrade-scan-job.json" 2>&1
+fact upgrade.scan_status "$(json_str status <"$EV/upgrade-scan-job.json")"
+curl -s -m 5 "$URL/api/files?limit=100" >"$EV/upgrade-files.json"
+fact upgrade.files_after "$(grep -o '"path": *"[^"]*"' "$EV/upgrade-files.json" | wc -l)"
+
+# --- 9. remove keeps the data; purge removes it --------------------------------
+yes_no() { "$@" >/dev/null 2>&1 && echo yes || echo no; }
+apt-get remove -y vpo </dev/null >"$EV/apt-remove.log" 2>&1
+fact remove.rc $?
+fact remove.status "$(dpkg-query -W -f='${db:Status-Abbrev}' vpo 2>&1)"
+fact remove.active "$(systemctl is-active vpo.service 2>&1)"
+fact remove.binary "$(yes_no test -e /usr/bin/vpo)"
+fact remove.statedir "$(yes_no test -d /var/lib/vpo)"
+fact remove.db "$(yes_no test -s /var/lib/vpo/library.db)"
+fact remove.config "$(yes_no test -f "$CONF")"
+fact remove.user "$(yes_no getent passwd vpo)"
+apt-get purge -y vpo </dev/null >"$EV/apt-purge.log" 2>&1
+fact purge.rc $?
+fact purge.status "$(dpkg-query -W -f='${db:Status-Abbrev}' vpo 2>&1)"
+fact purge.statedir "$(yes_no test -e /var/lib/vpo)"
+fact purge.etc "$(yes_no test -e /etc/vpo)"
+fact purge.user "$(yes_no getent passwd vpo)"
+fact purge.group "$(yes_no getent group vpo)"
+
+# The daemon's whole journal, for the priority and error-message checks.
+journalctl -u vpo.service -o json --no-pager >"$EV/journal.json" 2>"$EV/journal.err"
+fact journal.start_invocation "$start_invocation"
+
+# --- 10. the .rpm in a scratch root, with its scriptlets ----------------------
+R=/e2e/rpmroot
+rpm --root "$R" --initdb >"$EV/rpm-initdb.log" 2>&1
+fact rpm.initdb_rc $?
+rpm -qp --requires "$rpm" 2>/dev/null | grep -v '^rpmlib(' | sort -u >"$EV/rpm-requires.txt"
+fact rpm.requires "$(tr '\n' ' ' <"$EV/rpm-requires.txt")"
+if [[ -s $EV/rpm-requires.txt ]]; then
+	# The scratch root (a Debian tree) has what they name; tell rpm so with
+	# a stub package that provides exactly those capabilities.
+	mkdir -p /root/stub/SPECS
+	{
+		printf 'Name: vpo-e2e-provides\nVersion: 1\nRelease: 1\nSummary: stub\nLicense: none\nBuildArch: noarch\n'
+		sed 's/^/Provides: /' "$EV/rpm-requires.txt"
+		printf '%%description\nstub\n%%files\n'
+	} >/root/stub/SPECS/stub.spec
+	rpmbuild -bb --define "_topdir /root/stub" /root/stub/SPECS/stub.spec >"$EV/rpm-stub.log" 2>&1
+	rpm --root "$R" -i /root/stub/RPMS/noarch/*.rpm >>"$EV/rpm-stub.log" 2>&1
+	fact rpm.stub_rc $?
+fi
+rpm --root "$R" -ivh "$rpm" >"$EV/rpm-install.log" 2>&1
+fact rpm.install_rc $?
+fact rpm.scriptlet_failures "$(grep -ci 'scriptlet failed' "$EV/rpm-install.log")"
+fact rpm.verify "$(rpm --root "$R" -V vpo 2>&1)"
+fact rpm.binary "$(chroot "$R" stat -c '%U:%G %a' /usr/bin/vpo 2>&1)"
+fact rpm.unit "$(chroot "$R" stat -c '%U:%G %a' /usr/lib/systemd/system/vpo.service 2>&1)"
+fact rpm.sysusers "$(chroot "$R" stat -c '%U:%G %a' /usr/lib/sysusers.d/vpo.conf 2>&1)"
+fact rpm.config_perms "$(chroot "$R" stat -c '%U:%G %a' /etc/vpo/config.toml 2>&1)"
+fact rpm.user_shell "$(chroot "$R" getent passwd vpo | cut -d: -f7)"
+cmp -s "$R/usr/lib/systemd/system/vpo.service" /root/up/usr/lib/systemd/system/vpo.service &&
+	fact rpm.unit_same_as_deb yes || fact rpm.unit_same_as_deb no
+systemd-analyze verify --man=no --root="$R" vpo.service >"$EV/rpm-unit-verify.log" 2>&1
+fact rpm.unit_verify_rc $?
+fact rpm.config_flags "$(rpm --root "$R" -q --qf '[%{FILENAMES}\t%{FILEFLAGS:fflags}\n]' vpo | awk -F'\t' '$1 == "/etc/vpo/config.toml" {print $2}')"
+echo '# local edit (e2e)' >>"$R/etc/vpo/config.toml"
+mkdir -p "$R/var/lib/vpo"
+echo data >"$R/var/lib/vpo/library.db"
+rpm --root "$R" -e vpo >"$EV/rpm-erase.log" 2>&1
+fact rpm.erase_rc $?
+fact rpm.rpmsave "$(grep -c '^# local edit (e2e)$' "$R/etc/vpo/config.toml.rpmsave" 2>&1)"
+fact rpm.erase_config "$(yes_no test -e "$R/etc/vpo/config.toml")"
+fact rpm.erase_binary "$(yes_no test -e "$R/usr/bin/vpo")"
+fact rpm.erase_data "$(yes_no test -e "$R/var/lib/vpo/library.db")"
+
+fact scenario.finished "$(date -u +%FT%TZ)"
+date -u +%FT%TZ >"$OUT/done"
