@@ -71,16 +71,23 @@ func (s *Store) GetFile(ctx context.Context, path string) (File, error) {
 	return f, nil
 }
 
-// UpsertFile inserts or replaces the row of f.Path. Missing is stored as
-// given (a file just seen by a scan should have Missing false).
-func (s *Store) UpsertFile(ctx context.Context, f File) error {
+// upsertFileSQL inserts or replaces the row of one file; its arguments are
+// those of fileArgs.
+const upsertFileSQL = `INSERT INTO files (` + fileColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime,
+		container = excluded.container, last_scanned_at = excluded.last_scanned_at,
+		missing = excluded.missing, probe = excluded.probe, codec = excluded.codec,
+		duration_seconds = excluded.duration_seconds, tracks = excluded.tracks`
+
+// fileArgs checks f and returns the arguments of upsertFileSQL.
+func fileArgs(f File) ([]any, error) {
 	if f.Path == "" {
-		return fmt.Errorf("upsert file: empty path: %w", ErrInvalid)
+		return nil, fmt.Errorf("empty path: %w", ErrInvalid)
 	}
 	var probe any
 	if len(f.Probe) > 0 {
 		if !json.Valid(f.Probe) {
-			return fmt.Errorf("upsert file %q: probe is not valid JSON: %w", f.Path, ErrInvalid)
+			return nil, fmt.Errorf("file %q: probe is not valid JSON: %w", f.Path, ErrInvalid)
 		}
 		probe = string(f.Probe)
 	}
@@ -88,17 +95,210 @@ func (s *Store) UpsertFile(ctx context.Context, f File) error {
 	if f.Missing {
 		missing = 1
 	}
-	_, err := s.wdb.ExecContext(ctx, `INSERT INTO files (`+fileColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime,
-			container = excluded.container, last_scanned_at = excluded.last_scanned_at,
-			missing = excluded.missing, probe = excluded.probe, codec = excluded.codec,
-			duration_seconds = excluded.duration_seconds, tracks = excluded.tracks`,
-		f.Path, f.Size, nullTime(&f.ModTime), f.Container, nullTime(&f.LastScannedAt), missing, probe,
-		f.Codec, f.DurationSeconds, f.Tracks)
+	return []any{f.Path, f.Size, nullTime(&f.ModTime), f.Container, nullTime(&f.LastScannedAt), missing, probe,
+		f.Codec, f.DurationSeconds, f.Tracks}, nil
+}
+
+// UpsertFile inserts or replaces the row of f.Path. Missing is stored as
+// given (a file just seen by a scan should have Missing false).
+func (s *Store) UpsertFile(ctx context.Context, f File) error {
+	args, err := fileArgs(f)
 	if err != nil {
+		return fmt.Errorf("upsert file: %w", err)
+	}
+	if _, err := s.wdb.ExecContext(ctx, upsertFileSQL, args...); err != nil {
 		return fmt.Errorf("upsert file %q: %w", f.Path, err)
 	}
 	return nil
+}
+
+// UpsertFiles inserts or replaces the rows of files in one transaction, as
+// UpsertFile does for each, except that every row is stored as not missing
+// (the files were just seen). Either all rows are written or none: a file
+// with an empty path or invalid probe JSON fails the whole call with
+// ErrInvalid before anything is written.
+func (s *Store) UpsertFiles(ctx context.Context, files []File) error {
+	if len(files) == 0 {
+		return nil
+	}
+	args := make([][]any, len(files))
+	for i, f := range files {
+		f.Missing = false
+		a, err := fileArgs(f)
+		if err != nil {
+			return fmt.Errorf("upsert files: item %d: %w", i, err)
+		}
+		args[i] = a
+	}
+	err := s.eachInTx(ctx, upsertFileSQL, len(args), func(i int) []any { return args[i] }, nil)
+	if err != nil {
+		return fmt.Errorf("upsert %d files: %w", len(files), err)
+	}
+	return nil
+}
+
+// FileState is what a scan compares with the disk to tell whether a file
+// changed since it was recorded.
+type FileState struct {
+	Size    int64
+	ModTime time.Time
+	Missing bool
+}
+
+// FileStates returns the state of every recorded file under root (path
+// starting with root + "/"), missing ones included, keyed by path.
+func (s *Store) FileStates(ctx context.Context, root string) (map[string]FileState, error) {
+	lo, hi, err := underRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("file states: %w", err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, "SELECT path, size, mtime, missing FROM files WHERE path >= ? AND path < ?", lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("file states under %q: %w", root, err)
+	}
+	defer rows.Close()
+	states := make(map[string]FileState)
+	for rows.Next() {
+		var (
+			path    string
+			st      FileState
+			mtime   sql.NullString
+			missing int
+		)
+		if err := rows.Scan(&path, &st.Size, &mtime, &missing); err != nil {
+			return nil, fmt.Errorf("file states under %q: %w", root, err)
+		}
+		mt, err := parseNullTime(mtime)
+		if err != nil {
+			return nil, fmt.Errorf("file states under %q: file %q: %w", root, path, err)
+		}
+		if mt != nil {
+			st.ModTime = *mt
+		}
+		st.Missing = missing != 0
+		states[path] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("file states under %q: %w", root, err)
+	}
+	return states, nil
+}
+
+// TouchFiles records that a scan saw paths at scannedAt: their
+// last_scanned_at becomes scannedAt and they are no longer missing; their
+// other columns (stream details included) are kept. Unknown paths are
+// ignored. It returns the number of rows updated.
+func (s *Store) TouchFiles(ctx context.Context, paths []string, scannedAt time.Time) (int, error) {
+	if scannedAt.IsZero() {
+		return 0, fmt.Errorf("touch files: zero scan time: %w", ErrInvalid)
+	}
+	at := formatTime(scannedAt)
+	n := 0
+	err := s.eachInTx(ctx, "UPDATE files SET last_scanned_at = ?, missing = 0 WHERE path = ?", len(paths),
+		func(i int) []any { return []any{at, paths[i]} }, &n)
+	if err != nil {
+		return 0, fmt.Errorf("touch %d files: %w", len(paths), err)
+	}
+	return n, nil
+}
+
+// TouchScanned sets last_scanned_at to scannedAt for every file under root
+// that is not missing and was last scanned before scannedAt (or never), in
+// one statement. A scan calls it after a complete walk of root, once the
+// files it did not see are flagged missing, so that it touches exactly the
+// files it saw without rewriting each one. It returns the number of rows
+// updated.
+func (s *Store) TouchScanned(ctx context.Context, root string, scannedAt time.Time) (int, error) {
+	lo, hi, err := underRoot(root)
+	if err != nil {
+		return 0, fmt.Errorf("touch scanned: %w", err)
+	}
+	if scannedAt.IsZero() {
+		return 0, fmt.Errorf("touch scanned under %q: zero scan time: %w", root, ErrInvalid)
+	}
+	at := formatTime(scannedAt)
+	res, err := s.wdb.ExecContext(ctx, `UPDATE files SET last_scanned_at = ?3
+		WHERE path >= ?1 AND path < ?2 AND missing = 0
+		  AND (last_scanned_at IS NULL OR last_scanned_at < ?3)`, lo, hi, at)
+	if err != nil {
+		return 0, fmt.Errorf("touch scanned under %q: %w", root, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("touch scanned under %q: %w", root, err)
+	}
+	return int(n), nil
+}
+
+// MarkMissingPaths flags paths as missing, except those already missing
+// and those last scanned at or after scannedBefore (seen by a scan that
+// started later). Unknown paths are ignored. It returns the number of files
+// flagged.
+func (s *Store) MarkMissingPaths(ctx context.Context, paths []string, scannedBefore time.Time) (int, error) {
+	before := formatTime(scannedBefore)
+	n := 0
+	err := s.eachInTx(ctx, `UPDATE files SET missing = 1 WHERE path = ? AND missing = 0
+		AND (last_scanned_at IS NULL OR last_scanned_at < ?)`, len(paths),
+		func(i int) []any { return []any{paths[i], before} }, &n)
+	if err != nil {
+		return 0, fmt.Errorf("mark %d files missing: %w", len(paths), err)
+	}
+	return n, nil
+}
+
+// eachInTx executes query n times with the arguments args(i), in one write
+// transaction with one prepared statement. When affected is not nil it
+// receives the total number of rows affected. n == 0 does nothing.
+func (s *Store) eachInTx(ctx context.Context, query string, n int, args func(i int) []any, affected *int) (err error) {
+	if n == 0 {
+		return nil
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	total := int64(0)
+	for i := 0; i < n; i++ {
+		res, err := stmt.ExecContext(ctx, args(i)...)
+		if err != nil {
+			return err
+		}
+		if affected != nil {
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			total += k
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if affected != nil {
+		*affected = int(total)
+	}
+	return nil
+}
+
+// underRoot returns the bounds [lo, hi) of the paths under root, that is
+// starting with root + "/". ('0' follows '/' in byte order, so the range is
+// exactly that set, and it can use the primary key index.)
+func underRoot(root string) (lo, hi string, err error) {
+	if root == "" {
+		return "", "", fmt.Errorf("empty root: %w", ErrInvalid)
+	}
+	lo = strings.TrimRight(root, "/") + "/"
+	return lo, lo[:len(lo)-1] + "0", nil
 }
 
 // MarkMissing flags as missing every file under root (path starting with
@@ -106,14 +306,10 @@ func (s *Store) UpsertFile(ctx context.Context, f File) error {
 // scannedBefore (or unknown), that is: files a scan of root started at
 // scannedBefore did not see. It returns the number of files flagged.
 func (s *Store) MarkMissing(ctx context.Context, root string, scannedBefore time.Time) (int, error) {
-	if root == "" {
-		return 0, fmt.Errorf("mark missing: empty root: %w", ErrInvalid)
+	prefix, upper, err := underRoot(root)
+	if err != nil {
+		return 0, fmt.Errorf("mark missing: %w", err)
 	}
-	prefix := strings.TrimRight(root, "/") + "/"
-	// [prefix, prefix with its trailing '/' replaced by '0') is exactly the
-	// set of strings starting with prefix ('0' follows '/' in byte order),
-	// and the range can use the primary key index.
-	upper := prefix[:len(prefix)-1] + "0"
 	res, err := s.wdb.ExecContext(ctx, `UPDATE files SET missing = 1
 		WHERE path >= ? AND path < ? AND missing = 0
 		  AND (last_scanned_at IS NULL OR last_scanned_at < ?)`,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"testing"
 	"time"
 
@@ -123,5 +124,222 @@ func TestListFilesPaging(t *testing.T) {
 	}
 	if _, _, err := s.ListFiles(ctx, 4, "!!!"); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("bad cursor: %v", err)
+	}
+}
+
+// seedFiles records files (path → last_scanned_at; a zero time is NULL) with
+// missing set for the paths in missing.
+func seedFiles(t *testing.T, s *store.Store, files map[string]time.Time, missing ...string) {
+	t.Helper()
+	isMissing := map[string]bool{}
+	for _, p := range missing {
+		isMissing[p] = true
+	}
+	for p, scanned := range files {
+		f := store.File{Path: p, Size: int64(len(p)), ModTime: t0.Add(-time.Duration(len(p)) * time.Second),
+			LastScannedAt: scanned, Missing: isMissing[p], Codec: "hevc", Probe: json.RawMessage(`{"x":1}`)}
+		if err := s.UpsertFile(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func getFile(t *testing.T, s *store.Store, p string) store.File {
+	t.Helper()
+	f, err := s.GetFile(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestFileStates(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	seedFiles(t, s, map[string]time.Time{
+		"/media/a.mkv": t0, "/media/sub/b.mkv": t0, "/media/gone.mkv": t0,
+		"/media2/c.mkv": t0, "/mediafoo.mkv": t0, "/media": t0, "/other/d.mkv": t0,
+	}, "/media/gone.mkv")
+	for _, tc := range []struct {
+		root string
+		want []string
+	}{
+		{"/media", []string{"/media/a.mkv", "/media/gone.mkv", "/media/sub/b.mkv"}},
+		{"/media/", []string{"/media/a.mkv", "/media/gone.mkv", "/media/sub/b.mkv"}},
+		{"/media/sub", []string{"/media/sub/b.mkv"}},
+		{"/nothing", nil},
+		{"/", []string{"/media", "/media/a.mkv", "/media/gone.mkv", "/media/sub/b.mkv", "/media2/c.mkv", "/mediafoo.mkv", "/other/d.mkv"}},
+	} {
+		t.Run(tc.root, func(t *testing.T) {
+			states, err := s.FileStates(ctx, tc.root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for p, st := range states {
+				got = append(got, p)
+				f := getFile(t, s, p)
+				if st.Size != f.Size || !st.ModTime.Equal(f.ModTime) || st.Missing != f.Missing {
+					t.Errorf("state of %s = %+v, row %+v", p, st, f)
+				}
+			}
+			sort.Strings(got)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("FileStates(%q) paths = %v, want %v", tc.root, got, tc.want)
+			}
+		})
+	}
+	if _, err := s.FileStates(ctx, ""); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("FileStates(\"\") = %v, want ErrInvalid", err)
+	}
+}
+
+func TestUpsertFiles(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		files   []store.File
+		wantErr error
+		want    map[string]int64 // path → size stored afterwards
+	}{
+		{"empty batch", nil, nil, map[string]int64{"/m/old.mkv": 1}},
+		{"insert and update", []store.File{
+			{Path: "/m/new.mkv", Size: 5, LastScannedAt: t0},
+			{Path: "/m/old.mkv", Size: 7, LastScannedAt: t0, Missing: true}, // stored as not missing
+		}, nil, map[string]int64{"/m/new.mkv": 5, "/m/old.mkv": 7}},
+		{"empty path writes nothing", []store.File{{Path: "/m/new.mkv", Size: 5}, {}},
+			store.ErrInvalid, map[string]int64{"/m/old.mkv": 1}},
+		{"bad probe writes nothing", []store.File{{Path: "/m/old.mkv", Size: 9}, {Path: "/m/x.mkv", Probe: json.RawMessage("{")}},
+			store.ErrInvalid, map[string]int64{"/m/old.mkv": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTestStore(t)
+			if err := s.UpsertFile(ctx, store.File{Path: "/m/old.mkv", Size: 1, Missing: true, Codec: "h264"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.UpsertFiles(ctx, tc.files); !errors.Is(err, tc.wantErr) {
+				t.Fatalf("UpsertFiles = %v, want %v", err, tc.wantErr)
+			}
+			files, _, err := s.ListFiles(ctx, 0, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int64{}
+			for _, f := range files {
+				got[f.Path] = f.Size
+				if tc.wantErr == nil && len(tc.files) > 0 && f.Missing {
+					t.Errorf("%s still missing after UpsertFiles", f.Path)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("after UpsertFiles: %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// A written row reads back exactly.
+	s := openTestStore(t)
+	f := store.File{Path: "/m/a.mkv", Size: 3, ModTime: t0.Add(-time.Hour), Container: "matroska", LastScannedAt: t0,
+		Probe: json.RawMessage(`{"streams":[]}`), Codec: "av1", DurationSeconds: 1.5, Tracks: 2}
+	if err := s.UpsertFiles(ctx, []store.File{f}); err != nil {
+		t.Fatal(err)
+	}
+	if got := getFile(t, s, f.Path); fmt.Sprint(got) != fmt.Sprint(f) {
+		t.Errorf("GetFile = %+v\nwant %+v", got, f)
+	}
+}
+
+func TestTouchFiles(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	seedFiles(t, s, map[string]time.Time{"/m/a.mkv": t0, "/m/gone.mkv": t0, "/m/b.mkv": t0}, "/m/gone.mkv")
+	at := t0.Add(time.Hour)
+	n, err := s.TouchFiles(ctx, []string{"/m/a.mkv", "/m/gone.mkv", "/m/unknown.mkv"}, at)
+	if err != nil || n != 2 {
+		t.Fatalf("TouchFiles = %d, %v; want 2", n, err)
+	}
+	for _, tc := range []struct {
+		path    string
+		scanned time.Time
+	}{
+		{"/m/a.mkv", at},
+		{"/m/gone.mkv", at}, // seen again: no longer missing
+		{"/m/b.mkv", t0},    // not in the list
+	} {
+		f := getFile(t, s, tc.path)
+		if !f.LastScannedAt.Equal(tc.scanned) || f.Missing || f.Codec != "hevc" || string(f.Probe) != `{"x":1}` {
+			t.Errorf("%s after TouchFiles: %+v, want last scan %s, not missing, details kept", tc.path, f, tc.scanned)
+		}
+	}
+	if n, err := s.TouchFiles(ctx, nil, at); n != 0 || err != nil {
+		t.Errorf("TouchFiles(nil) = %d, %v", n, err)
+	}
+	if _, err := s.TouchFiles(ctx, []string{"/m/a.mkv"}, time.Time{}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("TouchFiles(zero time) = %v, want ErrInvalid", err)
+	}
+}
+
+func TestTouchScanned(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	scan := t0
+	before, after := scan.Add(-time.Hour), scan.Add(time.Second)
+	files := map[string]time.Time{
+		"/media/old.mkv":     before, // touched
+		"/media/sub/old.mkv": before, // touched
+		"/media/never.mkv":   {},     // never scanned: touched
+		"/media/gone.mkv":    before, // missing: kept
+		"/media/later.mkv":   after,  // scanned later: kept
+		"/media2/old.mkv":    before, // other root: kept
+		"/media":             before, // the root itself: kept
+		"/mediafoo.mkv":      before, // kept
+	}
+	seedFiles(t, s, files, "/media/gone.mkv")
+	n, err := s.TouchScanned(ctx, "/media", scan)
+	if err != nil || n != 3 {
+		t.Fatalf("TouchScanned = %d, %v; want 3", n, err)
+	}
+	for p, was := range files {
+		want := was
+		if p == "/media/old.mkv" || p == "/media/sub/old.mkv" || p == "/media/never.mkv" {
+			want = scan
+		}
+		if got := getFile(t, s, p).LastScannedAt; !got.Equal(want) {
+			t.Errorf("%s last scanned %s, want %s", p, got, want)
+		}
+	}
+	for _, bad := range []struct {
+		root string
+		at   time.Time
+	}{{"", scan}, {"/media", time.Time{}}} {
+		if _, err := s.TouchScanned(ctx, bad.root, bad.at); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("TouchScanned(%q, %s) = %v, want ErrInvalid", bad.root, bad.at, err)
+		}
+	}
+}
+
+func TestMarkMissingPaths(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	scanStart := t0
+	seedFiles(t, s, map[string]time.Time{
+		"/m/old.mkv":   scanStart.Add(-time.Hour),
+		"/m/never.mkv": {},
+		"/m/later.mkv": scanStart.Add(time.Second), // seen by a later scan: kept
+		"/m/gone.mkv":  scanStart.Add(-time.Hour),  // already missing
+		"/m/other.mkv": scanStart.Add(-time.Hour),  // not listed
+	}, "/m/gone.mkv")
+	n, err := s.MarkMissingPaths(ctx, []string{"/m/old.mkv", "/m/never.mkv", "/m/later.mkv", "/m/gone.mkv", "/m/unknown.mkv"}, scanStart)
+	if err != nil || n != 2 {
+		t.Fatalf("MarkMissingPaths = %d, %v; want 2", n, err)
+	}
+	for p, want := range map[string]bool{
+		"/m/old.mkv": true, "/m/never.mkv": true, "/m/later.mkv": false, "/m/gone.mkv": true, "/m/other.mkv": false,
+	} {
+		if got := getFile(t, s, p).Missing; got != want {
+			t.Errorf("%s missing = %v, want %v", p, got, want)
+		}
+	}
+	if n, err := s.MarkMissingPaths(ctx, nil, scanStart); n != 0 || err != nil {
+		t.Errorf("MarkMissingPaths(nil) = %d, %v", n, err)
 	}
 }

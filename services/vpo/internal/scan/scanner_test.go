@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -27,30 +28,65 @@ type memLibrary struct {
 
 func newMem() *memLibrary { return &memLibrary{files: map[string]store.File{}} }
 
-func (m *memLibrary) GetFile(_ context.Context, p string) (store.File, error) {
+func under(p, root string) bool { return strings.HasPrefix(p, strings.TrimRight(root, "/")+"/") }
+
+func (m *memLibrary) FileStates(_ context.Context, root string) (map[string]store.FileState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	f, ok := m.files[p]
-	if !ok {
-		return store.File{}, store.ErrNotFound
+	out := map[string]store.FileState{}
+	for p, f := range m.files {
+		if under(p, root) {
+			out[p] = store.FileState{Size: f.Size, ModTime: f.ModTime, Missing: f.Missing}
+		}
 	}
-	return f, nil
+	return out, nil
 }
 
-func (m *memLibrary) UpsertFile(_ context.Context, f store.File) error {
+func (m *memLibrary) UpsertFiles(_ context.Context, files []store.File) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.files[f.Path] = f
+	for _, f := range files {
+		f.Missing = false
+		m.files[f.Path] = f
+	}
 	return nil
 }
 
-func (m *memLibrary) MarkMissing(_ context.Context, root string, before time.Time) (int, error) {
+func (m *memLibrary) TouchFiles(_ context.Context, paths []string, at time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, p := range paths {
+		if f, ok := m.files[p]; ok {
+			f.LastScannedAt, f.Missing = at, false
+			m.files[p] = f
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (m *memLibrary) MarkMissingPaths(_ context.Context, paths []string, before time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, p := range paths {
+		if f, ok := m.files[p]; ok && !f.Missing && f.LastScannedAt.Before(before) {
+			f.Missing = true
+			m.files[p] = f
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (m *memLibrary) TouchScanned(_ context.Context, root string, at time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
 	for p, f := range m.files {
-		if strings.HasPrefix(p, root+"/") && !f.Missing && f.LastScannedAt.Before(before) {
-			f.Missing = true
+		if under(p, root) && !f.Missing && f.LastScannedAt.Before(at) {
+			f.LastScannedAt = at
 			m.files[p] = f
 			n++
 		}
@@ -218,6 +254,130 @@ func TestScanNotRecursive(t *testing.T) {
 	if got := lib.paths(); len(got) != 1 || !strings.HasSuffix(got[0], "top.mkv") {
 		t.Fatalf("non-recursive scan recorded %v", got)
 	}
+	// A rescan touches the unchanged file; a non-recursive scan marks
+	// nothing missing.
+	top := filepath.Join(root, "top.mkv")
+	first := lib.files[top].LastScannedAt
+	time.Sleep(time.Millisecond)
+	if _, err := scan.New(lib, nil, quietLog()).Run(context.Background(), job(`{"path":"`+root+`","recursive":false}`), noProgress{}); err != nil {
+		t.Fatal(err)
+	}
+	if f := lib.files[top]; !f.LastScannedAt.After(first) || f.Missing {
+		t.Fatalf("after rescan: %+v (first scan at %s)", f, first)
+	}
+	if err := os.Remove(top); err != nil {
+		t.Fatal(err)
+	}
+	out, err := scan.New(lib, nil, quietLog()).Run(context.Background(), job(`{"path":"`+root+`","recursive":false}`), noProgress{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res scan.Result
+	_ = json.Unmarshal(out, &res)
+	if res.Missing != 0 || lib.files[top].Missing {
+		t.Fatalf("non-recursive scan marked files missing: %+v", res)
+	}
+}
+
+// TestScanWithStore runs scans against a real SQLite library: more files
+// than a write batch, a removed file marked missing, then the same file back
+// (same size and mtime) recorded as present again without a new probe.
+func TestScanWithStore(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	var rels []string
+	for i := 0; i < 700; i++ {
+		rels = append(rels, fmt.Sprintf("d%d/f%03d.mkv", i%7, i))
+	}
+	write(t, root, rels...)
+	lib, err := store.Open(ctx, filepath.Join(t.TempDir(), "vpo.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lib.Close() })
+	prober := &countingProber{}
+	s := scan.New(lib, prober, quietLog())
+	payload := job(`{"path":"` + root + `"}`)
+	victim := filepath.Join(root, rels[42])
+	victimInfo, err := os.Stat(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var lastScan time.Time
+	for _, step := range []struct {
+		name   string
+		before func()
+		want   scan.Result
+	}{
+		{"first scan", func() {}, scan.Result{Seen: 700, New: 700, Probed: 700}},
+		{"rescan", func() {}, scan.Result{Seen: 700, Unchanged: 700}},
+		{"file removed", func() {
+			if err := os.Remove(victim); err != nil {
+				t.Fatal(err)
+			}
+		}, scan.Result{Seen: 699, Unchanged: 699, Missing: 1}},
+		{"file back", func() {
+			write(t, root, rels[42])
+			if err := os.Chtimes(victim, victimInfo.ModTime(), victimInfo.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+		}, scan.Result{Seen: 700, Unchanged: 700}},
+	} {
+		step.before()
+		out, err := s.Run(ctx, payload, noProgress{})
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		var got scan.Result
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		step.want.Root, step.want.FFProbe = root, true
+		if got != step.want {
+			t.Fatalf("%s: result %+v\nwant %+v", step.name, got, step.want)
+		}
+		files, missing := 0, 0
+		for cursor := ""; ; {
+			page, next, err := lib.ListFiles(ctx, 500, cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range page {
+				files++
+				if f.Missing {
+					missing++
+					if f.Path != victim {
+						t.Fatalf("%s: %s marked missing", step.name, f.Path)
+					}
+					continue
+				}
+				// Every file seen carries this scan's time, and its details.
+				if !f.LastScannedAt.After(lastScan) || f.Codec != "hevc" || f.Tracks != 3 {
+					t.Fatalf("%s: row %+v (previous scan at %s)", step.name, f, lastScan)
+				}
+			}
+			if cursor = next; cursor == "" {
+				break
+			}
+		}
+		if files != 700 || missing != step.want.Missing {
+			t.Fatalf("%s: %d rows, %d missing", step.name, files, missing)
+		}
+		lastScan = getLastScan(t, lib, filepath.Join(root, rels[0]))
+	}
+	if prober.calls != 700 {
+		t.Fatalf("%d probes, want 700 (unchanged files are not probed again)", prober.calls)
+	}
+}
+
+func getLastScan(t *testing.T, lib *store.Store, p string) time.Time {
+	t.Helper()
+	f, err := lib.GetFile(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.LastScannedAt
 }
 
 func TestScanCancelKeepsWhatWasRecorded(t *testing.T) {
@@ -281,6 +441,39 @@ func TestContainer(t *testing.T) {
 		got, ok := scan.Container(name)
 		if got != want || ok != (want != "") {
 			t.Fatalf("Container(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+}
+
+// BenchmarkRescan measures a rescan of an unchanged tree of 10,000 video
+// files recorded in a real SQLite library, without ffprobe.
+func BenchmarkRescan(b *testing.B) {
+	root := b.TempDir()
+	for d := 0; d < 100; d++ {
+		dir := filepath.Join(root, fmt.Sprintf("show-%02d", d/10), fmt.Sprintf("season-%02d", d%10))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < 100; i++ {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("episode-%03d.mkv", i)), nil, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	lib, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "vpo.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lib.Close()
+	s := scan.New(lib, nil, quietLog())
+	payload := job(`{"path":"` + root + `"}`)
+	if _, err := s.Run(context.Background(), payload, noProgress{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Run(context.Background(), payload, noProgress{}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
