@@ -102,6 +102,7 @@ type Pool struct {
 	state  poolState
 	limit  int
 	active int
+	pokes  map[string]chan struct{} // running job id → "check its state now"
 }
 
 // NewPool returns a pool that takes jobs from q and runs them with the
@@ -429,6 +430,38 @@ type outcome struct {
 	err    error
 }
 
+// CheckCancel makes the worker running job id look at its stored state at
+// once (instead of at its next lease renewal), so a cancellation requested
+// through this process takes effect promptly. Unknown ids are ignored.
+func (p *Pool) CheckCancel(id string) {
+	p.mu.Lock()
+	c := p.pokes[id]
+	p.mu.Unlock()
+	if c != nil {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (p *Pool) registerPoke(id string) chan struct{} {
+	c := make(chan struct{}, 1)
+	p.mu.Lock()
+	if p.pokes == nil {
+		p.pokes = map[string]chan struct{}{}
+	}
+	p.pokes[id] = c
+	p.mu.Unlock()
+	return c
+}
+
+func (p *Pool) unregisterPoke(id string) {
+	p.mu.Lock()
+	delete(p.pokes, id)
+	p.mu.Unlock()
+}
+
 // runJob runs one claimed job to its end and records the outcome.
 func (p *Pool) runJob(ctx context.Context, job store.Job) {
 	defer p.release()
@@ -458,6 +491,9 @@ func (p *Pool) runJob(ctx context.Context, job store.Job) {
 		res, err := h.Run(jctx, job, prog)
 		done <- outcome{result: res, err: err}
 	}()
+
+	poke := p.registerPoke(job.ID)
+	defer p.unregisterPoke(job.ID)
 
 	renew := time.NewTicker(max(p.opts.Lease/3, time.Millisecond))
 	defer renew.Stop()
@@ -495,22 +531,31 @@ func (p *Pool) runJob(ctx context.Context, job store.Job) {
 			log.WithError(err).Warn("update job progress")
 		}
 	}
+	renewNow := func() {
+		cancelRequested, err := p.q.RenewLease(ctx, job.ID, p.owner, p.opts.Lease, p.opts.Now())
+		switch {
+		case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
+			loseLease(err)
+		case err != nil:
+			log.WithError(err).Warn("renew job lease")
+		case cancelRequested && jctx.Err() == nil:
+			log.Info("job cancellation requested: cancelling handler")
+			cancel(errCancelRequested)
+		}
+	}
 	for {
 		select {
 		case o := <-done:
 			p.finish(ctx, log, job, o, context.Cause(jctx))
 			return
-		case <-renewC:
-			cancelRequested, err := p.q.RenewLease(ctx, job.ID, p.owner, p.opts.Lease, p.opts.Now())
-			switch {
-			case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
-				loseLease(err)
-			case err != nil:
-				log.WithError(err).Warn("renew job lease")
-			case cancelRequested && jctx.Err() == nil:
-				log.Info("job cancellation requested: cancelling handler")
-				cancel(errCancelRequested)
+		case <-poke:
+			if renewC == nil {
+				break
 			}
+			renew.Reset(max(p.opts.Lease/3, time.Millisecond))
+			renewNow()
+		case <-renewC:
+			renewNow()
 		case <-prog.reported:
 			if progC != nil {
 				break // a flush is already scheduled

@@ -196,6 +196,24 @@ func TestCancelRunningJob(t *testing.T) {
 	}
 }
 
+func TestCheckCancelActsBeforeLeaseRenewal(t *testing.T) {
+	e := newEnv(t)
+	started := make(chan string, 1)
+	e.register("slow", blockOnCtx(started))
+	j := e.submit(store.NewJob{Kind: "slow"})
+	// Renewal every 20 minutes: only CheckCancel can make the worker look.
+	p, _ := e.start(jobs.PoolOptions{Workers: 1, Lease: time.Hour})
+	<-started
+	if _, err := e.store.CancelJob(context.Background(), j.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	p.CheckCancel("no-such-job") // ignored
+	p.CheckCancel(j.ID)
+	if got := e.waitStatus(j.ID, store.StatusCancelled); got.Attempts != 1 {
+		t.Errorf("cancelled job = %+v", got)
+	}
+}
+
 func TestShutdownLetsFastJobFinish(t *testing.T) {
 	e := newEnv(t)
 	started := make(chan struct{})

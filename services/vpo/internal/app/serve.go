@@ -147,6 +147,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Store:     st,
 		Kinds:     registry,
 		Submitted: pool.Notify,
+		Cancelled: pool.CheckCancel,
 		Accepting: func() bool { return !hl.ShuttingDown() },
 		AuthToken: cfg.Server.AuthToken,
 	})

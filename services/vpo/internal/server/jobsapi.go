@@ -50,6 +50,9 @@ type JobsAPIOptions struct {
 	Kinds Kinds
 	// Submitted is called after a job is stored (wakes idle workers).
 	Submitted func()
+	// Cancelled is called with the id after a cancellation is stored, so a
+	// local worker running the job stops it at once.
+	Cancelled func(id string)
 	// Accepting reports whether new jobs are taken (false while shutting
 	// down: 503).
 	Accepting func() bool
@@ -67,6 +70,9 @@ type JobsAPI struct {
 func NewJobsAPI(opts JobsAPIOptions) *JobsAPI {
 	if opts.Submitted == nil {
 		opts.Submitted = func() {}
+	}
+	if opts.Cancelled == nil {
+		opts.Cancelled = func(string) {}
 	}
 	if opts.Accepting == nil {
 		opts.Accepting = func() bool { return true }
@@ -239,7 +245,11 @@ func (a *JobsAPI) get() http.HandlerFunc { return a.serveJob(a.opts.Store.GetJob
 
 func (a *JobsAPI) cancel() http.HandlerFunc {
 	return a.serveJob(func(ctx context.Context, id string) (store.Job, error) {
-		return a.opts.Store.CancelJob(ctx, id, time.Now())
+		job, err := a.opts.Store.CancelJob(ctx, id, time.Now())
+		if err == nil {
+			a.opts.Cancelled(id)
+		}
+		return job, err
 	}, nil)
 }
 
