@@ -74,6 +74,18 @@ if grep -nEv '^\s*(#.*)?$|^\[[a-z_]+\]$' "$t/root/etc/vpo/config.toml"; then
 fi
 HOME=$t "$vpo" config check --config "$t/root/etc/vpo/config.toml" || fail "vpo config check rejects the shipped config"
 
+# The user is declared once in sysusers.d; the deb and rpm scripts that
+# create it before unpacking must say the same (line, home, shell, comment).
+sysline=$(grep -v '^#' "$t/root/usr/lib/sysusers.d/vpo.conf" | grep '^u vpo ')
+read -r _ _ _ _ home shell <<<"$(sed 's/"[^"]*"/GECOS/' <<<"$sysline")"
+gecos=$(sed -n 's/^[^"]*"\([^"]*\)".*/\1/p' <<<"$sysline")
+for script in "$t/ctl/preinst" "$t/rpm-scripts"; do
+	grep -qF "'$sysline'" "$script" || fail "${script##*/} does not feed systemd-sysusers the line of sysusers.d/vpo.conf: $sysline"
+	ua=$(grep -A1 'useradd' "$script" | tr -d '\\\n')
+	[[ $ua == *"$home"* && $ua == *"$shell"* && $ua == *"$gecos"* ]] ||
+		fail "${script##*/}: useradd fallback disagrees with sysusers.d/vpo.conf (home $home, shell $shell, comment $gecos): $ua"
+done
+
 zcat "$t/root/usr/share/doc/vpo/changelog.Debian.gz" | head -n1 | grep -q "^vpo ($ver) " ||
 	fail "changelog.Debian.gz does not start with version $ver"
 
