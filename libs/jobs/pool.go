@@ -93,6 +93,7 @@ type Pool struct {
 	stopping  chan struct{} // closed: stop claiming
 	interrupt chan struct{} // closed: cancel and requeue running jobs
 	done      chan struct{} // closed when Run has returned (or never will run)
+	started   chan struct{} // closed when Run has started
 
 	stopOnce      sync.Once
 	interruptOnce sync.Once
@@ -149,6 +150,7 @@ func NewPool(q Queue, reg *Registry, opts PoolOptions) *Pool {
 		stopping:  make(chan struct{}),
 		interrupt: make(chan struct{}),
 		done:      make(chan struct{}),
+		started:   make(chan struct{}),
 		limit:     opts.Workers,
 	}
 }
@@ -183,6 +185,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		return nil
 	}
 	p.state = stateRunning
+	close(p.started)
 	p.mu.Unlock()
 	defer close(p.done)
 	defer func() {
@@ -380,6 +383,10 @@ func (p *Pool) stop() {
 func (p *Pool) interruptNow() {
 	p.interruptOnce.Do(func() { close(p.interrupt) })
 }
+
+// Started is closed once Run has started (and Running reports true until
+// a shutdown begins). It stays open when Shutdown comes before Run.
+func (p *Pool) Started() <-chan struct{} { return p.started }
 
 // Running reports whether Run is taking work: started and not shutting
 // down.

@@ -511,6 +511,35 @@ func TestShutdownBeforeRun(t *testing.T) {
 	if err := p.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	select {
+	case <-p.Started():
+		t.Fatal("Started closed although Run never started")
+	default:
+	}
+}
+
+func TestStartedClosesWhenRunStarts(t *testing.T) {
+	e := newEnv(t)
+	p := jobs.NewPool(e.store, e.reg, jobs.PoolOptions{})
+	select {
+	case <-p.Started():
+		t.Fatal("Started closed before Run")
+	default:
+	}
+	go func() { _ = p.Run(context.Background()) }()
+	select {
+	case <-p.Started():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Started not closed after Run began")
+	}
+	if !p.Running() {
+		t.Error("Running() = false after Started")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestRegistry(t *testing.T) {

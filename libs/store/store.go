@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -183,11 +184,14 @@ func (s *Store) verify(ctx context.Context) error {
 // Path returns the database file path as given to Open.
 func (s *Store) Path() string { return s.path }
 
-// Ping checks, without side effects, that the database file still exists and
-// answers a query that reads it.
+// Ping checks, without side effects, that the database file still exists,
+// that this process may read and write it, and that it answers a query that
+// reads it.
 func (s *Store) Ping(ctx context.Context) error {
-	if _, err := os.Stat(s.path); err != nil {
-		return fmt.Errorf("ping database %q: %w", s.path, unwrapPathError(err))
+	// access(2) opens no descriptor: closing one would drop SQLite's POSIX
+	// locks on the file.
+	if err := syscall.Access(s.path, 0o6); err != nil { // R_OK|W_OK
+		return fmt.Errorf("ping database %q: %w", s.path, err)
 	}
 	var v sql.NullInt64
 	if err := s.rdb.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v); err != nil {

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -137,11 +135,12 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Log:           logging.Component(logger, "jobs"),
 	})
 
+	var queued atomic.Int64 // jobs_queued, refreshed by the database check
 	hl := health.New(health.Options{
 		Version:  env.Build.Version,
-		Database: databaseCheck(st, log),
+		Database: databaseCheck(st, log, &queued),
 		Ready:    pool.Running,
-		Stats:    jobStats(st, pool),
+		Stats:    jobStats(pool, &queued),
 	})
 	api := server.NewJobsAPI(server.JobsAPIOptions{
 		Store:     st,
@@ -176,14 +175,10 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	// already): only then do /health and READY=1 say so.
 	groupDone := make(chan struct{})
 	go func() {
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for !pool.Running() {
-			select {
-			case <-groupDone:
-				return
-			case <-tick.C:
-			}
+		select {
+		case <-pool.Started():
+		case <-groupDone:
+			return
 		}
 		hl.SetReady(true)
 		status := fmt.Sprintf("serving on http://%s, %d workers", httpSrv.Addr(), cfg.Jobs.Workers)
@@ -219,22 +214,22 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 // (degraded) and vpo keeps running; once the file is back, health recovers
 // by itself. vpo never deletes or rewrites the file because of a failed
 // check. Each change of state is logged once.
-func databaseCheck(st *store.Store, log *logrus.Entry) health.Checker {
+func databaseCheck(st *store.Store, log *logrus.Entry, queued *atomic.Int64) health.Checker {
 	var failing atomic.Bool
 	return health.CheckerFunc(func(ctx context.Context) error {
 		err := st.Ping(ctx)
-		if err == nil {
-			// access(2) opens no descriptor: closing one would drop
-			// SQLite's POSIX locks on the file.
-			if aerr := syscall.Access(st.Path(), 0o6); aerr != nil { // R_OK|W_OK
-				err = fmt.Errorf("database %q is not readable and writable: %w", st.Path(), aerr)
-			}
-		}
 		switch {
 		case err != nil && !failing.Swap(true):
 			log.Errorf("database check failed, /health reports degraded: %v", err)
 		case err == nil && failing.Swap(false):
 			log.Info("database check passes again, /health reports healthy")
+		}
+		if err == nil {
+			// The queue length rides on this check, so it shares its
+			// bound and its cache: health requests never query on their own.
+			if counts, cerr := st.CountJobs(ctx); cerr == nil {
+				queued.Store(int64(counts[store.StatusQueued]))
+			}
 		}
 		return err
 	})
@@ -247,27 +242,10 @@ func (a *poolActor) Name() string                       { return "workers" }
 func (a *poolActor) Run(ctx context.Context) error      { return a.pool.Run(ctx) }
 func (a *poolActor) Shutdown(ctx context.Context) error { return a.pool.Shutdown(ctx) }
 
-// jobStats adds the queue's numbers to /health. The queued count comes
-// from the database, so it is cached briefly: bursts of health requests do
-// not turn into bursts of queries.
-func jobStats(st *store.Store, pool *jobs.Pool) func(ctx context.Context) map[string]any {
-	const ttl = 500 * time.Millisecond
-	var (
-		mu     sync.Mutex
-		queued int
-		at     time.Time
-	)
-	return func(ctx context.Context) map[string]any {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(at) > ttl {
-			qctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-			counts, err := st.CountJobs(qctx)
-			cancel()
-			if err == nil {
-				queued, at = counts["queued"], time.Now()
-			}
-		}
-		return map[string]any{"workers": pool.Workers(), "jobs_running": pool.Active(), "jobs_queued": queued}
+// jobStats adds the queue's numbers to /health from memory: the queued
+// count is the one the last database check read.
+func jobStats(pool *jobs.Pool, queued *atomic.Int64) func(ctx context.Context) map[string]any {
+	return func(context.Context) map[string]any {
+		return map[string]any{"workers": pool.Workers(), "jobs_running": pool.Active(), "jobs_queued": queued.Load()}
 	}
 }
