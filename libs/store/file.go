@@ -301,29 +301,6 @@ func underRoot(root string) (lo, hi string, err error) {
 	return lo, lo[:len(lo)-1] + "0", nil
 }
 
-// MarkMissing flags as missing every file under root (path starting with
-// root + "/") that is not already missing and whose last scan is older than
-// scannedBefore (or unknown), that is: files a scan of root started at
-// scannedBefore did not see. It returns the number of files flagged.
-func (s *Store) MarkMissing(ctx context.Context, root string, scannedBefore time.Time) (int, error) {
-	prefix, upper, err := underRoot(root)
-	if err != nil {
-		return 0, fmt.Errorf("mark missing: %w", err)
-	}
-	res, err := s.wdb.ExecContext(ctx, `UPDATE files SET missing = 1
-		WHERE path >= ? AND path < ? AND missing = 0
-		  AND (last_scanned_at IS NULL OR last_scanned_at < ?)`,
-		prefix, upper, formatTime(scannedBefore))
-	if err != nil {
-		return 0, fmt.Errorf("mark missing under %q: %w", root, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("mark missing under %q: %w", root, err)
-	}
-	return int(n), nil
-}
-
 // ListFiles returns up to limit files (0 means DefaultListLimit) in path
 // order after the position of cursor ("" for the first page) and the cursor
 // of the next page ("" when this is the last page). Cursors are opaque.

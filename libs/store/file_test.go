@@ -47,49 +47,6 @@ func TestUpsertAndGetFile(t *testing.T) {
 	}
 }
 
-func TestMarkMissing(t *testing.T) {
-	ctx := context.Background()
-	s := openTestStore(t)
-	scanStart := t0
-	files := map[string]time.Time{
-		"/media/old.mkv":       scanStart.Add(-time.Hour), // under root, not seen: missing
-		"/media/sub/old.mkv":   scanStart.Add(-time.Hour), // under root, not seen: missing
-		"/media/seen.mkv":      scanStart.Add(time.Second),
-		"/media2/old.mkv":      scanStart.Add(-time.Hour), // other root with same prefix
-		"/mediafoo.mkv":        scanStart.Add(-time.Hour),
-		"/media":               scanStart.Add(-time.Hour), // the root itself is not "under" it
-		"/other/media/old.mkv": scanStart.Add(-time.Hour),
-	}
-	for p, scanned := range files {
-		if err := s.UpsertFile(ctx, store.File{Path: p, LastScannedAt: scanned}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, root := range []string{"/media", "/media/"} {
-		n, err := s.MarkMissing(ctx, root, scanStart)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := 2
-		if root == "/media/" {
-			want = 0 // already flagged
-		}
-		if n != want {
-			t.Errorf("MarkMissing(%q) = %d, want %d", root, n, want)
-		}
-	}
-	for p := range files {
-		f, err := s.GetFile(ctx, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := p == "/media/old.mkv" || p == "/media/sub/old.mkv"
-		if f.Missing != want {
-			t.Errorf("%s missing = %v, want %v", p, f.Missing, want)
-		}
-	}
-}
-
 func TestListFilesPaging(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
