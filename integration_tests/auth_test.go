@@ -38,6 +38,9 @@ func TestNonLoopbackBindNeedsToken(t *testing.T) {
 			if out := d.stderr.String(); !containsAll(out, "refusing to listen on non-loopback address", "auth_token", "VPO_AUTH_TOKEN") {
 				t.Fatalf("stderr does not explain the refusal:\n%s", out)
 			}
+			if _, err := os.Stat(filepath.Join(dir, "library.db")); err == nil {
+				t.Fatal("the refused daemon created the database anyway")
+			}
 		})
 	}
 }

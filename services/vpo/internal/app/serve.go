@@ -96,6 +96,12 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		"address": cfg.Addr(), "database": cfg.Database.Path, "workers": cfg.Jobs.Workers,
 	}).Info("starting vpo")
 
+	// A configuration problem: refuse before touching the database.
+	if cfg.Server.AuthToken == "" && !loopbackBind(cfg.Server.Bind) {
+		log.Errorf("refusing to listen on non-loopback address %s without [server] auth_token (or VPO_AUTH_TOKEN)", cfg.Server.Bind)
+		return reported(ExitConfig)
+	}
+
 	st, err := store.Open(ctx, cfg.Database.Path, store.Options{})
 	if err != nil {
 		log.Errorf("cannot open the library database: %v", err)
@@ -110,11 +116,6 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		return st.Close()
 	}
 	defer func() { _ = closeStore() }()
-
-	if cfg.Server.AuthToken == "" && !loopbackBind(cfg.Server.Bind) {
-		log.Errorf("refusing to listen on non-loopback address %s without [server] auth_token (or VPO_AUTH_TOKEN)", cfg.Server.Bind)
-		return reported(ExitConfig)
-	}
 
 	ln, err := server.Listen(ctx, cfg.Addr())
 	if err != nil {
