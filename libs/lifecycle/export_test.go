@@ -4,7 +4,7 @@ import "os"
 
 // NewSignalsForTest lets tests deliver signals without touching the process.
 func NewSignalsForTest(log Logger, ch *chan<- os.Signal) *Signals {
-	return newSignals(log, func(c chan<- os.Signal, _ ...os.Signal) { *ch = c }, func(chan<- os.Signal) {})
+	return newSignals(log, func(c chan<- os.Signal, _ ...os.Signal) { *ch = c })
 }
 
 // NewNotifierForTest records what would be sent.

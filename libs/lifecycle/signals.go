@@ -17,22 +17,20 @@ type Signals struct {
 	stop   chan struct{}
 	once   sync.Once
 	notify func(chan<- os.Signal, ...os.Signal)
-	reset  func(chan<- os.Signal)
 }
 
 // NewSignals subscribes to SIGTERM and SIGINT at once, so signals that
 // arrive before Run are not lost.
 func NewSignals(log Logger) *Signals {
-	return newSignals(log, signal.Notify, signal.Stop)
+	return newSignals(log, signal.Notify)
 }
 
-func newSignals(log Logger, notify func(chan<- os.Signal, ...os.Signal), reset func(chan<- os.Signal)) *Signals {
+func newSignals(log Logger, notify func(chan<- os.Signal, ...os.Signal)) *Signals {
 	s := &Signals{
 		log:    log,
 		ch:     make(chan os.Signal, 4),
 		stop:   make(chan struct{}),
 		notify: notify,
-		reset:  reset,
 	}
 	s.notify(s.ch, syscall.SIGTERM, syscall.SIGINT)
 	return s
@@ -51,15 +49,11 @@ func (s *Signals) Run(ctx context.Context) error {
 	select {
 	case sig := <-s.ch:
 		s.log.Infof("received %s, shutting down gracefully", sig)
-		go s.logLater()
-		return nil
 	case <-s.stop:
-		go s.logLater()
-		return nil
 	case <-ctx.Done():
-		go s.logLater()
-		return nil
 	}
+	go s.logLater()
+	return nil
 }
 
 func (s *Signals) logLater() {
@@ -82,14 +76,7 @@ func (s *Signals) Shutdown(context.Context) error {
 // Close stops logging signals. The subscription stays, so a signal that
 // arrives while the process finishes its exit is ignored rather than
 // killing it: there is one shutdown, and it ends with the process's own
-// exit code. Use Reset to restore the default signal behaviour.
+// exit code.
 func (s *Signals) Close() {
 	s.once.Do(func() { close(s.stop) })
-}
-
-// Reset stops logging and restores the default behaviour of SIGTERM and
-// SIGINT.
-func (s *Signals) Reset() {
-	s.Close()
-	s.reset(s.ch)
 }
