@@ -168,3 +168,36 @@ func TestUnregisteredKindStaysQueued(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// TestSubmitRejectsBadScanRoot: a scan whose root does not exist, is not a
+// directory or holds a NUL byte is refused at submission with 400 and a
+// message naming the field, and no job is created (it used to be accepted
+// and then failed through all its attempts).
+func TestSubmitRejectsBadScanRoot(t *testing.T) {
+	d := start(t, startOpts{wait: true})
+	file := filepath.Join(d.dir, "movie.mkv")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path string // path is JSON string content
+		want       string
+	}{
+		{"missing", d.dir + "/no/such/dir", "does not exist"},
+		{"file", file, "is not a directory"},
+		{"NUL byte", d.dir + `\u0000/x`, "NUL byte"},
+	} {
+		body := `{"kind": "scan", "payload": {"path": "` + tc.path + `"}}`
+		code, _, b := d.call(http.MethodPost, "/api/jobs", body, "")
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(b, &e)
+		if code != http.StatusBadRequest || !strings.Contains(e.Error, "path") || !strings.Contains(e.Error, tc.want) {
+			t.Errorf("%s: submit %s = %d %s; want 400 with an error naming path and saying %q", tc.name, body, code, b, tc.want)
+		}
+	}
+	if n := jobTotal(t, d); n != 0 {
+		t.Errorf("refused submissions created %d jobs", n)
+	}
+}
