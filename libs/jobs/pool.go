@@ -257,7 +257,7 @@ func (p *Pool) dispatch(ctx context.Context) {
 			}
 			continue
 		}
-		r := p.newRun(ctx, job)
+		r, jctx := p.newRun(ctx, job)
 		select {
 		case <-p.stopping:
 			// Claimed while Shutdown began: give it back untouched.
@@ -271,7 +271,7 @@ func (p *Pool) dispatch(ctx context.Context) {
 		p.mu.Unlock()
 		p.jobs.Add(1)
 		p.track(r)
-		go p.runJob(ctx, r)
+		go p.runJob(ctx, jctx, r)
 	}
 }
 
@@ -459,11 +459,12 @@ func (p *Pool) CheckCancel(id string) {
 	}
 }
 
-// newRun prepares the run of a job this pool just claimed.
-func (p *Pool) newRun(ctx context.Context, job store.Job) *claimRun {
+// newRun prepares the run of a job this pool just claimed and returns it
+// with the context its handler gets.
+func (p *Pool) newRun(ctx context.Context, job store.Job) (*claimRun, context.Context) {
 	jctx, cancel := context.WithCancelCause(ctx)
-	return &claimRun{job: job, lease: job.Lease(), log: p.jobLog(job), ctx: jctx, cancel: cancel,
-		poke: make(chan struct{}, 1)}
+	return &claimRun{job: job, lease: job.Lease(), log: p.jobLog(job), cancel: cancel,
+		poke: make(chan struct{}, 1)}, jctx
 }
 
 // track makes r the run of its job. A run of an older claim of the same
@@ -490,12 +491,13 @@ func (p *Pool) untrack(r *claimRun) {
 	p.mu.Unlock()
 }
 
-// runJob runs one claimed job to its end and records the outcome.
-func (p *Pool) runJob(ctx context.Context, r *claimRun) {
+// runJob runs one claimed job to its end and records the outcome. ctx is
+// for storage (never cancelled, see Run), jctx the handler's context.
+func (p *Pool) runJob(ctx, jctx context.Context, r *claimRun) {
 	defer p.release()
 	defer p.untrack(r)
 	defer r.cancel(nil)
-	job, log, jctx, cancel := r.job, r.log, r.ctx, r.cancel
+	job, log, cancel := r.job, r.log, r.cancel
 	h, ok := p.reg.Lookup(job.Kind)
 	if !ok {
 		msg := fmt.Sprintf("no handler registered for job kind %q (registered: %s)",
@@ -570,7 +572,7 @@ func (p *Pool) runJob(ctx context.Context, r *claimRun) {
 	for {
 		select {
 		case o := <-done:
-			p.finish(ctx, r, o)
+			p.finish(ctx, r, o, context.Cause(jctx))
 			return
 		case <-r.poke:
 			if renewC == nil {
@@ -600,7 +602,7 @@ func (p *Pool) runJob(ctx context.Context, r *claimRun) {
 		case <-p.interrupt:
 			select {
 			case o := <-done:
-				p.finish(ctx, r, o)
+				p.finish(ctx, r, o, context.Cause(jctx))
 				return
 			default:
 			}
@@ -630,9 +632,9 @@ func (p *Pool) requeue(ctx context.Context, r *claimRun) {
 	}
 }
 
-// finish records the outcome of a handler that returned.
-func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome) {
-	cause := context.Cause(r.ctx)
+// finish records the outcome of a handler that returned; cause is why its
+// context was cancelled, if it was.
+func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) {
 	switch {
 	case errors.Is(cause, errLeaseLost):
 		// Warned when the lease was lost.
@@ -703,16 +705,15 @@ func (p *Pool) jobLog(job store.Job) *logrus.Entry {
 	return p.log.WithFields(fields)
 }
 
-// claimRun is one run of a claimed job: the claim's lease, the handler's
-// context and the channel that asks the run to look at the job's stored
-// state now.
+// claimRun is one run of a claimed job: the claim's lease, what cancels
+// the handler's context, and the channel that asks the run to look at the
+// job's stored state now.
 type claimRun struct {
 	job    store.Job
 	lease  store.Lease
 	log    *logrus.Entry
-	ctx    context.Context // the handler's; cancelled with one of the causes above
-	cancel context.CancelCauseFunc
-	poke   chan struct{} // capacity 1
+	cancel context.CancelCauseFunc // the handler's context, with one of the causes above
+	poke   chan struct{}           // capacity 1
 	lost   sync.Once
 }
 
