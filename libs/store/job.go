@@ -38,21 +38,19 @@ func Statuses() []string {
 
 // Job is one row of the durable job queue.
 type Job struct {
-	ID             string          `json:"id"`
-	Kind           string          `json:"kind"`
-	Payload        json.RawMessage `json:"payload,omitempty"`
-	Status         string          `json:"status"`
-	Priority       int             `json:"priority"`
-	Attempts       int             `json:"attempts"`
-	MaxAttempts    int             `json:"max_attempts"`
-	CreatedAt      time.Time       `json:"created_at"`
-	StartedAt      *time.Time      `json:"started_at,omitempty"` // start of the latest attempt
-	FinishedAt     *time.Time      `json:"finished_at,omitempty"`
-	LeaseOwner     string          `json:"lease_owner,omitempty"`
-	LeaseExpiresAt *time.Time      `json:"lease_expires_at,omitempty"`
-	// LeaseToken is the fencing token of the job's latest claim: every
-	// claim takes the next number, so no two claims of a job share one.
-	LeaseToken      int64           `json:"lease_token"`
+	ID              string          `json:"id"`
+	Kind            string          `json:"kind"`
+	Payload         json.RawMessage `json:"payload,omitempty"`
+	Status          string          `json:"status"`
+	Priority        int             `json:"priority"`
+	Attempts        int             `json:"attempts"`
+	MaxAttempts     int             `json:"max_attempts"`
+	CreatedAt       time.Time       `json:"created_at"`
+	StartedAt       *time.Time      `json:"started_at,omitempty"` // start of the latest attempt
+	FinishedAt      *time.Time      `json:"finished_at,omitempty"`
+	LeaseOwner      string          `json:"lease_owner,omitempty"`
+	LeaseExpiresAt  *time.Time      `json:"lease_expires_at,omitempty"`
+	LeaseToken      int64           `json:"lease_token"` // fencing token of the latest claim (one higher at each claim)
 	ProgressPercent float64         `json:"progress_percent"`
 	ProgressMessage string          `json:"progress_message,omitempty"`
 	Error           string          `json:"error,omitempty"` // last failure
@@ -285,22 +283,6 @@ func (s *Store) ClaimJob(ctx context.Context, owner string, kinds []string, leas
 		return Job{}, false, fmt.Errorf("claim job: %w", err)
 	}
 	return j, true, nil
-}
-
-// Lease names one claim of a running job: the job, the owner that claimed
-// it and the claim's fencing token. Every method that acts for a running job
-// takes the Lease its claim returned and fails with ErrLeaseLost once the
-// job is no longer running under that very claim: finished, requeued, or
-// claimed again after its lease expired, even by the same owner.
-type Lease struct {
-	JobID string
-	Owner string
-	Token int64
-}
-
-// String is "job ID (owner OWNER, token N)", for messages.
-func (l Lease) String() string {
-	return fmt.Sprintf("job %s (owner %q, token %d)", l.JobID, l.Owner, l.Token)
 }
 
 // leaseLost builds the error for a lease-checked update that matched no
