@@ -500,11 +500,12 @@ func (p *Pool) runJob(ctx, jctx context.Context, r *claimRun) {
 	job, log, cancel := r.job, r.log, r.cancel
 	h, ok := p.reg.Lookup(job.Kind)
 	if !ok {
-		msg := fmt.Sprintf("no handler registered for job kind %q (registered: %s)",
+		// Not reached while claims name only registered kinds; should it
+		// happen, the job goes back untouched rather than losing an attempt.
+		log.Errorf("no handler registered for job kind %q (registered: %s): job put back to queued",
 			job.Kind, strings.Join(p.reg.Kinds(), ", "))
-		log.Error(msg)
-		p.write(ctx, r, "fail", func(wctx context.Context) error {
-			return p.q.FailJob(wctx, r.lease, msg, p.opts.Now())
+		p.write(ctx, r, "requeue", func(wctx context.Context) error {
+			return p.q.RequeueInterrupted(wctx, r.lease, p.opts.Now())
 		})
 		return
 	}
