@@ -121,6 +121,17 @@ func TestPausedDaemonRunsEachJobOnce(t *testing.T) {
 				"want exactly one run to the end, alone, and every other run stopped",
 				id, r.started, r.done, r.liveAtDone, r.stopped)
 		}
+		t.Logf("job %s: %d runs, %d stopped", id, r.started, r.stopped)
+		// Each stopped run was told once, with a warning naming the job.
+		warned := 0
+		for _, line := range strings.Split(d.stderr.String(), "\n") {
+			if lineWith(line, "level=warning", "job lease lost", "job_id="+id) {
+				warned++
+			}
+		}
+		if warned != r.stopped {
+			t.Errorf("job %s: %d lease-lost warnings for %d stopped runs, want one each", id, warned, r.stopped)
+		}
 	}
 	d.signal(syscall.SIGTERM)
 	if code := d.wait(15 * time.Second); code != 0 {
