@@ -23,8 +23,8 @@ type countingQueue struct {
 	done      chan struct{}
 }
 
-func (q *countingQueue) CompleteJob(ctx context.Context, id, owner string, result json.RawMessage, now time.Time) error {
-	err := q.Store.CompleteJob(ctx, id, owner, result, now)
+func (q *countingQueue) CompleteJob(ctx context.Context, l store.Lease, result json.RawMessage, now time.Time) error {
+	err := q.Store.CompleteJob(ctx, l, result, now)
 	if err == nil && q.completed.Add(1) == q.target {
 		close(q.done)
 	}

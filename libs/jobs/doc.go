@@ -10,7 +10,11 @@
 //
 // Delivery is at-least-once: a job whose lease expires (crashed process,
 // lost database) or that is interrupted by a shutdown runs again, so
-// handlers must be idempotent.
+// handlers must be idempotent. Every claim carries its own fencing token
+// (store.Lease): a run whose claim was superseded (its lease expired and the
+// job was claimed again, even by this pool) has its context cancelled at
+// once and its outcome discarded. A pool claims only the kinds its Registry
+// has; other jobs stay queued.
 //
 // Every log line about a job carries the field job_id, and file_path when
 // the job's payload is a JSON object with a "path" string.

@@ -103,7 +103,7 @@ type Pool struct {
 	state  poolState
 	limit  int
 	active int
-	pokes  map[string]chan struct{} // running job id → "check its state now"
+	runs   map[string]*claimRun // running job id → the run of its latest claim
 }
 
 // NewPool returns a pool that takes jobs from q and runs them with the
@@ -152,6 +152,7 @@ func NewPool(q Queue, reg *Registry, opts PoolOptions) *Pool {
 		done:      make(chan struct{}),
 		started:   make(chan struct{}),
 		limit:     opts.Workers,
+		runs:      make(map[string]*claimRun),
 	}
 }
 
@@ -239,7 +240,10 @@ func (p *Pool) dispatch(ctx context.Context) {
 		if !p.waitSlot() {
 			return
 		}
-		job, ok, err := p.q.ClaimJob(ctx, p.owner, p.opts.Lease, p.opts.Now())
+		// Only kinds this pool can run are claimed: a job of another kind
+		// (queued by a newer version, or a kind switched off) stays queued
+		// with its attempts untouched for a process that has it.
+		job, ok, err := p.q.ClaimJob(ctx, p.owner, p.reg.Kinds(), p.opts.Lease, p.opts.Now())
 		if err != nil {
 			p.log.WithError(err).Error("claim job")
 			if !wait(min(p.opts.PollInterval, errorBackoff)) {
@@ -253,10 +257,12 @@ func (p *Pool) dispatch(ctx context.Context) {
 			}
 			continue
 		}
+		r, jctx := p.newRun(ctx, job)
 		select {
 		case <-p.stopping:
 			// Claimed while Shutdown began: give it back untouched.
-			p.requeue(ctx, p.jobLog(job), job)
+			p.requeue(ctx, r)
+			r.cancel(nil)
 			return
 		default:
 		}
@@ -264,7 +270,8 @@ func (p *Pool) dispatch(ctx context.Context) {
 		p.active++
 		p.mu.Unlock()
 		p.jobs.Add(1)
-		go p.runJob(ctx, job)
+		p.track(r)
+		go p.runJob(ctx, jctx, r)
 	}
 }
 
@@ -442,51 +449,68 @@ type outcome struct {
 // through this process takes effect promptly. Unknown ids are ignored.
 func (p *Pool) CheckCancel(id string) {
 	p.mu.Lock()
-	c := p.pokes[id]
+	r := p.runs[id]
 	p.mu.Unlock()
-	if c != nil {
+	if r != nil {
 		select {
-		case c <- struct{}{}:
+		case r.poke <- struct{}{}:
 		default:
 		}
 	}
 }
 
-func (p *Pool) registerPoke(id string) chan struct{} {
-	c := make(chan struct{}, 1)
+// newRun prepares the run of a job this pool just claimed and returns it
+// with the context its handler gets.
+func (p *Pool) newRun(ctx context.Context, job store.Job) (*claimRun, context.Context) {
+	jctx, cancel := context.WithCancelCause(ctx)
+	return &claimRun{job: job, lease: job.Lease(), log: p.jobLog(job), cancel: cancel,
+		poke: make(chan struct{}, 1)}, jctx
+}
+
+// track makes r the run of its job. A run of an older claim of the same
+// job still going here (this pool claimed the job again after its lease
+// expired, as after a suspend or SIGSTOP longer than the lease) is stopped
+// at once: it no longer holds the job.
+func (p *Pool) track(r *claimRun) {
 	p.mu.Lock()
-	if p.pokes == nil {
-		p.pokes = map[string]chan struct{}{}
+	old := p.runs[r.lease.JobID]
+	p.runs[r.lease.JobID] = r
+	p.mu.Unlock()
+	if old != nil {
+		old.lose(fmt.Errorf("job %s claimed again (token %d) while the run of token %d was still going: %w",
+			r.lease.JobID, r.lease.Token, old.lease.Token, store.ErrLeaseLost))
 	}
-	p.pokes[id] = c
-	p.mu.Unlock()
-	return c
 }
 
-func (p *Pool) unregisterPoke(id string) {
+// untrack forgets r, unless a newer claim's run took its place.
+func (p *Pool) untrack(r *claimRun) {
 	p.mu.Lock()
-	delete(p.pokes, id)
+	if p.runs[r.lease.JobID] == r {
+		delete(p.runs, r.lease.JobID)
+	}
 	p.mu.Unlock()
 }
 
-// runJob runs one claimed job to its end and records the outcome.
-func (p *Pool) runJob(ctx context.Context, job store.Job) {
+// runJob runs one claimed job to its end and records the outcome. ctx is
+// for storage (never cancelled, see Run), jctx the handler's context.
+func (p *Pool) runJob(ctx, jctx context.Context, r *claimRun) {
 	defer p.release()
-	log := p.jobLog(job)
+	defer p.untrack(r)
+	defer r.cancel(nil)
+	job, log, cancel := r.job, r.log, r.cancel
 	h, ok := p.reg.Lookup(job.Kind)
 	if !ok {
-		msg := fmt.Sprintf("no handler registered for job kind %q (registered: %s)",
+		// Not reached while claims name only registered kinds; should it
+		// happen, the job goes back untouched rather than losing an attempt.
+		log.Errorf("no handler registered for job kind %q (registered: %s): job put back to queued",
 			job.Kind, strings.Join(p.reg.Kinds(), ", "))
-		log.Error(msg)
-		p.write(ctx, log, "fail", func(wctx context.Context) error {
-			return p.q.FailJob(wctx, job.ID, p.owner, msg, p.opts.Now())
+		p.write(ctx, r, "requeue", func(wctx context.Context) error {
+			return p.q.RequeueInterrupted(wctx, r.lease, p.opts.Now())
 		})
 		return
 	}
-	log.Debug("job started")
+	log.WithField("lease_token", r.lease.Token).Debug("job started")
 
-	jctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	prog := &progress{reported: make(chan struct{}, 1)}
 	done := make(chan outcome, 1) // buffered: an abandoned handler never blocks
 	go func() {
@@ -499,19 +523,10 @@ func (p *Pool) runJob(ctx context.Context, job store.Job) {
 		done <- outcome{result: res, err: err}
 	}()
 
-	poke := p.registerPoke(job.ID)
-	defer p.unregisterPoke(job.ID)
-
 	renew := time.NewTicker(max(p.opts.Lease/3, time.Millisecond))
 	defer renew.Stop()
 	renewC := renew.C
-	loseLease := func(err error) {
-		renewC = nil
-		if jctx.Err() == nil {
-			log.WithError(err).Warn("job lease lost: cancelling handler, its result will be discarded")
-		}
-		cancel(errLeaseLost)
-	}
+	lost := func() bool { return errors.Is(context.Cause(jctx), errLeaseLost) }
 	// Progress is written at most once per ProgressInterval: the first
 	// report at once, later ones when the interval has passed.
 	var (
@@ -526,23 +541,28 @@ func (p *Pool) runJob(ctx context.Context, job store.Job) {
 	}()
 	flushProgress := func() {
 		pct, msg, dirty := prog.take()
-		if !dirty || renewC == nil {
+		if !dirty || lost() {
 			return
 		}
 		lastFlush = time.Now()
-		err := p.q.UpdateProgress(ctx, job.ID, p.owner, pct, msg)
+		err := p.q.UpdateProgress(ctx, r.lease, pct, msg)
 		switch {
 		case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
-			loseLease(err)
+			r.lose(err)
 		case err != nil:
 			log.WithError(err).Warn("update job progress")
 		}
 	}
 	renewNow := func() {
-		cancelRequested, err := p.q.RenewLease(ctx, job.ID, p.owner, p.opts.Lease, p.opts.Now())
+		if lost() {
+			renewC = nil
+			return
+		}
+		cancelRequested, err := p.q.RenewLease(ctx, r.lease, p.opts.Lease, p.opts.Now())
 		switch {
 		case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
-			loseLease(err)
+			r.lose(err)
+			renewC = nil
 		case err != nil:
 			log.WithError(err).Warn("renew job lease")
 		case cancelRequested && jctx.Err() == nil:
@@ -553,9 +573,9 @@ func (p *Pool) runJob(ctx context.Context, job store.Job) {
 	for {
 		select {
 		case o := <-done:
-			p.finish(ctx, log, job, o, context.Cause(jctx))
+			p.finish(ctx, r, o, context.Cause(jctx))
 			return
-		case <-poke:
+		case <-r.poke:
 			if renewC == nil {
 				break
 			}
@@ -583,13 +603,13 @@ func (p *Pool) runJob(ctx context.Context, job store.Job) {
 		case <-p.interrupt:
 			select {
 			case o := <-done:
-				p.finish(ctx, log, job, o, context.Cause(jctx))
+				p.finish(ctx, r, o, context.Cause(jctx))
 				return
 			default:
 			}
 			cancel(errShutdown)
-			if renewC != nil {
-				p.requeue(ctx, log, job)
+			if !lost() {
+				p.requeue(ctx, r)
 			}
 			grace := time.NewTimer(p.opts.ShutdownGrace)
 			defer grace.Stop()
@@ -605,67 +625,70 @@ func (p *Pool) runJob(ctx context.Context, job store.Job) {
 	}
 }
 
-func (p *Pool) requeue(ctx context.Context, log *logrus.Entry, job store.Job) {
-	if p.write(ctx, log, "requeue", func(wctx context.Context) error {
-		return p.q.RequeueInterrupted(wctx, job.ID, p.owner, p.opts.Now())
+func (p *Pool) requeue(ctx context.Context, r *claimRun) {
+	if p.write(ctx, r, "requeue", func(wctx context.Context) error {
+		return p.q.RequeueInterrupted(wctx, r.lease, p.opts.Now())
 	}) {
-		log.Info("job interrupted by shutdown, requeued")
+		r.log.Info("job interrupted by shutdown, requeued")
 	}
 }
 
-// finish records the outcome of a handler that returned.
-func (p *Pool) finish(ctx context.Context, log *logrus.Entry, job store.Job, o outcome, cause error) {
+// finish records the outcome of a handler that returned; cause is why its
+// context was cancelled, if it was.
+func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) {
 	switch {
 	case errors.Is(cause, errLeaseLost):
-		log.Warn("job handler returned after its lease was lost: outcome discarded")
+		// Warned when the lease was lost.
+		r.log.Info("job handler returned after its lease was lost: outcome discarded")
 	case errors.Is(cause, errCancelRequested) && o.err != nil:
-		if p.write(ctx, log, "finish cancelled", func(wctx context.Context) error {
-			return p.q.FinishCancelled(wctx, job.ID, p.owner, p.opts.Now())
+		if p.write(ctx, r, "finish cancelled", func(wctx context.Context) error {
+			return p.q.FinishCancelled(wctx, r.lease, p.opts.Now())
 		}) {
-			log.Info("job cancelled")
+			r.log.Info("job cancelled")
 		}
 	case o.err != nil:
-		p.fail(ctx, log, job, o.err.Error())
+		p.fail(ctx, r, o.err.Error())
 	default:
 		var invalid bool
-		if p.write(ctx, log, "complete", func(wctx context.Context) error {
-			err := p.q.CompleteJob(wctx, job.ID, p.owner, o.result, p.opts.Now())
+		if p.write(ctx, r, "complete", func(wctx context.Context) error {
+			err := p.q.CompleteJob(wctx, r.lease, o.result, p.opts.Now())
 			invalid = errors.Is(err, store.ErrInvalid)
 			return err
 		}) {
-			log.Info("job completed")
+			r.log.Info("job completed")
 		} else if invalid {
-			p.fail(ctx, log, job, "job handler returned a result that is not valid JSON")
+			p.fail(ctx, r, "job handler returned a result that is not valid JSON")
 		}
 	}
 }
 
-func (p *Pool) fail(ctx context.Context, log *logrus.Entry, job store.Job, msg string) {
-	log = log.WithFields(logrus.Fields{"error": msg, "attempt": job.Attempts, "max_attempts": job.MaxAttempts})
-	if !p.write(ctx, log, "fail", func(wctx context.Context) error {
-		return p.q.FailJob(wctx, job.ID, p.owner, msg, p.opts.Now())
+func (p *Pool) fail(ctx context.Context, r *claimRun, msg string) {
+	log := r.log.WithFields(logrus.Fields{"error": msg, "attempt": r.job.Attempts, "max_attempts": r.job.MaxAttempts})
+	if !p.write(ctx, r, "fail", func(wctx context.Context) error {
+		return p.q.FailJob(wctx, r.lease, msg, p.opts.Now())
 	}) {
 		return
 	}
-	if job.Attempts >= job.MaxAttempts {
+	if r.job.Attempts >= r.job.MaxAttempts {
 		log.Error("job failed")
 	} else {
 		log.Warn("job attempt failed, will retry")
 	}
 }
 
-// write runs one storage write for a job and logs its failure. It reports
-// success. ctx is never cancelled (see Run); the busy timeout of the
-// storage bounds lock waits.
-func (p *Pool) write(ctx context.Context, log *logrus.Entry, op string, f func(context.Context) error) bool {
+// write runs one storage write for the run r and logs its failure. It
+// reports success. A write refused because r's claim is no longer the
+// job's (store.ErrLeaseLost) means the lease was lost: r.lose. ctx is never
+// cancelled (see Run); the busy timeout of the storage bounds lock waits.
+func (p *Pool) write(ctx context.Context, r *claimRun, op string, f func(context.Context) error) bool {
 	err := f(ctx)
 	switch {
 	case err == nil:
 		return true
 	case errors.Is(err, store.ErrLeaseLost):
-		log.WithError(err).Warn(op + " job: lease lost, outcome discarded")
+		r.lose(fmt.Errorf("%s job: %w", op, err))
 	default:
-		log.WithError(err).Error(op + " job")
+		r.log.WithError(err).Error(op + " job")
 	}
 	return false
 }
@@ -681,6 +704,31 @@ func (p *Pool) jobLog(job store.Job) *logrus.Entry {
 		fields["file_path"] = pl.Path
 	}
 	return p.log.WithFields(fields)
+}
+
+// claimRun is one run of a claimed job: the claim's lease, what cancels
+// the handler's context, and the channel that asks the run to look at the
+// job's stored state now.
+type claimRun struct {
+	job    store.Job
+	lease  store.Lease
+	log    *logrus.Entry
+	cancel context.CancelCauseFunc // the handler's context, with one of the causes above
+	poke   chan struct{}           // capacity 1
+	lost   sync.Once
+}
+
+// lose records that the run's claim is no longer the job's current one (the
+// lease expired and the job was recovered or claimed again, or it finished
+// elsewhere): the handler's context is cancelled and whatever it returns is
+// discarded. The first call logs one warning with the job id; later calls
+// do nothing.
+func (r *claimRun) lose(err error) {
+	r.lost.Do(func() {
+		r.log.WithError(err).WithField("lease_token", r.lease.Token).
+			Warn("job lease lost: run stopped, its outcome is discarded")
+		r.cancel(errLeaseLost)
+	})
 }
 
 // progress keeps the latest report of a handler until the pool writes it.

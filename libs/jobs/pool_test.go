@@ -368,17 +368,6 @@ func TestHandlerPanicFailsJob(t *testing.T) {
 	}
 }
 
-func TestUnknownKindFails(t *testing.T) {
-	e := newEnv(t)
-	e.register("known", noop)
-	j := e.submit(store.NewJob{Kind: "mystery", MaxAttempts: 1})
-	e.start(jobs.PoolOptions{Workers: 1})
-	got := e.waitStatus(j.ID, store.StatusFailed)
-	if !strings.Contains(got.Error, `"mystery"`) || !strings.Contains(got.Error, "no handler") {
-		t.Errorf("error = %q", got.Error)
-	}
-}
-
 func TestLogLinesCarryJobIDAndFilePath(t *testing.T) {
 	e := newEnv(t)
 	e.register("scan", noop)
@@ -431,7 +420,7 @@ func TestExpiredLeasesRecoveredAtStart(t *testing.T) {
 	e.register("k", noop)
 	j := e.submit(store.NewJob{Kind: "k"})
 	// A crashed worker claimed it an hour ago.
-	if _, ok, err := e.store.ClaimJob(context.Background(), "dead", time.Minute, time.Now().Add(-time.Hour)); !ok || err != nil {
+	if _, ok, err := e.store.ClaimJob(context.Background(), "dead", []string{"k"}, time.Minute, time.Now().Add(-time.Hour)); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	e.start(jobs.PoolOptions{Workers: 1, PollInterval: time.Hour})
@@ -568,5 +557,103 @@ func TestRegistry(t *testing.T) {
 	}
 	if _, ok := r.Lookup("x"); ok {
 		t.Error("Lookup(x) succeeded")
+	}
+}
+
+// TestReclaimedJobStopsStaleRun: the process is suspended for longer than
+// the lease (the injected clock jumps), the expired lease is recovered and
+// the same pool claims the job again while the first run is still going.
+// The first run must be told at once: its context is cancelled, its result
+// discarded, and one warning logged with the job id.
+func TestReclaimedJobStopsStaleRun(t *testing.T) {
+	e := newEnv(t)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	type run struct {
+		ctx     context.Context
+		release chan struct{}
+	}
+	runs := make(chan run, 4)
+	e.register("k", func(ctx context.Context, j store.Job, _ jobs.Progress) (json.RawMessage, error) {
+		r := run{ctx: ctx, release: make(chan struct{})}
+		runs <- r
+		<-r.release // finishes its work whatever its context says
+		return json.RawMessage(fmt.Sprintf(`{"attempt":%d}`, j.Attempts)), nil
+	})
+	nextRun := func(what string) run {
+		t.Helper()
+		select {
+		case r := <-runs:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s run started", what)
+			return run{}
+		}
+	}
+	j := e.submit(store.NewJob{Kind: "k"})
+	// In real time the lease never needs renewing during the test; only
+	// the injected clock makes it expire.
+	e.start(jobs.PoolOptions{Workers: 2, Lease: time.Minute, RecoverInterval: 10 * time.Millisecond, Now: now})
+	first := nextRun("first")
+
+	clock.Add(int64(2 * time.Minute)) // woken up after a long suspend
+	second := nextRun("second")       // recovered and claimed again by the same pool
+	select {
+	case <-first.ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stale run's context was not cancelled when its job was claimed again")
+	}
+	close(first.release)
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.logged("job handler returned after its lease was lost: outcome discarded", j.ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stale run's outcome was not discarded")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := e.job(j.ID); got.Status != store.StatusRunning || got.Result != nil {
+		t.Fatalf("after the stale run returned, job = %+v; want still running under the new claim", got)
+	}
+	if second.ctx.Err() != nil {
+		t.Fatal("the current run was cancelled")
+	}
+	close(second.release)
+	if got := e.waitStatus(j.ID, store.StatusCompleted); string(got.Result) != `{"attempt":2}` || got.Attempts != 2 {
+		t.Errorf("job = %s (result %s, attempts %d); want completed by the second run", got.Status, got.Result, got.Attempts)
+	}
+	var warnings []string
+	for _, en := range e.hook.AllEntries() {
+		if en.Level <= logrus.WarnLevel && en.Data["job_id"] == j.ID {
+			warnings = append(warnings, en.Message)
+		}
+	}
+	if len(warnings) != 1 {
+		t.Errorf("warnings about job %s: %q; want exactly one", j.ID, warnings)
+	}
+}
+
+// TestPoolLeavesUnregisteredKindsQueued: a job of a kind this pool has no
+// handler for (queued by a newer version, or a kind switched off) is never
+// claimed: it stays queued with no attempt used, and other jobs still run.
+func TestPoolLeavesUnregisteredKindsQueued(t *testing.T) {
+	e := newEnv(t)
+	e.register("k", noop)
+	unknown := e.submit(store.NewJob{Kind: "newer.kind"}) // first in line
+	var ks []string
+	for range 3 {
+		ks = append(ks, e.submit(store.NewJob{Kind: "k", Priority: 1}).ID)
+	}
+	p, _ := e.start(jobs.PoolOptions{Workers: 2})
+	for _, id := range ks {
+		e.waitStatus(id, store.StatusCompleted)
+	}
+	p.Notify()
+	last := e.submit(store.NewJob{Kind: "k", Priority: 1})
+	p.Notify()
+	e.waitStatus(last.ID, store.StatusCompleted)
+	if got := e.job(unknown.ID); got.Status != store.StatusQueued || got.Attempts != 0 || got.Error != "" || got.LeaseOwner != "" {
+		t.Errorf("job of an unregistered kind = %s, attempts %d, error %q, owner %q; want queued and untouched",
+			got.Status, got.Attempts, got.Error, got.LeaseOwner)
 	}
 }

@@ -8,18 +8,19 @@ import (
 	"github.com/vpo-project/vpo/libs/store"
 )
 
-// Queue is the storage the Pool needs; *store.Store implements it. Methods
-// that act on a running job check that owner still holds its lease and fail
-// with an error wrapping store.ErrLeaseLost (or store.ErrNotFound) when it
-// does not.
+// Queue is the storage the Pool needs; *store.Store implements it.
+// ClaimJob takes only jobs of the given kinds and gives every claim its own
+// fencing token (store.Job.Lease). Methods that act on a running job name
+// that claim and fail with an error wrapping store.ErrLeaseLost (or
+// store.ErrNotFound) when the job no longer runs under it.
 type Queue interface {
-	ClaimJob(ctx context.Context, owner string, lease time.Duration, now time.Time) (store.Job, bool, error)
-	RenewLease(ctx context.Context, id, owner string, lease time.Duration, now time.Time) (cancelRequested bool, err error)
-	CompleteJob(ctx context.Context, id, owner string, result json.RawMessage, now time.Time) error
-	FailJob(ctx context.Context, id, owner string, msg string, now time.Time) error
-	FinishCancelled(ctx context.Context, id, owner string, now time.Time) error
-	RequeueInterrupted(ctx context.Context, id, owner string, now time.Time) error
-	UpdateProgress(ctx context.Context, id, owner string, percent float64, msg string) error
+	ClaimJob(ctx context.Context, owner string, kinds []string, lease time.Duration, now time.Time) (store.Job, bool, error)
+	RenewLease(ctx context.Context, l store.Lease, lease time.Duration, now time.Time) (cancelRequested bool, err error)
+	CompleteJob(ctx context.Context, l store.Lease, result json.RawMessage, now time.Time) error
+	FailJob(ctx context.Context, l store.Lease, msg string, now time.Time) error
+	FinishCancelled(ctx context.Context, l store.Lease, now time.Time) error
+	RequeueInterrupted(ctx context.Context, l store.Lease, now time.Time) error
+	UpdateProgress(ctx context.Context, l store.Lease, percent float64, msg string) error
 	RecoverExpired(ctx context.Context, now time.Time) (requeued, failed int, err error)
 }
 

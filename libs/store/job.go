@@ -50,11 +50,17 @@ type Job struct {
 	FinishedAt      *time.Time      `json:"finished_at,omitempty"`
 	LeaseOwner      string          `json:"lease_owner,omitempty"`
 	LeaseExpiresAt  *time.Time      `json:"lease_expires_at,omitempty"`
+	LeaseToken      int64           `json:"lease_token"` // fencing token of the latest claim (one higher at each claim)
 	ProgressPercent float64         `json:"progress_percent"`
 	ProgressMessage string          `json:"progress_message,omitempty"`
 	Error           string          `json:"error,omitempty"` // last failure
 	Result          json.RawMessage `json:"result,omitempty"`
 	CancelRequested bool            `json:"cancel_requested"`
+}
+
+// Lease names the claim that returned this job (see Lease).
+func (j Job) Lease() Lease {
+	return Lease{JobID: j.ID, Owner: j.LeaseOwner, Token: j.LeaseToken}
 }
 
 // Terminal reports whether the job is completed, failed or cancelled.
@@ -86,7 +92,7 @@ type JobFilter struct {
 
 const jobColumns = `id, kind, payload, status, priority, attempts, max_attempts, created_at,
 	started_at, finished_at, lease_owner, lease_expires_at, progress_percent, progress_message,
-	error, result, cancel_requested, seq`
+	error, result, cancel_requested, lease_token, seq`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -101,7 +107,7 @@ func scanJob(r rowScanner) (Job, int64, error) {
 	)
 	if err := r.Scan(&j.ID, &j.Kind, &payload, &j.Status, &j.Priority, &j.Attempts, &j.MaxAttempts,
 		&created, &started, &finished, &owner, &leaseUntil, &j.ProgressPercent, &j.ProgressMessage,
-		&errMsg, &result, &cancel, &seq); err != nil {
+		&errMsg, &result, &cancel, &j.LeaseToken, &seq); err != nil {
 		return Job{}, 0, err
 	}
 	var err error
@@ -253,14 +259,22 @@ func validStatus(st string) bool {
 }
 
 // ClaimJob atomically takes the next queued job (lowest priority value, then
-// oldest) for owner: it becomes running, its attempts count goes up by one
-// and it is leased to owner until now+lease. ok is false when no job is
-// queued.
-func (s *Store) ClaimJob(ctx context.Context, owner string, lease time.Duration, now time.Time) (Job, bool, error) {
+// oldest) whose kind is one of kinds, for owner: it becomes running, its
+// attempts count goes up by one, it gets a new fencing token (Job.Lease) and
+// it is leased to owner until now+lease. Jobs of other kinds are not
+// touched. ok is false when no such job is queued.
+func (s *Store) ClaimJob(ctx context.Context, owner string, kinds []string, lease time.Duration, now time.Time) (Job, bool, error) {
 	if owner == "" || lease <= 0 {
 		return Job{}, false, fmt.Errorf("claim job: empty owner or non-positive lease: %w", ErrInvalid)
 	}
-	row := s.stmts.claimJob.QueryRowContext(ctx, formatTime(now), owner, formatTime(now.Add(lease)))
+	if len(kinds) == 0 {
+		return Job{}, false, nil
+	}
+	kindList, err := json.Marshal(kinds)
+	if err != nil {
+		return Job{}, false, fmt.Errorf("claim job: %w", err)
+	}
+	row := s.stmts.claimJob.QueryRowContext(ctx, formatTime(now), owner, formatTime(now.Add(lease)), string(kindList))
 	j, _, err := scanJob(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, false, nil
@@ -271,95 +285,105 @@ func (s *Store) ClaimJob(ctx context.Context, owner string, lease time.Duration,
 	return j, true, nil
 }
 
-// leaseLost builds the error for an owner-checked update that matched no
+// leaseLost builds the error for a lease-checked update that matched no
 // row: ErrNotFound when the job does not exist, ErrLeaseLost otherwise.
-func (s *Store) leaseLost(ctx context.Context, op, id, owner string) error {
-	var status string
-	var cur sql.NullString
-	err := s.rdb.QueryRowContext(ctx, "SELECT status, lease_owner FROM jobs WHERE id = ?", id).Scan(&status, &cur)
+func (s *Store) leaseLost(ctx context.Context, op string, l Lease) error {
+	var (
+		status string
+		owner  sql.NullString
+		token  int64
+	)
+	err := s.rdb.QueryRowContext(ctx, "SELECT status, lease_owner, lease_token FROM jobs WHERE id = ?", l.JobID).
+		Scan(&status, &owner, &token)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("%s job %s: %w", op, id, ErrNotFound)
+		return fmt.Errorf("%s job %s: %w", op, l.JobID, ErrNotFound)
 	case err != nil:
-		return fmt.Errorf("%s job %s: %w", op, id, err)
+		return fmt.Errorf("%s %s: %w", op, l, err)
 	}
-	return fmt.Errorf("%s job %s: owner %q, job is %s and leased to %q: %w", op, id, owner, status, cur.String, ErrLeaseLost)
+	now := fmt.Sprintf("job is %s", status)
+	if status == StatusRunning {
+		now = fmt.Sprintf("job is running under owner %q, token %d", owner.String, token)
+	}
+	return fmt.Errorf("%s %s: %s: %w", op, l, now, ErrLeaseLost)
 }
 
-// execOwned runs an UPDATE whose WHERE clause checks id (?1) and owner (?2)
-// of a running job and maps "no row" to ErrLeaseLost / ErrNotFound.
-func (s *Store) execOwned(ctx context.Context, op, id, owner string, stmt *sql.Stmt, args ...any) error {
-	res, err := stmt.ExecContext(ctx, append([]any{id, owner}, args...)...)
+// execLeased runs an UPDATE whose WHERE clause checks id (?1), owner (?2)
+// and token (?3) of a running job and maps "no row" to ErrLeaseLost /
+// ErrNotFound.
+func (s *Store) execLeased(ctx context.Context, op string, l Lease, stmt *sql.Stmt, args ...any) error {
+	res, err := stmt.ExecContext(ctx, append([]any{l.JobID, l.Owner, l.Token}, args...)...)
 	if err != nil {
-		return fmt.Errorf("%s job %s: %w", op, id, err)
+		return fmt.Errorf("%s %s: %w", op, l, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("%s job %s: %w", op, id, err)
+		return fmt.Errorf("%s %s: %w", op, l, err)
 	}
 	if n == 0 {
-		return s.leaseLost(ctx, op, id, owner)
+		return s.leaseLost(ctx, op, l)
 	}
 	return nil
 }
 
-// RenewLease extends owner's lease on a running job to now+lease and reports
-// whether a cancellation was requested. It fails with ErrLeaseLost when
-// owner no longer holds the job.
-func (s *Store) RenewLease(ctx context.Context, id, owner string, lease time.Duration, now time.Time) (bool, error) {
+// RenewLease extends the lease l to now+lease and reports whether a
+// cancellation was requested. It fails with ErrLeaseLost when the job is no
+// longer running under l.
+func (s *Store) RenewLease(ctx context.Context, l Lease, lease time.Duration, now time.Time) (bool, error) {
 	var cancel int
-	err := s.stmts.renewLease.QueryRowContext(ctx, id, owner, formatTime(now.Add(lease))).Scan(&cancel)
+	err := s.stmts.renewLease.QueryRowContext(ctx, l.JobID, l.Owner, l.Token, formatTime(now.Add(lease))).Scan(&cancel)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, s.leaseLost(ctx, "renew lease of", id, owner)
+		return false, s.leaseLost(ctx, "renew lease of", l)
 	}
 	if err != nil {
-		return false, fmt.Errorf("renew lease of job %s: %w", id, err)
+		return false, fmt.Errorf("renew lease of %s: %w", l, err)
 	}
 	return cancel != 0, nil
 }
 
-// CompleteJob marks owner's running job completed with result (JSON, may be
-// empty).
-func (s *Store) CompleteJob(ctx context.Context, id, owner string, result json.RawMessage, now time.Time) error {
+// CompleteJob marks the job running under l completed with result (JSON,
+// may be empty).
+func (s *Store) CompleteJob(ctx context.Context, l Lease, result json.RawMessage, now time.Time) error {
 	var res any
 	if len(result) > 0 {
 		if !json.Valid(result) {
-			return fmt.Errorf("complete job %s: result is not valid JSON: %w", id, ErrInvalid)
+			return fmt.Errorf("complete %s: result is not valid JSON: %w", l, ErrInvalid)
 		}
 		res = string(result)
 	}
-	return s.execOwned(ctx, "complete", id, owner, s.stmts.completeJob, formatTime(now), res)
+	return s.execLeased(ctx, "complete", l, s.stmts.completeJob, formatTime(now), res)
 }
 
-// FailJob records a failed attempt of owner's running job. The job goes back
-// to queued while attempts < max_attempts, and becomes failed otherwise; a
-// job whose cancellation was requested becomes cancelled instead of being
-// retried.
-func (s *Store) FailJob(ctx context.Context, id, owner string, msg string, now time.Time) error {
-	return s.execOwned(ctx, "fail", id, owner, s.stmts.failJob, formatTime(now), msg)
+// FailJob records a failed attempt of the job running under l. The job goes
+// back to queued while attempts < max_attempts, and becomes failed
+// otherwise; a job whose cancellation was requested becomes cancelled
+// instead of being retried.
+func (s *Store) FailJob(ctx context.Context, l Lease, msg string, now time.Time) error {
+	return s.execLeased(ctx, "fail", l, s.stmts.failJob, formatTime(now), msg)
 }
 
-// FinishCancelled marks owner's running job cancelled (its handler stopped
-// after a cancellation request).
-func (s *Store) FinishCancelled(ctx context.Context, id, owner string, now time.Time) error {
-	return s.execOwned(ctx, "finish cancelled", id, owner, s.stmts.finishCancelled, formatTime(now))
+// FinishCancelled marks the job running under l cancelled (its handler
+// stopped after a cancellation request).
+func (s *Store) FinishCancelled(ctx context.Context, l Lease, now time.Time) error {
+	return s.execLeased(ctx, "finish cancelled", l, s.stmts.finishCancelled, formatTime(now))
 }
 
-// RequeueInterrupted puts owner's running job back to queued because the
-// worker is shutting down. The interruption does not count as an attempt.
-// A job whose cancellation was requested becomes cancelled instead.
-func (s *Store) RequeueInterrupted(ctx context.Context, id, owner string, now time.Time) error {
-	return s.execOwned(ctx, "requeue", id, owner, s.stmts.requeue, formatTime(now))
+// RequeueInterrupted puts the job running under l back to queued because
+// the worker is shutting down. The interruption does not count as an
+// attempt. A job whose cancellation was requested becomes cancelled
+// instead.
+func (s *Store) RequeueInterrupted(ctx context.Context, l Lease, now time.Time) error {
+	return s.execLeased(ctx, "requeue", l, s.stmts.requeue, formatTime(now))
 }
 
-// UpdateProgress records the progress of owner's running job. percent is
-// clamped to 0..100.
-func (s *Store) UpdateProgress(ctx context.Context, id, owner string, percent float64, msg string) error {
+// UpdateProgress records the progress of the job running under l. percent
+// is clamped to 0..100.
+func (s *Store) UpdateProgress(ctx context.Context, l Lease, percent float64, msg string) error {
 	if math.IsNaN(percent) {
-		return fmt.Errorf("update progress of job %s: percent is NaN: %w", id, ErrInvalid)
+		return fmt.Errorf("update progress of %s: percent is NaN: %w", l, ErrInvalid)
 	}
 	percent = math.Max(0, math.Min(100, percent))
-	return s.execOwned(ctx, "update progress of", id, owner, s.stmts.updateProgress, percent, msg)
+	return s.execLeased(ctx, "update progress of", l, s.stmts.updateProgress, percent, msg)
 }
 
 // CancelJob cancels a job: a queued job becomes cancelled at once, a running

@@ -14,6 +14,9 @@ import (
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// testKinds are the job kinds the tests create; claims take any of them.
+var testKinds = []string{"k", "other", "scan", "x"}
+
 func mustCreate(t testing.TB, s *store.Store, nj store.NewJob) store.Job {
 	t.Helper()
 	j, err := s.CreateJob(context.Background(), nj)
@@ -25,7 +28,7 @@ func mustCreate(t testing.TB, s *store.Store, nj store.NewJob) store.Job {
 
 func mustClaim(t testing.TB, s *store.Store, owner string, now time.Time) store.Job {
 	t.Helper()
-	j, ok, err := s.ClaimJob(context.Background(), owner, time.Minute, now)
+	j, ok, err := s.ClaimJob(context.Background(), owner, testKinds, time.Minute, now)
 	if err != nil || !ok {
 		t.Fatalf("ClaimJob = %v, %v; want a job", ok, err)
 	}
@@ -102,7 +105,7 @@ func TestClaimOrder(t *testing.T) {
 			t.Fatalf("claimed job = %+v", j)
 		}
 	}
-	if _, ok, err := s.ClaimJob(ctx, "w", time.Minute, t0); ok || err != nil {
+	if _, ok, err := s.ClaimJob(ctx, "w", testKinds, time.Minute, t0); ok || err != nil {
 		t.Errorf("ClaimJob on empty queue = %v, %v", ok, err)
 	}
 }
@@ -123,7 +126,7 @@ func TestNoDoubleClaimConcurrent(t *testing.T) {
 		go func(owner string) {
 			defer wg.Done()
 			for {
-				j, ok, err := s.ClaimJob(ctx, owner, time.Minute, time.Now())
+				j, ok, err := s.ClaimJob(ctx, owner, testKinds, time.Minute, time.Now())
 				if err != nil {
 					errs <- err
 					return
@@ -137,7 +140,7 @@ func TestNoDoubleClaimConcurrent(t *testing.T) {
 				}
 				claimed[j.ID] = owner
 				mu.Unlock()
-				if err := s.CompleteJob(ctx, j.ID, owner, nil, time.Now()); err != nil {
+				if err := s.CompleteJob(ctx, j.Lease(), nil, time.Now()); err != nil {
 					errs <- err
 					return
 				}
@@ -162,19 +165,19 @@ func TestLeaseRenewalAndLoss(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
 	j := mustCreate(t, s, store.NewJob{Kind: "k"})
-	mustClaim(t, s, "a", t0)
+	a := mustClaim(t, s, "a", t0).Lease()
 
-	cancel, err := s.RenewLease(ctx, j.ID, "a", time.Minute, t0.Add(30*time.Second))
+	cancel, err := s.RenewLease(ctx, a, time.Minute, t0.Add(30*time.Second))
 	if err != nil || cancel {
 		t.Fatalf("RenewLease = %v, %v", cancel, err)
 	}
 	if got := mustGet(t, s, j.ID); !got.LeaseExpiresAt.Equal(t0.Add(90 * time.Second)) {
 		t.Errorf("lease expires at %v, want %v", got.LeaseExpiresAt, t0.Add(90*time.Second))
 	}
-	if _, err := s.RenewLease(ctx, j.ID, "b", time.Minute, t0); !errors.Is(err, store.ErrLeaseLost) {
+	if _, err := s.RenewLease(ctx, store.Lease{JobID: j.ID, Owner: "b", Token: a.Token}, time.Minute, t0); !errors.Is(err, store.ErrLeaseLost) {
 		t.Errorf("RenewLease by non-owner = %v, want ErrLeaseLost", err)
 	}
-	if _, err := s.RenewLease(ctx, "missing", "a", time.Minute, t0); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RenewLease(ctx, store.Lease{JobID: "missing", Owner: "a", Token: a.Token}, time.Minute, t0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RenewLease of missing job = %v, want ErrNotFound", err)
 	}
 	// Not expired yet: recovery leaves it alone.
@@ -185,26 +188,102 @@ func TestLeaseRenewalAndLoss(t *testing.T) {
 	if rq, f, err := s.RecoverExpired(ctx, t0.Add(2*time.Minute)); rq != 1 || f != 0 || err != nil {
 		t.Fatalf("RecoverExpired = %d, %d, %v; want 1, 0", rq, f, err)
 	}
-	mustClaim(t, s, "b", t0.Add(2*time.Minute))
+	b := mustClaim(t, s, "b", t0.Add(2*time.Minute)).Lease()
 	for name, err := range map[string]error{
-		"renew":    func() error { _, err := s.RenewLease(ctx, j.ID, "a", time.Minute, t0); return err }(),
-		"complete": s.CompleteJob(ctx, j.ID, "a", json.RawMessage(`{}`), t0),
-		"fail":     s.FailJob(ctx, j.ID, "a", "x", t0),
-		"cancel":   s.FinishCancelled(ctx, j.ID, "a", t0),
-		"requeue":  s.RequeueInterrupted(ctx, j.ID, "a", t0),
-		"progress": s.UpdateProgress(ctx, j.ID, "a", 50, "x"),
+		"renew":    func() error { _, err := s.RenewLease(ctx, a, time.Minute, t0); return err }(),
+		"complete": s.CompleteJob(ctx, a, json.RawMessage(`{}`), t0),
+		"fail":     s.FailJob(ctx, a, "x", t0),
+		"cancel":   s.FinishCancelled(ctx, a, t0),
+		"requeue":  s.RequeueInterrupted(ctx, a, t0),
+		"progress": s.UpdateProgress(ctx, a, 50, "x"),
 	} {
 		if !errors.Is(err, store.ErrLeaseLost) {
 			t.Errorf("%s by former owner = %v, want ErrLeaseLost", name, err)
 		}
 	}
-	if err := s.CompleteJob(ctx, j.ID, "b", json.RawMessage(`{"ok":true}`), t0.Add(3*time.Minute)); err != nil {
+	if err := s.CompleteJob(ctx, b, json.RawMessage(`{"ok":true}`), t0.Add(3*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	got := mustGet(t, s, j.ID)
 	if got.Status != store.StatusCompleted || string(got.Result) != `{"ok":true}` || got.Attempts != 2 ||
 		got.LeaseOwner != "" || got.FinishedAt == nil || got.ProgressPercent != 100 {
 		t.Errorf("completed job = %+v", got)
+	}
+}
+
+// TestStaleClaimOfSameOwnerIsFenced: the lease of a run expires (its
+// process was suspended), the job is recovered and claimed again by the same
+// owner. The first claim must not renew, report, finish or requeue the job
+// any more: only the new claim's token is accepted.
+func TestStaleClaimOfSameOwnerIsFenced(t *testing.T) {
+	ctx := context.Background()
+	for _, op := range []struct {
+		name string
+		do   func(s *store.Store, l store.Lease) error
+	}{
+		{"renew", func(s *store.Store, l store.Lease) error {
+			_, err := s.RenewLease(ctx, l, time.Minute, t0.Add(3*time.Minute))
+			return err
+		}},
+		{"progress", func(s *store.Store, l store.Lease) error { return s.UpdateProgress(ctx, l, 99, "stale") }},
+		{"complete", func(s *store.Store, l store.Lease) error {
+			return s.CompleteJob(ctx, l, json.RawMessage(`{"stale":true}`), t0.Add(3*time.Minute))
+		}},
+		{"fail", func(s *store.Store, l store.Lease) error { return s.FailJob(ctx, l, "stale", t0.Add(3*time.Minute)) }},
+		{"finish cancelled", func(s *store.Store, l store.Lease) error { return s.FinishCancelled(ctx, l, t0.Add(3*time.Minute)) }},
+		{"requeue", func(s *store.Store, l store.Lease) error { return s.RequeueInterrupted(ctx, l, t0.Add(3*time.Minute)) }},
+	} {
+		t.Run(op.name, func(t *testing.T) {
+			s := openTestStore(t)
+			j := mustCreate(t, s, store.NewJob{Kind: "k"})
+			stale := mustClaim(t, s, "w", t0)
+			if rq, _, err := s.RecoverExpired(ctx, t0.Add(2*time.Minute)); rq != 1 || err != nil {
+				t.Fatalf("RecoverExpired = %d, %v; want 1 requeued", rq, err)
+			}
+			fresh := mustClaim(t, s, "w", t0.Add(2*time.Minute))
+			if fresh.LeaseToken <= stale.LeaseToken {
+				t.Fatalf("second claim has token %d, first %d: want a greater one", fresh.LeaseToken, stale.LeaseToken)
+			}
+			if err := op.do(s, stale.Lease()); !errors.Is(err, store.ErrLeaseLost) {
+				t.Errorf("%s with the stale claim = %v, want ErrLeaseLost", op.name, err)
+			}
+			got := mustGet(t, s, j.ID)
+			if got.Status != store.StatusRunning || got.LeaseToken != fresh.LeaseToken || got.ProgressPercent != 0 ||
+				!got.LeaseExpiresAt.Equal(*fresh.LeaseExpiresAt) || got.Attempts != 2 {
+				t.Errorf("after %s with the stale claim, job = %+v; want it untouched", op.name, got)
+			}
+			if err := op.do(s, fresh.Lease()); err != nil {
+				t.Errorf("%s with the current claim = %v", op.name, err)
+			}
+		})
+	}
+}
+
+func TestClaimJobTakesOnlyGivenKinds(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	newer := mustCreate(t, s, store.NewJob{Kind: "newer.kind"}) // first in line
+	k := mustCreate(t, s, store.NewJob{Kind: "k", Priority: 1})
+	for _, tc := range []struct {
+		name   string
+		kinds  []string
+		wantID string
+	}{
+		{"no kinds", nil, ""},
+		{"other kinds only", []string{"x"}, ""},
+		{"skips unknown kind", []string{"k", "x"}, k.ID},
+		{"nothing left of k", []string{"k"}, ""},
+		{"kind given", []string{"newer.kind"}, newer.ID},
+	} {
+		j, ok, err := s.ClaimJob(ctx, "w", tc.kinds, time.Minute, t0)
+		if err != nil || ok != (tc.wantID != "") || j.ID != tc.wantID {
+			t.Errorf("%s: ClaimJob(%q) = %s, %v, %v; want %q", tc.name, tc.kinds, j.ID, ok, err, tc.wantID)
+		}
+		if tc.wantID == k.ID {
+			if got := mustGet(t, s, newer.ID); got.Status != store.StatusQueued || got.Attempts != 0 || got.LeaseOwner != "" {
+				t.Errorf("%s: job of an unclaimed kind = %+v; want queued and untouched", tc.name, got)
+			}
+		}
 	}
 }
 
@@ -242,8 +321,8 @@ func TestRequeueInterruptedKeepsAttempts(t *testing.T) {
 	s := openTestStore(t)
 	j := mustCreate(t, s, store.NewJob{Kind: "k", MaxAttempts: 1})
 	for i := 0; i < 3; i++ {
-		mustClaim(t, s, "w", t0)
-		if err := s.RequeueInterrupted(ctx, j.ID, "w", t0); err != nil {
+		c := mustClaim(t, s, "w", t0)
+		if err := s.RequeueInterrupted(ctx, c.Lease(), t0); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, s, j.ID)
@@ -261,8 +340,8 @@ func TestFailJobRetryPolicy(t *testing.T) {
 	s := openTestStore(t)
 	j := mustCreate(t, s, store.NewJob{Kind: "k", MaxAttempts: 3})
 	for attempt := 1; attempt <= 3; attempt++ {
-		mustClaim(t, s, "w", t0)
-		if err := s.FailJob(ctx, j.ID, "w", fmt.Sprintf("boom %d", attempt), t0); err != nil {
+		c := mustClaim(t, s, "w", t0)
+		if err := s.FailJob(ctx, c.Lease(), fmt.Sprintf("boom %d", attempt), t0); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, s, j.ID)
@@ -281,7 +360,7 @@ func TestCancelJob(t *testing.T) {
 	s := openTestStore(t)
 	queued := mustCreate(t, s, store.NewJob{Kind: "k", Priority: 1})
 	running := mustCreate(t, s, store.NewJob{Kind: "k"})
-	mustClaim(t, s, "w", t0)
+	l := mustClaim(t, s, "w", t0).Lease()
 
 	c, err := s.CancelJob(ctx, queued.ID, t0)
 	if err != nil || c.Status != store.StatusCancelled || c.FinishedAt == nil {
@@ -294,10 +373,10 @@ func TestCancelJob(t *testing.T) {
 	if _, err := s.CancelJob(ctx, running.ID, t0); err != nil {
 		t.Errorf("second cancel of running job = %v", err)
 	}
-	if cr, err := s.RenewLease(ctx, running.ID, "w", time.Minute, t0); err != nil || !cr {
+	if cr, err := s.RenewLease(ctx, l, time.Minute, t0); err != nil || !cr {
 		t.Errorf("RenewLease after cancel = %v, %v; want cancel requested", cr, err)
 	}
-	if err := s.FinishCancelled(ctx, running.ID, "w", t0); err != nil {
+	if err := s.FinishCancelled(ctx, l, t0); err != nil {
 		t.Fatal(err)
 	}
 	if st := mustGet(t, s, running.ID).Status; st != store.StatusCancelled {
@@ -309,7 +388,7 @@ func TestCancelJob(t *testing.T) {
 	if _, err := s.CancelJob(ctx, "missing", t0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("cancel of missing job = %v, want ErrNotFound", err)
 	}
-	if _, ok, _ := s.ClaimJob(ctx, "w", time.Minute, t0); ok {
+	if _, ok, _ := s.ClaimJob(ctx, "w", testKinds, time.Minute, t0); ok {
 		t.Error("a cancelled job was claimed")
 	}
 }
@@ -317,16 +396,16 @@ func TestCancelJob(t *testing.T) {
 func TestCancelRequestedWinsOverRetryAndRequeue(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
-	for name, finish := range map[string]func(id string) error{
-		"fail":    func(id string) error { return s.FailJob(ctx, id, "w", "x", t0) },
-		"requeue": func(id string) error { return s.RequeueInterrupted(ctx, id, "w", t0) },
+	for name, finish := range map[string]func(l store.Lease) error{
+		"fail":    func(l store.Lease) error { return s.FailJob(ctx, l, "x", t0) },
+		"requeue": func(l store.Lease) error { return s.RequeueInterrupted(ctx, l, t0) },
 	} {
 		j := mustCreate(t, s, store.NewJob{Kind: "k"})
-		mustClaim(t, s, "w", t0)
+		l := mustClaim(t, s, "w", t0).Lease()
 		if _, err := s.CancelJob(ctx, j.ID, t0); err != nil {
 			t.Fatal(err)
 		}
-		if err := finish(j.ID); err != nil {
+		if err := finish(l); err != nil {
 			t.Fatal(err)
 		}
 		if st := mustGet(t, s, j.ID).Status; st != store.StatusCancelled {
@@ -342,21 +421,22 @@ func TestRetryJob(t *testing.T) {
 	if _, err := s.RetryJob(ctx, j.ID); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("retry of queued job = %v, want ErrConflict", err)
 	}
-	mustClaim(t, s, "w", t0)
+	c := mustClaim(t, s, "w", t0)
 	if _, err := s.RetryJob(ctx, j.ID); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("retry of running job = %v, want ErrConflict", err)
 	}
-	if err := s.FailJob(ctx, j.ID, "w", "boom", t0); err != nil {
+	if err := s.FailJob(ctx, c.Lease(), "boom", t0); err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.RetryJob(ctx, j.ID)
 	if err != nil || r.Status != store.StatusQueued || r.Attempts != 0 || r.Error != "" || r.FinishedAt != nil {
 		t.Fatalf("RetryJob = %+v, %v", r, err)
 	}
-	if c := mustClaim(t, s, "w", t0); c.ID != j.ID || c.Attempts != 1 {
-		t.Errorf("claim after retry = %+v", c)
+	c2 := mustClaim(t, s, "w", t0)
+	if c2.ID != j.ID || c2.Attempts != 1 || c2.LeaseToken != c.LeaseToken+1 {
+		t.Errorf("claim after retry = %+v (token of the first claim %d)", c2, c.LeaseToken)
 	}
-	if err := s.CompleteJob(ctx, j.ID, "w", nil, t0); err != nil {
+	if err := s.CompleteJob(ctx, c2.Lease(), nil, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.RetryJob(ctx, j.ID); !errors.Is(err, store.ErrConflict) {
@@ -371,11 +451,11 @@ func TestUpdateProgress(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
 	j := mustCreate(t, s, store.NewJob{Kind: "k"})
-	mustClaim(t, s, "w", t0)
+	l := mustClaim(t, s, "w", t0).Lease()
 	for _, tc := range []struct {
 		in, want float64
 	}{{42.5, 42.5}, {-3, 0}, {250, 100}} {
-		if err := s.UpdateProgress(ctx, j.ID, "w", tc.in, "probing"); err != nil {
+		if err := s.UpdateProgress(ctx, l, tc.in, "probing"); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGet(t, s, j.ID); got.ProgressPercent != tc.want || got.ProgressMessage != "probing" {

@@ -54,7 +54,7 @@ func TestHelperClaimer(t *testing.T) {
 
 func claimAll(ctx context.Context, s *store.Store, owner string, record func(id string)) error {
 	for {
-		j, ok, err := s.ClaimJob(ctx, owner, time.Minute, time.Now())
+		j, ok, err := s.ClaimJob(ctx, owner, []string{"k"}, time.Minute, time.Now())
 		if err != nil {
 			return err
 		}
@@ -62,7 +62,7 @@ func claimAll(ctx context.Context, s *store.Store, owner string, record func(id 
 			return nil
 		}
 		record(j.ID)
-		if err := s.CompleteJob(ctx, j.ID, owner, nil, time.Now()); err != nil {
+		if err := s.CompleteJob(ctx, j.Lease(), nil, time.Now()); err != nil {
 			return err
 		}
 	}

@@ -7,8 +7,9 @@ import (
 	"fmt"
 )
 
-// ownedRunning restricts an UPDATE to the running job ?1 leased to ?2.
-const ownedRunning = " WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'"
+// leasedRunning restricts an UPDATE to the running job ?1 leased to owner
+// ?2 under the claim with fencing token ?3.
+const leasedRunning = " WHERE id = ?1 AND lease_owner = ?2 AND lease_token = ?3 AND status = 'running'"
 
 // Statements on the hot path of the queue, prepared once on the writer
 // connection.
@@ -18,30 +19,32 @@ const (
 
 	claimJobSQL = `UPDATE jobs SET
 			status = 'running', attempts = attempts + 1, started_at = ?1, finished_at = NULL,
-			lease_owner = ?2, lease_expires_at = ?3, progress_percent = 0, progress_message = ''
-		WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY priority, seq LIMIT 1)
+			lease_owner = ?2, lease_expires_at = ?3, lease_token = lease_token + 1,
+			progress_percent = 0, progress_message = ''
+		WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND kind IN (SELECT value FROM json_each(?4))
+			ORDER BY priority, seq LIMIT 1)
 		RETURNING ` + jobColumns
 
-	renewLeaseSQL = "UPDATE jobs SET lease_expires_at = ?3" + ownedRunning + " RETURNING cancel_requested"
+	renewLeaseSQL = "UPDATE jobs SET lease_expires_at = ?4" + leasedRunning + " RETURNING cancel_requested"
 
-	completeJobSQL = `UPDATE jobs SET status = 'completed', finished_at = ?3, result = ?4, error = NULL,
-		progress_percent = 100, lease_owner = NULL, lease_expires_at = NULL` + ownedRunning
+	completeJobSQL = `UPDATE jobs SET status = 'completed', finished_at = ?4, result = ?5, error = NULL,
+		progress_percent = 100, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
 
 	failJobSQL = `UPDATE jobs SET
 		status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
 		              WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-		finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?3 END,
-		error = ?4, lease_owner = NULL, lease_expires_at = NULL` + ownedRunning
+		finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?4 END,
+		error = ?5, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
 
-	finishCancelledSQL = `UPDATE jobs SET status = 'cancelled', finished_at = ?3,
-		lease_owner = NULL, lease_expires_at = NULL` + ownedRunning
+	finishCancelledSQL = `UPDATE jobs SET status = 'cancelled', finished_at = ?4,
+		lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
 
 	requeueSQL = `UPDATE jobs SET
 		status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END,
-		finished_at = CASE WHEN cancel_requested = 1 THEN ?3 END,
-		attempts = max(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL` + ownedRunning
+		finished_at = CASE WHEN cancel_requested = 1 THEN ?4 END,
+		attempts = max(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
 
-	updateProgressSQL = "UPDATE jobs SET progress_percent = ?3, progress_message = ?4" + ownedRunning
+	updateProgressSQL = "UPDATE jobs SET progress_percent = ?4, progress_message = ?5" + leasedRunning
 )
 
 type stmts struct {

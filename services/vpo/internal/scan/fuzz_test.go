@@ -10,7 +10,7 @@ import (
 )
 
 // FuzzParsePayload: a scan payload is either accepted with a clean
-// absolute path or rejected with an error that says it is about the scan
+// absolute path without NUL bytes or rejected with an error that says it is about the scan
 // payload. It never panics.
 func FuzzParsePayload(f *testing.F) {
 	for _, seed := range []string{
@@ -38,8 +38,8 @@ func FuzzParsePayload(f *testing.F) {
 			}
 			return
 		}
-		if !filepath.IsAbs(p.Path) || filepath.Clean(p.Path) != p.Path {
-			t.Fatalf("accepted path %q is not clean and absolute", p.Path)
+		if !filepath.IsAbs(p.Path) || filepath.Clean(p.Path) != p.Path || strings.ContainsRune(p.Path, 0) {
+			t.Fatalf("accepted path %q is not clean and absolute, or holds a NUL byte", p.Path)
 		}
 	})
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Payload is the JSON a scan job takes:
@@ -33,6 +35,9 @@ func ParsePayload(raw json.RawMessage) (Payload, error) {
 	if p.Path == "" {
 		return p, errors.New("scan payload: path is required")
 	}
+	if i := strings.IndexByte(p.Path, 0); i >= 0 {
+		return p, fmt.Errorf("scan payload: path %q contains a NUL byte (at byte %d)", p.Path, i)
+	}
 	if !filepath.IsAbs(p.Path) {
 		return p, fmt.Errorf("scan payload: path %q must be absolute", p.Path)
 	}
@@ -40,14 +45,32 @@ func ParsePayload(raw json.RawMessage) (Payload, error) {
 	return p, nil
 }
 
-// checkRoot verifies the scan root is a readable directory.
+// ValidatePayload is what the API checks when a scan is submitted:
+// ParsePayload, and that the root exists and is a directory, so that an
+// obviously wrong root is refused at once instead of failing the job
+// through all its attempts. Errors name the field.
+func ValidatePayload(raw json.RawMessage) (Payload, error) {
+	p, err := ParsePayload(raw)
+	if err != nil {
+		return p, err
+	}
+	if err := checkRoot(p.Path); err != nil {
+		return p, fmt.Errorf("scan payload: %w", err)
+	}
+	return p, nil
+}
+
+// checkRoot verifies the scan root is a directory; errors name the path
+// field.
 func checkRoot(path string) error {
 	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("scan root %q: %w", path, err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("scan root %q is not a directory", path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("path %q does not exist", path)
+	case err != nil:
+		return fmt.Errorf("path %q: %w", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("path %q is not a directory", path)
 	}
 	return nil
 }

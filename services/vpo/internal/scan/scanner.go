@@ -68,9 +68,9 @@ func New(lib Library, prober Prober, log *logrus.Entry) *Scanner {
 	return &Scanner{lib: lib, prober: prober, log: log, now: time.Now}
 }
 
-// Validate checks a payload at submission time.
+// Validate checks a payload at submission time (see ValidatePayload).
 func (s *Scanner) Validate(payload json.RawMessage) error {
-	_, err := ParsePayload(payload)
+	_, err := ValidatePayload(payload)
 	return err
 }
 
