@@ -13,7 +13,7 @@ import (
 )
 
 // addJobs submits n jobs of kind.
-func addJobs(t *testing.T, s *store.Store, kind string, n int) {
+func addJobs(t testing.TB, s *store.Store, kind string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		if _, err := s.CreateJob(context.Background(), store.NewJob{Kind: kind}); err != nil {
