@@ -120,6 +120,12 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	// The writer's first query created the log and shared-memory files.
 	s.side = sideFiles(path)
+	if walID, ok := s.side[path+walSuffix]; ok {
+		if err := writeOwner(path, walOwner{db: id, wal: walID}); err != nil {
+			_ = wdb.Close()
+			return nil, err
+		}
+	}
 	if err := s.migrate(ctx); err != nil {
 		_ = wdb.Close()
 		return nil, err

@@ -23,9 +23,9 @@ var ErrForeignWAL = errors.New("write-ahead log belongs to a different database 
 // path+"-wal" into the file at path; it has no way to know that the log was
 // written for another file that used to live at that path. vpo therefore
 // records, in an owner file next to the database, the identity (inode and
-// birth time) of the file the log belongs to, before SQLite opens the
-// database; a later start refuses a log with committed frames whose owner
-// is another file. At shutdown, when the path no longer holds the file vpo
+// birth time) of the database file and of the log file SQLite created for
+// it; a later start refuses a log with committed frames that is that very
+// log file while the database file is another one. At shutdown, when the path no longer holds the file vpo
 // opened, vpo checkpoints what it can into the file it holds and removes the
 // log and shared-memory files it created, so that nothing is left to be
 // replayed into whatever is put at the path next.
@@ -82,34 +82,38 @@ func (a fileID) String() string {
 	return fmt.Sprintf("inode %d, born %d", a.ino, a.birth)
 }
 
-// ownerRecord is the text of the owner file for id.
-func ownerRecord(id fileID) string {
-	return fmt.Sprintf("vpo write-ahead log owner v1\ndevice %d\ninode %d\nbirth %d\n", id.dev, id.ino, id.birth)
+// walOwner is the owner file's record: the database file a write-ahead log
+// was written for and, once SQLite created it, the log file itself.
+type walOwner struct {
+	db  fileID
+	wal fileID // zero when not known
 }
+
+const ownerFormat = "vpo write-ahead log owner v1\ndatabase %d %d %d\nlog %d %d %d\n"
 
 // readOwner reads the owner file of the database at path; ok is false when
 // there is none.
-func readOwner(path string) (id fileID, ok bool, err error) {
+func readOwner(path string) (o walOwner, ok bool, err error) {
 	owner := path + ownerSuffix
 	b, err := os.ReadFile(owner)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fileID{}, false, nil
+		return walOwner{}, false, nil
 	}
 	if err != nil {
-		return fileID{}, false, fmt.Errorf("read %q: %w", owner, unwrapPathError(err))
+		return walOwner{}, false, fmt.Errorf("read %q: %w", owner, unwrapPathError(err))
 	}
-	if _, err := fmt.Sscanf(string(b), "vpo write-ahead log owner v1\ndevice %d\ninode %d\nbirth %d\n",
-		&id.dev, &id.ino, &id.birth); err != nil {
-		return fileID{}, false, fmt.Errorf("read %q: malformed owner record: %w", owner, err)
+	if _, err := fmt.Sscanf(string(b), ownerFormat, &o.db.dev, &o.db.ino, &o.db.birth,
+		&o.wal.dev, &o.wal.ino, &o.wal.birth); err != nil {
+		return walOwner{}, false, fmt.Errorf("read %q: malformed owner record: %w", owner, err)
 	}
-	return id, true, nil
+	return o, true, nil
 }
 
-// writeOwner records id as the owner of the write-ahead log of the
-// database at path (atomically: a crash leaves the old or the new record).
-func writeOwner(path string, id fileID) error {
+// writeOwner records o in the owner file of the database at path
+// (atomically: a crash leaves the old or the new record).
+func writeOwner(path string, o walOwner) error {
 	owner := path + ownerSuffix
-	want := ownerRecord(id)
+	want := fmt.Sprintf(ownerFormat, o.db.dev, o.db.ino, o.db.birth, o.wal.dev, o.wal.ino, o.wal.birth)
 	if b, err := os.ReadFile(owner); err == nil && string(b) == want {
 		return nil
 	}
@@ -146,9 +150,15 @@ func writeSynced(path, text string) error {
 }
 
 // guardWAL runs before SQLite opens the database at path, whose identity
-// is db: it refuses a write-ahead log with committed frames that was
-// recorded as belonging to another file, and records db as the owner of
-// the log SQLite is about to use. It changes nothing when it refuses.
+// is db: it refuses a write-ahead log with committed frames that is the very
+// log file recorded as written for another database file, and records db
+// as the owner of the log SQLite is about to use. It changes nothing when it
+// refuses.
+//
+// A log is trusted, as SQLite would trust it, when there is no record (a
+// log written by another program or an older vpo) or when the log is not
+// the recorded file either (the database, its log and the record were
+// restored together, for example from a file system snapshot).
 func guardWAL(path string, db fileID, dbSize int64) error {
 	wal := path + walSuffix
 	// SQLite discards the log of an empty database file, so it cannot be
@@ -163,17 +173,25 @@ func guardWAL(path string, db fileID, dbSize int64) error {
 			if err != nil {
 				return err
 			}
-			// Without a record (a log written by another program or an
-			// older vpo) the log is trusted, as SQLite would.
-			if ok && !owner.sameOwner(db) {
+			if ok && !owner.db.sameOwner(db) && owner.isLog(wal) {
 				return fmt.Errorf("write-ahead log %q was written for another file (%s) that was deleted or replaced, "+
 					"not for %q (%s); replaying it would corrupt the database, so nothing was changed. "+
 					"If %q is a restored backup, delete %q and %q and start vpo again: %w",
-					wal, owner, path, db, path, wal, path+shmSuffix, ErrForeignWAL)
+					wal, owner.db, path, db, path, wal, path+shmSuffix, ErrForeignWAL)
 			}
 		}
 	}
-	return writeOwner(path, db)
+	return writeOwner(path, walOwner{db: db})
+}
+
+// isLog reports whether the file at wal is the log file the record names,
+// or the record names none.
+func (o walOwner) isLog(wal string) bool {
+	if o.wal.ino == 0 {
+		return true
+	}
+	cur, err := statID(wal)
+	return err == nil && cur.sameOwner(o.wal)
 }
 
 // walHasCommit reports whether the write-ahead log at wal holds at least

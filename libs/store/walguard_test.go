@@ -130,13 +130,17 @@ func TestOpenRefusesForeignLog(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The daemon runs on; a snapshot of its log stands for the log a
-	// crash leaves behind.
+	// The daemon runs on and crashes: its log file stays behind. (A hard
+	// link keeps the very log file alive past the clean Close here.)
 	s, err = store.Open(context.Background(), path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	addJobs(t, s, "later", 5)
+	kept := filepath.Join(dir, "crash.wal")
+	if err := os.Link(path+"-wal", kept); err != nil {
+		t.Fatal(err)
+	}
 	staleLog := mustRead(t, path+"-wal")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -150,8 +154,11 @@ func TestOpenRefusesForeignLog(t *testing.T) {
 	if err := os.Rename(restored, path); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path+"-wal", staleLog, 0o600); err != nil {
+	if err := os.Rename(kept, path+"-wal"); err != nil {
 		t.Fatal(err)
+	}
+	if !bytes.Equal(mustRead(t, path+"-wal"), staleLog) {
+		t.Fatal("the crash's log changed on Close")
 	}
 	dbBefore := mustRead(t, path)
 
@@ -200,6 +207,38 @@ func TestOpenKeepsOwnLog(t *testing.T) {
 	}
 	if got := kindCounts(t, path); got["committed"] != 4 {
 		t.Errorf("after a crash: %v, want the 4 committed jobs", got)
+	}
+}
+
+// TestOpenTrustsLogRestoredWithItsDatabase: a database file restored
+// together with its log (a file system snapshot: new files for both) is
+// opened with the log's transactions, as SQLite would.
+func TestOpenTrustsLogRestoredWithItsDatabase(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "library.db")
+	s, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addJobs(t, s, "snapshot", 4)
+	dbImage, logImage := mustRead(t, path), mustRead(t, path+"-wal")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{path, dbImage}, {path + "-wal", logImage}} {
+		tmp := f.path + ".restore"
+		if err := os.WriteFile(tmp, f.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, f.path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := kindCounts(t, path); got["snapshot"] != 4 {
+		t.Errorf("restored snapshot: %v, want its 4 jobs", got)
 	}
 }
 
