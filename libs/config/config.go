@@ -48,6 +48,10 @@ type Jobs struct {
 	// LeaseDuration is how long a claimed job stays leased to a worker
 	// before it is considered abandoned, 1s..1h.
 	LeaseDuration time.Duration `toml:"lease_duration"`
+	// RetentionDays is how many days finished jobs (completed, failed,
+	// cancelled) are kept before a background task deletes them,
+	// 0..36500; 0 keeps them forever.
+	RetentionDays int `toml:"retention_days"`
 	// TestKinds enables job kinds that exist only for tests.
 	TestKinds bool `toml:"test_kinds"`
 }

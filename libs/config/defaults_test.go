@@ -82,7 +82,7 @@ func TestDefaults(t *testing.T) {
 		Server:   config.Server{Bind: "127.0.0.1", Port: 8321, ShutdownTimeout: 30 * time.Second},
 		Logging:  config.Logging{Level: "info", Format: "text"},
 		Database: config.Database{Path: "/h/.vpo/library.db"},
-		Jobs:     config.Jobs{Workers: 6, LeaseDuration: 30 * time.Second},
+		Jobs:     config.Jobs{Workers: 6, LeaseDuration: 30 * time.Second, RetentionDays: 30},
 	}
 	if c != want {
 		t.Errorf("Defaults = %+v, want %+v", c, want)

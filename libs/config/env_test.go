@@ -27,6 +27,9 @@ func TestEnvErrors(t *testing.T) {
 		{"VPO_JOBS_WORKERS=257", "VPO_JOBS_WORKERS", "jobs.workers", "between 1 and 256"},
 		{"VPO_JOBS_LEASE_DURATION=500ms", "VPO_JOBS_LEASE_DURATION", "jobs.lease_duration", "between 1s and 1h"},
 		{"VPO_JOBS_LEASE_DURATION=2h", "VPO_JOBS_LEASE_DURATION", "jobs.lease_duration", "between 1s and 1h"},
+		{"VPO_JOBS_RETENTION_DAYS=-1", "VPO_JOBS_RETENTION_DAYS", "jobs.retention_days", "between 0 and 36500"},
+		{"VPO_JOBS_RETENTION_DAYS=36501", "VPO_JOBS_RETENTION_DAYS", "jobs.retention_days", "between 0 and 36500"},
+		{"VPO_JOBS_RETENTION_DAYS=month", "VPO_JOBS_RETENTION_DAYS", "jobs.retention_days", "not an integer"},
 		{"VPO_JOBS_TEST_KINDS=maybe", "VPO_JOBS_TEST_KINDS", "jobs.test_kinds", "not a boolean"},
 		{"VPO_AUTH_TOKEN=short", "VPO_AUTH_TOKEN", "server.auth_token", "at least 16 characters"},
 	}

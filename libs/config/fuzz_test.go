@@ -75,6 +75,9 @@ func checkValid(t *testing.T, c config.Config) {
 	if c.Jobs.LeaseDuration < time.Second || c.Jobs.LeaseDuration > time.Hour {
 		t.Fatalf("accepted jobs.lease_duration %v", c.Jobs.LeaseDuration)
 	}
+	if c.Jobs.RetentionDays < 0 || c.Jobs.RetentionDays > 36500 {
+		t.Fatalf("accepted jobs.retention_days %d", c.Jobs.RetentionDays)
+	}
 }
 
 // FuzzConfigFile feeds arbitrary bytes as the config file: Load must not
@@ -120,14 +123,14 @@ func FuzzConfigFile(f *testing.F) {
 // FuzzConfigEnv sets every VPO_* variable to fuzzed text: rejections name
 // the variable.
 func FuzzConfigEnv(f *testing.F) {
-	f.Add("0.0.0.0", "8321", "30s", "s3cret", "debug", "json", "~/lib.db", "4", "1m", "true")
-	f.Add("", "0", "-1", "", "loud", "xml", "relative.db", "0", "0s", "maybe")
-	f.Add("::1", "65536", "3601", "0123456789abcdef", "info", "text", "/x", "257", "1h1s", "1")
-	f.Add("localhost", " 80", "1e9", "\x00", "WARNING", "TEXT", "~", "-3", "1.5s", "yes")
+	f.Add("0.0.0.0", "8321", "30s", "s3cret", "debug", "json", "~/lib.db", "4", "1m", "30", "true")
+	f.Add("", "0", "-1", "", "loud", "xml", "relative.db", "0", "0s", "-1", "maybe")
+	f.Add("::1", "65536", "3601", "0123456789abcdef", "info", "text", "/x", "257", "1h1s", "36501", "1")
+	f.Add("localhost", " 80", "1e9", "\x00", "WARNING", "TEXT", "~", "-3", "1.5s", "0", "yes")
 	keys := config.Keys()
 	home := f.TempDir()
-	f.Fuzz(func(t *testing.T, bind, port, shutdown, token, level, format, db, workers, lease, testKinds string) {
-		values := []string{bind, port, shutdown, token, level, format, db, workers, lease, testKinds}
+	f.Fuzz(func(t *testing.T, bind, port, shutdown, token, level, format, db, workers, lease, retention, testKinds string) {
+		values := []string{bind, port, shutdown, token, level, format, db, workers, lease, retention, testKinds}
 		if len(values) != len(keys) {
 			t.Fatalf("%d fuzzed values for %d keys: update FuzzConfigEnv", len(values), len(keys))
 		}

@@ -16,6 +16,9 @@ const packagedDatabasePath = "/var/lib/vpo/library.db"
 // maxWorkers bounds jobs.workers.
 const maxWorkers = 256
 
+// maxRetentionDays bounds jobs.retention_days (100 years).
+const maxRetentionDays = 36500
+
 // Options carries everything Load needs from the process, so that loading is
 // deterministic and testable.
 type Options struct {
@@ -70,6 +73,7 @@ func Defaults(opts Options) Config {
 		Jobs: Jobs{
 			Workers:       min(max(opts.NumCPU, 1), maxWorkers),
 			LeaseDuration: 30 * time.Second,
+			RetentionDays: 30,
 		},
 	}
 }

@@ -30,6 +30,7 @@ var layeredKeys = []layered{
 	{"database.path", "/env/library.db", "/flag/library.db", func(c config.Config) string { return c.Database.Path }, "/env/library.db", "/file/library.db", "/flag/library.db"},
 	{"jobs.workers", "11", "13", func(c config.Config) string { return strconv.Itoa(c.Jobs.Workers) }, "11", "12", "13"},
 	{"jobs.lease_duration", "11s", "13", func(c config.Config) string { return c.Jobs.LeaseDuration.String() }, "11s", "12s", "13s"},
+	{"jobs.retention_days", "11", "13", func(c config.Config) string { return strconv.Itoa(c.Jobs.RetentionDays) }, "11", "12", "13"},
 	{"jobs.test_kinds", "true", "1", func(c config.Config) string { return strconv.FormatBool(c.Jobs.TestKinds) }, "true", "false", "true"},
 }
 

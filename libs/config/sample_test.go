@@ -118,8 +118,8 @@ func TestKeys(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 10 {
-		t.Errorf("Keys() has %d keys, want 10", len(seen))
+	if len(seen) != 11 {
+		t.Errorf("Keys() has %d keys, want 11", len(seen))
 	}
 	if _, ok := config.FlagKey("--config"); ok {
 		t.Error("FlagKey(--config) reported a config key")

@@ -129,6 +129,10 @@ func settings() []setting {
 			Name: "jobs.lease_duration", Env: "VPO_JOBS_LEASE_DURATION",
 			Help: "How long a worker holds a job before it is considered abandoned and requeued.",
 		}, func(c *Config) *time.Duration { return &c.Jobs.LeaseDuration }, time.Second, time.Hour),
+		intSpec(Key{
+			Name: "jobs.retention_days", Env: "VPO_JOBS_RETENTION_DAYS",
+			Help: "Days finished jobs (completed, failed, cancelled) are kept before they are deleted; 0 keeps them forever.",
+		}, func(c *Config) *int { return &c.Jobs.RetentionDays }, 0, maxRetentionDays),
 		boolSpec(Key{
 			Name: "jobs.test_kinds", Env: "VPO_JOBS_TEST_KINDS",
 			Help: "Enables job kinds that exist for tests only; never enable in production.",

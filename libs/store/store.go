@@ -49,16 +49,20 @@ type Options struct {
 // Store is an open library database. It is safe for concurrent use.
 type Store struct {
 	path  string
-	wdb   *sql.DB // exactly one connection: all writes
-	rdb   *sql.DB // read-only connections
-	stmts stmts   // prepared on wdb
+	id    fileID            // the database file opened at path
+	side  map[string]fileID // its -wal and -shm files as created at open
+	wdb   *sql.DB           // exactly one connection: all writes
+	rdb   *sql.DB           // read-only connections
+	stmts stmts             // prepared on wdb
 }
 
 // Open opens (creating if needed) the database at path, verifies it and
 // brings its schema up to date. The parent directory is created with mode
 // 0750 and a new database file with mode 0600. A database whose schema is
 // newer than this binary knows is refused with ErrSchemaTooNew and left
-// untouched.
+// untouched. A database file this process may not read and write, or a
+// write-ahead log next to it that belongs to another file (ErrForeignWAL),
+// is refused and left untouched.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s, err := open(ctx, path, opts)
 	if err != nil {
@@ -80,9 +84,25 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := createFile(path); err != nil {
 		return nil, err
 	}
+	// SQLite would open a read-only file read-only and fail every write
+	// later; a daemon that cannot write its database cannot work.
+	if err := syscall.Access(path, 0o6); err != nil { // R_OK|W_OK
+		return nil, fmt.Errorf("database file is not readable and writable by this process: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("stat database file: %w", unwrapPathError(err))
+	}
+	id, err := statID(path)
+	if err != nil {
+		return nil, fmt.Errorf("stat database file: %w", unwrapPathError(err))
+	}
+	if err := guardWAL(path, id, fi.Size()); err != nil {
+		return nil, err
+	}
 
 	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
-	base := "file:" + escapeURIPath(path) + "?_pragma=busy_timeout(" + busy + ")&_pragma=foreign_keys(1)"
+	base := fileURI(path) + "?_pragma=busy_timeout(" + busy + ")&_pragma=foreign_keys(1)"
 	wdb, err := sql.Open(driverName, base+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"+
 		"&_pragma=wal_autocheckpoint("+strconv.Itoa(walAutoCheckpointPages)+")&_txlock=immediate")
 	if err != nil {
@@ -93,10 +113,18 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 
-	s := &Store{path: path, wdb: wdb}
+	s := &Store{path: path, id: id, wdb: wdb}
 	if err := s.verify(ctx); err != nil {
 		_ = wdb.Close()
 		return nil, err
+	}
+	// The writer's first query created the log and shared-memory files.
+	s.side = sideFiles(path)
+	if walID, ok := s.side[path+walSuffix]; ok {
+		if err := writeOwner(path, walOwner{db: id, wal: walID}); err != nil {
+			_ = wdb.Close()
+			return nil, err
+		}
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = wdb.Close()
@@ -159,6 +187,16 @@ func unwrapPathError(err error) error {
 	return err
 }
 
+// fileURI returns the SQLite "file:" URI of path. An absolute path gets an
+// empty authority ("file:///..."), so that a path beginning with "//" is not
+// taken for "file://host/...".
+func fileURI(path string) string {
+	if strings.HasPrefix(path, "/") {
+		return "file://" + escapeURIPath(path)
+	}
+	return "file:" + escapeURIPath(path)
+}
+
 // escapeURIPath escapes the characters that would end or corrupt the path
 // part of a SQLite "file:" URI.
 func escapeURIPath(p string) string {
@@ -201,16 +239,37 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes all connections. Further calls fail.
+//
+// When the path no longer holds the file Open opened (it was deleted, moved
+// away or replaced), SQLite neither checkpoints nor removes the write-ahead
+// log on close, and the log would later be replayed into whatever file is
+// put at the path. Close then checkpoints the log into the file it holds
+// and removes the log and shared-memory files that belong to it.
 func (s *Store) Close() error {
 	errs := []error{s.stmts.close()}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
 	}
+	orphaned := false
+	if cur, err := statID(s.path); err != nil || !cur.sameFile(s.id) {
+		orphaned = s.checkpointAll()
+	}
 	errs = append(errs, s.wdb.Close())
+	if orphaned {
+		errs = append(errs, removeSideFiles(s.side))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close database %q: %w", s.path, err)
 	}
 	return nil
+}
+
+// checkpointAll copies the whole write-ahead log into the database file
+// and truncates the log; it reports whether that completed.
+func (s *Store) checkpointAll() bool {
+	var busy, logFrames, done int
+	err := s.wdb.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+	return err == nil && busy == 0
 }
 
 // SchemaVersion returns the highest applied migration version.

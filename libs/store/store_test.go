@@ -23,7 +23,7 @@ func openTestStore(t *testing.T) *store.Store {
 }
 
 // rawDB opens the file directly, bypassing the store.
-func rawDB(t *testing.T, path string) *sql.DB {
+func rawDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {

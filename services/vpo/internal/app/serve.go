@@ -102,8 +102,17 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		return reported(ExitConfig)
 	}
 
+	// Bind before opening (and perhaps creating) the database: a start that
+	// fails on the port leaves no new database file behind.
+	ln, err := server.Listen(ctx, cfg.Addr())
+	if err != nil {
+		log.Errorf("cannot start the HTTP server: %v", err)
+		return reported(ExitBind)
+	}
+
 	st, err := store.Open(ctx, cfg.Database.Path, store.Options{})
 	if err != nil {
+		_ = ln.Close()
 		log.Errorf("cannot open the library database: %v", err)
 		return reported(ExitDatabase)
 	}
@@ -116,12 +125,6 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		return st.Close()
 	}
 	defer func() { _ = closeStore() }()
-
-	ln, err := server.Listen(ctx, cfg.Addr())
-	if err != nil {
-		log.Errorf("cannot start the HTTP server: %v", err)
-		return reported(ExitBind)
-	}
 
 	registry, err := newRegistry(cfg, st, logger)
 	if err != nil {
@@ -171,6 +174,9 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	group.Add(signals)
 	group.Add(&poolActor{pool: pool})
 	group.Add(httpSrv)
+	// SIGHUP reload: call retainer.SetDays(newCfg.Jobs.RetentionDays).
+	retainer := newRetention(st, cfg.Jobs.RetentionDays, logging.Component(logger, "retention"))
+	group.Add(retainer)
 
 	// Ready once the workers run (the store is open and the port bound
 	// already): only then do /health and READY=1 say so.
@@ -209,28 +215,41 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	return nil
 }
 
+// healthStore is what the /health database check reads.
+type healthStore interface {
+	Ping(ctx context.Context) error
+	CountQueued(ctx context.Context) (int, error)
+}
+
 // databaseCheck is the /health database check. Policy (README, "Database
 // faults"): when the database file is deleted, moved away or loses its
 // read/write permission while vpo runs, /health and /health/ready answer 503
 // (degraded) and vpo keeps running; once the file is back, health recovers
 // by itself. vpo never deletes or rewrites the file because of a failed
-// check. Each change of state is logged once.
-func databaseCheck(st *store.Store, log *logrus.Entry, queued *atomic.Int64) health.Checker {
+// check. Each change of state is logged once; a check that outlives its
+// time limit is a failure like any other.
+func databaseCheck(st healthStore, log *logrus.Entry, queued *atomic.Int64) health.Checker {
 	var failing atomic.Bool
 	return health.CheckerFunc(func(ctx context.Context) error {
 		err := st.Ping(ctx)
+		if err == nil {
+			// The queue length rides on this check, so it shares its
+			// bound and its cache: health requests never query on their
+			// own. It reads only the queued rows' index entries.
+			var n int
+			if n, err = st.CountQueued(ctx); err == nil {
+				queued.Store(int64(n))
+			}
+		}
+		if err == nil && ctx.Err() != nil {
+			// The health probe has answered "timed out" already.
+			err = fmt.Errorf("database check exceeded its time limit: %w", ctx.Err())
+		}
 		switch {
 		case err != nil && !failing.Swap(true):
 			log.Errorf("database check failed, /health reports degraded: %v", err)
 		case err == nil && failing.Swap(false):
 			log.Info("database check passes again, /health reports healthy")
-		}
-		if err == nil {
-			// The queue length rides on this check, so it shares its
-			// bound and its cache: health requests never query on their own.
-			if counts, cerr := st.CountJobs(ctx); cerr == nil {
-				queued.Store(int64(counts[store.StatusQueued]))
-			}
 		}
 		return err
 	})

@@ -1,0 +1,143 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vpo-project/vpo/libs/store"
+)
+
+const rowTime = "2006-01-02T15:04:05.000000000Z"
+
+// insertJob writes a job row directly, with the given status and age.
+func insertJob(t testing.TB, path, id, status string, created time.Time, finished *time.Time) {
+	t.Helper()
+	db := rawDB(t, path)
+	var fin any
+	if finished != nil {
+		fin = finished.UTC().Format(rowTime)
+	}
+	if _, err := db.Exec(`INSERT INTO jobs (id, kind, status, created_at, finished_at) VALUES (?, 'k', ?, ?, ?)`,
+		id, status, created.UTC().Format(rowTime), fin); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+}
+
+func TestDeleteFinishedJobs(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	cutoff := now.Add(-30 * 24 * time.Hour)
+	old, recent := now.Add(-40*24*time.Hour), now.Add(-time.Hour)
+	tests := []struct {
+		id, status string
+		finished   *time.Time
+		kept       bool
+	}{
+		{"old-completed", store.StatusCompleted, &old, false},
+		{"old-failed", store.StatusFailed, &old, false},
+		{"old-cancelled", store.StatusCancelled, &old, false},
+		{"recent-completed", store.StatusCompleted, &recent, true},
+		{"recent-failed", store.StatusFailed, &recent, true},
+		{"old-queued", store.StatusQueued, nil, true},
+		{"old-running", store.StatusRunning, nil, true},
+		{"old-queued-after-retry", store.StatusQueued, &old, true}, // defensive: a stale finished_at
+	}
+	path := filepath.Join(t.TempDir(), "library.db")
+	s, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tt := range tests {
+		insertJob(t, path, tt.id, tt.status, old, tt.finished)
+	}
+
+	// Batches of 2: 3 old finished jobs take two batches, then none is left.
+	var got []int
+	for i := 0; i < 4; i++ {
+		n, err := s.DeleteFinishedJobs(ctx, cutoff, 2)
+		if err != nil {
+			t.Fatalf("DeleteFinishedJobs: %v", err)
+		}
+		got = append(got, n)
+	}
+	if fmt.Sprint(got) != "[2 1 0 0]" {
+		t.Errorf("deleted per batch = %v, want [2 1 0 0]", got)
+	}
+	for _, tt := range tests {
+		_, err := s.GetJob(ctx, tt.id)
+		switch {
+		case tt.kept && err != nil:
+			t.Errorf("%s: deleted (%v), want kept", tt.id, err)
+		case !tt.kept && !errors.Is(err, store.ErrNotFound):
+			t.Errorf("%s: GetJob = %v, want deleted", tt.id, err)
+		}
+	}
+	for _, bad := range []int{0, -1, store.MaxRetentionBatch + 1} {
+		if _, err := s.DeleteFinishedJobs(ctx, cutoff, bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("batch %d: err = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func TestCountQueued(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "library.db")
+	s, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fillFinished(t, path, 1000)
+	addJobs(t, s, "k", 7)
+	if n, err := s.CountQueued(ctx); err != nil || n != 7 {
+		t.Errorf("CountQueued = %d, %v; want 7", n, err)
+	}
+}
+
+// fillFinished inserts n completed jobs in one transaction.
+func fillFinished(t testing.TB, path string, n int) {
+	t.Helper()
+	db := rawDB(t, path)
+	if _, err := db.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO jobs (id, kind, status, created_at, finished_at)
+		SELECT 'done-' || i, 'scan', 'completed', '2020-01-01T00:00:00.000000000Z', '2020-01-01T00:00:01.000000000Z' FROM n`, n); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+}
+
+var healthRows = flag.Int("store.health_rows", 1_000_000,
+	"finished jobs in the database of BenchmarkHealthQuery (try 10000000)")
+
+// BenchmarkHealthQuery measures what the /health database check costs
+// (Ping and CountQueued) with many finished jobs kept: its ns/op must stay
+// far below the check's 50 ms budget (libs/health DefaultTimeout) at 1M and
+// at 10M rows (-store.health_rows=10000000).
+func BenchmarkHealthQuery(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "library.db")
+	s, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	fillFinished(b, path, *healthRows)
+	addJobs(b, s, "k", 100)
+	b.ReportMetric(float64(*healthRows), "finished_rows")
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.Ping(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if n, err := s.CountQueued(ctx); err != nil || n != 100 {
+			b.Fatalf("CountQueued = %d, %v", n, err)
+		}
+	}
+}
