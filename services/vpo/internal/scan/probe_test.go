@@ -33,14 +33,15 @@ func TestFFProbeRejectsInsaneOutput(t *testing.T) {
 			ff := &scan.FFProbe{Path: fakeFFProbe(t, tc.body)}
 			info, err := ff.Probe(context.Background(), "/media/a.mkv")
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "/media/a.mkv") {
-				t.Fatalf("Probe = %+v, %v; want an error about the file with %q", info, err, tc.want)
+				t.Fatalf("Probe = codec %q, duration %v, %d tracks, %d bytes of JSON, error %v; want an error about the file with %q",
+					info.Codec, info.DurationSeconds, info.Tracks, len(info.Raw), err, tc.want)
 			}
 		})
 	}
 	ff := &scan.FFProbe{Path: fakeFFProbe(t, `printf '{"streams":[{"codec_type":"video","codec_name":"h264","width":1920},{"codec_type":"audio"}],"format":{"duration":"N/A","size":"10","filename":"a\377.mkv"}}'`)}
 	info, err := ff.Probe(context.Background(), "/media/a.mkv")
 	if err != nil || info.Codec != "h264" || info.Tracks != 2 || info.DurationSeconds != 0 || !strings.Contains(string(info.Raw), "a\uFFFD.mkv") {
-		t.Fatalf("Probe = %+v (raw %s), %v", info, info.Raw, err)
+		t.Fatalf("Probe = codec %q, duration %v, %d tracks, raw %s, error %v", info.Codec, info.DurationSeconds, info.Tracks, info.Raw, err)
 	}
 }
 
