@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"context"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +136,44 @@ func TestUpsertRejectsInsaneNumbers(t *testing.T) {
 		if _, err := s.GetFile(ctx, f.Path); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("%s written anyway: %v", f.Path, err)
 		}
+	}
+}
+
+// schemaV1 is the schema of version 1, before the probe columns.
+//
+//go:embed migrations/0001_init.sql
+var schemaV1 string
+
+// TestProbeStateMigrationKeepsRows: a library written before the probe
+// columns existed keeps every row; rows with stream details count as
+// probed at their last scan, the others as never probed (so a scan probes
+// them).
+func TestProbeStateMigrationKeepsRows(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db := rawDB(t, path)
+	for _, q := range []string{
+		schemaV1,
+		`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at TEXT NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES (1, '2025-01-01T00:00:00Z')`,
+		`INSERT INTO files (path, size, last_scanned_at, probe, codec) VALUES
+			('/m/probed.mkv', 1, '2025-03-01T12:00:00Z', '{}', 'hevc'),
+			('/m/bare.mkv', 2, '2025-03-01T12:00:00Z', NULL, '')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = db.Close()
+	s, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if f := getFile(t, s, "/m/probed.mkv"); !f.Probed() || !f.ProbedAt.Equal(t0) || f.Codec != "hevc" {
+		t.Errorf("probed row after migration: %+v", f)
+	}
+	if f := getFile(t, s, "/m/bare.mkv"); f.Probed() || !f.ProbedAt.IsZero() || f.Size != 2 {
+		t.Errorf("unprobed row after migration: %+v", f)
 	}
 }
