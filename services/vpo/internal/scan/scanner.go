@@ -115,7 +115,10 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 	log := s.log.WithFields(logrus.Fields{"job_id": job.ID, "file_path": p.Path})
 	prober := s.prober
 	if f, ok := prober.(*FFProbe); ok {
-		prober = f.lookup()
+		prober = nil
+		if f != nil {
+			prober = f.lookup()
+		}
 	}
 	if prober == nil {
 		log.Info("ffprobe is not installed; recording files without stream details")
