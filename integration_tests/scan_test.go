@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -238,4 +240,63 @@ func TestFilesAPINonUTF8Names(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("files API gives back %q, want %q", got, want)
 	}
+}
+
+// TestCancelledScanKillsFFProbeChildren: cancelling a scan while ffprobe
+// hangs kills ffprobe's whole process group — a child it started dies too —
+// and the job is cancelled at once, not when the child lets go of the pipe.
+func TestCancelledScanKillsFFProbeChildren(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	pidFile := filepath.Join(dir, "child.pid")
+	script := "#!/bin/sh\nsleep 120 &\necho $! > " + pidFile + "\nsleep 120\n"
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "ffprobe"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "media")
+	touch(t, filepath.Join(root, "a.mkv"))
+	d := start(t, startOpts{dir: dir, env: []string{"PATH=" + bin + ":" + os.Getenv("PATH")}, wait: true})
+	j := d.submit("scan", fmt.Sprintf(`{"path": %q}`, root))
+	pid := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for pid == 0 {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fake ffprobe never ran:\n%s", d.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	resp, err := client.Post(d.url("/api/jobs/"+j.ID+"/cancel"), "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	d.waitJob(j.ID, "cancelled", 10*time.Second)
+	deadline = time.Now().Add(10 * time.Second)
+	for running(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("ffprobe's child %d survived the cancelled scan", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// running tells whether pid is a live process (a zombie is not).
+func running(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) > 0 && fields[0] != "Z"
 }
