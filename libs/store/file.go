@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
-// File is what the scanner knows about one media file.
+// File is what the scanner knows about one media file. Its JSON form is
+// written by MarshalJSON (see there for paths that are not UTF-8).
 type File struct {
 	Path            string          `json:"path"`
 	Size            int64           `json:"size"`
@@ -23,20 +26,77 @@ type File struct {
 	Codec           string          `json:"codec,omitempty"`
 	DurationSeconds float64         `json:"duration_seconds"`
 	Tracks          int             `json:"tracks"`
+	// ProbedAt is when ffprobe last ran on the file; zero when it never
+	// did (ffprobe was not installed).
+	ProbedAt time.Time `json:"probed_at"`
+	// ProbeError is the error of that run, "" when it worked.
+	ProbeError string `json:"probe_error"`
 }
 
-const fileColumns = "path, size, mtime, container, last_scanned_at, missing, probe, codec, duration_seconds, tracks"
+// Probed tells whether the stream details come from a successful ffprobe
+// run of the file's current content.
+func (f File) Probed() bool { return !f.ProbedAt.IsZero() && f.ProbeError == "" }
+
+// fileJSON is the JSON shape of a File.
+type fileJSON struct {
+	Path            string          `json:"path"`
+	PathB64         string          `json:"path_b64,omitempty"`
+	Size            int64           `json:"size"`
+	ModTime         time.Time       `json:"mtime"`
+	Container       string          `json:"container,omitempty"`
+	LastScannedAt   time.Time       `json:"last_scanned_at"`
+	Missing         bool            `json:"missing"`
+	Probe           json.RawMessage `json:"probe,omitempty"`
+	Codec           string          `json:"codec,omitempty"`
+	DurationSeconds float64         `json:"duration_seconds"`
+	Tracks          int             `json:"tracks"`
+	Probed          bool            `json:"probed"`
+	ProbedAt        *time.Time      `json:"probed_at"`
+	ProbeError      string          `json:"probe_error"`
+}
+
+// MarshalJSON writes the file as the API shows it. "path" is the path
+// itself when it is valid UTF-8 without a backslash; otherwise it is the
+// path escaped by EscapePath and "path_b64" holds the exact bytes (standard
+// base64), so that two files never share a "path". "probed" tells whether
+// the stream details come from a successful probe, "probed_at" (null when
+// never) when ffprobe last ran and "probe_error" its error.
+func (f File) MarshalJSON() ([]byte, error) {
+	j := fileJSON{
+		Size: f.Size, ModTime: f.ModTime, Container: f.Container, LastScannedAt: f.LastScannedAt,
+		Missing: f.Missing, Probe: f.Probe, Codec: f.Codec, DurationSeconds: f.DurationSeconds,
+		Tracks: f.Tracks, Probed: f.Probed(), ProbeError: f.ProbeError,
+	}
+	var exact bool
+	if j.Path, exact = EscapePath(f.Path); !exact {
+		j.PathB64 = base64.StdEncoding.EncodeToString([]byte(f.Path))
+	}
+	if !f.ProbedAt.IsZero() {
+		at := f.ProbedAt
+		j.ProbedAt = &at
+	}
+	return json.Marshal(j)
+}
+
+const fileColumns = "path, size, mtime, container, last_scanned_at, missing, probe, codec, duration_seconds, tracks, probed_at, probe_error"
 
 func scanFile(r rowScanner) (File, error) {
 	var (
-		f              File
-		mtime, scanned sql.NullString
-		probe          sql.NullString
-		missing        int
+		f                      File
+		mtime, scanned, probed sql.NullString
+		probe                  sql.NullString
+		missing                int
 	)
 	if err := r.Scan(&f.Path, &f.Size, &mtime, &f.Container, &scanned, &missing, &probe,
-		&f.Codec, &f.DurationSeconds, &f.Tracks); err != nil {
+		&f.Codec, &f.DurationSeconds, &f.Tracks, &probed, &f.ProbeError); err != nil {
 		return File{}, err
+	}
+	pt, err := parseNullTime(probed)
+	if err != nil {
+		return File{}, err
+	}
+	if pt != nil {
+		f.ProbedAt = *pt
 	}
 	mt, err := parseNullTime(mtime)
 	if err != nil {
@@ -73,11 +133,12 @@ func (s *Store) GetFile(ctx context.Context, path string) (File, error) {
 
 // upsertFileSQL inserts or replaces the row of one file; its arguments are
 // those of fileArgs.
-const upsertFileSQL = `INSERT INTO files (` + fileColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+const upsertFileSQL = `INSERT INTO files (` + fileColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime,
 		container = excluded.container, last_scanned_at = excluded.last_scanned_at,
 		missing = excluded.missing, probe = excluded.probe, codec = excluded.codec,
-		duration_seconds = excluded.duration_seconds, tracks = excluded.tracks`
+		duration_seconds = excluded.duration_seconds, tracks = excluded.tracks,
+		probed_at = excluded.probed_at, probe_error = excluded.probe_error`
 
 // fileArgs checks f and returns the arguments of upsertFileSQL.
 func fileArgs(f File) ([]any, error) {
@@ -91,12 +152,18 @@ func fileArgs(f File) ([]any, error) {
 		}
 		probe = string(f.Probe)
 	}
+	if math.IsNaN(f.DurationSeconds) || math.IsInf(f.DurationSeconds, 0) || f.DurationSeconds < 0 {
+		return nil, fmt.Errorf("file %q: duration %v is not a finite, non-negative number: %w", f.Path, f.DurationSeconds, ErrInvalid)
+	}
+	if f.Size < 0 || f.Tracks < 0 {
+		return nil, fmt.Errorf("file %q: negative size %d or track count %d: %w", f.Path, f.Size, f.Tracks, ErrInvalid)
+	}
 	missing := 0
 	if f.Missing {
 		missing = 1
 	}
 	return []any{f.Path, f.Size, nullTime(&f.ModTime), f.Container, nullTime(&f.LastScannedAt), missing, probe,
-		f.Codec, f.DurationSeconds, f.Tracks}, nil
+		f.Codec, f.DurationSeconds, f.Tracks, nullTime(&f.ProbedAt), f.ProbeError}, nil
 }
 
 // UpsertFile inserts or replaces the row of f.Path. Missing is stored as
@@ -138,11 +205,13 @@ func (s *Store) UpsertFiles(ctx context.Context, files []File) error {
 }
 
 // FileState is what a scan compares with the disk to tell whether a file
-// changed since it was recorded.
+// changed since it was recorded, and whether it still needs a probe.
 type FileState struct {
 	Size    int64
 	ModTime time.Time
 	Missing bool
+	// Probed is true when ffprobe ran on the file without error.
+	Probed bool
 }
 
 // FileStates returns the state of every recorded file under root (path
@@ -152,7 +221,8 @@ func (s *Store) FileStates(ctx context.Context, root string) (map[string]FileSta
 	if err != nil {
 		return nil, fmt.Errorf("file states: %w", err)
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT path, size, mtime, missing FROM files WHERE path >= ? AND path < ?", lo, hi)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT path, size, mtime, missing,
+		probed_at IS NOT NULL AND probe_error = '' FROM files WHERE path >= ? AND path < ?`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("file states under %q: %w", root, err)
 	}
@@ -165,7 +235,7 @@ func (s *Store) FileStates(ctx context.Context, root string) (map[string]FileSta
 			mtime   sql.NullString
 			missing int
 		)
-		if err := rows.Scan(&path, &st.Size, &mtime, &missing); err != nil {
+		if err := rows.Scan(&path, &st.Size, &mtime, &missing, &st.Probed); err != nil {
 			return nil, fmt.Errorf("file states under %q: %w", root, err)
 		}
 		mt, err := parseNullTime(mtime)
@@ -340,4 +410,31 @@ func (s *Store) ListFiles(ctx context.Context, limit int, cursor string) ([]File
 		return nil, "", fmt.Errorf("list files: %w", err)
 	}
 	return files, next, nil
+}
+
+// EscapePath returns a form of path that is valid UTF-8 and whether it is
+// path itself. A path that is valid UTF-8 and holds no backslash is
+// returned as is (exact). Any other path is escaped: each backslash becomes
+// `\\` and each byte that is not part of valid UTF-8 becomes `\xNN`
+// (lowercase hex). The escaped form always holds a backslash and an exact
+// one never does, and the escaping is reversible, so two different paths
+// never get the same form.
+func EscapePath(path string) (string, bool) {
+	if utf8.ValidString(path) && !strings.Contains(path, `\`) {
+		return path, true
+	}
+	var b strings.Builder
+	for i := 0; i < len(path); {
+		r, n := utf8.DecodeRuneInString(path[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, path[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		default:
+			b.WriteString(path[i : i+n])
+		}
+		i += n
+	}
+	return b.String(), false
 }

@@ -17,11 +17,8 @@ import (
 // here by implementing jobs.Handler.
 func newRegistry(cfg config.Config, st *store.Store, logger *logrus.Logger) (*jobs.Registry, error) {
 	reg := jobs.NewRegistry()
-	var prober scan.Prober
-	if p := scan.FindFFProbe(); p != nil {
-		prober = p
-	}
-	if err := reg.Register(scan.Kind, scan.New(st, prober, logging.Component(logger, "scan"))); err != nil {
+	// ffprobe is looked up on PATH at the start of every scan.
+	if err := reg.Register(scan.Kind, scan.New(st, &scan.FFProbe{}, logging.Component(logger, "scan"))); err != nil {
 		return nil, fmt.Errorf("register %s: %w", scan.Kind, err)
 	}
 	if cfg.Jobs.TestKinds {

@@ -153,6 +153,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Cancelled: pool.CheckCancel,
 		Accepting: func() bool { return !hl.ShuttingDown() },
 		AuthToken: cfg.Server.AuthToken,
+		Log:       logging.Component(logger, "api"),
 	})
 	httpLog := logging.Component(logger, "http")
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{

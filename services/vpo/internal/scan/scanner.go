@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -41,6 +42,9 @@ const (
 	flushTimeout = 5 * time.Second
 )
 
+// maxReported bounds the unreadable paths listed in a Result.
+const maxReported = 100
+
 // Result is the summary stored with a completed scan job.
 type Result struct {
 	Root        string `json:"root"`
@@ -51,21 +55,34 @@ type Result struct {
 	Missing     int    `json:"missing"`
 	Probed      int    `json:"probed"`
 	ProbeErrors int    `json:"probe_errors"`
-	Skipped     int    `json:"unreadable"`
-	FFProbe     bool   `json:"ffprobe"`
+	// Reprobed counts the unchanged files probed again because no probe
+	// of them had worked yet (they are also in Probed or ProbeErrors).
+	Reprobed int `json:"reprobed"`
+	// Skipped counts the directories and files that could not be read.
+	Skipped int `json:"unreadable"`
+	// Unreadable lists them (the first 100, paths escaped as
+	// store.EscapePath does).
+	Unreadable []string `json:"unreadable_paths,omitempty"`
+	// Kept counts the recorded files under unreadable paths that the scan
+	// could not see and left as they were (not marked missing).
+	Kept    int  `json:"kept_unreadable"`
+	FFProbe bool `json:"ffprobe"`
 }
 
 // Scanner is the scan job handler.
 type Scanner struct {
-	lib    Library
-	prober Prober
-	log    *logrus.Entry
-	now    func() time.Time
+	lib     Library
+	prober  Prober
+	log     *logrus.Entry
+	now     func() time.Time
+	readDir func(name string) ([]fs.DirEntry, error)
 }
 
 // New returns a scanner; prober may be nil (no ffprobe on this machine).
+// An *FFProbe with an empty Path is looked up on PATH at the start of each
+// scan.
 func New(lib Library, prober Prober, log *logrus.Entry) *Scanner {
-	return &Scanner{lib: lib, prober: prober, log: log, now: time.Now}
+	return &Scanner{lib: lib, prober: prober, log: log, now: time.Now, readDir: os.ReadDir}
 }
 
 // Validate checks a payload at submission time (see ValidatePayload).
@@ -75,11 +92,14 @@ func (s *Scanner) Validate(payload json.RawMessage) error {
 }
 
 // Run implements jobs.Handler. It is idempotent: unchanged files (same size
-// and mtime) are neither probed nor rewritten, and files no longer on disk
-// are marked missing once a recursive scan of their root completes. Every
-// file a scan sees gets the scan's start time as last_scanned_at. When ctx
-// ends, the walk stops promptly; what was recorded stays, nothing is marked
-// missing.
+// and mtime) are not rewritten, and not probed again once a probe of them
+// worked; files no longer on disk are marked missing once a scan of their
+// root completes (a non-recursive scan: the files directly in the root).
+// A file under a directory the scan could not read (permissions, I/O
+// error) is never marked missing: it keeps its recorded state, and the
+// result lists the unreadable paths. Every file a scan sees gets the scan's
+// start time as last_scanned_at. When ctx ends, the walk stops promptly;
+// what was recorded stays, nothing is marked missing.
 //
 // The walk (directory reads and one lstat per video file) runs in its own
 // goroutine, ahead of the comparison with the library, so that it overlaps
@@ -93,21 +113,28 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		return nil, err
 	}
 	log := s.log.WithFields(logrus.Fields{"job_id": job.ID, "file_path": p.Path})
-	if s.prober == nil {
+	prober := s.prober
+	if f, ok := prober.(*FFProbe); ok {
+		prober = nil
+		if f != nil {
+			prober = f.lookup()
+		}
+	}
+	if prober == nil {
 		log.Info("ffprobe is not installed; recording files without stream details")
 	}
-	top, err := os.ReadDir(p.Path)
+	top, err := s.readDir(p.Path)
 	if err != nil {
 		return nil, fmt.Errorf("read scan root %q: %w", p.Path, err)
 	}
 	r := &run{
-		Scanner: s, log: log, started: s.now(), recursive: p.recursive(),
-		res: Result{Root: p.Path, FFProbe: s.prober != nil},
+		Scanner: s, prober: prober, log: log, started: s.now(), recursive: p.recursive(),
+		res: Result{Root: p.Path, FFProbe: prober != nil},
 	}
 
 	wctx, stopWalk := context.WithCancel(ctx)
 	defer stopWalk()
-	w := &walker{log: log, recursive: r.recursive, out: make(chan walked, walkAhead)}
+	w := &walker{log: log, recursive: r.recursive, readDir: s.readDir, out: make(chan walked, walkAhead)}
 	var walkErr error
 	go func() {
 		walkErr = w.walkRoot(wctx, p.Path, top)
@@ -119,8 +146,14 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		for range w.out {
 		}
 	}
-	// The walker is done once out is closed: walkErr and w.skipped are set.
-	r.res.Skipped = w.skipped
+	// The walker is done once out is closed: walkErr and w.unreadable are
+	// set.
+	r.unreadable = w.unreadable
+	r.res.Skipped = len(w.unreadable)
+	for _, u := range w.unreadable[:min(len(w.unreadable), maxReported)] {
+		esc, _ := store.EscapePath(u)
+		r.res.Unreadable = append(r.res.Unreadable, esc)
+	}
 	if err == nil {
 		err = walkErr
 	}
@@ -140,8 +173,13 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		return nil, err
 	}
 	res := r.res
-	progress.Report(100, fmt.Sprintf("%d video files seen, %d new, %d changed, %d missing", res.Seen, res.New, res.Changed, res.Missing))
-	log.WithFields(logrus.Fields{"files_seen": res.Seen, "new": res.New, "changed": res.Changed, "missing": res.Missing}).Info("scan finished")
+	msg := fmt.Sprintf("%d video files seen, %d new, %d changed, %d missing", res.Seen, res.New, res.Changed, res.Missing)
+	if res.Skipped > 0 {
+		msg += fmt.Sprintf("; %d paths unreadable, %d files under them kept as recorded", res.Skipped, res.Kept)
+	}
+	progress.Report(100, msg)
+	log.WithFields(logrus.Fields{"files_seen": res.Seen, "new": res.New, "changed": res.Changed, "missing": res.Missing,
+		"unreadable": res.Skipped, "kept_unreadable": res.Kept}).Info("scan finished")
 	return json.Marshal(res)
 }
 
@@ -162,8 +200,11 @@ type walked struct {
 type walker struct {
 	log       *logrus.Entry
 	recursive bool
+	readDir   func(name string) ([]fs.DirEntry, error)
 	out       chan walked
-	skipped   int // unreadable entries
+	// unreadable are the directories that could not be listed (entirely)
+	// and the video files that could not be examined.
+	unreadable []string
 }
 
 func (w *walker) walkRoot(ctx context.Context, root string, top []fs.DirEntry) error {
@@ -188,29 +229,41 @@ func (w *walker) walkRoot(ctx context.Context, root string, top []fs.DirEntry) e
 	return nil
 }
 
+// walk sends on the video files under dir, depth first in lexical order.
+// A directory that cannot be read is reported, not fatal; the entries read
+// before the error are still walked.
 func (w *walker) walk(ctx context.Context, dir string) error {
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	entries, err := w.readDir(dir)
+	if err != nil {
+		w.cannotRead(dir, err)
+	}
+	for _, e := range entries {
+		full := filepath.Join(dir, e.Name())
+		if e.IsDir() {
+			err = w.walk(ctx, full)
+		} else {
+			err = w.visit(ctx, full, e)
 		}
 		if err != nil {
-			// An unreadable directory is reported, not fatal.
-			w.log.WithField("file_path", path).Warnf("scan: %v", err)
-			w.skipped++
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
+			return err
 		}
-		if d.IsDir() {
-			return nil
-		}
-		return w.visit(ctx, path, d)
-	})
+	}
+	return nil
+}
+
+func (w *walker) cannotRead(path string, err error) {
+	w.log.WithField("file_path", path).Warnf("scan: cannot read, files under it keep their recorded state: %v", err)
+	w.unreadable = append(w.unreadable, path)
 }
 
 // visit sends a directory entry on if it is a video file.
 func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if !d.Type().IsRegular() {
 		return nil
 	}
@@ -219,9 +272,11 @@ func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry) error {
 		return nil
 	}
 	info, err := d.Info()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // removed since the directory was read: it is gone
+	}
 	if err != nil {
-		w.log.WithField("file_path", path).Warnf("scan: %v", err)
-		w.skipped++
+		w.cannotRead(path, err)
 		return nil
 	}
 	return w.send(ctx, walked{path: path, container: container, size: info.Size(), mtime: info.ModTime().UTC()})
@@ -239,6 +294,7 @@ func (w *walker) send(ctx context.Context, e walked) error {
 // run is the state of one scan.
 type run struct {
 	*Scanner
+	prober    Prober // nil: no ffprobe for this scan
 	log       *logrus.Entry
 	started   time.Time // last_scanned_at of every file seen
 	recursive bool
@@ -248,10 +304,12 @@ type run struct {
 	// walk is deleted from it, so that after a complete walk it holds the
 	// files not seen.
 	states map[string]store.FileState
-	// touched are unchanged files seen by a non-recursive scan, whose
-	// last_scanned_at is set at the end (a recursive scan sets it with one
-	// statement over the whole root instead).
+	// touched are the unchanged files seen, whose last_scanned_at is set
+	// at the end (a complete recursive scan that could read everything sets
+	// it with one statement over the whole root instead).
 	touched []string
+	// unreadable are the paths the walk could not read.
+	unreadable []string
 
 	// The pending batch: files to write, files seen again unchanged after
 	// being missing, and when the oldest of them was added.
@@ -300,12 +358,15 @@ func (r *run) record(ctx context.Context, e walked) error {
 	switch {
 	case known && old.Size == f.Size && old.ModTime.Equal(f.ModTime):
 		r.res.Unchanged++
+		if !old.Probed && r.prober != nil {
+			// Never probed (no ffprobe then) or the probe failed: try again.
+			r.res.Reprobed++
+			break
+		}
 		if old.Missing {
 			return r.add(ctx, nil, e.path)
 		}
-		if !r.recursive {
-			r.touched = append(r.touched, e.path)
-		}
+		r.touched = append(r.touched, e.path)
 		return nil
 	case known:
 		r.res.Changed++
@@ -316,11 +377,13 @@ func (r *run) record(ctx context.Context, e walked) error {
 		return r.add(ctx, &f, "")
 	}
 	si, err := r.prober.Probe(ctx, e.path)
+	f.ProbedAt = r.now().UTC()
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		r.res.ProbeErrors++
+		f.ProbeError = err.Error()
 		r.log.WithField("file_path", e.path).Warnf("probe: %v", err)
 	} else {
 		r.res.Probed++
@@ -363,30 +426,66 @@ func (r *run) flush(ctx context.Context) error {
 }
 
 // finish writes what is pending and the last_scanned_at of the unchanged
-// files seen. After a complete walk of a recursive scan (complete), the
-// files not seen are marked missing first, then every other file under the
-// root is touched in one statement.
+// files seen. After a complete walk (complete), the files the scan should
+// have seen and did not are marked missing first: every one under the root
+// for a recursive scan, those directly in the root for a non-recursive one,
+// never one under a path the walk could not read. A complete recursive
+// scan that read everything then touches every other file under the root
+// in one statement.
 func (r *run) finish(ctx context.Context, complete bool) error {
 	if err := r.flush(ctx); err != nil {
 		return err
 	}
-	if _, err := r.lib.TouchFiles(ctx, r.touched, r.started); err != nil {
+	if !complete {
+		_, err := r.lib.TouchFiles(ctx, r.touched, r.started)
 		return err
 	}
-	if !complete || !r.recursive {
-		return nil
-	}
-	var unseen []string
-	for path, st := range r.states {
-		if !st.Missing {
-			unseen = append(unseen, path)
-		}
-	}
-	n, err := r.lib.MarkMissingPaths(ctx, unseen, r.started)
+	n, err := r.lib.MarkMissingPaths(ctx, r.unseen(), r.started)
 	if err != nil {
 		return err
 	}
 	r.res.Missing = n
-	_, err = r.lib.TouchScanned(ctx, r.res.Root, r.started)
+	if r.recursive && len(r.unreadable) == 0 {
+		_, err = r.lib.TouchScanned(ctx, r.res.Root, r.started)
+		return err
+	}
+	_, err = r.lib.TouchFiles(ctx, r.touched, r.started)
 	return err
+}
+
+// unseen returns the recorded files, not yet missing, that a complete walk
+// should have seen and did not, and counts in res.Kept those it leaves
+// alone because they are under an unreadable path.
+func (r *run) unseen() []string {
+	blind := make(map[string]bool, len(r.unreadable))
+	for _, u := range r.unreadable {
+		blind[u] = true
+	}
+	root := r.res.Root
+	var out []string
+	for path, st := range r.states {
+		if st.Missing || (!r.recursive && filepath.Dir(path) != root) {
+			continue
+		}
+		if r.under(path, blind) {
+			r.res.Kept++
+			continue
+		}
+		out = append(out, path)
+	}
+	return out
+}
+
+// under tells whether path or one of its parents below the root is in
+// blind.
+func (r *run) under(path string, blind map[string]bool) bool {
+	if len(blind) == 0 {
+		return false
+	}
+	for p := path; len(p) > len(r.res.Root); p = filepath.Dir(p) {
+		if blind[p] {
+			return true
+		}
+	}
+	return false
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -36,7 +37,7 @@ func (m *memLibrary) FileStates(_ context.Context, root string) (map[string]stor
 	out := map[string]store.FileState{}
 	for p, f := range m.files {
 		if under(p, root) {
-			out[p] = store.FileState{Size: f.Size, ModTime: f.ModTime, Missing: f.Missing}
+			out[p] = store.FileState{Size: f.Size, ModTime: f.ModTime, Missing: f.Missing, Probed: f.Probed()}
 		}
 	}
 	return out, nil
@@ -254,8 +255,7 @@ func TestScanNotRecursive(t *testing.T) {
 	if got := lib.paths(); len(got) != 1 || !strings.HasSuffix(got[0], "top.mkv") {
 		t.Fatalf("non-recursive scan recorded %v", got)
 	}
-	// A rescan touches the unchanged file; a non-recursive scan marks
-	// nothing missing.
+	// A rescan touches the unchanged file.
 	top := filepath.Join(root, "top.mkv")
 	first := lib.files[top].LastScannedAt
 	time.Sleep(time.Millisecond)
@@ -274,8 +274,8 @@ func TestScanNotRecursive(t *testing.T) {
 	}
 	var res scan.Result
 	_ = json.Unmarshal(out, &res)
-	if res.Missing != 0 || lib.files[top].Missing {
-		t.Fatalf("non-recursive scan marked files missing: %+v", res)
+	if res.Missing != 1 || !lib.files[top].Missing {
+		t.Fatalf("non-recursive scan after %s vanished: %+v, row %+v; want it marked missing", top, res, lib.files[top])
 	}
 }
 
@@ -334,7 +334,7 @@ func TestScanWithStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		step.want.Root, step.want.FFProbe = root, true
-		if got != step.want {
+		if !reflect.DeepEqual(got, step.want) {
 			t.Fatalf("%s: result %+v\nwant %+v", step.name, got, step.want)
 		}
 		files, missing := 0, 0

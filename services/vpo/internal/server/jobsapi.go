@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
+	"github.com/sirupsen/logrus"
 
 	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/store"
@@ -59,6 +60,8 @@ type JobsAPIOptions struct {
 	// AuthToken, when set, is required as "Authorization: Bearer TOKEN" on
 	// every /api request.
 	AuthToken string
+	// Log receives the answers that failed to encode (nil: discarded).
+	Log *logrus.Entry
 }
 
 // JobsAPI serves /api/jobs and /api/files.
@@ -76,6 +79,11 @@ func NewJobsAPI(opts JobsAPIOptions) *JobsAPI {
 	}
 	if opts.Accepting == nil {
 		opts.Accepting = func() bool { return true }
+	}
+	if opts.Log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		opts.Log = logrus.NewEntry(l)
 	}
 	return &JobsAPI{opts: opts}
 }
@@ -168,7 +176,7 @@ func (a *JobsAPI) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	a.opts.Submitted()
 	w.Header().Set("Location", "/api/jobs/"+job.ID)
-	writeJSON(w, http.StatusCreated, job)
+	a.reply(w, r, http.StatusCreated, job)
 }
 
 // jobList is the body of GET /api/jobs.
@@ -193,7 +201,7 @@ func (a *JobsAPI) list(w http.ResponseWriter, r *http.Request) {
 	if js == nil {
 		js = []store.Job{}
 	}
-	writeJSON(w, http.StatusOK, jobList{Jobs: js, NextCursor: next})
+	a.reply(w, r, http.StatusOK, jobList{Jobs: js, NextCursor: next})
 }
 
 func queryLimit(w http.ResponseWriter, s string) (int, bool) {
@@ -237,7 +245,7 @@ func (a *JobsAPI) serveJob(act jobAction, after func()) http.HandlerFunc {
 		if after != nil {
 			after()
 		}
-		writeJSON(w, http.StatusOK, job)
+		a.reply(w, r, http.StatusOK, job)
 	}
 }
 
@@ -257,7 +265,9 @@ func (a *JobsAPI) retry() http.HandlerFunc {
 	return a.serveJob(a.opts.Store.RetryJob, a.opts.Submitted)
 }
 
-// fileList is the body of GET /api/files.
+// fileList is the body of GET /api/files. Each file is written by
+// store.File's MarshalJSON: a path that is not UTF-8 (or holds a
+// backslash) comes escaped in "path", with its bytes in "path_b64".
 type fileList struct {
 	Files      []store.File `json:"files"`
 	NextCursor string       `json:"next_cursor,omitempty"`
@@ -277,7 +287,7 @@ func (a *JobsAPI) files(w http.ResponseWriter, r *http.Request) {
 	if fs == nil {
 		fs = []store.File{}
 	}
-	writeJSON(w, http.StatusOK, fileList{Files: fs, NextCursor: next})
+	a.reply(w, r, http.StatusOK, fileList{Files: fs, NextCursor: next})
 }
 
 // decodeBody reads a size-limited, strict JSON body into v.
