@@ -25,6 +25,10 @@ type Server struct {
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
 	// AuthToken, when non-empty, is the bearer token the jobs API requires.
 	AuthToken string `toml:"auth_token"`
+	// AllowedHosts are extra names (lower case, IPv6 without brackets)
+	// that a request's Host header may carry when no AuthToken is set,
+	// besides localhost and loopback addresses.
+	AllowedHosts []string `toml:"allowed_hosts"`
 }
 
 // Logging configures the logger.
