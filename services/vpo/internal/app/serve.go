@@ -97,8 +97,8 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	}).Info("starting vpo")
 
 	// A configuration problem: refuse before touching the database.
-	if cfg.Server.AuthToken == "" && !loopbackBind(cfg.Server.Bind) {
-		log.Errorf("refusing to listen on non-loopback address %s without [server] auth_token (or VPO_AUTH_TOKEN)", cfg.Server.Bind)
+	if err := loaded.CheckServe(); err != nil {
+		log.Errorf("invalid configuration: %v", err)
 		return reported(ExitConfig)
 	}
 
