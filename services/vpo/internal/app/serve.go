@@ -149,11 +149,11 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Submitted: pool.Notify,
 		Cancelled: pool.CheckCancel,
 		Accepting: func() bool { return !hl.ShuttingDown() },
-		AuthToken: cfg.Server.AuthToken,
 	})
 	httpLog := logging.Component(logger, "http")
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
-		Health: hl, Jobs: api, Log: httpLog, AuthToken: cfg.Server.AuthToken,
+		Health: hl, Jobs: api, Log: httpLog,
+		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })
 
 	notifier := lifecycle.NewNotifier()

@@ -50,7 +50,7 @@ func newTestAPI(tb testing.TB, token string, dbCheck health.Checker) *testAPI {
 	}
 	hl := health.New(health.Options{Version: "test", Database: dbCheck, CacheFor: -1})
 	hl.SetReady(true)
-	api := server.NewJobsAPI(server.JobsAPIOptions{Store: st, Kinds: reg, AuthToken: token})
+	api := server.NewJobsAPI(server.JobsAPIOptions{Store: st, Kinds: reg})
 	return &testAPI{
 		handler: server.NewRouter(server.RouterOptions{Health: hl, Jobs: api, Log: log, AuthToken: token}),
 		store:   st,
@@ -58,7 +58,7 @@ func newTestAPI(tb testing.TB, token string, dbCheck health.Checker) *testAPI {
 }
 
 func (a *testAPI) do(method, target string, body io.Reader, auth string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, target, body)
+	req := apiRequest(method, target, body)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
