@@ -106,7 +106,7 @@ func settings() []setting {
 		}, func(c *Config) *time.Duration { return &c.Server.ShutdownTimeout }, 0, time.Hour),
 		secretSpec(Key{
 			Name: "server.auth_token", Env: "VPO_AUTH_TOKEN",
-			Help: "Bearer token the jobs API requires (at least 16 characters); empty disables authentication.",
+			Help: "Token every request except the health endpoints requires, as a Bearer token or the Basic-auth password (at least 16 characters); empty disables authentication.",
 		}, func(c *Config) *string { return &c.Server.AuthToken }, checkToken),
 		hostListSpec(Key{
 			Name: "server.allowed_hosts", Env: "VPO_SERVER_ALLOWED_HOSTS",
