@@ -81,13 +81,17 @@ func (g *guard) hostAllowed(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
-		if strings.Contains(h, ":") {
-			host = "[" + h + "]" // NormalizeHost takes IPv6 in brackets
+	} else if inner, ok := strings.CutPrefix(hostport, "["); ok {
+		// "[::1]" without a port.
+		if host, ok = strings.CutSuffix(inner, "]"); !ok {
+			return false
 		}
+	} else if strings.Contains(hostport, ":") {
+		// An IPv6 address without brackets is not a valid Host.
+		return false
 	}
 	name, ok := config.NormalizeHost(host)
-	if !ok || (strings.Contains(name, ":") && !strings.HasPrefix(host, "[")) {
-		// A bare IPv6 address without brackets is not a valid Host.
+	if !ok {
 		return false
 	}
 	if name == "localhost" || slices.Contains(g.hosts, name) {

@@ -104,7 +104,7 @@ func TestHostRule(t *testing.T) {
 	}
 	bad := []string{
 		"evil.example", "evil.example:8321", "-", "::1", "127.0.0.1.evil.example", "localhost.evil.example",
-		"vpo.lan.evil.example", "192.168.1.10:8321", "[fe80::1]:8321", "0.0.0.0:8321", "local host",
+		"vpo.lan.evil.example", "192.168.1.10:8321", "[fe80::1]:8321", "0.0.0.0:8321", "local host", "[::1", "::1:8321",
 	}
 	var cases []guardCase
 	for _, host := range ok {
