@@ -130,9 +130,9 @@ func TestOversizedBodies(t *testing.T) {
 	d := start(t, startOpts{wait: true})
 	big := `{"kind":"scan","payload":{"path":"/` + strings.Repeat("a", 2<<20) + `"}}`
 	for _, tc := range []struct{ name, path, head string }{
-		{"declared length", "/api/jobs", fmt.Sprintf("POST /api/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(big))},
-		{"chunked", "/api/jobs", "POST /api/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"},
-		{"cancel", "/api/jobs/00000000-0000-0000-0000-000000000000/cancel", fmt.Sprintf("POST /api/jobs/00000000-0000-0000-0000-000000000000/cancel HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(big))},
+		{"declared length", "/api/jobs", fmt.Sprintf("POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(big))},
+		{"chunked", "/api/jobs", "POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{"cancel", "/api/jobs/00000000-0000-0000-0000-000000000000/cancel", fmt.Sprintf("POST /api/jobs/00000000-0000-0000-0000-000000000000/cancel HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(big))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var body io.Reader = strings.NewReader(big)

@@ -389,6 +389,9 @@ func TestJobsAPIRejectsBadInput(t *testing.T) {
 		{"DELETE", "/api/jobs", "", 405},
 	} {
 		req, _ := http.NewRequest(tc.method, d.url(tc.path), strings.NewReader(tc.body))
+		if tc.method != http.MethodGet {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)

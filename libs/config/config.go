@@ -23,8 +23,13 @@ type Server struct {
 	// ShutdownTimeout bounds a graceful shutdown; running jobs still busy
 	// after it are cancelled and requeued.
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
-	// AuthToken, when non-empty, is the bearer token the jobs API requires.
+	// AuthToken, when non-empty, is the token every request except the
+	// health endpoints requires (Bearer, or the Basic-auth password).
 	AuthToken string `toml:"auth_token"`
+	// AllowedHosts are extra names (lower case, IPv6 without brackets)
+	// that a request's Host header may carry when no AuthToken is set,
+	// besides localhost and loopback addresses.
+	AllowedHosts []string `toml:"allowed_hosts"`
 }
 
 // Logging configures the logger.

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +85,7 @@ func TestDefaults(t *testing.T) {
 		Database: config.Database{Path: "/h/.vpo/library.db"},
 		Jobs:     config.Jobs{Workers: 6, LeaseDuration: 30 * time.Second, RetentionDays: 30},
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults = %+v, want %+v", c, want)
 	}
 	if c.Addr() != "127.0.0.1:8321" {

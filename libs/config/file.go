@@ -11,11 +11,18 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
+// utf8BOM is the UTF-8 encoding of U+FEFF, the byte-order mark.
+const utf8BOM = "\ufeff"
+
 // applyFile decodes the config file and applies every key it sets. Syntax
 // errors stop decoding; other problems are collected per key.
 func (ld *loader) applyFile(path string, data []byte) {
+	// A UTF-8 byte-order mark (as some Windows editors write) is not part
+	// of the TOML text; dropping it keeps line and column numbers exact
+	// and lets the first line's table header or key be indexed.
+	text := strings.TrimPrefix(string(data), utf8BOM)
 	var raw map[string]any
-	md, err := toml.Decode(string(data), &raw)
+	md, err := toml.Decode(text, &raw)
 	if err != nil {
 		e := &Error{Source: SourceFile, File: path, Msg: "invalid TOML: " + err.Error(), Err: err}
 		var pe toml.ParseError
@@ -27,7 +34,7 @@ func (ld *loader) applyFile(path string, data []byte) {
 		return
 	}
 
-	lines := newLineIndex(string(data))
+	lines := newLineIndex(text)
 	fileErr := func(key []string, value, msg string, cause error) {
 		ld.errs = append(ld.errs, &Error{
 			Source: SourceFile, File: path, Line: lines.line(key),

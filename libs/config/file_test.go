@@ -33,6 +33,9 @@ func TestFileErrors(t *testing.T) {
 		{"bad_format.toml", 2, "logging.format", `"xml"`, "must be one of text, json"},
 		{"bad_bind.toml", 2, "server.bind", `"my-host.example"`, "must be an IP address"},
 		{"short_token.toml", 2, "server.auth_token", `"********"`, "at least 16 characters"},
+		// Files that start with a UTF-8 byte-order mark keep exact lines.
+		{"bom_port_line3.toml", 3, "server.port", "70000", "must be between 1 and 65535"},
+		{"bom_top_level_key.toml", 1, "port", "", "belongs in section [server]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
@@ -123,6 +126,31 @@ func TestSeveralFileErrorsAllReported(t *testing.T) {
 	for _, part := range []string{"VPO_SERVER_PORT", "bad_level.toml:3", "--log-format"} {
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("error %q does not mention %q", err, part)
+		}
+	}
+}
+
+// TestBOMFileLoads: a valid file that starts with a UTF-8 byte-order mark
+// loads, and its values are traced to their exact lines.
+func TestBOMFileLoads(t *testing.T) {
+	path := fixture("bom_valid.toml")
+	loaded, err := config.Load(hermetic(t, config.Options{ExplicitPath: path}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if s := loaded.Config.Server; s.Port != 8400 || s.Bind != "::1" {
+		t.Fatalf("server = %+v, want port 8400 and bind ::1", s)
+	}
+	var out strings.Builder
+	if err := loaded.Show(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"server.port = 8400  # file " + path + ":2",
+		`server.bind = "::1"  # file ` + path + ":3",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("show output lacks %q:\n%s", want, out.String())
 		}
 	}
 }

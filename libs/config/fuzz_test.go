@@ -58,6 +58,11 @@ func checkValid(t *testing.T, c config.Config) {
 	if s.AuthToken != "" && len(s.AuthToken) < 16 {
 		t.Fatalf("accepted a %d-character auth_token", len(s.AuthToken))
 	}
+	for _, h := range s.AllowedHosts {
+		if n, ok := config.NormalizeHost(h); !ok || n != h {
+			t.Fatalf("accepted allowed_hosts entry %q (normal form %q, %v)", h, n, ok)
+		}
+	}
 	switch c.Logging.Level {
 	case "debug", "info", "warning", "error":
 	default:
@@ -123,14 +128,14 @@ func FuzzConfigFile(f *testing.F) {
 // FuzzConfigEnv sets every VPO_* variable to fuzzed text: rejections name
 // the variable.
 func FuzzConfigEnv(f *testing.F) {
-	f.Add("0.0.0.0", "8321", "30s", "s3cret", "debug", "json", "~/lib.db", "4", "1m", "30", "true")
-	f.Add("", "0", "-1", "", "loud", "xml", "relative.db", "0", "0s", "-1", "maybe")
-	f.Add("::1", "65536", "3601", "0123456789abcdef", "info", "text", "/x", "257", "1h1s", "36501", "1")
-	f.Add("localhost", " 80", "1e9", "\x00", "WARNING", "TEXT", "~", "-3", "1.5s", "0", "yes")
+	f.Add("0.0.0.0", "8321", "30s", "s3cret", "vpo.lan, [::1]", "debug", "json", "~/lib.db", "4", "1m", "30", "true")
+	f.Add("", "0", "-1", "", "http://x:80/", "loud", "xml", "relative.db", "0", "0s", "-1", "maybe")
+	f.Add("::1", "65536", "3601", "0123456789abcdef", "*.lan", "info", "text", "/x", "257", "1h1s", "36501", "1")
+	f.Add("localhost", " 80", "1e9", "\x00", ",,", "WARNING", "TEXT", "~", "-3", "1.5s", "0", "yes")
 	keys := config.Keys()
 	home := f.TempDir()
-	f.Fuzz(func(t *testing.T, bind, port, shutdown, token, level, format, db, workers, lease, retention, testKinds string) {
-		values := []string{bind, port, shutdown, token, level, format, db, workers, lease, retention, testKinds}
+	f.Fuzz(func(t *testing.T, bind, port, shutdown, token, hosts, level, format, db, workers, lease, retention, testKinds string) {
+		values := []string{bind, port, shutdown, token, hosts, level, format, db, workers, lease, retention, testKinds}
 		if len(values) != len(keys) {
 			t.Fatalf("%d fuzzed values for %d keys: update FuzzConfigEnv", len(values), len(keys))
 		}

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/vpo-project/vpo/libs/config"
@@ -25,6 +26,7 @@ var layeredKeys = []layered{
 	{"server.port", "9001", "9003", func(c config.Config) string { return strconv.Itoa(c.Server.Port) }, "9001", "9002", "9003"},
 	{"server.shutdown_timeout", "60", "3m", func(c config.Config) string { return c.Server.ShutdownTimeout.String() }, "1m0s", "2m0s", "3m0s"},
 	{"server.auth_token", "env-token-0123456789", "flag-token-0123456789", func(c config.Config) string { return c.Server.AuthToken }, "env-token-0123456789", "file-token-0123456789", "flag-token-0123456789"},
+	{"server.allowed_hosts", "env.example, 10.0.0.1", "Flag.Example.", func(c config.Config) string { return strings.Join(c.Server.AllowedHosts, ",") }, "env.example,10.0.0.1", "file.example,::1", "flag.example"},
 	{"logging.level", "debug", "ERROR", func(c config.Config) string { return c.Logging.Level }, "debug", "warning", "error"},
 	{"logging.format", "json", "json", func(c config.Config) string { return c.Logging.Format }, "json", "text", "json"},
 	{"database.path", "/env/library.db", "/flag/library.db", func(c config.Config) string { return c.Database.Path }, "/env/library.db", "/file/library.db", "/flag/library.db"},

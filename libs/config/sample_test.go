@@ -3,6 +3,7 @@ package config_test
 import (
 	"flag"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,7 +37,7 @@ func TestSampleLoadsAsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(Sample()): %v", err)
 	}
-	if want := config.Defaults(opts); l.Config != want {
+	if want := config.Defaults(opts); !reflect.DeepEqual(l.Config, want) {
 		t.Errorf("config = %+v, want defaults %+v", l.Config, want)
 	}
 	for key, src := range l.Sources {
@@ -60,7 +61,7 @@ func TestSampleUncommented(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(uncommented Sample()): %v\n%s", err, text)
 	}
-	if want := config.Defaults(opts); l.Config != want {
+	if want := config.Defaults(opts); !reflect.DeepEqual(l.Config, want) {
 		t.Errorf("config = %+v, want %+v", l.Config, want)
 	}
 	for _, k := range config.Keys() {

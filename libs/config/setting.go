@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,8 +106,12 @@ func settings() []setting {
 		}, func(c *Config) *time.Duration { return &c.Server.ShutdownTimeout }, 0, time.Hour),
 		secretSpec(Key{
 			Name: "server.auth_token", Env: "VPO_AUTH_TOKEN",
-			Help: "Bearer token the jobs API requires (at least 16 characters); empty disables authentication.",
+			Help: "Token every request except the health endpoints requires, as a Bearer token or the Basic-auth password (at least 16 characters); empty disables authentication.",
 		}, func(c *Config) *string { return &c.Server.AuthToken }, checkToken),
+		hostListSpec(Key{
+			Name: "server.allowed_hosts", Env: "VPO_SERVER_ALLOWED_HOSTS",
+			Help: `Extra host names the Host header may carry when no auth_token is set (localhost and loopback addresses are always allowed); comma-separated in the environment.`,
+		}, func(c *Config) *[]string { return &c.Server.AllowedHosts }),
 		stringSpec(Key{
 			Name: "logging.level", Env: "VPO_LOG_LEVEL", Flag: "--log-level",
 			Help: `Least severe messages logged: "debug", "info", "warning" or "error".`,
@@ -232,6 +237,67 @@ func boolSpec(k Key, field func(*Config) *bool) spec[bool] {
 		field: field,
 		text:  strconv.FormatBool,
 	}
+}
+
+// hostListSpec is a list of host names: a TOML array of strings, or a
+// comma-separated environment or flag value.
+func hostListSpec(k Key, field func(*Config) *[]string) spec[[]string] {
+	return spec[[]string]{
+		k: k,
+		parse: func(raw string) ([]string, error) {
+			var out []string
+			for part := range strings.SplitSeq(raw, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					out = append(out, part)
+				}
+			}
+			return out, nil
+		},
+		decode: func(v any) ([]string, error) {
+			list, ok := v.([]any)
+			if !ok {
+				return nil, fmt.Errorf("must be an array of strings, not %s", tomlType(v))
+			}
+			out := make([]string, len(list))
+			for i, e := range list {
+				s, ok := e.(string)
+				if !ok {
+					return nil, fmt.Errorf("entry %d must be a string, not %s", i+1, tomlType(e))
+				}
+				out[i] = s
+			}
+			return out, nil
+		},
+		check: func(v []string, _ string) ([]string, error) { return checkHosts(v) },
+		field: field,
+		text: func(v []string) string {
+			quoted := make([]string, len(v))
+			for i, h := range v {
+				quoted[i] = strconv.Quote(h)
+			}
+			return "[" + strings.Join(quoted, ", ") + "]"
+		},
+	}
+}
+
+// checkHosts normalises host names (lower case, no trailing dot, IPv6
+// without brackets) and rejects anything that is not a bare name or
+// address: no scheme, port, path or wildcard.
+func checkHosts(v []string) ([]string, error) {
+	out := make([]string, 0, len(v))
+	for _, raw := range v {
+		h, ok := NormalizeHost(raw)
+		if !ok {
+			return nil, fmt.Errorf("%q is not a host name or IP address (write the bare name, without scheme, port, path or wildcard)", raw)
+		}
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }
 
 func decodeString(v any) (string, error) {

@@ -2,7 +2,6 @@
 -- for retention (finished jobs by the time they finished). The queue length
 -- (/health) counts queued rows through jobs_status_priority_seq and so never
 -- reads the finished jobs.
--- (Numbered 0003 in the combined change; 0002 on this branch alone.)
 
 CREATE INDEX jobs_kind_seq ON jobs (kind, seq);
 CREATE INDEX jobs_status_seq ON jobs (status, seq);

@@ -1,5 +1,4 @@
--- 0002: whether and when each file was probed, and the last probe error.
--- (Written as 0004 in the issue's plan; renumber when merging.)
+-- 0004: whether and when each file was probed, and the last probe error.
 
 -- probed_at is when ffprobe last ran on the file (NULL: never, e.g. ffprobe
 -- was not installed); probe_error is that run's error ('' when it worked).

@@ -39,7 +39,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	if err != nil {
 		return withCode(ExitUsage, fmt.Errorf("bad daemon URL %q: %w", c.base, err))
 	}
-	if body != nil {
+	if body != nil || method != http.MethodGet {
+		// The daemon refuses state-changing requests without this
+		// header, with or without a body (cancel and retry have none).
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {

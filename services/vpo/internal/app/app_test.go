@@ -27,6 +27,10 @@ func TestExitCodesAndOutput(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("[server]\nport = 70000\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	bom := filepath.Join(home, "bom.toml")
+	if err := os.WriteFile(bom, []byte("\ufeff[server]\nbind = \"127.0.0.1\"\nport = 70000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := []string{"HOME=" + home}
 	for _, tc := range []struct {
 		env       []string // nil: HOME set
@@ -45,6 +49,10 @@ func TestExitCodesAndOutput(t *testing.T) {
 		{args: []string{"config", "check", "--config", bad}, code: app.ExitConfig, stderr: bad + ":2"},
 		{args: []string{"config", "check", "--config", filepath.Join(home, "missing.toml")}, code: app.ExitConfig, stderr: "missing.toml"},
 		{args: []string{"config", "check"}, code: app.ExitOK, stdout: "configuration OK"},
+		{args: []string{"config", "check", "--config", bom}, code: app.ExitConfig, stderr: bom + ":3: server.port = 70000"},
+		{args: []string{"config", "check", "--bind", "0.0.0.0"}, code: app.ExitConfig, stderr: `flag --bind="0.0.0.0": server.bind: refusing to listen on non-loopback address 0.0.0.0 without [server] auth_token (or VPO_AUTH_TOKEN)`},
+		{env: []string{"HOME=" + home, "VPO_AUTH_TOKEN=0123456789abcdef"}, args: []string{"config", "check", "--bind", "0.0.0.0"}, code: app.ExitOK, stdout: "configuration OK"},
+		{env: []string{"HOME=" + home, "VPO_SERVER_BIND=::"}, args: []string{"config", "check"}, code: app.ExitConfig, stderr: `environment VPO_SERVER_BIND="::": server.bind: refusing to listen`},
 		{args: []string{"config", "show", "--port", "9999"}, code: app.ExitOK, stdout: "9999"},
 		{args: []string{"config", "show", "--port", "abc"}, code: app.ExitConfig, stderr: "--port"},
 		{args: []string{"config", "sample"}, code: app.ExitOK, stdout: "# port = 8321"},

@@ -12,11 +12,16 @@ import (
 func addConfig(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 	cfg := app.Command("config", "Inspect the configuration.")
 
-	check := cfg.Command("check", "Parse and validate the configuration; exit 0 when valid, 3 with the error when not.")
-	checkFlags := addConfigFlags(check, false)
+	check := cfg.Command("check", "Parse and validate the configuration as serve does; exit 0 when valid, 3 with the error when not.")
+	checkFlags := addConfigFlags(check, true) // the flags serve takes, to check a command line too
 	cmds[check.FullCommand()] = func(context.Context) error {
 		loaded, err := config.Load(checkFlags.options(env))
 		if err != nil {
+			return withCode(ExitConfig, err)
+		}
+		// The same checks as serve: check passes exactly when serve
+		// would accept the configuration.
+		if err := loaded.CheckServe(); err != nil {
 			return withCode(ExitConfig, err)
 		}
 		for _, w := range loaded.Warnings {

@@ -97,8 +97,8 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	}).Info("starting vpo")
 
 	// A configuration problem: refuse before touching the database.
-	if cfg.Server.AuthToken == "" && !loopbackBind(cfg.Server.Bind) {
-		log.Errorf("refusing to listen on non-loopback address %s without [server] auth_token (or VPO_AUTH_TOKEN)", cfg.Server.Bind)
+	if err := loaded.CheckServe(); err != nil {
+		log.Errorf("invalid configuration: %v", err)
 		return reported(ExitConfig)
 	}
 
@@ -152,12 +152,12 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Submitted: pool.Notify,
 		Cancelled: pool.CheckCancel,
 		Accepting: func() bool { return !hl.ShuttingDown() },
-		AuthToken: cfg.Server.AuthToken,
 		Log:       logging.Component(logger, "api"),
 	})
 	httpLog := logging.Component(logger, "http")
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
-		Health: hl, Jobs: api, Log: httpLog, AuthToken: cfg.Server.AuthToken,
+		Health: hl, Jobs: api, Log: httpLog,
+		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })
 
 	notifier := lifecycle.NewNotifier()

@@ -36,7 +36,7 @@ func filesRouter(files []store.File) (*httptest.ResponseRecorder, *test.Hook) {
 	})
 	h := server.NewRouter(server.RouterOptions{Health: fakeHealth{}, Jobs: api, Log: logrus.NewEntry(logger)})
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/files", nil))
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "http://localhost/api/files", nil))
 	return rec, hook
 }
 

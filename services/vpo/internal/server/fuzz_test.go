@@ -50,7 +50,7 @@ func newTestAPI(tb testing.TB, token string, dbCheck health.Checker) *testAPI {
 	}
 	hl := health.New(health.Options{Version: "test", Database: dbCheck, CacheFor: -1})
 	hl.SetReady(true)
-	api := server.NewJobsAPI(server.JobsAPIOptions{Store: st, Kinds: reg, AuthToken: token})
+	api := server.NewJobsAPI(server.JobsAPIOptions{Store: st, Kinds: reg})
 	return &testAPI{
 		handler: server.NewRouter(server.RouterOptions{Health: hl, Jobs: api, Log: log, AuthToken: token}),
 		store:   st,
@@ -58,7 +58,7 @@ func newTestAPI(tb testing.TB, token string, dbCheck health.Checker) *testAPI {
 }
 
 func (a *testAPI) do(method, target string, body io.Reader, auth string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, target, body)
+	req := apiRequest(method, target, body)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
@@ -163,6 +163,10 @@ func FuzzJobPath(f *testing.F) {
 	f.Add("not-a-uuid", uint8(1))
 	f.Add("00000000-0000-0000-0000-00000000000G", uint8(2))
 	f.Add("..", uint8(3))
+	// Non-canonical spellings of a UUID are accepted and canonicalised.
+	f.Add("{00000000-0000-0000-0000-000000000000}", uint8(0))
+	f.Add("URN:UUID:0000000A-0000-0000-0000-000000000000", uint8(1))
+	f.Add("0000000a000000000000000000000000", uint8(2))
 	actions := []string{"", "/cancel", "/retry", "/nope"}
 	api := newTestAPI(f, "", nil)
 	f.Fuzz(func(t *testing.T, id string, action uint8) {
@@ -225,4 +229,78 @@ func TestHealthRedaction(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzRequestRules sends any Host, Origin, Content-Type and Authorization
+// to the router with and without a token: no answer is a 5xx, every error
+// is JSON, and a request that got through to a handler (2xx) obeyed the
+// rules — the token when one is set, a loopback or allowed Host when not,
+// and JSON from the daemon's own origin for a state change.
+func FuzzRequestRules(f *testing.F) {
+	const token = "fuzz-0123456789abcdef"
+	f.Add(false, uint8(0), "127.0.0.1:8321", "", "application/json", "")
+	f.Add(false, uint8(1), "evil.example", "http://evil.example", "text/plain", "")
+	f.Add(false, uint8(2), "[::1]:8321", "http://[::1]:8321", "application/json; charset=utf-8", "")
+	f.Add(true, uint8(3), "evil.example:8321", "null", "application/json", "Bearer "+token)
+	f.Add(true, uint8(0), "x", "", "", "basic dnBvOmZ1enotMDEyMzQ1Njc4OWFiY2RlZg==")
+	f.Add(true, uint8(4), "", "http://x", "multipart/form-data; boundary=a", "Bearer")
+	open := newTestAPI(f, "", nil)
+	closed := newTestAPI(f, token, nil)
+	requests := []struct{ method, path string }{
+		{http.MethodGet, "/api/jobs"},
+		{http.MethodPost, "/api/jobs"},
+		{http.MethodPost, "/api/jobs/00000000-0000-0000-0000-000000000000/cancel"},
+		{http.MethodGet, "/health"},
+		{http.MethodDelete, "/api/jobs"},
+		{http.MethodGet, "/nope"},
+	}
+	f.Fuzz(func(t *testing.T, withToken bool, which uint8, host, origin, contentType, auth string) {
+		api := open
+		if withToken {
+			api = closed
+		}
+		rq := requests[int(which)%len(requests)]
+		req := httptest.NewRequest(rq.method, rq.path, strings.NewReader(`{"kind":"test.sleep","payload":{"seconds":0}}`))
+		req.Host = host
+		for k, v := range map[string]string{"Origin": origin, "Content-Type": contentType, "Authorization": auth} {
+			if v != "" {
+				req.Header.Set(k, v)
+			}
+		}
+		rec := httptest.NewRecorder()
+		api.handler.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s = %d %s", rq.method, rq.path, rec.Code, rec.Body.String())
+		}
+		if rec.Code >= 400 {
+			checkErrorBody(t, rec, rq.method+" "+rq.path)
+		}
+		if rec.Code >= 300 || rq.path == "/health" {
+			return
+		}
+		switch {
+		case withToken && !strings.Contains(strings.ToLower(auth), "bearer "+token) && !strings.HasPrefix(strings.ToLower(auth), "basic "):
+			t.Fatalf("%s %s with Authorization %q got %d", rq.method, rq.path, auth, rec.Code)
+		case !withToken && !loopbackLooking(host):
+			t.Fatalf("%s %s with Host %q got %d", rq.method, rq.path, host, rec.Code)
+		case rq.method == http.MethodPost && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json"):
+			t.Fatalf("POST with Content-Type %q got %d", contentType, rec.Code)
+		case rq.method == http.MethodPost && origin != "" && !sameHost(origin, host):
+			t.Fatalf("POST with Origin %q to Host %q got %d", origin, host, rec.Code)
+		}
+	})
+}
+
+// sameHost reports whether origin's host part is host.
+func sameHost(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, host)
+}
+
+// loopbackLooking is a rough, independent check that host names this
+// machine: localhost or a loopback address, any case, any port.
+func loopbackLooking(host string) bool {
+	h := strings.ToLower(host)
+	return strings.HasPrefix(h, "localhost") || strings.HasPrefix(h, "127.") || strings.HasPrefix(h, "[::1]") ||
+		strings.HasPrefix(h, "[0:0:0:0:0:0:0:1]") || strings.HasPrefix(h, "[::0:1]") || strings.HasPrefix(h, "[0::1]")
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -23,22 +24,27 @@ type RouterOptions struct {
 	// Jobs mounts the jobs and files API; nil leaves it out.
 	Jobs *JobsAPI
 	Log  *logrus.Entry
-	// AuthToken, when set, limits /health to "status" and "shutting_down"
-	// for callers without "Authorization: Bearer TOKEN" (same status code).
+	// AuthToken, when set, is required on every request except the three
+	// health endpoints, as "Authorization: Bearer TOKEN" or as the password
+	// of HTTP Basic auth; /health then shows only "status" and
+	// "shutting_down" to callers without it (same status code).
 	// /health/live and /health/ready always stay open.
 	AuthToken string
+	// AllowedHosts are host names, besides localhost and loopback
+	// addresses, that the Host header may carry when AuthToken is empty
+	// (config server.allowed_hosts).
+	AllowedHosts []string
 }
 
-// NewRouter returns vpo's HTTP handler. Unknown paths answer 404 and wrong
-// methods 405, both as JSON.
+// NewRouter returns vpo's HTTP handler with the request rules of guard.
+// Unknown paths answer 404 and wrong methods 405 with an Allow header, both
+// as JSON.
 func NewRouter(opts RouterOptions) http.Handler {
+	g := newGuard(opts.AuthToken, opts.AllowedHosts)
 	r := mux.NewRouter()
 	r.StrictSlash(false)
-	healthHandler := opts.Health.HealthHandler()
-	if opts.AuthToken != "" {
-		healthHandler = redactedHealth(opts.AuthToken, healthHandler)
-	}
-	r.Handle("/health", healthHandler).Methods(http.MethodGet, http.MethodHead)
+	r.Use(g.route)
+	r.Handle("/health", redactedHealth(g.trusted, opts.Health.HealthHandler())).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/health/live", opts.Health.LiveHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/health/ready", opts.Health.ReadyHandler()).Methods(http.MethodGet, http.MethodHead)
 	if opts.Jobs != nil {
@@ -48,9 +54,25 @@ func NewRouter(opts RouterOptions) http.Handler {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", req.Method, req.URL.Path))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s", req.Method, req.URL.Path))
+		allow := allowedMethods(r, req)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", req.Method, req.URL.Path, strings.Join(allow, ", ")))
 	})
-	return recoverer(opts.Log, accessLog(opts.Log, r))
+	return recoverer(opts.Log, accessLog(opts.Log, g.outer(r)))
+}
+
+// allowedMethods lists the methods some route of r serves on req's path.
+func allowedMethods(r *mux.Router, req *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := req.Clone(req.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if r.Match(probe, &match) && match.MatchErr == nil {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // statusWriter remembers the status code for the access log.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -129,9 +130,21 @@ func newTestRouter(t *testing.T, accepting bool) (http.Handler, *fakeStore, *int
 	return server.NewRouter(server.RouterOptions{Health: fakeHealth{}, Jobs: api}), st, &notified
 }
 
+// apiRequest is a request as the vpo client sends it: to the daemon's own
+// name, and with "Content-Type: application/json" on anything but GET and
+// HEAD.
+func apiRequest(method, target string, body io.Reader) *http.Request {
+	req := httptest.NewRequest(method, target, body)
+	req.Host = "127.0.0.1:8321"
+	if method != http.MethodGet && method != http.MethodHead {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
+
 func do(h http.Handler, method, path, body string) (int, map[string]any) {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+	h.ServeHTTP(rec, apiRequest(method, path, strings.NewReader(body)))
 	var m map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &m)
 	return rec.Code, m
