@@ -205,7 +205,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	// requeued. Each wait below also watches p.stopping.
 	base := context.WithoutCancel(ctx)
 	p.log.WithFields(logrus.Fields{
-		"workers": p.Workers(), "owner": p.owner, "lease": p.opts.Lease.String(), "kinds": strings.Join(p.reg.Kinds(), ","),
+		"workers": p.Workers(), "owner": p.owner, "lease": p.Lease().String(), "kinds": strings.Join(p.reg.Kinds(), ","),
 	}).Info("worker pool started")
 
 	p.recoverExpired(base)
@@ -239,7 +239,7 @@ func (p *Pool) dispatch(ctx context.Context) {
 		if !p.waitSlot() {
 			return
 		}
-		job, ok, err := p.q.ClaimJob(ctx, p.owner, p.opts.Lease, p.opts.Now())
+		job, ok, err := p.q.ClaimJob(ctx, p.owner, p.Lease(), p.opts.Now())
 		if err != nil {
 			p.log.WithError(err).Error("claim job")
 			if !wait(min(p.opts.PollInterval, errorBackoff)) {
@@ -502,7 +502,7 @@ func (p *Pool) runJob(ctx context.Context, job store.Job) {
 	poke := p.registerPoke(job.ID)
 	defer p.unregisterPoke(job.ID)
 
-	renew := time.NewTicker(max(p.opts.Lease/3, time.Millisecond))
+	renew := time.NewTicker(p.renewEvery())
 	defer renew.Stop()
 	renewC := renew.C
 	loseLease := func(err error) {
@@ -539,7 +539,7 @@ func (p *Pool) runJob(ctx context.Context, job store.Job) {
 		}
 	}
 	renewNow := func() {
-		cancelRequested, err := p.q.RenewLease(ctx, job.ID, p.owner, p.opts.Lease, p.opts.Now())
+		cancelRequested, err := p.q.RenewLease(ctx, job.ID, p.owner, p.Lease(), p.opts.Now())
 		switch {
 		case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
 			loseLease(err)
@@ -559,9 +559,10 @@ func (p *Pool) runJob(ctx context.Context, job store.Job) {
 			if renewC == nil {
 				break
 			}
-			renew.Reset(max(p.opts.Lease/3, time.Millisecond))
+			renew.Reset(p.renewEvery())
 			renewNow()
 		case <-renewC:
+			renew.Reset(p.renewEvery()) // the lease may have changed (SetLease)
 			renewNow()
 		case <-prog.reported:
 			if progC != nil {
