@@ -21,6 +21,11 @@ const (
 	// ExitUnavailable: a client command could not reach the daemon, or the
 	// daemon refused the request.
 	ExitUnavailable = 6
+	// ExitQuit: serve received SIGQUIT, wrote the stacks of all
+	// goroutines to stderr and exited at once, without a graceful
+	// shutdown (128+3, as a shell reports death by SIGQUIT; Go's own
+	// SIGQUIT exit code, 2, would read as a bad command line).
+	ExitQuit = 131
 )
 
 // exitCodeHelp is printed by --help and copied into the README.
@@ -31,4 +36,6 @@ const exitCodeHelp = `Exit codes:
   3  invalid configuration (file, VPO_* environment or flag)
   4  database cannot be opened, created or migrated
   5  HTTP listener cannot bind (port in use, bad address)
-  6  client command could not reach the daemon or was refused`
+  6  client command could not reach the daemon or was refused
+  131  serve received SIGQUIT: goroutine stacks written to stderr, no
+       graceful shutdown`

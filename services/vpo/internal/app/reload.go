@@ -1,0 +1,165 @@
+package app
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/libs/config"
+	"github.com/vpo-project/vpo/libs/health"
+	"github.com/vpo-project/vpo/libs/jobs"
+	"github.com/vpo-project/vpo/libs/lifecycle"
+	"github.com/vpo-project/vpo/libs/logging"
+)
+
+// applyFunc puts the new value of one live key into effect. Values are
+// already validated, so it cannot fail.
+type applyFunc func(old, new config.Config)
+
+// liveParts are the running parts whose settings a reload may change.
+type liveParts struct {
+	logger  *logrus.Logger
+	journal bool
+	pool    *jobs.Pool
+	group   *lifecycle.Group
+}
+
+// appliers maps every live key (config.Key.Live) to what applies it. To
+// make a key reloadable: mark it Live in libs/config and add its line here.
+func appliers(p liveParts) map[string]applyFunc {
+	return map[string]applyFunc{
+		"logging.level": func(_, c config.Config) { _ = logging.SetLevel(p.logger, c.Logging.Level) },
+		"logging.format": func(_, c config.Config) {
+			_ = logging.SetFormat(p.logger, c.Logging.Format, p.journal)
+		},
+		"jobs.workers":            func(_, c config.Config) { p.pool.SetWorkers(c.Jobs.Workers) },
+		"jobs.lease_duration":     func(_, c config.Config) { p.pool.SetLease(c.Jobs.LeaseDuration) },
+		"server.shutdown_timeout": func(_, c config.Config) { p.group.SetShutdownTimeout(c.Server.ShutdownTimeout) },
+		// INTEGRATION: jobs.retention_days (retention maintenance task)
+		// goes here once the key exists, e.g.
+		// "jobs.retention_days": func(_, c config.Config) { retention.SetDays(c.Jobs.RetentionDays) },
+	}
+}
+
+// reloader re-reads the configuration on SIGHUP and applies what can
+// change while vpo runs. Reloads are serialised.
+type reloader struct {
+	load     func() (*config.Loaded, error)
+	apply    map[string]applyFunc
+	log      *logrus.Entry
+	health   *health.Health
+	announce *announcer
+
+	mu      sync.Mutex
+	running config.Config
+}
+
+// Reload re-reads the config file and environment with the flags given at
+// start and applies the live changes. An invalid configuration changes
+// nothing. A changed restart-only key is logged and keeps its value.
+func (r *reloader) Reload(context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.announce.reloading()
+	defer r.announce.reloaded()
+
+	loaded, err := r.load()
+	if err != nil {
+		r.log.Errorf("configuration reload failed, keeping the running configuration: %v", err)
+		r.health.ConfigReloadFailed(err.Error())
+		return
+	}
+	for _, w := range loaded.Warnings {
+		r.log.Warn(w)
+	}
+	effective, live, restart := config.Reload(r.running, loaded.Config)
+	for _, c := range restart {
+		r.log.WithFields(logrus.Fields{"key": c.Key, "running": c.Old, "new": c.New}).
+			Warnf("%s changed, but a new value takes a restart (systemctl restart vpo); keeping %s", c.Key, c.Old)
+	}
+	old := r.running
+	for _, c := range live {
+		f, ok := r.apply[c.Key]
+		if !ok {
+			// A key marked live without an applier (a test prevents it):
+			// keep it as it runs.
+			r.log.WithField("key", c.Key).Errorf("%s cannot be applied live; keeping %s", c.Key, c.Old)
+			continue
+		}
+		f(old, effective)
+		r.log.WithFields(logrus.Fields{"key": c.Key, "old": c.Old, "new": c.New}).Infof("%s changed to %s", c.Key, c.New)
+	}
+	r.running = effective
+	r.health.ConfigReloaded(len(live) > 0)
+	if len(live) == 0 {
+		r.log.Info("configuration reloaded: nothing to change")
+		return
+	}
+	r.log.WithField("changed", len(live)).Info("configuration reloaded")
+}
+
+// liveKeys lists the keys that appliers covers, sorted.
+func liveKeys(m map[string]applyFunc) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// announcer tells systemd about readiness, reloads and the shutdown in the
+// right order: RELOADING=1 and the READY=1 after it only once vpo was
+// ready, and no READY=1 once STOPPING=1 was sent.
+type announcer struct {
+	notifier *lifecycle.Notifier
+	status   func() string // "serving on …"
+	log      *logrus.Entry
+
+	mu       sync.Mutex
+	ready    bool
+	stopping bool
+}
+
+// readyNow sends READY=1 (start-up finished).
+func (a *announcer) readyNow() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopping {
+		return
+	}
+	a.ready = true
+	a.send(a.notifier.Ready(a.status()))
+}
+
+func (a *announcer) reloading() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ready && !a.stopping {
+		a.send(a.notifier.Reloading("reloading configuration"))
+	}
+}
+
+func (a *announcer) reloaded() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ready && !a.stopping {
+		a.send(a.notifier.Ready(a.status()))
+	}
+}
+
+// stoppingNow sends STOPPING=1 with the reason, e.g. "SIGTERM".
+func (a *announcer) stoppingNow(reason string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopping = true
+	a.send(a.notifier.Stopping("shutting down (" + reason + ")"))
+}
+
+func (a *announcer) send(err error) {
+	if err != nil {
+		a.log.Warnf("systemd notify: %v", err)
+	}
+}
