@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -76,8 +77,8 @@ func (r *reloader) Reload(context.Context) {
 	}
 	effective, live, restart := config.Reload(r.running, loaded.Config)
 	for _, c := range restart {
-		r.log.WithFields(logrus.Fields{"key": c.Key, "running": c.Old, "new": c.New}).
-			Warnf("%s changed, but a new value takes a restart (systemctl restart vpo); keeping %s", c.Key, c.Old)
+		r.log.WithField("key", c.Key).Warnf("%s changed from %s to %s, but a new value takes a restart (systemctl restart vpo); keeping %s",
+			c.Key, shownValue(c.Old), shownValue(c.New), shownValue(c.Old))
 	}
 	old := r.running
 	for _, c := range live {
@@ -85,11 +86,11 @@ func (r *reloader) Reload(context.Context) {
 		if !ok {
 			// A key marked live without an applier (a test prevents it):
 			// keep it as it runs.
-			r.log.WithField("key", c.Key).Errorf("%s cannot be applied live; keeping %s", c.Key, c.Old)
+			r.log.WithField("key", c.Key).Errorf("%s cannot be applied live; keeping %s", c.Key, shownValue(c.Old))
 			continue
 		}
 		f(old, effective)
-		r.log.WithFields(logrus.Fields{"key": c.Key, "old": c.Old, "new": c.New}).Infof("%s changed to %s", c.Key, c.New)
+		r.log.WithField("key", c.Key).Infof("%s changed from %s to %s", c.Key, shownValue(c.Old), shownValue(c.New))
 	}
 	r.running = effective
 	r.health.ConfigReloaded(len(live) > 0)
@@ -98,6 +99,15 @@ func (r *reloader) Reload(context.Context) {
 		return
 	}
 	r.log.WithField("changed", len(live)).Info("configuration reloaded")
+}
+
+// shownValue drops the quotes of a TOML string literal for log messages
+// (the text format would escape them): "debug" → debug.
+func shownValue(literal string) string {
+	if v, err := strconv.Unquote(literal); err == nil && v != "" {
+		return v
+	}
+	return literal
 }
 
 // liveKeys lists the keys that appliers covers, sorted.
