@@ -295,8 +295,13 @@ func TestSIGTERMDuringStartup(t *testing.T) {
 		if code := d.wait(15 * time.Second); code != exitOK {
 			t.Fatalf("run %d: exit %d, want 0 (-15: killed by SIGTERM):\n%s", i, code, d.stderr.String())
 		}
-		if !strings.Contains(d.stderr.String(), "received SIGTERM, shutting down gracefully") {
-			t.Fatalf("run %d: the signal was not logged:\n%s", i, d.stderr.String())
+		out := d.stderr.String()
+		if !strings.Contains(out, "received SIGTERM, shutting down gracefully") {
+			t.Fatalf("run %d: the signal was not logged:\n%s", i, out)
+		}
+		// Never ready (nor READY=1) once the shutdown began.
+		if s, r := strings.Index(out, "shutdown started"), strings.Index(out, "vpo is ready"); r > s {
+			t.Fatalf("run %d: ready after the shutdown started:\n%s", i, out)
 		}
 	}
 }
@@ -328,7 +333,7 @@ func TestExtraSignalsDuringShutdownLogged(t *testing.T) {
 	j := d.submit("test.sleep", `{"seconds": 2}`)
 	d.waitJob(j.ID, "running", 10*time.Second)
 	d.signal(syscall.SIGTERM)
-	d.waitLog(5*time.Second, "shutdown started (SIGTERM)")
+	d.waitLog(5*time.Second, "shutdown started")
 	d.signal(syscall.SIGINT)
 	d.waitLog(5*time.Second, "level=warning", "received SIGINT again; shutdown already in progress")
 	d.signal(syscall.SIGTERM)

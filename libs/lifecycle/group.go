@@ -128,12 +128,14 @@ func (g *Group) Run(ctx context.Context) error {
 	}
 	if first.err != nil {
 		reason = fmt.Sprintf("%s failed: %v", first.name, first.err)
-		g.errorf("%s; shutting down", reason)
-	} else {
-		g.infof("shutdown started (%s)", reason)
 	}
 	if g.opts.OnShutdown != nil {
 		g.opts.OnShutdown(reason)
+	}
+	if first.err != nil {
+		g.errorf("%s; shutting down", reason)
+	} else {
+		g.infof("shutdown started (%s)", reason)
 	}
 
 	timeout := g.ShutdownTimeout()

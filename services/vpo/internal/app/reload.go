@@ -133,14 +133,16 @@ type announcer struct {
 	stopping bool
 }
 
-// readyNow sends READY=1 (start-up finished).
-func (a *announcer) readyNow() {
+// readyNow sends READY=1 (start-up finished) after running ready, both
+// only when no shutdown began first.
+func (a *announcer) readyNow(ready func()) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.stopping {
 		return
 	}
 	a.ready = true
+	ready()
 	a.send(a.notifier.Ready(a.status()))
 }
 

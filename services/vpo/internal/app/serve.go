@@ -206,9 +206,11 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		case <-groupDone:
 			return
 		}
-		hl.SetReady(true)
-		announce.readyNow()
-		log.WithField("address", httpSrv.Addr().String()).Info("vpo is ready")
+		// Not when a shutdown began first.
+		announce.readyNow(func() {
+			hl.SetReady(true)
+			log.WithField("address", httpSrv.Addr().String()).Info("vpo is ready")
+		})
 	}()
 
 	runErr := group.Run(ctx)
