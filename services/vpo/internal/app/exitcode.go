@@ -30,12 +30,12 @@ const (
 
 // exitCodeHelp is printed by --help and copied into the README.
 const exitCodeHelp = `Exit codes:
-  0  success; for serve, a clean graceful shutdown
-  1  the daemon failed while running
-  2  bad command line
-  3  invalid configuration (file, VPO_* environment or flag)
-  4  database cannot be opened, created or migrated
-  5  HTTP listener cannot bind (port in use, bad address)
-  6  client command could not reach the daemon or was refused
+    0  success; for serve, a clean graceful shutdown
+    1  the daemon failed while running
+    2  bad command line
+    3  invalid configuration (file, VPO_* environment or flag)
+    4  database cannot be opened, created or migrated
+    5  HTTP listener cannot bind (port in use, bad address)
+    6  client command could not reach the daemon or was refused
   131  serve received SIGQUIT: goroutine stacks written to stderr, no
        graceful shutdown`
