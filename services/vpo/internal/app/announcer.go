@@ -4,15 +4,20 @@ import (
 	"sync"
 
 	"github.com/sirupsen/logrus"
-
-	"github.com/vpo-project/vpo/libs/lifecycle"
 )
+
+// systemdNotifier is what announcer needs of a *lifecycle.Notifier.
+type systemdNotifier interface {
+	Ready(status string) error
+	Reloading(status string) error
+	Stopping(status string) error
+}
 
 // announcer tells systemd about readiness, reloads and the shutdown in the
 // right order: RELOADING=1 and the READY=1 after it only once vpo was
 // ready, and no READY=1 once STOPPING=1 was sent.
 type announcer struct {
-	notifier *lifecycle.Notifier
+	notifier systemdNotifier
 	status   func() string // "serving on …"
 	log      *logrus.Entry
 
