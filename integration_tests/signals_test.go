@@ -376,3 +376,26 @@ func lineOf(t *testing.T, path, prefix string) int {
 	t.Fatalf("no line starting with %q in %s", prefix, path)
 	return 0
 }
+
+// TestReloadFlagsKeepWinning: a flag given at start beats the file on a
+// reload as it did at start.
+func TestReloadFlagsKeepWinning(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := writeConfig(t, dir, port, "")
+	d := start(t, startOpts{dir: dir, port: port, args: []string{"--config", cfg, "--log-level", "info"}, wait: true})
+	d.rewriteConfig("\n[logging]\nlevel = \"debug\"\n")
+	d.reloadAndWait(1)
+	d.waitLog(5*time.Second, "configuration reloaded: nothing to change")
+	d.health()
+	if h := d.health(); h["config_reload_count"] != float64(0) {
+		t.Fatalf("config_reload_count = %v, want 0", h["config_reload_count"])
+	}
+	if strings.Contains(d.stderr.String(), "level=debug") {
+		t.Fatalf("the file's level beat --log-level on reload:\n%s", d.stderr.String())
+	}
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(10 * time.Second); code != exitOK {
+		t.Fatalf("exit %d, want 0", code)
+	}
+}
