@@ -15,6 +15,9 @@ type Key struct {
 	Default string
 	// Help is a one-line explanation.
 	Help string
+	// Live reports that a running daemon applies a new value on reload
+	// (SIGHUP); a change of any other key needs a restart.
+	Live bool
 }
 
 // Keys returns every setting in a stable order (grouped by section, in the

@@ -24,6 +24,8 @@ type setting interface {
 	literal(c *Config) string
 	// secret reports whether the value must never be printed.
 	secret() bool
+	// copyValue sets the value in dst to the one in src.
+	copyValue(dst, src *Config)
 }
 
 // spec is a setting holding a value of type T.
@@ -52,6 +54,8 @@ func (s spec[T]) key() Key {
 }
 
 func (s spec[T]) secret() bool { return s.hidden }
+
+func (s spec[T]) copyValue(dst, src *Config) { *s.field(dst) = *s.field(src) }
 
 func (s spec[T]) fromString(c *Config, raw, home string) error {
 	v, err := s.parse(raw)
@@ -103,6 +107,7 @@ func settings() []setting {
 		durationSpec(Key{
 			Name: "server.shutdown_timeout", Env: "VPO_SERVER_SHUTDOWN_TIMEOUT",
 			Help: "How long a graceful shutdown may take before running jobs are cancelled and requeued.",
+			Live: true,
 		}, func(c *Config) *time.Duration { return &c.Server.ShutdownTimeout }, 0, time.Hour),
 		secretSpec(Key{
 			Name: "server.auth_token", Env: "VPO_AUTH_TOKEN",
@@ -115,10 +120,12 @@ func settings() []setting {
 		stringSpec(Key{
 			Name: "logging.level", Env: "VPO_LOG_LEVEL", Flag: "--log-level",
 			Help: `Least severe messages logged: "debug", "info", "warning" or "error".`,
+			Live: true,
 		}, func(c *Config) *string { return &c.Logging.Level }, checkLevel),
 		stringSpec(Key{
 			Name: "logging.format", Env: "VPO_LOG_FORMAT", Flag: "--log-format",
 			Help: `Log line format: "text" or "json".`,
+			Live: true,
 		}, func(c *Config) *string { return &c.Logging.Format }, checkFormat),
 		withDynamicDefault(stringSpec(Key{
 			Name: "database.path", Env: "VPO_DATABASE_PATH",
@@ -128,15 +135,18 @@ func settings() []setting {
 		withDynamicDefault(intSpec(Key{
 			Name: "jobs.workers", Env: "VPO_JOBS_WORKERS",
 			Help: "Number of jobs run at the same time; defaults to the number of CPUs.",
+			Live: true,
 		}, func(c *Config) *int { return &c.Jobs.Workers }, 1, maxWorkers),
 			"number of CPUs"),
 		durationSpec(Key{
 			Name: "jobs.lease_duration", Env: "VPO_JOBS_LEASE_DURATION",
 			Help: "How long a worker holds a job before it is considered abandoned and requeued.",
+			Live: true,
 		}, func(c *Config) *time.Duration { return &c.Jobs.LeaseDuration }, time.Second, time.Hour),
 		intSpec(Key{
 			Name: "jobs.retention_days", Env: "VPO_JOBS_RETENTION_DAYS",
 			Help: "Days finished jobs (completed, failed, cancelled) are kept before they are deleted; 0 keeps them forever.",
+			Live: true,
 		}, func(c *Config) *int { return &c.Jobs.RetentionDays }, 0, maxRetentionDays),
 		boolSpec(Key{
 			Name: "jobs.test_kinds", Env: "VPO_JOBS_TEST_KINDS",

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -48,6 +49,11 @@ type Health struct {
 
 	started      atomic.Bool
 	shuttingDown atomic.Bool
+
+	reloadMu    sync.Mutex
+	reloads     int
+	lastReload  time.Time // zero: none yet
+	reloadError string    // "": the last reload did not fail
 }
 
 // New returns a Health that is not ready yet. Uptime counts from now.
@@ -87,6 +93,28 @@ func (h *Health) SetShuttingDown() {
 	h.shuttingDown.Store(true)
 }
 
+// ConfigReloaded records a successful configuration reload. Only a reload
+// that changed something counts and sets the time; any success clears the
+// error of an earlier failed reload.
+func (h *Health) ConfigReloaded(changed bool) {
+	now := h.now()
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	h.reloadError = ""
+	if changed {
+		h.reloads++
+		h.lastReload = now
+	}
+}
+
+// ConfigReloadFailed records a reload that changed nothing because the new
+// configuration was invalid; msg says where and why.
+func (h *Health) ConfigReloadFailed(msg string) {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	h.reloadError = msg
+}
+
 // ShuttingDown reports whether SetShuttingDown was called.
 func (h *Health) ShuttingDown() bool {
 	return h.shuttingDown.Load()
@@ -110,6 +138,17 @@ func (h *Health) Report(ctx context.Context) Report {
 	if dbErr != nil {
 		r.Database = DatabaseDisconnected
 	}
+	h.reloadMu.Lock()
+	r.ConfigReloadCount = h.reloads
+	if !h.lastReload.IsZero() {
+		t := h.lastReload.UTC()
+		r.LastConfigReload = &t
+	}
+	if h.reloadError != "" {
+		msg := h.reloadError
+		r.ConfigReloadError = &msg
+	}
+	h.reloadMu.Unlock()
 	switch {
 	case shuttingDown:
 		r.Status = StatusUnhealthy

@@ -238,6 +238,10 @@ func TestHealthSchema(t *testing.T) {
 		"jobs_queued":    float64(3),
 		"jobs_running":   float64(1),
 		"workers":        float64(2),
+		// No reload yet.
+		"config_reload_count": float64(0),
+		"last_config_reload":  nil,
+		"config_reload_error": nil,
 	}
 	for k, v := range want {
 		got, ok := body[k]
@@ -264,13 +268,13 @@ func TestReportMarshalJSON(t *testing.T) {
 		{
 			name:   "no extra",
 			report: health.Report{Status: "healthy", Database: "connected", UptimeSeconds: 1.5, Version: "v", Ready: true},
-			want:   `{"status":"healthy","database":"connected","uptime_seconds":1.5,"version":"v","shutting_down":false,"ready":true}`,
+			want:   `{"status":"healthy","database":"connected","uptime_seconds":1.5,"version":"v","shutting_down":false,"ready":true,"config_reload_count":0,"last_config_reload":null,"config_reload_error":null}`,
 		},
 		{
 			name: "extra merged sorted, fixed fields win",
 			report: health.Report{Status: "degraded", Database: "disconnected", Version: "v",
-				Extra: map[string]any{"workers": 4, "jobs_queued": 0, "ready": "no"}},
-			want: `{"status":"degraded","database":"disconnected","uptime_seconds":0,"version":"v","shutting_down":false,"ready":false,"jobs_queued":0,"workers":4}`,
+				Extra: map[string]any{"workers": 4, "jobs_queued": 0, "ready": "no", "config_reload_count": 9}},
+			want: `{"status":"degraded","database":"disconnected","uptime_seconds":0,"version":"v","shutting_down":false,"ready":false,"config_reload_count":0,"last_config_reload":null,"config_reload_error":null,"jobs_queued":0,"workers":4}`,
 		},
 		{
 			name:    "unencodable extra",
@@ -365,5 +369,54 @@ func TestFlagsAreLive(t *testing.T) {
 		if got := h.Report(t.Context()).Status; got != s.want {
 			t.Errorf("step %d: status %s, want %s", i, got, s.want)
 		}
+	}
+}
+
+func TestConfigReloadFields(t *testing.T) {
+	type step struct {
+		ok      bool // ConfigReloaded, else ConfigReloadFailed
+		changed bool
+		msg     string
+	}
+	reloadAt := time.Date(2025, 3, 1, 12, 0, 5, 0, time.UTC)
+	tests := []struct {
+		name      string
+		steps     []step
+		wantCount float64
+		wantLast  any
+		wantErr   any
+	}{
+		{name: "none", wantCount: 0, wantLast: nil, wantErr: nil},
+		{name: "no change does not count", steps: []step{{ok: true}}, wantCount: 0, wantLast: nil, wantErr: nil},
+		{name: "change counts", steps: []step{{ok: true, changed: true}, {ok: true}}, wantCount: 1,
+			wantLast: reloadAt.Format(time.RFC3339), wantErr: nil},
+		{name: "failure kept", steps: []step{{ok: true, changed: true}, {msg: "/etc/vpo/config.toml:3: bad"}}, wantCount: 1,
+			wantLast: reloadAt.Format(time.RFC3339), wantErr: "/etc/vpo/config.toml:3: bad"},
+		{name: "success clears failure", steps: []step{{msg: "x"}, {ok: true}}, wantCount: 0, wantLast: nil, wantErr: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			h := health.New(health.Options{Database: dbOK, Now: clk.Now})
+			h.SetReady(true)
+			clk.Advance(5 * time.Second)
+			for _, s := range tt.steps {
+				if s.ok {
+					h.ConfigReloaded(s.changed)
+				} else {
+					h.ConfigReloadFailed(s.msg)
+				}
+			}
+			_, body := serve(t, h.HealthHandler(), http.MethodGet)
+			if got := body["config_reload_count"]; got != tt.wantCount {
+				t.Errorf("config_reload_count = %#v, want %v", got, tt.wantCount)
+			}
+			if got := body["last_config_reload"]; got != tt.wantLast {
+				t.Errorf("last_config_reload = %#v, want %#v", got, tt.wantLast)
+			}
+			if got := body["config_reload_error"]; got != tt.wantErr {
+				t.Errorf("config_reload_error = %#v, want %#v", got, tt.wantErr)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 )
 
 // Values of Report.Status.
@@ -33,6 +34,15 @@ type Report struct {
 	ShuttingDown  bool    `json:"shutting_down"`
 	// Ready is true when the readiness probe would answer 200.
 	Ready bool `json:"ready"`
+	// ConfigReloadCount counts the configuration reloads that changed
+	// something (a reload that found nothing to change does not count).
+	ConfigReloadCount int `json:"config_reload_count"`
+	// LastConfigReload is when the last counted reload happened (UTC), or
+	// nil before the first.
+	LastConfigReload *time.Time `json:"last_config_reload"`
+	// ConfigReloadError is why the last reload failed, or nil when the
+	// last reload succeeded (or none failed).
+	ConfigReloadError *string `json:"config_reload_error"`
 	// Extra holds the fields from Options.Stats. They are merged into the
 	// top level of the JSON document; they cannot replace the fields above.
 	Extra map[string]any `json:"-"`
@@ -89,7 +99,8 @@ func (r Report) MarshalJSON() ([]byte, error) {
 
 func isReportField(key string) bool {
 	switch key {
-	case "status", "database", "uptime_seconds", "version", "shutting_down", "ready":
+	case "status", "database", "uptime_seconds", "version", "shutting_down", "ready",
+		"config_reload_count", "last_config_reload", "config_reload_error":
 		return true
 	default:
 		return false

@@ -206,7 +206,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	// requeued. Each wait below also watches p.stopping.
 	base := context.WithoutCancel(ctx)
 	p.log.WithFields(logrus.Fields{
-		"workers": p.Workers(), "owner": p.owner, "lease": p.opts.Lease.String(), "kinds": strings.Join(p.reg.Kinds(), ","),
+		"workers": p.Workers(), "owner": p.owner, "lease": p.Lease().String(), "kinds": strings.Join(p.reg.Kinds(), ","),
 	}).Info("worker pool started")
 
 	p.recoverExpired(base)
@@ -243,7 +243,7 @@ func (p *Pool) dispatch(ctx context.Context) {
 		// Only kinds this pool can run are claimed: a job of another kind
 		// (queued by a newer version, or a kind switched off) stays queued
 		// with its attempts untouched for a process that has it.
-		job, ok, err := p.q.ClaimJob(ctx, p.owner, p.reg.Kinds(), p.opts.Lease, p.opts.Now())
+		job, ok, err := p.q.ClaimJob(ctx, p.owner, p.reg.Kinds(), p.Lease(), p.opts.Now())
 		if err != nil {
 			p.log.WithError(err).Error("claim job")
 			if !wait(min(p.opts.PollInterval, errorBackoff)) {
@@ -523,7 +523,7 @@ func (p *Pool) runJob(ctx, jctx context.Context, r *claimRun) {
 		done <- outcome{result: res, err: err}
 	}()
 
-	renew := time.NewTicker(max(p.opts.Lease/3, time.Millisecond))
+	renew := time.NewTicker(p.renewEvery())
 	defer renew.Stop()
 	renewC := renew.C
 	lost := func() bool { return errors.Is(context.Cause(jctx), errLeaseLost) }
@@ -558,7 +558,7 @@ func (p *Pool) runJob(ctx, jctx context.Context, r *claimRun) {
 			renewC = nil
 			return
 		}
-		cancelRequested, err := p.q.RenewLease(ctx, r.lease, p.opts.Lease, p.opts.Now())
+		cancelRequested, err := p.q.RenewLease(ctx, r.lease, p.Lease(), p.opts.Now())
 		switch {
 		case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
 			r.lose(err)
@@ -579,9 +579,10 @@ func (p *Pool) runJob(ctx, jctx context.Context, r *claimRun) {
 			if renewC == nil {
 				break
 			}
-			renew.Reset(max(p.opts.Lease/3, time.Millisecond))
+			renew.Reset(p.renewEvery())
 			renewNow()
 		case <-renewC:
+			renew.Reset(p.renewEvery()) // the lease may have changed (SetLease)
 			renewNow()
 		case <-prog.reported:
 			if progC != nil {

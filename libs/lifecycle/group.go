@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -49,6 +50,16 @@ type GroupOptions struct {
 type Group struct {
 	opts   GroupOptions
 	actors []Actor
+
+	mu      sync.Mutex
+	timeout time.Duration // ShutdownTimeout, changed by SetShutdownTimeout
+}
+
+// StopReasoner is an Actor that can say why its Run returned, such as the
+// signal that ended it; the group then names that reason instead of
+// "<name> stopped".
+type StopReasoner interface {
+	StopReason() string
 }
 
 // NewGroup returns an empty group.
@@ -59,7 +70,22 @@ func NewGroup(opts GroupOptions) *Group {
 	if opts.After == nil {
 		opts.After = time.After
 	}
-	return &Group{opts: opts}
+	return &Group{opts: opts, timeout: opts.ShutdownTimeout}
+}
+
+// SetShutdownTimeout changes the deadline of a shutdown that has not begun
+// yet (e.g. on a configuration reload).
+func (g *Group) SetShutdownTimeout(d time.Duration) {
+	g.mu.Lock()
+	g.timeout = d
+	g.mu.Unlock()
+}
+
+// ShutdownTimeout returns the current shutdown deadline.
+func (g *Group) ShutdownTimeout() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.timeout
 }
 
 // Add appends an actor. On shutdown, actors are asked to stop one after
@@ -68,8 +94,9 @@ func NewGroup(opts GroupOptions) *Group {
 func (g *Group) Add(a Actor) { g.actors = append(g.actors, a) }
 
 type result struct {
-	name string
-	err  error
+	actor Actor
+	name  string
+	err   error
 }
 
 // Run starts every actor and blocks until all have returned, or until the
@@ -83,7 +110,7 @@ func (g *Group) Run(ctx context.Context) error {
 	done := make(chan result, len(g.actors))
 	for _, a := range g.actors {
 		go func(a Actor) {
-			done <- result{name: a.Name(), err: a.Run(ctx)}
+			done <- result{actor: a, name: a.Name(), err: a.Run(ctx)}
 		}(a)
 	}
 
@@ -96,17 +123,23 @@ func (g *Group) Run(ctx context.Context) error {
 		first = result{name: "context", err: nil}
 	}
 	reason := first.name + " stopped"
+	if r, ok := first.actor.(StopReasoner); ok && r.StopReason() != "" {
+		reason = r.StopReason()
+	}
 	if first.err != nil {
 		reason = fmt.Sprintf("%s failed: %v", first.name, first.err)
-		g.errorf("%s; shutting down", reason)
-	} else {
-		g.infof("shutdown started (%s)", reason)
 	}
 	if g.opts.OnShutdown != nil {
 		g.opts.OnShutdown(reason)
 	}
+	if first.err != nil {
+		g.errorf("%s; shutting down", reason)
+	} else {
+		g.infof("shutdown started (%s)", reason)
+	}
 
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opts.ShutdownTimeout)
+	timeout := g.ShutdownTimeout()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	// Shutdown runs in the order actors were added, all sharing one
 	// deadline, while the group keeps collecting Run results.
@@ -120,7 +153,7 @@ func (g *Group) Run(ctx context.Context) error {
 		}
 	}()
 
-	giveUp := g.opts.After(g.opts.ShutdownTimeout + g.opts.Grace)
+	giveUp := g.opts.After(timeout + g.opts.Grace)
 	firstErr := first.err
 	for running > 0 {
 		select {

@@ -187,3 +187,64 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// reasonActor is a fake actor that names why it stopped.
+type reasonActor struct {
+	*fakeActor
+	reason string
+}
+
+func (r reasonActor) StopReason() string { return r.reason }
+
+func TestGroupNamesStopReason(t *testing.T) {
+	tests := []struct {
+		name, reason, want string
+	}{
+		{name: "signal", reason: "SIGTERM", want: "SIGTERM"},
+		{name: "no reason", reason: "", want: "a stopped"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			var got []string
+			g := lifecycle.NewGroup(lifecycle.GroupOptions{
+				ShutdownTimeout: time.Second, Log: rec,
+				OnShutdown: func(r string) { got = append(got, r) },
+			})
+			a := reasonActor{newFake("a", rec), tt.reason}
+			g.Add(a)
+			a.exit <- nil
+			if err := g.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0] != tt.want {
+				t.Fatalf("OnShutdown reasons %q, want [%q]", got, tt.want)
+			}
+			if !contains(rec.list(), "info: shutdown started ("+tt.want+")") {
+				t.Fatalf("events %q lack the shutdown line", rec.list())
+			}
+		})
+	}
+}
+
+func TestGroupSetShutdownTimeout(t *testing.T) {
+	rec := &recorder{}
+	var asked time.Duration
+	g := lifecycle.NewGroup(lifecycle.GroupOptions{
+		ShutdownTimeout: time.Minute, Grace: time.Second, Log: rec,
+		After: func(d time.Duration) <-chan time.Time { asked = d; return nil },
+	})
+	g.SetShutdownTimeout(5 * time.Second)
+	if got := g.ShutdownTimeout(); got != 5*time.Second {
+		t.Fatalf("ShutdownTimeout() = %v, want 5s", got)
+	}
+	a := newFake("a", rec)
+	g.Add(a)
+	a.exit <- nil
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if asked != 6*time.Second {
+		t.Fatalf("waited %v, want new timeout+grace = 6s", asked)
+	}
+}

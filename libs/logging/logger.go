@@ -84,6 +84,19 @@ func SetLevel(l *logrus.Logger, level string) error {
 	return nil
 }
 
+// SetFormat changes the line format of l ("text" or "json"), for example
+// on a configuration reload; journal must be what New was given. Lines
+// written concurrently come out whole in one format or the other. On error
+// the format of l is left unchanged.
+func SetFormat(l *logrus.Logger, format string, journal bool) error {
+	f, err := newFormatter(format, journal)
+	if err != nil {
+		return err
+	}
+	l.SetFormatter(f)
+	return nil
+}
+
 // Component returns an entry of l that carries the field logger=name, for
 // a component (such as "http" or "jobs") to log with.
 func Component(l *logrus.Logger, name string) *logrus.Entry {

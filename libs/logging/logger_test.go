@@ -352,3 +352,38 @@ func TestStderrIsJournal(t *testing.T) {
 		})
 	}
 }
+
+func TestSetFormat(t *testing.T) {
+	tests := []struct {
+		name    string
+		from    string
+		to      string
+		journal bool
+		want    func(line string) bool
+		wantErr bool
+	}{
+		{name: "text to json", from: "text", to: "json", want: func(l string) bool { return json.Valid([]byte(l)) }},
+		{name: "json to text", from: "json", to: "text", want: func(l string) bool { return strings.HasPrefix(l, "time=") }},
+		{name: "journal keeps prefix", from: "text", to: "json", journal: true, want: func(l string) bool {
+			return strings.HasPrefix(l, "<6>{") && json.Valid([]byte(strings.TrimPrefix(l, "<6>")))
+		}},
+		{name: "unknown format leaves it", from: "json", to: "xml", wantErr: true, want: func(l string) bool { return json.Valid([]byte(l)) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, buf := newLogger(t, logging.Options{Format: tt.from, Journal: tt.journal})
+			err := logging.SetFormat(l, tt.to, tt.journal)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("SetFormat(%q) error = %v, want error %v", tt.to, err, tt.wantErr)
+			}
+			if tt.wantErr && !errors.Is(err, logging.ErrInvalidFormat) {
+				t.Fatalf("SetFormat(%q) = %v, want ErrInvalidFormat", tt.to, err)
+			}
+			l.Info("after")
+			line := strings.TrimSuffix(buf.String(), "\n")
+			if !tt.want(line) {
+				t.Fatalf("line after SetFormat(%q): %q", tt.to, line)
+			}
+		})
+	}
+}

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/vpo-project/vpo/libs/lifecycle"
 )
 
 // Env is everything the command takes from its process.
@@ -16,6 +19,30 @@ type Env struct {
 	Stderr  io.Writer
 	Environ []string
 	Build   BuildInfo
+	// Signals is the process's signal subscription, made first thing in
+	// main. `serve` runs on it; every other command releases it. Nil: serve
+	// subscribes itself (tests).
+	Signals *lifecycle.Signals
+	// Exit ends the process at once; only SIGQUIT uses it (after the
+	// goroutine dump). Nil means os.Exit.
+	Exit func(code int)
+}
+
+// exit ends the process with code.
+func (e Env) exit(code int) {
+	if e.Exit != nil {
+		e.Exit(code)
+		return
+	}
+	os.Exit(code)
+}
+
+// releaseSignals gives the signals back to their default dispositions, for
+// commands that are not the daemon.
+func (e Env) releaseSignals() {
+	if e.Signals != nil {
+		e.Signals.Release()
+	}
 }
 
 // BuildInfo is stamped into the binary at link time.
@@ -50,7 +77,9 @@ const appHelp = `vpo is the daemon of the Video Policy Orchestrator.
 'vpo serve' runs in the foreground: it opens the SQLite library database,
 serves GET /health and the jobs API over HTTP (default 127.0.0.1:8321), runs
 queued jobs with a worker pool, and on SIGTERM or SIGINT shuts down
-gracefully within [server] shutdown_timeout.
+gracefully within [server] shutdown_timeout. SIGHUP reloads the
+configuration; SIGQUIT writes the stacks of all goroutines to stderr and
+exits at once.
 
 Configuration file: --config PATH, else $VPO_CONFIG_PATH, else
 ~/.vpo/config.toml, else /etc/vpo/config.toml; with none, built-in defaults.
@@ -89,11 +118,15 @@ func Main(ctx context.Context, args []string, env Env) int {
 
 	cmds := newCommands(app, env)
 	if len(args) == 0 {
+		env.releaseSignals()
 		app.UsageWriter(env.Stderr)
 		app.Usage(nil)
 		return ExitUsage
 	}
 	chosen, code, err := parse(app, args)
+	if chosen != serveCommand {
+		env.releaseSignals()
+	}
 	if code >= 0 {
 		return code
 	}

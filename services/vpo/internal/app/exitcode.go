@@ -21,14 +21,21 @@ const (
 	// ExitUnavailable: a client command could not reach the daemon, or the
 	// daemon refused the request.
 	ExitUnavailable = 6
+	// ExitQuit: serve received SIGQUIT, wrote the stacks of all
+	// goroutines to stderr and exited at once, without a graceful
+	// shutdown (128+3, as a shell reports death by SIGQUIT; Go's own
+	// SIGQUIT exit code, 2, would read as a bad command line).
+	ExitQuit = 131
 )
 
 // exitCodeHelp is printed by --help and copied into the README.
 const exitCodeHelp = `Exit codes:
-  0  success; for serve, a clean graceful shutdown
-  1  the daemon failed while running
-  2  bad command line
-  3  invalid configuration (file, VPO_* environment or flag)
-  4  database cannot be opened, created or migrated
-  5  HTTP listener cannot bind (port in use, bad address)
-  6  client command could not reach the daemon or was refused`
+    0  success; for serve, a clean graceful shutdown
+    1  the daemon failed while running
+    2  bad command line
+    3  invalid configuration (file, VPO_* environment or flag)
+    4  database cannot be opened, created or migrated
+    5  HTTP listener cannot bind (port in use, bad address)
+    6  client command could not reach the daemon or was refused
+  131  serve received SIGQUIT: goroutine stacks written to stderr, no
+       graceful shutdown`

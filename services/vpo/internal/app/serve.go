@@ -28,8 +28,12 @@ const shutdownGrace = time.Second
 // the deadline, for their handlers to return before abandoning them.
 const handlerGrace = 250 * time.Millisecond
 
+// serveCommand is the daemon's command; every other command gives the
+// signals back to their default dispositions.
+const serveCommand = "serve"
+
 func addServe(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
-	cmd := app.Command("serve", "Run the daemon in the foreground until SIGTERM or SIGINT.")
+	cmd := app.Command(serveCommand, "Run the daemon in the foreground until SIGTERM or SIGINT; SIGHUP reloads the configuration.")
 	flags := addConfigFlags(cmd, true)
 	cmds[cmd.FullCommand()] = func(ctx context.Context) error {
 		return serve(ctx, env, flags)
@@ -61,12 +65,19 @@ func bootstrapLogger(env Env, flags *configFlags, journal bool) *logrus.Logger {
 }
 
 func serve(ctx context.Context, env Env, flags *configFlags) error {
-	journal := journalStderr(env)
-	// Subscribe to signals first: a SIGTERM during start-up must still mean
-	// a graceful stop, not the default kill.
-	boot := logging.Component(bootstrapLogger(env, flags, journal), "daemon")
-	signals := lifecycle.NewSignals(boot)
+	// main subscribed to the signals first thing: a SIGTERM during
+	// start-up still means a graceful stop, not the default kill.
+	signals := env.Signals
+	if signals == nil {
+		signals = lifecycle.NewSignals()
+	}
 	defer signals.Close()
+	journal := journalStderr(env)
+	boot := logging.Component(bootstrapLogger(env, flags, journal), "daemon")
+	signals.SetLog(boot)
+	var quitLog atomic.Pointer[logrus.Entry]
+	quitLog.Store(boot)
+	signals.HandleQuit(func(os.Signal) { quit(env, quitLog.Load()) })
 
 	loaded, err := config.Load(flags.options(env))
 	if err != nil {
@@ -84,6 +95,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	defer func() { _ = logging.Flush(logger) }()
 	log := logging.Component(logger, "daemon")
 	signals.SetLog(log)
+	quitLog.Store(log)
 	for _, w := range loaded.Warnings {
 		log.Warn(w)
 	}
@@ -160,23 +172,43 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })
 
-	notifier := lifecycle.NewNotifier()
+	announce := &announcer{
+		notifier: lifecycle.NewNotifier(),
+		log:      log,
+		status: func() string {
+			return fmt.Sprintf("serving on http://%s, %d workers", httpSrv.Addr(), pool.Workers())
+		},
+	}
 	group := lifecycle.NewGroup(lifecycle.GroupOptions{
 		ShutdownTimeout: cfg.Server.ShutdownTimeout,
 		Grace:           shutdownGrace,
 		Log:             log,
 		OnShutdown: func(reason string) {
 			hl.SetShuttingDown()
-			if err := notifier.Stopping("shutting down: " + reason); err != nil {
-				log.Warnf("systemd notify: %v", err)
-			}
+			announce.stoppingNow(reason)
 		},
 	})
+	retainer := newRetention(st, cfg.Jobs.RetentionDays, logging.Component(logger, "retention"))
+	reload := &reloader{
+		load: func() (*config.Loaded, error) {
+			// The same checks as at start: a file that serve would refuse
+			// is refused by a reload too.
+			l, err := config.Load(flags.options(env))
+			if err == nil {
+				err = l.CheckServe()
+			}
+			return l, err
+		},
+		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer}),
+		log:      log,
+		health:   hl,
+		announce: announce,
+		running:  cfg,
+	}
+	signals.OnReload(reload.Reload)
 	group.Add(signals)
 	group.Add(&poolActor{pool: pool})
 	group.Add(httpSrv)
-	// SIGHUP reload: call retainer.SetDays(newCfg.Jobs.RetentionDays).
-	retainer := newRetention(st, cfg.Jobs.RetentionDays, logging.Component(logger, "retention"))
 	group.Add(retainer)
 
 	// Ready once the workers run (the store is open and the port bound
@@ -188,12 +220,11 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		case <-groupDone:
 			return
 		}
-		hl.SetReady(true)
-		status := fmt.Sprintf("serving on http://%s, %d workers", httpSrv.Addr(), cfg.Jobs.Workers)
-		if err := notifier.Ready(status); err != nil {
-			log.Warnf("systemd notify: %v", err)
-		}
-		log.WithField("address", httpSrv.Addr().String()).Info("vpo is ready")
+		// Not when a shutdown began first.
+		announce.readyNow(func() {
+			hl.SetReady(true)
+			log.WithField("address", httpSrv.Addr().String()).Info("vpo is ready")
+		})
 	}()
 
 	runErr := group.Run(ctx)
@@ -206,7 +237,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	}
 	if runErr != nil {
 		if errors.Is(runErr, lifecycle.ErrStopTimeout) {
-			log.Errorf("vpo stopped, but not everything finished within shutdown_timeout %s", cfg.Server.ShutdownTimeout)
+			log.Errorf("vpo stopped, but not everything finished within shutdown_timeout %s", group.ShutdownTimeout())
 		} else {
 			log.Errorf("vpo stopped after a failure: %v", runErr)
 		}
@@ -220,6 +251,19 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 type healthStore interface {
 	Ping(ctx context.Context) error
 	CountQueued(ctx context.Context) (int, error)
+}
+
+// quit answers SIGQUIT: like Go's default, it writes the stacks of all
+// goroutines to stderr and ends the process at once (no graceful
+// shutdown; running jobs are recovered when their lease expires), but with
+// ExitQuit rather than Go's 2, which means a bad command line here.
+func quit(env Env, log *logrus.Entry) {
+	log.Errorf("received SIGQUIT: writing the stacks of all goroutines to stderr and exiting with code %d, without a graceful shutdown", ExitQuit)
+	if err := lifecycle.WriteGoroutines(env.Stderr); err != nil {
+		log.Errorf("%v", err)
+	}
+	_ = logging.Flush(log.Logger)
+	env.exit(ExitQuit)
 }
 
 // databaseCheck is the /health database check. Policy (README, "Database

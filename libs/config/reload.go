@@ -1,0 +1,59 @@
+package config
+
+// Change is one key whose value differs between two configurations.
+type Change struct {
+	// Key is the dotted key, such as "logging.level".
+	Key string
+	// Old and New are the values as TOML literals; secrets are masked.
+	Old, New string
+	// Live reports whether a running daemon can apply the new value (see
+	// Key.Live); otherwise it takes a restart.
+	Live bool
+}
+
+// Diff returns the keys whose values differ between old and new, in the
+// order of Keys.
+func Diff(old, new Config) []Change {
+	var changes []Change
+	for _, s := range settings() {
+		o, n := s.literal(&old), s.literal(&new)
+		if o == n {
+			continue
+		}
+		if s.secret() {
+			o, n = maskedLiteral(o), maskedLiteral(n)
+		}
+		k := s.key()
+		changes = append(changes, Change{Key: k.Name, Old: o, New: n, Live: k.Live})
+	}
+	return changes
+}
+
+// maskedLiteral hides a secret but still tells an empty value apart.
+func maskedLiteral(lit string) string {
+	if lit == `""` {
+		return lit
+	}
+	return secretMask
+}
+
+// Reload compares the running configuration with a newly loaded one. It
+// returns the configuration to run with (next's live keys, running's value
+// for every other key), the live changes to apply, and the changes that
+// need a restart and were therefore not taken.
+func Reload(running, next Config) (effective Config, live, restart []Change) {
+	effective = next
+	for _, c := range Diff(running, next) {
+		if c.Live {
+			live = append(live, c)
+			continue
+		}
+		restart = append(restart, c)
+	}
+	for _, s := range settings() {
+		if !s.key().Live {
+			s.copyValue(&effective, &running)
+		}
+	}
+	return effective, live, restart
+}

@@ -1,0 +1,120 @@
+package app
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/libs/config"
+	"github.com/vpo-project/vpo/libs/health"
+	"github.com/vpo-project/vpo/libs/jobs"
+	"github.com/vpo-project/vpo/libs/lifecycle"
+	"github.com/vpo-project/vpo/libs/logging"
+)
+
+// applyFunc puts the new value of one live key into effect. Values are
+// already validated, so it cannot fail.
+type applyFunc func(old, new config.Config)
+
+// liveParts are the running parts whose settings a reload may change.
+type liveParts struct {
+	logger    *logrus.Logger
+	journal   bool
+	pool      *jobs.Pool
+	group     *lifecycle.Group
+	retention *retention
+}
+
+// appliers maps every live key (config.Key.Live) to what applies it. To
+// make a key reloadable: mark it Live in libs/config and add its line here.
+func appliers(p liveParts) map[string]applyFunc {
+	return map[string]applyFunc{
+		"logging.level": func(_, c config.Config) { _ = logging.SetLevel(p.logger, c.Logging.Level) },
+		"logging.format": func(_, c config.Config) {
+			_ = logging.SetFormat(p.logger, c.Logging.Format, p.journal)
+		},
+		"jobs.workers":            func(_, c config.Config) { p.pool.SetWorkers(c.Jobs.Workers) },
+		"jobs.lease_duration":     func(_, c config.Config) { p.pool.SetLease(c.Jobs.LeaseDuration) },
+		"server.shutdown_timeout": func(_, c config.Config) { p.group.SetShutdownTimeout(c.Server.ShutdownTimeout) },
+		"jobs.retention_days":     func(_, c config.Config) { p.retention.SetDays(c.Jobs.RetentionDays) },
+	}
+}
+
+// reloader re-reads the configuration on SIGHUP and applies what can
+// change while vpo runs. Reloads are serialised.
+type reloader struct {
+	load     func() (*config.Loaded, error)
+	apply    map[string]applyFunc
+	log      *logrus.Entry
+	health   *health.Health
+	announce *announcer
+
+	mu      sync.Mutex
+	running config.Config
+}
+
+// Reload re-reads the config file and environment with the flags given at
+// start and applies the live changes. An invalid configuration changes
+// nothing. A changed restart-only key is logged and keeps its value.
+func (r *reloader) Reload(context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.announce.reloading()
+	defer r.announce.reloaded()
+
+	loaded, err := r.load()
+	if err != nil {
+		r.log.Errorf("configuration reload failed, keeping the running configuration: %v", err)
+		r.health.ConfigReloadFailed(err.Error())
+		return
+	}
+	for _, w := range loaded.Warnings {
+		r.log.Warn(w)
+	}
+	effective, live, restart := config.Reload(r.running, loaded.Config)
+	for _, c := range restart {
+		r.log.WithField("key", c.Key).Warnf("%s changed from %s to %s, but a new value takes a restart (systemctl restart vpo); keeping %s",
+			c.Key, shownValue(c.Old), shownValue(c.New), shownValue(c.Old))
+	}
+	old := r.running
+	for _, c := range live {
+		f, ok := r.apply[c.Key]
+		if !ok {
+			// A key marked live without an applier (a test prevents it):
+			// keep it as it runs.
+			r.log.WithField("key", c.Key).Errorf("%s cannot be applied live; keeping %s", c.Key, shownValue(c.Old))
+			continue
+		}
+		f(old, effective)
+		r.log.WithField("key", c.Key).Infof("%s changed from %s to %s", c.Key, shownValue(c.Old), shownValue(c.New))
+	}
+	r.running = effective
+	r.health.ConfigReloaded(len(live) > 0)
+	if len(live) == 0 {
+		r.log.Info("configuration reloaded: nothing to change")
+		return
+	}
+	r.log.WithField("changed", len(live)).Info("configuration reloaded")
+}
+
+// shownValue drops the quotes of a TOML string literal for log messages
+// (the text format would escape them): "debug" → debug.
+func shownValue(literal string) string {
+	if v, err := strconv.Unquote(literal); err == nil && v != "" {
+		return v
+	}
+	return literal
+}
+
+// liveKeys lists the keys that appliers covers, sorted.
+func liveKeys(m map[string]applyFunc) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
