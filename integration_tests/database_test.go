@@ -315,11 +315,7 @@ func TestDatabasePathWithDoubleSlash(t *testing.T) {
 // "ready" daemon that fails every write.
 func TestReadOnlyDatabaseFile(t *testing.T) {
 	base, bin, cred := unprivileged(t)
-	dbDir := filepath.Join(base, "db")
-	if err := os.Mkdir(dbDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	chownTo(t, cred, dbDir)
+	dbDir := ownedDir(t, cred, filepath.Join(base, "db"))
 	db := filepath.Join(dbDir, "library.db")
 	port := freePort(t)
 	cfg := plainConfig(t, filepath.Join(base, "cfg"), port, db)

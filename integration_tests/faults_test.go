@@ -419,6 +419,16 @@ func startAs(t *testing.T, bin string, cred *syscall.Credential, dir string, por
 }
 
 // chownTo hands path to cred's user (no-op when not running as root).
+// ownedDir creates dir (mode 0755) owned by the user of cred.
+func ownedDir(t *testing.T, cred *syscall.Credential, dir string) string {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chownTo(t, cred, dir)
+	return dir
+}
+
 func chownTo(t *testing.T, cred *syscall.Credential, path string) {
 	t.Helper()
 	if cred == nil {
@@ -506,11 +516,7 @@ func TestReadOnlyDatabaseDirectory(t *testing.T) {
 // the mode is restored; never corrupted.
 func TestDatabaseUnreadableWhileRunning(t *testing.T) {
 	base, bin, cred := unprivileged(t)
-	dbDir := filepath.Join(base, "db")
-	if err := os.Mkdir(dbDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	chownTo(t, cred, dbDir)
+	dbDir := ownedDir(t, cred, filepath.Join(base, "db"))
 	db := filepath.Join(dbDir, "library.db")
 	port := freePort(t)
 	d := startAs(t, bin, cred, base, port, plainConfig(t, filepath.Join(base, "cfg"), port, db))

@@ -101,11 +101,7 @@ func touch(t *testing.T, paths ...string) {
 // file removed from a readable directory is still marked missing.
 func TestScanUnreadableDirectoryKeepsItsFiles(t *testing.T) {
 	base, bin, cred := unprivileged(t)
-	dbDir := filepath.Join(base, "db")
-	if err := os.Mkdir(dbDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	chownTo(t, cred, dbDir)
+	dbDir := ownedDir(t, cred, filepath.Join(base, "db"))
 	root := filepath.Join(base, "media")
 	locked := filepath.Join(root, "locked")
 	touch(t, filepath.Join(root, "open/a.mkv"), filepath.Join(root, "open/gone.mkv"),

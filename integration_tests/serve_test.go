@@ -285,24 +285,7 @@ func TestLogFormatFlag(t *testing.T) {
 
 func TestNotifySocket(t *testing.T) {
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	msgs := make(chan string, 16)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(msgs)
-				return
-			}
-			msgs <- string(buf[:n])
-		}
-	}()
+	sock, msgs := notifySocket(t, dir)
 	d := start(t, startOpts{dir: dir, env: []string{"NOTIFY_SOCKET=" + sock}})
 	ready := waitMsg(t, msgs, "READY=1")
 	// READY comes only after the port is bound: /health must answer now.
@@ -317,6 +300,32 @@ func TestNotifySocket(t *testing.T) {
 	if code := d.wait(10 * time.Second); code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
+}
+
+// notifySocket listens on a unixgram socket in dir, as systemd's
+// NOTIFY_SOCKET does, and delivers each message on the channel; the socket
+// closes when the test ends.
+func notifySocket(t *testing.T, dir string) (string, <-chan string) {
+	t.Helper()
+	sock := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	msgs := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	return sock, msgs
 }
 
 func waitMsg(t *testing.T, msgs <-chan string, want string) string {

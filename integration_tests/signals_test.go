@@ -197,24 +197,7 @@ func TestReloadBurst(t *testing.T) {
 
 func TestReloadNotifiesSystemd(t *testing.T) {
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	msgs := make(chan string, 64)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(msgs)
-				return
-			}
-			msgs <- string(buf[:n])
-		}
-	}()
+	sock, msgs := notifySocket(t, dir)
 	d := start(t, startOpts{dir: dir, env: []string{"NOTIFY_SOCKET=" + sock}})
 	waitMsg(t, msgs, "READY=1")
 	d.signal(syscall.SIGHUP)
