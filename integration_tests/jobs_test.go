@@ -211,15 +211,22 @@ func mediaTree(t *testing.T, root string) []string {
 	return videos
 }
 
+// fileRow is one file of GET /api/files, the fields these tests read.
 type fileRow struct {
-	Path      string `json:"path"`
-	Size      int64  `json:"size"`
-	Container string `json:"container"`
-	Missing   bool   `json:"missing"`
-	Codec     string `json:"codec"`
-	Tracks    int    `json:"tracks"`
+	Path       string  `json:"path"`
+	PathB64    string  `json:"path_b64"`
+	Size       int64   `json:"size"`
+	Container  string  `json:"container"`
+	Missing    bool    `json:"missing"`
+	Codec      string  `json:"codec"`
+	Tracks     int     `json:"tracks"`
+	Probed     bool    `json:"probed"`
+	ProbedAt   *string `json:"probed_at"`
+	ProbeError string  `json:"probe_error"`
 }
 
+// files returns every row of GET /api/files; it fails on anything but a
+// 200 with a JSON body.
 func (d *daemon) files() []fileRow {
 	d.t.Helper()
 	resp, err := client.Get(d.url("/api/files?limit=1000"))
@@ -230,8 +237,8 @@ func (d *daemon) files() []fileRow {
 	var out struct {
 		Files []fileRow `json:"files"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		d.t.Fatal(err)
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		d.t.Fatalf("GET /api/files = %d, %v", resp.StatusCode, err)
 	}
 	return out.Files
 }

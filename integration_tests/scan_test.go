@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,19 +14,8 @@ import (
 	"time"
 )
 
-// libraryRow is a row of GET /api/files with the fields these tests read.
-type libraryRow struct {
-	Path       string  `json:"path"`
-	PathB64    string  `json:"path_b64"`
-	Missing    bool    `json:"missing"`
-	Codec      string  `json:"codec"`
-	Probed     bool    `json:"probed"`
-	ProbedAt   *string `json:"probed_at"`
-	ProbeError string  `json:"probe_error"`
-}
-
 // rawPath is the exact path of a row.
-func (r libraryRow) rawPath(t *testing.T) string {
+func (r fileRow) rawPath(t *testing.T) string {
 	t.Helper()
 	if r.PathB64 == "" {
 		return r.Path
@@ -39,23 +27,11 @@ func (r libraryRow) rawPath(t *testing.T) string {
 	return string(b)
 }
 
-// library returns every row of GET /api/files, by exact path; it fails on
-// anything but a 200 with a JSON body.
-func (d *daemon) library() map[string]libraryRow {
+// library returns every row of GET /api/files, by exact path.
+func (d *daemon) library() map[string]fileRow {
 	d.t.Helper()
-	resp, err := client.Get(d.url("/api/files?limit=1000"))
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Files []libraryRow `json:"files"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
-		d.t.Fatalf("GET /api/files = %d, %v", resp.StatusCode, err)
-	}
-	rows := map[string]libraryRow{}
-	for _, r := range out.Files {
+	rows := map[string]fileRow{}
+	for _, r := range d.files() {
 		rows[r.rawPath(d.t)] = r
 	}
 	return rows
@@ -172,7 +148,9 @@ func TestScanProbesOnceFFProbeArrives(t *testing.T) {
 	root := filepath.Join(dir, "media")
 	good, bad := filepath.Join(root, "good.mkv"), filepath.Join(root, "bad.mkv")
 	touch(t, good, bad)
-	d := start(t, startOpts{dir: dir, env: []string{"PATH=" + bin + ":" + os.Getenv("PATH")}, wait: true})
+	// PATH holds only bin: an ffprobe installed on the machine must not
+	// answer before the test installs its own.
+	d := start(t, startOpts{dir: dir, env: []string{"PATH=" + bin}, wait: true})
 	if res := d.scanNow(root, true); res.Seen != 2 || res.Probed != 0 {
 		t.Fatalf("scan without ffprobe: %+v", res)
 	}
@@ -218,7 +196,7 @@ func TestFilesAPINonUTF8Names(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	var out struct {
-		Files []libraryRow `json:"files"`
+		Files []fileRow `json:"files"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		t.Fatal(err)
