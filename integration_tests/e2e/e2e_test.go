@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -376,6 +377,27 @@ func (r *results) brokenConfigLines() ([]journalEntry, error) {
 	return out, nil
 }
 
+// debugLines splits the daemon's debug lines (PRIORITY=7) of one invocation
+// into those logged before and after the time in the fact sinceKey (µs).
+func (r *results) debugLines(invocation, sinceKey string) (before, after []journalEntry, err error) {
+	since, err := r.num(sinceKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range r.daemonLines(invocation) {
+		if e["PRIORITY"] != "7" {
+			continue
+		}
+		ts, _ := strconv.ParseFloat(e["__REALTIME_TIMESTAMP"], 64)
+		if ts < since {
+			before = append(before, e)
+		} else {
+			after = append(after, e)
+		}
+	}
+	return before, after, nil
+}
+
 // linePriority checks that a daemon line exists with the given priority.
 func (r *results) linePriority(invocation, text, prio string) error {
 	e, err := r.line(invocation, text)
@@ -515,6 +537,29 @@ var checks = []check{
 	{"a scan job submitted with the CLI completes", []string{"scan-job.json", "files.json"}, func(r *results) error {
 		return all(r.eq("scan.status", "completed"),
 			r.eq("scan.files", "/srv/media/clip.mp4 /srv/media/movie.mkv /srv/media/shows/s01/e01.avi"))
+	}},
+	{"systemctl reload vpo: the unit stays active, same PID, no restart", []string{"reload.log", "scenario.log"}, func(r *results) error {
+		return all(r.contains("reload.ExecReload", "/bin/kill -HUP $MAINPID"), r.eq("reload.edit", "1"), r.eq("reload.rc", "0"),
+			r.eq("reload.ActiveState", "active"), r.eq("reload.SubState", "running"),
+			r.eq("reload.MainPID", r.facts["reload.pid_before"]), r.eq("reload.NRestarts", r.facts["reload.NRestarts_before"]),
+			r.eq("reload.InvocationID", r.facts["reload.invocation"]), r.eq("reload.restored", "0"))
+	}},
+	{"systemctl reload vpo: /health counts one reload and no error", []string{"health-reload.json"}, func(r *results) error {
+		return all(r.eq("reload.health_code", "200"), r.eq("reload.config_reload_count", "1"),
+			r.eq("reload.config_reload_error", "null"))
+	}},
+	{"systemctl reload vpo: the new log level is in effect", []string{"reload-journal.txt"}, func(r *results) error {
+		before, after, err := r.debugLines(r.facts["reload.invocation"], "reload.since_us")
+		if err != nil {
+			return err
+		}
+		if len(before) > 0 {
+			return fmt.Errorf("%d debug lines before the reload (level was info): %q", len(before), before[0]["MESSAGE"])
+		}
+		if len(after) == 0 {
+			return errors.New("no debug line (PRIORITY=7) of vpo in the journal after logging.level = \"debug\" and systemctl reload")
+		}
+		return r.eq("reload.scan_status", "completed")
 	}},
 	{"kill -9: systemd restarts vpo", []string{"scenario.log"}, func(r *results) error {
 		before, err := r.num("kill.NRestarts_before")
@@ -671,14 +716,24 @@ func healthSchema(path string, workers int) error {
 		"status": "string", "database": "string", "uptime_seconds": "number", "version": "string",
 		"shutting_down": "bool", "ready": "bool", "jobs_queued": "number", "jobs_running": "number", "workers": "number",
 	}
+	// The reload state (SIGHUP), named as upstream VPO names it: checked
+	// when present; the reload checks above require it.
+	optional := map[string]string{
+		"config_reload_count": "number", "last_config_reload": "string or null", "config_reload_error": "string or null",
+	}
 	var keys []string
 	for k := range h {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if _, ok := want[k]; !ok {
+		_, ok := want[k]
+		typ, opt := optional[k]
+		if !ok && !opt {
 			return fmt.Errorf("/health has an undocumented field %q: %s", k, data)
+		}
+		if opt && !slices.Contains(strings.Split(typ, " or "), jsonType(h[k])) {
+			return fmt.Errorf("/health %q is %T, want a %s: %s", k, h[k], typ, data)
 		}
 	}
 	for k, typ := range want {
@@ -686,16 +741,7 @@ func healthSchema(path string, workers int) error {
 		if !ok {
 			return fmt.Errorf("/health lacks %q: %s", k, data)
 		}
-		got := ""
-		switch v.(type) {
-		case string:
-			got = "string"
-		case float64:
-			got = "number"
-		case bool:
-			got = "bool"
-		}
-		if got != typ {
+		if got := jsonType(v); got != typ {
 			return fmt.Errorf("/health %q is %T, want a %s: %s", k, v, typ, data)
 		}
 	}
@@ -706,4 +752,19 @@ func healthSchema(path string, workers int) error {
 		return fmt.Errorf("/health workers = %v, want %d: %s", h["workers"], workers, data)
 	}
 	return nil
+}
+
+// jsonType names the JSON type of a decoded value.
+func jsonType(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "bool"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
 }
