@@ -545,8 +545,31 @@ var checks = []check{
 			r.eq("reload.InvocationID", r.facts["reload.invocation"]), r.eq("reload.restored", "0"))
 	}},
 	{"systemctl reload vpo: /health counts one reload and no error", []string{"health-reload.json"}, func(r *results) error {
-		return all(r.eq("reload.health_code", "200"), r.eq("reload.config_reload_count", "1"),
-			r.eq("reload.config_reload_error", "null"))
+		if err := all(r.eq("reload.health_code", "200"), r.eq("reload.config_reload_count", "1"),
+			r.eq("reload.config_reload_error", "null")); err != nil {
+			return err
+		}
+		path := filepath.Join(r.out, "ev", "health-reload.json")
+		if err := healthSchema(path, -1); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var h struct {
+			LastConfigReload *string `json:"last_config_reload"`
+		}
+		if err := json.Unmarshal(data, &h); err != nil {
+			return err
+		}
+		if h.LastConfigReload == nil {
+			return fmt.Errorf("/health last_config_reload is null after a reload: %s", data)
+		}
+		if _, err := time.Parse(time.RFC3339, *h.LastConfigReload); err != nil {
+			return fmt.Errorf("/health last_config_reload %q is not RFC 3339: %v", *h.LastConfigReload, err)
+		}
+		return nil
 	}},
 	{"systemctl reload vpo: the new log level is in effect", []string{"reload-journal.txt"}, func(r *results) error {
 		before, after, err := r.debugLines(r.facts["reload.invocation"], "reload.since_us")
@@ -767,4 +790,75 @@ func jsonType(v any) string {
 		return "null"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// TestReloadChecks runs the reload checks on made-up results, without a
+// machine: they pass for a daemon that reloads, fail, each, for one that
+// dies of SIGHUP (what vpo did before it handled SIGHUP), and the log level
+// check fails when no debug line follows the reload.
+func TestReloadChecks(t *testing.T) {
+	const health = `{"status":"healthy","database":"connected","uptime_seconds":9,"version":"0.1.0",` +
+		`"shutting_down":false,"ready":true,"jobs_queued":0,"jobs_running":0,"workers":2%s}`
+	reloaded := map[string]string{
+		"reload.ExecReload": "{ path=/bin/kill ; argv[]=/bin/kill -HUP $MAINPID ; }", "reload.edit": "1", "reload.rc": "0",
+		"reload.ActiveState": "active", "reload.SubState": "running", "reload.pid_before": "42", "reload.MainPID": "42",
+		"reload.NRestarts_before": "0", "reload.NRestarts": "0", "reload.invocation": "inv1", "reload.InvocationID": "inv1",
+		"reload.restored": "0", "reload.health_code": "200", "reload.config_reload_count": "1",
+		"reload.config_reload_error": "null", "reload.since_us": "2000", "reload.scan_status": "completed",
+	}
+	line := func(prio, ts, msg string) journalEntry {
+		return journalEntry{"_SYSTEMD_UNIT": "vpo.service", "_TRANSPORT": "stdout", "_SYSTEMD_INVOCATION_ID": "inv1",
+			"PRIORITY": prio, "__REALTIME_TIMESTAMP": ts, "MESSAGE": msg}
+	}
+	tests := []struct {
+		name    string
+		facts   map[string]string
+		health  string
+		journal []journalEntry
+		fails   int // how many of the reload checks must fail
+	}{
+		{"reloaded", reloaded, fmt.Sprintf(health, `,"config_reload_count":1,"last_config_reload":"2026-12-01T20:00:00Z","config_reload_error":null`),
+			[]journalEntry{line("6", "1000", "vpo is ready"), line("7", "3000", "job started")}, 0},
+		{"killed by SIGHUP", map[string]string{
+			"reload.ExecReload": reloaded["reload.ExecReload"], "reload.edit": "1", "reload.rc": "0",
+			"reload.ActiveState": "inactive", "reload.SubState": "dead", "reload.pid_before": "42", "reload.MainPID": "0",
+			"reload.NRestarts_before": "0", "reload.NRestarts": "0", "reload.invocation": "inv1", "reload.InvocationID": "",
+			"reload.restored": "0", "reload.health_code": "000", "reload.config_reload_count": "",
+			"reload.config_reload_error": "", "reload.since_us": "2000", "reload.scan_status": "",
+		}, "", []journalEntry{line("6", "1000", "vpo is ready")}, 3},
+		{"reloaded, but not to debug", reloaded, fmt.Sprintf(health, `,"config_reload_count":1,"last_config_reload":"2026-12-01T20:00:00Z","config_reload_error":null`),
+			[]journalEntry{line("6", "1000", "vpo is ready"), line("6", "3000", "job started")}, 1},
+		{"debug lines before the reload", reloaded, fmt.Sprintf(health, `,"config_reload_count":1,"last_config_reload":"2026-12-01T20:00:00Z","config_reload_error":null`),
+			[]journalEntry{line("7", "1000", "early"), line("7", "3000", "job started")}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(out, "ev"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tt.health != "" {
+				if err := os.WriteFile(filepath.Join(out, "ev", "health-reload.json"), []byte(tt.health), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := &results{facts: tt.facts, out: out, journal: tt.journal}
+			n, failed := 0, []string{}
+			for _, c := range checks {
+				if !strings.HasPrefix(c.name, "systemctl reload vpo") {
+					continue
+				}
+				n++
+				if err := c.check(r); err != nil {
+					failed = append(failed, fmt.Sprintf("%s: %v", c.name, err))
+				}
+			}
+			if n != 3 {
+				t.Fatalf("%d reload checks, want 3", n)
+			}
+			if len(failed) != tt.fails {
+				t.Errorf("%d reload checks failed, want %d: %q", len(failed), tt.fails, failed)
+			}
+		})
+	}
 }
