@@ -78,7 +78,15 @@ say "tools/bazel run //services/vpo -- serve --config vpo.toml (in $t/cwd, HOME=
 (cd "$t/cwd" && HOME=$t/home BAZEL_RUN_TEST_MARK=host-env exec "$bazel" run //services/vpo -- serve --config vpo.toml) \
 	</dev/null >"$log" 2>&1 &
 pid=$!
-health() { curl -fsS -m 2 "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; }
+# http_get PATH: the daemon's whole HTTP answer (bash only: no curl needed).
+http_get() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$port" &&
+			printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3 &&
+			timeout 5 cat <&3
+	) 2>/dev/null
+}
+health() { http_get /health/ready | head -n1 | grep -q ' 200 '; }
 ready_or_gone() { health || ! kill -0 "$pid" 2>/dev/null; }
 wait_until 300 ready_or_gone || fail "vpo did not become ready on port $port"
 if ! kill -0 "$pid" 2>/dev/null; then
@@ -111,7 +119,7 @@ done_job() {
 wait_until 60 done_job || fail "scan job $id did not finish"
 HOME=$t/home "$cli" jobs show "$id" --json --config "$t/cwd/vpo.toml" | grep -qE '"status": *"completed"' ||
 	fail "scan job $id did not complete: $(HOME=$t/home "$cli" jobs show "$id" --json --config "$t/cwd/vpo.toml" 2>&1)"
-files=$(curl -fsS -m 5 "http://127.0.0.1:$port/api/files?limit=100")
+files=$(http_get "/api/files?limit=100")
 for f in "$media/host-only.mkv" "$media/sub/also-host-only.mp4"; do
 	grep -qF "\"$f\"" <<<"$files" || fail "the scan did not record $f: $files"
 done
