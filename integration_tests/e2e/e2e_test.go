@@ -625,7 +625,7 @@ var checks = []check{
 			return fmt.Errorf("idle stop took %.1fs, not under TimeoutStopSec %.0fs", took, limit)
 		}
 		inv := r.facts["stop.invocation"]
-		return all(r.linePriority(inv, "received terminated, shutting down gracefully", "6"),
+		return all(r.linePriority(inv, "received SIGTERM, shutting down gracefully", "6"),
 			r.linePriority(inv, "vpo stopped cleanly", "6"))
 	}},
 	{"systemctl stop with a long job: within shutdown_timeout, job requeued", []string{"longstop-job.json", "journal.json"}, func(r *results) error {
