@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -376,6 +377,27 @@ func (r *results) brokenConfigLines() ([]journalEntry, error) {
 	return out, nil
 }
 
+// debugLines splits the daemon's debug lines (PRIORITY=7) of one invocation
+// into those logged before and after the time in the fact sinceKey (µs).
+func (r *results) debugLines(invocation, sinceKey string) (before, after []journalEntry, err error) {
+	since, err := r.num(sinceKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range r.daemonLines(invocation) {
+		if e["PRIORITY"] != "7" {
+			continue
+		}
+		ts, _ := strconv.ParseFloat(e["__REALTIME_TIMESTAMP"], 64)
+		if ts < since {
+			before = append(before, e)
+		} else {
+			after = append(after, e)
+		}
+	}
+	return before, after, nil
+}
+
 // linePriority checks that a daemon line exists with the given priority.
 func (r *results) linePriority(invocation, text, prio string) error {
 	e, err := r.line(invocation, text)
@@ -516,6 +538,52 @@ var checks = []check{
 		return all(r.eq("scan.status", "completed"),
 			r.eq("scan.files", "/srv/media/clip.mp4 /srv/media/movie.mkv /srv/media/shows/s01/e01.avi"))
 	}},
+	{"systemctl reload vpo: the unit stays active, same PID, no restart", []string{"reload.log", "scenario.log"}, func(r *results) error {
+		return all(r.contains("reload.ExecReload", "/bin/kill -HUP $MAINPID"), r.eq("reload.edit", "1"), r.eq("reload.rc", "0"),
+			r.eq("reload.ActiveState", "active"), r.eq("reload.SubState", "running"),
+			r.eq("reload.MainPID", r.facts["reload.pid_before"]), r.eq("reload.NRestarts", r.facts["reload.NRestarts_before"]),
+			r.eq("reload.InvocationID", r.facts["reload.invocation"]), r.eq("reload.restored", "0"))
+	}},
+	{"systemctl reload vpo: /health counts one reload and no error", []string{"health-reload.json"}, func(r *results) error {
+		if err := all(r.eq("reload.health_code", "200"), r.eq("reload.config_reload_count", "1"),
+			r.eq("reload.config_reload_error", "null")); err != nil {
+			return err
+		}
+		path := filepath.Join(r.out, "ev", "health-reload.json")
+		if err := healthSchema(path, -1); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var h struct {
+			LastConfigReload *string `json:"last_config_reload"`
+		}
+		if err := json.Unmarshal(data, &h); err != nil {
+			return err
+		}
+		if h.LastConfigReload == nil {
+			return fmt.Errorf("/health last_config_reload is null after a reload: %s", data)
+		}
+		if _, err := time.Parse(time.RFC3339, *h.LastConfigReload); err != nil {
+			return fmt.Errorf("/health last_config_reload %q is not RFC 3339: %v", *h.LastConfigReload, err)
+		}
+		return nil
+	}},
+	{"systemctl reload vpo: the new log level is in effect", []string{"reload-journal.txt"}, func(r *results) error {
+		before, after, err := r.debugLines(r.facts["reload.invocation"], "reload.since_us")
+		if err != nil {
+			return err
+		}
+		if len(before) > 0 {
+			return fmt.Errorf("%d debug lines before the reload (level was info): %q", len(before), before[0]["MESSAGE"])
+		}
+		if len(after) == 0 {
+			return errors.New("no debug line (PRIORITY=7) of vpo in the journal after logging.level = \"debug\" and systemctl reload")
+		}
+		return r.eq("reload.scan_status", "completed")
+	}},
 	{"kill -9: systemd restarts vpo", []string{"scenario.log"}, func(r *results) error {
 		before, err := r.num("kill.NRestarts_before")
 		if err != nil {
@@ -557,7 +625,7 @@ var checks = []check{
 			return fmt.Errorf("idle stop took %.1fs, not under TimeoutStopSec %.0fs", took, limit)
 		}
 		inv := r.facts["stop.invocation"]
-		return all(r.linePriority(inv, "received terminated, shutting down gracefully", "6"),
+		return all(r.linePriority(inv, "received SIGTERM, shutting down gracefully", "6"),
 			r.linePriority(inv, "vpo stopped cleanly", "6"))
 	}},
 	{"systemctl stop with a long job: within shutdown_timeout, job requeued", []string{"longstop-job.json", "journal.json"}, func(r *results) error {
@@ -670,6 +738,8 @@ func healthSchema(path string, workers int) error {
 	want := map[string]string{
 		"status": "string", "database": "string", "uptime_seconds": "number", "version": "string",
 		"shutting_down": "bool", "ready": "bool", "jobs_queued": "number", "jobs_running": "number", "workers": "number",
+		// The reload state (SIGHUP), named as upstream VPO names it.
+		"config_reload_count": "number", "last_config_reload": "string or null", "config_reload_error": "string or null",
 	}
 	var keys []string
 	for k := range h {
@@ -686,16 +756,7 @@ func healthSchema(path string, workers int) error {
 		if !ok {
 			return fmt.Errorf("/health lacks %q: %s", k, data)
 		}
-		got := ""
-		switch v.(type) {
-		case string:
-			got = "string"
-		case float64:
-			got = "number"
-		case bool:
-			got = "bool"
-		}
-		if got != typ {
+		if !slices.Contains(strings.Split(typ, " or "), jsonType(v)) {
 			return fmt.Errorf("/health %q is %T, want a %s: %s", k, v, typ, data)
 		}
 	}
@@ -706,4 +767,90 @@ func healthSchema(path string, workers int) error {
 		return fmt.Errorf("/health workers = %v, want %d: %s", h["workers"], workers, data)
 	}
 	return nil
+}
+
+// jsonType names the JSON type of a decoded value.
+func jsonType(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "bool"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// TestReloadChecks runs the reload checks on made-up results, without a
+// machine: they pass for a daemon that reloads, fail, each, for one that
+// dies of SIGHUP (what vpo did before it handled SIGHUP), and the log level
+// check fails when no debug line follows the reload.
+func TestReloadChecks(t *testing.T) {
+	const health = `{"status":"healthy","database":"connected","uptime_seconds":9,"version":"0.1.0",` +
+		`"shutting_down":false,"ready":true,"jobs_queued":0,"jobs_running":0,"workers":2%s}`
+	reloaded := map[string]string{
+		"reload.ExecReload": "{ path=/bin/kill ; argv[]=/bin/kill -HUP $MAINPID ; }", "reload.edit": "1", "reload.rc": "0",
+		"reload.ActiveState": "active", "reload.SubState": "running", "reload.pid_before": "42", "reload.MainPID": "42",
+		"reload.NRestarts_before": "0", "reload.NRestarts": "0", "reload.invocation": "inv1", "reload.InvocationID": "inv1",
+		"reload.restored": "0", "reload.health_code": "200", "reload.config_reload_count": "1",
+		"reload.config_reload_error": "null", "reload.since_us": "2000", "reload.scan_status": "completed",
+	}
+	line := func(prio, ts, msg string) journalEntry {
+		return journalEntry{"_SYSTEMD_UNIT": "vpo.service", "_TRANSPORT": "stdout", "_SYSTEMD_INVOCATION_ID": "inv1",
+			"PRIORITY": prio, "__REALTIME_TIMESTAMP": ts, "MESSAGE": msg}
+	}
+	tests := []struct {
+		name    string
+		facts   map[string]string
+		health  string
+		journal []journalEntry
+		fails   int // how many of the reload checks must fail
+	}{
+		{"reloaded", reloaded, fmt.Sprintf(health, `,"config_reload_count":1,"last_config_reload":"2026-12-01T20:00:00Z","config_reload_error":null`),
+			[]journalEntry{line("6", "1000", "vpo is ready"), line("7", "3000", "job started")}, 0},
+		{"killed by SIGHUP", map[string]string{
+			"reload.ExecReload": reloaded["reload.ExecReload"], "reload.edit": "1", "reload.rc": "0",
+			"reload.ActiveState": "inactive", "reload.SubState": "dead", "reload.pid_before": "42", "reload.MainPID": "0",
+			"reload.NRestarts_before": "0", "reload.NRestarts": "0", "reload.invocation": "inv1", "reload.InvocationID": "",
+			"reload.restored": "0", "reload.health_code": "000", "reload.config_reload_count": "",
+			"reload.config_reload_error": "", "reload.since_us": "2000", "reload.scan_status": "",
+		}, "", []journalEntry{line("6", "1000", "vpo is ready")}, 3},
+		{"reloaded, but not to debug", reloaded, fmt.Sprintf(health, `,"config_reload_count":1,"last_config_reload":"2026-12-01T20:00:00Z","config_reload_error":null`),
+			[]journalEntry{line("6", "1000", "vpo is ready"), line("6", "3000", "job started")}, 1},
+		{"debug lines before the reload", reloaded, fmt.Sprintf(health, `,"config_reload_count":1,"last_config_reload":"2026-12-01T20:00:00Z","config_reload_error":null`),
+			[]journalEntry{line("7", "1000", "early"), line("7", "3000", "job started")}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(out, "ev"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tt.health != "" {
+				if err := os.WriteFile(filepath.Join(out, "ev", "health-reload.json"), []byte(tt.health), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := &results{facts: tt.facts, out: out, journal: tt.journal}
+			n, failed := 0, []string{}
+			for _, c := range checks {
+				if !strings.HasPrefix(c.name, "systemctl reload vpo") {
+					continue
+				}
+				n++
+				if err := c.check(r); err != nil {
+					failed = append(failed, fmt.Sprintf("%s: %v", c.name, err))
+				}
+			}
+			if n != 3 {
+				t.Fatalf("%d reload checks, want 3", n)
+			}
+			if len(failed) != tt.fails {
+				t.Errorf("%d reload checks failed, want %d: %q", len(failed), tt.fails, failed)
+			}
+		})
+	}
 }

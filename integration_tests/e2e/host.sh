@@ -178,6 +178,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The unit's ExecReload= runs /bin/kill, which every standard Debian system
+# has (procps, priority important) and Fedora has in util-linux, but a
+# minbase rootfs lacks. Both overlays get it from the mirror, per run (the
+# cached rootfs stays as it is); the container itself has no network.
+if [[ ! -x $machine/bin/kill ]]; then
+	{
+		in_rootfs "$machine" apt-get update -qq &&
+			in_rootfs "$machine" apt-get install -y -qq --no-install-recommends procps &&
+			mkdir -p "$run/procps" && cp "$machine"/var/cache/apt/archives/*.deb "$run/procps/" &&
+			in_rootfs "$rpmroot" --bind-ro="$run/procps:/procps" /bin/sh -c 'dpkg -i /procps/*.deb'
+	} >"$out/procps.log" 2>&1 || die "installing procps (/bin/kill) into the machine failed, see $out/procps.log"
+	in_rootfs "$machine" apt-get clean >/dev/null 2>&1 || true
+	rm -rf "$run/procps"
+fi
+
 mkdir -p "$run/pkg"
 cp "$deb" "$run/pkg/"
 cp "$rpm" "$run/pkg/"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # scenario.sh — runs inside the booted Debian container (vpo-e2e.service) and
 # does what an administrator does with the vpo packages: apt install,
-# systemctl enable --now, use, crash, stop, misconfigure, upgrade, remove,
+# systemctl enable --now, use, reload, crash, stop, misconfigure, upgrade, remove,
 # purge; then installs the .rpm into a scratch root. It records what it saw
 # as facts (/e2e/out/facts.tsv: key<TAB>value) and evidence (/e2e/out/ev/);
 # e2e_test.go outside asserts on them. Nothing here decides pass or fail, so
@@ -108,6 +108,54 @@ vpo_cli jobs show "$scan_id" --json >"$EV/scan-job.json" 2>&1
 fact scan.status "$(json_str status <"$EV/scan-job.json")"
 curl -s -m 5 "$URL/api/files?limit=100" >"$EV/files.json"
 fact scan.files "$(grep -o '"path": *"[^"]*"' "$EV/files.json" | sed 's/^"path": *"//; s/"$//' | sort | tr '\n' ' ')"
+
+# --- 3b. systemctl reload: a config edit takes effect without a restart ------
+# logging.level info -> debug in the config file, then `systemctl reload vpo`
+# (ExecReload= sends SIGHUP). Afterwards: the unit still active on the same
+# PID, no restart, /health counts the reload, and debug lines appear in the
+# journal (none before). The edit is undone after, so later steps see the
+# shipped file.
+cp -p "$CONF" /root/config.toml.orig
+fact reload.invocation "$(prop InvocationID)"
+reload_pid=$(prop MainPID)
+fact reload.pid_before "$reload_pid"
+fact reload.NRestarts_before "$(prop NRestarts)"
+fact reload.ExecReload "$(prop ExecReload)"
+fact reload.kill_binary "$(ls -l /bin/kill 2>&1)"
+sed -i 's/^# level = .*/level = "debug"/' "$CONF"
+fact reload.edit "$(grep -c '^level = "debug"$' "$CONF")"
+fact reload.since_us "$(date +%s%6N)"
+t=$(now)
+timeout 60 systemctl reload vpo.service >"$EV/reload.log" 2>&1
+fact reload.rc $?
+fact reload.seconds "$(since "$t")"
+reload_counted() {
+	local n
+	is_active || return 0 # no point in waiting
+	n=$(curl -s -m 5 "$URL/health" | json_num config_reload_count)
+	[[ -n $n && $n != 0 ]]
+}
+# Bounded: the count may lag the reply of systemctl reload a little.
+wait_until 15 reload_counted
+# Something for the daemon to log at debug level: a small scan.
+reload_scan=$(submit scan '{"path":"/srv/media"}')
+[[ -n $reload_scan ]] && wait_until 60 job_in "$reload_scan" completed failed cancelled
+fact reload.scan_status "$([[ -n $reload_scan ]] && job_status "$reload_scan")"
+fact reload.health_code "$(health health-reload)"
+fact reload.config_reload_count "$(json_num config_reload_count <"$EV/health-reload.json")"
+fact reload.config_reload_error "$(grep -o '"config_reload_error": *[^,}]*' "$EV/health-reload.json" | sed 's/^[^:]*: *//')"
+unit_facts reload
+journalctl -u vpo.service --no-pager -o short-precise --since "@$(awk -v t="$t" 'BEGIN{printf "%d", t-1}')" >"$EV/reload-journal.txt" 2>&1
+cat /root/config.toml.orig >"$CONF"
+rm -f /root/config.toml.orig
+fact reload.restored "$(grep -c '^level = ' "$CONF")"
+# Whatever the reload did (a daemon without SIGHUP handling dies of it),
+# the later steps start from a running service, as they always did.
+if [[ $(prop MainPID) != "$reload_pid" ]] || ! is_active; then
+	systemctl reset-failed vpo.service
+	systemctl restart vpo.service
+	wait_until 15 healthy
+fi
 
 # --- 4. idle stop: SIGTERM, clean exit -----------------------------------------
 fact stop.KillSignal "$(prop KillSignal)"

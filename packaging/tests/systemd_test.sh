@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # systemd-analyze verify of vpo.service (with the packaged binary present)
-# and its offline security exposure, which must be <= 1.0.
+# and its offline security exposure, which must be <= 1.0; the keys the
+# service's behaviour relies on, ExecReload= (SIGHUP) among them.
 # Usage: systemd_test.sh DEB
 set -euo pipefail
 lib=packaging/tests/lib.sh # the runfiles root is the working directory
@@ -16,6 +17,13 @@ root=$t/root
 mkdir -p "$root"
 dpkg-deb -x "$deb" "$root"
 unit=$root/usr/lib/systemd/system/vpo.service
+# ExecReload= runs /bin/kill, which the system provides (procps on Debian,
+# util-linux on Fedora), not the package: a stand-in in the merged-/usr
+# layout of both, so verify checks the unit, not this scratch root.
+mkdir -p "$root/usr/bin"
+ln -s usr/bin "$root/bin"
+printf '#!/bin/sh\n' >"$root/usr/bin/kill"
+chmod 0755 "$root/usr/bin/kill"
 
 # exposure FILE: the overall exposure level systemd-analyze gives a unit file.
 exposure() {
@@ -46,8 +54,12 @@ echo "self-check: unhardened unit scores $bare"
 
 for key in 'Type=notify' 'User=vpo' 'StateDirectory=vpo' 'StateDirectoryMode=0750' 'Restart=on-failure' \
 	'RestartSec=5' 'RestartPreventExitStatus=2 3' 'TimeoutStopSec=35' 'KillMode=mixed' \
-	'ExecStart=/usr/bin/vpo serve --config /etc/vpo/config.toml' 'EnvironmentFile=-/etc/default/vpo'; do
+	'ExecStart=/usr/bin/vpo serve --config /etc/vpo/config.toml' 'EnvironmentFile=-/etc/default/vpo' \
+	'ExecReload=/bin/kill -HUP $MAINPID'; do
 	grep -qxF "$key" "$unit" || fail "vpo.service lacks '$key'"
 done
-if grep -q '^ExecReload=' "$unit"; then fail "ExecReload= set but vpo has no SIGHUP reload"; fi
+# systemctl reload vpo sends SIGHUP to the daemon and nothing else: exactly
+# one ExecReload= (a second would run after the first).
+n=$(grep -c '^ExecReload=' "$unit" || true)
+[[ $n == 1 ]] || fail "vpo.service has $n ExecReload= lines, want 1"
 say PASS
