@@ -32,6 +32,9 @@ func TestEnvErrors(t *testing.T) {
 		{"VPO_JOBS_RETENTION_DAYS=month", "VPO_JOBS_RETENTION_DAYS", "jobs.retention_days", "not an integer"},
 		{"VPO_JOBS_TEST_KINDS=maybe", "VPO_JOBS_TEST_KINDS", "jobs.test_kinds", "not a boolean"},
 		{"VPO_AUTH_TOKEN=short", "VPO_AUTH_TOKEN", "server.auth_token", "at least 16 characters"},
+		{"VPO_AUTH_TOKEN=abcdefghijklmnopq ", "VPO_AUTH_TOKEN", "server.auth_token", "visible ASCII"},
+		{"VPO_AUTH_TOKEN=abcdefgh\tijklmnopq", "VPO_AUTH_TOKEN", "server.auth_token", "visible ASCII"},
+		{"VPO_AUTH_TOKEN=abcdefghijklmnopqé", "VPO_AUTH_TOKEN", "server.auth_token", "visible ASCII"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

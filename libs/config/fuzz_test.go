@@ -58,6 +58,9 @@ func checkValid(t *testing.T, c config.Config) {
 	if s.AuthToken != "" && len(s.AuthToken) < 16 {
 		t.Fatalf("accepted a %d-character auth_token", len(s.AuthToken))
 	}
+	if strings.IndexFunc(s.AuthToken, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		t.Fatalf("accepted auth_token %q, which no HTTP header can carry", s.AuthToken)
+	}
 	for _, h := range s.AllowedHosts {
 		if n, ok := config.NormalizeHost(h); !ok || n != h {
 			t.Fatalf("accepted allowed_hosts entry %q (normal form %q, %v)", h, n, ok)

@@ -345,6 +345,14 @@ func checkToken(v, _ string) (string, error) {
 	if v != "" && len(v) < minTokenLen {
 		return "", fmt.Errorf("must be at least %d characters (got %d)", minTokenLen, len(v))
 	}
+	// The token travels in an HTTP header, where surrounding spaces are
+	// trimmed and control characters are refused: such a token could never
+	// match, so it is a configuration error, not a daemon nobody can use.
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' || v[i] > '~' {
+			return "", fmt.Errorf("must consist of visible ASCII characters (no spaces, control or non-ASCII characters; byte %d is %q)", i+1, v[i])
+		}
+	}
 	return v, nil
 }
 

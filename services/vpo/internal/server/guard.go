@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vpo-project/vpo/libs/config"
@@ -79,7 +80,10 @@ func (g *guard) trusted(r *http.Request) bool {
 // a loopback address, or an allowed host, with or without a port.
 func (g *guard) hostAllowed(hostport string) bool {
 	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
+	if h, port, err := net.SplitHostPort(hostport); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return false // a port that is not one
+		}
 		host = h
 	} else if inner, ok := strings.CutPrefix(hostport, "["); ok {
 		// "[::1]" without a port.
@@ -124,7 +128,7 @@ func (g *guard) route(next http.Handler) http.Handler {
 			return
 		}
 		ct := r.Header.Get("Content-Type")
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" || len(r.Header.Values("Content-Type")) != 1 {
 			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf(
 				"%s needs \"Content-Type: application/json\", even without a body (got %q)", r.Method, ct))
 			return

@@ -105,6 +105,7 @@ func TestHostRule(t *testing.T) {
 	bad := []string{
 		"evil.example", "evil.example:8321", "-", "::1", "127.0.0.1.evil.example", "localhost.evil.example",
 		"vpo.lan.evil.example", "192.168.1.10:8321", "[fe80::1]:8321", "0.0.0.0:8321", "local host", "[::1", "::1:8321",
+		"localhost:abc", "localhost:99999", "localhost:", "127.0.0.1:0", "localhost:+80", "localhost:080",
 	}
 	var cases []guardCase
 	for _, host := range ok {
@@ -185,6 +186,7 @@ func TestContentTypeAndOrigin(t *testing.T) {
 				{"multipart", "POST", "/api/jobs", "", with("Content-Type", "multipart/form-data; boundary=x"), submit, 415},
 				{"text", "POST", "/api/jobs", "", with("Content-Type", "text/plain"), submit, 415},
 				{"json lookalike", "POST", "/api/jobs", "", with("Content-Type", "application/jsonx"), submit, 415},
+				{"two content types", "POST", "/api/jobs", "", with("Content-Type", "application/json\ntext/plain"), submit, 415},
 				{"bad media type", "POST", "/api/jobs", "", with("Content-Type", "application/json; ="), submit, 415},
 				{"empty body, no content type", "POST", cancel, "", with("Content-Type", "-"), "", 415},
 				{"foreign origin", "POST", "/api/jobs", "", with("Origin", "http://evil.example"), submit, 403},
@@ -282,17 +284,30 @@ func TestTokenRule(t *testing.T) {
 func TestAllowHeader(t *testing.T) {
 	h, _, id := newGuardedRouter(t, "", nil)
 	for _, tc := range []struct{ method, path, allow string }{
-		{"DELETE", "/api/jobs", "GET, POST"},
-		{"PUT", "/api/jobs", "GET, POST"},
+		{"DELETE", "/api/jobs", "GET, HEAD, POST"},
+		{"PUT", "/api/jobs", "GET, HEAD, POST"},
 		{"POST", "/health", "GET, HEAD"},
 		{"DELETE", "/health/live", "GET, HEAD"},
 		{"GET", "/api/jobs/" + id + "/cancel", "POST"},
-		{"DELETE", "/api/jobs/" + id, "GET"},
-		{"POST", "/api/files", "GET"},
+		{"DELETE", "/api/jobs/" + id, "GET, HEAD"},
+		{"POST", "/api/files", "GET, HEAD"},
 	} {
 		rec := guardCase{method: tc.method, path: tc.path}.serve(h)
 		if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != tc.allow {
 			t.Errorf("%s %s = %d with Allow %q, want 405 with Allow %q", tc.method, tc.path, rec.Code, rec.Header().Get("Allow"), tc.allow)
+		}
+	}
+}
+
+// TestHeadWhereGet: RFC 9110 — every resource that answers GET answers
+// HEAD with the same status and headers and no body.
+func TestHeadWhereGet(t *testing.T) {
+	h, _, id := newGuardedRouter(t, "", nil)
+	for _, path := range []string{"/api/jobs", "/api/jobs/" + id, "/api/files", "/health/live"} {
+		get := guardCase{method: "GET", path: path}.serve(h)
+		head := guardCase{method: "HEAD", path: path}.serve(h)
+		if head.Code != get.Code || head.Header().Get("Content-Type") != get.Header().Get("Content-Type") {
+			t.Errorf("HEAD %s = %d %q, GET = %d %q", path, head.Code, head.Header().Get("Content-Type"), get.Code, get.Header().Get("Content-Type"))
 		}
 	}
 }
@@ -316,7 +331,7 @@ func TestJobIDSpellings(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{id + "0", "{" + id, "urn:uuid:" + bare + "x", "uuid:" + id, id[:35]} {
+	for _, bad := range []string{id + "0", "{" + id, "urn:uuid:" + bare + "x", "uuid:" + id, id[:35], "x" + id + "x", "0" + id + "0", "(" + id + ")", "{" + id + ")"} {
 		if rec := (guardCase{method: "GET", path: "/api/jobs/" + bad}).serve(h); rec.Code != http.StatusBadRequest {
 			t.Errorf("GET /api/jobs/%s = %d, want 400", bad, rec.Code)
 		}

@@ -99,7 +99,11 @@ func (a *JobsAPI) mount(r *mux.Router) {
 		{"/api/jobs/{id}/retry", http.MethodPost, a.retry()},
 		{"/api/files", http.MethodGet, a.files},
 	} {
-		r.Handle(rt.path, rt.h).Methods(rt.method)
+		methods := []string{rt.method}
+		if rt.method == http.MethodGet {
+			methods = append(methods, http.MethodHead) // RFC 9110: HEAD wherever GET
+		}
+		r.Handle(rt.path, rt.h).Methods(methods...)
 	}
 }
 
@@ -204,6 +208,11 @@ func queryLimit(w http.ResponseWriter, s string) (int, bool) {
 func jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := mux.Vars(r)["id"]
 	u, err := uuid.Parse(id)
+	// uuid.Parse takes any 38-character string as {uuid} without looking at
+	// the first and last characters: only braces are a spelling of a UUID.
+	if err == nil && len(id) == 38 && (id[0] != '{' || id[37] != '}') {
+		err = errors.New("not a UUID")
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid job id %q: not a UUID", id))
 		return "", false
