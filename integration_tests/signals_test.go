@@ -125,6 +125,60 @@ func TestReloadInvalidConfigChangesNothing(t *testing.T) {
 	}
 }
 
+// TestReloadKeepsTheFileItStartedWith: a daemon that found its config by
+// lookup (~/.vpo/config.toml) reads that file again on SIGHUP; when it has
+// vanished, the reload fails and names it, instead of falling back to
+// another file or to the defaults.
+func TestReloadKeepsTheFileItStartedWith(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	home := filepath.Join(dir, ".vpo")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(home, "config.toml")
+	if err := os.Rename(writeConfig(t, dir, port, "\n[jobs]\nworkers = 5\n"), cfg); err != nil {
+		t.Fatal(err)
+	}
+	d := start(t, startOpts{dir: dir, port: port, args: []string{}, wait: true})
+	if err := os.Remove(cfg); err != nil {
+		t.Fatal(err)
+	}
+	d.reloadAndWait(1)
+	body := d.health()
+	msg, _ := body["config_reload_error"].(string)
+	if !strings.Contains(msg, cfg) || body["workers"] != float64(5) || body["config_reload_count"] != float64(0) {
+		t.Fatalf("after the config file vanished: error %q, workers %v, count %v; want an error naming %s and the old 5 workers",
+			msg, body["workers"], body["config_reload_count"], cfg)
+	}
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(10 * time.Second); code != exitOK {
+		t.Fatalf("exit %d, want 0", code)
+	}
+}
+
+// TestReloadOfAFIFOFailsAtOnce: a config path that became a FIFO fails the
+// reload at once (naming the file); it neither blocks the daemon nor keeps
+// SIGTERM from stopping it.
+func TestReloadOfAFIFOFailsAtOnce(t *testing.T) {
+	d := start(t, startOpts{wait: true})
+	cfg := filepath.Join(d.dir, "config.toml")
+	if err := os.Remove(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.reloadAndWait(1)
+	if msg, _ := d.health()["config_reload_error"].(string); !strings.Contains(msg, cfg) || !strings.Contains(msg, "not a regular file") {
+		t.Fatalf("config_reload_error = %q, want it to name %s as not a regular file", msg, cfg)
+	}
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(10 * time.Second); code != exitOK {
+		t.Fatalf("exit %d, want 0", code)
+	}
+}
+
 func TestReloadRestartOnlyKeyKept(t *testing.T) {
 	d := start(t, startOpts{wait: true})
 	other := freePort(t)

@@ -2,9 +2,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // configPathEnv names the config file, like --config but below it.
@@ -14,6 +17,9 @@ const configPathEnv = "VPO_CONFIG_PATH"
 // explicitly named file (--config or VPO_CONFIG_PATH) must exist; the home
 // and system candidates are skipped when absent.
 func findFile(opts Options, env environment) (string, error) {
+	if opts.ReloadPath != "" {
+		return opts.ReloadPath, requireFile(opts.ReloadPath, "that vpo started with")
+	}
 	if opts.ExplicitPath != "" {
 		return opts.ExplicitPath, requireFile(opts.ExplicitPath, "named by --config")
 	}
@@ -64,8 +70,18 @@ func fileExists(path string) (bool, error) {
 		return false, &Error{Source: SourceFile, File: path, Msg: "cannot access config file: " + causeText(err), Err: err}
 	case fi.IsDir():
 		return false, &Error{Source: SourceFile, File: path, Msg: "config file is a directory"}
+	case !fi.Mode().IsRegular():
+		return false, notRegular(path, fi.Mode())
 	}
 	return true, nil
+}
+
+// maxFileSize bounds what is read of a config file: a real one is a few
+// KiB; a bigger one is a mistake (a log, a disk image, /dev/zero).
+const maxFileSize = 1 << 20
+
+func notRegular(path string, mode fs.FileMode) *Error {
+	return &Error{Source: SourceFile, File: path, Msg: fmt.Sprintf("config file is not a regular file (%s)", mode.Type())}
 }
 
 // causeText drops the path an *fs.PathError repeats.
@@ -77,11 +93,33 @@ func causeText(err error) string {
 	return err.Error()
 }
 
-// readFile reads the config file, naming it in any error.
+// readFile reads the config file, naming it in any error. It reads only
+// a regular file (a FIFO would block the reader, a device never ends) and
+// at most maxFileSize bytes of it.
 func readFile(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	fail := func(err error) ([]byte, error) {
 		return nil, &Error{Source: SourceFile, File: path, Msg: "cannot read config file: " + causeText(err), Err: err}
+	}
+	// O_NONBLOCK: opening a FIFO that replaced the file since it was
+	// looked up must not wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, notRegular(path, fi.Mode())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return fail(err)
+	}
+	if len(data) > maxFileSize {
+		return nil, &Error{Source: SourceFile, File: path, Msg: fmt.Sprintf("config file is larger than %d bytes", maxFileSize)}
 	}
 	return data, nil
 }

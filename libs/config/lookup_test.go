@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vpo-project/vpo/libs/config"
 )
@@ -113,6 +115,43 @@ func TestConfigPathIsDirectory(t *testing.T) {
 	_, err := config.Load(hermetic(t, config.Options{ExplicitPath: dir}))
 	if err == nil || !strings.Contains(err.Error(), dir) {
 		t.Errorf("error = %v, want one naming %s", err, dir)
+	}
+}
+
+// TestConfigPathNotRegular: a FIFO, a device or a huge file in place of
+// the config is an error naming it, at once; nothing blocks or eats memory.
+func TestConfigPathNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.toml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero.toml")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.toml")
+	if err := os.WriteFile(big, []byte("# "+strings.Repeat("x", 2<<20)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ path, want string }{
+		{fifo, "not a regular file"},
+		{zero, "not a regular file"},
+		{big, "larger than"},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := config.Load(hermetic(t, config.Options{ExplicitPath: tt.path}))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), tt.path) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Load(%s) = %v, want an error naming it and saying %q", tt.path, err, tt.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Load(%s) still running after 5s", tt.path)
+		}
 	}
 }
 

@@ -24,6 +24,10 @@ const maxRetentionDays = 36500
 type Options struct {
 	// ExplicitPath is the config file named by --config; it must exist.
 	ExplicitPath string
+	// ReloadPath is the file a running daemon started with (Loaded.File):
+	// a reload reads it again, wherever it was found, and it must exist.
+	// It wins over every lookup, ExplicitPath included.
+	ReloadPath string
 	// SystemPath is the system-wide config file; "" means DefaultSystemPath.
 	SystemPath string
 	// Env is the process environment as "KEY=value" entries, like

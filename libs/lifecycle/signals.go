@@ -141,10 +141,15 @@ func (s *Signals) StopReason() string {
 }
 
 // Run implements Actor: it returns nil on the first SIGTERM or SIGINT, or
-// when Shutdown is called or ctx ends; meanwhile it runs a reload for each
-// SIGHUP. Signals that follow are logged until Close.
+// when Shutdown is called or ctx ends; meanwhile a goroutine of its own
+// runs a reload for each SIGHUP, so a reload that hangs (a config file on a
+// dead mount) never delays a shutdown. Signals that follow are logged until
+// Close.
 func (s *Signals) Run(ctx context.Context) error {
 	defer s.lateOnce.Do(func() { go s.logLater() })
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go s.reloadLoop(ctx, stopped)
 	for {
 		select {
 		case sig := <-s.term:
@@ -154,17 +159,33 @@ func (s *Signals) Run(ctx context.Context) error {
 			s.mu.Unlock()
 			s.log.Infof("received %s, shutting down gracefully", name)
 			return nil
+		case <-s.stop:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// reloadLoop runs the reloads, one at a time, until Run returns.
+func (s *Signals) reloadLoop(ctx context.Context, stopped <-chan struct{}) {
+	for {
+		select {
 		case <-s.hup:
+			select {
+			case <-stopped:
+				s.log.Warnf("received SIGHUP during shutdown; not reloading")
+				return
+			default:
+			}
 			if s.reload == nil {
 				s.log.Warnf("received SIGHUP, but this process cannot reload; ignoring it")
 				continue
 			}
 			s.log.Infof("received SIGHUP, reloading the configuration")
 			s.reload(ctx)
-		case <-s.stop:
-			return nil
-		case <-ctx.Done():
-			return nil
+		case <-stopped:
+			return
 		}
 	}
 }

@@ -133,6 +133,38 @@ func TestSignalsHUPReloadsOneAtATime(t *testing.T) {
 	}
 }
 
+// TestSignalsShutdownWhileReloadHangs: a reload that never returns (a
+// config file on a dead mount) must not keep SIGTERM from stopping Run.
+func TestSignalsShutdownWhileReloadHangs(t *testing.T) {
+	rec := &recorder{}
+	fake := &lifecycle.FakeSignals{}
+	s := lifecycle.NewSignalsForTest(rec, fake)
+	var started atomic.Bool
+	hang := make(chan struct{})
+	defer close(hang)
+	s.OnReload(func(context.Context) {
+		started.Store(true)
+		<-hang
+	})
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	fake.Send(syscall.SIGHUP)
+	eventually(t, "reload to start", started.Load)
+	fake.Send(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return on SIGTERM while a reload hung")
+	}
+	if s.StopReason() != "SIGTERM" {
+		t.Fatalf("StopReason = %q", s.StopReason())
+	}
+	s.Close()
+}
+
 func TestSignalsHUPWithoutReloadOnlyLogs(t *testing.T) {
 	rec := &recorder{}
 	fake := &lifecycle.FakeSignals{}

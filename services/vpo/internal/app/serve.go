@@ -193,7 +193,12 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		load: func() (*config.Loaded, error) {
 			// The same checks as at start: a file that serve would refuse
 			// is refused by a reload too.
-			l, err := config.Load(flags.options(env))
+			// The file found at start stays the file: if it vanished, that
+			// is an error, not a silent fall back to another file or to
+			// the defaults.
+			opts := flags.options(env)
+			opts.ReloadPath = loaded.File
+			l, err := config.Load(opts)
 			if err == nil {
 				err = l.CheckServe()
 			}
