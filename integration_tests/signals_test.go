@@ -266,6 +266,14 @@ func TestReloadNotifiesSystemd(t *testing.T) {
 	if !strings.Contains(ready, "STATUS=serving on") {
 		t.Fatalf("READY=1 after reload: %q", ready)
 	}
+	// A failed reload still ends with READY=1 (systemd cannot fail a
+	// reload), and the status line says it failed.
+	d.rewriteConfig("\n[logging]\nlevel = \"loud\"\n")
+	d.signal(syscall.SIGHUP)
+	waitMsg(t, msgs, "RELOADING=1")
+	if failed := waitMsg(t, msgs, "READY=1"); !strings.Contains(failed, "configuration reload failed") {
+		t.Fatalf("READY=1 after a failed reload: %q", failed)
+	}
 	d.signal(syscall.SIGTERM)
 	stopping := waitMsg(t, msgs, "STOPPING=1")
 	if !strings.Contains(stopping, "STATUS=shutting down (SIGTERM)") {

@@ -47,11 +47,18 @@ func (a *announcer) reloading() {
 	}
 }
 
-func (a *announcer) reloaded() {
+// reloaded ends a reload with READY=1; a failed reload says so in the
+// status line (`systemctl status vpo`), since systemd has no way to fail a
+// reload of a Type=notify unit.
+func (a *announcer) reloaded(failed error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.ready && !a.stopping {
-		a.send(a.notifier.Ready(a.status()))
+		status := a.status()
+		if failed != nil {
+			status += "; configuration reload failed, running with the previous one (see the log)"
+		}
+		a.send(a.notifier.Ready(status))
 	}
 }
 

@@ -20,7 +20,7 @@ func TestAnnouncerOrder(t *testing.T) {
 	var (
 		ready     step = func(a *announcer) { a.readyNow(func() {}) }
 		reloading step = func(a *announcer) { a.reloading() }
-		reloaded  step = func(a *announcer) { a.reloaded() }
+		reloaded  step = func(a *announcer) { a.reloaded(nil) }
 		stopping  step = func(a *announcer) { a.stoppingNow("SIGTERM") }
 	)
 	tests := []struct {

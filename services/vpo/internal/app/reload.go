@@ -63,10 +63,12 @@ func (r *reloader) Reload(context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.announce.reloading()
-	defer r.announce.reloaded()
+	var failed error
+	defer func() { r.announce.reloaded(failed) }()
 
 	loaded, err := r.load()
 	if err != nil {
+		failed = err
 		r.log.Errorf("configuration reload failed, keeping the running configuration: %v", err)
 		r.health.ConfigReloadFailed(err.Error())
 		return
