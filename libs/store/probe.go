@@ -74,7 +74,7 @@ func ReduceProbe(out []byte) (json.RawMessage, error) {
 	if err := json.Unmarshal(top["format"], &format); err != nil || format == nil {
 		return nil, fmt.Errorf("%w: format is not an object", ErrProbeNotObject)
 	}
-	if err := json.Unmarshal(top["streams"], &streams); err != nil {
+	if err := json.Unmarshal(top["streams"], &streams); err != nil || streams == nil {
 		return nil, fmt.Errorf("%w: streams is not an array of objects", ErrProbeNotObject)
 	}
 	var b bytes.Buffer

@@ -47,6 +47,7 @@ func TestReduceProbe(t *testing.T) {
 		{name: "array", in: `[]`, err: "not a JSON object"},
 		{name: "no format", in: `{"streams":[]}`, err: "not a JSON object"},
 		{name: "format not an object", in: `{"streams":[],"format":"x"}`, err: "not a JSON object"},
+		{name: "null streams", in: `{"streams":null,"format":{}}`, err: "not a JSON object"},
 		{name: "not json", in: `{"streams":`, err: "parse output"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,4 +157,24 @@ func TestListFilesBoundsPageBytes(t *testing.T) {
 	if seen != n || pages < 2 {
 		t.Fatalf("paging returned %d files in %d pages, want %d in several", seen, pages, n)
 	}
+}
+
+// FuzzReduceProbe: whatever the input, ReduceProbe either fails or returns
+// valid UTF-8 JSON of at most MaxProbeBytes; it never panics.
+func FuzzReduceProbe(f *testing.F) {
+	for _, seed := range []string{
+		`{"streams":[{"index":0,"codec_type":"video","tags":{"title":"x"},"disposition":{"default":1}}],"format":{"size":"1"}}`,
+		`null`, `{}`, `[]`, `{"streams":null,"format":{}}`, "{\"streams\":[],\"format\":{\"tags\":{\"title\":\"\xff\"}}}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, err := store.ReduceProbe(in)
+		if err != nil {
+			return
+		}
+		if len(out) > store.MaxProbeBytes || !json.Valid(out) || !utf8.Valid(out) {
+			t.Fatalf("ReduceProbe(%q) = %q", in, out)
+		}
+	})
 }
