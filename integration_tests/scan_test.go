@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -273,4 +274,168 @@ func running(pid int) bool {
 	s := string(stat)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// fakeFFProbeBin writes an ffprobe shell script with body into DIR/bin and
+// returns the PATH that finds it first.
+func fakeFFProbeBin(t *testing.T, dir, body string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "ffprobe"), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return "PATH=" + bin + ":" + os.Getenv("PATH")
+}
+
+// waitGone fails the test unless pid ends within 10 s.
+func waitGone(t *testing.T, pid int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for running(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (pid %d) is still running", what, pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// readPid waits for a pid file written by a fake ffprobe.
+func readPid(t *testing.T, d *daemon, path string) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+				t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+				return pid
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fake ffprobe never wrote %s:\n%s", path, d.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestFilesAPIServesBoundedProbes: files whose ffprobe output carries
+// megabytes of tags are stored with a reduced probe — ffprobe's shape, the
+// fields a policy needs, long strings cut — so a page of them is small.
+func TestFilesAPIServesBoundedProbes(t *testing.T) {
+	dir := t.TempDir()
+	path := fakeFFProbeBin(t, dir, `big=$(head -c 1900000 /dev/zero | tr '\0' t)
+printf '{"streams":[{"index":0,"codec_type":"video","codec_name":"h264","width":1920,"height":1080,"extradata":"%s","tags":{"language":"eng"}}],"format":{"format_name":"matroska,webm","duration":"10.0","tags":{"title":"%s"}}}' "$big" "$big"
+`)
+	root := filepath.Join(dir, "media")
+	const n = 5
+	for i := 0; i < n; i++ {
+		touch(t, filepath.Join(root, fmt.Sprintf("%d.mkv", i)))
+	}
+	d := start(t, startOpts{dir: dir, env: []string{path}, wait: true})
+	if res := d.scanNow(root, true); res.Probed != n || res.ProbeErrors != 0 {
+		t.Fatalf("scan: %+v, want %d probed", res, n)
+	}
+	resp, err := client.Get(d.url("/api/files?limit=1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each probe is at most 64 KiB now; before, each was 3.8 MB.
+	if len(body) > n*(64<<10)+(16<<10) {
+		t.Fatalf("GET /api/files of %d files is %d bytes", n, len(body))
+	}
+	var out struct {
+		Files []struct {
+			Path  string `json:"path"`
+			Probe struct {
+				Format struct {
+					FormatName string            `json:"format_name"`
+					Tags       map[string]string `json:"tags"`
+				} `json:"format"`
+				Streams []map[string]any `json:"streams"`
+			} `json:"probe"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || len(out.Files) != n {
+		t.Fatalf("GET /api/files: %d files, %v", len(out.Files), err)
+	}
+	for _, f := range out.Files {
+		p := f.Probe
+		if p.Format.FormatName != "matroska,webm" || len(p.Format.Tags["title"]) > 1024 ||
+			!strings.HasSuffix(p.Format.Tags["title"], "[truncated]") || len(p.Streams) != 1 ||
+			p.Streams[0]["codec_name"] != "h264" || p.Streams[0]["extradata"] != nil {
+			t.Fatalf("%s: probe %+v", f.Path, p)
+		}
+	}
+}
+
+// TestScanFFProbeOddOutput: more than 4 KiB on ffprobe's standard error
+// does not fail a probe that worked; "null" (or any answer that is not an
+// object with format and streams) is a probe error, not a file with no
+// tracks.
+func TestScanFFProbeOddOutput(t *testing.T) {
+	dir := t.TempDir()
+	path := fakeFFProbeBin(t, dir, `for last; do :; done
+case "$last" in
+*null.mkv) echo null ;;
+*) head -c 100000 /dev/zero | tr '\0' w >&2
+   echo '{"streams":[{"codec_type":"video","codec_name":"h264"}],"format":{"duration":"1"}}' ;;
+esac
+`)
+	root := filepath.Join(dir, "media")
+	noisy, null := filepath.Join(root, "noisy.mkv"), filepath.Join(root, "null.mkv")
+	touch(t, noisy, null)
+	d := start(t, startOpts{dir: dir, env: []string{path}, wait: true})
+	if res := d.scanNow(root, true); res.Probed != 1 || res.ProbeErrors != 1 {
+		t.Fatalf("scan: %+v, want 1 probed and 1 probe error", res)
+	}
+	rows := d.library()
+	if r := rows[noisy]; !r.Probed || r.Codec != "h264" || r.ProbeError != "" {
+		t.Fatalf("noisy.mkv: %+v", r)
+	}
+	if r := rows[null]; r.Probed || !strings.Contains(r.ProbeError, "ffprobe output is not a JSON object") {
+		t.Fatalf("null.mkv: %+v, want the probe error that ffprobe's output is not a JSON object", r)
+	}
+}
+
+// TestScanFFProbeChildrenDieWithIt: a process ffprobe started and left
+// running is killed when ffprobe exits, and, holding ffprobe's stdout, it
+// does not turn the good probe into an error.
+func TestScanFFProbeChildrenDieWithIt(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	path := fakeFFProbeBin(t, dir, `echo '{"streams":[{"codec_type":"video","codec_name":"h264"}],"format":{"duration":"1"}}'
+sleep 100002 &
+echo $! > `+pidFile+"\n")
+	root := filepath.Join(dir, "media")
+	touch(t, filepath.Join(root, "a.mkv"))
+	d := start(t, startOpts{dir: dir, env: []string{path}, wait: true})
+	res := d.scanNow(root, true)
+	pid := readPid(t, d, pidFile)
+	if res.Probed != 1 || res.ProbeErrors != 0 {
+		t.Fatalf("scan: %+v, want 1 probed; files: %+v", res, d.files())
+	}
+	waitGone(t, pid, "ffprobe's child, after the probe")
+}
+
+// TestFFProbeDiesWithVPO: when vpo is killed (SIGKILL: no chance to clean
+// up) during a probe, ffprobe dies too instead of running on under init.
+func TestFFProbeDiesWithVPO(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "ffprobe.pid")
+	path := fakeFFProbeBin(t, dir, "echo $$ > "+pidFile+"\nexec sleep 100003\n")
+	root := filepath.Join(dir, "media")
+	touch(t, filepath.Join(root, "a.mkv"))
+	d := start(t, startOpts{dir: dir, env: []string{path}, wait: true})
+	d.submit("scan", fmt.Sprintf(`{"path": %q}`, root))
+	pid := readPid(t, d, pidFile)
+	d.signal(syscall.SIGKILL)
+	d.wait(10 * time.Second)
+	waitGone(t, pid, "ffprobe, after vpo was killed")
 }

@@ -115,6 +115,16 @@ func scanFile(r rowScanner) (File, error) {
 	f.Missing = missing != 0
 	if probe.Valid {
 		f.Probe = json.RawMessage(probe.String)
+		if len(f.Probe) > MaxProbeBytes {
+			// Stored before probes were reduced: serve the reduced form
+			// (the row itself is left as it is until the next probe).
+			// One that cannot be reduced is not served at all.
+			reduced, err := ReduceProbe(f.Probe)
+			if err != nil {
+				reduced = nil
+			}
+			f.Probe = reduced
+		}
 	}
 	return f, nil
 }
@@ -371,9 +381,17 @@ func underRoot(root string) (lo, hi string, err error) {
 	return lo, lo[:len(lo)-1] + "0", nil
 }
 
+// MaxListBytes bounds a page of ListFiles: once the paths and probes of
+// the files on a page reach it, the page ends there (with a next cursor)
+// even if it holds fewer than limit files.
+const MaxListBytes = 8 << 20
+
 // ListFiles returns up to limit files (0 means DefaultListLimit) in path
 // order after the position of cursor ("" for the first page) and the cursor
-// of the next page ("" when this is the last page). Cursors are opaque.
+// of the next page ("" when this is the last page). Cursors are opaque. A
+// page also ends, with a next cursor, once its paths and probes reach
+// MaxListBytes; each probe on it is at most MaxProbeBytes (larger ones,
+// stored by older versions, are reduced as ReduceProbe does).
 func (s *Store) ListFiles(ctx context.Context, limit int, cursor string) ([]File, string, error) {
 	limit, err := pageLimit(limit)
 	if err != nil {
@@ -395,8 +413,9 @@ func (s *Store) ListFiles(ctx context.Context, limit int, cursor string) ([]File
 	defer rows.Close()
 	files := make([]File, 0, limit)
 	next := ""
+	size := 0
 	for rows.Next() {
-		if len(files) == limit {
+		if len(files) == limit || size >= MaxListBytes {
 			next = base64.RawURLEncoding.EncodeToString([]byte(files[len(files)-1].Path))
 			break
 		}
@@ -405,6 +424,7 @@ func (s *Store) ListFiles(ctx context.Context, limit int, cursor string) ([]File
 			return nil, "", fmt.Errorf("list files: %w", err)
 		}
 		files = append(files, f)
+		size += len(f.Path) + len(f.Probe)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("list files: %w", err)

@@ -28,6 +28,16 @@ func TestFFProbeRejectsInsaneOutput(t *testing.T) {
 		{"not json", `echo 'Segmentation fault'`, "parse output"},
 		{"huge output", `printf '{"x":"'; head -c 5000000 /dev/zero | tr '\0' a; echo '"}'`, "output larger than"},
 		{"exit status", `echo 'moov atom not found' >&2; exit 1`, "moov atom not found"},
+		{"exit status after long stderr", `echo 'moov atom not found' >&2; head -c 100000 /dev/zero | tr '\0' x >&2; exit 1`, "moov atom not found"},
+		{"null", `echo null`, "ffprobe output is not a JSON object"},
+		{"array", `echo '[{"streams":[],"format":{}}]'`, "ffprobe output is not a JSON object"},
+		{"number", `echo 42`, "ffprobe output is not a JSON object"},
+		{"string", `echo '"x"'`, "ffprobe output is not a JSON object"},
+		{"empty object", `echo '{}'`, "ffprobe output is not a JSON object"},
+		{"no streams", `echo '{"format":{"duration":"1"}}'`, "ffprobe output is not a JSON object"},
+		{"no format", `echo '{"streams":[]}'`, "ffprobe output is not a JSON object"},
+		{"null format", `echo '{"streams":[],"format":null}'`, "ffprobe output is not a JSON object"},
+		{"streams not an array", `echo '{"streams":{},"format":{}}'`, "ffprobe output is not a JSON object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ff := &scan.FFProbe{Path: fakeFFProbe(t, tc.body)}
@@ -38,7 +48,7 @@ func TestFFProbeRejectsInsaneOutput(t *testing.T) {
 			}
 		})
 	}
-	ff := &scan.FFProbe{Path: fakeFFProbe(t, `printf '{"streams":[{"codec_type":"video","codec_name":"h264","width":1920},{"codec_type":"audio"}],"format":{"duration":"N/A","size":"10","filename":"a\377.mkv"}}'`)}
+	ff := &scan.FFProbe{Path: fakeFFProbe(t, `printf '{"streams":[{"codec_type":"video","codec_name":"h264","width":1920},{"codec_type":"audio"}],"format":{"duration":"N/A","size":"10","tags":{"title":"a\377.mkv"}}}'`)}
 	info, err := ff.Probe(context.Background(), "/media/a.mkv")
 	if err != nil || info.Codec != "h264" || info.Tracks != 2 || info.DurationSeconds != 0 || !strings.Contains(string(info.Raw), "a\uFFFD.mkv") {
 		t.Fatalf("Probe = codec %q, duration %v, %d tracks, raw %s, error %v", info.Codec, info.DurationSeconds, info.Tracks, info.Raw, err)

@@ -261,7 +261,10 @@ func (a *JobsAPI) retry() http.HandlerFunc {
 
 // fileList is the body of GET /api/files. Each file is written by
 // store.File's MarshalJSON: a path that is not UTF-8 (or holds a
-// backslash) comes escaped in "path", with its bytes in "path_b64".
+// backslash) comes escaped in "path", with its bytes in "path_b64". Its
+// "probe" is ffprobe's JSON reduced by store.ReduceProbe, and a page ends
+// early (with next_cursor) once it holds store.MaxListBytes of paths and
+// probes, so a body stays within about 8 MiB whatever ffprobe printed.
 type fileList struct {
 	Files      []store.File `json:"files"`
 	NextCursor string       `json:"next_cursor,omitempty"`
