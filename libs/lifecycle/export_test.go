@@ -60,7 +60,7 @@ func (f *FakeSignals) Send(sig os.Signal) bool {
 
 // NewSignalsForTest lets tests deliver signals without touching the process.
 func NewSignalsForTest(log Logger, fake *FakeSignals) *Signals {
-	s := newSignals(fake)
+	s := newSignals(fake, SignalChannels{})
 	s.SetLog(log)
 	return s
 }

@@ -64,17 +64,41 @@ func (osSignals) Raise(sig os.Signal) error {
 // once, so that signals arriving before Run are not lost. Call SetLog
 // before Run.
 func NewSignals() *Signals {
-	return newSignals(osSignals{})
+	return newSignals(osSignals{}, SignalChannels{})
 }
 
-func newSignals(sys signalSys) *Signals {
+// SignalChannels are channels a process subscribed to its signals before
+// lifecycle could be initialised (see AdoptSignals). A nil channel is made
+// anew.
+type SignalChannels struct {
+	Term chan os.Signal // SIGTERM, SIGINT; buffer of at least 4
+	Hup  chan os.Signal // SIGHUP; buffer 1 (one pending reload)
+	Quit chan os.Signal // SIGQUIT
+	Pipe chan os.Signal // SIGPIPE
+}
+
+// AdoptSignals is NewSignals for a process that subscribed earlier, while
+// its packages were initialised: signals already delivered to chans are
+// handled as if they had arrived after NewSignals.
+func AdoptSignals(chans SignalChannels) *Signals {
+	return newSignals(osSignals{}, chans)
+}
+
+func orMake(c chan os.Signal, size int) chan os.Signal {
+	if c == nil {
+		return make(chan os.Signal, size)
+	}
+	return c
+}
+
+func newSignals(sys signalSys, chans SignalChannels) *Signals {
 	s := &Signals{
 		log:    discard{},
 		sys:    sys,
-		term:   make(chan os.Signal, 4),
-		hup:    make(chan os.Signal, 1),
-		quit:   make(chan os.Signal, 1),
-		pipe:   make(chan os.Signal, 1),
+		term:   orMake(chans.Term, 4),
+		hup:    orMake(chans.Hup, 1),
+		quit:   orMake(chans.Quit, 1),
+		pipe:   orMake(chans.Pipe, 1),
 		stop:   make(chan struct{}),
 		closed: make(chan struct{}),
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/vpo-project/vpo/libs/lifecycle"
+	"github.com/vpo-project/vpo/services/vpo/cmd/vpo/internal/early"
 	"github.com/vpo-project/vpo/services/vpo/internal/app"
 )
 
@@ -19,7 +20,10 @@ var (
 func main() {
 	// First of all: a SIGTERM that arrives while the process starts must
 	// find a subscription (graceful stop), not the default disposition.
-	signals := lifecycle.NewSignals()
+	// Package early subscribed while Go initialised the packages; here the
+	// daemon's signal handling takes those channels over.
+	sub := early.Signals()
+	signals := lifecycle.AdoptSignals(lifecycle.SignalChannels{Term: sub.Term, Hup: sub.Hup, Quit: sub.Quit, Pipe: sub.Pipe})
 	os.Exit(app.Main(context.Background(), os.Args[1:], app.Env{
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
