@@ -44,6 +44,9 @@ type Options struct {
 	// connection (in practice: another process) before failing with
 	// SQLITE_BUSY. Default 5s.
 	BusyTimeout time.Duration
+	// Warn receives what Open notices but accepts (nil: discarded), such
+	// as a write-ahead log it cannot vouch for.
+	Warn func(msg string)
 }
 
 // Store is an open library database. It is safe for concurrent use.
@@ -97,8 +100,14 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stat database file: %w", unwrapPathError(err))
 	}
-	if err := guardWAL(path, id, fi.Size()); err != nil {
+	unvouched, err := guardWAL(path, id, fi.Size())
+	if err != nil {
 		return nil, err
+	}
+	if unvouched && opts.Warn != nil {
+		opts.Warn(fmt.Sprintf("replaying write-ahead log %q, which holds committed transactions but no record of the file it was written for "+
+			"(%q is missing: written before this version of vpo, by another program, or the record was deleted); "+
+			"if %q was just restored from a backup, stop vpo and check the data", path+walSuffix, path+ownerSuffix, path))
 	}
 
 	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)

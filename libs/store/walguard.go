@@ -158,30 +158,33 @@ func writeSynced(path, text string) error {
 // A log is trusted, as SQLite would trust it, when there is no record (a
 // log written by another program or an older vpo) or when the log is not
 // the recorded file either (the database, its log and the record were
-// restored together, for example from a file system snapshot).
-func guardWAL(path string, db fileID, dbSize int64) error {
+// restored together, for example from a file system snapshot). unvouched
+// reports the first case: a log with committed transactions and no record
+// at all, which the caller should mention.
+func guardWAL(path string, db fileID, dbSize int64) (unvouched bool, err error) {
 	wal := path + walSuffix
 	// SQLite discards the log of an empty database file, so it cannot be
 	// replayed into one.
 	if dbSize > 0 {
 		committed, err := walHasCommit(wal)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if committed {
 			owner, ok, err := readOwner(path)
 			if err != nil {
-				return err
+				return false, err
 			}
+			unvouched = !ok
 			if ok && !owner.db.sameOwner(db) && owner.isLog(wal) {
-				return fmt.Errorf("write-ahead log %q was written for another file (%s) that was deleted or replaced, "+
+				return false, fmt.Errorf("write-ahead log %q was written for another file (%s) that was deleted or replaced, "+
 					"not for %q (%s); replaying it would corrupt the database, so nothing was changed. "+
 					"If %q is a restored backup, delete %q and %q and start vpo again: %w",
 					wal, owner.db, path, db, path, wal, path+shmSuffix, ErrForeignWAL)
 			}
 		}
 	}
-	return writeOwner(path, walOwner{db: db})
+	return unvouched, writeOwner(path, walOwner{db: db})
 }
 
 // isLog reports whether the file at wal is the log file the record names,

@@ -210,6 +210,50 @@ func TestOpenKeepsOwnLog(t *testing.T) {
 	}
 }
 
+// TestOpenWarnsOfUnrecordedLog: a log with committed transactions and no
+// record of its database file is replayed, as SQLite would, but Open says
+// so: it may be a crash's log next to a backup copied in place.
+func TestOpenWarnsOfUnrecordedLog(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "library.db")
+	s, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addJobs(t, s, "committed", 2)
+	dbImage, logImage := mustRead(t, path), mustRead(t, path+"-wal")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, image := range map[string][]byte{path: dbImage, path + "-wal": logImage} {
+		if err := os.WriteFile(name, image, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(path + "-wal-owner"); err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	s, err = store.Open(context.Background(), path, store.Options{Warn: func(m string) { warnings = append(warnings, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	if len(warnings) != 1 || !strings.Contains(warnings[0], path+"-wal") || !strings.Contains(warnings[0], "no record") {
+		t.Fatalf("warnings = %q, want one naming the log", warnings)
+	}
+	// With its record, the same situation is silent.
+	warnings = nil
+	s, err = store.Open(context.Background(), path, store.Options{Warn: func(m string) { warnings = append(warnings, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	if len(warnings) != 0 {
+		t.Fatalf("warnings on a clean open: %q", warnings)
+	}
+}
+
 // TestOpenTrustsLogRestoredWithItsDatabase: a database file restored
 // together with its log (a file system snapshot: new files for both) is
 // opened with the log's transactions, as SQLite would.

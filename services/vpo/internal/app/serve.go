@@ -122,7 +122,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		return reported(ExitBind)
 	}
 
-	st, err := store.Open(ctx, cfg.Database.Path, store.Options{})
+	st, err := store.Open(ctx, cfg.Database.Path, store.Options{Warn: func(msg string) { log.Warn(msg) }})
 	if err != nil {
 		_ = ln.Close()
 		log.Errorf("cannot open the library database: %v", err)
