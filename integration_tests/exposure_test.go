@@ -182,8 +182,8 @@ func TestTokenBeforeRouting(t *testing.T) {
 	}
 	bearer := map[string]string{"Authorization": "bearer " + testToken, "Host": "vpo.example.net"}
 	code, hdr, b := request(t, d, "DELETE", "/api/jobs", "", bearer)
-	if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "GET, POST" {
-		t.Errorf("DELETE /api/jobs with the token = %d Allow %q %s, want 405 with Allow: GET, POST", code, hdr.Get("Allow"), b)
+	if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "GET, HEAD, POST" {
+		t.Errorf("DELETE /api/jobs with the token = %d Allow %q %s, want 405 with Allow: GET, HEAD, POST", code, hdr.Get("Allow"), b)
 	}
 	if code, _, b := request(t, d, "GET", "/api/nope", "", bearer); code != http.StatusNotFound {
 		t.Errorf("GET /api/nope with the token = %d %s, want 404", code, b)
