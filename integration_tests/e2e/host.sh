@@ -20,8 +20,10 @@
 set -euo pipefail
 
 # Bump when the rootfs recipe below changes: cached rootfs are rebuilt.
-readonly ROOTFS_RECIPE=1
-readonly ROOTFS_PACKAGES=systemd,systemd-sysv,dbus,curl,adduser,rpm
+# procps: the deb depends on it (the unit's ExecReload= runs /bin/kill), and
+# the container has no network to fetch it.
+readonly ROOTFS_RECIPE=2
+readonly ROOTFS_PACKAGES=systemd,systemd-sysv,dbus,curl,adduser,rpm,procps
 readonly ROOTFS_MAX_AGE_DAYS=30
 readonly BOOT_TIMEOUT=600
 
@@ -107,7 +109,7 @@ rootfs_ok() {
 	[[ -f $rootfs/.vpo-e2e-stamp && $(cat "$rootfs/.vpo-e2e-stamp") == "$recipe" ]] || return 1
 	[[ -z $(find "$rootfs/.vpo-e2e-stamp" -mtime +"$ROOTFS_MAX_AGE_DAYS") ]] || return 1
 	for f in /sbin/init /usr/lib/systemd/systemd /usr/bin/systemctl /usr/bin/journalctl /usr/bin/dbus-daemon \
-		/usr/bin/curl /usr/bin/apt-get /usr/bin/dpkg-deb /usr/bin/rpm /usr/bin/rpmbuild /usr/sbin/adduser; do
+		/usr/bin/curl /usr/bin/apt-get /usr/bin/dpkg-deb /usr/bin/rpm /usr/bin/rpmbuild /usr/sbin/adduser /bin/kill; do
 		[[ -e $rootfs$f ]] || return 1
 	done
 	[[ -z $(chroot "$rootfs" dpkg --audit 2>&1) ]] || return 1
@@ -177,21 +179,6 @@ cleanup() {
 	rm -rf "$run/machine" "$run/rpmroot" "$run/pkg"
 }
 trap cleanup EXIT
-
-# The unit's ExecReload= runs /bin/kill, which every standard Debian system
-# has (procps, priority important) and Fedora has in util-linux, but a
-# minbase rootfs lacks. Both overlays get it from the mirror, per run (the
-# cached rootfs stays as it is); the container itself has no network.
-if [[ ! -x $machine/bin/kill ]]; then
-	{
-		in_rootfs "$machine" apt-get update -qq &&
-			in_rootfs "$machine" apt-get install -y -qq --no-install-recommends procps &&
-			mkdir -p "$run/procps" && cp "$machine"/var/cache/apt/archives/*.deb "$run/procps/" &&
-			in_rootfs "$rpmroot" --bind-ro="$run/procps:/procps" /bin/sh -c 'dpkg -i /procps/*.deb'
-	} >"$out/procps.log" 2>&1 || die "installing procps (/bin/kill) into the machine failed, see $out/procps.log"
-	in_rootfs "$machine" apt-get clean >/dev/null 2>&1 || true
-	rm -rf "$run/procps"
-fi
 
 mkdir -p "$run/pkg"
 cp "$deb" "$run/pkg/"

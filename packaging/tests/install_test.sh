@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the .deb (dpkg in a chroot) and the .rpm (rpm --root) into a
-# scratch Debian 12 minbase root: layout, user, modes, and the maintainer
-# scripts on install, upgrade (to a release-2 package built here with the
-# same tool), remove and purge. systemd is not running in the root: the
-# scripts must still succeed. The booted-systemd test is not this one.
+# scratch Debian 12 minbase root with procps: layout, user, modes, and the
+# maintainer scripts on install, upgrade (to a release-2 package built here
+# with the same tool), remove and purge. systemd is not running in the root:
+# the scripts must still succeed. The booted-systemd test is not this one.
 # Usage: install_test.sh DEB RPM VPO_PKG VPO_BINARY
 set -euo pipefail
 lib=packaging/tests/lib.sh # the runfiles root is the working directory
@@ -17,7 +17,10 @@ t=$(scratch)
 trap 'rm -rf "$t"' EXIT
 
 # --- the cached minbase rootfs (built once, ~1 min) ---
+# procps has /bin/kill, which the unit's ExecReload= runs. The .complete
+# marker holds the recipe: a root built by another recipe is rebuilt.
 base=$VPO_PKG_CACHE/rootfs-bookworm
+readonly ROOTFS_INCLUDE=procps
 mirror() {
 	local u
 	u=$(grep -hE '^\s*URIs:\s*\S+/debian/?\s*$' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 | awk '{print $2}')
@@ -25,15 +28,17 @@ mirror() {
 	[[ -n $u ]] || fail "no Debian mirror in /etc/apt/sources.list*"
 	printf '%s\n' "${u%/}"
 }
+recipe="debootstrap --variant=minbase --include=$ROOTFS_INCLUDE bookworm"
 (
 	flock 9
-	if [[ ! -f $base/.complete ]]; then
-		say "building $base with debootstrap (once)"
+	if [[ ! -f $base/.complete || $(cat "$base/.complete") != "$recipe" ]]; then
+		say "building $base with debootstrap (once per recipe: $recipe)"
 		rm -rf "$base.tmp"
-		debootstrap --variant=minbase bookworm "$base.tmp" "$(mirror)" >"$VPO_PKG_CACHE/debootstrap.log" 2>&1 ||
+		debootstrap --variant=minbase --include="$ROOTFS_INCLUDE" bookworm "$base.tmp" "$(mirror)" \
+			>"$VPO_PKG_CACHE/debootstrap.log" 2>&1 ||
 			fail "debootstrap failed, see $VPO_PKG_CACHE/debootstrap.log"
 		rm -rf "$base.tmp/var/cache/apt/archives/"*.deb
-		touch "$base.tmp/.complete"
+		printf '%s\n' "$recipe" >"$base.tmp/.complete"
 		rm -rf "$base"
 		mv "$base.tmp" "$base"
 	fi
@@ -54,7 +59,11 @@ done
 
 newroot() {
 	rm -rf "$t/root"
-	cp -a "$base" "$t/root"
+	# Shared lock: another run may be rebuilding $base for a new recipe.
+	(
+		flock -s 9
+		cp -a "$base" "$t/root"
+	) 9>"$VPO_PKG_CACHE/rootfs.lock"
 }
 in_root() { chroot "$t/root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root "$@"; }
 mode_of() { in_root stat -c '%a %U:%G' "$1"; }

@@ -18,8 +18,9 @@ mkdir -p "$root"
 dpkg-deb -x "$deb" "$root"
 unit=$root/usr/lib/systemd/system/vpo.service
 # ExecReload= runs /bin/kill, which the system provides (procps on Debian,
-# util-linux on Fedora), not the package: a stand-in in the merged-/usr
-# layout of both, so verify checks the unit, not this scratch root.
+# which the deb depends on; util-linux on Fedora), not the package: a
+# stand-in in the merged-/usr layout of both, so verify checks the unit, not
+# this scratch root.
 mkdir -p "$root/usr/bin"
 ln -s usr/bin "$root/bin"
 printf '#!/bin/sh\n' >"$root/usr/bin/kill"
