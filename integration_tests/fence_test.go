@@ -15,9 +15,9 @@ import (
 // jobRuns is what a test.sleep record file says about one job's runs.
 type jobRuns struct {
 	started, done, stopped int
-	// liveAtDone is the most runs of the job that had started and not
-	// ended when a run wrote "done" (the finishing run included).
-	liveAtDone int
+	// maxLive is the most runs of the job that had started and not ended
+	// at any moment: above 1, two handlers of the job ran at once.
+	maxLive int
 }
 
 // readRuns reads a test.sleep record file, in the order it was written.
@@ -41,8 +41,8 @@ func readRuns(t *testing.T, path string) map[string]*jobRuns {
 		switch event {
 		case "start":
 			r.started++
+			r.maxLive = max(r.maxLive, r.started-r.done-r.stopped)
 		case "done":
-			r.liveAtDone = max(r.liveAtDone, r.started-r.done-r.stopped)
 			r.done++
 		case "stopped":
 			r.stopped++
@@ -116,10 +116,10 @@ func TestPausedDaemonRunsEachJobOnce(t *testing.T) {
 			t.Errorf("job %s: no run recorded", id)
 			continue
 		}
-		if r.done != 1 || r.liveAtDone != 1 || r.done+r.stopped != r.started {
-			t.Errorf("job %s: %d runs started, %d went to the end (with up to %d runs live at once then), %d were stopped; "+
-				"want exactly one run to the end, alone, and every other run stopped",
-				id, r.started, r.done, r.liveAtDone, r.stopped)
+		if r.done != 1 || r.maxLive != 1 || r.done+r.stopped != r.started {
+			t.Errorf("job %s: %d runs started, %d went to the end, %d were stopped, up to %d ran at once; "+
+				"want exactly one run to the end, every other run stopped, and never two runs at once",
+				id, r.started, r.done, r.stopped, r.maxLive)
 		}
 		t.Logf("job %s: %d runs, %d stopped", id, r.started, r.stopped)
 		// Each stopped run was told once, with a warning naming the job.
