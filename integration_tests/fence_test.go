@@ -63,10 +63,11 @@ func (d *daemon) submitJob(body string) job {
 }
 
 // TestPausedDaemonRunsEachJobOnce stops the daemon (SIGSTOP) for longer
-// than the lease while jobs run. On SIGCONT the expired leases are
-// recovered and the same process claims the jobs again; the run that held
-// the old claim must be stopped at once so that every job ends with exactly
-// one run that went to its end.
+// than the lease while jobs run. On SIGCONT the daemon must not run any job
+// twice: every job ends with exactly one run that went to its end, never
+// two runs of a job at once, and a stopped run (its claim superseded) is
+// told with one warning. (The daemon used to recover its own expired
+// leases, claim the jobs again and start the new run next to the old one.)
 func TestPausedDaemonRunsEachJobOnce(t *testing.T) {
 	dir := t.TempDir()
 	d := start(t, startOpts{dir: dir, wait: true,
@@ -131,6 +132,51 @@ func TestPausedDaemonRunsEachJobOnce(t *testing.T) {
 		}
 		if warned != r.stopped {
 			t.Errorf("job %s: %d lease-lost warnings for %d stopped runs, want one each", id, warned, r.stopped)
+		}
+	}
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// TestPausedDaemonKeepsItsAttempts stops the daemon (SIGSTOP) again and
+// again, each time for longer than the lease, while jobs run. The process
+// holding the jobs was alive all along: on SIGCONT it renews its own
+// leases before it recovers expired ones, so no job is taken back from it.
+// Every job must complete with its first attempt, run exactly once, and no
+// lease may be reported lost.
+func TestPausedDaemonKeepsItsAttempts(t *testing.T) {
+	dir := t.TempDir()
+	d := start(t, startOpts{dir: dir, wait: true,
+		extra: "\n[jobs]\ntest_kinds = true\nworkers = 8\nlease_duration = \"1s\"\n"})
+	rec := filepath.Join(dir, "runs.log")
+	var ids []string
+	for range 24 { // three waves of eight, so that every pause hits running jobs
+		ids = append(ids, d.submitJob(`{"kind": "test.sleep", "payload": {"seconds": 3, "record": "`+rec+`"}}`).ID)
+	}
+	d.waitJob(ids[0], "running", 10*time.Second)
+	for i := range 6 {
+		time.Sleep(300 * time.Millisecond)
+		d.signal(syscall.SIGSTOP)
+		time.Sleep(time.Duration(1200+100*i) * time.Millisecond) // 1.2 s to 1.7 s, past the 1 s lease
+		d.signal(syscall.SIGCONT)
+	}
+	for _, id := range ids {
+		d.waitJob(id, "completed", 20*time.Second)
+	}
+	runs := readRuns(t, rec)
+	for _, id := range ids {
+		if got := d.job(id); got.Attempts != 1 {
+			t.Errorf("job %s completed after %d attempts (last error %q), want 1", id, got.Attempts, got.Error)
+		}
+		if r := runs[id]; r == nil || r.started != 1 || r.done != 1 || r.stopped != 0 {
+			t.Errorf("job %s: runs %+v, want exactly one, to its end", id, r)
+		}
+	}
+	for _, msg := range []string{"job lease lost", "recovered jobs whose lease expired"} {
+		if lineWith(d.stderr.String(), msg) {
+			t.Errorf("log says %q, want no lease taken from the live daemon", msg)
 		}
 	}
 	d.signal(syscall.SIGTERM)
