@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -177,6 +178,67 @@ func TestPausedDaemonKeepsItsAttempts(t *testing.T) {
 	for _, msg := range []string{"job lease lost", "recovered jobs whose lease expired"} {
 		if lineWith(d.stderr.String(), msg) {
 			t.Errorf("log says %q, want no lease taken from the live daemon", msg)
+		}
+	}
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// TestRecoveredJobsNeverRunTwiceAtOnce: while the daemon is stopped
+// (SIGSTOP) for longer than the lease, another process recovers its expired
+// leases (the test does in the database what a second daemon's recovery
+// does). On SIGCONT the daemon claims the jobs again while the runs of the
+// old claims are still ending: the old runs must be stopped, and the new
+// ones must not start their handlers before the old ones have returned, so
+// that a job never has two runs live at once.
+func TestRecoveredJobsNeverRunTwiceAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	d := start(t, startOpts{dir: dir, wait: true,
+		extra: "\n[jobs]\ntest_kinds = true\nworkers = 8\nlease_duration = \"1s\"\n"})
+	rec := filepath.Join(dir, "runs.log")
+	var ids []string
+	for range 6 {
+		ids = append(ids, d.submitJob(`{"kind": "test.sleep", "max_attempts": 50, "payload": {"seconds": 8, "record": "`+rec+`"}}`).ID)
+	}
+	for _, id := range ids {
+		d.waitJob(id, "running", 10*time.Second)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "library.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for range 3 {
+		time.Sleep(300 * time.Millisecond)
+		d.signal(syscall.SIGSTOP)
+		time.Sleep(1200 * time.Millisecond) // past the 1 s lease
+		if _, err := db.Exec(`UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+			error = 'lease expired (recovered by the test)' WHERE status = 'running'`); err != nil {
+			t.Fatal(err)
+		}
+		d.signal(syscall.SIGCONT)
+	}
+	for _, id := range ids {
+		d.waitJob(id, "completed", 20*time.Second)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ended := true
+		for _, r := range readRuns(t, rec) {
+			ended = ended && r.done+r.stopped == r.started
+		}
+		if ended || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	runs := readRuns(t, rec)
+	for _, id := range ids {
+		r := runs[id]
+		if r == nil || r.done != 1 || r.maxLive != 1 || r.done+r.stopped != r.started {
+			t.Errorf("job %s: runs %+v; want exactly one run to the end, every other run stopped, and never two runs at once", id, r)
 		}
 	}
 	d.signal(syscall.SIGTERM)
