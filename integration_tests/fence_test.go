@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,9 +16,9 @@ import (
 // jobRuns is what a test.sleep record file says about one job's runs.
 type jobRuns struct {
 	started, done, stopped int
-	// liveAtDone is the most runs of the job that had started and not
-	// ended when a run wrote "done" (the finishing run included).
-	liveAtDone int
+	// maxLive is the most runs of the job that had started and not ended
+	// at any moment: above 1, two handlers of the job ran at once.
+	maxLive int
 }
 
 // readRuns reads a test.sleep record file, in the order it was written.
@@ -41,8 +42,8 @@ func readRuns(t *testing.T, path string) map[string]*jobRuns {
 		switch event {
 		case "start":
 			r.started++
+			r.maxLive = max(r.maxLive, r.started-r.done-r.stopped)
 		case "done":
-			r.liveAtDone = max(r.liveAtDone, r.started-r.done-r.stopped)
 			r.done++
 		case "stopped":
 			r.stopped++
@@ -63,10 +64,11 @@ func (d *daemon) submitJob(body string) job {
 }
 
 // TestPausedDaemonRunsEachJobOnce stops the daemon (SIGSTOP) for longer
-// than the lease while jobs run. On SIGCONT the expired leases are
-// recovered and the same process claims the jobs again; the run that held
-// the old claim must be stopped at once so that every job ends with exactly
-// one run that went to its end.
+// than the lease while jobs run. On SIGCONT the daemon must not run any job
+// twice: every job ends with exactly one run that went to its end, never
+// two runs of a job at once, and a stopped run (its claim superseded) is
+// told with one warning. (The daemon used to recover its own expired
+// leases, claim the jobs again and start the new run next to the old one.)
 func TestPausedDaemonRunsEachJobOnce(t *testing.T) {
 	dir := t.TempDir()
 	d := start(t, startOpts{dir: dir, wait: true,
@@ -116,10 +118,10 @@ func TestPausedDaemonRunsEachJobOnce(t *testing.T) {
 			t.Errorf("job %s: no run recorded", id)
 			continue
 		}
-		if r.done != 1 || r.liveAtDone != 1 || r.done+r.stopped != r.started {
-			t.Errorf("job %s: %d runs started, %d went to the end (with up to %d runs live at once then), %d were stopped; "+
-				"want exactly one run to the end, alone, and every other run stopped",
-				id, r.started, r.done, r.liveAtDone, r.stopped)
+		if r.done != 1 || r.maxLive != 1 || r.done+r.stopped != r.started {
+			t.Errorf("job %s: %d runs started, %d went to the end, %d were stopped, up to %d ran at once; "+
+				"want exactly one run to the end, every other run stopped, and never two runs at once",
+				id, r.started, r.done, r.stopped, r.maxLive)
 		}
 		t.Logf("job %s: %d runs, %d stopped", id, r.started, r.stopped)
 		// Each stopped run was told once, with a warning naming the job.
@@ -131,6 +133,112 @@ func TestPausedDaemonRunsEachJobOnce(t *testing.T) {
 		}
 		if warned != r.stopped {
 			t.Errorf("job %s: %d lease-lost warnings for %d stopped runs, want one each", id, warned, r.stopped)
+		}
+	}
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// TestPausedDaemonKeepsItsAttempts stops the daemon (SIGSTOP) again and
+// again, each time for longer than the lease, while jobs run. The process
+// holding the jobs was alive all along: on SIGCONT it renews its own
+// leases before it recovers expired ones, so no job is taken back from it.
+// Every job must complete with its first attempt, run exactly once, and no
+// lease may be reported lost.
+func TestPausedDaemonKeepsItsAttempts(t *testing.T) {
+	dir := t.TempDir()
+	d := start(t, startOpts{dir: dir, wait: true,
+		extra: "\n[jobs]\ntest_kinds = true\nworkers = 8\nlease_duration = \"1s\"\n"})
+	rec := filepath.Join(dir, "runs.log")
+	var ids []string
+	for range 24 { // three waves of eight, so that every pause hits running jobs
+		ids = append(ids, d.submitJob(`{"kind": "test.sleep", "payload": {"seconds": 3, "record": "`+rec+`"}}`).ID)
+	}
+	d.waitJob(ids[0], "running", 10*time.Second)
+	for i := range 6 {
+		time.Sleep(300 * time.Millisecond)
+		d.signal(syscall.SIGSTOP)
+		time.Sleep(time.Duration(1200+100*i) * time.Millisecond) // 1.2 s to 1.7 s, past the 1 s lease
+		d.signal(syscall.SIGCONT)
+	}
+	for _, id := range ids {
+		d.waitJob(id, "completed", 20*time.Second)
+	}
+	runs := readRuns(t, rec)
+	for _, id := range ids {
+		if got := d.job(id); got.Attempts != 1 {
+			t.Errorf("job %s completed after %d attempts (last error %q), want 1", id, got.Attempts, got.Error)
+		}
+		if r := runs[id]; r == nil || r.started != 1 || r.done != 1 || r.stopped != 0 {
+			t.Errorf("job %s: runs %+v, want exactly one, to its end", id, r)
+		}
+	}
+	for _, msg := range []string{"job lease lost", "recovered jobs whose lease expired"} {
+		if lineWith(d.stderr.String(), msg) {
+			t.Errorf("log says %q, want no lease taken from the live daemon", msg)
+		}
+	}
+	d.signal(syscall.SIGTERM)
+	if code := d.wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// TestRecoveredJobsNeverRunTwiceAtOnce: while the daemon is stopped
+// (SIGSTOP) for longer than the lease, another process recovers its expired
+// leases (the test does in the database what a second daemon's recovery
+// does). On SIGCONT the daemon claims the jobs again while the runs of the
+// old claims are still ending: the old runs must be stopped, and the new
+// ones must not start their handlers before the old ones have returned, so
+// that a job never has two runs live at once.
+func TestRecoveredJobsNeverRunTwiceAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	d := start(t, startOpts{dir: dir, wait: true,
+		extra: "\n[jobs]\ntest_kinds = true\nworkers = 8\nlease_duration = \"1s\"\n"})
+	rec := filepath.Join(dir, "runs.log")
+	var ids []string
+	for range 6 {
+		ids = append(ids, d.submitJob(`{"kind": "test.sleep", "max_attempts": 50, "payload": {"seconds": 8, "record": "`+rec+`"}}`).ID)
+	}
+	for _, id := range ids {
+		d.waitJob(id, "running", 10*time.Second)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "library.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for range 3 {
+		time.Sleep(300 * time.Millisecond)
+		d.signal(syscall.SIGSTOP)
+		time.Sleep(1200 * time.Millisecond) // past the 1 s lease
+		if _, err := db.Exec(`UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+			error = 'lease expired (recovered by the test)' WHERE status = 'running'`); err != nil {
+			t.Fatal(err)
+		}
+		d.signal(syscall.SIGCONT)
+	}
+	for _, id := range ids {
+		d.waitJob(id, "completed", 20*time.Second)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ended := true
+		for _, r := range readRuns(t, rec) {
+			ended = ended && r.done+r.stopped == r.started
+		}
+		if ended || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	runs := readRuns(t, rec)
+	for _, id := range ids {
+		r := runs[id]
+		if r == nil || r.done != 1 || r.maxLive != 1 || r.done+r.stopped != r.started {
+			t.Errorf("job %s: runs %+v; want exactly one run to the end, every other run stopped, and never two runs at once", id, r)
 		}
 	}
 	d.signal(syscall.SIGTERM)

@@ -10,11 +10,17 @@
 //
 // Delivery is at-least-once: a job whose lease expires (crashed process,
 // lost database) or that is interrupted by a shutdown runs again, so
-// handlers must be idempotent. Every claim carries its own fencing token
-// (store.Lease): a run whose claim was superseded (its lease expired and the
-// job was claimed again, even by this pool) has its context cancelled at
-// once and its outcome discarded. A pool claims only the kinds its Registry
-// has; other jobs stay queued.
+// handlers must be idempotent. A pool renews the leases of the jobs it runs
+// before each recovery of expired leases, so a process woken from a pause
+// longer than the lease (SIGSTOP, suspend) does not take back, requeue and
+// claim again its own live jobs: recovery is for owners that are gone.
+// Every claim carries its own fencing token (store.Lease): a run whose claim
+// was superseded (its lease expired and the job was recovered elsewhere and
+// claimed again, even by this pool) has its context cancelled at once and
+// its outcome discarded, and a pool never runs two handlers of one job at
+// once: the run of the new claim starts its handler only after the stale
+// handler has returned, renewing its lease meanwhile. A pool claims only the
+// kinds its Registry has; other jobs stay queued.
 //
 // Every log line about a job carries the field job_id, and file_path when
 // the job's payload is a JSON object with a "path" string.

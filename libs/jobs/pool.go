@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -47,7 +48,8 @@ type PoolOptions struct {
 	// other processes; local submitters call Notify instead. Default 1s.
 	PollInterval time.Duration
 	// RecoverInterval is how often expired leases (of crashed workers) are
-	// recovered; recovery also runs when Run starts. Default Lease.
+	// recovered; recovery also runs when Run starts. Each recovery first
+	// renews the leases of the jobs this pool runs. Default Lease.
 	RecoverInterval time.Duration
 	// ShutdownGrace is how long Shutdown waits, after cancelling and
 	// requeueing the jobs still running at its deadline, for their handlers
@@ -270,8 +272,8 @@ func (p *Pool) dispatch(ctx context.Context) {
 		p.active++
 		p.mu.Unlock()
 		p.jobs.Add(1)
-		p.track(r)
-		go p.runJob(ctx, jctx, r)
+		stale := p.track(r)
+		go p.runJob(ctx, jctx, r, stale)
 	}
 }
 
@@ -321,8 +323,18 @@ func (p *Pool) recoverLoop(ctx context.Context) {
 	}
 }
 
+// recoverExpired takes back the jobs whose lease expired: their owner
+// died or lost the database. This pool first renews the leases of the runs
+// it holds, so that after a pause of the process (SIGSTOP, suspend) longer
+// than the lease its own live jobs are not recovered, requeued and claimed
+// again at the cost of an attempt, whichever of this and the runs' own
+// renewals comes first. Recovery uses the time read before those renewals:
+// a lease renewed by them cannot count as expired even if the process is
+// paused again in between.
 func (p *Pool) recoverExpired(ctx context.Context) {
-	requeued, failed, err := p.q.RecoverExpired(ctx, p.opts.Now())
+	now := p.opts.Now()
+	p.renewOwn(ctx)
+	requeued, failed, err := p.q.RecoverExpired(ctx, now)
 	if err != nil {
 		p.log.WithError(err).Error("recover jobs with expired leases")
 		return
@@ -334,6 +346,45 @@ func (p *Pool) recoverExpired(ctx context.Context) {
 	if requeued > 0 {
 		p.Notify()
 	}
+}
+
+// renewOwn renews the lease of every run this pool holds now. A renewal
+// refused because the claim is no longer the job's stops that run (as its
+// own renewals do); a requested cancellation is handed to the run.
+func (p *Pool) renewOwn(ctx context.Context) {
+	p.mu.Lock()
+	runs := make([]*claimRun, 0, len(p.runs))
+	for _, r := range p.runs {
+		runs = append(runs, r)
+	}
+	p.mu.Unlock()
+	for _, r := range runs {
+		if p.renew(ctx, r) {
+			select {
+			case r.poke <- struct{}{}: // the run cancels its handler
+			default:
+			}
+		}
+	}
+}
+
+// renew extends the lease of r, unless r lost its claim or is writing its
+// outcome, and reports whether a cancellation of the job was requested. A
+// renewal refused because the claim is no longer the job's stops r.
+func (p *Pool) renew(ctx context.Context, r *claimRun) (cancelRequested bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.over || r.gone.Load() {
+		return false
+	}
+	cancelRequested, err := p.q.RenewLease(ctx, r.lease, p.Lease(), p.opts.Now())
+	switch {
+	case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
+		r.lose(err)
+	case err != nil:
+		r.log.WithError(err).Warn("renew job lease")
+	}
+	return cancelRequested
 }
 
 // Notify wakes an idle pool to look for queued jobs at once. Call it after
@@ -464,14 +515,16 @@ func (p *Pool) CheckCancel(id string) {
 func (p *Pool) newRun(ctx context.Context, job store.Job) (*claimRun, context.Context) {
 	jctx, cancel := context.WithCancelCause(ctx)
 	return &claimRun{job: job, lease: job.Lease(), log: p.jobLog(job), cancel: cancel,
-		poke: make(chan struct{}, 1)}, jctx
+		poke: make(chan struct{}, 1), handlerDone: make(chan struct{})}, jctx
 }
 
 // track makes r the run of its job. A run of an older claim of the same
-// job still going here (this pool claimed the job again after its lease
-// expired, as after a suspend or SIGSTOP longer than the lease) is stopped
-// at once: it no longer holds the job.
-func (p *Pool) track(r *claimRun) {
+// job still going here (this pool claimed the job again after another
+// process recovered its expired lease, as after a suspend or SIGSTOP
+// longer than the lease) is stopped at once: it no longer holds the job.
+// That stale run is returned: r must not start its handler before the
+// stale one has returned.
+func (p *Pool) track(r *claimRun) (stale *claimRun) {
 	p.mu.Lock()
 	old := p.runs[r.lease.JobID]
 	p.runs[r.lease.JobID] = r
@@ -479,6 +532,49 @@ func (p *Pool) track(r *claimRun) {
 	if old != nil {
 		old.lose(fmt.Errorf("job %s claimed again (token %d) while the run of token %d was still going: %w",
 			r.lease.JobID, r.lease.Token, old.lease.Token, store.ErrLeaseLost))
+	}
+	return old
+}
+
+// awaitStale waits, renewing the lease of r, until the handler of stale (a
+// run of an older claim of the same job, just stopped) has returned, so
+// that no job ever has two handlers running at once in this process. It
+// reports whether r may start its handler: not when r lost its own claim
+// meanwhile, nor when the pool is interrupted (r's job is then requeued).
+// A requested cancellation cancels r's context; its handler still starts,
+// sees it and returns.
+func (p *Pool) awaitStale(ctx, jctx context.Context, r, stale *claimRun) bool {
+	select {
+	case <-stale.handlerDone:
+		return true
+	default:
+	}
+	r.log.WithFields(logrus.Fields{"lease_token": r.lease.Token, "stale_lease_token": stale.lease.Token}).
+		Info("job claimed again: waiting for the handler of its stale run to return")
+	renew := time.NewTicker(p.renewEvery())
+	defer renew.Stop()
+	for {
+		select {
+		case <-stale.handlerDone:
+			return true
+		case <-r.poke:
+		case <-renew.C:
+		case <-p.interrupt:
+			r.cancel(errShutdown)
+			r.end()
+			if !r.gone.Load() {
+				p.requeue(ctx, r)
+			}
+			return false
+		}
+		renew.Reset(p.renewEvery())
+		if p.renew(ctx, r) && jctx.Err() == nil {
+			r.log.Info("job cancellation requested: cancelling handler")
+			r.cancel(errCancelRequested)
+		}
+		if r.gone.Load() {
+			return false
+		}
 	}
 }
 
@@ -493,10 +589,17 @@ func (p *Pool) untrack(r *claimRun) {
 
 // runJob runs one claimed job to its end and records the outcome. ctx is
 // for storage (never cancelled, see Run), jctx the handler's context.
-func (p *Pool) runJob(ctx, jctx context.Context, r *claimRun) {
+// stale is the run of an older claim of the job still going here, or nil.
+func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 	defer p.release()
 	defer p.untrack(r)
 	defer r.cancel(nil)
+	handlerStarted := false
+	defer func() {
+		if !handlerStarted {
+			r.handlerDoneAfter(stale)
+		}
+	}()
 	job, log, cancel := r.job, r.log, r.cancel
 	h, ok := p.reg.Lookup(job.Kind)
 	if !ok {
@@ -504,16 +607,22 @@ func (p *Pool) runJob(ctx, jctx context.Context, r *claimRun) {
 		// happen, the job goes back untouched rather than losing an attempt.
 		log.Errorf("no handler registered for job kind %q (registered: %s): job put back to queued",
 			job.Kind, strings.Join(p.reg.Kinds(), ", "))
+		r.end()
 		p.write(ctx, r, "requeue", func(wctx context.Context) error {
 			return p.q.RequeueInterrupted(wctx, r.lease, p.opts.Now())
 		})
+		return
+	}
+	if stale != nil && !p.awaitStale(ctx, jctx, r, stale) {
 		return
 	}
 	log.WithField("lease_token", r.lease.Token).Debug("job started")
 
 	prog := &progress{reported: make(chan struct{}, 1)}
 	done := make(chan outcome, 1) // buffered: an abandoned handler never blocks
+	handlerStarted = true
 	go func() {
+		defer close(r.handlerDone)
 		defer func() {
 			if r := recover(); r != nil {
 				done <- outcome{err: fmt.Errorf("job handler panicked: %v", r)}
@@ -554,25 +663,22 @@ func (p *Pool) runJob(ctx, jctx context.Context, r *claimRun) {
 		}
 	}
 	renewNow := func() {
-		if lost() {
+		if r.gone.Load() {
 			renewC = nil
 			return
 		}
-		cancelRequested, err := p.q.RenewLease(ctx, r.lease, p.Lease(), p.opts.Now())
-		switch {
-		case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
-			r.lose(err)
-			renewC = nil
-		case err != nil:
-			log.WithError(err).Warn("renew job lease")
-		case cancelRequested && jctx.Err() == nil:
+		if p.renew(ctx, r) && jctx.Err() == nil {
 			log.Info("job cancellation requested: cancelling handler")
 			cancel(errCancelRequested)
+		}
+		if r.gone.Load() {
+			renewC = nil
 		}
 	}
 	for {
 		select {
 		case o := <-done:
+			r.end()
 			p.finish(ctx, r, o, context.Cause(jctx))
 			return
 		case <-r.poke:
@@ -602,6 +708,7 @@ func (p *Pool) runJob(ctx, jctx context.Context, r *claimRun) {
 			progC = nil
 			flushProgress()
 		case <-p.interrupt:
+			r.end()
 			select {
 			case o := <-done:
 				p.finish(ctx, r, o, context.Cause(jctx))
@@ -717,6 +824,34 @@ type claimRun struct {
 	cancel context.CancelCauseFunc // the handler's context, with one of the causes above
 	poke   chan struct{}           // capacity 1
 	lost   sync.Once
+	gone   atomic.Bool // the claim is no longer the job's (lose was called)
+	// handlerDone is closed once no handler of this run, nor of the stale
+	// runs of the job it waited for, runs any more.
+	handlerDone chan struct{}
+
+	mu   sync.Mutex // held by each lease renewal
+	over bool       // guarded by mu: the run writes its outcome or gives the job back; no more renewals
+}
+
+// end marks that r writes its outcome or gives its job back now: a lease
+// renewal still under way finishes first, none starts after.
+func (r *claimRun) end() {
+	r.mu.Lock()
+	r.over = true
+	r.mu.Unlock()
+}
+
+// handlerDoneAfter closes r.handlerDone, for a run that never started its
+// handler, once the handler of stale (if any) has returned.
+func (r *claimRun) handlerDoneAfter(stale *claimRun) {
+	if stale == nil {
+		close(r.handlerDone)
+		return
+	}
+	go func() {
+		<-stale.handlerDone
+		close(r.handlerDone)
+	}()
 }
 
 // lose records that the run's claim is no longer the job's current one (the
@@ -726,6 +861,7 @@ type claimRun struct {
 // do nothing.
 func (r *claimRun) lose(err error) {
 	r.lost.Do(func() {
+		r.gone.Store(true)
 		r.log.WithError(err).WithField("lease_token", r.lease.Token).
 			Warn("job lease lost: run stopped, its outcome is discarded")
 		r.cancel(errLeaseLost)

@@ -560,22 +560,26 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
-// TestReclaimedJobStopsStaleRun: the process is suspended for longer than
-// the lease (the injected clock jumps), the expired lease is recovered and
-// the same pool claims the job again while the first run is still going.
-// The first run must be told at once: its context is cancelled, its result
-// discarded, and one warning logged with the job id.
+// TestReclaimedJobStopsStaleRun: the job's lease is recovered (by another
+// process: this pool renews its own leases before it recovers expired
+// ones) and the same pool claims the job again while the first run's
+// handler is still going. The first run must be told at once (its context
+// is cancelled, its result discarded, one warning logged with the job id),
+// and the new run must not start its handler before the old one returned:
+// a job never has two handlers running at once in one process.
 func TestReclaimedJobStopsStaleRun(t *testing.T) {
 	e := newEnv(t)
-	var clock atomic.Int64
-	clock.Store(time.Now().UnixNano())
-	now := func() time.Time { return time.Unix(0, clock.Load()) }
 	type run struct {
 		ctx     context.Context
 		release chan struct{}
 	}
 	runs := make(chan run, 4)
+	var live, maxLive atomic.Int64
 	e.register("k", func(ctx context.Context, j store.Job, _ jobs.Progress) (json.RawMessage, error) {
+		n := live.Add(1)
+		defer live.Add(-1)
+		for m := maxLive.Load(); n > m && !maxLive.CompareAndSwap(m, n); m = maxLive.Load() {
+		}
 		r := run{ctx: ctx, release: make(chan struct{})}
 		runs <- r
 		<-r.release // finishes its work whatever its context says
@@ -592,20 +596,35 @@ func TestReclaimedJobStopsStaleRun(t *testing.T) {
 		}
 	}
 	j := e.submit(store.NewJob{Kind: "k"})
-	// In real time the lease never needs renewing during the test; only
-	// the injected clock makes it expire.
-	e.start(jobs.PoolOptions{Workers: 2, Lease: time.Minute, RecoverInterval: 10 * time.Millisecond, Now: now})
+	// In real time the lease never needs renewing during the test.
+	e.start(jobs.PoolOptions{Workers: 2, Lease: time.Minute, RecoverInterval: 10 * time.Millisecond})
 	first := nextRun("first")
 
-	clock.Add(int64(2 * time.Minute)) // woken up after a long suspend
-	second := nextRun("second")       // recovered and claimed again by the same pool
+	// Another process finds the lease expired (its clock is an hour ahead)
+	// and recovers the job; this pool claims it again.
+	if rq, _, err := e.store.RecoverExpired(context.Background(), time.Now().Add(time.Hour)); rq != 1 || err != nil {
+		t.Fatalf("recover = %d, %v; want the job requeued", rq, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for got := e.job(j.ID); got.Status != store.StatusRunning || got.Attempts != 2; got = e.job(j.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job = %s, attempts %d; want claimed again (running, attempt 2)", got.Status, got.Attempts)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	select {
 	case <-first.ctx.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stale run's context was not cancelled when its job was claimed again")
 	}
+	// The new claim's handler waits for the stale one.
+	select {
+	case <-runs:
+		t.Fatal("the handler of the new claim started while the stale run's handler was still running")
+	case <-time.After(300 * time.Millisecond):
+	}
 	close(first.release)
-	deadline := time.Now().Add(10 * time.Second)
+	second := nextRun("second")
 	for !e.logged("job handler returned after its lease was lost: outcome discarded", j.ID) {
 		if time.Now().After(deadline) {
 			t.Fatal("the stale run's outcome was not discarded")
@@ -622,6 +641,9 @@ func TestReclaimedJobStopsStaleRun(t *testing.T) {
 	if got := e.waitStatus(j.ID, store.StatusCompleted); string(got.Result) != `{"attempt":2}` || got.Attempts != 2 {
 		t.Errorf("job = %s (result %s, attempts %d); want completed by the second run", got.Status, got.Result, got.Attempts)
 	}
+	if m := maxLive.Load(); m != 1 {
+		t.Errorf("up to %d handlers of the job ran at once, want 1", m)
+	}
 	var warnings []string
 	for _, en := range e.hook.AllEntries() {
 		if en.Level <= logrus.WarnLevel && en.Data["job_id"] == j.ID {
@@ -630,6 +652,84 @@ func TestReclaimedJobStopsStaleRun(t *testing.T) {
 	}
 	if len(warnings) != 1 {
 		t.Errorf("warnings about job %s: %q; want exactly one", j.ID, warnings)
+	}
+}
+
+// recoveryCounter is the store, counting the recoveries of expired leases
+// that ended.
+type recoveryCounter struct {
+	*store.Store
+	recoveries atomic.Int64
+}
+
+func (q *recoveryCounter) RecoverExpired(ctx context.Context, now time.Time) (int, int, error) {
+	defer q.recoveries.Add(1)
+	return q.Store.RecoverExpired(ctx, now)
+}
+
+// TestPausedPoolKeepsItsOwnJobs: the process is paused for longer than the
+// lease (the injected clock jumps past it) while a job runs. The recovery
+// of expired leases that follows must not take back the pool's own live
+// job: the pool renews its own leases first, so the job keeps running
+// under its first claim, with its attempt count unchanged.
+func TestPausedPoolKeepsItsOwnJobs(t *testing.T) {
+	e := newEnv(t)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	started := make(chan context.Context, 4)
+	release := make(chan struct{})
+	e.register("k", func(ctx context.Context, j store.Job, _ jobs.Progress) (json.RawMessage, error) {
+		started <- ctx
+		<-release
+		return nil, ctx.Err()
+	})
+	j := e.submit(store.NewJob{Kind: "k", MaxAttempts: 5})
+	q := &recoveryCounter{Store: e.store}
+	p := jobs.NewPool(q, e.reg, jobs.PoolOptions{Workers: 2, Lease: time.Minute, RecoverInterval: 10 * time.Millisecond,
+		PollInterval: 10 * time.Millisecond, Now: now, Log: e.log})
+	go func() { _ = p.Run(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	})
+	var ctx context.Context
+	select {
+	case ctx = <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job did not start")
+	}
+
+	clock.Add(int64(2 * time.Minute)) // woken up after a long pause
+	woke := clock.Load()
+	// Two recoveries that began after the wake-up have ended.
+	n := q.recoveries.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for q.recoveries.Load() < n+2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no recovery of expired leases ran")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := e.job(j.ID)
+	if got.Status != store.StatusRunning || got.Attempts != 1 || got.LeaseToken != 1 ||
+		got.LeaseExpiresAt == nil || !got.LeaseExpiresAt.After(time.Unix(0, woke)) {
+		t.Fatalf("after the pause and a recovery, job = %s, attempts %d, token %d, lease until %v (error %q); "+
+			"want still running under its first claim, renewed past the wake-up", got.Status, got.Attempts,
+			got.LeaseToken, got.LeaseExpiresAt, got.Error)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the running handler was cancelled: %v", context.Cause(ctx))
+	}
+	select {
+	case <-started:
+		t.Fatal("the job was started again")
+	default:
+	}
+	close(release)
+	if got := e.waitStatus(j.ID, store.StatusCompleted); got.Attempts != 1 {
+		t.Errorf("job completed after %d attempts, want 1", got.Attempts)
 	}
 }
 
