@@ -14,7 +14,9 @@
 // database write lock before it reads anything, so it behaves exactly like a
 // statement wrapped in BEGIN IMMEDIATE ... COMMIT, without the extra round
 // trips. Multi-statement work (migrations) runs in explicit BEGIN IMMEDIATE
-// transactions.
+// transactions. The number of jobs in each status (job_counts) is kept by
+// triggers on jobs, so it changes in the same statement as the jobs it
+// counts, whoever writes them.
 //
 // Timestamps are stored as UTC text with a fixed nine-digit fraction
 // ("2006-01-02T15:04:05.000000000Z", a valid RFC 3339 form) so that string

@@ -5,12 +5,13 @@ import (
 	"fmt"
 )
 
-// CountQueued returns the number of queued jobs. It reads only the queued
-// entries of the (status, priority, seq) index, so its cost does not grow
-// with the number of finished jobs kept.
+// CountQueued returns the number of queued jobs. It reads the one queued
+// row of job_counts (kept exact by triggers on jobs, migration 0005) by its
+// primary key, so its cost grows neither with the number of finished jobs
+// kept nor with the number of queued ones.
 func (s *Store) CountQueued(ctx context.Context) (int, error) {
 	var n int
-	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM jobs WHERE status = 'queued'").Scan(&n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, "SELECT n FROM job_counts WHERE status = 'queued'").Scan(&n); err != nil {
 		return 0, fmt.Errorf("count queued jobs: %w", err)
 	}
 	return n, nil

@@ -16,6 +16,19 @@ const finishedStatuses = `('completed', 'failed', 'cancelled')`
 // MaxRetentionBatch bounds the limit of DeleteFinishedJobs.
 const MaxRetentionBatch = 10000
 
+// retentionSelectSQL finds up to ?2 finished jobs that finished before ?1,
+// oldest first. It must read the partial index jobs_finished_at, which
+// yields them in finished_at order from the first one: its status term is
+// the index's WHERE clause word for word, so that SQLite can prove the
+// index covers the query. Left to itself the planner prefers
+// jobs_status_seq and sorts all finished jobs in a temporary B-tree on
+// every batch, work proportional to the whole table; INDEXED BY forbids
+// that, and turns a query the index can no longer serve (say after the
+// index changes) into an error instead of a silent full sort.
+const retentionSelectSQL = `SELECT seq FROM jobs INDEXED BY jobs_finished_at
+	WHERE status IN ` + finishedStatuses + ` AND finished_at < ?1
+	ORDER BY finished_at LIMIT ?2`
+
 // DeleteFinishedJobs deletes at most limit finished jobs (completed, failed
 // or cancelled) that finished before cutoff, oldest first, and returns how
 // many it deleted. Queued and running jobs are never deleted, whatever their
@@ -28,9 +41,7 @@ func (s *Store) DeleteFinishedJobs(ctx context.Context, cutoff time.Time, limit 
 		return 0, fmt.Errorf("delete finished jobs: batch size %d not in 1..%d: %w", limit, MaxRetentionBatch, ErrInvalid)
 	}
 	before := formatTime(cutoff)
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq FROM jobs
-		WHERE status IN `+finishedStatuses+` AND finished_at < ?1
-		ORDER BY finished_at LIMIT ?2`, before, limit)
+	rows, err := s.rdb.QueryContext(ctx, retentionSelectSQL, before, limit)
 	if err != nil {
 		return 0, fmt.Errorf("delete finished jobs: %w", err)
 	}
@@ -49,12 +60,7 @@ func (s *Store) DeleteFinishedJobs(ctx context.Context, cutoff time.Time, limit 
 	if len(args) == 1 {
 		return 0, nil
 	}
-	marks := make([]string, 0, len(args)-1)
-	for i := 2; i <= len(args); i++ {
-		marks = append(marks, "?"+strconv.Itoa(i))
-	}
-	res, err := s.wdb.ExecContext(ctx, `DELETE FROM jobs
-		WHERE seq IN (`+strings.Join(marks, ",")+`) AND status IN `+finishedStatuses+` AND finished_at < ?1`, args...)
+	res, err := s.wdb.ExecContext(ctx, retentionDeleteSQL(len(args)-1), args...)
 	if err != nil {
 		return 0, fmt.Errorf("delete finished jobs: %w", err)
 	}
@@ -63,4 +69,15 @@ func (s *Store) DeleteFinishedJobs(ctx context.Context, cutoff time.Time, limit 
 		return 0, fmt.Errorf("delete finished jobs: %w", err)
 	}
 	return int(n), nil
+}
+
+// retentionDeleteSQL deletes the n jobs whose seq are ?2..?n+1, looked up
+// by primary key, if they are still finished before ?1.
+func retentionDeleteSQL(n int) string {
+	marks := make([]string, n)
+	for i := range marks {
+		marks[i] = "?" + strconv.Itoa(i+2)
+	}
+	return `DELETE FROM jobs
+		WHERE seq IN (` + strings.Join(marks, ",") + `) AND status IN ` + finishedStatuses + ` AND finished_at < ?1`
 }

@@ -113,13 +113,32 @@ func fillFinished(t testing.TB, path string, n int) {
 	_ = db.Close()
 }
 
-var healthRows = flag.Int("store.health_rows", 1_000_000,
-	"finished jobs in the database of BenchmarkHealthQuery (try 10000000)")
+// fillQueued inserts n queued jobs of kind in one transaction.
+func fillQueued(t testing.TB, path, kind string, n int) {
+	t.Helper()
+	db := rawDB(t, path)
+	if _, err := db.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO jobs (id, kind, status, created_at)
+		SELECT 'waiting-' || i, ?, 'queued', '2020-01-01T00:00:00.000000000Z' FROM n`, n, kind); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+}
+
+var (
+	healthRows = flag.Int("store.health_rows", 1_000_000,
+		"finished jobs in the database of BenchmarkHealthQuery (try 10000000)")
+	healthQueued = flag.Int("store.health_queued", 500_000,
+		"queued jobs (of a kind no worker runs) in the database of BenchmarkHealthQuery")
+	retentionRows = flag.Int("store.retention_rows", 800_000,
+		"old finished jobs in the database of BenchmarkDeleteFinishedJobs")
+)
 
 // BenchmarkHealthQuery measures what the /health database check costs
-// (Ping and CountQueued) with many finished jobs kept: its ns/op must stay
-// far below the check's 50 ms budget (libs/health DefaultTimeout) at 1M and
-// at 10M rows (-store.health_rows=10000000).
+// (Ping and CountQueued) with many finished jobs kept and many jobs queued
+// that no worker runs: its ns/op must stay far below the check's 50 ms
+// budget (libs/health DefaultTimeout) at 1M and at 10M rows
+// (-store.health_rows=10000000 -store.health_queued=10000000).
 func BenchmarkHealthQuery(b *testing.B) {
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "library.db")
@@ -129,15 +148,48 @@ func BenchmarkHealthQuery(b *testing.B) {
 	}
 	defer s.Close()
 	fillFinished(b, path, *healthRows)
+	fillQueued(b, path, "unregistered", *healthQueued)
 	addJobs(b, s, "k", 100)
-	b.ReportMetric(float64(*healthRows), "finished_rows")
+	want := *healthQueued + 100
 	b.ResetTimer()
 	for b.Loop() {
 		if err := s.Ping(ctx); err != nil {
 			b.Fatal(err)
 		}
-		if n, err := s.CountQueued(ctx); err != nil || n != 100 {
-			b.Fatalf("CountQueued = %d, %v", n, err)
+		if n, err := s.CountQueued(ctx); err != nil || n != want {
+			b.Fatalf("CountQueued = %d, %v; want %d", n, err, want)
 		}
 	}
+	b.ReportMetric(float64(*healthRows), "finished_rows")
+	b.ReportMetric(float64(*healthQueued), "stuck_queued_rows")
+}
+
+// BenchmarkDeleteFinishedJobs measures retention: one op is one batch of
+// 500 (the daemon's batch size) deleted from a table of
+// -store.retention_rows old finished jobs; rows/s is the deletion rate. Run
+// it with a -benchtime of at most rows/500 iterations, e.g. 400x.
+func BenchmarkDeleteFinishedJobs(b *testing.B) {
+	const batch = 500
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "library.db")
+	s, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	fillFinished(b, path, *retentionRows)
+	addJobs(b, s, "k", 100)
+	cutoff := time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)
+	deleted := 0
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		n, err := s.DeleteFinishedJobs(ctx, cutoff, batch)
+		if err != nil || n != batch {
+			b.Fatalf("DeleteFinishedJobs = %d, %v; want %d (raise -store.retention_rows or lower -benchtime)", n, err, batch)
+		}
+		deleted += n
+	}
+	b.ReportMetric(float64(deleted)/time.Since(start).Seconds(), "rows/s")
+	b.ReportMetric(float64(*retentionRows), "table_rows")
 }

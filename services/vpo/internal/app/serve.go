@@ -278,22 +278,22 @@ func quit(env Env, log *logrus.Entry) {
 // by itself. vpo never deletes or rewrites the file because of a failed
 // check. Each change of state is logged once; a check that outlives its
 // time limit is a failure like any other.
+//
+// Only the ping decides the database's state. The queue length (jobs_queued)
+// rides on the check, so health requests never query on their own, but it
+// is statistics: a count that fails or is slow leaves the last value in
+// place, is logged once, and never makes the database "disconnected".
 func databaseCheck(st healthStore, log *logrus.Entry, queued *atomic.Int64) health.Checker {
 	var failing atomic.Bool
+	refreshQueued := queueCounter(st, log, queued)
 	return health.CheckerFunc(func(ctx context.Context) error {
 		err := st.Ping(ctx)
-		if err == nil {
-			// The queue length rides on this check, so it shares its
-			// bound and its cache: health requests never query on their
-			// own. It reads only the queued rows' index entries.
-			var n int
-			if n, err = st.CountQueued(ctx); err == nil {
-				queued.Store(int64(n))
-			}
-		}
 		if err == nil && ctx.Err() != nil {
 			// The health probe has answered "timed out" already.
 			err = fmt.Errorf("database check exceeded its time limit: %w", ctx.Err())
+		}
+		if err == nil {
+			refreshQueued(ctx)
 		}
 		switch {
 		case err != nil && !failing.Swap(true):
@@ -303,6 +303,47 @@ func databaseCheck(st healthStore, log *logrus.Entry, queued *atomic.Int64) heal
 		}
 		return err
 	})
+}
+
+// queueCounter returns the function that refreshes queued from
+// st.CountQueued (one primary-key lookup of job_counts). It waits for the
+// count at most half of the time ctx has left, so that the check it rides
+// on still answers in time; a count still running then (even one that
+// ignores its context) finishes in the background and stores its value,
+// and no second count starts until it has. A failed count keeps the last
+// value; the first failure and the recovery are logged once.
+func queueCounter(st healthStore, log *logrus.Entry, queued *atomic.Int64) func(ctx context.Context) {
+	var running, failing atomic.Bool
+	return func(ctx context.Context) {
+		if !running.CompareAndSwap(false, true) {
+			return
+		}
+		cctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+		if deadline, ok := ctx.Deadline(); ok {
+			cctx, cancel = context.WithTimeout(cctx, time.Until(deadline)/2)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer running.Store(false)
+			defer cancel()
+			n, err := st.CountQueued(cctx)
+			switch {
+			case err != nil && !failing.Swap(true):
+				log.Warnf("jobs_queued not refreshed, /health keeps the last value: %v", err)
+			case err == nil:
+				queued.Store(int64(n))
+				if failing.Swap(false) {
+					log.Info("jobs_queued refreshed again")
+				}
+			}
+		}()
+		select {
+		case <-done:
+		case <-cctx.Done():
+		case <-ctx.Done():
+		}
+	}
 }
 
 // poolActor adapts the worker pool to lifecycle.Actor.
