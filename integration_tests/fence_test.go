@@ -21,6 +21,24 @@ type jobRuns struct {
 	maxLive int
 }
 
+// settledRuns waits (up to 15 s) until every run recorded in rec has ended
+// — a stale run that was not stopped keeps sleeping after its job
+// completed — and returns the runs.
+func settledRuns(t *testing.T, rec string) map[string]*jobRuns {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ended := true
+		for _, r := range readRuns(t, rec) {
+			ended = ended && r.done+r.stopped == r.started
+		}
+		if ended || time.Now().After(deadline) {
+			return readRuns(t, rec)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // readRuns reads a test.sleep record file, in the order it was written.
 func readRuns(t *testing.T, path string) map[string]*jobRuns {
 	t.Helper()
@@ -98,20 +116,7 @@ func TestPausedDaemonRunsEachJobOnce(t *testing.T) {
 	for _, id := range ids {
 		d.waitJob(id, "completed", 20*time.Second)
 	}
-	// Wait until every run that started has ended (a stale run that was not
-	// stopped keeps sleeping after the job completed).
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ended := true
-		for _, r := range readRuns(t, rec) {
-			ended = ended && r.done+r.stopped == r.started
-		}
-		if ended || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	runs := readRuns(t, rec)
+	runs := settledRuns(t, rec)
 	for _, id := range ids {
 		r := runs[id]
 		if r == nil {
@@ -223,18 +228,7 @@ func TestRecoveredJobsNeverRunTwiceAtOnce(t *testing.T) {
 	for _, id := range ids {
 		d.waitJob(id, "completed", 20*time.Second)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ended := true
-		for _, r := range readRuns(t, rec) {
-			ended = ended && r.done+r.stopped == r.started
-		}
-		if ended || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	runs := readRuns(t, rec)
+	runs := settledRuns(t, rec)
 	for _, id := range ids {
 		r := runs[id]
 		if r == nil || r.done != 1 || r.maxLive != 1 || r.done+r.stopped != r.started {

@@ -65,12 +65,7 @@ func TestJobCountsStayExact(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			ctx := context.Background()
-			path := filepath.Join(t.TempDir(), "library.db")
-			s, err := store.Open(ctx, path, store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s, path := openTestStorePath(t)
 			db := rawDB(t, path)
 			rng := rand.New(rand.NewPCG(seed, 0))
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

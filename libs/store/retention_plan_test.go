@@ -1,8 +1,6 @@
 package store_test
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,13 +34,7 @@ func queryPlan(t *testing.T, path, query string, args ...any) string {
 // the partial index jobs_finished_at, in its order, rather than sorting
 // every finished job in a temporary B-tree on each batch.
 func TestRetentionSelectUsesFinishedAtIndex(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "library.db")
-	s, err := store.Open(ctx, path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openTestStorePath(t)
 	fillFinished(t, path, 2000)
 	addJobs(t, s, "k", 10)
 
@@ -58,13 +50,7 @@ func TestRetentionSelectUsesFinishedAtIndex(t *testing.T) {
 // TestRetentionDeleteUsesPrimaryKey: the retention DELETE finds its rows by
 // primary key, not by a range of an index that grows with the table.
 func TestRetentionDeleteUsesPrimaryKey(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "library.db")
-	s, err := store.Open(ctx, path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	_, path := openTestStorePath(t)
 	fillFinished(t, path, 2000)
 
 	plan := queryPlan(t, path, store.RetentionDeleteSQL(3), "2030-01-01T00:00:00.000000000Z", 1, 2, 3)

@@ -48,12 +48,7 @@ func TestDeleteFinishedJobs(t *testing.T) {
 		{"old-running", store.StatusRunning, nil, true},
 		{"old-queued-after-retry", store.StatusQueued, &old, true}, // defensive: a stale finished_at
 	}
-	path := filepath.Join(t.TempDir(), "library.db")
-	s, err := store.Open(ctx, path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openTestStorePath(t)
 	for _, tt := range tests {
 		insertJob(t, path, tt.id, tt.status, old, tt.finished)
 	}
@@ -88,12 +83,7 @@ func TestDeleteFinishedJobs(t *testing.T) {
 
 func TestCountQueued(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "library.db")
-	s, err := store.Open(ctx, path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openTestStorePath(t)
 	fillFinished(t, path, 1000)
 	addJobs(t, s, "k", 7)
 	if n, err := s.CountQueued(ctx); err != nil || n != 7 {

@@ -14,12 +14,21 @@ import (
 
 func openTestStore(t *testing.T) *store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "vpo.db"), store.Options{})
+	s, _ := openTestStorePath(t)
+	return s
+}
+
+// openTestStorePath opens a new store in a temporary directory, closed
+// when the test ends, and returns it with its file's path.
+func openTestStorePath(t *testing.T) (*store.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "library.db")
+	s, err := store.Open(context.Background(), path, store.Options{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return s, path
 }
 
 // rawDB opens the file directly, bypassing the store.
