@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -240,8 +241,12 @@ func disposition(o map[string]json.RawMessage, where string, s *Stream) error {
 	return nil
 }
 
-// tags returns o's "tags" with lower-case names. Where a tag is there under
-// several spellings, the lower-case one wins, then the first in sorted order.
+// tags returns the string tags language and title of o's "tags", by
+// lower-case name. Tag names are matched without regard to case; where a
+// tag is there under several spellings, the first in byte order wins
+// ("TITLE" before "Title" before "title"), the one libs/store keeps in a
+// reduced probe, so a file and its stored probe read the same. Other tags
+// are not read, and a null tag is left out.
 func tags(o map[string]json.RawMessage, where string) (map[string]string, error) {
 	if o["tags"] == nil || string(o["tags"]) == "null" {
 		return nil, nil
@@ -251,22 +256,23 @@ func tags(o map[string]json.RawMessage, where string) (map[string]string, error)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(t))
-	exact := make(map[string]bool, len(t))
-	for name, raw := range t {
-		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, fmt.Errorf("%w: %s.%s: %s is not a string", ErrProbe, where, name, quote(raw))
-		}
-		lower := strings.ToLower(name)
-		switch {
-		case exact[lower]:
-		case name == lower:
-			out[lower], exact[lower] = v, true
-		default:
-			if old, ok := out[lower]; !ok || v < old {
-				out[lower] = v
+	names := make([]string, 0, len(t))
+	for name := range t {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make(map[string]string, 2)
+	for _, want := range []string{"language", "title"} {
+		for _, name := range names {
+			if !strings.EqualFold(name, want) || string(t[name]) == "null" {
+				continue
 			}
+			var v string
+			if err := json.Unmarshal(t[name], &v); err != nil {
+				return nil, fmt.Errorf("%w: %s.%s: %s is not a string", ErrProbe, where, name, quote(t[name]))
+			}
+			out[want] = v
+			break
 		}
 	}
 	return out, nil

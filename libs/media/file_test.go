@@ -74,7 +74,7 @@ func TestFromFFProbeFixtures(t *testing.T) {
 				Streams: []media.Stream{
 					{Index: 0, Type: media.StreamVideo, Codec: "h264", Language: "eng", Title: "Video", Width: 1280, Height: 720, Default: true},
 					{Index: 1, Type: media.StreamAudio, Codec: "flac", Language: "ger", Title: "Kommentar", Channels: 2, Default: true, Commentary: true},
-					{Index: 2, Type: media.StreamSubtitle, Codec: "ass", Language: "por", Title: "lower wins"},
+					{Index: 2, Type: media.StreamSubtitle, Codec: "ass", Language: "por", Title: "upper"},
 				},
 			},
 		},
@@ -192,6 +192,7 @@ func TestFromFFProbeErrors(t *testing.T) {
 		{"disposition bool", stream(`"disposition":{"forced":true}`), "streams[3].disposition.forced: true is not 0 or 1"},
 		{"disposition array", stream(`"disposition":[]`), "streams[3].disposition: not a JSON object"},
 		{"tag not string", stream(`"tags":{"LANGUAGE":3}`), "streams[3].tags.LANGUAGE: 3 is not a string"},
+		{"title not string", stream(`"tags":{"title":"x","Title":["y"]}`), `streams[3].tags.Title: ["y"] is not a string`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,4 +249,30 @@ func FuzzFromFFProbe(f *testing.F) {
 			t.Errorf("negative container number: %+v", file)
 		}
 	})
+}
+
+func TestFromFFProbeTags(t *testing.T) {
+	tests := []struct {
+		name, tags, language, title string
+	}{
+		{"none", `null`, "und", ""},
+		{"empty", `{}`, "und", ""},
+		{"lower case", `{"language":"fra","title":"x"}`, "fre", "x"},
+		{"upper case", `{"LANGUAGE":"FRA","TITLE":"X"}`, "fre", "X"},
+		{"first in byte order wins", `{"title":"c","Title":"b","TITLE":"a"}`, "und", "a"},
+		{"null skipped", `{"TITLE":null,"title":"x"}`, "und", "x"},
+		{"other tags not read", `{"BPS":3,"language":"en-GB"}`, "eng", ""},
+		{"unknown language", `{"language":"klingon"}`, "und", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := media.FromFFProbe([]byte(`{"format":{},"streams":[{"codec_type":"audio","tags":`+tt.tags+`}]}`), media.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := f.Streams[0]; s.Language != tt.language || s.Title != tt.title {
+				t.Errorf("language, title = %q, %q, want %q, %q", s.Language, s.Title, tt.language, tt.title)
+			}
+		})
+	}
 }
