@@ -197,15 +197,16 @@ func stream(data json.RawMessage, where string, patterns []*regexp.Regexp) (Stre
 	if err := disposition(o, where, &s); err != nil {
 		return Stream{}, err
 	}
-	tags, err := tags(o, where)
+	t, err := tags(o, where)
 	if err != nil {
 		return Stream{}, err
 	}
-	s.Language = NormalizeLanguage(tags["language"])
-	s.Title = tags["title"]
+	s.Language = NormalizeLanguage(t["language"])
+	s.Title = t["title"]
 	for _, re := range patterns {
 		if s.Title != "" && re.MatchString(s.Title) {
 			s.Commentary = true
+			break
 		}
 	}
 	return s, nil
