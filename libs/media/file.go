@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"sort"
@@ -104,14 +105,18 @@ func FromFFProbe(data []byte, opts Options) (File, error) {
 		}
 		patterns = append(patterns, re)
 	}
-	top, err := object(data, "probe")
+	doc, err := decode(data)
 	if err != nil {
 		return File{}, err
 	}
-	if top["format"] == nil {
+	top, err := object(doc, "probe")
+	if err != nil {
+		return File{}, err
+	}
+	if _, ok := top["format"]; !ok {
 		return File{}, fmt.Errorf("%w: format: missing", ErrProbe)
 	}
-	if top["streams"] == nil {
+	if _, ok := top["streams"]; !ok {
 		return File{}, fmt.Errorf("%w: streams: missing", ErrProbe)
 	}
 	var f File
@@ -141,8 +146,8 @@ func FromFFProbe(data []byte, opts Options) (File, error) {
 	}
 	f.StreamsDropped = int(dropped)
 
-	var raw []json.RawMessage
-	if err := json.Unmarshal(top["streams"], &raw); err != nil || raw == nil {
+	raw, ok := top["streams"].([]any)
+	if !ok {
 		return File{}, fmt.Errorf("%w: streams: not an array", ErrProbe)
 	}
 	f.Streams = make([]Stream, 0, len(raw))
@@ -157,7 +162,7 @@ func FromFFProbe(data []byte, opts Options) (File, error) {
 }
 
 // stream reads one element of ffprobe's "streams"; where names it in errors.
-func stream(data json.RawMessage, where string, patterns []*regexp.Regexp) (Stream, error) {
+func stream(data any, where string, patterns []*regexp.Regexp) (Stream, error) {
 	o, err := object(data, where)
 	if err != nil {
 		return Stream{}, err
@@ -213,8 +218,8 @@ func stream(data json.RawMessage, where string, patterns []*regexp.Regexp) (Stre
 }
 
 // disposition reads the flags of o's "disposition", each 0 or 1.
-func disposition(o map[string]json.RawMessage, where string, s *Stream) error {
-	if o["disposition"] == nil || string(o["disposition"]) == "null" {
+func disposition(o map[string]any, where string, s *Stream) error {
+	if o["disposition"] == nil {
 		return nil
 	}
 	where += ".disposition"
@@ -231,7 +236,7 @@ func disposition(o map[string]json.RawMessage, where string, s *Stream) error {
 		if !ok {
 			continue
 		}
-		switch strings.TrimSpace(string(raw)) {
+		switch n, _ := raw.(json.Number); n {
 		case "0":
 		case "1":
 			*flag.to = true
@@ -248,8 +253,8 @@ func disposition(o map[string]json.RawMessage, where string, s *Stream) error {
 // ("TITLE" before "Title" before "title"), the one libs/store keeps in a
 // reduced probe, so a file and its stored probe read the same. Other tags
 // are not read, and a null tag is left out.
-func tags(o map[string]json.RawMessage, where string) (map[string]string, error) {
-	if o["tags"] == nil || string(o["tags"]) == "null" {
+func tags(o map[string]any, where string) (map[string]string, error) {
+	if o["tags"] == nil {
 		return nil, nil
 	}
 	where += ".tags"
@@ -265,11 +270,11 @@ func tags(o map[string]json.RawMessage, where string) (map[string]string, error)
 	out := make(map[string]string, 2)
 	for _, want := range []string{"language", "title"} {
 		for _, name := range names {
-			if !strings.EqualFold(name, want) || string(t[name]) == "null" {
+			if !strings.EqualFold(name, want) || t[name] == nil {
 				continue
 			}
-			var v string
-			if err := json.Unmarshal(t[name], &v); err != nil {
+			v, ok := t[name].(string)
+			if !ok {
 				return nil, fmt.Errorf("%w: %s.%s: %s is not a string", ErrProbe, where, name, quote(t[name]))
 			}
 			out[want] = v
@@ -279,65 +284,65 @@ func tags(o map[string]json.RawMessage, where string) (map[string]string, error)
 	return out, nil
 }
 
-// object decodes data as a JSON object.
-func object(data []byte, where string) (map[string]json.RawMessage, error) {
-	var o map[string]json.RawMessage
-	if err := json.Unmarshal(data, &o); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			return nil, fmt.Errorf("%w: %s: not a JSON object", ErrProbe, where)
-		}
-		return nil, fmt.Errorf("%w: %s: %w", ErrProbe, where, err)
+// decode reads data as one JSON value, numbers as json.Number, in one
+// pass: objects become map[string]any, arrays []any.
+func decode(data []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: probe: %w", ErrProbe, err)
 	}
-	if o == nil {
+	if _, err := d.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: probe: more data after the JSON object", ErrProbe)
+	}
+	return v, nil
+}
+
+// object returns v as a JSON object.
+func object(v any, where string) (map[string]any, error) {
+	o, ok := v.(map[string]any)
+	if !ok {
 		return nil, fmt.Errorf("%w: %s: not a JSON object", ErrProbe, where)
 	}
 	return o, nil
 }
 
 // str returns o's string field name, "" when it is missing or null.
-func str(o map[string]json.RawMessage, where, name string) (string, error) {
-	raw, ok := o[name]
-	if !ok || string(raw) == "null" {
+func str(o map[string]any, where, name string) (string, error) {
+	v, ok := o[name]
+	if !ok || v == nil {
 		return "", nil
 	}
-	var v string
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", fmt.Errorf("%w: %s.%s: %s is not a string", ErrProbe, where, name, quote(raw))
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%w: %s.%s: %s is not a string", ErrProbe, where, name, quote(v))
 	}
-	return v, nil
+	return s, nil
 }
 
 // numberText returns the text of o's number field name, a JSON number or
 // a string holding one; "" when it is missing, null or "N/A".
-func numberText(o map[string]json.RawMessage, where, name string) (string, error) {
-	raw, ok := o[name]
-	if !ok || string(raw) == "null" {
+func numberText(o map[string]any, where, name string) (string, error) {
+	switch v := o[name].(type) {
+	case nil:
 		return "", nil
-	}
-	raw = bytes.TrimSpace(raw)
-	var text string
-	if len(raw) > 0 && raw[0] == '"' {
-		if err := json.Unmarshal(raw, &text); err != nil {
-			return "", fmt.Errorf("%w: %s.%s: %w", ErrProbe, where, name, err)
-		}
-		text = strings.TrimSpace(text)
-		if text == "N/A" || text == "" {
+	case json.Number:
+		return v.String(), nil
+	case string:
+		text := strings.TrimSpace(v)
+		if text == "N/A" {
 			return "", nil
 		}
-	} else {
-		var n json.Number
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return "", fmt.Errorf("%w: %s.%s: %s is not a number", ErrProbe, where, name, quote(raw))
-		}
-		text = n.String()
+		return text, nil
+	default:
+		return "", fmt.Errorf("%w: %s.%s: %s is not a number", ErrProbe, where, name, quote(v))
 	}
-	return text, nil
 }
 
 // number returns o's field name as a non-negative finite number at most
 // max; zero when it is unknown.
-func number(o map[string]json.RawMessage, where, name string, max float64) (float64, error) {
+func number(o map[string]any, where, name string, max float64) (float64, error) {
 	text, err := numberText(o, where, name)
 	if err != nil || text == "" {
 		return 0, err
@@ -358,7 +363,7 @@ func number(o map[string]json.RawMessage, where, name string, max float64) (floa
 
 // integer returns o's field name as an integer from 0 to max; zero when it
 // is unknown. A number with a fraction is an error.
-func integer(o map[string]json.RawMessage, where, name string, max int64) (int64, error) {
+func integer(o map[string]any, where, name string, max int64) (int64, error) {
 	text, err := numberText(o, where, name)
 	if err != nil || text == "" {
 		return 0, err
@@ -382,11 +387,15 @@ func integer(o map[string]json.RawMessage, where, name string, max int64) (int64
 	return v, nil
 }
 
-// quote returns raw JSON for an error message, cut to a readable length.
-func quote(raw []byte) string {
+// quote returns v as JSON for an error message, cut to a readable length.
+func quote(v any) string {
 	const max = 64
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
 	if len(raw) > max {
 		return strings.ToValidUTF8(string(raw[:max]), "") + "…"
 	}
-	return strings.ToValidUTF8(string(raw), "\uFFFD")
+	return string(raw)
 }

@@ -165,9 +165,10 @@ func TestFromFFProbeErrors(t *testing.T) {
 	tests := []struct {
 		name, in, want string
 	}{
-		{"not JSON", `{"format":`, "probe: unexpected end of JSON input"},
+		{"not JSON", `{"format":`, "probe: unexpected EOF"},
 		{"not JSON at all", `ffprobe: error`, "probe: invalid character"},
 		{"array", `[]`, "probe: not a JSON object"},
+		{"two objects", `{"format":{},"streams":[]} {}`, "probe: more data after the JSON object"},
 		{"null", `null`, "probe: not a JSON object"},
 		{"no format", `{"streams":[]}`, "format: missing"},
 		{"no streams", `{"format":{}}`, "streams: missing"},
