@@ -1,0 +1,401 @@
+package media
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Bounds on the numbers of a probe; a larger value is an error.
+const (
+	MaxStreamIndex = 1 << 20
+	MaxChannels    = 1 << 10
+	MaxDimension   = 1 << 16
+)
+
+// ErrProbe is wrapped by every error FromFFProbe returns for bad input.
+var ErrProbe = errors.New("invalid ffprobe output")
+
+// StreamType is what a stream carries: ffprobe's codec_type.
+type StreamType string
+
+// The stream types. A stream with no codec_type, or ffprobe's "unknown",
+// is StreamData.
+const (
+	StreamVideo      StreamType = "video"
+	StreamAudio      StreamType = "audio"
+	StreamSubtitle   StreamType = "subtitle"
+	StreamAttachment StreamType = "attachment"
+	StreamData       StreamType = "data"
+)
+
+// Options changes how FromFFProbe reads a probe.
+type Options struct {
+	// CommentaryPatterns are regular expressions (Go syntax) matched
+	// without regard to case against a stream's title; a stream whose
+	// title matches any of them is a commentary. A stream flagged with
+	// ffprobe's "comment" disposition is a commentary too.
+	CommentaryPatterns []string
+}
+
+// File is what ffprobe says about a media file.
+type File struct {
+	// FormatNames are the container's names as ffprobe lists them
+	// ("matroska,webm" gives ["matroska", "webm"]).
+	FormatNames []string
+	// Duration is zero when ffprobe does not know it.
+	Duration time.Duration
+	// Size is in bytes; zero when unknown.
+	Size int64
+	// BitRate is in bits per second; zero when unknown.
+	BitRate int64
+	// Streams are in the order ffprobe printed them.
+	Streams []Stream
+	// StreamsDropped counts the streams a reduced stored probe left out
+	// (its "vpo_streams_dropped"); zero for ffprobe's own output.
+	StreamsDropped int
+}
+
+// Stream is one stream (track) of a File.
+type Stream struct {
+	// Index is ffprobe's stream index.
+	Index int
+	Type  StreamType
+	// Codec is ffprobe's codec_name ("h264", "aac"), empty when unknown.
+	Codec string
+	// Language is an ISO 639-2/B code, Undetermined ("und") when the
+	// stream has no language tag or an unknown one; see NormalizeLanguage.
+	Language string
+	// Title is the stream's title tag, empty when it has none.
+	Title string
+	// Channels is the number of audio channels; zero for other streams.
+	Channels int
+	// Width and Height are in pixels; zero for streams without pictures.
+	Width, Height int
+	// Default, Forced, HearingImpaired and VisualImpaired are ffprobe's
+	// disposition flags.
+	Default, Forced, HearingImpaired, VisualImpaired bool
+	// Commentary is true when the stream has the "comment" disposition or
+	// its title matches one of Options.CommentaryPatterns.
+	Commentary bool
+}
+
+// FromFFProbe reads the JSON that `ffprobe -print_format json -show_format
+// -show_streams` prints, or vpo's reduced stored form of it (the same
+// fields, fewer of them). Numbers may be JSON numbers or strings, as
+// ffprobe prints some of each; "N/A" or a missing field means unknown and
+// gives zero. Tag names are matched without regard to case. Bad input is
+// an error wrapping ErrProbe that names the field and the value, such as
+// "streams[3].channels: -2 is negative"; an invalid commentary pattern is
+// an error naming the pattern.
+func FromFFProbe(data []byte, opts Options) (File, error) {
+	patterns := make([]*regexp.Regexp, 0, len(opts.CommentaryPatterns))
+	for _, p := range opts.CommentaryPatterns {
+		re, err := regexp.Compile("(?i)" + p)
+		if err != nil {
+			return File{}, fmt.Errorf("commentary pattern %q: %w", p, err)
+		}
+		patterns = append(patterns, re)
+	}
+	doc, err := decode(data)
+	if err != nil {
+		return File{}, err
+	}
+	top, err := object(doc, "probe")
+	if err != nil {
+		return File{}, err
+	}
+	if _, ok := top["format"]; !ok {
+		return File{}, fmt.Errorf("%w: format: missing", ErrProbe)
+	}
+	if _, ok := top["streams"]; !ok {
+		return File{}, fmt.Errorf("%w: streams: missing", ErrProbe)
+	}
+	var f File
+	format, err := object(top["format"], "format")
+	if err != nil {
+		return File{}, err
+	}
+	if names, err := str(format, "format", "format_name"); err != nil {
+		return File{}, err
+	} else if names != "" {
+		f.FormatNames = strings.Split(names, ",")
+	}
+	secs, err := number(format, "format", "duration", float64(math.MaxInt64/int64(time.Second)))
+	if err != nil {
+		return File{}, err
+	}
+	f.Duration = time.Duration(math.Round(secs * float64(time.Second)))
+	if f.Size, err = integer(format, "format", "size", math.MaxInt64); err != nil {
+		return File{}, err
+	}
+	if f.BitRate, err = integer(format, "format", "bit_rate", math.MaxInt64); err != nil {
+		return File{}, err
+	}
+	dropped, err := integer(top, "probe", "vpo_streams_dropped", math.MaxInt32)
+	if err != nil {
+		return File{}, err
+	}
+	f.StreamsDropped = int(dropped)
+
+	raw, ok := top["streams"].([]any)
+	if !ok {
+		return File{}, fmt.Errorf("%w: streams: not an array", ErrProbe)
+	}
+	f.Streams = make([]Stream, 0, len(raw))
+	for i, r := range raw {
+		s, err := stream(r, fmt.Sprintf("streams[%d]", i), patterns)
+		if err != nil {
+			return File{}, err
+		}
+		f.Streams = append(f.Streams, s)
+	}
+	return f, nil
+}
+
+// stream reads one element of ffprobe's "streams"; where names it in errors.
+func stream(data any, where string, patterns []*regexp.Regexp) (Stream, error) {
+	o, err := object(data, where)
+	if err != nil {
+		return Stream{}, err
+	}
+	var s Stream
+	index, err := integer(o, where, "index", MaxStreamIndex)
+	if err != nil {
+		return Stream{}, err
+	}
+	s.Index = int(index)
+	codecType, err := str(o, where, "codec_type")
+	if err != nil {
+		return Stream{}, err
+	}
+	switch t := StreamType(codecType); t {
+	case StreamVideo, StreamAudio, StreamSubtitle, StreamAttachment, StreamData:
+		s.Type = t
+	case "", "unknown":
+		s.Type = StreamData
+	default:
+		return Stream{}, fmt.Errorf("%w: %s.codec_type: %q is not video, audio, subtitle, attachment or data", ErrProbe, where, codecType)
+	}
+	if s.Codec, err = str(o, where, "codec_name"); err != nil {
+		return Stream{}, err
+	}
+	for _, n := range []struct {
+		name string
+		max  int64
+		to   *int
+	}{{"channels", MaxChannels, &s.Channels}, {"width", MaxDimension, &s.Width}, {"height", MaxDimension, &s.Height}} {
+		v, err := integer(o, where, n.name, n.max)
+		if err != nil {
+			return Stream{}, err
+		}
+		*n.to = int(v)
+	}
+	if err := disposition(o, where, &s); err != nil {
+		return Stream{}, err
+	}
+	t, err := tags(o, where)
+	if err != nil {
+		return Stream{}, err
+	}
+	s.Language = NormalizeLanguage(t["language"])
+	s.Title = t["title"]
+	for _, re := range patterns {
+		if s.Title != "" && re.MatchString(s.Title) {
+			s.Commentary = true
+			break
+		}
+	}
+	return s, nil
+}
+
+// disposition reads the flags of o's "disposition", each 0 or 1.
+func disposition(o map[string]any, where string, s *Stream) error {
+	if o["disposition"] == nil {
+		return nil
+	}
+	where += ".disposition"
+	d, err := object(o["disposition"], where)
+	if err != nil {
+		return err
+	}
+	for _, flag := range []struct {
+		name string
+		to   *bool
+	}{{"default", &s.Default}, {"forced", &s.Forced}, {"hearing_impaired", &s.HearingImpaired},
+		{"visual_impaired", &s.VisualImpaired}, {"comment", &s.Commentary}} {
+		raw, ok := d[flag.name]
+		if !ok {
+			continue
+		}
+		switch n, _ := raw.(json.Number); n {
+		case "0":
+		case "1":
+			*flag.to = true
+		default:
+			return fmt.Errorf("%w: %s.%s: %s is not 0 or 1", ErrProbe, where, flag.name, quote(raw))
+		}
+	}
+	return nil
+}
+
+// tags returns the string tags language and title of o's "tags", by
+// lower-case name. Tag names are matched without regard to case; where a
+// tag is there under several spellings, the first in byte order wins
+// ("TITLE" before "Title" before "title"), the one libs/store keeps in a
+// reduced probe, so a file and its stored probe read the same. Other tags
+// are not read, and a null tag is left out.
+func tags(o map[string]any, where string) (map[string]string, error) {
+	if o["tags"] == nil {
+		return nil, nil
+	}
+	where += ".tags"
+	t, err := object(o["tags"], where)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(t))
+	for name := range t {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make(map[string]string, 2)
+	for _, want := range []string{"language", "title"} {
+		for _, name := range names {
+			if !strings.EqualFold(name, want) || t[name] == nil {
+				continue
+			}
+			v, ok := t[name].(string)
+			if !ok {
+				return nil, fmt.Errorf("%w: %s.%s: %s is not a string", ErrProbe, where, name, quote(t[name]))
+			}
+			out[want] = v
+			break
+		}
+	}
+	return out, nil
+}
+
+// decode reads data as one JSON value, numbers as json.Number, in one
+// pass: objects become map[string]any, arrays []any.
+func decode(data []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: probe: %w", ErrProbe, err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: probe: more data after the JSON object", ErrProbe)
+	}
+	return v, nil
+}
+
+// object returns v as a JSON object.
+func object(v any, where string) (map[string]any, error) {
+	o, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s: not a JSON object", ErrProbe, where)
+	}
+	return o, nil
+}
+
+// str returns o's string field name, "" when it is missing or null.
+func str(o map[string]any, where, name string) (string, error) {
+	v, ok := o[name]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%w: %s.%s: %s is not a string", ErrProbe, where, name, quote(v))
+	}
+	return s, nil
+}
+
+// numberText returns the text of o's number field name, a JSON number or
+// a string holding one; "" when it is missing, null or "N/A".
+func numberText(o map[string]any, where, name string) (string, error) {
+	switch v := o[name].(type) {
+	case nil:
+		return "", nil
+	case json.Number:
+		return v.String(), nil
+	case string:
+		text := strings.TrimSpace(v)
+		if text == "N/A" {
+			return "", nil
+		}
+		return text, nil
+	default:
+		return "", fmt.Errorf("%w: %s.%s: %s is not a number", ErrProbe, where, name, quote(v))
+	}
+}
+
+// number returns o's field name as a non-negative finite number at most
+// max; zero when it is unknown.
+func number(o map[string]any, where, name string, max float64) (float64, error) {
+	text, err := numberText(o, where, name)
+	if err != nil || text == "" {
+		return 0, err
+	}
+	v, err := strconv.ParseFloat(text, 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		return 0, fmt.Errorf("%w: %s.%s: %q is not a number", ErrProbe, where, name, text)
+	case math.IsNaN(v):
+		return 0, fmt.Errorf("%w: %s.%s: %s is not a number", ErrProbe, where, name, text)
+	case v < 0:
+		return 0, fmt.Errorf("%w: %s.%s: %s is negative", ErrProbe, where, name, text)
+	case err != nil || v > max:
+		return 0, fmt.Errorf("%w: %s.%s: %s is too large (at most %g)", ErrProbe, where, name, text, max)
+	}
+	return v, nil
+}
+
+// integer returns o's field name as an integer from 0 to max; zero when it
+// is unknown. A number with a fraction is an error.
+func integer(o map[string]any, where, name string, max int64) (int64, error) {
+	text, err := numberText(o, where, name)
+	if err != nil || text == "" {
+		return 0, err
+	}
+	v, err := strconv.ParseInt(text, 10, 64)
+	switch {
+	case err == nil:
+	case errors.Is(err, strconv.ErrRange) && strings.HasPrefix(text, "-"):
+		return 0, fmt.Errorf("%w: %s.%s: %s is negative", ErrProbe, where, name, text)
+	case errors.Is(err, strconv.ErrRange):
+		return 0, fmt.Errorf("%w: %s.%s: %s is too large (at most %d)", ErrProbe, where, name, text, max)
+	default:
+		return 0, fmt.Errorf("%w: %s.%s: %q is not a whole number", ErrProbe, where, name, text)
+	}
+	switch {
+	case v < 0:
+		return 0, fmt.Errorf("%w: %s.%s: %s is negative", ErrProbe, where, name, text)
+	case v > max:
+		return 0, fmt.Errorf("%w: %s.%s: %s is too large (at most %d)", ErrProbe, where, name, text, max)
+	}
+	return v, nil
+}
+
+// quote returns v as JSON for an error message, cut to a readable length.
+func quote(v any) string {
+	const max = 64
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if len(raw) > max {
+		return strings.ToValidUTF8(string(raw[:max]), "") + "…"
+	}
+	return string(raw)
+}
