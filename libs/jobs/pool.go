@@ -635,7 +635,6 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 	renew := time.NewTicker(p.renewEvery())
 	defer renew.Stop()
 	renewC := renew.C
-	lost := func() bool { return errors.Is(context.Cause(jctx), errLeaseLost) }
 	// Progress is written at most once per ProgressInterval: the first
 	// report at once, later ones when the interval has passed.
 	var (
@@ -650,7 +649,7 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 	}()
 	flushProgress := func() {
 		pct, msg, dirty := prog.take()
-		if !dirty || lost() {
+		if !dirty || r.gone.Load() {
 			return
 		}
 		lastFlush = time.Now()
@@ -716,7 +715,7 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 			default:
 			}
 			cancel(errShutdown)
-			if !lost() {
+			if !r.gone.Load() {
 				p.requeue(ctx, r)
 			}
 			grace := time.NewTimer(p.opts.ShutdownGrace)

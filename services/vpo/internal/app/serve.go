@@ -191,11 +191,9 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	retainer := newRetention(st, cfg.Jobs.RetentionDays, logging.Component(logger, "retention"))
 	reload := &reloader{
 		load: func() (*config.Loaded, error) {
-			// The same checks as at start: a file that serve would refuse
-			// is refused by a reload too.
-			// The file found at start stays the file: if it vanished, that
-			// is an error, not a silent fall back to another file or to
-			// the defaults.
+			// The file found at start stays the file (if it vanished, that
+			// is an error, not a fall back to another file or to the
+			// defaults), and it gets the same checks as at start.
 			opts := flags.options(env)
 			opts.ReloadPath = loaded.File
 			l, err := config.Load(opts)
