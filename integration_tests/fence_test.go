@@ -21,6 +21,25 @@ type jobRuns struct {
 	maxLive int
 }
 
+// startSleepers starts a daemon with 8 workers and a 1 s lease and submits
+// n test.sleep jobs of the given seconds that record their runs in rec;
+// maxAttempts 0 keeps the default.
+func startSleepers(t *testing.T, n, maxAttempts, seconds int) (d *daemon, rec string, ids []string) {
+	t.Helper()
+	dir := t.TempDir()
+	d = start(t, startOpts{dir: dir, wait: true,
+		extra: "\n[jobs]\ntest_kinds = true\nworkers = 8\nlease_duration = \"1s\"\n"})
+	rec = filepath.Join(dir, "runs.log")
+	attempts := ""
+	if maxAttempts > 0 {
+		attempts = fmt.Sprintf(`"max_attempts": %d, `, maxAttempts)
+	}
+	for range n {
+		ids = append(ids, d.submitJob(fmt.Sprintf(`{"kind": "test.sleep", %s"payload": {"seconds": %d, "record": %q}}`, attempts, seconds, rec)).ID)
+	}
+	return d, rec, ids
+}
+
 // settledRuns waits (up to 15 s) until every run recorded in rec has ended
 // — a stale run that was not stopped keeps sleeping after its job
 // completed — and returns the runs.
@@ -88,17 +107,10 @@ func (d *daemon) submitJob(body string) job {
 // told with one warning. (The daemon used to recover its own expired
 // leases, claim the jobs again and start the new run next to the old one.)
 func TestPausedDaemonRunsEachJobOnce(t *testing.T) {
-	dir := t.TempDir()
-	d := start(t, startOpts{dir: dir, wait: true,
-		extra: "\n[jobs]\ntest_kinds = true\nworkers = 8\nlease_duration = \"1s\"\n"})
-	rec := filepath.Join(dir, "runs.log")
 	// Each run sleeps longer than all pauses together, so a run's own
-	// deadline never passes while the daemon is stopped.
-	var ids []string
-	for range 3 {
-		// Each recovered lease costs an attempt: leave plenty.
-		ids = append(ids, d.submitJob(`{"kind": "test.sleep", "max_attempts": 50, "payload": {"seconds": 10, "record": "`+rec+`"}}`).ID)
-	}
+	// deadline never passes while the daemon is stopped; each recovered
+	// lease costs an attempt, so leave plenty.
+	d, rec, ids := startSleepers(t, 3, 50, 10)
 	for _, id := range ids {
 		d.waitJob(id, "running", 10*time.Second)
 	}
@@ -153,14 +165,9 @@ func TestPausedDaemonRunsEachJobOnce(t *testing.T) {
 // Every job must complete with its first attempt, run exactly once, and no
 // lease may be reported lost.
 func TestPausedDaemonKeepsItsAttempts(t *testing.T) {
-	dir := t.TempDir()
-	d := start(t, startOpts{dir: dir, wait: true,
-		extra: "\n[jobs]\ntest_kinds = true\nworkers = 8\nlease_duration = \"1s\"\n"})
-	rec := filepath.Join(dir, "runs.log")
-	var ids []string
-	for range 24 { // three waves of eight, so that every pause hits running jobs
-		ids = append(ids, d.submitJob(`{"kind": "test.sleep", "payload": {"seconds": 3, "record": "`+rec+`"}}`).ID)
-	}
+	// Three waves of eight, so that every pause hits running jobs; the
+	// default attempts (a recovered lease would cost one).
+	d, rec, ids := startSleepers(t, 24, 0, 3)
 	d.waitJob(ids[0], "running", 10*time.Second)
 	for i := range 6 {
 		time.Sleep(300 * time.Millisecond)
@@ -199,18 +206,11 @@ func TestPausedDaemonKeepsItsAttempts(t *testing.T) {
 // ones must not start their handlers before the old ones have returned, so
 // that a job never has two runs live at once.
 func TestRecoveredJobsNeverRunTwiceAtOnce(t *testing.T) {
-	dir := t.TempDir()
-	d := start(t, startOpts{dir: dir, wait: true,
-		extra: "\n[jobs]\ntest_kinds = true\nworkers = 8\nlease_duration = \"1s\"\n"})
-	rec := filepath.Join(dir, "runs.log")
-	var ids []string
-	for range 6 {
-		ids = append(ids, d.submitJob(`{"kind": "test.sleep", "max_attempts": 50, "payload": {"seconds": 8, "record": "`+rec+`"}}`).ID)
-	}
+	d, rec, ids := startSleepers(t, 6, 50, 8)
 	for _, id := range ids {
 		d.waitJob(id, "running", 10*time.Second)
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "library.db")+"?_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(d.dir, "library.db")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
