@@ -95,18 +95,52 @@ const ownerFormat = "vpo write-ahead log owner v1\ndatabase %d %d %d\nlog %d %d 
 // there is none.
 func readOwner(path string) (o walOwner, ok bool, err error) {
 	owner := path + ownerSuffix
-	b, err := os.ReadFile(owner)
+	b, err := readRecord(owner)
 	if errors.Is(err, fs.ErrNotExist) {
 		return walOwner{}, false, nil
 	}
-	if err != nil {
-		return walOwner{}, false, fmt.Errorf("read %q: %w", owner, unwrapPathError(err))
+	if err == nil {
+		_, err = fmt.Sscanf(string(b), ownerFormat, &o.db.dev, &o.db.ino, &o.db.birth,
+			&o.wal.dev, &o.wal.ino, &o.wal.birth)
+		if err != nil {
+			err = fmt.Errorf("malformed owner record: %w", err)
+		}
 	}
-	if _, err := fmt.Sscanf(string(b), ownerFormat, &o.db.dev, &o.db.ino, &o.db.birth,
-		&o.wal.dev, &o.wal.ino, &o.wal.birth); err != nil {
-		return walOwner{}, false, fmt.Errorf("read %q: malformed owner record: %w", owner, err)
+	if err != nil {
+		return walOwner{}, false, fmt.Errorf("read %q: %w (vpo writes this small file itself; remove it to start "+
+			"without it: a write-ahead log next to the database is then replayed, with a warning)", owner, err)
 	}
 	return o, true, nil
+}
+
+// maxRecordSize bounds what is read of an owner file; vpo's own record is
+// under 100 bytes.
+const maxRecordSize = 4096
+
+// readRecord reads the owner file at owner: only a regular file (a FIFO
+// would block the start-up, a device never ends) of at most
+// maxRecordSize bytes.
+func readRecord(owner string) ([]byte, error) {
+	f, err := os.OpenFile(owner, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxRecordSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("larger than %d bytes", maxRecordSize)
+	}
+	return b, nil
 }
 
 // writeOwner records o in the owner file of the database at path
@@ -114,7 +148,7 @@ func readOwner(path string) (o walOwner, ok bool, err error) {
 func writeOwner(path string, o walOwner) error {
 	owner := path + ownerSuffix
 	want := fmt.Sprintf(ownerFormat, o.db.dev, o.db.ino, o.db.birth, o.wal.dev, o.wal.ino, o.wal.birth)
-	if b, err := os.ReadFile(owner); err == nil && string(b) == want {
+	if b, err := readRecord(owner); err == nil && string(b) == want {
 		return nil
 	}
 	tmp := owner + ".tmp"

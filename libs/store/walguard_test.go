@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vpo-project/vpo/libs/store"
 )
@@ -251,6 +253,65 @@ func TestOpenWarnsOfUnrecordedLog(t *testing.T) {
 	_ = s.Close()
 	if len(warnings) != 0 {
 		t.Fatalf("warnings on a clean open: %q", warnings)
+	}
+}
+
+// TestOpenRefusesStrangeOwnerRecord: an owner record that is a FIFO, a
+// device or huge fails Open at once, naming it; nothing blocks or fills
+// memory.
+func TestOpenRefusesStrangeOwnerRecord(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		make func(owner string) error
+		want string
+	}{
+		{"fifo", func(o string) error { return syscall.Mkfifo(o, 0o600) }, "not a regular file"},
+		{"device", func(o string) error { return os.Symlink("/dev/zero", o) }, "not a regular file"},
+		{"huge", func(o string) error { return os.WriteFile(o, make([]byte, 1<<20), 0o600) }, "larger than"},
+		{"garbage", func(o string) error { return os.WriteFile(o, []byte("garbage\n"), 0o600) }, "malformed owner record"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "library.db")
+			s, err := store.Open(context.Background(), path, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			addJobs(t, s, "committed", 2)
+			dbImage, logImage := mustRead(t, path), mustRead(t, path+"-wal")
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// A crash's state: the file and a log with committed frames.
+			for name, image := range map[string][]byte{path: dbImage, path + "-wal": logImage} {
+				if err := os.WriteFile(name, image, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			owner := path + "-wal-owner"
+			if err := os.Remove(owner); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.make(owner); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				s, err := store.Open(context.Background(), path, store.Options{})
+				if err == nil {
+					_ = s.Close()
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), owner) || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("Open = %v, want an error naming %s and saying %q", err, owner, tt.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Open still running after 10s")
+			}
+		})
 	}
 }
 

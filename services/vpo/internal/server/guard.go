@@ -127,10 +127,11 @@ func (g *guard) route(next http.Handler) http.Handler {
 				"cross-origin %s refused: Origin %q is not this daemon (http://%s)", r.Method, strings.Join(origins, ", "), r.Host))
 			return
 		}
-		ct := r.Header.Get("Content-Type")
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" || len(r.Header.Values("Content-Type")) != 1 {
+		cts := r.Header.Values("Content-Type")
+		ct := strings.Join(cts, ", ")
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" || len(cts) != 1 {
 			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf(
-				"%s needs \"Content-Type: application/json\", even without a body (got %q)", r.Method, ct))
+				"%s needs one \"Content-Type: application/json\", even without a body (got %q)", r.Method, ct))
 			return
 		}
 		next.ServeHTTP(w, r)
