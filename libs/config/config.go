@@ -12,6 +12,7 @@ type Config struct {
 	Logging  Logging  `toml:"logging"`
 	Database Database `toml:"database"`
 	Jobs     Jobs     `toml:"jobs"`
+	Policies Policies `toml:"policies"`
 }
 
 // Server configures the HTTP server.
@@ -59,6 +60,23 @@ type Jobs struct {
 	RetentionDays int `toml:"retention_days"`
 	// TestKinds enables job kinds that exist only for tests.
 	TestKinds bool `toml:"test_kinds"`
+}
+
+// Policies configures where policy files live and how they are applied.
+type Policies struct {
+	// Dir is the directory of policy files (*.yaml, *.yml), with a
+	// leading "~/" already expanded.
+	Dir string `toml:"dir"`
+	// KeepOriginal keeps the original of a rewritten file as
+	// NAME.original.EXT next to the result.
+	KeepOriginal bool `toml:"keep_original"`
+	// MinFileAge is how long a file's size and modification time must
+	// have been unchanged before a policy touches it; 0 turns the check
+	// off.
+	MinFileAge time.Duration `toml:"min_file_age"`
+	// RequireApproval stores each non-empty plan as pending instead of
+	// applying it; an operator approves or rejects it.
+	RequireApproval bool `toml:"require_approval"`
 }
 
 // Addr returns the listen address "host:port" of the HTTP server.

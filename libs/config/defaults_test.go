@@ -77,6 +77,26 @@ func TestDatabasePathWithoutHome(t *testing.T) {
 	}
 }
 
+func TestPoliciesDirDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		opts config.Options
+		want string
+	}{
+		{"systemd", config.Options{StateDirectory: "/var/lib/vpo", Username: "alice", Home: "/home/alice"}, "/etc/vpo/policies"},
+		{"vpo user", config.Options{Username: "vpo", Home: "/nonexistent"}, "/etc/vpo/policies"},
+		{"home", config.Options{Username: "alice", Home: "/home/alice"}, "/home/alice/.vpo/policies"},
+		{"no home", config.Options{Username: "alice"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := config.Defaults(tt.opts).Policies.Dir; got != tt.want {
+				t.Errorf("Defaults().Policies.Dir = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c := config.Defaults(config.Options{Home: "/h", NumCPU: 6})
 	want := config.Config{
@@ -84,6 +104,7 @@ func TestDefaults(t *testing.T) {
 		Logging:  config.Logging{Level: "info", Format: "text"},
 		Database: config.Database{Path: "/h/.vpo/library.db"},
 		Jobs:     config.Jobs{Workers: 6, LeaseDuration: 30 * time.Second, RetentionDays: 30},
+		Policies: config.Policies{Dir: "/h/.vpo/policies", MinFileAge: time.Minute},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults = %+v, want %+v", c, want)

@@ -131,14 +131,14 @@ func FuzzConfigFile(f *testing.F) {
 // FuzzConfigEnv sets every VPO_* variable to fuzzed text: rejections name
 // the variable.
 func FuzzConfigEnv(f *testing.F) {
-	f.Add("0.0.0.0", "8321", "30s", "s3cret", "vpo.lan, [::1]", "debug", "json", "~/lib.db", "4", "1m", "30", "true")
-	f.Add("", "0", "-1", "", "http://x:80/", "loud", "xml", "relative.db", "0", "0s", "-1", "maybe")
-	f.Add("::1", "65536", "3601", "0123456789abcdef", "*.lan", "info", "text", "/x", "257", "1h1s", "36501", "1")
-	f.Add("localhost", " 80", "1e9", "\x00", ",,", "WARNING", "TEXT", "~", "-3", "1.5s", "0", "yes")
+	f.Add("0.0.0.0", "8321", "30s", "s3cret", "vpo.lan, [::1]", "debug", "json", "~/lib.db", "4", "1m", "30", "true", "~/policies", "true", "90s", "false")
+	f.Add("", "0", "-1", "", "http://x:80/", "loud", "xml", "relative.db", "0", "0s", "-1", "maybe", "", "no", "-1s", "2")
+	f.Add("::1", "65536", "3601", "0123456789abcdef", "*.lan", "info", "text", "/x", "257", "1h1s", "36501", "1", "relative/dir", "0", "0s", "1")
+	f.Add("localhost", " 80", "1e9", "\x00", ",,", "WARNING", "TEXT", "~", "-3", "1.5s", "0", "yes", "~", "FALSE", "25h", "true ")
 	keys := config.Keys()
 	home := f.TempDir()
-	f.Fuzz(func(t *testing.T, bind, port, shutdown, token, hosts, level, format, db, workers, lease, retention, testKinds string) {
-		values := []string{bind, port, shutdown, token, hosts, level, format, db, workers, lease, retention, testKinds}
+	f.Fuzz(func(t *testing.T, bind, port, shutdown, token, hosts, level, format, db, workers, lease, retention, testKinds, policiesDir, keepOriginal, minFileAge, requireApproval string) {
+		values := []string{bind, port, shutdown, token, hosts, level, format, db, workers, lease, retention, testKinds, policiesDir, keepOriginal, minFileAge, requireApproval}
 		if len(values) != len(keys) {
 			t.Fatalf("%d fuzzed values for %d keys: update FuzzConfigEnv", len(values), len(keys))
 		}

@@ -79,7 +79,26 @@ func Defaults(opts Options) Config {
 			LeaseDuration: 30 * time.Second,
 			RetentionDays: 30,
 		},
+		Policies: Policies{
+			Dir:        defaultPoliciesDir(opts),
+			MinFileAge: time.Minute,
+		},
 	}
+}
+
+// packagedPoliciesDir is where the packages keep policy files.
+const packagedPoliciesDir = "/etc/vpo/policies"
+
+// defaultPoliciesDir is /etc/vpo/policies under systemd or for the "vpo"
+// user, else <Home>/.vpo/policies ("" when Home is unknown).
+func defaultPoliciesDir(opts Options) string {
+	if strings.Trim(opts.StateDirectory, ":") != "" || opts.Username == "vpo" {
+		return packagedPoliciesDir
+	}
+	if opts.Home == "" {
+		return ""
+	}
+	return filepath.Join(opts.Home, ".vpo", "policies")
 }
 
 func defaultDatabasePath(opts Options) string {

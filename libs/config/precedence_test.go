@@ -34,6 +34,10 @@ var layeredKeys = []layered{
 	{"jobs.lease_duration", "11s", "13", func(c config.Config) string { return c.Jobs.LeaseDuration.String() }, "11s", "12s", "13s"},
 	{"jobs.retention_days", "11", "13", func(c config.Config) string { return strconv.Itoa(c.Jobs.RetentionDays) }, "11", "12", "13"},
 	{"jobs.test_kinds", "true", "1", func(c config.Config) string { return strconv.FormatBool(c.Jobs.TestKinds) }, "true", "false", "true"},
+	{"policies.dir", "/env/policies", "/flag/policies", func(c config.Config) string { return c.Policies.Dir }, "/env/policies", "/file/policies", "/flag/policies"},
+	{"policies.keep_original", "true", "1", func(c config.Config) string { return strconv.FormatBool(c.Policies.KeepOriginal) }, "true", "false", "true"},
+	{"policies.min_file_age", "0s", "3m", func(c config.Config) string { return c.Policies.MinFileAge.String() }, "0s", "2m0s", "3m0s"},
+	{"policies.require_approval", "true", "1", func(c config.Config) string { return strconv.FormatBool(c.Policies.RequireApproval) }, "true", "false", "true"},
 }
 
 func envName(t *testing.T, key string) string {

@@ -152,6 +152,23 @@ func settings() []setting {
 			Name: "jobs.test_kinds", Env: "VPO_JOBS_TEST_KINDS",
 			Help: "Enables job kinds that exist for tests only; never enable in production.",
 		}, func(c *Config) *bool { return &c.Jobs.TestKinds }),
+		withDynamicDefault(stringSpec(Key{
+			Name: "policies.dir", Env: "VPO_POLICIES_DIR",
+			Help: `Directory of policy files (*.yaml, *.yml); a policy's name is its file name without the extension.`,
+		}, func(c *Config) *string { return &c.Policies.Dir }, checkPath),
+			packagedPoliciesDir+" under systemd or for user vpo, else ~/.vpo/policies"),
+		boolSpec(Key{
+			Name: "policies.keep_original", Env: "VPO_POLICIES_KEEP_ORIGINAL",
+			Help: "Keeps the original of every rewritten file as NAME.original.EXT next to the result.",
+		}, func(c *Config) *bool { return &c.Policies.KeepOriginal }),
+		zeroDurationSpec(Key{
+			Name: "policies.min_file_age", Env: "VPO_POLICIES_MIN_FILE_AGE",
+			Help: `How long a file must have been unchanged before a policy touches it ("still changing" otherwise); "0s" turns the check off.`,
+		}, func(c *Config) *time.Duration { return &c.Policies.MinFileAge }, 24*time.Hour),
+		boolSpec(Key{
+			Name: "policies.require_approval", Env: "VPO_POLICIES_REQUIRE_APPROVAL",
+			Help: "Stores each non-empty plan as pending until an operator approves or rejects it, instead of applying it.",
+		}, func(c *Config) *bool { return &c.Policies.RequireApproval }),
 	}
 }
 
@@ -198,6 +215,44 @@ func intSpec(k Key, field func(*Config) *int, lo, hi int) spec[int] {
 		field: field,
 		text:  strconv.Itoa,
 	}
+}
+
+// zeroDurationSpec accepts durations in [0, hi].
+func zeroDurationSpec(k Key, field func(*Config) *time.Duration, hi time.Duration) spec[time.Duration] {
+	s := durationSpec(k, field, 0, hi)
+	positive, decodePositive := s.parse, s.decode
+	s.parse = func(raw string) (time.Duration, error) {
+		if isZeroDuration(raw) {
+			return 0, nil
+		}
+		return positive(raw)
+	}
+	s.decode = func(v any) (time.Duration, error) {
+		if n, ok := v.(int64); ok && n == 0 {
+			return 0, nil
+		}
+		if str, ok := v.(string); ok && isZeroDuration(str) {
+			return 0, nil
+		}
+		return decodePositive(v)
+	}
+	s.check = func(v time.Duration, _ string) (time.Duration, error) {
+		if v < 0 || v > hi {
+			return 0, fmt.Errorf("must be between 0s and %s", formatDuration(hi))
+		}
+		return v, nil
+	}
+	return s
+}
+
+// isZeroDuration reports whether raw spells a zero duration ("0", "0s").
+func isZeroDuration(raw string) bool {
+	raw = strings.TrimSpace(raw)
+	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+		return n == 0
+	}
+	d, err := time.ParseDuration(raw)
+	return err == nil && d == 0
 }
 
 // durationSpec accepts durations in (lo, hi] when lo is 0, else in [lo, hi].
