@@ -1,24 +1,18 @@
 package scan
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
 
 const (
@@ -31,9 +25,6 @@ const (
 	// maxProbeStderr bounds what is kept of ffprobe's standard error (it
 	// goes into the probe error); the rest is dropped.
 	maxProbeStderr = 4 << 10
-	// waitDelay bounds the reading of ffprobe's output pipes once it
-	// exited and its process group was killed.
-	waitDelay = 2 * time.Second
 )
 
 // StreamInfo is what vpo keeps of ffprobe's answer.
@@ -85,170 +76,33 @@ func (f *FFProbe) Probe(ctx context.Context, path string) (StreamInfo, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	res, err := f.run(ctx, path)
+	res, err := proc.Run(ctx, proc.Cmd{
+		Path:      f.Path,
+		Args:      []string{"-v", "error", "-print_format", "json", "-show_format", "-show_streams", "--", path},
+		MaxStdout: maxProbeOutput, CloseStdoutOver: true,
+		MaxStderr: maxProbeStderr,
+	})
 	switch {
 	case err != nil:
 		return StreamInfo{}, fmt.Errorf("ffprobe %q: %w", path, err)
-	case res.stdoutOver:
+	case res.StdoutOver:
 		return StreamInfo{}, fmt.Errorf("ffprobe %q: output larger than %d bytes", path, maxProbeOutput)
 	case ctx.Err() != nil:
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return StreamInfo{}, fmt.Errorf("ffprobe %q: no answer within %v", path, timeout)
 		}
 		return StreamInfo{}, fmt.Errorf("ffprobe %q: %w", path, ctx.Err())
-	case res.exit != nil:
-		if msg := strings.TrimSpace(string(res.stderr)); msg != "" {
-			return StreamInfo{}, fmt.Errorf("ffprobe %q: %w: %s", path, res.exit, msg)
+	case res.Exit != nil:
+		if msg := strings.TrimSpace(string(res.Stderr)); msg != "" {
+			return StreamInfo{}, fmt.Errorf("ffprobe %q: %w: %s", path, res.Exit, msg)
 		}
-		return StreamInfo{}, fmt.Errorf("ffprobe %q: %w", path, res.exit)
+		return StreamInfo{}, fmt.Errorf("ffprobe %q: %w", path, res.Exit)
 	}
-	info, err := parseProbe(res.stdout)
+	info, err := parseProbe(res.Stdout)
 	if err != nil {
 		return StreamInfo{}, fmt.Errorf("ffprobe %q: %w", path, err)
 	}
 	return info, nil
-}
-
-// runResult is what one ffprobe run left: its own exit error (nil when it
-// exited 0), the output read and whether stdout went past its bound.
-type runResult struct {
-	exit       error
-	stdout     []byte
-	stderr     []byte
-	stdoutOver bool
-}
-
-// run starts ffprobe on path in its own process group and waits for it to
-// exit. Once it has exited (normally or not), and before it is reaped, the
-// whole group is killed, so that nothing it started outlives the probe;
-// its output is then read until the pipes close, for at most waitDelay
-// (a process that left the group may hold them). The result is judged by
-// ffprobe's own exit and the output read by then. An error means ffprobe
-// could not be started or waited for.
-func (f *FFProbe) run(ctx context.Context, path string) (runResult, error) {
-	cmd := exec.CommandContext(ctx, f.Path, "-v", "error", "-print_format", "json",
-		"-show_format", "-show_streams", "--", path)
-	// Its own process group, killed as a whole: children ffprobe (or a
-	// wrapper script) started die with it. Pdeathsig kills ffprobe when
-	// vpo dies without a chance to kill it (SIGKILL, a crash). The kernel
-	// sends it when the thread that forked ffprobe exits, not the process;
-	// Go may end an OS thread (one left locked to a goroutine that
-	// returns), so this goroutine stays locked to its thread from fork to
-	// reap: the thread then lives at least as long as ffprobe, and
-	// unlocking it afterwards returns it to the runtime's pool instead of
-	// ending it. (Go's child side also checks, after setting Pdeathsig,
-	// that its parent did not die during the fork.) Processes ffprobe
-	// started are not reached by Pdeathsig; they are by the group kill
-	// whenever vpo lives to do it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
-	// Pipes of our own, handed to ffprobe as files: Wait then returns when
-	// ffprobe exits, not when every holder of the pipes lets go.
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return runResult{}, fmt.Errorf("pipe: %w", err)
-	}
-	defer outR.Close()
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outW.Close()
-		return runResult{}, fmt.Errorf("pipe: %w", err)
-	}
-	defer errR.Close()
-	cmd.Stdout, cmd.Stderr = outW, errW
-
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	err = cmd.Start()
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		return runResult{}, err
-	}
-	var (
-		res  runResult
-		read sync.WaitGroup
-	)
-	read.Add(2)
-	go func() {
-		defer read.Done()
-		res.stdout, res.stdoutOver = readCapped(outR, maxProbeOutput, true)
-	}()
-	go func() {
-		defer read.Done()
-		res.stderr, _ = readCapped(errR, maxProbeStderr, false)
-	}()
-	// Wait for ffprobe to exit without reaping it: its pid, which is also
-	// its group's id, cannot be reused before the group is killed.
-	werr := waitExited(cmd.Process.Pid)
-	if kerr := killGroup(cmd.Process.Pid); kerr != nil && werr == nil {
-		werr = fmt.Errorf("kill process group: %w", kerr)
-	}
-	res.exit = cmd.Wait()
-	drained := make(chan struct{})
-	go func() {
-		read.Wait()
-		close(drained)
-	}()
-	select {
-	case <-drained:
-	case <-time.After(waitDelay):
-		// Something outside the group holds the pipes: stop reading.
-		_ = outR.SetReadDeadline(time.Now())
-		_ = errR.SetReadDeadline(time.Now())
-		<-drained
-	}
-	if werr != nil {
-		return runResult{}, werr
-	}
-	return res, nil
-}
-
-// waitExited blocks until the process pid has exited, leaving it to be
-// reaped by exec.Cmd.Wait.
-func waitExited(pid int) error {
-	for {
-		var info unix.Siginfo
-		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, syscall.EINTR) {
-			return fmt.Errorf("wait for ffprobe: %w", err)
-		}
-	}
-}
-
-// killGroup sends SIGKILL to the process group pgid; a group that is
-// already gone is no error.
-func killGroup(pgid int) error {
-	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
-	}
-	return nil
-}
-
-// readCapped reads r until EOF (or an error), keeping at most max bytes.
-// Past max, it stops and reports over when closeOver is true (the writer
-// then gets EPIPE), and otherwise reads on and drops the rest silently.
-func readCapped(r *os.File, max int, closeOver bool) ([]byte, bool) {
-	var buf bytes.Buffer
-	chunk := make([]byte, 32<<10)
-	for {
-		n, err := r.Read(chunk)
-		if room := max - buf.Len(); n > room {
-			buf.Write(chunk[:room])
-			if closeOver {
-				_ = r.Close()
-				return buf.Bytes(), true
-			}
-		} else {
-			buf.Write(chunk[:n])
-		}
-		if err != nil {
-			return buf.Bytes(), false
-		}
-	}
 }
 
 type ffprobeOutput struct {
