@@ -107,6 +107,15 @@ func withCode(code int, err error) error {
 // Main runs the vpo command with args (without the program name) and returns
 // the process exit code.
 func Main(ctx context.Context, args []string, env Env) int {
+	return mainWith(ctx, args, env, deps{policies: policyLib{}})
+}
+
+// deps are the libraries behind the commands that tests replace.
+type deps struct {
+	policies policyEngine
+}
+
+func mainWith(ctx context.Context, args []string, env Env, d deps) int {
 	app := kingpin.New("vpo", appHelp+envHelp()+"\n"+exitCodeHelp)
 	app.UsageWriter(env.Stdout)
 	app.ErrorWriter(env.Stderr)
@@ -116,7 +125,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	app.Terminate(func(code int) { panic(terminate{code}) })
 	app.Version(env.Build.String())
 
-	cmds := newCommands(app, env)
+	cmds := newCommands(app, env, d)
 	if len(args) == 0 {
 		env.releaseSignals()
 		app.UsageWriter(env.Stderr)
@@ -181,12 +190,13 @@ func reported(code int) error { return &exitError{code: code, err: errReported} 
 
 type commandFunc func(ctx context.Context) error
 
-func newCommands(app *kingpin.Application, env Env) map[string]commandFunc {
+func newCommands(app *kingpin.Application, env Env, d deps) map[string]commandFunc {
 	cmds := map[string]commandFunc{}
 	addServe(app, env, cmds)
 	addVersion(app, env, cmds)
 	addConfig(app, env, cmds)
 	addJobs(app, env, cmds)
+	addPolicy(app, env, d, cmds)
 	return cmds
 }
 

@@ -1,6 +1,9 @@
 package app
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Exported for the app_test package.
 var (
@@ -15,3 +18,21 @@ type Retention = retention
 func SetRetentionClock(r *retention, now func() time.Time, batch int) {
 	r.now, r.batch, r.pause = now, batch, 0
 }
+
+// The policy engine's types, for fakes.
+type (
+	PolicyEngine  = policyEngine
+	PolicyFile    = policyFile
+	PolicyListing = policyListing
+	PolicyEntry   = policyEntry
+	PolicyProblem = policyProblem
+)
+
+// ErrPolicyNotFound is what a fake engine's Find wraps for a missing policy.
+var ErrPolicyNotFound = errPolicyNotFound
+
+// MainWithPolicies runs Main with eng in place of libs/policy.
+func MainWithPolicies(ctx context.Context, args []string, env Env, eng PolicyEngine) int {
+	return mainWith(ctx, args, env, deps{policies: eng})
+}
+

@@ -1,0 +1,224 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/vpo-project/vpo/libs/config"
+)
+
+func addPolicy(app *kingpin.Application, env Env, d deps, cmds map[string]commandFunc) {
+	pc := app.Command("policy", "Read, check, plan and apply policy files (YAML, in [policies] dir).")
+
+	list := pc.Command("list", "List the policy files of [policies] dir with their status (no daemon needed).")
+	lf := addConfigFlags(list, false)
+	listJSON := list.Flag("json", "Print JSON instead of a table.").Bool()
+	cmds[list.FullCommand()] = func(context.Context) error {
+		dir, err := policiesDir(env, lf)
+		if err != nil {
+			return err
+		}
+		listing, err := d.policies.List(dir)
+		if err != nil {
+			return withCode(ExitFailure, err)
+		}
+		rows := policyRows(d.policies, listing)
+		if *listJSON {
+			return writeJSON(env.Stdout, policyListJSON{
+				Dir: listing.Dir, Exists: listing.Exists, Total: len(rows), Policies: rows,
+			})
+		}
+		if !listing.Exists {
+			fmt.Fprintf(env.Stderr, "vpo: no policies: directory %s does not exist (set [policies] dir)\n", listing.Dir)
+			return nil
+		}
+		if len(rows) == 0 {
+			fmt.Fprintf(env.Stderr, "vpo: no policy files (*.yaml, *.yml) in %s\n", listing.Dir)
+			return nil
+		}
+		return printPolicyRows(env.Stdout, rows)
+	}
+
+	check := pc.Command("check", "Check a policy file; exit 0 when vpo can apply it, 3 with every problem as file:line: key: message.")
+	cf := addConfigFlags(check, false)
+	checkName := check.Arg("policy", "Policy NAME (in [policies] dir) or path of a .yaml/.yml file.").Required().String()
+	cmds[check.FullCommand()] = func(context.Context) error {
+		dir, err := policiesDir(env, cf)
+		if err != nil {
+			return err
+		}
+		p, err := loadPolicy(env, d.policies, dir, *checkName)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(env.Stdout, "ok: %s (%s)\n", p.Name(), plural(p.Phases(), "phase"))
+		return err
+	}
+
+	addPolicyPlan(pc, env, d, cmds)
+	addPolicyApply(pc, env, cmds)
+}
+
+// policiesDir is [policies] dir of the configuration the flags load.
+func policiesDir(env Env, f *configFlags) (string, error) {
+	loaded, err := config.Load(f.options(env))
+	if err != nil {
+		return "", withCode(ExitConfig, err)
+	}
+	return loaded.Config.Policies.Dir, nil
+}
+
+// loadPolicy finds a policy and checks it. A policy that does not parse,
+// or uses what vpo does not support, has every problem printed to stderr
+// and gives ExitConfig; one that does not exist gives ExitConfig and the
+// error.
+func loadPolicy(env Env, eng policyEngine, dir, name string) (policyFile, error) {
+	p, err := eng.Find(dir, name)
+	if errors.Is(err, errPolicyNotFound) || errors.Is(err, errPolicyUnbuilt) {
+		return nil, withCode(ExitConfig, err)
+	}
+	if err == nil {
+		err = p.Check()
+	}
+	if err != nil {
+		printProblems(env.Stderr, eng.Problems(err))
+		return nil, reported(ExitConfig)
+	}
+	return p, nil
+}
+
+// printProblems writes one line per problem: file:line: key: message.
+func printProblems(w io.Writer, ps []policyProblem) {
+	for _, p := range ps {
+		fmt.Fprintln(w, p.String())
+	}
+}
+
+func (p policyProblem) String() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+		if p.Line > 0 {
+			b.WriteString(":" + strconv.Itoa(p.Line))
+		}
+		b.WriteString(": ")
+	}
+	if p.Key != "" {
+		b.WriteString(p.Key + ": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// policyRow is one line of `vpo policy list`; its JSON names follow the
+// daemon's GET /api/policies.
+type policyRow struct {
+	Name          string   `json:"name"`
+	Filename      string   `json:"filename"`
+	FilePath      string   `json:"file_path"`
+	SchemaVersion int      `json:"schema_version,omitempty"`
+	Description   string   `json:"description"`
+	Phases        int      `json:"phases"`
+	Status        string   `json:"status"` // ok | parse_error | unsupported
+	ParseError    string   `json:"parse_error,omitempty"`
+	Unsupported   []string `json:"unsupported,omitempty"`
+	// parseProblems is the parse error for the table: its problems
+	// without the file name, which the row already shows.
+	parseProblems string
+}
+
+type policyListJSON struct {
+	Dir      string      `json:"policies_directory"`
+	Exists   bool        `json:"directory_exists"`
+	Total    int         `json:"total"`
+	Policies []policyRow `json:"policies"`
+}
+
+func policyRows(eng policyEngine, l policyListing) []policyRow {
+	rows := make([]policyRow, 0, len(l.Entries))
+	for _, e := range l.Entries {
+		r := policyRow{Name: e.Name, Filename: e.Filename, FilePath: e.Path, Status: "ok"}
+		switch {
+		case e.Policy == nil:
+			r.Status = "parse_error"
+			r.ParseError, r.parseProblems = "unreadable", "unreadable"
+			if e.ParseErr != nil {
+				r.ParseError = e.ParseErr.Error()
+				var msgs []string
+				for _, p := range eng.Problems(e.ParseErr) {
+					p.File = ""
+					msgs = append(msgs, p.String())
+				}
+				r.parseProblems = strings.Join(msgs, "; ")
+			}
+		default:
+			r.SchemaVersion = e.Policy.SchemaVersion()
+			r.Description = e.Policy.Description()
+			r.Phases = e.Policy.Phases()
+			if err := e.Policy.Check(); err != nil {
+				r.Status = "unsupported"
+				for _, p := range eng.Problems(err) {
+					if p.Key != "" {
+						r.Unsupported = append(r.Unsupported, p.Key)
+					} else {
+						r.Unsupported = append(r.Unsupported, p.Msg)
+					}
+				}
+			}
+		}
+		rows = append(rows, r)
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	return rows
+}
+
+func printPolicyRows(w io.Writer, rows []policyRow) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPHASES\tDESCRIPTION\tSTATUS")
+	for _, r := range rows {
+		status := r.Status
+		switch r.Status {
+		case "parse_error":
+			status = "parse error: " + r.parseProblems
+		case "unsupported":
+			status = "unsupported: " + strings.Join(r.Unsupported, ", ")
+		}
+		phases := strconv.Itoa(r.Phases)
+		if r.Status == "parse_error" {
+			phases = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, phases, oneLine(r.Description, 60), oneLine(status, 200))
+	}
+	return tw.Flush()
+}
+
+// oneLine folds s onto one line of at most max runes.
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
