@@ -197,6 +197,7 @@ func newCommands(app *kingpin.Application, env Env, d deps) map[string]commandFu
 	addConfig(app, env, cmds)
 	addJobs(app, env, cmds)
 	addPolicy(app, env, d, cmds)
+	addPlan(app, env, cmds)
 	return cmds
 }
 
