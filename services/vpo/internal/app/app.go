@@ -198,6 +198,7 @@ func newCommands(app *kingpin.Application, env Env, d deps) map[string]commandFu
 	addJobs(app, env, cmds)
 	addPolicy(app, env, d, cmds)
 	addPlan(app, env, cmds)
+	addDoctor(app, env, d, cmds)
 	return cmds
 }
 

@@ -36,3 +36,7 @@ func MainWithPolicies(ctx context.Context, args []string, env Env, eng PolicyEng
 	return mainWith(ctx, args, env, deps{policies: eng})
 }
 
+// UnitSandboxBlocks is unitSandbox.blocks for a sandbox of these settings.
+func UnitSandboxBlocks(protectSystem, protectHome string, readWrite []string, path string) string {
+	return unitSandbox{protectSystem: protectSystem, protectHome: protectHome, readWrite: readWrite}.blocks(path)
+}

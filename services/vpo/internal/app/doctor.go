@@ -1,0 +1,364 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/vpo-project/vpo/libs/config"
+	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/proc"
+)
+
+// doctorToolTimeout bounds one run of a tool by vpo doctor.
+const doctorToolTimeout = 10 * time.Second
+
+const doctorHelp = "Check that vpo can work here: the tools (ffprobe, ffmpeg, mkvmerge, mkvpropedit), " +
+	"the database (read-only, never migrated), the policies directory and each policy, and each PATH given " +
+	"(exists, readable, writable for apply; with the vpo systemd unit, writable by the service). " +
+	"One line per check: ok, warn or FAIL. Exit 0 when nothing needed is missing, 1 when a check FAILed, " +
+	"3 when the configuration is invalid."
+
+func addDoctor(app *kingpin.Application, env Env, d deps, cmds map[string]commandFunc) {
+	cmd := app.Command("doctor", doctorHelp)
+	cf := addConfigFlags(cmd, false)
+	paths := cmd.Arg("path", "Media directories or files that policies will be applied to.").Strings()
+	cmds[cmd.FullCommand()] = func(ctx context.Context) error {
+		doc := &doctor{env: env, eng: d.policies, pathList: env.getenv("PATH"), out: env.Stdout}
+		loaded, err := config.Load(cf.options(env))
+		if err != nil {
+			doc.report("FAIL", "config", err.Error())
+			return reported(ExitConfig)
+		}
+		src := loaded.File
+		if src == "" {
+			src = "no config file; built-in defaults and environment"
+		}
+		doc.report("ok", "config", src)
+		doc.tools(ctx)
+		doc.database(ctx, loaded.Config.Database.Path)
+		doc.policies(loaded.Config.Policies.Dir)
+		doc.paths(*paths)
+		doc.service(ctx, *paths)
+		fmt.Fprintf(env.Stdout, "%s, %s\n", plural(doc.failed, "failure"), plural(doc.warned, "warning"))
+		if doc.failed > 0 {
+			return reported(ExitFailure)
+		}
+		return nil
+	}
+}
+
+// doctor runs the checks of `vpo doctor` and prints one line for each.
+type doctor struct {
+	env      Env
+	eng      policyEngine
+	pathList string // $PATH
+	out      io.Writer
+	failed   int
+	warned   int
+}
+
+func (d *doctor) report(status, what, detail string) {
+	switch status {
+	case "FAIL":
+		d.failed++
+	case "warn":
+		d.warned++
+	}
+	fmt.Fprintf(d.out, "%-4s  %s: %s\n", status, what, oneLine(detail, 400))
+}
+
+// doctorTool is one external tool and what lacking it means.
+type doctorTool struct {
+	name, versionFlag string
+	needed            bool
+	missing           string
+}
+
+var doctorTools = [...]doctorTool{
+	{"ffprobe", "-version", true, "needed to read video files (install ffmpeg)"},
+	{"ffmpeg", "-version", true, "needed to change MP4 files and containers (install ffmpeg)"},
+	{"mkvmerge", "--version", false, "MKV tracks cannot be removed or reordered (install mkvtoolnix)"},
+	{"mkvpropedit", "--version", false, "MKV flags and titles cannot be changed (install mkvtoolnix)"},
+}
+
+func (d *doctor) tools(ctx context.Context) {
+	for _, t := range doctorTools {
+		what := "tool " + t.name
+		p, err := lookPath(t.name, d.pathList)
+		if err != nil {
+			status := "warn"
+			if t.needed {
+				status = "FAIL"
+			}
+			d.report(status, what, "not found on PATH: "+t.missing)
+			continue
+		}
+		v, err := toolVersion(ctx, p, t.versionFlag)
+		if err != nil {
+			d.report("FAIL", what, fmt.Sprintf("%s does not run: %v", p, err))
+			continue
+		}
+		d.report("ok", what, p+" ("+v+")")
+	}
+}
+
+// toolVersion runs path with flag and returns the first line it printed.
+func toolVersion(ctx context.Context, path, flag string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, doctorToolTimeout)
+	defer cancel()
+	res, err := proc.Run(ctx, proc.Cmd{Path: path, Args: []string{flag}, MaxStdout: 4 << 10, MaxStderr: 4 << 10})
+	switch {
+	case err != nil:
+		return "", err
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("%s %s: no answer within %v", path, flag, doctorToolTimeout)
+	case res.Exit != nil:
+		if msg := firstLine(res.Stderr); msg != "" {
+			return "", fmt.Errorf("%s %s: %w: %s", path, flag, res.Exit, msg)
+		}
+		return "", fmt.Errorf("%s %s: %w", path, flag, res.Exit)
+	}
+	v := firstLine(res.Stdout)
+	if v == "" {
+		v = "no version printed"
+	}
+	return v, nil
+}
+
+func firstLine(b []byte) string {
+	line, _, _ := bytes.Cut(bytes.TrimSpace(b), []byte("\n"))
+	return strings.TrimSpace(string(line))
+}
+
+func (d *doctor) database(ctx context.Context, path string) {
+	what := "database " + path
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		d.report("warn", what, "does not exist yet; vpo serve creates it")
+		return
+	case err != nil:
+		d.report("FAIL", what, unwrapPath(err).Error())
+		return
+	case !fi.Mode().IsRegular():
+		d.report("FAIL", what, "not a regular file")
+		return
+	}
+	if err := syscall.Access(path, 0o6); err != nil { // R_OK|W_OK
+		d.report("FAIL", what, fmt.Sprintf("not readable and writable by %s: %v", currentUser(), err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, doctorToolTimeout)
+	defer cancel()
+	v, err := store.ReadSchemaVersion(ctx, path)
+	if err != nil {
+		d.report("FAIL", what, err.Error())
+		return
+	}
+	latest := store.LatestSchemaVersion()
+	switch {
+	case v > latest:
+		d.report("FAIL", what, fmt.Sprintf("schema version %d is newer than this binary's %d: upgrade vpo", v, latest))
+	case v < latest:
+		d.report("warn", what, fmt.Sprintf("schema version %d; vpo serve migrates it to %d at its next start", v, latest))
+	default:
+		d.report("ok", what, fmt.Sprintf("readable and writable, schema version %d", v))
+	}
+}
+
+func (d *doctor) policies(dir string) {
+	what := "policies " + dir
+	l, err := d.eng.List(dir)
+	switch {
+	case err != nil:
+		d.report("FAIL", what, err.Error())
+		return
+	case !l.Exists:
+		d.report("warn", what, "does not exist: no policies (create it and add NAME.yaml files)")
+		return
+	case len(l.Entries) == 0:
+		d.report("warn", what, "no policy files (*.yaml, *.yml)")
+		return
+	}
+	d.report("ok", what, plural(len(l.Entries), "policy file"))
+	for _, e := range l.Entries {
+		what := "policy " + e.Name
+		var err error
+		if e.Policy == nil {
+			err = e.ParseErr
+			if err == nil {
+				err = fmt.Errorf("%s: cannot be read", e.Path)
+			}
+		} else {
+			err = e.Policy.Check()
+		}
+		if err != nil {
+			var msgs []string
+			for _, p := range d.eng.Problems(err) {
+				msgs = append(msgs, p.String())
+			}
+			d.report("FAIL", what, strings.Join(msgs, "; "))
+			continue
+		}
+		d.report("ok", what, fmt.Sprintf("%s (%s)", e.Path, plural(e.Policy.Phases(), "phase")))
+	}
+}
+
+// paths checks that each path exists and is readable, and writable as apply
+// needs: a directory, and a file and its directory (a rewritten file is
+// renamed into place).
+func (d *doctor) paths(paths []string) {
+	for _, p := range paths {
+		what := "path " + p
+		fi, err := os.Stat(p)
+		if err != nil {
+			d.report("FAIL", what, unwrapPath(err).Error())
+			continue
+		}
+		read, write := []string{p}, []string{p}
+		if !fi.IsDir() {
+			write = append(write, filepath.Dir(p))
+		}
+		const rOK, wOK, xOK = 4, 2, 1
+		mode := uint32(rOK)
+		if fi.IsDir() {
+			mode |= xOK
+		}
+		if err := accessAll(read, mode); err != nil {
+			d.report("FAIL", what, fmt.Sprintf("not readable by %s: %v", currentUser(), err))
+			continue
+		}
+		if err := accessAll(write, wOK); err != nil {
+			d.report("FAIL", what, fmt.Sprintf("not writable by %s (needed to apply policies): %v", currentUser(), err))
+			continue
+		}
+		d.report("ok", what, fmt.Sprintf("readable and writable by %s", currentUser()))
+	}
+}
+
+func accessAll(paths []string, mode uint32) error {
+	for _, p := range paths {
+		if err := syscall.Access(p, mode); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return "user " + u.Username
+	}
+	return fmt.Sprintf("uid %d", os.Getuid())
+}
+
+// service checks, when systemctl and the vpo unit exist, that the unit's
+// sandbox lets the service write to each path.
+func (d *doctor) service(ctx context.Context, paths []string) {
+	systemctl, err := lookPath("systemctl", d.pathList)
+	if err != nil {
+		return // no systemd here
+	}
+	ctx, cancel := context.WithTimeout(ctx, doctorToolTimeout)
+	defer cancel()
+	res, err := proc.Run(ctx, proc.Cmd{
+		Path:      systemctl,
+		Args:      []string{"show", "vpo", "-p", "LoadState", "-p", "ProtectSystem", "-p", "ProtectHome", "-p", "ReadWritePaths"},
+		MaxStdout: 64 << 10, MaxStderr: 4 << 10,
+	})
+	if err == nil && res.Exit != nil {
+		err = fmt.Errorf("%w: %s", res.Exit, firstLine(res.Stderr))
+	}
+	if err != nil {
+		d.report("warn", "service vpo", fmt.Sprintf("systemctl show vpo: %v", err))
+		return
+	}
+	props := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			props[k] = v
+		}
+	}
+	if ls := props["LoadState"]; ls == "not-found" || ls == "" {
+		return // no vpo unit
+	}
+	sandbox := unitSandbox{
+		protectSystem: props["ProtectSystem"],
+		protectHome:   props["ProtectHome"],
+		readWrite:     strings.Fields(props["ReadWritePaths"]),
+	}
+	d.report("ok", "service vpo", fmt.Sprintf("ProtectSystem=%s ProtectHome=%s ReadWritePaths=%s",
+		sandbox.protectSystem, sandbox.protectHome, strings.Join(sandbox.readWrite, " ")))
+	for _, p := range paths {
+		if problem := sandbox.blocks(p); problem != "" {
+			d.report("FAIL", "service vpo, path "+p, problem)
+		}
+	}
+}
+
+// unitSandbox is what of a unit's sandboxing decides whether it may write
+// to a path.
+type unitSandbox struct {
+	protectSystem, protectHome string
+	readWrite                  []string
+}
+
+// blocks says why the service cannot write to path and how to fix it, or
+// "" when it can.
+func (s unitSandbox) blocks(path string) string {
+	abs := resolvePath(path)
+	fix := "systemctl edit vpo → [Service] ReadWritePaths=" + abs
+	if s.protectHome == "yes" || s.protectHome == "read-only" || s.protectHome == "tmpfs" {
+		for _, home := range []string{"/home", "/root", "/run/user"} {
+			if under(abs, home) {
+				return fmt.Sprintf("ProtectHome=%s hides or protects %s from the service; fix: systemctl edit vpo → [Service] ProtectHome=no and ReadWritePaths=%s",
+					s.protectHome, home, abs)
+			}
+		}
+	}
+	if s.protectSystem != "strict" {
+		return ""
+	}
+	for _, rw := range s.readWrite {
+		rw = strings.TrimLeft(rw, "-+")
+		if rw != "" && under(abs, resolvePath(rw)) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("read-only for the service (ProtectSystem=strict and not under ReadWritePaths); fix: %s, then systemctl restart vpo", fix)
+}
+
+// resolvePath makes p absolute and resolves its symbolic links, as far as
+// they exist.
+func resolvePath(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		return r
+	}
+	return abs
+}
+
+// under reports whether p is dir or inside it.
+func under(p, dir string) bool {
+	if dir == "/" {
+		return true
+	}
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}
