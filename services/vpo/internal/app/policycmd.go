@@ -83,7 +83,7 @@ func policiesDir(env Env, f *configFlags) (string, error) {
 // error.
 func loadPolicy(env Env, eng policyEngine, dir, name string) (policyFile, error) {
 	p, err := eng.Find(dir, name)
-	if errors.Is(err, errPolicyNotFound) || errors.Is(err, errPolicyUnbuilt) {
+	if errors.Is(err, errPolicyNotFound) {
 		return nil, withCode(ExitConfig, err)
 	}
 	if err == nil {
@@ -153,12 +153,13 @@ func policyRows(eng policyEngine, l policyListing) []policyRow {
 			r.ParseError, r.parseProblems = "unreadable", "unreadable"
 			if e.ParseErr != nil {
 				r.ParseError = e.ParseErr.Error()
-				var msgs []string
-				for _, p := range eng.Problems(e.ParseErr) {
-					p.File = ""
-					msgs = append(msgs, p.String())
+				ps := eng.Problems(e.ParseErr)
+				first := ps[0]
+				first.File = ""
+				r.parseProblems = first.String()
+				if len(ps) > 1 {
+					r.parseProblems += fmt.Sprintf(" (and %s)", plural(len(ps)-1, "more problem"))
 				}
-				r.parseProblems = strings.Join(msgs, "; ")
 			}
 		default:
 			r.SchemaVersion = e.Policy.SchemaVersion()
