@@ -247,7 +247,7 @@ func TestPolicyListJSONAndMissingDirectory(t *testing.T) {
 func fakeFFProbe(t *testing.T) string {
 	t.Helper()
 	bin := t.TempDir()
-	script := "#!/bin/sh\nfor a; do f=$a; done\ncase \"$f\" in *bad*) echo \"$f: Invalid data found when processing input\" >&2; exit 1;; esac\ncat \"$f\"\n"
+	script := "#!/bin/sh\nfor a; do f=$a; done\ncase \"$f\" in *bad*) echo '[matroska @ 0x1] EBML header parsing failed' >&2; echo \"$f: Invalid data found when processing input\" >&2; exit 1;; esac\ncat \"$f\"\n"
 	if err := os.WriteFile(filepath.Join(bin, "ffprobe"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,8 @@ func TestPolicyPlan(t *testing.T) {
 			"M/b.mkv\n" +
 			"    no changes\n" +
 			"M/bad.mkv\n" +
-			"    error: ffprobe \"M/bad.mkv\": exit status 1: M/bad.mkv: Invalid data found when processing input\n" +
+			"    error: ffprobe \"M/bad.mkv\": exit status 1: [matroska @ 0x1] EBML header parsing failed\n" +
+			"           M/bad.mkv: Invalid data found when processing input\n" +
 			"M/c.mp4\n" +
 			"    remove_track       track 1 (audio)  filter: language ger is not eng\n" +
 			"    convert_container  file             container: \"mov\" → \"mkv\": target mkv\n" +

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -229,7 +230,8 @@ func writeFilePlan(w io.Writer, r filePlan) error {
 	}
 	switch {
 	case r.Error != "":
-		_, err := fmt.Fprintf(w, "    error: %s\n", r.Error)
+		// A tool's message may span lines: each goes under the first.
+		_, err := fmt.Fprintf(w, "    error: %s\n", strings.ReplaceAll(strings.TrimSpace(r.Error), "\n", "\n           "))
 		return err
 	case r.Plan.Skipped != "":
 		_, err := fmt.Fprintf(w, "    skipped: %s\n", r.Plan.Skipped)

@@ -1,0 +1,233 @@
+package integration_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// needTools returns the paths of the tools, skipping the test when one is
+// missing outside CI (in CI a missing tool fails it).
+func needTools(t *testing.T, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if _, err := exec.LookPath(name); err != nil {
+			if os.Getenv("CI") == "" {
+				t.Skipf("%s is not installed (apt-get install ffmpeg mkvtoolnix); CI fails instead of skipping", name)
+			}
+			t.Fatalf("%s is not installed: %v", name, err)
+		}
+	}
+}
+
+// ffmpegFixture writes a 2 s, 160x120 video at path with ffmpeg: one
+// h264 video track, one AAC audio track per language in audio, and, for
+// MKV, one subtitle track per language in subs. The video and the first
+// audio track are flagged default.
+func ffmpegFixture(t *testing.T, path string, audio, subs []string) {
+	t.Helper()
+	args := []string{"-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=2"}
+	for i := range audio {
+		args = append(args, "-f", "lavfi", "-i", "sine=frequency="+[]string{"440", "660", "880"}[i%3]+":duration=2")
+	}
+	srt := filepath.Join(t.TempDir(), "s.srt")
+	if err := os.WriteFile(srt, []byte("1\n00:00:00,000 --> 00:00:01,500\nHello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range subs {
+		args = append(args, "-i", srt)
+	}
+	for i := 0; i < 1+len(audio)+len(subs); i++ {
+		args = append(args, "-map", strconv.Itoa(i))
+	}
+	args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "32k", "-c:s", "srt")
+	// The video and the first audio track are the defaults.
+	args = append(args, "-disposition:v:0", "default")
+	for i, l := range audio {
+		d := "0"
+		if i == 0 {
+			d = "default"
+		}
+		args = append(args, "-metadata:s:a:"+strconv.Itoa(i), "language="+l, "-disposition:a:"+strconv.Itoa(i), d)
+	}
+	for i, l := range subs {
+		args = append(args, "-metadata:s:s:"+strconv.Itoa(i), "language="+l, "-disposition:s:"+strconv.Itoa(i), "0")
+	}
+	args = append(args, path)
+	if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
+	}
+}
+
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+const firstPolicy = `schema_version: 13
+description: Keep English audio and subtitles
+config:
+  audio_languages: [eng]
+  subtitle_languages: [eng]
+phases:
+  - name: clean
+    keep_audio:
+      languages: [eng, und]
+      minimum: 1
+    keep_subtitles:
+      languages: [eng]
+      preserve_forced: true
+    default_flags:
+      set_first_video_default: true
+      set_preferred_audio_default: true
+      clear_other_defaults: true
+`
+
+func writePolicies(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPolicyCheckExitCodes(t *testing.T) {
+	home := t.TempDir()
+	pdir := filepath.Join(home, "policies")
+	writePolicies(t, pdir, map[string]string{
+		"first.yaml": firstPolicy,
+		"fancy.yaml": "schema_version: 13\nphases:\n  - name: a\n    keep_audio:\n      languages: [eng]\n    audio_synthesis:\n      create: []\n",
+		"broken.yml": "schema_version: 13\nphases:\n  - name: x\n   oops: [\n",
+		"typo.yaml":  "schema_version: 13\nphases:\n  - name: x\n    keep_audio:\n      languagez: [eng]\n",
+	})
+	env := baseEnv(home, "VPO_POLICIES_DIR="+pdir)
+	for _, tc := range []struct {
+		policy string
+		code   int
+		stdout string
+		stderr []string
+	}{
+		{policy: "first", code: 0, stdout: "ok: first (1 phase)\n"},
+		{policy: filepath.Join(pdir, "first.yaml"), code: 0, stdout: "ok: first (1 phase)\n"},
+		{policy: "fancy", code: 3, stderr: []string{pdir + "/fancy.yaml:6: phases[0].audio_synthesis: not supported by vpo yet\n"}},
+		{policy: "broken", code: 3, stderr: []string{pdir + "/broken.yml:", "YAML syntax error at line"}},
+		{policy: "typo", code: 3, stderr: []string{pdir + "/typo.yaml:5: phases[0].keep_audio.languagez: unknown key"}},
+		{policy: "nope", code: 3, stderr: []string{"vpo: error: ", "nope.yaml", pdir}},
+	} {
+		t.Run(filepath.Base(tc.policy), func(t *testing.T) {
+			code, out, errs := run(t, env, "policy", "check", tc.policy)
+			if code != tc.code || out != tc.stdout || !containsAll(errs, tc.stderr...) {
+				t.Errorf("exit %d (want %d)\nstdout %q (want %q)\nstderr %q (want %q)", code, tc.code, out, tc.stdout, errs, tc.stderr)
+			}
+		})
+	}
+
+	code, out, errs := run(t, env, "policy", "list")
+	if code != 0 || !containsAll(out, "NAME", "first ", "ok", "fancy ", "unsupported: phases[0].audio_synthesis",
+		"broken ", "parse error: YAML syntax error", "typo ", "parse error: phases[0].keep_audio.languagez: unknown key") {
+		t.Errorf("policy list: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// fileState is what must not change when a file is only planned.
+type fileState struct {
+	sum   [32]byte
+	mtime time.Time
+	ino   uint64
+}
+
+func stateOf(t *testing.T, path string) fileState {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fileState{sum: sha256.Sum256(b), mtime: fi.ModTime(), ino: inode(fi)}
+}
+
+func TestPolicyPlanRealMedia(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe")
+	home := t.TempDir()
+	pdir := filepath.Join(home, "policies")
+	writePolicies(t, pdir, map[string]string{"first.yaml": firstPolicy})
+	media := filepath.Join(home, "media")
+	if err := os.MkdirAll(filepath.Join(media, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	movie := filepath.Join(media, "movie.mkv")
+	ffmpegFixture(t, movie, []string{"fre", "eng"}, []string{"ger", "eng"})
+	clean := filepath.Join(media, "sub", "clean.mkv")
+	ffmpegFixture(t, clean, []string{"eng"}, nil)
+	broken := filepath.Join(media, "broken.mkv")
+	if err := os.WriteFile(broken, bytes.Repeat([]byte("not a video "), 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]fileState{}
+	for _, p := range []string{movie, clean, broken} {
+		before[p] = stateOf(t, p)
+	}
+	env := baseEnv(home, "VPO_POLICIES_DIR="+pdir)
+
+	code, out, errs := run(t, env, "policy", "plan", "first", media)
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (broken.mkv cannot be probed)", code)
+	}
+	want := []string{
+		broken + "\n    error: ffprobe \"" + broken + "\": exit status 1: ",
+		movie + "\n    remove_track  track 1 (audio)     clean: ",
+		"    remove_track  track 3 (subtitle)  clean: ",
+		clean + "\n    no changes\n",
+		"3 files: 1 with changes, 1 without, 0 skipped, 1 failed\n",
+	}
+	if !containsAll(out, want...) || errs != "" {
+		t.Errorf("stdout:\n%s\nwant the parts %q\nstderr: %s", out, want, errs)
+	}
+
+	code, out, errs = run(t, env, "policy", "plan", "first", media, "--no-recursive", "--json")
+	var plans []struct {
+		Path string `json:"path"`
+		Plan *struct {
+			Policy  string `json:"policy"`
+			Changes []struct {
+				Kind  string `json:"kind"`
+				Track int    `json:"track"`
+			} `json:"changes"`
+		} `json:"plan"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(out), &plans); err != nil || code != 1 {
+		t.Fatalf("--json: exit %d, %v\n%s%s", code, err, out, errs)
+	}
+	if len(plans) != 2 || plans[0].Path != broken || plans[0].Error == "" || plans[0].Plan != nil ||
+		plans[1].Path != movie || plans[1].Plan == nil || plans[1].Plan.Policy != "first" || len(plans[1].Plan.Changes) == 0 {
+		t.Errorf("--json --no-recursive: %+v", plans)
+	}
+
+	code, out, errs = run(t, env, "policy", "plan", "first", clean)
+	if code != 0 || out != clean+"\n    no changes\n1 file: 0 with changes, 1 without, 0 skipped, 0 failed\n" {
+		t.Errorf("one compliant file: exit %d\n%s%s", code, out, errs)
+	}
+
+	for p, st := range before {
+		if got := stateOf(t, p); got != st {
+			t.Errorf("%s changed by planning: %+v → %+v", p, st, got)
+		}
+	}
+}
