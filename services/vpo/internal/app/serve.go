@@ -181,9 +181,16 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Accepting: func() bool { return !hl.ShuttingDown() },
 		Log:       logging.Component(logger, "api"),
 	})
+	policiesAPI := server.NewPoliciesAPI(server.PoliciesAPIOptions{
+		Store:     st,
+		Dir:       func() string { return applier.Settings().Dir },
+		Submitted: pool.Notify,
+		Accepting: func() bool { return !hl.ShuttingDown() },
+		Log:       logging.Component(logger, "api"),
+	})
 	httpLog := logging.Component(logger, "http")
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
-		Health: hl, Jobs: api, Log: httpLog,
+		Health: hl, Jobs: api, Policies: policiesAPI, Log: httpLog,
 		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })
 

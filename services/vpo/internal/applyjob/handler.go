@@ -111,6 +111,9 @@ func New(st Store, exec Executor, s Settings, log *logrus.Entry) *Handler {
 // start from now on.
 func (h *Handler) SetSettings(s Settings) { h.settings.Store(&s) }
 
+// Settings returns the policies.* settings in effect.
+func (h *Handler) Settings() Settings { return *h.settings.Load() }
+
 // Validate checks a payload at submission time (see ValidatePayload).
 func (h *Handler) Validate(payload json.RawMessage) error {
 	_, err := ValidatePayload(payload)
