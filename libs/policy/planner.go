@@ -560,7 +560,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 		for _, t := range ts {
 			if _, set := want[t]; !set {
 				want[t] = false
-				why[t] = t.describe() + ": default_flags.clear_other_defaults"
+				why[t] = ": default_flags.clear_other_defaults"
 			}
 		}
 	}
@@ -568,7 +568,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 	if df.SetFirstVideoDefault && len(video) > 0 {
 		if ph.VideoActions == nil || !ph.VideoActions.ClearAllDefault {
 			want[video[0]] = true
-			why[video[0]] = video[0].describe() + " is the first video track (default_flags.set_first_video_default)"
+			why[video[0]] = " is the first video track (default_flags.set_first_video_default)"
 		}
 		if df.ClearOtherDefaults {
 			clear(video[1:])
@@ -577,7 +577,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 	if df.SetPreferredAudioDefault && len(audio) > 0 {
 		t := preferred(audio, cfg.AudioLanguages, df.PreferredAudioCodec)
 		want[t] = true
-		why[t] = t.describe() + " is the preferred audio track (config.audio_languages " + languageList(cfg.AudioLanguages) + ")"
+		why[t] = " is the preferred audio track (config.audio_languages " + languageList(cfg.AudioLanguages) + ")"
 		if df.ClearOtherDefaults {
 			clear(audio)
 		}
@@ -585,7 +585,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 	if df.SetPreferredSubtitleDefault && len(subs) > 0 {
 		t := preferred(subs, cfg.SubtitleLanguages, nil)
 		want[t] = true
-		why[t] = t.describe() + " is the preferred subtitle track (config.subtitle_languages " + languageList(cfg.SubtitleLanguages) + ")"
+		why[t] = " is the preferred subtitle track (config.subtitle_languages " + languageList(cfg.SubtitleLanguages) + ")"
 		if df.ClearOtherDefaults {
 			clear(subs)
 		}
@@ -601,7 +601,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 		if !any {
 			t := preferred(subs, cfg.SubtitleLanguages, nil)
 			want[t] = true
-			why[t] = t.describe() + " is the preferred subtitle track and no audio track is in config.audio_languages (default_flags.set_subtitle_default_when_audio_differs)"
+			why[t] = " is the preferred subtitle track and no audio track is in config.audio_languages (default_flags.set_subtitle_default_when_audio_differs)"
 		}
 	}
 	for _, t := range pl.tracks {
@@ -614,7 +614,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 		if d {
 			kind = ChangeSetDefault
 		}
-		pl.add(ph, kind, t, attrDefault, "", "", why[t])
+		pl.add(ph, kind, t, attrDefault, "", "", t.describe()+why[t])
 	}
 	if df.SetSubtitleForcedWhenAudioDiffers && differs {
 		t := preferred(subs, cfg.SubtitleLanguages, nil)
