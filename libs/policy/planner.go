@@ -43,9 +43,10 @@ var (
 // upstream VPO does), so clearing a title does not change what a track is.
 //
 // keep_audio's minimum counts the audio tracks that are neither
-// commentary, music nor effects ("main" tracks), and never asks for more
-// than the file has: a policy cannot leave a file with only its
-// commentary. When fewer main tracks match keep_audio.languages, the
+// commentary, music nor effects ("main" tracks; every audio track when
+// the file has no main one), and never asks for more than the file has:
+// a policy cannot leave a file with only its commentary, nor without
+// audio. When fewer main tracks match keep_audio.languages, the
 // fallback decides: keep_all keeps every audio track, keep_first the
 // first ones, content_language those in the language of the first main
 // audio track (upstream's notion of the content's language), and error
@@ -296,6 +297,17 @@ func (pl *planner) keepAudio(ph *Phase, ka *KeepAudio) error {
 	if len(audio) == 0 {
 		return nil
 	}
+	// The minimum counts the main tracks, or every audio track when the
+	// file has no main one (only commentary, music or effects).
+	anyMain := false
+	for _, t := range audio {
+		anyMain = anyMain || t.main
+	}
+	counts := func(t *track) bool { return t.main || !anyMain }
+	what := "main audio tracks"
+	if !anyMain {
+		what = "audio tracks"
+	}
 	keep := make(map[*track]bool, len(audio))
 	reasons := make(map[*track]string, len(audio))
 	mains, keptMains := 0, 0
@@ -314,7 +326,7 @@ func (pl *planner) keepAudio(ph *Phase, ka *KeepAudio) error {
 		default:
 			reasons[t] = t.describe() + " not in keep_audio.languages " + languageList(ka.Languages)
 		}
-		if t.main {
+		if counts(t) {
 			mains++
 			if keep[t] {
 				keptMains++
@@ -325,12 +337,12 @@ func (pl *planner) keepAudio(ph *Phase, ka *KeepAudio) error {
 	if keptMains < need {
 		var langs []string
 		for _, t := range audio {
-			if t.main {
+			if counts(t) {
 				langs = append(langs, t.s.Language)
 			}
 		}
-		short := fmt.Sprintf("keep_audio.languages %s keeps %d of the %d main audio tracks %s, fewer than keep_audio.minimum %d",
-			languageList(ka.Languages), keptMains, mains, languageList(langs), ka.Minimum)
+		short := fmt.Sprintf("keep_audio.languages %s keeps %d of the %d %s %s, fewer than keep_audio.minimum %d",
+			languageList(ka.Languages), keptMains, mains, what, languageList(langs), ka.Minimum)
 		switch ka.Fallback {
 		case FallbackKeepAll:
 			for _, t := range audio {
@@ -341,7 +353,7 @@ func (pl *planner) keepAudio(ph *Phase, ka *KeepAudio) error {
 				if keptMains >= need {
 					break
 				}
-				if t.main && !keep[t] {
+				if counts(t) && !keep[t] {
 					keep[t] = true
 					keptMains++
 				}
@@ -349,13 +361,13 @@ func (pl *planner) keepAudio(ph *Phase, ka *KeepAudio) error {
 		case FallbackContentLanguage:
 			content := ""
 			for _, t := range audio {
-				if t.main {
+				if counts(t) {
 					content = t.s.Language
 					break
 				}
 			}
 			for _, t := range audio {
-				if t.main && !keep[t] && t.s.Language == content {
+				if counts(t) && !keep[t] && t.s.Language == content {
 					keep[t] = true
 					keptMains++
 				}
