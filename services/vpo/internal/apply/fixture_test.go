@@ -43,9 +43,9 @@ type fixtures struct {
 
 // The fixture files, in the fixtures directory.
 const (
-	fixtureMKV       = "sample.mkv"        // video, audio eng/fre "Commentary"/jpn, srt eng / fre forced
-	fixtureMP4       = "sample.mp4"        // the same, subtitles mov_text
-	fixtureMKVAttach = "attachment.mkv"    // sample.mkv plus a text attachment
+	fixtureMKV       = "sample.mkv"     // video, audio eng/fre "Commentary"/jpn, srt eng / fre forced
+	fixtureMP4       = "sample.mp4"     // the same, subtitles mov_text
+	fixtureMKVAttach = "attachment.mkv" // sample.mkv plus a text attachment
 )
 
 // fixturesDir is where the fixtures are made; removed by TestMain.
@@ -107,7 +107,9 @@ type fixtureError struct {
 	stderr string
 }
 
-func (f *fixtureError) Error() string { return "make " + f.name + ": " + f.exit.Error() + ": " + f.stderr }
+func (f *fixtureError) Error() string {
+	return "make " + f.name + ": " + f.exit.Error() + ": " + f.stderr
+}
 
 // fixture copies the fixture name into a new directory and returns the
 // copy's path.
