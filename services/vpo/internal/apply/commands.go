@@ -40,7 +40,7 @@ func propEditArgs(src media.File, target policy.Target, tracks map[int]mkvTrack)
 // file at path) as target to out. tracks maps src's stream indexes to
 // mkvmerge's IDs.
 func mkvMergeArgs(path, out string, src media.File, target policy.Target, tracks map[int]mkvTrack) []string {
-	args := []string{"--output", out}
+	args := []string{"--quiet", "--output", out}
 	kept := map[media.StreamType][]string{}
 	has := map[media.StreamType]bool{}
 	for _, s := range src.Streams {

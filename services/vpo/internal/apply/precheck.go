@@ -29,11 +29,11 @@ func checkUnchanged(path string, req Request) (fs.FileInfo, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+		return nil, fmt.Errorf("not a regular file but %s; vpo changes only regular files", fileKind(st.Mode()))
 	}
 	if st.Size() != req.SourceSize || !st.ModTime().Equal(req.SourceMTime) {
-		return nil, fmt.Errorf("%s: size %d and modification time %s, the plan was made for size %d and %s: %w",
-			path, st.Size(), st.ModTime().UTC().Format(time.RFC3339Nano),
+		return nil, fmt.Errorf("size %d and modification time %s, the plan was made for size %d and %s: %w",
+			st.Size(), st.ModTime().UTC().Format(time.RFC3339Nano),
 			req.SourceSize, req.SourceMTime.UTC().Format(time.RFC3339Nano), ErrChanged)
 	}
 	return st, nil
@@ -55,8 +55,8 @@ func (e *Executor) precheck(path string, req Request, rewrite bool) (fs.FileInfo
 			}
 		}
 		if age := now.Sub(changed); age < req.MinFileAge {
-			return nil, fmt.Errorf("%s was modified %s ago, less than min_file_age %s: %w",
-				path, age.Truncate(time.Millisecond), req.MinFileAge, ErrStillChanging)
+			return nil, fmt.Errorf("modified %s ago, less than min_file_age %s: %w",
+				age.Truncate(time.Millisecond), req.MinFileAge, ErrStillChanging)
 		}
 	}
 	dir := filepath.Dir(path)
@@ -77,8 +77,8 @@ func (e *Executor) precheck(path string, req Request, rewrite bool) (fs.FileInfo
 		}
 		need := uint64(st.Size()) + uint64(st.Size())*spaceMarginPercent/100 + spaceMarginBytes
 		if free < need {
-			return nil, fmt.Errorf("%s needs %d bytes free in %s (its size %d + %d%% + %d MiB), %d available: %w",
-				path, need, dir, st.Size(), spaceMarginPercent, spaceMarginBytes>>20, free, ErrNoSpace)
+			return nil, fmt.Errorf("need %d bytes free in %s (the file's size %d + %d%% + %d MiB), %d available: %w",
+				need, dir, st.Size(), spaceMarginPercent, spaceMarginBytes>>20, free, ErrNoSpace)
 		}
 	}
 	return st, nil
@@ -108,4 +108,21 @@ func statfsFree(dir string) (uint64, error) {
 		return 0, err
 	}
 	return s.Bavail * uint64(s.Bsize), nil
+}
+
+// fileKind names the kind of a file that is not regular.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return fmt.Sprintf("a file of mode %s", m)
 }

@@ -64,6 +64,10 @@ func (e *Executor) run(ctx context.Context, name, path string, args []string, pr
 		return nil, fmt.Errorf("%s: %w", name, ctx.Err())
 	case res.StdoutOver:
 		return nil, fmt.Errorf("%s: output larger than %d bytes", name, maxProbeOutput)
+	case res.Exit == nil && name == "ffmpeg" && ffmpegWriteFailed(res.Stderr):
+		return nil, &toolError{name: name, exit: errors.New("exit status 0, but the output was not written"), msg: strings.TrimSpace(string(res.Stderr))}
+	case res.Exit == nil && name == "ffmpeg" && len(res.Stderr) > 0:
+		e.log.Warnf("ffmpeg %s: %s", quoteArgs(args), strings.TrimSpace(string(res.Stderr)))
 	case res.Exit != nil && mkvToolWarned(name, res.Exit):
 		e.log.Warnf("%s %s: %s", name, quoteArgs(args), strings.TrimSpace(string(res.Stdout)))
 	case res.Exit != nil:
@@ -105,5 +109,17 @@ func (t *toolError) Unwrap() error { return t.exit }
 
 // diskFull reports whether the tool said its disk is full.
 func (t *toolError) diskFull() bool {
-	return strings.Contains(t.msg, "No space left on device") || strings.Contains(t.msg, "ENOSPC")
+	return strings.Contains(t.msg, "No space left") || strings.Contains(t.msg, "drive may be full")
+}
+
+// ffmpegWriteFailed reports whether ffmpeg's standard error says it could
+// not write its output: ffmpeg 5 exits 0 when writing the trailer or
+// closing the output fails (a full disk among others).
+func ffmpegWriteFailed(stderr []byte) bool {
+	for _, s := range []string{"Error writing trailer", "Error closing file", "No space left on device", "av_interleaved_write_frame()"} {
+		if strings.Contains(string(stderr), s) {
+			return true
+		}
+	}
+	return false
 }
