@@ -753,6 +753,8 @@ func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) 
 		}) {
 			r.log.Info("job cancelled")
 		}
+	case errors.As(o.err, new(*Children)):
+		p.awaitChildren(ctx, r, o.err)
 	case o.err != nil:
 		p.fail(ctx, r, o.err.Error())
 	default:
@@ -766,6 +768,29 @@ func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) 
 		} else if invalid {
 			p.fail(ctx, r, "job handler returned a result that is not valid JSON")
 		}
+	}
+}
+
+// awaitChildren stores the children a handler handed its work to and
+// frees the worker; the job finishes with its last child. A job whose
+// cancellation was requested meanwhile ends cancelled instead.
+func (p *Pool) awaitChildren(ctx context.Context, r *claimRun, err error) {
+	var ch *Children
+	errors.As(err, &ch)
+	var conflict bool
+	if p.write(ctx, r, "await children", func(wctx context.Context) error {
+		err := p.q.AwaitChildren(wctx, r.lease, ch.Jobs, p.opts.Now())
+		conflict = errors.Is(err, store.ErrConflict)
+		return err
+	}) {
+		r.log.WithField("children", len(ch.Jobs)).Info("job waits for its child jobs")
+		p.Notify()
+		return
+	}
+	if conflict && p.write(ctx, r, "finish cancelled", func(wctx context.Context) error {
+		return p.q.FinishCancelled(wctx, r.lease, p.opts.Now())
+	}) {
+		r.log.Info("job cancelled before its child jobs were stored")
 	}
 }
 

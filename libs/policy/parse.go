@@ -22,7 +22,7 @@ const (
 	MaxFileSize = 1 << 20
 	// maxNodes bounds the values visited, aliases expanded, so that an
 	// alias bomb is an error instead of minutes of work.
-	maxNodes = 100_000
+	maxNodes = 20_000
 	// maxAliasChain bounds an alias of an alias of ….
 	maxAliasChain = 64
 	// maxErrors is the most problems one Parse reports.
@@ -239,9 +239,16 @@ func (d *decoder) mapping(n *yaml.Node, path string, known []string, each func(k
 	}
 	seen := make(map[string]int, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
+		if len(d.errs) >= maxErrors {
+			return true
+		}
 		k := d.resolve(n.Content[i])
 		if k == nil {
 			return true
+		}
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			d.fail(k, join(path, k.Value), "merge keys (<<) are not supported; repeat the keys or use an alias for the whole value")
+			continue
 		}
 		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
 			d.fail(k, path, "a key must be a name, not %s", describe(k))
@@ -249,10 +256,6 @@ func (d *decoder) mapping(n *yaml.Node, path string, known []string, each func(k
 		}
 		name := k.Value
 		key := join(path, name)
-		if name == "<<" {
-			d.fail(k, key, "merge keys (<<) are not supported; repeat the keys or use an alias for the whole value")
-			continue
-		}
 		if first, dup := seen[name]; dup {
 			d.fail(k, key, "duplicate key (first at line %d)", first)
 			continue
@@ -335,6 +338,9 @@ func (d *decoder) list(v *yaml.Node, path string, single bool, each func(i int, 
 		return false
 	}
 	for i, raw := range v.Content {
+		if len(d.errs) >= maxErrors {
+			return false
+		}
 		item := d.resolve(raw)
 		if item == nil {
 			return false

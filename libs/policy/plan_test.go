@@ -92,6 +92,13 @@ func TestPlanGolden(t *testing.T) {
 		{policy: "audio-differs.yaml", probe: "anime.mkv.json"},
 		{policy: "codec-preference.yaml", probe: "truehd.mkv.json"},
 		{policy: "multi-phase.yaml", probe: "movie.mkv.json"},
+		{policy: "keep-english.yaml", probe: "forced.mkv.json"},
+		{policy: "default-flags.yaml", probe: "forced.mkv.json"},
+		{policy: "default-flags.yaml", probe: "commentary-first.mkv.json"},
+		{policy: "track-order.yaml", probe: "commentary-first.mkv.json"},
+		{policy: "keep-english-strict.yaml", probe: "commentary-first.mkv.json"},
+		{policy: "keep-english-strict.yaml", probe: "only-commentary.mkv.json", wantErr: policy.ErrNotEnoughAudio},
+		{policy: "fallback-keep-first.yaml", probe: "only-commentary.mkv.json", empty: true},
 		{policy: "transcode.yaml", probe: "movie.mkv.json", wantErr: policy.ErrUnsupported},
 	}
 	for _, tt := range tests {

@@ -43,9 +43,10 @@ var (
 // upstream VPO does), so clearing a title does not change what a track is.
 //
 // keep_audio's minimum counts the audio tracks that are neither
-// commentary, music nor effects ("main" tracks), and never asks for more
-// than the file has: a policy cannot leave a file with only its
-// commentary. When fewer main tracks match keep_audio.languages, the
+// commentary, music nor effects ("main" tracks; every audio track when
+// the file has no main one), and never asks for more than the file has:
+// a policy cannot leave a file with only its commentary, nor without
+// audio. When fewer main tracks match keep_audio.languages, the
 // fallback decides: keep_all keeps every audio track, keep_first the
 // first ones, content_language those in the language of the first main
 // audio track (upstream's notion of the content's language), and error
@@ -296,6 +297,17 @@ func (pl *planner) keepAudio(ph *Phase, ka *KeepAudio) error {
 	if len(audio) == 0 {
 		return nil
 	}
+	// The minimum counts the main tracks, or every audio track when the
+	// file has no main one (only commentary, music or effects).
+	anyMain := false
+	for _, t := range audio {
+		anyMain = anyMain || t.main
+	}
+	counts := func(t *track) bool { return t.main || !anyMain }
+	what := "main audio tracks"
+	if !anyMain {
+		what = "audio tracks"
+	}
 	keep := make(map[*track]bool, len(audio))
 	reasons := make(map[*track]string, len(audio))
 	mains, keptMains := 0, 0
@@ -314,7 +326,7 @@ func (pl *planner) keepAudio(ph *Phase, ka *KeepAudio) error {
 		default:
 			reasons[t] = t.describe() + " not in keep_audio.languages " + languageList(ka.Languages)
 		}
-		if t.main {
+		if counts(t) {
 			mains++
 			if keep[t] {
 				keptMains++
@@ -325,12 +337,12 @@ func (pl *planner) keepAudio(ph *Phase, ka *KeepAudio) error {
 	if keptMains < need {
 		var langs []string
 		for _, t := range audio {
-			if t.main {
+			if counts(t) {
 				langs = append(langs, t.s.Language)
 			}
 		}
-		short := fmt.Sprintf("keep_audio.languages %s keeps %d of the %d main audio tracks %s, fewer than keep_audio.minimum %d",
-			languageList(ka.Languages), keptMains, mains, languageList(langs), ka.Minimum)
+		short := fmt.Sprintf("keep_audio.languages %s keeps %d of the %d %s %s, fewer than keep_audio.minimum %d",
+			languageList(ka.Languages), keptMains, mains, what, languageList(langs), ka.Minimum)
 		switch ka.Fallback {
 		case FallbackKeepAll:
 			for _, t := range audio {
@@ -341,7 +353,7 @@ func (pl *planner) keepAudio(ph *Phase, ka *KeepAudio) error {
 				if keptMains >= need {
 					break
 				}
-				if t.main && !keep[t] {
+				if counts(t) && !keep[t] {
 					keep[t] = true
 					keptMains++
 				}
@@ -349,13 +361,13 @@ func (pl *planner) keepAudio(ph *Phase, ka *KeepAudio) error {
 		case FallbackContentLanguage:
 			content := ""
 			for _, t := range audio {
-				if t.main {
+				if counts(t) {
 					content = t.s.Language
 					break
 				}
 			}
 			for _, t := range audio {
-				if t.main && !keep[t] && t.s.Language == content {
+				if counts(t) && !keep[t] && t.s.Language == content {
 					keep[t] = true
 					keptMains++
 				}
@@ -560,7 +572,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 		for _, t := range ts {
 			if _, set := want[t]; !set {
 				want[t] = false
-				why[t] = t.describe() + ": default_flags.clear_other_defaults"
+				why[t] = ": default_flags.clear_other_defaults"
 			}
 		}
 	}
@@ -568,7 +580,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 	if df.SetFirstVideoDefault && len(video) > 0 {
 		if ph.VideoActions == nil || !ph.VideoActions.ClearAllDefault {
 			want[video[0]] = true
-			why[video[0]] = video[0].describe() + " is the first video track (default_flags.set_first_video_default)"
+			why[video[0]] = " is the first video track (default_flags.set_first_video_default)"
 		}
 		if df.ClearOtherDefaults {
 			clear(video[1:])
@@ -577,7 +589,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 	if df.SetPreferredAudioDefault && len(audio) > 0 {
 		t := preferred(audio, cfg.AudioLanguages, df.PreferredAudioCodec)
 		want[t] = true
-		why[t] = t.describe() + " is the preferred audio track (config.audio_languages " + languageList(cfg.AudioLanguages) + ")"
+		why[t] = " is the preferred audio track (config.audio_languages " + languageList(cfg.AudioLanguages) + ")"
 		if df.ClearOtherDefaults {
 			clear(audio)
 		}
@@ -585,7 +597,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 	if df.SetPreferredSubtitleDefault && len(subs) > 0 {
 		t := preferred(subs, cfg.SubtitleLanguages, nil)
 		want[t] = true
-		why[t] = t.describe() + " is the preferred subtitle track (config.subtitle_languages " + languageList(cfg.SubtitleLanguages) + ")"
+		why[t] = " is the preferred subtitle track (config.subtitle_languages " + languageList(cfg.SubtitleLanguages) + ")"
 		if df.ClearOtherDefaults {
 			clear(subs)
 		}
@@ -601,7 +613,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 		if !any {
 			t := preferred(subs, cfg.SubtitleLanguages, nil)
 			want[t] = true
-			why[t] = t.describe() + " is the preferred subtitle track and no audio track is in config.audio_languages (default_flags.set_subtitle_default_when_audio_differs)"
+			why[t] = " is the preferred subtitle track and no audio track is in config.audio_languages (default_flags.set_subtitle_default_when_audio_differs)"
 		}
 	}
 	for _, t := range pl.tracks {
@@ -614,7 +626,7 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 		if d {
 			kind = ChangeSetDefault
 		}
-		pl.add(ph, kind, t, attrDefault, "", "", why[t])
+		pl.add(ph, kind, t, attrDefault, "", "", t.describe()+why[t])
 	}
 	if df.SetSubtitleForcedWhenAudioDiffers && differs {
 		t := preferred(subs, cfg.SubtitleLanguages, nil)
