@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 
@@ -119,62 +120,82 @@ func (p policyProblem) String() string {
 	return b.String()
 }
 
-// policyRow is one line of `vpo policy list`; its JSON names follow the
-// daemon's GET /api/policies.
+// policyRow is one line of `vpo policy list`; its JSON has the fields of
+// the daemon's GET /api/policies, plus phases and status.
 type policyRow struct {
-	Name          string   `json:"name"`
-	Filename      string   `json:"filename"`
-	FilePath      string   `json:"file_path"`
-	SchemaVersion int      `json:"schema_version,omitempty"`
-	Description   string   `json:"description"`
-	Phases        int      `json:"phases"`
-	Status        string   `json:"status"` // ok | parse_error | unsupported
-	ParseError    string   `json:"parse_error,omitempty"`
-	Unsupported   []string `json:"unsupported,omitempty"`
-	// parseProblems is the parse error for the table: its problems
-	// without the file name, which the row already shows.
-	parseProblems string
+	Name              string     `json:"name"`
+	Filename          string     `json:"filename"`
+	FilePath          string     `json:"file_path"`
+	LastModified      *time.Time `json:"last_modified"`
+	SchemaVersion     int        `json:"schema_version"`
+	Description       string     `json:"description"`
+	AudioLanguages    []string   `json:"audio_languages"`
+	SubtitleLanguages []string   `json:"subtitle_languages"`
+	HasTranscode      bool       `json:"has_transcode"`
+	HasTranscription  bool       `json:"has_transcription"`
+	ParseError        *string    `json:"parse_error"`
+	Unsupported       []string   `json:"unsupported"`
+	Phases            int        `json:"phases"`
+	Status            string     `json:"status"` // ok | parse_error | unsupported
+	// problems is the STATUS column's detail: the first parse problem
+	// without the file name, or the unsupported features' keys.
+	problems string
 }
 
 type policyListJSON struct {
+	Policies []policyRow `json:"policies"`
+	Total    int         `json:"total"`
 	Dir      string      `json:"policies_directory"`
 	Exists   bool        `json:"directory_exists"`
-	Total    int         `json:"total"`
-	Policies []policyRow `json:"policies"`
 }
 
 func policyRows(eng policyEngine, l policyListing) []policyRow {
 	rows := make([]policyRow, 0, len(l.Entries))
 	for _, e := range l.Entries {
-		r := policyRow{Name: e.Name, Filename: e.Filename, FilePath: e.Path, Status: "ok"}
-		switch {
-		case e.Policy == nil:
-			r.Status = "parse_error"
-			r.ParseError, r.parseProblems = "unreadable", "unreadable"
-			if e.ParseErr != nil {
-				r.ParseError = e.ParseErr.Error()
-				ps := eng.Problems(e.ParseErr)
-				first := ps[0]
-				first.File = ""
-				r.parseProblems = first.String()
-				if len(ps) > 1 {
-					r.parseProblems += fmt.Sprintf(" (and %s)", plural(len(ps)-1, "more problem"))
+		r := policyRow{Name: e.Name, Filename: e.Filename, FilePath: e.Path, Status: "ok",
+			AudioLanguages: []string{}, SubtitleLanguages: []string{}, Unsupported: []string{}}
+		if !e.ModTime.IsZero() {
+			mt := e.ModTime.UTC()
+			r.LastModified = &mt
+		}
+		if e.Policy == nil {
+			err := e.ParseErr
+			if err == nil {
+				err = fmt.Errorf("%s: cannot be read", e.Path)
+			}
+			msg := err.Error()
+			r.Status, r.ParseError = "parse_error", &msg
+			ps := eng.Problems(err)
+			first := ps[0]
+			first.File = ""
+			r.problems = first.String()
+			if len(ps) > 1 {
+				r.problems += fmt.Sprintf(" (and %s)", plural(len(ps)-1, "more problem"))
+			}
+			rows = append(rows, r)
+			continue
+		}
+		p := e.Policy
+		r.SchemaVersion, r.Description, r.Phases = p.SchemaVersion(), p.Description(), p.Phases()
+		r.AudioLanguages = append(r.AudioLanguages, p.AudioLanguages()...)
+		r.SubtitleLanguages = append(r.SubtitleLanguages, p.SubtitleLanguages()...)
+		r.HasTranscode, r.HasTranscription = p.HasTranscode(), p.HasTranscription()
+		if err := p.Check(); err != nil {
+			r.Status = "unsupported"
+			var keys []string
+			for _, pr := range eng.Problems(err) {
+				text := pr.Text
+				if text == "" {
+					text = pr.String()
+				}
+				r.Unsupported = append(r.Unsupported, text)
+				if pr.Key != "" {
+					keys = append(keys, pr.Key)
+				} else {
+					keys = append(keys, pr.Msg)
 				}
 			}
-		default:
-			r.SchemaVersion = e.Policy.SchemaVersion()
-			r.Description = e.Policy.Description()
-			r.Phases = e.Policy.Phases()
-			if err := e.Policy.Check(); err != nil {
-				r.Status = "unsupported"
-				for _, p := range eng.Problems(err) {
-					if p.Key != "" {
-						r.Unsupported = append(r.Unsupported, p.Key)
-					} else {
-						r.Unsupported = append(r.Unsupported, p.Msg)
-					}
-				}
-			}
+			r.problems = strings.Join(keys, ", ")
 		}
 		rows = append(rows, r)
 	}
@@ -189,9 +210,9 @@ func printPolicyRows(w io.Writer, rows []policyRow) error {
 		status := r.Status
 		switch r.Status {
 		case "parse_error":
-			status = "parse error: " + r.parseProblems
+			status = "parse error: " + r.problems
 		case "unsupported":
-			status = "unsupported: " + strings.Join(r.Unsupported, ", ")
+			status = "unsupported: " + r.problems
 		}
 		phases := strconv.Itoa(r.Phases)
 		if r.Status == "parse_error" {

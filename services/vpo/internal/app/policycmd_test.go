@@ -36,6 +36,10 @@ func (p *fakePolicy) SchemaVersion() int          { return 13 }
 func (p *fakePolicy) Description() string         { return p.desc }
 func (p *fakePolicy) Phases() int                 { return p.phases }
 func (p *fakePolicy) Check() error                { return p.check }
+func (p *fakePolicy) AudioLanguages() []string    { return []string{p.keep} }
+func (p *fakePolicy) SubtitleLanguages() []string { return nil }
+func (p *fakePolicy) HasTranscode() bool          { return false }
+func (p *fakePolicy) HasTranscription() bool      { return false }
 func (p *fakePolicy) MediaOptions() media.Options { return media.Options{} }
 
 func (p *fakePolicy) Plan(f media.File) (policy.Plan, error) {
@@ -212,7 +216,8 @@ func TestPolicyListJSONAndMissingDirectory(t *testing.T) {
 		Policies []struct {
 			Name        string   `json:"name"`
 			Status      string   `json:"status"`
-			ParseError  string   `json:"parse_error"`
+			ParseError  *string  `json:"parse_error"`
+			Audio       []string `json:"audio_languages"`
 			Unsupported []string `json:"unsupported"`
 			Phases      int      `json:"phases"`
 		} `json:"policies"`
@@ -223,10 +228,11 @@ func TestPolicyListJSONAndMissingDirectory(t *testing.T) {
 	if got.Dir != dir || !got.Exists || got.Total != 3 || len(got.Policies) != 3 {
 		t.Fatalf("listing %+v", got)
 	}
-	if p := got.Policies[0]; p.Name != "broken" || p.Status != "parse_error" || p.ParseError == "" {
+	if p := got.Policies[0]; p.Name != "broken" || p.Status != "parse_error" || p.ParseError == nil || *p.ParseError == "" {
 		t.Errorf("broken: %+v", p)
 	}
-	if p := got.Policies[2]; p.Name != "fancy" || p.Status != "unsupported" || len(p.Unsupported) != 2 || p.Phases != 3 {
+	if p := got.Policies[2]; p.Name != "fancy" || p.Status != "unsupported" || len(p.Unsupported) != 2 || p.Phases != 3 ||
+		p.ParseError != nil || len(p.Audio) != 1 || p.Unsupported[0] != dir+"/fancy.yaml:41: phases[2].audio_synthesis: not supported by vpo yet" {
 		t.Errorf("fancy: %+v", p)
 	}
 

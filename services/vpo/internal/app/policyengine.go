@@ -47,6 +47,10 @@ type policyFile interface {
 	SchemaVersion() int
 	Description() string
 	Phases() int
+	AudioLanguages() []string
+	SubtitleLanguages() []string
+	HasTranscode() bool
+	HasTranscription() bool
 	// Check returns nil, or the unsupported features the policy uses.
 	Check() error
 	// MediaOptions are the options to read a probe with (commentary
@@ -63,6 +67,8 @@ type policyProblem struct {
 	Line int
 	Key  string
 	Msg  string
+	// Text is the error's own text ("" when it has none of its own).
+	Text string
 }
 
 // errPolicyNotFound is wrapped by an engine's Find when there is no such

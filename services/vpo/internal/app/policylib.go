@@ -43,7 +43,7 @@ func (policyLib) Problems(err error) []policyProblem {
 	}
 	out := make([]policyProblem, len(ps))
 	for i, p := range ps {
-		out[i] = policyProblem{File: p.File, Line: p.Line, Key: p.Key, Msg: p.Msg}
+		out[i] = policyProblem{File: p.File, Line: p.Line, Key: p.Key, Msg: p.Msg, Text: p.Error()}
 	}
 	return out
 }
@@ -56,6 +56,10 @@ func (l libPolicy) File() string                           { return l.p.File }
 func (l libPolicy) SchemaVersion() int                     { return l.p.SchemaVersion }
 func (l libPolicy) Description() string                    { return l.p.Description }
 func (l libPolicy) Phases() int                            { return len(l.p.Phases) }
+func (l libPolicy) AudioLanguages() []string               { return l.p.Config.AudioLanguages }
+func (l libPolicy) SubtitleLanguages() []string            { return l.p.Config.SubtitleLanguages }
+func (l libPolicy) HasTranscode() bool                     { return l.p.HasTranscode() }
+func (l libPolicy) HasTranscription() bool                 { return l.p.HasTranscription() }
 func (l libPolicy) Check() error                           { return l.p.Check() }
 func (l libPolicy) MediaOptions() media.Options            { return l.p.MediaOptions() }
 func (l libPolicy) Plan(f media.File) (policy.Plan, error) { return l.p.Plan(f) }
