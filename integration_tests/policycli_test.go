@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -229,5 +231,79 @@ func TestPolicyPlanRealMedia(t *testing.T) {
 		if got := stateOf(t, p); got != st {
 			t.Errorf("%s changed by planning: %+v → %+v", p, st, got)
 		}
+	}
+}
+
+// audioLanguages returns the languages of the audio streams of path, by
+// ffprobe.
+func audioLanguages(t *testing.T, path string) []string {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream_tags=language",
+		"-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestPolicyApplyWait(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe", "mkvmerge", "mkvpropedit")
+	dir := t.TempDir()
+	pdir := filepath.Join(dir, "policies")
+	writePolicies(t, pdir, map[string]string{"first.yaml": firstPolicy})
+	media := filepath.Join(dir, "media")
+	if err := os.MkdirAll(media, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	movie := filepath.Join(media, "movie.mkv")
+	ffmpegFixture(t, movie, []string{"fre", "eng"}, []string{"ger", "eng"})
+	clean := filepath.Join(media, "clean.mkv")
+	ffmpegFixture(t, clean, []string{"eng"}, nil)
+	cleanBefore := stateOf(t, clean)
+
+	d := start(t, startOpts{wait: true, dir: dir, extra: fmt.Sprintf("\n[policies]\ndir = %q\nmin_file_age = \"0s\"\n", pdir)})
+	cfg := filepath.Join(dir, "config.toml")
+	env := baseEnv(dir)
+
+	// A dry run plans and changes nothing.
+	movieBefore := stateOf(t, movie)
+	code, out, errs := run(t, env, "policy", "apply", "first", media, "--dry-run", "--wait", "--config", cfg)
+	if code != 0 || !containsAll(out, "apply job ", "queued (policy first, "+media+", dry run)\n", "completed: 2 files, 1 unchanged, 1 planned\n") {
+		t.Fatalf("dry run: exit %d\n%s%s\n%s", code, out, errs, d.stderr.String())
+	}
+	if got := stateOf(t, movie); got != movieBefore {
+		t.Errorf("the dry run changed %s", movie)
+	}
+
+	code, out, errs = run(t, env, "policy", "apply", "first", media, "--wait", "--config", cfg)
+	if code != 0 || !containsAll(out, "queued (policy first, "+media+")\n", "completed: 2 files, 1 applied, 1 unchanged\n") {
+		t.Fatalf("apply: exit %d\n%s%s\n%s", code, out, errs, d.stderr.String())
+	}
+	if got := audioLanguages(t, movie); strings.Join(got, ",") != "eng" {
+		t.Errorf("audio of %s after apply: %q, want eng only", movie, got)
+	}
+	if got := stateOf(t, clean); got != cleanBefore {
+		t.Errorf("the compliant %s was changed", clean)
+	}
+
+	// A file that cannot be read fails, the others do not; exit 1 names it.
+	broken := filepath.Join(media, "broken.mkv")
+	if err := os.WriteFile(broken, bytes.Repeat([]byte("not a video "), 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = run(t, env, "policy", "apply", "first", media, "--wait", "--config", cfg)
+	if code != 1 || !containsAll(out, "completed: 3 files, 2 unchanged, 1 failed\n", "failed: "+broken+": ") ||
+		!strings.Contains(errs, "1 file failed") {
+		t.Errorf("broken file: exit %d\n%s%s", code, out, errs)
+	}
+
+	// The daemon is gone: 6.
+	d.signal(syscall.SIGTERM)
+	if c := d.wait(30 * time.Second); c != 0 {
+		t.Fatalf("daemon exit %d", c)
+	}
+	code, _, errs = run(t, env, "policy", "apply", "first", media, "--wait", "--config", cfg)
+	if code != 6 || !strings.Contains(errs, "cannot reach the vpo daemon") {
+		t.Errorf("no daemon: exit %d, %s", code, errs)
 	}
 }

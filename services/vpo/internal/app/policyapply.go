@@ -123,6 +123,8 @@ func (w *applyWaiter) wait(ctx context.Context, id string) error {
 		line := job.Status
 		if hasCounts {
 			line += ": " + counts.String()
+		} else if o := jobOutcome(job); o != "" {
+			line += ": " + o
 		}
 		if job.ProgressMessage != "" && !job.Terminal() {
 			line += " (" + job.ProgressMessage + ")"
@@ -208,4 +210,30 @@ func jobCounts(job store.Job) (applyCounts, bool) {
 		return applyCounts{}, false
 	}
 	return c, true
+}
+
+// jobOutcome describes the result of an apply job for one file: its
+// outcome, the executor and the reason ("applied (mkvmerge)", "skipped:
+// still changing"); "" when it has none.
+func jobOutcome(job store.Job) string {
+	var r struct {
+		Outcome  string `json:"outcome"`
+		Executor string `json:"executor"`
+		NewPath  string `json:"new_path"`
+		Reason   string `json:"reason"`
+	}
+	if len(job.Result) == 0 || json.Unmarshal(job.Result, &r) != nil || r.Outcome == "" {
+		return ""
+	}
+	s := strings.ReplaceAll(r.Outcome, "_", " ")
+	if r.Executor != "" && r.Executor != "none" {
+		s += " (" + r.Executor + ")"
+	}
+	if r.NewPath != "" {
+		s += ", now " + r.NewPath
+	}
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	return s
 }

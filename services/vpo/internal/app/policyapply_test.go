@@ -116,6 +116,13 @@ func TestPolicyApply(t *testing.T) {
 			payload: `{"dry_run":false,"path":"` + media + `","policy":"nope","recursive":true}`,
 		},
 		{
+			name:    "wait, one file",
+			args:    []string{"policy", "apply", "english", media + "/a.mp4", "--wait"},
+			states:  []string{`"status":"completed","result":{"outcome":"applied","path":"` + media + `/a.mp4","executor":"ffmpeg","new_path":"` + media + `/a.mkv"}`},
+			stdout:  "apply job job-1 queued (policy english, " + media + "/a.mp4)\ncompleted: applied (ffmpeg), now " + media + "/a.mkv\n",
+			payload: `{"dry_run":false,"path":"` + media + `/a.mp4","policy":"english","recursive":true}`,
+		},
+		{
 			name:    "wait, cancelled",
 			args:    []string{"policy", "apply", "english", media, "--wait"},
 			states:  []string{`"status":"cancelled"`},
