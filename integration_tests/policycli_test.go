@@ -307,3 +307,89 @@ func TestPolicyApplyWait(t *testing.T) {
 		t.Errorf("no daemon: exit %d, %s", code, errs)
 	}
 }
+
+func TestPlanApprovalCLI(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe", "mkvmerge", "mkvpropedit")
+	dir := t.TempDir()
+	pdir := filepath.Join(dir, "policies")
+	writePolicies(t, pdir, map[string]string{"first.yaml": firstPolicy})
+	media := filepath.Join(dir, "media")
+	if err := os.MkdirAll(media, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a, b := filepath.Join(media, "a.mkv"), filepath.Join(media, "b.mkv")
+	ffmpegFixture(t, a, []string{"fre", "eng"}, nil)
+	if out, err := exec.Command("cp", "-p", a, b).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	bBefore := stateOf(t, b)
+
+	d := start(t, startOpts{wait: true, dir: dir,
+		extra: fmt.Sprintf("\n[policies]\ndir = %q\nmin_file_age = \"0s\"\nrequire_approval = true\n", pdir)})
+	cfg := filepath.Join(dir, "config.toml")
+	env := baseEnv(dir)
+	cli := func(args ...string) (int, string, string) {
+		t.Helper()
+		return run(t, env, append(args, "--config", cfg)...)
+	}
+
+	code, out, errs := cli("policy", "apply", "first", media, "--wait")
+	if code != 0 || !strings.Contains(out, "completed: 2 files, 2 pending approval\n") {
+		t.Fatalf("apply: exit %d\n%s%s\n%s", code, out, errs, d.stderr.String())
+	}
+	code, out, errs = cli("plan", "list", "--status", "pending", "--json")
+	var rows []struct {
+		ID     int64  `json:"id"`
+		Path   string `json:"path"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || code != 0 || len(rows) != 2 {
+		t.Fatalf("plan list: exit %d, %v\n%s%s", code, err, out, errs)
+	}
+	var idA string
+	for _, r := range rows {
+		if r.Path == a {
+			idA = strconv.FormatInt(r.ID, 10)
+		}
+	}
+	code, out, errs = cli("plan", "list", "--status", "pending")
+	if code != 0 || !containsAll(out, "ID", "STATUS", "pending  first", a, b) {
+		t.Errorf("plan list table: exit %d\n%s%s", code, out, errs)
+	}
+
+	code, out, errs = cli("plan", "approve", idA)
+	if code != 0 || !containsAll(out, "plan "+idA+" approved: "+a+" (apply job ") {
+		t.Fatalf("approve: exit %d\n%s%s", code, out, errs)
+	}
+	job := strings.TrimSuffix(out[strings.Index(out, "(apply job ")+len("(apply job "):], ")\n")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, out, _ = cli("jobs", "show", job, "--json")
+		if code == 0 && strings.Contains(out, `"status": "completed"`) {
+			break
+		}
+		if time.Now().After(deadline) || strings.Contains(out, `"status": "failed"`) {
+			t.Fatalf("approved apply job %s: %s\n%s", job, out, d.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := audioLanguages(t, a); strings.Join(got, ",") != "eng" {
+		t.Errorf("audio of %s after approval: %q", a, got)
+	}
+
+	code, out, errs = cli("plan", "reject", "--all")
+	if code != 0 || !strings.Contains(out, "rejected: "+b+"\n") || strings.Contains(out, a) {
+		t.Errorf("reject --all: exit %d\n%s%s", code, out, errs)
+	}
+	if got := stateOf(t, b); got != bBefore {
+		t.Errorf("rejected %s was changed", b)
+	}
+	code, out, errs = cli("plan", "approve", "--all")
+	if code != 0 || out != "" || !strings.Contains(errs, "no pending plans") {
+		t.Errorf("approve --all with nothing pending: exit %d\n%s%s", code, out, errs)
+	}
+	code, _, errs = cli("plan", "approve", idA)
+	if code != 6 || !strings.Contains(errs, "409") {
+		t.Errorf("approve an applied plan: exit %d, %s", code, errs)
+	}
+}
