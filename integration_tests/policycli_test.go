@@ -393,3 +393,40 @@ func TestPlanApprovalCLI(t *testing.T) {
 		t.Errorf("approve an applied plan: exit %d, %s", code, errs)
 	}
 }
+
+func TestDoctorCLI(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe", "mkvmerge", "mkvpropedit")
+	home := t.TempDir()
+	pdir := filepath.Join(home, "policies")
+	writePolicies(t, pdir, map[string]string{"first.yaml": firstPolicy})
+	media := filepath.Join(home, "media")
+	if err := os.Mkdir(media, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(home, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	systemctl := func(rw string) {
+		script := "#!/bin/sh\necho LoadState=loaded\necho ProtectSystem=strict\necho ProtectHome=yes\necho ReadWritePaths=" + rw + "\n"
+		if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"HOME=" + home, "PATH=" + bin + ":" + os.Getenv("PATH"), "VPO_POLICIES_DIR=" + pdir}
+
+	systemctl("/var/lib/vpo")
+	code, out, errs := run(t, env, "doctor", media)
+	fix := "FAIL  service vpo, path " + media + ": read-only for the service (ProtectSystem=strict and not under ReadWritePaths); " +
+		"fix: systemctl edit vpo → [Service] ReadWritePaths=" + media + ", then systemctl restart vpo\n"
+	if code != 1 || !containsAll(out, "ok    tool ffprobe: ", "ok    tool mkvpropedit: ", "warn  database ",
+		"ok    policy first: ", "ok    path "+media+": readable and writable", fix, "1 failure, 1 warning\n") {
+		t.Errorf("media outside ReadWritePaths: exit %d\n%s%s", code, out, errs)
+	}
+
+	systemctl("/var/lib/vpo " + media)
+	code, out, errs = run(t, env, "doctor", media)
+	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "0 failures, 1 warning\n") {
+		t.Errorf("media in ReadWritePaths: exit %d\n%s%s", code, out, errs)
+	}
+}

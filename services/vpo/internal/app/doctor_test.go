@@ -60,6 +60,11 @@ echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 		fakeTool(t, noUnit, name, "echo "+name+" 1.0\n")
 	}
 	fakeTool(t, noUnit, "systemctl", "echo LoadState=not-found\necho ProtectSystem=no\necho ReadWritePaths=\n")
+	noSystemd := t.TempDir()
+	for _, name := range []string{"ffprobe", "ffmpeg", "mkvmerge", "mkvpropedit"} {
+		fakeTool(t, noSystemd, name, "echo "+name+" 1.0\n")
+	}
+	fakeTool(t, noSystemd, "systemctl", "echo 'System has not been booted with systemd as init system (PID 1). Can'\\''t operate.' >&2; exit 1\n")
 	if err := os.Mkdir(filepath.Join(media, "ok"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +150,20 @@ echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 				`^FAIL  service vpo, path /home/someone/videos: ProtectHome=yes hides or protects /home from the service; ` +
 					`fix: systemctl edit vpo → \[Service\] ProtectHome=no and ReadWritePaths=/home/someone/videos$`,
 				`^3 failures, 0 warnings$`,
+			},
+		},
+		{
+			name: "systemctl without systemd",
+			path: noSystemd,
+			args: []string{media},
+			lines: []string{
+				`^ok    config: `,
+				`^ok    tool ffprobe: `, `^ok    tool ffmpeg: `, `^ok    tool mkvmerge: `, `^ok    tool mkvpropedit: `,
+				`^ok    database `,
+				`^ok    policies `,
+				`^ok    policy english`,
+				`^ok    path .*/media: `,
+				`^0 failures, 0 warnings$`,
 			},
 		},
 		{
