@@ -330,6 +330,13 @@ func databaseCheck(st healthStore, log *logrus.Entry, queued *atomic.Int64) heal
 	refreshQueued := queueCounter(st, log, queued)
 	return health.CheckerFunc(func(ctx context.Context) error {
 		err := st.Ping(ctx)
+		if err == nil && ctx.Err() == nil {
+			// ctx.Err() turns non-nil only once the deadline's timer has
+			// run, which a busy machine may delay past the Ping.
+			if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
+				err = fmt.Errorf("database check exceeded its time limit: %w", context.DeadlineExceeded)
+			}
+		}
 		if err == nil && ctx.Err() != nil {
 			// The health probe has answered "timed out" already.
 			err = fmt.Errorf("database check exceeded its time limit: %w", ctx.Err())
