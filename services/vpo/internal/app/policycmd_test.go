@@ -281,6 +281,12 @@ func TestPolicyPlan(t *testing.T) {
 		"notes.txt":      "not a video",
 		"sub/d.mkv":      probeJSON("matroska,webm"),
 		"sub/deep/e.avi": probeJSON("avi", "eng"),
+		// Not planned, as an apply job leaves them: hidden files and
+		// directories (vpo's temporary files) and kept originals.
+		".a.mkv.vpo-tmp.mkv":  "",
+		".hidden/f.mkv":       "",
+		"a.original.mkv":      "",
+		"sub/b.original.webm": "",
 	} {
 		p := filepath.Join(media, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -317,6 +323,18 @@ func TestPolicyPlan(t *testing.T) {
 		}
 		if errs != "" {
 			t.Errorf("stderr: %s", errs)
+		}
+	})
+
+	t.Run("root is a link", func(t *testing.T) {
+		link := filepath.Join(home, "link")
+		if err := os.Symlink(media, link); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := runPolicies(t, eng, env, "policy", "plan", "english", link, "--no-recursive")
+		if code != app.ExitFailure || !strings.HasPrefix(out, link+"/a.mkv\n") ||
+			!strings.HasSuffix(out, "4 files: 2 with changes, 1 without, 0 skipped, 1 failed\n") {
+			t.Errorf("exit %d\n%s%s", code, out, errs)
 		}
 	})
 

@@ -104,10 +104,13 @@ func (p *planner) plan(ctx context.Context, path string) filePlan {
 	return filePlan{Path: path, Plan: &plan}
 }
 
-// videoFiles lists the video files (by extension, as the scan finds them)
-// at root: root itself when it is a file, else the regular files under it,
-// sorted. A directory that cannot be read is an entry with an error; root
-// that cannot be read is the error.
+// videoFiles lists the video files at root as an apply job finds them:
+// root itself when it is a file, else the regular files under it with a
+// video extension (the scan's list), sorted, leaving out hidden files and
+// directories (vpo's temporary files are hidden) and originals kept as
+// NAME.original.EXT. A root that is a symbolic link to a directory is
+// followed. A directory below root that cannot be read is an entry with an
+// error; a root that cannot be read is the error.
 func videoFiles(root string, recursive bool) ([]filePlan, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -123,10 +126,16 @@ func videoFiles(root string, recursive bool) ([]filePlan, error) {
 		}
 		return []filePlan{{Path: abs}}, nil
 	}
+	// WalkDir does not follow a root that is a link; with a trailing
+	// slash the kernel does.
+	top := abs
+	if li, err := os.Lstat(abs); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+		top = abs + string(filepath.Separator)
+	}
 	var out []filePlan
-	err = filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if p == abs {
+			if p == top {
 				return fmt.Errorf("read directory %q: %w", root, unwrapPath(err))
 			}
 			out = append(out, filePlan{Path: p, Error: fmt.Sprintf("cannot read %q: %v", p, unwrapPath(err))})
@@ -135,17 +144,23 @@ func videoFiles(root string, recursive bool) ([]filePlan, error) {
 			}
 			return nil
 		}
+		name := d.Name()
 		if d.IsDir() {
-			if p != abs && !recursive {
+			if p != top && (!recursive || strings.HasPrefix(name, ".")) {
 				return fs.SkipDir
 			}
 			return nil
 		}
-		if d.Type().IsRegular() {
-			if _, ok := scan.Container(d.Name()); ok {
-				out = append(out, filePlan{Path: p})
-			}
+		if !d.Type().IsRegular() || strings.HasPrefix(name, ".") {
+			return nil
 		}
+		if _, ok := scan.Container(name); !ok {
+			return nil
+		}
+		if strings.HasSuffix(strings.TrimSuffix(name, filepath.Ext(name)), ".original") {
+			return nil
+		}
+		out = append(out, filePlan{Path: p})
 		return nil
 	})
 	if err != nil {
