@@ -50,8 +50,11 @@ func addDoctor(app *kingpin.Application, env Env, d deps, cmds map[string]comman
 		doc.tools(ctx)
 		doc.database(ctx, loaded.Config.Database.Path)
 		doc.policies(loaded.Config.Policies.Dir)
-		doc.paths(*paths)
-		doc.service(ctx, *paths)
+		unit := doc.unit(ctx)
+		doc.paths(*paths, unit)
+		if unit != nil {
+			doc.sandbox(*paths, unit.sandbox)
+		}
 		fmt.Fprintf(env.Stdout, "%s, %s\n", plural(doc.failed, "failure"), plural(doc.warned, "warning"))
 		if doc.failed > 0 {
 			return reported(ExitFailure)
@@ -219,8 +222,14 @@ func (d *doctor) policies(dir string) {
 
 // paths checks that each path exists and is readable, and writable as apply
 // needs: a directory, and a file and its directory (a rewritten file is
-// renamed into place).
-func (d *doctor) paths(paths []string) {
+// renamed into place). It checks for the vpo unit's user when there is a
+// unit and it runs as another user than this command, else for this
+// command's user.
+func (d *doctor) paths(paths []string, unit *unitInfo) {
+	who := accessUser{name: currentUser()}
+	if unit != nil && unit.user != nil {
+		who = *unit.user
+	}
 	for _, p := range paths {
 		what := "path " + p
 		fi, err := os.Stat(p)
@@ -228,34 +237,24 @@ func (d *doctor) paths(paths []string) {
 			d.report("FAIL", what, unwrapPath(err).Error())
 			continue
 		}
-		read, write := []string{p}, []string{p}
+		write := []string{p}
 		if !fi.IsDir() {
 			write = append(write, filepath.Dir(p))
 		}
-		const rOK, wOK, xOK = 4, 2, 1
-		mode := uint32(rOK)
+		read := uint32(accessRead)
 		if fi.IsDir() {
-			mode |= xOK
+			read |= accessSearch
 		}
-		if err := accessAll(read, mode); err != nil {
-			d.report("FAIL", what, fmt.Sprintf("not readable by %s: %v", currentUser(), err))
+		if err := who.access(p, read); err != nil {
+			d.report("FAIL", what, fmt.Sprintf("not readable by %s: %v", who.name, err))
 			continue
 		}
-		if err := accessAll(write, wOK); err != nil {
-			d.report("FAIL", what, fmt.Sprintf("not writable by %s (needed to apply policies): %v", currentUser(), err))
+		if err := who.accessAll(write, accessWrite); err != nil {
+			d.report("FAIL", what, fmt.Sprintf("not writable by %s (needed to apply policies): %v", who.name, err))
 			continue
 		}
-		d.report("ok", what, fmt.Sprintf("readable and writable by %s", currentUser()))
+		d.report("ok", what, "readable and writable by "+who.name)
 	}
-}
-
-func accessAll(paths []string, mode uint32) error {
-	for _, p := range paths {
-		if err := syscall.Access(p, mode); err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-	}
-	return nil
 }
 
 func currentUser() string {
@@ -265,33 +264,42 @@ func currentUser() string {
 	return fmt.Sprintf("uid %d", os.Getuid())
 }
 
-// service checks, when systemctl and the vpo unit exist, that the unit's
-// sandbox lets the service write to each path.
-func (d *doctor) service(ctx context.Context, paths []string) {
+// unitInfo is what doctor reads of the vpo systemd unit.
+type unitInfo struct {
+	sandbox unitSandbox
+	// user is the unit's user when it is not this command's; nil: the
+	// same.
+	user *accessUser
+}
+
+// unit reads the vpo unit's settings with systemctl, and reports them;
+// nil when there is no systemctl, no service manager or no vpo unit.
+func (d *doctor) unit(ctx context.Context) *unitInfo {
 	systemctl, err := lookPath("systemctl", d.pathList)
 	if err != nil {
-		return // no systemd here
+		return nil // no systemd here
 	}
 	ctx, cancel := context.WithTimeout(ctx, doctorToolTimeout)
 	defer cancel()
 	res, err := proc.Run(ctx, proc.Cmd{
-		Path:      systemctl,
-		Args:      []string{"show", "vpo", "-p", "LoadState", "-p", "ProtectSystem", "-p", "ProtectHome", "-p", "ReadWritePaths"},
+		Path: systemctl,
+		Args: []string{"show", "vpo", "-p", "LoadState", "-p", "User",
+			"-p", "ProtectSystem", "-p", "ProtectHome", "-p", "ReadWritePaths"},
 		MaxStdout: 64 << 10, MaxStderr: 4 << 10,
 	})
 	switch {
 	case err != nil:
 		d.report("warn", "service vpo", fmt.Sprintf("systemctl show vpo: %v", err))
-		return
+		return nil
 	case ctx.Err() != nil:
 		d.report("warn", "service vpo", fmt.Sprintf("systemctl show vpo: no answer within %v", doctorToolTimeout))
-		return
+		return nil
 	case res.Exit != nil:
 		// systemctl show answers for any unit name, LoadState=not-found
 		// for a unit that does not exist; it fails only when there is no
 		// service manager to ask (a container, a system booted without
 		// systemd), where no vpo unit can run.
-		return
+		return nil
 	}
 	props := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
@@ -301,17 +309,36 @@ func (d *doctor) service(ctx context.Context, paths []string) {
 		}
 	}
 	if ls := props["LoadState"]; ls == "not-found" || ls == "" {
-		return // no vpo unit
+		return nil // no vpo unit
 	}
-	sandbox := unitSandbox{
+	u := &unitInfo{sandbox: unitSandbox{
 		protectSystem: props["ProtectSystem"],
 		protectHome:   props["ProtectHome"],
 		readWrite:     strings.Fields(props["ReadWritePaths"]),
+	}}
+	name := props["User"]
+	if name == "" {
+		name = "root"
 	}
-	d.report("ok", "service vpo", fmt.Sprintf("ProtectSystem=%s ProtectHome=%s ReadWritePaths=%s",
-		sandbox.protectSystem, sandbox.protectHome, strings.Join(sandbox.readWrite, " ")))
+	detail := fmt.Sprintf("User=%s ProtectSystem=%s ProtectHome=%s ReadWritePaths=%s",
+		name, u.sandbox.protectSystem, u.sandbox.protectHome, strings.Join(u.sandbox.readWrite, " "))
+	if cur, err := user.Current(); err != nil || cur.Username != name {
+		who, err := lookupAccessUser(name)
+		if err != nil {
+			d.report("warn", "service vpo", fmt.Sprintf("%s; paths are checked for %s: %v", detail, currentUser(), err))
+			return u
+		}
+		u.user = &who
+	}
+	d.report("ok", "service vpo", detail)
+	return u
+}
+
+// sandbox checks that the unit's sandbox lets the service write to each
+// path.
+func (d *doctor) sandbox(paths []string, s unitSandbox) {
 	for _, p := range paths {
-		if problem := sandbox.blocks(p); problem != "" {
+		if problem := s.blocks(p); problem != "" {
 			d.report("FAIL", "service vpo, path "+p, problem)
 		}
 	}

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -45,16 +46,27 @@ func TestDoctor(t *testing.T) {
 	noMKV := t.TempDir()
 	fakeTool(t, noMKV, "ffprobe", "echo 'ffprobe version 9.9'\n")
 	fakeTool(t, noMKV, "ffmpeg", "echo 'cannot load libavcodec' >&2; exit 127\n")
-	strict := t.TempDir()
-	for _, name := range []string{"ffprobe", "ffmpeg", "mkvmerge", "mkvpropedit"} {
-		fakeTool(t, strict, name, "echo "+name+" 1.0\n")
+	cur, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
 	}
-	fakeTool(t, strict, "systemctl", `[ "$1 $2" = "show vpo" ] || exit 2
+	me := regexp.QuoteMeta(cur.Username)
+	// strict returns a PATH with the tools and a systemctl that shows a
+	// vpo unit running as unitUser with ProtectSystem=strict.
+	strict := func(unitUser string) string {
+		dir := t.TempDir()
+		for _, name := range []string{"ffprobe", "ffmpeg", "mkvmerge", "mkvpropedit"} {
+			fakeTool(t, dir, name, "echo "+name+" 1.0\n")
+		}
+		fakeTool(t, dir, "systemctl", `[ "$1 $2" = "show vpo" ] || exit 2
 echo LoadState=loaded
+echo User=`+unitUser+`
 echo ProtectSystem=strict
 echo ProtectHome=yes
 echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 `)
+		return dir
+	}
 	noUnit := t.TempDir()
 	for _, name := range []string{"ffprobe", "ffmpeg", "mkvmerge", "mkvpropedit"} {
 		fakeTool(t, noUnit, name, "echo "+name+" 1.0\n")
@@ -132,7 +144,7 @@ echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 		},
 		{
 			name: "unit with ProtectSystem=strict",
-			path: strict,
+			path: strict(cur.Username),
 			args: []string{media, filepath.Join(media, "ok"), "/home/someone/videos"},
 			code: app.ExitFailure,
 			lines: []string{
@@ -141,15 +153,49 @@ echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 				`^ok    database `,
 				`^ok    policies `,
 				`^ok    policy english`,
-				`^ok    path .*/media: `,
+				`^ok    service vpo: User=` + me + ` ProtectSystem=strict ProtectHome=yes ReadWritePaths=-/var/lib/vpo .*/media/ok$`,
+				`^ok    path .*/media: readable and writable by user ` + me + `$`,
 				`^ok    path .*/media/ok: `,
 				`^FAIL  path /home/someone/videos: no such file or directory$`,
-				`^ok    service vpo: ProtectSystem=strict ProtectHome=yes ReadWritePaths=-/var/lib/vpo .*/media/ok$`,
 				`^FAIL  service vpo, path .*/media: read-only for the service \(ProtectSystem=strict and not under ReadWritePaths\); ` +
 					`fix: systemctl edit vpo → \[Service\] ReadWritePaths=.*/media, then systemctl restart vpo$`,
 				`^FAIL  service vpo, path /home/someone/videos: ProtectHome=yes hides or protects /home from the service; ` +
 					`fix: systemctl edit vpo → \[Service\] ProtectHome=no and ReadWritePaths=/home/someone/videos$`,
 				`^3 failures, 0 warnings$`,
+			},
+		},
+		{
+			// The service's user cannot even enter the test's private
+			// temporary directory.
+			name: "unit running as another user",
+			path: strict("nobody"),
+			args: []string{media},
+			code: app.ExitFailure,
+			lines: []string{
+				`^ok    config: `,
+				`^ok    tool ffprobe: `, `^ok    tool ffmpeg: `, `^ok    tool mkvmerge: `, `^ok    tool mkvpropedit: `,
+				`^ok    database `,
+				`^ok    policies `,
+				`^ok    policy english`,
+				`^ok    service vpo: User=nobody ProtectSystem=strict `,
+				`^FAIL  path .*/media: not readable by user nobody: /tmp/[^:]*: permission denied \(no search permission on the directory\)$`,
+				`^FAIL  service vpo, path .*/media: read-only for the service`,
+				`^2 failures, 0 warnings$`,
+			},
+		},
+		{
+			name: "unit user unknown here",
+			path: strict("no-such-user-vpo-test"),
+			args: []string{filepath.Join(media, "ok")},
+			lines: []string{
+				`^ok    config: `,
+				`^ok    tool ffprobe: `, `^ok    tool ffmpeg: `, `^ok    tool mkvmerge: `, `^ok    tool mkvpropedit: `,
+				`^ok    database `,
+				`^ok    policies `,
+				`^ok    policy english`,
+				`^warn  service vpo: User=no-such-user-vpo-test .*; paths are checked for user ` + me + `: user: unknown user no-such-user-vpo-test$`,
+				`^ok    path .*/media/ok: readable and writable by user ` + me + `$`,
+				`^0 failures, 1 warning$`,
 			},
 		},
 		{
@@ -277,6 +323,63 @@ func TestUnitSandboxBlocks(t *testing.T) {
 		if (got != "") != tc.blocked {
 			t.Errorf("ProtectSystem=%s ProtectHome=%s ReadWritePaths=%v, %s: %q, want blocked=%v",
 				tc.system, tc.home, tc.rw, tc.path, got, tc.blocked)
+		}
+	}
+}
+
+func TestAccessAs(t *testing.T) {
+	top := t.TempDir()
+	// The temporary directories are private (0700); open them up.
+	for _, d := range []string{filepath.Dir(top), top} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := filepath.Join(top, "open")
+	closed := filepath.Join(top, "closed")
+	group := filepath.Join(top, "group")
+	for dir, mode := range map[string]os.FileMode{open: 0o755, closed: 0o750, group: 0o770} {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "f.mkv"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, "f.mkv"), 0o664); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := uint32(os.Getuid()) + 54321
+	mine := []uint32{uint32(os.Getgid())}
+	const r, w, x = 4, 2, 1
+	for _, tc := range []struct {
+		path  string
+		uid   uint32
+		gids  []uint32
+		want  uint32
+		error string // "" for allowed
+	}{
+		{path: open, uid: other, want: r | x},
+		{path: filepath.Join(open, "f.mkv"), uid: other, want: r},
+		{path: filepath.Join(open, "f.mkv"), uid: other, want: w, error: "f.mkv: permission denied"},
+		{path: open, uid: other, want: w, error: "open: permission denied"},
+		{path: filepath.Join(closed, "f.mkv"), uid: other, want: r, error: "closed: permission denied (no search permission on the directory)"},
+		{path: filepath.Join(closed, "f.mkv"), uid: other, gids: mine, want: r},
+		{path: closed, uid: other, gids: mine, want: w, error: "closed: permission denied"},
+		{path: group, uid: other, gids: mine, want: r | w | x},
+		{path: filepath.Join(group, "f.mkv"), uid: other, gids: mine, want: r | w},
+		{path: filepath.Join(closed, "f.mkv"), uid: 0, want: r | w},
+		{path: filepath.Join(top, "missing"), uid: other, want: r, error: "missing: no such file or directory"},
+	} {
+		err := app.AccessAs(tc.path, tc.uid, tc.gids, tc.want)
+		switch {
+		case tc.error == "" && err != nil:
+			t.Errorf("%s as uid %d groups %v, want %d: %v", tc.path, tc.uid, tc.gids, tc.want, err)
+		case tc.error != "" && (err == nil || !strings.HasSuffix(err.Error(), tc.error)):
+			t.Errorf("%s as uid %d groups %v, want %d: %v, want an error ending %q", tc.path, tc.uid, tc.gids, tc.want, err, tc.error)
 		}
 	}
 }

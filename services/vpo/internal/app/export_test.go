@@ -40,3 +40,9 @@ func MainWithPolicies(ctx context.Context, args []string, env Env, eng PolicyEng
 func UnitSandboxBlocks(protectSystem, protectHome string, readWrite []string, path string) string {
 	return unitSandbox{protectSystem: protectSystem, protectHome: protectHome, readWrite: readWrite}.blocks(path)
 }
+
+// AccessAs checks path for uid and gids as doctor checks another user's
+// access; want is a sum of 4 (read), 2 (write) and 1 (search).
+func AccessAs(path string, uid uint32, gids []uint32, want uint32) error {
+	return accessUser{name: "test", ids: &userIDs{uid: uid, gids: gids}}.access(path, want)
+}
