@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The kinds of access accessUser.access checks, as access(2) numbers them.
@@ -79,7 +81,7 @@ func (a accessUser) access(path string, want uint32) error {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("%s: %w (no search permission on the directory)", dir, syscall.EACCES)
+			return denied(dir, "%s: %w (no search permission on the directory)", dir, syscall.EACCES)
 		}
 	}
 	ok, err := a.ids.allows(abs, want)
@@ -87,9 +89,22 @@ func (a accessUser) access(path string, want uint32) error {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("%s: %w", abs, syscall.EACCES)
+		return denied(abs, "%s: %w", abs, syscall.EACCES)
 	}
 	return nil
+}
+
+// errACL marks a denial by mode bits on a file that has an access control
+// list, which may grant what the bits do not.
+var errACL = errors.New("it has an access control list, which doctor does not read")
+
+// denied is the error of a denial by the mode bits of path.
+func denied(path, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	if _, xerr := unix.Getxattr(path, "system.posix_acl_access", nil); xerr == nil {
+		return fmt.Errorf("%w; %w", err, errACL)
+	}
+	return err
 }
 
 func (a accessUser) accessAll(paths []string, want uint32) error {

@@ -246,15 +246,25 @@ func (d *doctor) paths(paths []string, unit *unitInfo) {
 			read |= accessSearch
 		}
 		if err := who.access(p, read); err != nil {
-			d.report("FAIL", what, fmt.Sprintf("not readable by %s: %v", who.name, err))
+			d.report(deniedStatus(err), what, fmt.Sprintf("not readable by %s: %v", who.name, err))
 			continue
 		}
 		if err := who.accessAll(write, accessWrite); err != nil {
-			d.report("FAIL", what, fmt.Sprintf("not writable by %s (needed to apply policies): %v", who.name, err))
+			d.report(deniedStatus(err), what, fmt.Sprintf("not writable by %s (needed to apply policies; "+
+				"give it write access, e.g. by group ownership and g+w): %v", who.name, err))
 			continue
 		}
 		d.report("ok", what, "readable and writable by "+who.name)
 	}
+}
+
+// deniedStatus is FAIL for a denial, warn for one an access control list
+// may lift.
+func deniedStatus(err error) string {
+	if errors.Is(err, errACL) {
+		return "warn"
+	}
+	return "FAIL"
 }
 
 func currentUser() string {

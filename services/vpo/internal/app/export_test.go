@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -46,3 +47,7 @@ func UnitSandboxBlocks(protectSystem, protectHome string, readWrite []string, pa
 func AccessAs(path string, uid uint32, gids []uint32, want uint32) error {
 	return accessUser{name: "test", ids: &userIDs{uid: uid, gids: gids}}.access(path, want)
 }
+
+// IsACLDenial reports whether err is a denial an access control list may
+// lift (doctor's warn).
+func IsACLDenial(err error) bool { return errors.Is(err, errACL) }
