@@ -282,3 +282,33 @@ func TestValidatePayload(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyReadAtJobStart: each job reads the policy file when it starts:
+// an unsupported feature fails it naming the feature, a broken file fails
+// it naming file and line, and a fixed file works at the next job.
+func TestPolicyReadAtJobStart(t *testing.T) {
+	f := newFixture(t, applyjob.Settings{})
+	pfile := filepath.Join(f.dir, "policies", "eng.yaml")
+	payload := fmt.Sprintf(`{"policy":"eng","path":%q,"dry_run":true}`, f.file)
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"unsupported", keepEng + "    transcode: {}\n", "eng.yaml: phases[0].transcode (line 8): not supported by vpo yet"},
+		{"broken", "schema_version: 13\nphases:\n  - nmae: x\n", "eng.yaml:3"},
+		{"missing", "", `policy "eng" not found in`},
+		{"fixed", keepEng, ""},
+	} {
+		if tc.body == "" {
+			_ = os.Remove(pfile)
+		} else if err := os.WriteFile(pfile, []byte(tc.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := f.run(t, payload)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+}
