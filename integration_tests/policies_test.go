@@ -474,3 +474,31 @@ func TestPoliciesAPIAndBrokenPolicy(t *testing.T) {
 		t.Error("a failed apply changed the file")
 	}
 }
+
+// TestPolicySettingsReload: policies.dir and policies.require_approval
+// change on SIGHUP, for the jobs that start after it.
+func TestPolicySettingsReload(t *testing.T) {
+	d, _ := startPolicies(t, "")
+	f := filepath.Join(d.dir, "lib", "a.mkv")
+	mkvFixture(t, f)
+	before := stamp(t, f)
+	// The policy exists only in a directory the daemon does not use yet.
+	other := filepath.Join(d.dir, "other-policies")
+	writePolicy(t, other, "eng.yaml", keepEngPolicy)
+	d.rewriteConfig(fmt.Sprintf("\n[policies]\ndir = %q\nmin_file_age = \"0s\"\nrequire_approval = true\n", other))
+	d.reloadAndWait(1)
+	d.waitLog(5*time.Second, "policies.require_approval changed from false to true")
+	d.waitLog(5*time.Second, "policies.dir changed from")
+	if o := d.applyFile("eng", f, false); o.Outcome != "pending_approval" {
+		t.Fatalf("apply after the reload = %+v; want pending_approval (policy from the new directory)", o)
+	}
+	if stamp(t, f) != before {
+		t.Error("a plan waiting for approval changed the file")
+	}
+	var list struct {
+		Dir string `json:"policies_directory"`
+	}
+	if d.getBody("/api/policies", &list); list.Dir != other {
+		t.Errorf("/api/policies lists %q, want the reloaded directory %q", list.Dir, other)
+	}
+}
