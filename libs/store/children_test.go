@@ -194,3 +194,21 @@ func TestRetentionKeepsChildrenOfWaitingParent(t *testing.T) {
 		t.Errorf("DeleteFinishedJobs after the parent finished = %d, %v; want 3", n, err)
 	}
 }
+
+// TestAwaitChildrenOfCancelledJob: a job whose cancellation was requested
+// during its run stores no children (ErrConflict).
+func TestAwaitChildrenOfCancelledJob(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	mustCreate(t, s, store.NewJob{Kind: "k"})
+	j := mustClaim(t, s, "w", t0)
+	if _, err := s.CancelJob(ctx, j.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AwaitChildren(ctx, j.Lease(), []store.NewJob{{Kind: "x"}}, t0); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("AwaitChildren after a cancel request = %v; want ErrConflict", err)
+	}
+	if kids, _, _ := s.ListJobs(ctx, store.JobFilter{Parent: j.ID}); len(kids) != 0 {
+		t.Errorf("%d children stored for a cancelled job", len(kids))
+	}
+}
