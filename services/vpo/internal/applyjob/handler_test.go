@@ -312,3 +312,31 @@ func TestPolicyReadAtJobStart(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptedAttemptSuperseded: an approved plan left by an attempt of
+// the same job that never finished is superseded when the job runs again.
+func TestInterruptedAttemptSuperseded(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, applyjob.Settings{})
+	j, err := f.st.CreateJob(ctx, store.NewJob{Kind: applyjob.Kind, MaxAttempts: 2,
+		Payload: json.RawMessage(fmt.Sprintf(`{"policy":"eng","path":%q}`, f.file))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := f.st.CreatePlan(ctx, store.Plan{JobID: j.ID, Policy: "eng", Path: f.file, Status: store.PlanApproved,
+		Plan: json.RawMessage(`{}`)}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed, _, _ := f.st.ClaimJob(ctx, "w", []string{applyjob.Kind}, time.Minute, time.Now())
+	res, err := f.h.Run(ctx, claimed, noProgress{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := outcome(t, res); r.Outcome != applyjob.OutcomeApplied || r.PlanID == stale.ID {
+		t.Fatalf("result = %+v", r)
+	}
+	if p, _ := f.st.GetPlan(ctx, stale.ID); p.Status != store.PlanSuperseded {
+		t.Errorf("stale plan = %s, want superseded", p.Status)
+	}
+}
