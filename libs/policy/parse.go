@@ -509,6 +509,9 @@ func (d *decoder) phases(v *yaml.Node, p *Policy) {
 func (d *decoder) phaseKey(p *Policy, ph *Phase, phasePath, key string, k, v *yaml.Node, nameSeen *bool) {
 	path := join(phasePath, key)
 	if contains(phaseLater, key) {
+		if null(v) {
+			return
+		}
 		msg := "not supported by vpo yet"
 		switch key {
 		case "transcode":

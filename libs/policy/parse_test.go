@@ -406,3 +406,13 @@ func TestPolicyJSON(t *testing.T) {
 		t.Errorf("JSON:\n got %s\nwant %s", data, want)
 	}
 }
+
+func TestCheckNullBlocks(t *testing.T) {
+	p, err := policy.Parse(file, []byte("schema_version: 13\nphases:\n  - name: a\n    transcode:\n    keep_audio: ~\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(); err != nil || p.HasTranscode() || p.Phases[0].KeepAudio != nil {
+		t.Errorf("Check = %v, HasTranscode %v, KeepAudio %+v: an empty block is no block", err, p.HasTranscode(), p.Phases[0].KeepAudio)
+	}
+}
