@@ -448,11 +448,7 @@ func (pl *planner) incompatible(target string) string {
 	if len(bad) == 0 {
 		return ""
 	}
-	verb := "cannot"
-	if len(bad) == 1 {
-		return fmt.Sprintf("%s %s go into %s without transcoding", bad[0], verb, target)
-	}
-	return fmt.Sprintf("%s %s go into %s without transcoding", strings.Join(bad, ", "), verb, target)
+	return fmt.Sprintf("%s cannot go into %s without transcoding", strings.Join(bad, ", "), target)
 }
 
 // category returns t's track_order category.
