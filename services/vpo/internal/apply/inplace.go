@@ -25,9 +25,13 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 		return Result{}, err
 	}
 	args := propEditArgs(req.Source, req.Plan.Target, tracks)
+	var (
+		got    media.File
+		gotRaw []byte
+	)
 	check := func(ctx context.Context) error {
-		got, _, err := e.Probe(ctx, path, media.Options{})
-		if err != nil {
+		var err error
+		if got, gotRaw, err = e.Probe(ctx, path, media.Options{}); err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
 		return verify(got, req.Plan.Target, req.Source)
@@ -43,5 +47,8 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 		_ = f.Sync()
 		f.Close()
 	}
-	return e.result(ctx, ExecutorMkvPropEdit, path, "")
+	if gotRaw == nil {
+		return Result{}, fmt.Errorf("mkvpropedit %s: the in-place editor did not verify the result", path)
+	}
+	return result(ExecutorMkvPropEdit, path, "", got, gotRaw)
 }

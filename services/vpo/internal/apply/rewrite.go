@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +87,7 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 		}
 		return Result{}, fmt.Errorf("write %s: %w", in.Temp, err)
 	}
-	got, _, err := e.Probe(ctx, in.Temp, media.Options{})
+	got, gotRaw, err := e.Probe(ctx, in.Temp, media.Options{})
 	if err != nil {
 		return Result{}, fmt.Errorf("verify %s: %w", in.Temp, err)
 	}
@@ -107,24 +108,44 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 	if err := r.commit(); err != nil {
 		return Result{}, err
 	}
-	return e.result(ctx, executor, newPath, r.kept)
+	return result(executor, newPath, r.kept, got, gotRaw)
 }
 
-// result probes and stats the file at path after a change.
-func (e *Executor) result(ctx context.Context, executor, path, kept string) (Result, error) {
-	res := Result{Executor: executor, Path: path, OriginalKept: kept}
+// result describes the file at path after a change: after and raw are
+// the probe that verified it (made under another name, or before its
+// times were restored), raw's format.filename is set to path.
+func result(executor, path, kept string, after media.File, raw []byte) (Result, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return Result{}, fmt.Errorf("applied, but: %w", err)
 	}
-	res.Size, res.MTime = st.Size(), st.ModTime()
-	// The change is made and verified; only the probe of its final name is
-	// missing when this fails (a cancelled context), and it is no reason
-	// to report a failure.
-	if res.After, res.AfterProbe, err = e.Probe(context.WithoutCancel(ctx), path, media.Options{}); err != nil {
+	raw, err = renameProbe(raw, path)
+	if err != nil {
 		return Result{}, fmt.Errorf("applied, but: %w", err)
 	}
-	return res, nil
+	return Result{Executor: executor, Path: path, OriginalKept: kept, After: after, AfterProbe: raw,
+		Size: st.Size(), MTime: st.ModTime()}, nil
+}
+
+// renameProbe returns ffprobe's JSON raw with format.filename set to path.
+func renameProbe(raw []byte, path string) ([]byte, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, fmt.Errorf("ffprobe output: %w", err)
+	}
+	var format map[string]json.RawMessage
+	if err := json.Unmarshal(top["format"], &format); err != nil {
+		return nil, fmt.Errorf("ffprobe output: format: %w", err)
+	}
+	name, err := json.Marshal(path)
+	if err != nil {
+		return nil, err
+	}
+	format["filename"] = name
+	if top["format"], err = json.Marshal(format); err != nil {
+		return nil, err
+	}
+	return json.Marshal(top)
 }
 
 // replacement is one rewrite in progress: its intent, the original's
