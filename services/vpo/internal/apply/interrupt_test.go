@@ -221,3 +221,39 @@ func (r *recoveringEditor) Recover(ctx context.Context) ([]string, error) {
 	r.called = true
 	return r.restored, nil
 }
+
+func TestFileWrittenDuringTheRewriteIsLeftAlone(t *testing.T) {
+	path := fixture(t, fixtureMKV)
+	dir := filepath.Dir(path)
+	mkvmerge, err := exec.LookPath("mkvmerge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mkvmerge, and meanwhile someone appends to the file.
+	tool := filepath.Join(t.TempDir(), "mkvmerge-and-a-writer")
+	script := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = -J ] && exec %q \"$@\"\n%q \"$@\" || exit $?\nprintf 'more' >> %q\n", mkvmerge, mkvmerge, path)
+	if err := os.WriteFile(tool, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	jdir := filepath.Join(t.TempDir(), "journal")
+	e, err := apply.New(apply.Options{JournalDir: jdir, Tools: apply.Tools{MkvMerge: tool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request(t, e, path, "mkv", dropJapanese)
+	_, err = e.Apply(context.Background(), req)
+	if !errors.Is(err, apply.ErrChanged) {
+		t.Fatalf("error %v, want ErrChanged", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b)) != req.SourceSize+4 || string(b[len(b)-4:]) != "more" {
+		t.Errorf("the file written to during the rewrite was replaced (%d bytes, was %d + 4)", len(b), req.SourceSize)
+	}
+	assertClean(t, dir, jdir)
+	if n := names(t, dir); len(n) != 1 {
+		t.Errorf("directory holds %v", n)
+	}
+}
