@@ -154,8 +154,10 @@ type replacement struct {
 	e  *Executor
 	in intent
 	st fs.FileInfo
-	// linked: in.Kept is a hard link to the original made by this
-	// replacement; kept: the original is kept there, after the commit.
+	// created: the temporary file was created by this replacement;
+	// linked: in.Kept is a hard link to the original made by it; kept: the
+	// original is kept there, after the commit.
+	created   bool
 	linked    bool
 	kept      string
 	committed bool
@@ -168,6 +170,7 @@ func (r *replacement) createTemp() error {
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
 	}
+	r.created = true
 	return f.Close()
 }
 
@@ -278,9 +281,13 @@ func (r *replacement) abandon() {
 	if r.committed {
 		return
 	}
-	if err := os.Remove(r.in.Temp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.e.log.WithError(err).Warnf("remove temporary file %s", r.in.Temp)
-		return // the record stays, for Recover
+	// A temporary name that could not be created (taken, by chance) is
+	// not ours to remove.
+	if r.created {
+		if err := os.Remove(r.in.Temp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.e.log.WithError(err).Warnf("remove temporary file %s", r.in.Temp)
+			return // the record stays, for Recover
+		}
 	}
 	if r.linked {
 		if err := os.Remove(r.in.Kept); err != nil {
