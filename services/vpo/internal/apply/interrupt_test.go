@@ -257,3 +257,48 @@ func TestFileWrittenDuringTheRewriteIsLeftAlone(t *testing.T) {
 		t.Errorf("directory holds %v", n)
 	}
 }
+
+func TestRecoverLeavesWhatIsNotItsOwn(t *testing.T) {
+	dir := t.TempDir()
+	other := t.TempDir()
+	jdir := filepath.Join(t.TempDir(), "journal")
+	e, err := apply.New(apply.Options{JournalDir: jdir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func(p, content string) string {
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	userFile := file(filepath.Join(dir, "sample.mkv"), "the user's file")
+	elsewhere := file(filepath.Join(other, ".sample.vpo-tmp-00000000000000aa.mkv"), "in another directory")
+	foreign := file(filepath.Join(dir, ".sample.vpo-tmp-00000000000000bb.mkv"), "someone else's")
+	if os.Geteuid() == 0 {
+		if err := os.Chown(foreign, 1234, 1234); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record := func(id, temp string) {
+		data := fmt.Sprintf(`{"id":%q,"path":%q,"temp":%q,"pid":1,"started":"2026-01-01T00:00:00Z"}`, id, userFile, temp)
+		file(filepath.Join(jdir, id+".intent"), data)
+	}
+	record("00000000000000a1", userFile)  // the file itself as the temporary file
+	record("00000000000000a2", elsewhere) // a temporary name in another directory
+	if os.Geteuid() == 0 {
+		record("00000000000000a3", foreign) // owned by another user
+	}
+	file(filepath.Join(jdir, "00000000000000a4.intent"), `{"id":"00000000000000a4","pa`) // torn
+	before := snapshot(t, dir) + snapshot(t, other)
+	removed, err := e.Recover(context.Background())
+	if err != nil || len(removed) != 0 {
+		t.Errorf("Recover: %v, %v; want nothing removed", removed, err)
+	}
+	if after := snapshot(t, dir) + snapshot(t, other); after != before {
+		t.Errorf("files changed:\n%s\n→\n%s", before, after)
+	}
+	if n := names(t, jdir); len(n) != 0 {
+		t.Errorf("journal after Recover: %v", n)
+	}
+}
