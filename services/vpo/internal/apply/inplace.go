@@ -37,7 +37,7 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 		return verify(got, req.Plan.Target, req.Source)
 	}
 	if err := e.inPlace.Edit(ctx, path, args, check); err != nil {
-		return Result{}, fmt.Errorf("mkvpropedit %s: %w", path, err)
+		return Result{}, fmt.Errorf("edit in place: %w", err)
 	}
 	sys := st.Sys().(*syscall.Stat_t)
 	times := []unix.Timespec{unix.NsecToTimespec(sys.Atim.Nano()), unix.NsecToTimespec(sys.Mtim.Nano())}
@@ -48,7 +48,10 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 		f.Close()
 	}
 	if gotRaw == nil {
-		return Result{}, fmt.Errorf("mkvpropedit %s: the in-place editor did not verify the result", path)
+		// An editor that did not call verify: probe the result now.
+		if got, gotRaw, err = e.Probe(context.WithoutCancel(ctx), path, media.Options{}); err != nil {
+			e.log.WithError(err).Warnf("%s: edited, but not probed", path)
+		}
 	}
-	return result(ExecutorMkvPropEdit, path, "", got, gotRaw)
+	return e.result(ExecutorMkvPropEdit, path, "", got, gotRaw), nil
 }

@@ -108,23 +108,26 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 	if err := r.commit(); err != nil {
 		return Result{}, err
 	}
-	return result(executor, newPath, r.kept, got, gotRaw)
+	return e.result(executor, newPath, r.kept, got, gotRaw), nil
 }
 
 // result describes the file at path after a change: after and raw are
 // the probe that verified it (made under another name, or before its
-// times were restored), raw's format.filename is set to path.
-func result(executor, path, kept string, after media.File, raw []byte) (Result, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return Result{}, fmt.Errorf("applied, but: %w", err)
+// times were restored), raw's format.filename is set to path. The change
+// is made: what cannot be read here is logged, not an error.
+func (e *Executor) result(executor, path, kept string, after media.File, raw []byte) Result {
+	res := Result{Executor: executor, Path: path, OriginalKept: kept, After: after, AfterProbe: raw}
+	if renamed, err := renameProbe(raw, path); err != nil {
+		e.log.WithError(err).Warnf("%s: the probe of the result names its temporary file", path)
+	} else {
+		res.AfterProbe = renamed
 	}
-	raw, err = renameProbe(raw, path)
-	if err != nil {
-		return Result{}, fmt.Errorf("applied, but: %w", err)
+	if st, err := os.Stat(path); err != nil {
+		e.log.WithError(err).Warnf("%s: applied, but its size and time are unknown", path)
+	} else {
+		res.Size, res.MTime = st.Size(), st.ModTime()
 	}
-	return Result{Executor: executor, Path: path, OriginalKept: kept, After: after, AfterProbe: raw,
-		Size: st.Size(), MTime: st.ModTime()}, nil
+	return res
 }
 
 // renameProbe returns ffprobe's JSON raw with format.filename set to path.
