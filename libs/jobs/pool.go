@@ -495,14 +495,20 @@ type outcome struct {
 	err    error
 }
 
-// CheckCancel makes the worker running job id look at its stored state at
-// once (instead of at its next lease renewal), so a cancellation requested
-// through this process takes effect promptly. Unknown ids are ignored.
+// CheckCancel makes the worker running job id, and those running its child
+// jobs here, look at their stored state at once (instead of at their next
+// lease renewal), so a cancellation requested through this process takes
+// effect promptly. Unknown ids are ignored.
 func (p *Pool) CheckCancel(id string) {
 	p.mu.Lock()
-	r := p.runs[id]
+	var runs []*claimRun
+	for jobID, r := range p.runs {
+		if jobID == id || r.job.ParentID == id {
+			runs = append(runs, r)
+		}
+	}
 	p.mu.Unlock()
-	if r != nil {
+	for _, r := range runs {
 		select {
 		case r.poke <- struct{}{}:
 		default:

@@ -51,12 +51,12 @@ func ReadFile(path string) (*Policy, error) {
 func readPolicyFile(path string) ([]byte, time.Time, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read policy %s: %w", path, err)
+		return nil, time.Time{}, fmt.Errorf("read policy: %w", err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read policy %s: %w", path, err)
+		return nil, time.Time{}, fmt.Errorf("read policy: %w", err)
 	}
 	if !info.Mode().IsRegular() {
 		return nil, time.Time{}, &Error{File: path, Msg: fmt.Sprintf("not a regular file (%s)", info.Mode().Type())}
@@ -66,7 +66,7 @@ func readPolicyFile(path string) ([]byte, time.Time, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read policy %s: %w", path, err)
+		return nil, time.Time{}, fmt.Errorf("read policy: %w", err)
 	}
 	if len(data) > MaxFileSize {
 		return nil, time.Time{}, &Error{File: path, Msg: fmt.Sprintf("the file grew past the %d bytes a policy may be", MaxFileSize)}

@@ -385,7 +385,7 @@ func (d *decoder) policy(root *yaml.Node, p *Policy) {
 	case v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int":
 		d.fail(v, "schema_version", "must be the number 13, not %s", describe(v))
 		return
-	case v.Value != "13":
+	case !isThirteen(v.Value):
 		d.fail(v, "schema_version", "version %s is not supported: vpo reads schema_version 13 (upstream VPO's phased format)", v.Value)
 		return
 	}
@@ -509,6 +509,9 @@ func (d *decoder) phases(v *yaml.Node, p *Policy) {
 func (d *decoder) phaseKey(p *Policy, ph *Phase, phasePath, key string, k, v *yaml.Node, nameSeen *bool) {
 	path := join(phasePath, key)
 	if contains(phaseLater, key) {
+		if null(v) {
+			return
+		}
 		msg := "not supported by vpo yet"
 		switch key {
 		case "transcode":
@@ -718,6 +721,12 @@ func (d *decoder) phaseKey(p *Policy, ph *Phase, phasePath, key string, k, v *ya
 			ph.VideoActions = ta
 		}
 	}
+}
+
+// isThirteen reports whether a YAML integer is 13 ("13", "0xd", "+13").
+func isThirteen(s string) bool {
+	n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, 64)
+	return err == nil && n == SchemaVersion
 }
 
 // validPhaseName reports whether s matches upstream's phase name pattern:

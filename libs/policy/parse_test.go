@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -388,5 +389,30 @@ phases:
 	var es policy.Errors
 	if !errors.As(err, &es) || len(es) != len(want) {
 		t.Errorf("Check error is not Errors of %d: %T", len(want), err)
+	}
+}
+
+func TestPolicyJSON(t *testing.T) {
+	p, err := policy.Parse(file, []byte("schema_version: 0xd\nphases:\n  - name: a\n    keep_subtitles: {remove_all: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"name":"x","file_path":"/etc/vpo/policies/x.yaml","schema_version":13,"config":{"audio_languages":["eng","und"],"subtitle_languages":["eng","und"],"commentary_patterns":["commentary","director","audio description"],"on_error":"continue"},"phases":[{"name":"a","line":3,"keep_subtitles":{"languages":null,"preserve_forced":false,"remove_all":true}}]}`
+	if string(data) != want {
+		t.Errorf("JSON:\n got %s\nwant %s", data, want)
+	}
+}
+
+func TestCheckNullBlocks(t *testing.T) {
+	p, err := policy.Parse(file, []byte("schema_version: 13\nphases:\n  - name: a\n    transcode:\n    keep_audio: ~\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(); err != nil || p.HasTranscode() || p.Phases[0].KeepAudio != nil {
+		t.Errorf("Check = %v, HasTranscode %v, KeepAudio %+v: an empty block is no block", err, p.HasTranscode(), p.Phases[0].KeepAudio)
 	}
 }

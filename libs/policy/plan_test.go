@@ -99,6 +99,8 @@ func TestPlanGolden(t *testing.T) {
 		{policy: "keep-english-strict.yaml", probe: "commentary-first.mkv.json"},
 		{policy: "keep-english-strict.yaml", probe: "only-commentary.mkv.json", wantErr: policy.ErrNotEnoughAudio},
 		{policy: "fallback-keep-first.yaml", probe: "only-commentary.mkv.json", empty: true},
+		{policy: "keep-english.yaml", probe: "reduced.json", wantErr: policy.ErrProbe},
+		{policy: "keep-english.yaml", probe: "same-index.json", wantErr: policy.ErrProbe},
 		{policy: "transcode.yaml", probe: "movie.mkv.json", wantErr: policy.ErrUnsupported},
 	}
 	for _, tt := range tests {

@@ -21,6 +21,9 @@ var (
 	// ErrNotEnoughAudio: keep_audio would leave fewer audio tracks than
 	// its minimum and its fallback does not allow it.
 	ErrNotEnoughAudio = errors.New("not enough audio tracks")
+	// ErrProbe: the probe cannot be planned from: a stored probe that
+	// left streams out, or two streams with one index.
+	ErrProbe = errors.New("incomplete probe")
 	// ErrContainer: the file needs changes but is in a container vpo's
 	// executors do not write (they handle mkv and mp4).
 	ErrContainer = errors.New("container not supported")
@@ -67,6 +70,16 @@ func (p *Policy) Plan(f media.File) (Plan, error) {
 			keys[i] = e.Key
 		}
 		return Plan{}, fmt.Errorf("%w: %s", ErrUnsupported, strings.Join(keys, ", "))
+	}
+	if f.StreamsDropped > 0 {
+		return Plan{}, fmt.Errorf("%w: the probe leaves out %d of the file's streams, and a plan made from it would drop them; probe the file again", ErrProbe, f.StreamsDropped)
+	}
+	seen := make(map[int]bool, len(f.Streams))
+	for _, s := range f.Streams {
+		if seen[s.Index] {
+			return Plan{}, fmt.Errorf("%w: two streams have index %d", ErrProbe, s.Index)
+		}
+		seen[s.Index] = true
 	}
 	pl := newPlanner(p, f)
 	for i := range p.Phases {
@@ -435,11 +448,7 @@ func (pl *planner) incompatible(target string) string {
 	if len(bad) == 0 {
 		return ""
 	}
-	verb := "cannot"
-	if len(bad) == 1 {
-		return fmt.Sprintf("%s %s go into %s without transcoding", bad[0], verb, target)
-	}
-	return fmt.Sprintf("%s %s go into %s without transcoding", strings.Join(bad, ", "), verb, target)
+	return fmt.Sprintf("%s cannot go into %s without transcoding", strings.Join(bad, ", "), target)
 }
 
 // category returns t's track_order category.

@@ -54,19 +54,19 @@ const (
 type Policy struct {
 	// Name is the file name without .yaml or .yml; for Parse of bytes
 	// without a file it is the display name, if any.
-	Name string
+	Name string `json:"name"`
 	// File is the path it was read from, "" for Parse of bytes without a
 	// file.
-	File          string
-	SchemaVersion int
+	File          string `json:"file_path"`
+	SchemaVersion int    `json:"schema_version"`
 	// DisplayName is the policy's own `name`, "" when it has none.
-	DisplayName string
-	Description string
-	Category    string
-	Config      Config
-	Phases      []Phase
+	DisplayName string  `json:"display_name,omitempty"`
+	Description string  `json:"description,omitempty"`
+	Category    string  `json:"category,omitempty"`
+	Config      Config  `json:"config"`
+	Phases      []Phase `json:"phases"`
 	// Source is the file's bytes.
-	Source []byte
+	Source []byte `json:"-"`
 
 	// unsupported are the features the file uses that vpo does not run
 	// yet, in the order of the file; Check reports them.
@@ -78,19 +78,19 @@ type Policy struct {
 type Config struct {
 	// AudioLanguages and SubtitleLanguages are ISO 639-2/B codes in order
 	// of preference (default eng, und).
-	AudioLanguages    []string
-	SubtitleLanguages []string
+	AudioLanguages    []string `json:"audio_languages"`
+	SubtitleLanguages []string `json:"subtitle_languages"`
 	// CommentaryPatterns are regular expressions matched without regard
 	// to case against track titles (default commentary, director, audio
 	// description).
-	CommentaryPatterns []string
+	CommentaryPatterns []string `json:"commentary_patterns"`
 	// OnError is skip, continue (the default) or fail: what a batch does
 	// when a file fails.
-	OnError string
+	OnError string `json:"on_error"`
 	// KeepOriginal is vpo's extension: keep NAME.original.EXT next to
 	// the result; nil leaves it to the configuration's
 	// policies.keep_original.
-	KeepOriginal *bool
+	KeepOriginal *bool `json:"keep_original,omitempty"`
 }
 
 // Phase is one named step of a policy. Its blocks run in a fixed order:
@@ -98,86 +98,86 @@ type Config struct {
 // container, the track order and the default flags. A nil block is not
 // part of the phase.
 type Phase struct {
-	Name string
+	Name string `json:"name"`
 	// Line is the line of the phase in the file.
-	Line              int
-	AudioActions      *TrackActions
-	SubtitleActions   *TrackActions
-	VideoActions      *TrackActions
-	KeepAudio         *KeepAudio
-	KeepSubtitles     *KeepSubtitles
-	FilterAttachments *FilterAttachments
-	Container         *ContainerSpec
+	Line              int                `json:"line"`
+	AudioActions      *TrackActions      `json:"audio_actions,omitempty"`
+	SubtitleActions   *TrackActions      `json:"subtitle_actions,omitempty"`
+	VideoActions      *TrackActions      `json:"video_actions,omitempty"`
+	KeepAudio         *KeepAudio         `json:"keep_audio,omitempty"`
+	KeepSubtitles     *KeepSubtitles     `json:"keep_subtitles,omitempty"`
+	FilterAttachments *FilterAttachments `json:"filter_attachments,omitempty"`
+	Container         *ContainerSpec     `json:"container,omitempty"`
 	// TrackOrder are track categories (Category*) in output order; nil
 	// leaves the order alone.
-	TrackOrder   []string
-	DefaultFlags *DefaultFlags
+	TrackOrder   []string      `json:"track_order,omitempty"`
+	DefaultFlags *DefaultFlags `json:"default_flags,omitempty"`
 	// Transcode and Transcription are set when the phase has those blocks
 	// (which vpo does not run yet).
-	Transcode     bool
-	Transcription bool
+	Transcode     bool `json:"transcode,omitempty"`
+	Transcription bool `json:"transcription,omitempty"`
 }
 
 // TrackActions clean up the flags and titles of one type of track
 // before the phase's filters run.
 type TrackActions struct {
-	ClearAllForced  bool
-	ClearAllDefault bool
-	ClearAllTitles  bool
+	ClearAllForced  bool `json:"clear_all_forced"`
+	ClearAllDefault bool `json:"clear_all_default"`
+	ClearAllTitles  bool `json:"clear_all_titles"`
 }
 
 // KeepAudio is the keep_audio block: which audio tracks stay.
 type KeepAudio struct {
 	// Languages are the ISO 639-2/B codes of the tracks to keep.
-	Languages []string
+	Languages []string `json:"languages"`
 	// Minimum is the number of audio tracks that must stay (default 1).
-	Minimum int
+	Minimum int `json:"minimum"`
 	// Fallback is what happens when fewer than Minimum tracks are in
 	// Languages; "" is error.
-	Fallback string
+	Fallback string `json:"fallback,omitempty"`
 	// Music and sound-effect tracks (recognised by their titles) are
 	// kept and left out of the language filter by default.
-	KeepMusicTracks                    bool
-	ExcludeMusicFromLanguageFilter     bool
-	KeepSFXTracks                      bool
-	ExcludeSFXFromLanguageFilter       bool
-	KeepNonSpeechTracks                bool
-	ExcludeNonSpeechFromLanguageFilter bool
+	KeepMusicTracks                    bool `json:"keep_music_tracks"`
+	ExcludeMusicFromLanguageFilter     bool `json:"exclude_music_from_language_filter"`
+	KeepSFXTracks                      bool `json:"keep_sfx_tracks"`
+	ExcludeSFXFromLanguageFilter       bool `json:"exclude_sfx_from_language_filter"`
+	KeepNonSpeechTracks                bool `json:"keep_non_speech_tracks"`
+	ExcludeNonSpeechFromLanguageFilter bool `json:"exclude_non_speech_from_language_filter"`
 }
 
 // KeepSubtitles is the keep_subtitles block.
 type KeepSubtitles struct {
 	// Languages are the codes to keep; nil keeps every language.
-	Languages      []string
-	PreserveForced bool
-	RemoveAll      bool
+	Languages      []string `json:"languages"`
+	PreserveForced bool     `json:"preserve_forced"`
+	RemoveAll      bool     `json:"remove_all"`
 }
 
 // FilterAttachments is the filter_attachments block.
 type FilterAttachments struct {
-	RemoveAll bool
+	RemoveAll bool `json:"remove_all"`
 }
 
 // ContainerSpec is the container block.
 type ContainerSpec struct {
 	// Target is mkv or mp4.
-	Target string
+	Target string `json:"target"`
 	// OnIncompatibleCodec is error (the default) or skip (transcode is
 	// parsed, and reported by Check).
-	OnIncompatibleCodec string
+	OnIncompatibleCodec string `json:"on_incompatible_codec"`
 }
 
 // DefaultFlags is the default_flags block, upstream's defaults filled in.
 type DefaultFlags struct {
-	SetFirstVideoDefault               bool
-	SetPreferredAudioDefault           bool
-	SetPreferredSubtitleDefault        bool
-	ClearOtherDefaults                 bool
-	SetSubtitleDefaultWhenAudioDiffers bool
-	SetSubtitleForcedWhenAudioDiffers  bool
+	SetFirstVideoDefault               bool `json:"set_first_video_default"`
+	SetPreferredAudioDefault           bool `json:"set_preferred_audio_default"`
+	SetPreferredSubtitleDefault        bool `json:"set_preferred_subtitle_default"`
+	ClearOtherDefaults                 bool `json:"clear_other_defaults"`
+	SetSubtitleDefaultWhenAudioDiffers bool `json:"set_subtitle_default_when_audio_differs"`
+	SetSubtitleForcedWhenAudioDiffers  bool `json:"set_subtitle_forced_when_audio_differs"`
 	// PreferredAudioCodec are codec names (lower case) preferred, in
 	// order, among the audio tracks of the preferred language.
-	PreferredAudioCodec []string
+	PreferredAudioCodec []string `json:"preferred_audio_codec,omitempty"`
 }
 
 // Check reports the features the policy uses that vpo does not run yet:

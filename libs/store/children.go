@@ -48,10 +48,12 @@ func (s *Store) AwaitChildren(ctx context.Context, l Lease, children []NewJob, n
 		if err != nil {
 			return fmt.Errorf("await children of %s: %w", l, err)
 		}
-		if lost := s.leaseLost(ctx, "await children of", l); lost != nil {
-			return lost
+		var cancel int
+		err = s.rdb.QueryRowContext(ctx, "SELECT cancel_requested FROM jobs"+leasedRunning, l.JobID, l.Owner, l.Token).Scan(&cancel)
+		if err == nil && cancel == 1 {
+			return fmt.Errorf("await children of %s: cancellation requested: %w", l, ErrConflict)
 		}
-		return fmt.Errorf("await children of %s: cancellation requested: %w", l, ErrConflict)
+		return s.leaseLost(ctx, "await children of", l)
 	}
 	stmt, err := tx.PrepareContext(ctx, insertJobSQL)
 	if err != nil {

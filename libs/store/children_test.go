@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,5 +166,49 @@ func TestRunAfterDelaysClaim(t *testing.T) {
 	}
 	if j := mustClaim(t, s, "w", t0.Add(time.Minute)); j.ID != later.ID {
 		t.Fatalf("claimed %s, want %s", j.ID, later.ID)
+	}
+}
+
+// TestRetentionKeepsChildrenOfWaitingParent: a finished child is not
+// deleted while its parent waits for its siblings (the parent's counts
+// need it).
+func TestRetentionKeepsChildrenOfWaitingParent(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	parent, _ := spawn(t, s, 2)
+	c := mustClaim(t, s, "w", t0)
+	if err := s.CompleteJob(ctx, c.Lease(), json.RawMessage(`{"outcome":"applied"}`), t0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteFinishedJobs(ctx, t0.Add(time.Hour), 100); n != 0 || err != nil {
+		t.Fatalf("DeleteFinishedJobs = %d, %v; want the finished child kept", n, err)
+	}
+	c2 := mustClaim(t, s, "w", t0)
+	if err := s.CompleteJob(ctx, c2.Lease(), json.RawMessage(`{"outcome":"applied"}`), t0); err != nil {
+		t.Fatal(err)
+	}
+	if p := mustGet(t, s, parent.ID); !strings.Contains(string(p.Result), `"applied":2`) {
+		t.Fatalf("parent result %s; want both children counted", p.Result)
+	}
+	if n, err := s.DeleteFinishedJobs(ctx, t0.Add(time.Hour*24*365*10), 100); n != 3 || err != nil {
+		t.Errorf("DeleteFinishedJobs after the parent finished = %d, %v; want 3", n, err)
+	}
+}
+
+// TestAwaitChildrenOfCancelledJob: a job whose cancellation was requested
+// during its run stores no children (ErrConflict).
+func TestAwaitChildrenOfCancelledJob(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	mustCreate(t, s, store.NewJob{Kind: "k"})
+	j := mustClaim(t, s, "w", t0)
+	if _, err := s.CancelJob(ctx, j.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AwaitChildren(ctx, j.Lease(), []store.NewJob{{Kind: "x"}}, t0); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("AwaitChildren after a cancel request = %v; want ErrConflict", err)
+	}
+	if kids, _, _ := s.ListJobs(ctx, store.JobFilter{Parent: j.ID}); len(kids) != 0 {
+		t.Errorf("%d children stored for a cancelled job", len(kids))
 	}
 }

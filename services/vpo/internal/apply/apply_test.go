@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -141,6 +142,9 @@ func TestApplyExecutors(t *testing.T) {
 			probeCheck(t, e, res.Path, req.Plan.Target, req.Source)
 			if err := apply.Verify(res.After, req.Plan.Target, req.Source); err != nil {
 				t.Errorf("Result.After: %v", err)
+			}
+			if raw := string(res.AfterProbe); !strings.Contains(raw, `"filename":"`+res.Path+`"`) || strings.Contains(raw, ".vpo-tmp-") {
+				t.Errorf("Result.AfterProbe does not name %s: %.300s", res.Path, raw)
 			}
 			newIno, newMtime := inode(t, res.Path)
 			if newMtime != mtime {

@@ -25,8 +25,10 @@ const childEnv = "VPO_APPLY_TEST_CHILD"
 // childSpec is the Apply a child runs.
 type childSpec struct {
 	JournalDir string
-	Tools      apply.Tools
-	Request    apply.Request
+	// InPlace gives the child chaosInPlaceEditor.
+	InPlace bool
+	Tools   apply.Tools
+	Request apply.Request
 }
 
 // childMain runs the Apply of the spec named by childEnv; it exits 0 when
@@ -42,7 +44,11 @@ func childMain() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	e, err := apply.New(apply.Options{JournalDir: spec.JournalDir, Tools: spec.Tools})
+	opts := apply.Options{JournalDir: spec.JournalDir, Tools: spec.Tools}
+	if spec.InPlace {
+		opts.InPlace = newChaosInPlaceEditor(spec.JournalDir)
+	}
+	e, err := apply.New(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -84,6 +90,8 @@ type chaosCase struct {
 	edit      func(ts []policy.TargetTrack) []policy.TargetTrack
 	// newName is the result's name when the container changes.
 	newName string
+	// inPlace: the apply is an in-place mkvpropedit edit.
+	inPlace bool
 }
 
 // TestChaosKill kills applies with SIGKILL at random points of real
@@ -118,62 +126,7 @@ func TestChaosKill(t *testing.T) {
 	kills := 0
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			path := fixture(t, c.fixture)
-			dir := filepath.Dir(path)
-			pristine := filepath.Join(t.TempDir(), "pristine")
-			copyTo(t, path, pristine)
-			origSum := sum(t, path)
-			e, jdir := newExecutor(t, nil)
-			req := request(t, e, path, c.container, c.edit)
-			resultPath := path
-			if c.newName != "" {
-				resultPath = filepath.Join(dir, c.newName)
-			}
-			reset := func(keep bool) apply.Request {
-				for _, n := range names(t, dir) {
-					if err := os.Remove(filepath.Join(dir, n)); err != nil {
-						t.Fatal(err)
-					}
-				}
-				copyTo(t, pristine, path)
-				r := req
-				r.KeepOriginal = keep
-				return r
-			}
-			// One uninterrupted run: it must succeed, and gives the time
-			// within which to kill.
-			start := time.Now()
-			child := startChild(t, childSpec{JournalDir: jdir, Request: reset(false)})
-			if err := child.Wait(); err != nil {
-				t.Fatalf("apply in a child: %v: %s", err, child.Stderr)
-			}
-			typical := time.Since(start)
-			t.Logf("an apply in a child process takes %v", typical)
-			probeCheck(t, e, resultPath, req.Plan.Target, req.Source)
-			recovered, changed := 0, 0
-			defer func() {
-				t.Logf("%d kills: %d left something Recover removed, %d after the change was made", killsPerCase, recovered, changed)
-			}()
-			for i := 0; i < killsPerCase; i++ {
-				keep := i%3 == 2
-				child := startChild(t, childSpec{JournalDir: jdir, Request: reset(keep)})
-				delay := time.Duration(rng.Int64N(int64(typical)))
-				time.Sleep(delay)
-				_ = child.Process.Signal(syscall.SIGKILL)
-				_ = child.Wait()
-				kills++
-				removed, err := e.Recover(context.Background())
-				if err != nil {
-					t.Fatalf("kill %d after %v: recover: %v", i, delay, err)
-				}
-				if len(removed) > 0 {
-					recovered++
-				}
-				if checkAfterKill(t, e, req, path, resultPath, origSum, keep, fmt.Sprintf("kill %d after %v", i, delay)) {
-					changed++
-				}
-				assertClean(t, dir, jdir)
-			}
+			kills += runChaos(t, c, rng, killsPerCase)
 		})
 	}
 	if kills < 30 && !t.Failed() && !t.Skipped() {
@@ -215,4 +168,78 @@ func checkAfterKill(t *testing.T, e *apply.Executor, req apply.Request, path, re
 		}
 	}
 	return resultThere
+}
+
+// runChaos kills n applies of c in child processes at random points and
+// checks what each left after Recover; it returns the number of kills.
+func runChaos(t *testing.T, c chaosCase, rng *rand.Rand, n int) int {
+	kills := 0
+	path := fixture(t, c.fixture)
+	dir := filepath.Dir(path)
+	pristine := filepath.Join(t.TempDir(), "pristine")
+	copyTo(t, path, pristine)
+	origSum := sum(t, path)
+	e, jdir := newExecutor(t, nil)
+	if c.inPlace {
+		// The parent's editor, for Recover; the child makes its own, on
+		// the same journal.
+		var err error
+		if e, err = apply.New(apply.Options{JournalDir: jdir, InPlace: newChaosInPlaceEditor(jdir)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := request(t, e, path, c.container, c.edit)
+	resultPath := path
+	if c.newName != "" {
+		resultPath = filepath.Join(dir, c.newName)
+	}
+	reset := func(keep bool) apply.Request {
+		for _, n := range names(t, dir) {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		copyTo(t, pristine, path)
+		r := req
+		r.KeepOriginal = keep
+		return r
+	}
+	// One uninterrupted run: it must succeed, and gives the time
+	// within which to kill.
+	start := time.Now()
+	child := startChild(t, childSpec{JournalDir: jdir, InPlace: c.inPlace, Request: reset(false)})
+	if err := child.Wait(); err != nil {
+		t.Fatalf("apply in a child: %v: %s", err, child.Stderr)
+	}
+	typical := time.Since(start)
+	t.Logf("an apply in a child process takes %v", typical)
+	probeCheck(t, e, resultPath, req.Plan.Target, req.Source)
+	recovered, changed := 0, 0
+	defer func() {
+		t.Logf("%d kills: %d left something Recover removed, %d after the change was made", n, recovered, changed)
+	}()
+	for i := 0; i < n; i++ {
+		keep := i%3 == 2
+		child := startChild(t, childSpec{JournalDir: jdir, InPlace: c.inPlace, Request: reset(keep)})
+		delay := time.Duration(rng.Int64N(int64(typical)))
+		time.Sleep(delay)
+		_ = child.Process.Signal(syscall.SIGKILL)
+		_ = child.Wait()
+		kills++
+		removed, err := e.Recover(context.Background())
+		if err != nil {
+			t.Fatalf("kill %d after %v: recover: %v", i, delay, err)
+		}
+		if len(removed) > 0 {
+			recovered++
+		}
+		if checkAfterKill(t, e, req, path, resultPath, origSum, keep, fmt.Sprintf("kill %d after %v", i, delay)) {
+			changed++
+		}
+		assertClean(t, dir, jdir)
+		if n := names(t, filepath.Join(jdir, "inplace")); len(n) > 0 {
+			t.Errorf("in-place journal not empty after Recover: %v", n)
+		}
+	}
+	return kills
 }

@@ -49,7 +49,9 @@
 // files (only those matching the name pattern, in the recorded file's
 // directory and owned by vpo's user) and a NAME.original.EXT link made
 // before the rename that did not happen; nothing that is not recorded is
-// removed.
+// removed. A change of container killed between the result's rename and
+// the removal of the original leaves both files (NAME.mkv and NAME.mp4),
+// each complete: Recover does not guess which one to remove.
 //
 // # Checks before any change
 //

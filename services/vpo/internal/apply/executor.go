@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -102,41 +101,6 @@ func New(opts Options) (*Executor, error) {
 	}, nil
 }
 
-// Request is one plan to carry out on one file.
-type Request struct {
-	// Path is the absolute path of the file.
-	Path string
-	// Source is the probe the plan was made from.
-	Source media.File
-	// SourceSize and SourceMTime are the file's size and modification time
-	// when the plan was made; a file that differs is ErrChanged.
-	SourceSize  int64
-	SourceMTime time.Time
-	Plan        policy.Plan
-	// KeepOriginal keeps the original as NAME.original.EXT.
-	KeepOriginal bool
-	// MinFileAge refuses files modified more recently (ErrStillChanging);
-	// 0 turns the check off.
-	MinFileAge time.Duration
-}
-
-// Result is what an Apply did.
-type Result struct {
-	// Executor is "none" (empty plan), "mkvpropedit", "mkvmerge" or
-	// "ffmpeg".
-	Executor string
-	// Path is the result's path: Request.Path, or the new name when the
-	// container changed (x.mp4 → x.mkv).
-	Path string
-	// OriginalKept is the path of the kept original, "" when none.
-	OriginalKept string
-	// After is the probe of the result, AfterProbe ffprobe's JSON.
-	After      media.File
-	AfterProbe []byte
-	Size       int64
-	MTime      time.Time
-}
-
 // Apply carries out req.Plan on req.Path (see the package doc for the
 // executor chosen, the checks and the safe replacement). On error the file
 // is as it was.
@@ -170,7 +134,7 @@ func (e *Executor) Apply(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("apply %s to %s: %w", planName(req.Plan), path, err)
 	}
-	e.log.WithFields(logrus.Fields{"path": res.Path, "executor": res.Executor, "original_kept": res.OriginalKept}).Info("policy applied")
+	e.log.WithFields(logrus.Fields{"path": res.Path, "executor": res.Executor, "original_kept": res.OriginalKept}).Debug("policy applied")
 	return res, nil
 }
 

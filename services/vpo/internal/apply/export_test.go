@@ -19,3 +19,6 @@ func IsTempName(base string) bool { return isTempName(base) }
 // InPlaceEditorForTest is the in-place editor interface, for tests that
 // provide one.
 type InPlaceEditorForTest = inPlaceEditor
+
+// TempName is tempName.
+func TempName(path, id string) string { return tempName(path, id) }

@@ -25,15 +25,19 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 		return Result{}, err
 	}
 	args := propEditArgs(req.Source, req.Plan.Target, tracks)
+	var (
+		got    media.File
+		gotRaw []byte
+	)
 	check := func(ctx context.Context) error {
-		got, _, err := e.Probe(ctx, path, media.Options{})
-		if err != nil {
+		var err error
+		if got, gotRaw, err = e.Probe(ctx, path, media.Options{}); err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
 		return verify(got, req.Plan.Target, req.Source)
 	}
 	if err := e.inPlace.Edit(ctx, path, args, check); err != nil {
-		return Result{}, fmt.Errorf("mkvpropedit %s: %w", path, err)
+		return Result{}, fmt.Errorf("edit in place: %w", err)
 	}
 	sys := st.Sys().(*syscall.Stat_t)
 	times := []unix.Timespec{unix.NsecToTimespec(sys.Atim.Nano()), unix.NsecToTimespec(sys.Mtim.Nano())}
@@ -43,5 +47,11 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 		_ = f.Sync()
 		f.Close()
 	}
-	return e.result(ctx, ExecutorMkvPropEdit, path, "")
+	if gotRaw == nil {
+		// An editor that did not call verify: probe the result now.
+		if got, gotRaw, err = e.Probe(context.WithoutCancel(ctx), path, media.Options{}); err != nil {
+			e.log.WithError(err).Warnf("%s: edited, but not probed", path)
+		}
+	}
+	return e.result(ExecutorMkvPropEdit, path, "", got, gotRaw), nil
 }

@@ -221,3 +221,84 @@ func (r *recoveringEditor) Recover(ctx context.Context) ([]string, error) {
 	r.called = true
 	return r.restored, nil
 }
+
+func TestFileWrittenDuringTheRewriteIsLeftAlone(t *testing.T) {
+	path := fixture(t, fixtureMKV)
+	dir := filepath.Dir(path)
+	mkvmerge, err := exec.LookPath("mkvmerge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mkvmerge, and meanwhile someone appends to the file.
+	tool := filepath.Join(t.TempDir(), "mkvmerge-and-a-writer")
+	script := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = -J ] && exec %q \"$@\"\n%q \"$@\" || exit $?\nprintf 'more' >> %q\n", mkvmerge, mkvmerge, path)
+	if err := os.WriteFile(tool, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	jdir := filepath.Join(t.TempDir(), "journal")
+	e, err := apply.New(apply.Options{JournalDir: jdir, Tools: apply.Tools{MkvMerge: tool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request(t, e, path, "mkv", dropJapanese)
+	_, err = e.Apply(context.Background(), req)
+	if !errors.Is(err, apply.ErrChanged) {
+		t.Fatalf("error %v, want ErrChanged", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b)) != req.SourceSize+4 || string(b[len(b)-4:]) != "more" {
+		t.Errorf("the file written to during the rewrite was replaced (%d bytes, was %d + 4)", len(b), req.SourceSize)
+	}
+	assertClean(t, dir, jdir)
+	if n := names(t, dir); len(n) != 1 {
+		t.Errorf("directory holds %v", n)
+	}
+}
+
+func TestRecoverLeavesWhatIsNotItsOwn(t *testing.T) {
+	dir := t.TempDir()
+	other := t.TempDir()
+	jdir := filepath.Join(t.TempDir(), "journal")
+	e, err := apply.New(apply.Options{JournalDir: jdir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func(p, content string) string {
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	userFile := file(filepath.Join(dir, "sample.mkv"), "the user's file")
+	elsewhere := file(filepath.Join(other, ".sample.vpo-tmp-00000000000000aa.mkv"), "in another directory")
+	foreign := file(filepath.Join(dir, ".sample.vpo-tmp-00000000000000bb.mkv"), "someone else's")
+	if os.Geteuid() == 0 {
+		if err := os.Chown(foreign, 1234, 1234); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record := func(id, temp string) {
+		data := fmt.Sprintf(`{"id":%q,"path":%q,"temp":%q,"pid":1,"started":"2026-01-01T00:00:00Z"}`, id, userFile, temp)
+		file(filepath.Join(jdir, id+".intent"), data)
+	}
+	record("00000000000000a1", userFile)  // the file itself as the temporary file
+	record("00000000000000a2", elsewhere) // a temporary name in another directory
+	if os.Geteuid() == 0 {
+		record("00000000000000a3", foreign) // owned by another user
+	}
+	file(filepath.Join(jdir, "00000000000000a4.intent"), `{"id":"00000000000000a4","pa`) // torn
+	before := snapshot(t, dir) + snapshot(t, other)
+	removed, err := e.Recover(context.Background())
+	if err != nil || len(removed) != 0 {
+		t.Errorf("Recover: %v, %v; want nothing removed", removed, err)
+	}
+	if after := snapshot(t, dir) + snapshot(t, other); after != before {
+		t.Errorf("files changed:\n%s\n→\n%s", before, after)
+	}
+	if n := names(t, jdir); len(n) != 0 {
+		t.Errorf("journal after Recover: %v", n)
+	}
+}

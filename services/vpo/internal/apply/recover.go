@@ -18,7 +18,10 @@ import (
 // user; a NAME.original.EXT the record names is removed when it is still
 // the same file as the original (a link made before a rename that did not
 // happen); then the record is removed. A torn record is removed (a
-// record is complete before its temporary file is created). Then the
+// record is complete before its temporary file is created), and so is a
+// record whose temporary file is left alone because it does not fit these
+// rules (with a warning); a record that could not be dealt with (an I/O
+// error) stays for the next start and is in the error. Then the
 // in-place editor restores the files it was editing. It returns the paths
 // removed and restored; nothing a record does not name is touched.
 func (e *Executor) Recover(ctx context.Context) ([]string, error) {
@@ -45,9 +48,13 @@ func (e *Executor) Recover(ctx context.Context) ([]string, error) {
 		}
 		removed, err := recoverIntent(in)
 		done = append(done, removed...)
-		if err != nil {
+		var refused *refusal
+		switch {
+		case errors.As(err, &refused):
+			e.log.WithField("path", in.Path).Warnf("apply journal: %v", err)
+		case err != nil:
 			errs = append(errs, fmt.Errorf("recover %s: %w", in.Path, err))
-			continue
+			continue // the record stays, for the next start
 		}
 		for _, p := range removed {
 			e.log.WithField("path", in.Path).Warnf("apply of %s did not finish: removed %s", in.Path, p)
@@ -66,13 +73,21 @@ func (e *Executor) Recover(ctx context.Context) ([]string, error) {
 	return done, errors.Join(errs...)
 }
 
+// refusal is a record's temporary file that Recover leaves alone; the
+// record is then removed.
+type refusal struct {
+	path, why string
+}
+
+func (r *refusal) Error() string { return r.path + " " + r.why + "; left alone" }
+
 // recoverIntent removes what one unfinished rewrite left and returns the
 // paths removed.
 func recoverIntent(in intent) ([]string, error) {
 	var removed []string
 	dir := filepath.Dir(in.Path)
 	if filepath.Dir(in.Temp) != dir || !isTempName(filepath.Base(in.Temp)) {
-		return nil, fmt.Errorf("the journal names %s as its temporary file; left alone", in.Temp)
+		return nil, &refusal{in.Temp, "is not a temporary file of vpo's in the file's directory"}
 	}
 	st, err := os.Lstat(in.Temp)
 	switch {
@@ -80,9 +95,9 @@ func recoverIntent(in intent) ([]string, error) {
 	case err != nil:
 		return nil, err
 	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("%s is not a regular file; left alone", in.Temp)
+		return nil, &refusal{in.Temp, "is not a regular file"}
 	case int(st.Sys().(*syscall.Stat_t).Uid) != os.Geteuid():
-		return nil, fmt.Errorf("%s is not owned by vpo's user; left alone", in.Temp)
+		return nil, &refusal{in.Temp, "is not owned by vpo's user"}
 	default:
 		if err := os.Remove(in.Temp); err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +87,7 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 		}
 		return Result{}, fmt.Errorf("write %s: %w", in.Temp, err)
 	}
-	got, _, err := e.Probe(ctx, in.Temp, media.Options{})
+	got, gotRaw, err := e.Probe(ctx, in.Temp, media.Options{})
 	if err != nil {
 		return Result{}, fmt.Errorf("verify %s: %w", in.Temp, err)
 	}
@@ -107,24 +108,47 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 	if err := r.commit(); err != nil {
 		return Result{}, err
 	}
-	return e.result(ctx, executor, newPath, r.kept)
+	return e.result(executor, newPath, r.kept, got, gotRaw), nil
 }
 
-// result probes and stats the file at path after a change.
-func (e *Executor) result(ctx context.Context, executor, path, kept string) (Result, error) {
-	res := Result{Executor: executor, Path: path, OriginalKept: kept}
-	st, err := os.Stat(path)
+// result describes the file at path after a change: after and raw are
+// the probe that verified it (made under another name, or before its
+// times were restored), raw's format.filename is set to path. The change
+// is made: what cannot be read here is logged, not an error.
+func (e *Executor) result(executor, path, kept string, after media.File, raw []byte) Result {
+	res := Result{Executor: executor, Path: path, OriginalKept: kept, After: after, AfterProbe: raw}
+	if renamed, err := renameProbe(raw, path); err != nil {
+		e.log.WithError(err).Warnf("%s: the probe of the result names its temporary file", path)
+	} else {
+		res.AfterProbe = renamed
+	}
+	if st, err := os.Stat(path); err != nil {
+		e.log.WithError(err).Warnf("%s: applied, but its size and time are unknown", path)
+	} else {
+		res.Size, res.MTime = st.Size(), st.ModTime()
+	}
+	return res
+}
+
+// renameProbe returns ffprobe's JSON raw with format.filename set to path.
+func renameProbe(raw []byte, path string) ([]byte, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, fmt.Errorf("ffprobe output: %w", err)
+	}
+	var format map[string]json.RawMessage
+	if err := json.Unmarshal(top["format"], &format); err != nil {
+		return nil, fmt.Errorf("ffprobe output: format: %w", err)
+	}
+	name, err := json.Marshal(path)
 	if err != nil {
-		return Result{}, fmt.Errorf("applied, but: %w", err)
+		return nil, err
 	}
-	res.Size, res.MTime = st.Size(), st.ModTime()
-	// The change is made and verified; only the probe of its final name is
-	// missing when this fails (a cancelled context), and it is no reason
-	// to report a failure.
-	if res.After, res.AfterProbe, err = e.Probe(context.WithoutCancel(ctx), path, media.Options{}); err != nil {
-		return Result{}, fmt.Errorf("applied, but: %w", err)
+	format["filename"] = name
+	if top["format"], err = json.Marshal(format); err != nil {
+		return nil, err
 	}
-	return res, nil
+	return json.Marshal(top)
 }
 
 // replacement is one rewrite in progress: its intent, the original's
@@ -133,8 +157,10 @@ type replacement struct {
 	e  *Executor
 	in intent
 	st fs.FileInfo
-	// linked: in.Kept is a hard link to the original made by this
-	// replacement; kept: the original is kept there, after the commit.
+	// created: the temporary file was created by this replacement;
+	// linked: in.Kept is a hard link to the original made by it; kept: the
+	// original is kept there, after the commit.
+	created   bool
 	linked    bool
 	kept      string
 	committed bool
@@ -147,6 +173,7 @@ func (r *replacement) createTemp() error {
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
 	}
+	r.created = true
 	return f.Close()
 }
 
@@ -257,9 +284,13 @@ func (r *replacement) abandon() {
 	if r.committed {
 		return
 	}
-	if err := os.Remove(r.in.Temp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.e.log.WithError(err).Warnf("remove temporary file %s", r.in.Temp)
-		return // the record stays, for Recover
+	// A temporary name that could not be created (taken, by chance) is
+	// not ours to remove.
+	if r.created {
+		if err := os.Remove(r.in.Temp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.e.log.WithError(err).Warnf("remove temporary file %s", r.in.Temp)
+			return // the record stays, for Recover
+		}
 	}
 	if r.linked {
 		if err := os.Remove(r.in.Kept); err != nil {

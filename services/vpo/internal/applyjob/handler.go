@@ -41,6 +41,7 @@ type Store interface {
 	UpsertFile(ctx context.Context, f store.File) error
 	CreatePlan(ctx context.Context, p store.Plan, now time.Time) (store.Plan, error)
 	GetPlan(ctx context.Context, id int64) (store.Plan, error)
+	ListPlans(ctx context.Context, f store.PlanFilter) ([]store.Plan, string, error)
 	SetPlanStatus(ctx context.Context, id int64, from []string, status, errMsg string, now time.Time) (store.Plan, error)
 	RecordApplied(ctx context.Context, c store.AppliedChange, now time.Time) error
 	CreateJob(ctx context.Context, nj store.NewJob) (store.Job, error)
@@ -235,6 +236,11 @@ func (h *Handler) applyFile(ctx context.Context, job store.Job, cfg Settings, po
 	default:
 		row.Status = store.PlanApproved
 	}
+	if row.Status == store.PlanApproved {
+		if err := h.supersedeInterrupted(ctx, job, path); err != nil {
+			return Result{}, err
+		}
+	}
 	row, err = h.st.CreatePlan(ctx, row, h.now())
 	if err != nil {
 		return Result{}, err
@@ -244,6 +250,23 @@ func (h *Handler) applyFile(ctx context.Context, job store.Job, cfg Settings, po
 		return res, nil
 	}
 	return h.execute(ctx, job, cfg, pol, row, src, plan)
+}
+
+// supersedeInterrupted closes the approved plans an earlier attempt of job
+// left for path (vpo stopped during the apply; the executor's recovery put
+// the file back): this attempt plans the file again.
+func (h *Handler) supersedeInterrupted(ctx context.Context, job store.Job, path string) error {
+	old, _, err := h.st.ListPlans(ctx, store.PlanFilter{Path: path, JobID: job.ID, Status: store.PlanApproved})
+	if err != nil {
+		return err
+	}
+	for _, p := range old {
+		if _, err := h.st.SetPlanStatus(ctx, p.ID, []string{store.PlanApproved}, store.PlanSuperseded,
+			"an earlier attempt of job "+job.ID+" was interrupted; planned again", h.now()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runApproved carries out an approved plan, unless its file changed since

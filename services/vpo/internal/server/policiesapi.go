@@ -366,11 +366,12 @@ func (a *PoliciesAPI) reject(w http.ResponseWriter, r *http.Request) {
 }
 
 // fileDetail is GET /api/files/{id}: the file row (as in /api/files) with
-// its tracks and history.
+// its tracks and history. "tracks" is the list of tracks here; the row's
+// number of tracks (its "tracks" in /api/files) is "track_count".
 type fileDetail struct {
 	store.File
-	Tracks  []applyjob.Track     `json:"tracks"`
-	History []store.HistoryEntry `json:"history"`
+	Tracks  []applyjob.Track
+	History []store.HistoryEntry
 }
 
 // MarshalJSON merges the file's own JSON with tracks and history.
@@ -379,15 +380,18 @@ func (d fileDetail) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	extra, err := json.Marshal(struct {
-		Tracks  []applyjob.Track     `json:"tracks"`
-		History []store.HistoryEntry `json:"history"`
-	}{d.Tracks, d.History})
-	if err != nil {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(base, &m); err != nil {
 		return nil, err
 	}
-	// {"id":…} + {"tracks":…} → {"id":…,"tracks":…}
-	return append(append(base[:len(base)-1], ','), extra[1:]...), nil
+	m["track_count"] = m["tracks"]
+	if m["tracks"], err = json.Marshal(d.Tracks); err != nil {
+		return nil, err
+	}
+	if m["history"], err = json.Marshal(d.History); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
 }
 
 func (a *PoliciesAPI) file(w http.ResponseWriter, r *http.Request) {

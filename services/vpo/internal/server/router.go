@@ -26,7 +26,7 @@ type RouterOptions struct {
 	// Policies mounts the policies, plans and file-detail API; nil leaves
 	// it out.
 	Policies *PoliciesAPI
-	Log  *logrus.Entry
+	Log      *logrus.Entry
 	// AuthToken, when set, is required on every request except the three
 	// health endpoints, as "Authorization: Bearer TOKEN" or as the password
 	// of HTTP Basic auth; /health then shows only "status" and
