@@ -15,20 +15,6 @@ import (
 	"time"
 )
 
-// needTools returns the paths of the tools, skipping the test when one is
-// missing outside CI (in CI a missing tool fails it).
-func needTools(t *testing.T, names ...string) {
-	t.Helper()
-	for _, name := range names {
-		if _, err := exec.LookPath(name); err != nil {
-			if os.Getenv("CI") == "" {
-				t.Skipf("%s is not installed (apt-get install ffmpeg mkvtoolnix); CI fails instead of skipping", name)
-			}
-			t.Fatalf("%s is not installed: %v", name, err)
-		}
-	}
-}
-
 // ffmpegFixture writes a 2 s, 160x120 video at path with ffmpeg: one
 // h264 video track, one AAC audio track per language in audio, and, for
 // MKV, one subtitle track per language in subs. The video and the first
