@@ -81,6 +81,10 @@ gracefully within [server] shutdown_timeout. SIGHUP reloads the
 configuration; SIGQUIT writes the stacks of all goroutines to stderr and
 exits at once.
 
+Policies (YAML files in [policies] dir): 'vpo policy list|check|plan' and
+'vpo doctor' work without a daemon; 'vpo policy apply' and 'vpo plan
+list|approve|reject' go through it.
+
 Configuration file: --config PATH, else $VPO_CONFIG_PATH, else
 ~/.vpo/config.toml, else /etc/vpo/config.toml; with none, built-in defaults.
 Precedence: command-line flags > config file > VPO_* environment > defaults.
