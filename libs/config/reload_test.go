@@ -16,6 +16,11 @@ func TestLiveKeys(t *testing.T) {
 		"jobs.workers":            true,
 		"jobs.lease_duration":     true,
 		"jobs.retention_days":     true,
+		// a policy job reads them when it starts
+		"policies.dir":              true,
+		"policies.keep_original":    true,
+		"policies.min_file_age":     true,
+		"policies.require_approval": true,
 	}
 	for _, k := range config.Keys() {
 		if k.Live != want[k.Name] {

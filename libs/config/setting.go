@@ -155,19 +155,23 @@ func settings() []setting {
 		withDynamicDefault(stringSpec(Key{
 			Name: "policies.dir", Env: "VPO_POLICIES_DIR",
 			Help: `Directory of policy files (*.yaml, *.yml); a policy's name is its file name without the extension.`,
+			Live: true,
 		}, func(c *Config) *string { return &c.Policies.Dir }, checkPath),
 			packagedPoliciesDir+" under systemd or for user vpo, else ~/.vpo/policies"),
 		boolSpec(Key{
 			Name: "policies.keep_original", Env: "VPO_POLICIES_KEEP_ORIGINAL",
 			Help: "Keeps the original of every rewritten file as NAME.original.EXT next to the result.",
+			Live: true,
 		}, func(c *Config) *bool { return &c.Policies.KeepOriginal }),
 		zeroDurationSpec(Key{
 			Name: "policies.min_file_age", Env: "VPO_POLICIES_MIN_FILE_AGE",
 			Help: `How long a file must have been unchanged before a policy touches it ("still changing" otherwise); "0s" turns the check off.`,
+			Live: true,
 		}, func(c *Config) *time.Duration { return &c.Policies.MinFileAge }, 24*time.Hour),
 		boolSpec(Key{
 			Name: "policies.require_approval", Env: "VPO_POLICIES_REQUIRE_APPROVAL",
 			Help: "Stores each non-empty plan as pending until an operator approves or rejects it, instead of applying it.",
+			Live: true,
 		}, func(c *Config) *bool { return &c.Policies.RequireApproval }),
 	}
 }

@@ -495,14 +495,20 @@ type outcome struct {
 	err    error
 }
 
-// CheckCancel makes the worker running job id look at its stored state at
-// once (instead of at its next lease renewal), so a cancellation requested
-// through this process takes effect promptly. Unknown ids are ignored.
+// CheckCancel makes the worker running job id, and those running its child
+// jobs here, look at their stored state at once (instead of at their next
+// lease renewal), so a cancellation requested through this process takes
+// effect promptly. Unknown ids are ignored.
 func (p *Pool) CheckCancel(id string) {
 	p.mu.Lock()
-	r := p.runs[id]
+	var runs []*claimRun
+	for jobID, r := range p.runs {
+		if jobID == id || r.job.ParentID == id {
+			runs = append(runs, r)
+		}
+	}
 	p.mu.Unlock()
-	if r != nil {
+	for _, r := range runs {
 		select {
 		case r.poke <- struct{}{}:
 		default:
@@ -753,6 +759,8 @@ func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) 
 		}) {
 			r.log.Info("job cancelled")
 		}
+	case errors.As(o.err, new(*Children)):
+		p.awaitChildren(ctx, r, o.err)
 	case o.err != nil:
 		p.fail(ctx, r, o.err.Error())
 	default:
@@ -766,6 +774,29 @@ func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) 
 		} else if invalid {
 			p.fail(ctx, r, "job handler returned a result that is not valid JSON")
 		}
+	}
+}
+
+// awaitChildren stores the children a handler handed its work to and
+// frees the worker; the job finishes with its last child. A job whose
+// cancellation was requested meanwhile ends cancelled instead.
+func (p *Pool) awaitChildren(ctx context.Context, r *claimRun, err error) {
+	var ch *Children
+	errors.As(err, &ch)
+	var conflict bool
+	if p.write(ctx, r, "await children", func(wctx context.Context) error {
+		err := p.q.AwaitChildren(wctx, r.lease, ch.Jobs, p.opts.Now())
+		conflict = errors.Is(err, store.ErrConflict)
+		return err
+	}) {
+		r.log.WithField("children", len(ch.Jobs)).Info("job waits for its child jobs")
+		p.Notify()
+		return
+	}
+	if conflict && p.write(ctx, r, "finish cancelled", func(wctx context.Context) error {
+		return p.q.FinishCancelled(wctx, r.lease, p.opts.Now())
+	}) {
+		r.log.Info("job cancelled before its child jobs were stored")
 	}
 }
 

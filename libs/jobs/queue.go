@@ -22,6 +22,10 @@ type Queue interface {
 	RequeueInterrupted(ctx context.Context, l store.Lease, now time.Time) error
 	UpdateProgress(ctx context.Context, l store.Lease, percent float64, msg string) error
 	RecoverExpired(ctx context.Context, now time.Time) (requeued, failed int, err error)
+	// AwaitChildren ends the run l by storing children and making the job
+	// wait for them (see Children); ErrConflict when its cancellation was
+	// requested.
+	AwaitChildren(ctx context.Context, l store.Lease, children []store.NewJob, now time.Time) error
 }
 
 var _ Queue = (*store.Store)(nil)

@@ -16,6 +16,9 @@ import (
 // File is what the scanner knows about one media file. Its JSON form is
 // written by MarshalJSON (see there for paths that are not UTF-8).
 type File struct {
+	// ID is the file's stable number, given when its row is first written
+	// (0 in a File not read from the store).
+	ID              int64           `json:"id"`
 	Path            string          `json:"path"`
 	Size            int64           `json:"size"`
 	ModTime         time.Time       `json:"mtime"`
@@ -39,6 +42,7 @@ func (f File) Probed() bool { return !f.ProbedAt.IsZero() && f.ProbeError == "" 
 
 // fileJSON is the JSON shape of a File.
 type fileJSON struct {
+	ID              int64           `json:"id"`
 	Path            string          `json:"path"`
 	PathB64         string          `json:"path_b64,omitempty"`
 	Size            int64           `json:"size"`
@@ -63,7 +67,7 @@ type fileJSON struct {
 // never) when ffprobe last ran and "probe_error" its error.
 func (f File) MarshalJSON() ([]byte, error) {
 	j := fileJSON{
-		Size: f.Size, ModTime: f.ModTime, Container: f.Container, LastScannedAt: f.LastScannedAt,
+		ID: f.ID, Size: f.Size, ModTime: f.ModTime, Container: f.Container, LastScannedAt: f.LastScannedAt,
 		Missing: f.Missing, Probe: f.Probe, Codec: f.Codec, DurationSeconds: f.DurationSeconds,
 		Tracks: f.Tracks, Probed: f.Probed(), ProbeError: f.ProbeError,
 	}
@@ -80,15 +84,19 @@ func (f File) MarshalJSON() ([]byte, error) {
 
 const fileColumns = "path, size, mtime, container, last_scanned_at, missing, probe, codec, duration_seconds, tracks, probed_at, probe_error"
 
+// fileSelectColumns are the columns scanFile reads.
+const fileSelectColumns = fileColumns + ", id"
+
 func scanFile(r rowScanner) (File, error) {
 	var (
 		f                      File
 		mtime, scanned, probed sql.NullString
 		probe                  sql.NullString
 		missing                int
+		id                     sql.NullInt64
 	)
 	if err := r.Scan(&f.Path, &f.Size, &mtime, &f.Container, &scanned, &missing, &probe,
-		&f.Codec, &f.DurationSeconds, &f.Tracks, &probed, &f.ProbeError); err != nil {
+		&f.Codec, &f.DurationSeconds, &f.Tracks, &probed, &f.ProbeError, &id); err != nil {
 		return File{}, err
 	}
 	pt, err := parseNullTime(probed)
@@ -113,6 +121,7 @@ func scanFile(r rowScanner) (File, error) {
 		f.LastScannedAt = *st
 	}
 	f.Missing = missing != 0
+	f.ID = id.Int64
 	if probe.Valid {
 		f.Probe = json.RawMessage(probe.String)
 		if len(f.Probe) > MaxProbeBytes {
@@ -131,12 +140,25 @@ func scanFile(r rowScanner) (File, error) {
 
 // GetFile returns the file row for path, or an error wrapping ErrNotFound.
 func (s *Store) GetFile(ctx context.Context, path string) (File, error) {
-	f, err := scanFile(s.rdb.QueryRowContext(ctx, "SELECT "+fileColumns+" FROM files WHERE path = ?", path))
+	f, err := scanFile(s.rdb.QueryRowContext(ctx, "SELECT "+fileSelectColumns+" FROM files WHERE path = ?", path))
 	if errors.Is(err, sql.ErrNoRows) {
 		return File{}, fmt.Errorf("file %q: %w", path, ErrNotFound)
 	}
 	if err != nil {
 		return File{}, fmt.Errorf("get file %q: %w", path, err)
+	}
+	return f, nil
+}
+
+// GetFileByID returns the file row with the stable id, or an error wrapping
+// ErrNotFound.
+func (s *Store) GetFileByID(ctx context.Context, id int64) (File, error) {
+	f, err := scanFile(s.rdb.QueryRowContext(ctx, "SELECT "+fileSelectColumns+" FROM files WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return File{}, fmt.Errorf("file %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return File{}, fmt.Errorf("get file %d: %w", id, err)
 	}
 	return f, nil
 }
@@ -405,7 +427,7 @@ func (s *Store) ListFiles(ctx context.Context, limit int, cursor string) ([]File
 		}
 		after = string(b)
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+fileColumns+" FROM files WHERE path > ? ORDER BY path LIMIT ?",
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+fileSelectColumns+" FROM files WHERE path > ? ORDER BY path LIMIT ?",
 		after, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list files: %w", err)

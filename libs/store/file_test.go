@@ -27,6 +27,10 @@ func TestUpsertAndGetFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got.ID <= 0 {
+		t.Errorf("GetFile: id %d, want a positive id", got.ID)
+	}
+	f.ID = got.ID
 	if fmt.Sprint(got) != fmt.Sprint(f) {
 		t.Errorf("GetFile = %+v\nwant %+v", got, f)
 	}
@@ -200,7 +204,9 @@ func TestUpsertFiles(t *testing.T) {
 	if err := s.UpsertFiles(ctx, []store.File{f}); err != nil {
 		t.Fatal(err)
 	}
-	if got := getFile(t, s, f.Path); fmt.Sprint(got) != fmt.Sprint(f) {
+	got := getFile(t, s, f.Path)
+	f.ID = got.ID
+	if fmt.Sprint(got) != fmt.Sprint(f) || got.ID <= 0 {
 		t.Errorf("GetFile = %+v\nwant %+v", got, f)
 	}
 }

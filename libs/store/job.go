@@ -56,6 +56,14 @@ type Job struct {
 	Error           string          `json:"error,omitempty"` // last failure
 	Result          json.RawMessage `json:"result,omitempty"`
 	CancelRequested bool            `json:"cancel_requested"`
+	// ParentID is the job that spawned this one ("" for a top-level job).
+	ParentID string `json:"parent_id,omitempty"`
+	// AwaitingChildren is true while the job, its own run over, waits for
+	// its children: it stays running, without a lease, until the last of
+	// them finishes (see AwaitChildren).
+	AwaitingChildren bool `json:"awaiting_children,omitempty"`
+	// RunAfter, when set, is the earliest time the queued job is claimed.
+	RunAfter *time.Time `json:"run_after,omitempty"`
 }
 
 // Lease names the claim that returned this job (see Lease).
@@ -78,6 +86,10 @@ type NewJob struct {
 	// MaxAttempts is how many times the job may be started; 0 means
 	// DefaultMaxAttempts.
 	MaxAttempts int
+	// RunAfter, when not zero, delays the job: it is not claimed before.
+	RunAfter time.Time
+	// ParentID is set by AwaitChildren; CreateJob ignores it.
+	ParentID string
 }
 
 // JobFilter selects and pages ListJobs results. Jobs are listed newest first
@@ -86,13 +98,14 @@ type NewJob struct {
 type JobFilter struct {
 	Status string // optional exact status
 	Kind   string // optional exact kind
+	Parent string // optional: only the children of this job
 	Limit  int    // 0 means DefaultListLimit; at most MaxListLimit
 	Cursor string // "" for the first page
 }
 
 const jobColumns = `id, kind, payload, status, priority, attempts, max_attempts, created_at,
 	started_at, finished_at, lease_owner, lease_expires_at, progress_percent, progress_message,
-	error, result, cancel_requested, lease_token, seq`
+	error, result, cancel_requested, lease_token, seq, parent_id, awaiting_children, run_after`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -101,15 +114,17 @@ func scanJob(r rowScanner) (Job, int64, error) {
 		j                                    Job
 		payload, created                     string
 		started, finished, owner, leaseUntil sql.NullString
-		errMsg, result                       sql.NullString
-		cancel                               int
+		errMsg, result, parent, runAfter     sql.NullString
+		cancel, awaiting                     int
 		seq                                  int64
 	)
 	if err := r.Scan(&j.ID, &j.Kind, &payload, &j.Status, &j.Priority, &j.Attempts, &j.MaxAttempts,
 		&created, &started, &finished, &owner, &leaseUntil, &j.ProgressPercent, &j.ProgressMessage,
-		&errMsg, &result, &cancel, &j.LeaseToken, &seq); err != nil {
+		&errMsg, &result, &cancel, &j.LeaseToken, &seq, &parent, &awaiting, &runAfter); err != nil {
 		return Job{}, 0, err
 	}
+	j.ParentID = parent.String
+	j.AwaitingChildren = awaiting != 0
 	var err error
 	if j.CreatedAt, err = parseTime(created); err != nil {
 		return Job{}, 0, err
@@ -121,6 +136,9 @@ func scanJob(r rowScanner) (Job, int64, error) {
 		return Job{}, 0, err
 	}
 	if j.LeaseExpiresAt, err = parseNullTime(leaseUntil); err != nil {
+		return Job{}, 0, err
+	}
+	if j.RunAfter, err = parseNullTime(runAfter); err != nil {
 		return Job{}, 0, err
 	}
 	j.Payload = json.RawMessage(payload)
@@ -135,15 +153,37 @@ func scanJob(r rowScanner) (Job, int64, error) {
 
 // CreateJob enqueues a job with status queued and returns it.
 func (s *Store) CreateJob(ctx context.Context, nj NewJob) (Job, error) {
+	nj.ParentID = ""
+	j, payload, err := newJobRow(nj)
+	if err != nil {
+		return Job{}, err
+	}
+	if _, err := s.stmts.insertJob.ExecContext(ctx, insertJobArgs(j, payload)...); err != nil {
+		return Job{}, fmt.Errorf("create job of kind %q: %w", nj.Kind, err)
+	}
+	return j, nil
+}
+
+// insertJobArgs returns the arguments of insertJobSQL for j.
+func insertJobArgs(j Job, payload string) []any {
+	var parent any
+	if j.ParentID != "" {
+		parent = j.ParentID
+	}
+	return []any{j.ID, j.Kind, payload, j.Priority, j.MaxAttempts, formatTime(j.CreatedAt), parent, nullTime(j.RunAfter)}
+}
+
+// newJobRow checks nj and returns the row to insert and its payload.
+func newJobRow(nj NewJob) (Job, string, error) {
 	if nj.Kind == "" {
-		return Job{}, fmt.Errorf("create job: empty kind: %w", ErrInvalid)
+		return Job{}, "", fmt.Errorf("create job: empty kind: %w", ErrInvalid)
 	}
 	if nj.Priority < MinPriority || nj.Priority > MaxPriority {
-		return Job{}, fmt.Errorf("create job of kind %q: priority %d outside %d..%d: %w",
+		return Job{}, "", fmt.Errorf("create job of kind %q: priority %d outside %d..%d: %w",
 			nj.Kind, nj.Priority, MinPriority, MaxPriority, ErrInvalid)
 	}
 	if nj.MaxAttempts < 0 {
-		return Job{}, fmt.Errorf("create job of kind %q: max_attempts %d is negative: %w", nj.Kind, nj.MaxAttempts, ErrInvalid)
+		return Job{}, "", fmt.Errorf("create job of kind %q: max_attempts %d is negative: %w", nj.Kind, nj.MaxAttempts, ErrInvalid)
 	}
 	if nj.MaxAttempts == 0 {
 		nj.MaxAttempts = DefaultMaxAttempts
@@ -151,23 +191,23 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob) (Job, error) {
 	payload := "{}"
 	if len(nj.Payload) > 0 {
 		if !json.Valid(nj.Payload) {
-			return Job{}, fmt.Errorf("create job of kind %q: payload is not valid JSON: %w", nj.Kind, ErrInvalid)
+			return Job{}, "", fmt.Errorf("create job of kind %q: payload is not valid JSON: %w", nj.Kind, ErrInvalid)
 		}
 		payload = string(nj.Payload)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return Job{}, fmt.Errorf("create job of kind %q: generate id: %w", nj.Kind, err)
+		return Job{}, "", fmt.Errorf("create job of kind %q: generate id: %w", nj.Kind, err)
 	}
 	j := Job{
 		ID: id.String(), Kind: nj.Kind, Payload: json.RawMessage(payload), Status: StatusQueued,
-		Priority: nj.Priority, MaxAttempts: nj.MaxAttempts, CreatedAt: time.Now().UTC(),
+		Priority: nj.Priority, MaxAttempts: nj.MaxAttempts, CreatedAt: time.Now().UTC(), ParentID: nj.ParentID,
 	}
-	if _, err := s.stmts.insertJob.ExecContext(ctx, j.ID, j.Kind, payload, j.Priority, j.MaxAttempts,
-		formatTime(j.CreatedAt)); err != nil {
-		return Job{}, fmt.Errorf("create job of kind %q: %w", nj.Kind, err)
+	if !nj.RunAfter.IsZero() {
+		at := nj.RunAfter.UTC()
+		j.RunAfter = &at
 	}
-	return j, nil
+	return j, payload, nil
 }
 
 // GetJob returns the job with the given id, or an error wrapping ErrNotFound.
@@ -208,6 +248,10 @@ func (s *Store) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error
 	if f.Kind != "" {
 		q += " AND kind = ?"
 		args = append(args, f.Kind)
+	}
+	if f.Parent != "" {
+		q += " AND parent_id = ?"
+		args = append(args, f.Parent)
 	}
 	q += " ORDER BY seq DESC LIMIT ?"
 	args = append(args, limit+1)

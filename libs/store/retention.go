@@ -78,6 +78,9 @@ func retentionDeleteSQL(n int) string {
 	for i := range marks {
 		marks[i] = "?" + strconv.Itoa(i+2)
 	}
+	// A finished child of a parent still waiting for its other children
+	// stays: the parent's result counts it when the last one finishes.
 	return `DELETE FROM jobs
-		WHERE seq IN (` + strings.Join(marks, ",") + `) AND status IN ` + finishedStatuses + ` AND finished_at < ?1`
+		WHERE seq IN (` + strings.Join(marks, ",") + `) AND status IN ` + finishedStatuses + ` AND finished_at < ?1
+		AND (parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs AS p WHERE p.id = jobs.parent_id AND p.awaiting_children = 1))`
 }

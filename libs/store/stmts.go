@@ -14,14 +14,16 @@ const leasedRunning = " WHERE id = ?1 AND lease_owner = ?2 AND lease_token = ?3 
 // Statements on the hot path of the queue, prepared once on the writer
 // connection.
 const (
-	insertJobSQL = `INSERT INTO jobs (id, kind, payload, status, priority, attempts, max_attempts, created_at)
-		VALUES (?, ?, ?, 'queued', ?, 0, ?, ?)`
+	insertJobSQL = `INSERT INTO jobs (id, kind, payload, status, priority, attempts, max_attempts, created_at,
+			parent_id, run_after)
+		VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?)`
 
 	claimJobSQL = `UPDATE jobs SET
 			status = 'running', attempts = attempts + 1, started_at = ?1, finished_at = NULL,
 			lease_owner = ?2, lease_expires_at = ?3, lease_token = lease_token + 1,
 			progress_percent = 0, progress_message = ''
 		WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND kind IN (SELECT value FROM json_each(?4))
+			AND (run_after IS NULL OR run_after <= ?1)
 			ORDER BY priority, seq LIMIT 1)
 		RETURNING ` + jobColumns
 

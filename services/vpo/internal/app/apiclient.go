@@ -63,7 +63,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = string(data)
 		}
-		return withCode(ExitUnavailable, fmt.Errorf("daemon answered %d: %s", resp.StatusCode, e.Error))
+		return withCode(ExitUnavailable, &daemonError{Status: resp.StatusCode, Msg: e.Error})
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -72,3 +72,11 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	}
 	return nil
 }
+
+// daemonError is a non-2xx answer of the daemon.
+type daemonError struct {
+	Status int
+	Msg    string
+}
+
+func (e *daemonError) Error() string { return fmt.Sprintf("daemon answered %d: %s", e.Status, e.Msg) }

@@ -81,6 +81,10 @@ gracefully within [server] shutdown_timeout. SIGHUP reloads the
 configuration; SIGQUIT writes the stacks of all goroutines to stderr and
 exits at once.
 
+Policies (YAML files in [policies] dir): 'vpo policy list|check|plan' and
+'vpo doctor' work without a daemon; 'vpo policy apply' and 'vpo plan
+list|approve|reject' go through it.
+
 Configuration file: --config PATH, else $VPO_CONFIG_PATH, else
 ~/.vpo/config.toml, else /etc/vpo/config.toml; with none, built-in defaults.
 Precedence: command-line flags > config file > VPO_* environment > defaults.
@@ -107,6 +111,15 @@ func withCode(code int, err error) error {
 // Main runs the vpo command with args (without the program name) and returns
 // the process exit code.
 func Main(ctx context.Context, args []string, env Env) int {
+	return mainWith(ctx, args, env, deps{policies: policyLib{}})
+}
+
+// deps are the libraries behind the commands that tests replace.
+type deps struct {
+	policies policyEngine
+}
+
+func mainWith(ctx context.Context, args []string, env Env, d deps) int {
 	app := kingpin.New("vpo", appHelp+envHelp()+"\n"+exitCodeHelp)
 	app.UsageWriter(env.Stdout)
 	app.ErrorWriter(env.Stderr)
@@ -116,7 +129,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	app.Terminate(func(code int) { panic(terminate{code}) })
 	app.Version(env.Build.String())
 
-	cmds := newCommands(app, env)
+	cmds := newCommands(app, env, d)
 	if len(args) == 0 {
 		env.releaseSignals()
 		app.UsageWriter(env.Stderr)
@@ -181,12 +194,15 @@ func reported(code int) error { return &exitError{code: code, err: errReported} 
 
 type commandFunc func(ctx context.Context) error
 
-func newCommands(app *kingpin.Application, env Env) map[string]commandFunc {
+func newCommands(app *kingpin.Application, env Env, d deps) map[string]commandFunc {
 	cmds := map[string]commandFunc{}
 	addServe(app, env, cmds)
 	addVersion(app, env, cmds)
 	addConfig(app, env, cmds)
 	addJobs(app, env, cmds)
+	addPolicy(app, env, d, cmds)
+	addPlan(app, env, cmds)
+	addDoctor(app, env, d, cmds)
 	return cmds
 }
 

@@ -1,6 +1,10 @@
 package app
 
-import "time"
+import (
+	"context"
+	"errors"
+	"time"
+)
 
 // Exported for the app_test package.
 var (
@@ -15,3 +19,35 @@ type Retention = retention
 func SetRetentionClock(r *retention, now func() time.Time, batch int) {
 	r.now, r.batch, r.pause = now, batch, 0
 }
+
+// The policy engine's types, for fakes.
+type (
+	PolicyEngine  = policyEngine
+	PolicyFile    = policyFile
+	PolicyListing = policyListing
+	PolicyEntry   = policyEntry
+	PolicyProblem = policyProblem
+)
+
+// ErrPolicyNotFound is what a fake engine's Find wraps for a missing policy.
+var ErrPolicyNotFound = errPolicyNotFound
+
+// MainWithPolicies runs Main with eng in place of libs/policy.
+func MainWithPolicies(ctx context.Context, args []string, env Env, eng PolicyEngine) int {
+	return mainWith(ctx, args, env, deps{policies: eng})
+}
+
+// UnitSandboxBlocks is unitSandbox.blocks for a sandbox of these settings.
+func UnitSandboxBlocks(protectSystem, protectHome string, readWrite []string, path string) string {
+	return unitSandbox{protectSystem: protectSystem, protectHome: protectHome, readWrite: readWrite}.blocks(path)
+}
+
+// AccessAs checks path for uid and gids as doctor checks another user's
+// access; want is a sum of 4 (read), 2 (write) and 1 (search).
+func AccessAs(path string, uid uint32, gids []uint32, want uint32) error {
+	return accessUser{name: "test", ids: &userIDs{uid: uid, gids: gids}}.access(path, want)
+}
+
+// IsACLDenial reports whether err is a denial an access control list may
+// lift (doctor's warn).
+func IsACLDenial(err error) bool { return errors.Is(err, errACL) }

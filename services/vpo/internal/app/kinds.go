@@ -9,14 +9,18 @@ import (
 	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/logging"
 	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
 	"github.com/vpo-project/vpo/services/vpo/internal/scan"
 	"github.com/vpo-project/vpo/services/vpo/internal/testkinds"
 )
 
 // newRegistry registers every job kind this daemon runs. New kinds plug in
 // here by implementing jobs.Handler.
-func newRegistry(cfg config.Config, st *store.Store, logger *logrus.Logger) (*jobs.Registry, error) {
+func newRegistry(cfg config.Config, st *store.Store, logger *logrus.Logger, applier *applyjob.Handler) (*jobs.Registry, error) {
 	reg := jobs.NewRegistry()
+	if err := reg.Register(applyjob.Kind, applier); err != nil {
+		return nil, fmt.Errorf("register %s: %w", applyjob.Kind, err)
+	}
 	// ffprobe is looked up on PATH at the start of every scan.
 	if err := reg.Register(scan.Kind, scan.New(st, &scan.FFProbe{}, logging.Component(logger, "scan"))); err != nil {
 		return nil, fmt.Errorf("register %s: %w", scan.Kind, err)
@@ -28,4 +32,12 @@ func newRegistry(cfg config.Config, st *store.Store, logger *logrus.Logger) (*jo
 		}
 	}
 	return reg, nil
+}
+
+// policySettings are the policies.* keys an apply job reads when it starts.
+func policySettings(c config.Config) applyjob.Settings {
+	return applyjob.Settings{
+		Dir: c.Policies.Dir, KeepOriginal: c.Policies.KeepOriginal,
+		MinFileAge: c.Policies.MinFileAge, RequireApproval: c.Policies.RequireApproval,
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/lifecycle"
 	"github.com/vpo-project/vpo/libs/logging"
+	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
 )
 
 // applyFunc puts the new value of one live key into effect. Values are
@@ -26,6 +27,7 @@ type liveParts struct {
 	pool      *jobs.Pool
 	group     *lifecycle.Group
 	retention *retention
+	applier   *applyjob.Handler
 }
 
 // appliers maps every live key (config.Key.Live) to what applies it. To
@@ -40,6 +42,11 @@ func appliers(p liveParts) map[string]applyFunc {
 		"jobs.lease_duration":     func(_, c config.Config) { p.pool.SetLease(c.Jobs.LeaseDuration) },
 		"server.shutdown_timeout": func(_, c config.Config) { p.group.SetShutdownTimeout(c.Server.ShutdownTimeout) },
 		"jobs.retention_days":     func(_, c config.Config) { p.retention.SetDays(c.Jobs.RetentionDays) },
+		// Apply jobs read the policies.* keys when they start.
+		"policies.dir":              func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },
+		"policies.keep_original":    func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },
+		"policies.min_file_age":     func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },
+		"policies.require_approval": func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/vpo-project/vpo/libs/lifecycle"
 	"github.com/vpo-project/vpo/libs/logging"
 	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/apply"
+	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
 	"github.com/vpo-project/vpo/services/vpo/internal/server"
 )
 
@@ -138,7 +141,19 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	}
 	defer func() { _ = closeStore() }()
 
-	registry, err := newRegistry(cfg, st, logger)
+	executor, err := apply.New(apply.Options{
+		JournalDir: filepath.Join(filepath.Dir(cfg.Database.Path), applyJournalDir),
+		Logger:     logging.Component(logger, "apply"),
+	})
+	if err != nil {
+		_ = ln.Close()
+		log.Errorf("cannot set up the policy executor: %v", err)
+		return reported(ExitFailure)
+	}
+	// Before any worker runs: what applies killed mid-way left behind.
+	recoverApplies(ctx, executor, logging.Component(logger, "apply"))
+	applier := applyjob.New(st, executor, policySettings(cfg), logging.Component(logger, "apply"))
+	registry, err := newRegistry(cfg, st, logger, applier)
 	if err != nil {
 		_ = ln.Close()
 		log.Errorf("job kinds: %v", err)
@@ -166,9 +181,16 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Accepting: func() bool { return !hl.ShuttingDown() },
 		Log:       logging.Component(logger, "api"),
 	})
+	policiesAPI := server.NewPoliciesAPI(server.PoliciesAPIOptions{
+		Store:     st,
+		Dir:       func() string { return applier.Settings().Dir },
+		Submitted: pool.Notify,
+		Accepting: func() bool { return !hl.ShuttingDown() },
+		Log:       logging.Component(logger, "api"),
+	})
 	httpLog := logging.Component(logger, "http")
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
-		Health: hl, Jobs: api, Log: httpLog,
+		Health: hl, Jobs: api, Policies: policiesAPI, Log: httpLog,
 		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })
 
@@ -202,7 +224,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 			}
 			return l, err
 		},
-		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer}),
+		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier}),
 		log:      log,
 		health:   hl,
 		announce: announce,
@@ -250,6 +272,28 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	return nil
 }
 
+// applyJournalDir is the directory, next to the database, where the policy
+// executor journals its rewrites.
+const applyJournalDir = "apply-journal"
+
+// recoverer undoes what interrupted applies left behind.
+type recoverer interface {
+	Recover(ctx context.Context) ([]string, error)
+}
+
+// recoverApplies runs the executor's start-up recovery and logs what it
+// removed or restored; a failure is logged, not fatal (the journal stays
+// for the next start).
+func recoverApplies(ctx context.Context, r recoverer, log *logrus.Entry) {
+	paths, err := r.Recover(ctx)
+	if err != nil {
+		log.Errorf("recover interrupted policy applies: %v", err)
+	}
+	for _, p := range paths {
+		log.WithField("file_path", p).Warn("interrupted policy apply cleaned up at start")
+	}
+}
+
 // healthStore is what the /health database check reads.
 type healthStore interface {
 	Ping(ctx context.Context) error
@@ -286,6 +330,13 @@ func databaseCheck(st healthStore, log *logrus.Entry, queued *atomic.Int64) heal
 	refreshQueued := queueCounter(st, log, queued)
 	return health.CheckerFunc(func(ctx context.Context) error {
 		err := st.Ping(ctx)
+		if err == nil && ctx.Err() == nil {
+			// ctx.Err() turns non-nil only once the deadline's timer has
+			// run, which a busy machine may delay past the Ping.
+			if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
+				err = fmt.Errorf("database check exceeded its time limit: %w", context.DeadlineExceeded)
+			}
+		}
 		if err == nil && ctx.Err() != nil {
 			// The health probe has answered "timed out" already.
 			err = fmt.Errorf("database check exceeded its time limit: %w", ctx.Err())

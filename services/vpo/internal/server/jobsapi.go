@@ -177,8 +177,17 @@ func (a *JobsAPI) list(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	parent := q.Get("parent")
+	if parent != "" {
+		u, err := uuid.Parse(parent)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("parent %q is not a job id (a UUID)", parent))
+			return
+		}
+		parent = u.String()
+	}
 	js, next, err := a.opts.Store.ListJobs(r.Context(), store.JobFilter{
-		Status: q.Get("status"), Kind: q.Get("kind"), Limit: limit, Cursor: q.Get("cursor"),
+		Status: q.Get("status"), Kind: q.Get("kind"), Parent: parent, Limit: limit, Cursor: q.Get("cursor"),
 	})
 	if err != nil {
 		writeStoreError(w, err)

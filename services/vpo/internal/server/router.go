@@ -23,7 +23,10 @@ type RouterOptions struct {
 	Health HealthHandlers
 	// Jobs mounts the jobs and files API; nil leaves it out.
 	Jobs *JobsAPI
-	Log  *logrus.Entry
+	// Policies mounts the policies, plans and file-detail API; nil leaves
+	// it out.
+	Policies *PoliciesAPI
+	Log      *logrus.Entry
 	// AuthToken, when set, is required on every request except the three
 	// health endpoints, as "Authorization: Bearer TOKEN" or as the password
 	// of HTTP Basic auth; /health then shows only "status" and
@@ -49,6 +52,9 @@ func NewRouter(opts RouterOptions) http.Handler {
 	r.Handle("/health/ready", opts.Health.ReadyHandler()).Methods(http.MethodGet, http.MethodHead)
 	if opts.Jobs != nil {
 		opts.Jobs.mount(r)
+	}
+	if opts.Policies != nil {
+		opts.Policies.mount(r)
 	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", req.Method, req.URL.Path))

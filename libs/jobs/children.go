@@ -1,0 +1,23 @@
+package jobs
+
+import (
+	"fmt"
+
+	"github.com/vpo-project/vpo/libs/store"
+)
+
+// Children is what a handler returns, as its error, to hand its work to
+// child jobs instead of finishing: the pool stores the children and turns
+// the job into a waiting parent in one write (Queue.AwaitChildren), and
+// frees the worker at once. The parent reaches its terminal status in the
+// same transaction as its last child, so no worker ever blocks on children
+// (with one worker the children still run). A job cancelled meanwhile ends
+// cancelled, its children never stored.
+type Children struct {
+	Jobs []store.NewJob
+}
+
+// Error describes the hand-off (it is not a failure).
+func (c *Children) Error() string {
+	return fmt.Sprintf("job hands its work to %d child jobs", len(c.Jobs))
+}

@@ -1,0 +1,70 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/vpo-project/vpo/libs/jobs"
+	"github.com/vpo-project/vpo/libs/store"
+)
+
+// TestChildrenWithOneWorker: a parent that hands its work to children does
+// not hold the only worker; its children run and it finishes with the last.
+func TestChildrenWithOneWorker(t *testing.T) {
+	e := newEnv(t)
+	e.register("parent", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		kids := make([]store.NewJob, 3)
+		for i := range kids {
+			kids[i] = store.NewJob{Kind: "child"}
+		}
+		return nil, &jobs.Children{Jobs: kids}
+	})
+	e.register("child", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		return json.RawMessage(`{"outcome":"applied"}`), nil
+	})
+	parent := e.submit(store.NewJob{Kind: "parent"})
+	e.start(jobs.PoolOptions{Workers: 1})
+	done := e.waitStatus(parent.ID, store.StatusCompleted)
+	var counts map[string]int
+	if err := json.Unmarshal(done.Result, &counts); err != nil || counts["files"] != 3 || counts["applied"] != 3 {
+		t.Errorf("parent result = %s, %v; want 3 files applied", done.Result, err)
+	}
+	kids, _, err := e.store.ListJobs(context.Background(), store.JobFilter{Parent: parent.ID})
+	if err != nil || len(kids) != 3 {
+		t.Fatalf("children = %d, %v", len(kids), err)
+	}
+	for _, k := range kids {
+		if k.Status != store.StatusCompleted {
+			t.Errorf("child %s is %s", k.ID, k.Status)
+		}
+	}
+}
+
+// TestCancelParentStopsRunningChildren: cancelling a waiting parent stops
+// its running child at once (CheckCancel of the parent pokes the child),
+// and the parent ends cancelled.
+func TestCancelParentStopsRunningChildren(t *testing.T) {
+	e := newEnv(t)
+	started := make(chan string, 1)
+	e.register("parent", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		return nil, &jobs.Children{Jobs: []store.NewJob{{Kind: "slow"}, {Kind: "slow"}}}
+	})
+	e.register("slow", blockOnCtx(started))
+	parent := e.submit(store.NewJob{Kind: "parent"})
+	// Renewal every 20 minutes: only CheckCancel can make the worker look.
+	p, _ := e.start(jobs.PoolOptions{Workers: 1, Lease: time.Hour})
+	<-started
+	if _, err := e.store.CancelJob(context.Background(), parent.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	p.CheckCancel(parent.ID)
+	e.waitStatus(parent.ID, store.StatusCancelled)
+	kids, _, _ := e.store.ListJobs(context.Background(), store.JobFilter{Parent: parent.ID})
+	for _, k := range kids {
+		if k.Status != store.StatusCancelled {
+			t.Errorf("child %s is %s, want cancelled", k.ID, k.Status)
+		}
+	}
+}

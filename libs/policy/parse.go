@@ -1,0 +1,803 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vpo-project/vpo/libs/media"
+)
+
+// Limits on a policy file.
+const (
+	// MaxFileSize is the largest policy file Parse and ReadFile read.
+	MaxFileSize = 1 << 20
+	// maxNodes bounds the values visited, aliases expanded, so that an
+	// alias bomb is an error instead of minutes of work.
+	maxNodes = 20_000
+	// maxAliasChain bounds an alias of an alias of ….
+	maxAliasChain = 64
+	// maxErrors is the most problems one Parse reports.
+	maxErrors = 50
+	// maxListLen bounds a list of languages, patterns or codecs.
+	maxListLen = 256
+	// maxPhases bounds the phases of a policy.
+	maxPhases = 100
+	// maxMinimum bounds keep_audio.minimum.
+	maxMinimum = 1000
+)
+
+// The keys of each block, in the order the documentation lists them.
+var (
+	topKeys      = []string{"schema_version", "name", "description", "category", "config", "phases"}
+	configKeys   = []string{"audio_languages", "subtitle_languages", "commentary_patterns", "on_error", "keep_original"}
+	phaseKeys    = []string{"name", "container", "keep_audio", "keep_subtitles", "filter_attachments", "track_order", "default_flags", "audio_actions", "subtitle_actions", "video_actions"}
+	phaseLater   = []string{"rules", "audio_synthesis", "transcode", "transcription", "file_timestamp", "skip_when", "depends_on", "run_if", "on_error"}
+	containerKey = []string{"target", "on_incompatible_codec", "codec_mappings", "preserve_metadata"}
+	keepAudioKey = []string{"languages", "fallback", "minimum", "keep_music_tracks", "exclude_music_from_language_filter",
+		"keep_sfx_tracks", "exclude_sfx_from_language_filter", "keep_non_speech_tracks", "exclude_non_speech_from_language_filter"}
+	keepSubsKey   = []string{"languages", "preserve_forced", "remove_all"}
+	attachKey     = []string{"remove_all"}
+	actionsKey    = []string{"clear_all_forced", "clear_all_default", "clear_all_titles"}
+	fallbackKey   = []string{"mode"}
+	flagsKey      = []string{"set_first_video_default", "set_preferred_audio_default", "set_preferred_subtitle_default", "clear_other_defaults", "set_subtitle_default_when_audio_differs", "set_subtitle_forced_when_audio_differs", "preferred_audio_codec"}
+	categories    = []string{CategoryVideo, CategoryAudioMain, CategoryAudioAlternate, CategorySubtitleMain, CategorySubtitleForced, CategoryAudioCommentary, CategorySubtitleCommentary, CategoryAudioMusic, CategoryAudioSFX, CategoryAudioNonSpeech, CategoryAttachment}
+	reservedNames = []string{"config", "schema_version", "phases"}
+)
+
+// yamlLine finds the line in the YAML library's error messages.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// Parse reads a policy (upstream VPO's schema_version 13) from data; file
+// is the path it came from, used in messages ("" for none). Problems of
+// syntax, type, value and unknown keys are errors naming the file, the
+// line and the key: a *Error, or Errors when there are several. Features
+// vpo knows but does not run yet are not errors here; Check reports them.
+func Parse(file string, data []byte) (*Policy, error) {
+	d := &decoder{file: file}
+	if len(data) > MaxFileSize {
+		d.fail(nil, "", "the file is %d bytes, larger than the %d a policy may be", len(data), MaxFileSize)
+		return nil, d.errs.asError()
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.fail(nil, "", "the file is empty; a policy needs schema_version: 13 and phases")
+		} else {
+			d.syntax(err)
+		}
+		return nil, d.errs.asError()
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		d.syntax(err)
+		return nil, d.errs.asError()
+	default:
+		d.fail(&next, "", "a second YAML document (after ---) is not allowed; a policy is one document")
+		return nil, d.errs.asError()
+	}
+	p := &Policy{File: file, Source: data, Name: nameOf(file)}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	d.policy(root, p)
+	if len(d.errs) > 0 {
+		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
+		return nil, d.errs.asError()
+	}
+	p.unsupported = d.unsupported
+	if p.Name == "" {
+		p.Name = p.DisplayName
+	}
+	return p, nil
+}
+
+// nameOf returns a policy's name: its file name without .yaml or .yml.
+func nameOf(file string) string {
+	if file == "" {
+		return ""
+	}
+	base := filepath.Base(file)
+	for _, ext := range []string{".yaml", ".yml"} {
+		if strings.HasSuffix(base, ext) && len(base) > len(ext) {
+			return strings.TrimSuffix(base, ext)
+		}
+	}
+	return base
+}
+
+// decoder walks the YAML tree of one policy, collecting problems.
+type decoder struct {
+	file        string
+	errs        Errors
+	unsupported Errors
+	nodes       int
+	over        bool
+}
+
+// fail records a problem at n (nil: no line) with key path key.
+func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
+	if len(d.errs) >= maxErrors {
+		return
+	}
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// later records a feature vpo knows but does not run yet.
+func (d *decoder) later(n *yaml.Node, key, msg string) {
+	d.unsupported = append(d.unsupported, &Error{File: d.file, Line: n.Line, Key: key, Msg: msg, style: styleUnsupported})
+}
+
+// syntax records an error of the YAML library as a syntax error.
+func (d *decoder) syntax(err error) {
+	msg := err.Error()
+	line := 0
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	text := "YAML syntax error: " + msg
+	if line > 0 {
+		text = fmt.Sprintf("YAML syntax error at line %d: %s", line, msg)
+	}
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Msg: text, style: styleSyntax})
+}
+
+// resolve follows aliases to the node they name and counts the visit;
+// nil once the file has too many values.
+func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
+	if d.over || n == nil {
+		return nil
+	}
+	start := n
+	for i := 0; n.Kind == yaml.AliasNode; i++ {
+		if n.Alias == nil || i >= maxAliasChain {
+			d.fail(start, "", "alias *%s cannot be resolved", start.Value)
+			return nil
+		}
+		n = n.Alias
+	}
+	d.nodes++
+	if d.nodes > maxNodes {
+		d.over = true
+		d.fail(start, "", "the policy has more than %d values (aliases expanded); it is too large", maxNodes)
+		return nil
+	}
+	return n
+}
+
+// null reports whether n is YAML's null (a key with no value).
+func null(n *yaml.Node) bool {
+	return n == nil || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// describe names what a node is, for type errors.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		v := n.Value
+		if len(v) > 40 {
+			v = v[:40] + "…"
+		}
+		switch n.ShortTag() {
+		case "!!null":
+			return "empty"
+		case "!!str":
+			return strconv.Quote(v)
+		default:
+			return v
+		}
+	default:
+		return "not a value"
+	}
+}
+
+// join returns the key path of key under path.
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// index returns the key path of item i of the list at path.
+func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+// mapping walks the mapping n at path, calling each for every key in
+// known with its (resolved) value; other keys are errors. It reports
+// whether n was a mapping.
+func (d *decoder) mapping(n *yaml.Node, path string, known []string, each func(key string, k, v *yaml.Node)) bool {
+	n = d.resolve(n)
+	if n == nil {
+		return false
+	}
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "must be a mapping of keys (%s), not %s", strings.Join(known, ", "), describe(n))
+		return false
+	}
+	seen := make(map[string]int, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if len(d.errs) >= maxErrors {
+			return true
+		}
+		k := d.resolve(n.Content[i])
+		if k == nil {
+			return true
+		}
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			d.fail(k, join(path, k.Value), "merge keys (<<) are not supported; repeat the keys or use an alias for the whole value")
+			continue
+		}
+		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
+			d.fail(k, path, "a key must be a name, not %s", describe(k))
+			continue
+		}
+		name := k.Value
+		key := join(path, name)
+		if first, dup := seen[name]; dup {
+			d.fail(k, key, "duplicate key (first at line %d)", first)
+			continue
+		}
+		seen[name] = k.Line
+		if !contains(known, name) {
+			d.fail(k, key, "unknown key%s", suggest(name, known))
+			continue
+		}
+		v := d.resolve(n.Content[i+1])
+		if v == nil {
+			return true
+		}
+		each(name, k, v)
+	}
+	return true
+}
+
+// str reads a string scalar.
+func (d *decoder) str(v *yaml.Node, path string) (string, bool) {
+	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!str" {
+		d.fail(v, path, "must be a string, not %s", describe(v))
+		return "", false
+	}
+	return v.Value, true
+}
+
+// boolean reads true or false.
+func (d *decoder) boolean(v *yaml.Node, path string) bool {
+	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" {
+		d.fail(v, path, "must be true or false, not %s", describe(v))
+		return false
+	}
+	b, err := strconv.ParseBool(strings.ToLower(v.Value))
+	if err != nil {
+		d.fail(v, path, "must be true or false, not %s", describe(v))
+	}
+	return b
+}
+
+// integer reads a whole number from lo to hi.
+func (d *decoder) integer(v *yaml.Node, path string, lo, hi int) (int, bool) {
+	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" {
+		d.fail(v, path, "must be a whole number, not %s", describe(v))
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.ReplaceAll(v.Value, "_", ""), 0, 64)
+	if err != nil || n < int64(lo) || n > int64(hi) {
+		d.fail(v, path, "must be a whole number from %d to %d, not %s", lo, hi, v.Value)
+		return 0, false
+	}
+	return int(n), true
+}
+
+// enum reads a string that must be one of values.
+func (d *decoder) enum(v *yaml.Node, path string, values ...string) (string, bool) {
+	s, ok := d.str(v, path)
+	if !ok {
+		return "", false
+	}
+	if !contains(values, s) {
+		d.fail(v, path, "%q is not one of %s%s", s, strings.Join(values, ", "), suggest(s, values))
+		return "", false
+	}
+	return s, true
+}
+
+// strings reads a list of strings; single allows one string alone.
+func (d *decoder) list(v *yaml.Node, path string, single bool, each func(i int, item *yaml.Node, s string)) bool {
+	if single && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
+		each(0, v, v.Value)
+		return true
+	}
+	if v.Kind != yaml.SequenceNode {
+		d.fail(v, path, "must be a list, not %s", describe(v))
+		return false
+	}
+	if len(v.Content) > maxListLen {
+		d.fail(v, path, "has %d items, more than %d", len(v.Content), maxListLen)
+		return false
+	}
+	for i, raw := range v.Content {
+		if len(d.errs) >= maxErrors {
+			return false
+		}
+		item := d.resolve(raw)
+		if item == nil {
+			return false
+		}
+		s, ok := d.str(item, index(path, i))
+		if ok {
+			each(i, item, s)
+		}
+	}
+	return true
+}
+
+// languages reads a list of language codes, normalised to ISO 639-2/B
+// and without repeats.
+func (d *decoder) languages(v *yaml.Node, path string) []string {
+	out := []string{}
+	d.list(v, path, false, func(i int, item *yaml.Node, s string) {
+		code := media.NormalizeLanguage(s)
+		if code == media.Undetermined && !strings.EqualFold(strings.TrimSpace(s), media.Undetermined) {
+			d.fail(item, index(path, i), "unknown language code %q (use ISO 639 codes such as eng, jpn, ger)", s)
+			return
+		}
+		if !contains(out, code) {
+			out = append(out, code)
+		}
+	})
+	return out
+}
+
+// policy reads the top level.
+func (d *decoder) policy(root *yaml.Node, p *Policy) {
+	values := map[string]*yaml.Node{}
+	keys := map[string]*yaml.Node{}
+	if !d.mapping(root, "", topKeys, func(key string, k, v *yaml.Node) { values[key], keys[key] = v, k }) {
+		return
+	}
+	v, ok := values["schema_version"]
+	switch {
+	case !ok || null(v):
+		d.fail(root, "schema_version", "missing: a policy must start with schema_version: 13")
+		return
+	case v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int":
+		d.fail(v, "schema_version", "must be the number 13, not %s", describe(v))
+		return
+	case !isThirteen(v.Value):
+		d.fail(v, "schema_version", "version %s is not supported: vpo reads schema_version 13 (upstream VPO's phased format)", v.Value)
+		return
+	}
+	p.SchemaVersion = SchemaVersion
+	if v := values["name"]; !null(v) {
+		if s, ok := d.str(v, "name"); ok {
+			s = strings.TrimSpace(s)
+			switch {
+			case s == "":
+				d.fail(v, "name", "must not be empty (leave it out instead)")
+			case len(s) > 200:
+				d.fail(v, "name", "is %d characters, more than 200", len(s))
+			default:
+				p.DisplayName = s
+			}
+		}
+	}
+	if v := values["description"]; !null(v) {
+		p.Description, _ = d.str(v, "description")
+	}
+	if v := values["category"]; !null(v) {
+		p.Category, _ = d.str(v, "category")
+	}
+	p.Config = Config{
+		AudioLanguages:     []string{"eng", media.Undetermined},
+		SubtitleLanguages:  []string{"eng", media.Undetermined},
+		CommentaryPatterns: []string{"commentary", "director", "audio description"},
+		OnError:            OnErrorContinue,
+	}
+	if v := values["config"]; !null(v) {
+		d.config(v, &p.Config)
+	}
+	v, ok = values["phases"]
+	if !ok || null(v) {
+		d.fail(root, "phases", "missing: a policy needs at least one phase")
+		return
+	}
+	d.phases(v, p)
+}
+
+// config reads the config block.
+func (d *decoder) config(n *yaml.Node, c *Config) {
+	d.mapping(n, "config", configKeys, func(key string, k, v *yaml.Node) {
+		path := join("config", key)
+		if null(v) {
+			return
+		}
+		switch key {
+		case "audio_languages":
+			c.AudioLanguages = d.languages(v, path)
+		case "subtitle_languages":
+			c.SubtitleLanguages = d.languages(v, path)
+		case "commentary_patterns":
+			var patterns []string
+			d.list(v, path, false, func(i int, item *yaml.Node, s string) {
+				if strings.TrimSpace(s) == "" {
+					d.fail(item, index(path, i), "an empty pattern would match every title")
+					return
+				}
+				if _, err := regexp.Compile("(?i)" + s); err != nil {
+					d.fail(item, index(path, i), "%q is not a valid regular expression: %v", s, err)
+					return
+				}
+				patterns = append(patterns, s)
+			})
+			c.CommentaryPatterns = patterns
+		case "on_error":
+			if s, ok := d.enum(v, path, OnErrorSkip, OnErrorContinue, OnErrorFail); ok {
+				c.OnError = s
+			}
+		case "keep_original":
+			b := d.boolean(v, path)
+			c.KeepOriginal = &b
+		}
+	})
+}
+
+// phases reads the list of phases.
+func (d *decoder) phases(v *yaml.Node, p *Policy) {
+	if v.Kind != yaml.SequenceNode {
+		d.fail(v, "phases", "must be a list of phases, not %s", describe(v))
+		return
+	}
+	if len(v.Content) == 0 {
+		d.fail(v, "phases", "is empty: a policy needs at least one phase")
+		return
+	}
+	if len(v.Content) > maxPhases {
+		d.fail(v, "phases", "has %d phases, more than %d", len(v.Content), maxPhases)
+		return
+	}
+	names := map[string]int{}
+	for i, raw := range v.Content {
+		path := index("phases", i)
+		n := d.resolve(raw)
+		if n == nil {
+			return
+		}
+		ph := Phase{Line: n.Line}
+		nameSeen := false
+		known := append(append([]string(nil), phaseKeys...), phaseLater...)
+		d.mapping(n, path, known, func(key string, k, v *yaml.Node) {
+			d.phaseKey(p, &ph, path, key, k, v, &nameSeen)
+		})
+		if n.Kind == yaml.MappingNode && !nameSeen {
+			d.fail(n, join(path, "name"), "missing: every phase needs a name")
+		}
+		if ph.Name != "" {
+			folded := strings.ToLower(ph.Name)
+			if first, dup := names[folded]; dup {
+				d.fail(n, join(path, "name"), "phase name %q is used twice (first by phases[%d]); names must differ (ignoring case)", ph.Name, first)
+			} else {
+				names[folded] = i
+			}
+		}
+		p.Phases = append(p.Phases, ph)
+	}
+}
+
+// phaseKey reads one key of a phase.
+func (d *decoder) phaseKey(p *Policy, ph *Phase, phasePath, key string, k, v *yaml.Node, nameSeen *bool) {
+	path := join(phasePath, key)
+	if contains(phaseLater, key) {
+		if null(v) {
+			return
+		}
+		msg := "not supported by vpo yet"
+		switch key {
+		case "transcode":
+			p.hasTranscode, ph.Transcode = true, true
+			msg = "not supported by vpo yet (transcoding comes in a later release)"
+		case "transcription":
+			p.hasTranscription, ph.Transcription = true, true
+			msg = "not supported by vpo yet (transcription comes in a later release)"
+		case "on_error":
+			msg = "not supported by vpo yet (use config.on_error for the whole policy)"
+		}
+		d.later(k, path, msg)
+		return
+	}
+	if key == "name" {
+		*nameSeen = true
+		s, ok := d.str(v, path)
+		if !ok {
+			return
+		}
+		switch {
+		case !validPhaseName(s):
+			d.fail(v, path, "%q is not a valid phase name: start with a letter, then up to 63 letters, digits, - or _", s)
+		case contains(reservedNames, strings.ToLower(s)):
+			d.fail(v, path, "%q is reserved and cannot name a phase", s)
+		default:
+			ph.Name = s
+		}
+		return
+	}
+	if null(v) {
+		return
+	}
+	switch key {
+	case "container":
+		c := &ContainerSpec{OnIncompatibleCodec: IncompatibleError}
+		targetSeen := false
+		d.mapping(v, path, containerKey, func(key string, k, v *yaml.Node) {
+			sub := join(path, key)
+			switch key {
+			case "target":
+				targetSeen = true
+				c.Target, _ = d.enum(v, sub, ContainerMKV, ContainerMP4)
+			case "on_incompatible_codec":
+				if s, ok := d.enum(v, sub, IncompatibleError, IncompatibleSkip, IncompatibleTranscode); ok {
+					c.OnIncompatibleCodec = s
+					if s == IncompatibleTranscode {
+						d.later(v, sub, "transcode is not supported by vpo yet (use error or skip)")
+					}
+				}
+			case "codec_mappings":
+				if !null(v) {
+					d.later(k, sub, "not supported by vpo yet (it needs transcoding)")
+				}
+			case "preserve_metadata":
+				if !null(v) && !d.boolean(v, sub) {
+					d.later(v, sub, "false is not supported by vpo yet (container metadata is kept)")
+				}
+			}
+		})
+		if v.Kind == yaml.MappingNode && !targetSeen {
+			d.fail(v, join(path, "target"), "missing: say mkv or mp4")
+		}
+		ph.Container = c
+	case "keep_audio":
+		ka := &KeepAudio{Minimum: 1, KeepMusicTracks: true, ExcludeMusicFromLanguageFilter: true,
+			KeepSFXTracks: true, ExcludeSFXFromLanguageFilter: true, KeepNonSpeechTracks: true, ExcludeNonSpeechFromLanguageFilter: true}
+		langSeen := false
+		d.mapping(v, path, keepAudioKey, func(key string, k, v *yaml.Node) {
+			sub := join(path, key)
+			if null(v) {
+				return
+			}
+			switch key {
+			case "languages":
+				langSeen = true
+				ka.Languages = d.languages(v, sub)
+				if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+					d.fail(v, sub, "is empty: list the languages of the audio tracks to keep")
+				}
+			case "minimum":
+				if n, ok := d.integer(v, sub, 1, maxMinimum); ok {
+					ka.Minimum = n
+				}
+			case "fallback":
+				modeSeen := false
+				d.mapping(v, sub, fallbackKey, func(key string, k, v *yaml.Node) {
+					modeSeen = true
+					ka.Fallback, _ = d.enum(v, join(sub, key), FallbackContentLanguage, FallbackKeepAll, FallbackKeepFirst, FallbackError)
+				})
+				if v.Kind == yaml.MappingNode && !modeSeen {
+					d.fail(v, join(sub, "mode"), "missing: say content_language, keep_all, keep_first or error")
+				}
+			case "keep_music_tracks":
+				ka.KeepMusicTracks = d.boolean(v, sub)
+			case "exclude_music_from_language_filter":
+				ka.ExcludeMusicFromLanguageFilter = d.boolean(v, sub)
+			case "keep_sfx_tracks":
+				ka.KeepSFXTracks = d.boolean(v, sub)
+			case "exclude_sfx_from_language_filter":
+				ka.ExcludeSFXFromLanguageFilter = d.boolean(v, sub)
+			case "keep_non_speech_tracks":
+				ka.KeepNonSpeechTracks = d.boolean(v, sub)
+			case "exclude_non_speech_from_language_filter":
+				ka.ExcludeNonSpeechFromLanguageFilter = d.boolean(v, sub)
+			}
+		})
+		if v.Kind == yaml.MappingNode && !langSeen {
+			d.fail(v, join(path, "languages"), "missing: list the languages of the audio tracks to keep")
+		}
+		ph.KeepAudio = ka
+	case "keep_subtitles":
+		ks := &KeepSubtitles{}
+		d.mapping(v, path, keepSubsKey, func(key string, k, v *yaml.Node) {
+			sub := join(path, key)
+			if null(v) {
+				return
+			}
+			switch key {
+			case "languages":
+				ks.Languages = d.languages(v, sub)
+			case "preserve_forced":
+				ks.PreserveForced = d.boolean(v, sub)
+			case "remove_all":
+				ks.RemoveAll = d.boolean(v, sub)
+			}
+		})
+		ph.KeepSubtitles = ks
+	case "filter_attachments":
+		fa := &FilterAttachments{}
+		d.mapping(v, path, attachKey, func(key string, k, v *yaml.Node) {
+			if !null(v) {
+				fa.RemoveAll = d.boolean(v, join(path, key))
+			}
+		})
+		ph.FilterAttachments = fa
+	case "track_order":
+		order := []string{}
+		d.list(v, path, false, func(i int, item *yaml.Node, s string) {
+			switch {
+			case !contains(categories, s):
+				d.fail(item, index(path, i), "unknown track category %q%s (categories: %s)", s, suggest(s, categories), strings.Join(categories, ", "))
+			case contains(order, s):
+				d.fail(item, index(path, i), "%q is listed twice", s)
+			default:
+				order = append(order, s)
+			}
+		})
+		if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+			d.fail(v, path, "is empty: list track categories, or leave track_order out")
+		}
+		ph.TrackOrder = order
+	case "default_flags":
+		df := &DefaultFlags{SetFirstVideoDefault: true, SetPreferredAudioDefault: true, ClearOtherDefaults: true}
+		d.mapping(v, path, flagsKey, func(key string, k, v *yaml.Node) {
+			sub := join(path, key)
+			if null(v) {
+				return
+			}
+			switch key {
+			case "set_first_video_default":
+				df.SetFirstVideoDefault = d.boolean(v, sub)
+			case "set_preferred_audio_default":
+				df.SetPreferredAudioDefault = d.boolean(v, sub)
+			case "set_preferred_subtitle_default":
+				df.SetPreferredSubtitleDefault = d.boolean(v, sub)
+			case "clear_other_defaults":
+				df.ClearOtherDefaults = d.boolean(v, sub)
+			case "set_subtitle_default_when_audio_differs":
+				df.SetSubtitleDefaultWhenAudioDiffers = d.boolean(v, sub)
+			case "set_subtitle_forced_when_audio_differs":
+				df.SetSubtitleForcedWhenAudioDiffers = d.boolean(v, sub)
+			case "preferred_audio_codec":
+				d.list(v, sub, true, func(i int, item *yaml.Node, s string) {
+					s = strings.ToLower(strings.TrimSpace(s))
+					if s == "" {
+						d.fail(item, index(sub, i), "an empty codec name")
+						return
+					}
+					df.PreferredAudioCodec = append(df.PreferredAudioCodec, s)
+				})
+			}
+		})
+		ph.DefaultFlags = df
+	case "audio_actions", "subtitle_actions", "video_actions":
+		ta := &TrackActions{}
+		d.mapping(v, path, actionsKey, func(key string, k, v *yaml.Node) {
+			sub := join(path, key)
+			if null(v) {
+				return
+			}
+			switch key {
+			case "clear_all_forced":
+				ta.ClearAllForced = d.boolean(v, sub)
+			case "clear_all_default":
+				ta.ClearAllDefault = d.boolean(v, sub)
+			case "clear_all_titles":
+				ta.ClearAllTitles = d.boolean(v, sub)
+			}
+		})
+		switch key {
+		case "audio_actions":
+			ph.AudioActions = ta
+		case "subtitle_actions":
+			ph.SubtitleActions = ta
+		default:
+			ph.VideoActions = ta
+		}
+	}
+}
+
+// isThirteen reports whether a YAML integer is 13 ("13", "0xd", "+13").
+func isThirteen(s string) bool {
+	n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, 64)
+	return err == nil && n == SchemaVersion
+}
+
+// validPhaseName reports whether s matches upstream's phase name pattern:
+// a letter, then up to 63 letters, digits, hyphens or underscores.
+func validPhaseName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i, r := range s {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if i == 0 && !letter {
+			return false
+		}
+		if !letter && !(r >= '0' && r <= '9') && r != '-' && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// contains reports whether list holds s.
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest returns ` (did you mean "x"?)` for the known word closest to s,
+// or "" when none is close.
+func suggest(s string, known []string) string {
+	best, bestDist := "", 0
+	for _, k := range known {
+		dist := editDistance(s, k)
+		if best == "" || dist < bestDist {
+			best, bestDist = k, dist
+		}
+	}
+	limit := 2
+	if len(s) > 12 {
+		limit = 3
+	}
+	if best == "" || bestDist > limit || bestDist >= len(s) {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes;
+// long inputs are not compared.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 20
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

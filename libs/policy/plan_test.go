@@ -1,0 +1,191 @@
+package policy_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/vpo-project/vpo/libs/media"
+	"github.com/vpo-project/vpo/libs/policy"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden from the planner's output")
+
+// readPolicy parses testdata/policies/name.
+func readPolicy(t testing.TB, name string) *policy.Policy {
+	t.Helper()
+	p, err := policy.ReadFile(filepath.Join("testdata", "policies", name))
+	if err != nil {
+		t.Fatalf("ReadFile %s: %v", name, err)
+	}
+	return p
+}
+
+// readProbe reads testdata/probes/name with opts.
+func readProbe(t testing.TB, name string, opts media.Options) media.File {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "probes", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := media.FromFFProbe(data, opts)
+	if err != nil {
+		t.Fatalf("FromFFProbe %s: %v", name, err)
+	}
+	return f
+}
+
+// golden is what a golden file holds: the plan, or the error.
+type golden struct {
+	Plan  *policy.Plan `json:"plan,omitempty"`
+	Error string       `json:"error,omitempty"`
+}
+
+func TestPlanGolden(t *testing.T) {
+	tests := []struct {
+		policy, probe string
+		// wantErr is the error Plan must wrap, nil for a plan.
+		wantErr error
+		// empty: the plan must change nothing.
+		empty bool
+		// skipped: the plan must be skipped.
+		skipped bool
+	}{
+		{policy: "keep-english.yaml", probe: "movie.mkv.json"},
+		{policy: "keep-english.yaml", probe: "anime.mkv.json"},
+		{policy: "keep-english.yaml", probe: "foreign.mkv.json", wantErr: policy.ErrNotEnoughAudio},
+		{policy: "keep-english.yaml", probe: "und.mkv.json"},
+		{policy: "keep-english.yaml", probe: "compliant.mkv.json", empty: true},
+		{policy: "keep-english-strict.yaml", probe: "und.mkv.json", wantErr: policy.ErrNotEnoughAudio},
+		{policy: "keep-english-strict.yaml", probe: "movie.mkv.json"},
+		{policy: "keep-english-strict.yaml", probe: "nolang.avi.json", wantErr: policy.ErrNotEnoughAudio},
+		{policy: "fallback-keep-all.yaml", probe: "foreign.mkv.json", empty: true},
+		{policy: "fallback-keep-first.yaml", probe: "movie.mkv.json"},
+		{policy: "fallback-content-language.yaml", probe: "foreign.mkv.json"},
+		{policy: "minimum-error.yaml", probe: "movie.mkv.json", wantErr: policy.ErrNotEnoughAudio},
+		{policy: "music.yaml", probe: "music.mkv.json"},
+		{policy: "subtitles-remove-all.yaml", probe: "movie.mkv.json"},
+		{policy: "attachments.yaml", probe: "anime.mkv.json"},
+		{policy: "actions-before-filters.yaml", probe: "anime.mkv.json"},
+		{policy: "actions-before-filters.yaml", probe: "movie.mkv.json"},
+		{policy: "mp4-error.yaml", probe: "movie.mkv.json", wantErr: policy.ErrIncompatibleCodec},
+		{policy: "mp4-error.yaml", probe: "mp4able.mkv.json"},
+		{policy: "mp4-error.yaml", probe: "clip.mp4.json", empty: true},
+		{policy: "mp4-skip.yaml", probe: "movie.mkv.json", skipped: true, empty: true},
+		{policy: "to-mkv.yaml", probe: "plain.mp4.json"},
+		{policy: "to-mkv.yaml", probe: "clip.mp4.json", wantErr: policy.ErrIncompatibleCodec},
+		{policy: "to-mkv.yaml", probe: "nolang.avi.json"},
+		{policy: "default-flags.yaml", probe: "nolang.avi.json", wantErr: policy.ErrContainer},
+		{policy: "track-order.yaml", probe: "movie.mkv.json"},
+		{policy: "track-order.yaml", probe: "anime.mkv.json"},
+		{policy: "default-flags.yaml", probe: "movie.mkv.json"},
+		{policy: "default-flags.yaml", probe: "anime.mkv.json", empty: true},
+		{policy: "default-flags.yaml", probe: "foreign.mkv.json"},
+		{policy: "default-flags.yaml", probe: "compliant.mkv.json", empty: true},
+		{policy: "audio-differs.yaml", probe: "foreign.mkv.json"},
+		{policy: "audio-differs.yaml", probe: "anime.mkv.json"},
+		{policy: "codec-preference.yaml", probe: "truehd.mkv.json"},
+		{policy: "multi-phase.yaml", probe: "movie.mkv.json"},
+		{policy: "keep-english.yaml", probe: "forced.mkv.json"},
+		{policy: "default-flags.yaml", probe: "forced.mkv.json"},
+		{policy: "default-flags.yaml", probe: "commentary-first.mkv.json"},
+		{policy: "track-order.yaml", probe: "commentary-first.mkv.json"},
+		{policy: "keep-english-strict.yaml", probe: "commentary-first.mkv.json"},
+		{policy: "keep-english-strict.yaml", probe: "only-commentary.mkv.json", wantErr: policy.ErrNotEnoughAudio},
+		{policy: "fallback-keep-first.yaml", probe: "only-commentary.mkv.json", empty: true},
+		{policy: "keep-english.yaml", probe: "reduced.json", wantErr: policy.ErrProbe},
+		{policy: "keep-english.yaml", probe: "same-index.json", wantErr: policy.ErrProbe},
+		{policy: "transcode.yaml", probe: "movie.mkv.json", wantErr: policy.ErrUnsupported},
+	}
+	for _, tt := range tests {
+		name := strings.TrimSuffix(tt.policy, ".yaml") + "__" + strings.TrimSuffix(tt.probe, ".json")
+		t.Run(name, func(t *testing.T) {
+			p := readPolicy(t, tt.policy)
+			f := readProbe(t, tt.probe, p.MediaOptions())
+			plan, err := p.Plan(f)
+			var g golden
+			switch {
+			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+				t.Fatalf("Plan error = %v, want one wrapping %v", err, tt.wantErr)
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("Plan: %v", err)
+			case err != nil:
+				g.Error = err.Error()
+			default:
+				g.Plan = &plan
+				checkInvariants(t, f, plan)
+				if plan.Empty() != tt.empty {
+					t.Errorf("Empty() = %v, want %v; changes %+v", plan.Empty(), tt.empty, plan.Changes)
+				}
+				if (plan.Skipped != "") != tt.skipped {
+					t.Errorf("Skipped = %q, want skipped %v", plan.Skipped, tt.skipped)
+				}
+			}
+			again, err2 := p.Plan(f)
+			if !reflect.DeepEqual(plan, again) || (err == nil) != (err2 == nil) {
+				t.Errorf("Plan is not deterministic:\n%+v\n%+v", plan, again)
+			}
+			got, merr := json.MarshalIndent(g, "", "  ")
+			if merr != nil {
+				t.Fatal(merr)
+			}
+			got = append(got, '\n')
+			path := filepath.Join("testdata", "golden", name+".json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestPlanGolden -update to write it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("plan differs from %s (-update rewrites it):\n got %s\nwant %s", path, got, want)
+			}
+		})
+	}
+}
+
+// checkInvariants checks what every plan must hold whatever the policy:
+// video is never removed, a file with audio keeps some, the target's
+// tracks are source tracks at most once, and the changes agree with it.
+func checkInvariants(t *testing.T, f media.File, plan policy.Plan) {
+	t.Helper()
+	seen := map[int]bool{}
+	audio := 0
+	for _, tt := range plan.Target.Tracks {
+		if seen[tt.Source] {
+			t.Errorf("target has source track %d twice", tt.Source)
+		}
+		seen[tt.Source] = true
+		if tt.Type == string(media.StreamAudio) {
+			audio++
+		}
+	}
+	hadAudio := false
+	for _, s := range f.Streams {
+		if s.Type == media.StreamVideo && !seen[s.Index] {
+			t.Errorf("video track %d was removed", s.Index)
+		}
+		hadAudio = hadAudio || s.Type == media.StreamAudio
+	}
+	if hadAudio && audio == 0 {
+		t.Errorf("every audio track was removed")
+	}
+	for _, c := range plan.Changes {
+		if c.Kind == policy.ChangeRemoveTrack && seen[c.Track] {
+			t.Errorf("track %d is removed and in the target", c.Track)
+		}
+		if c.Reason == "" || c.Phase == "" {
+			t.Errorf("change without a reason or phase: %+v", c)
+		}
+	}
+}

@@ -1,0 +1,214 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpo-project/vpo/libs/store"
+)
+
+// spawn creates a parent job, claims it and hands n children to it.
+func spawn(t *testing.T, s *store.Store, n int) (store.Job, []store.Job) {
+	t.Helper()
+	ctx := context.Background()
+	parent := mustCreate(t, s, store.NewJob{Kind: "k"})
+	claimed := mustClaim(t, s, "w", t0)
+	if claimed.ID != parent.ID {
+		t.Fatalf("claimed %s, want the parent %s", claimed.ID, parent.ID)
+	}
+	kids := make([]store.NewJob, n)
+	for i := range kids {
+		kids[i] = store.NewJob{Kind: "x", Payload: json.RawMessage(`{"i":1}`), MaxAttempts: 1}
+	}
+	if err := s.AwaitChildren(ctx, claimed.Lease(), kids, t0); err != nil {
+		t.Fatalf("AwaitChildren: %v", err)
+	}
+	children, _, err := s.ListJobs(ctx, store.JobFilter{Parent: parent.ID})
+	if err != nil || len(children) != n {
+		t.Fatalf("ListJobs(parent) = %d jobs, %v; want %d", len(children), err, n)
+	}
+	return mustGet(t, s, parent.ID), children
+}
+
+func TestAwaitChildrenFinishesParentWithCounts(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	parent, _ := spawn(t, s, 3)
+	if parent.Status != store.StatusRunning || !parent.AwaitingChildren || parent.LeaseOwner != "" || parent.LeaseExpiresAt != nil {
+		t.Fatalf("waiting parent = %+v; want running, awaiting children, no lease", parent)
+	}
+	// Lease recovery long after leaves the waiting parent alone.
+	if rq, fl, err := s.RecoverExpired(ctx, t0.Add(time.Hour)); rq+fl != 0 || err != nil {
+		t.Fatalf("RecoverExpired = %d, %d, %v; want nothing recovered", rq, fl, err)
+	}
+	outcomes := []string{`{"outcome":"applied"}`, `{"outcome":"unchanged"}`, ""}
+	for i, out := range outcomes {
+		c := mustClaim(t, s, "w", t0)
+		if c.ParentID != parent.ID {
+			t.Fatalf("child %d: parent_id %q, want %q", i, c.ParentID, parent.ID)
+		}
+		var err error
+		if out == "" {
+			err = s.FailJob(ctx, c.Lease(), "boom", t0)
+		} else {
+			err = s.CompleteJob(ctx, c.Lease(), json.RawMessage(out), t0)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := mustGet(t, s, parent.ID); (i < 2) != (p.Status == store.StatusRunning) {
+			t.Fatalf("after child %d parent is %s", i, p.Status)
+		}
+	}
+	p := mustGet(t, s, parent.ID)
+	var counts map[string]int
+	if err := json.Unmarshal(p.Result, &counts); err != nil {
+		t.Fatalf("parent result %s: %v", p.Result, err)
+	}
+	want := map[string]int{"files": 3, "applied": 1, "unchanged": 1, "failed": 1, "planned": 0, "pending_approval": 0, "skipped": 0}
+	for k, v := range want {
+		if counts[k] != v {
+			t.Errorf("result[%s] = %d, want %d (result %s)", k, counts[k], v, p.Result)
+		}
+	}
+	if p.Status != store.StatusCompleted || p.AwaitingChildren || p.FinishedAt == nil {
+		t.Errorf("parent = %+v; want completed", p)
+	}
+	counts2, err := s.CountJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.CountQueued(ctx); n != 0 || counts2[store.StatusRunning] != 0 {
+		t.Errorf("queued %d, running %d; want none", n, counts2[store.StatusRunning])
+	}
+}
+
+func TestCancelParentCancelsChildren(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	parent, _ := spawn(t, s, 3)
+	running := mustClaim(t, s, "w", t0)
+	if _, err := s.CancelJob(ctx, parent.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	kids, _, _ := s.ListJobs(ctx, store.JobFilter{Parent: parent.ID})
+	for _, k := range kids {
+		switch {
+		case k.ID == running.ID && (k.Status != store.StatusRunning || !k.CancelRequested):
+			t.Errorf("running child = %s, cancel_requested %v; want running with a cancellation request", k.Status, k.CancelRequested)
+		case k.ID != running.ID && k.Status != store.StatusCancelled:
+			t.Errorf("queued child = %s; want cancelled", k.Status)
+		}
+	}
+	if p := mustGet(t, s, parent.ID); p.Terminal() {
+		t.Fatalf("parent %s before its running child stopped", p.Status)
+	}
+	if err := s.FinishCancelled(ctx, running.Lease(), t0); err != nil {
+		t.Fatal(err)
+	}
+	if p := mustGet(t, s, parent.ID); p.Status != store.StatusCancelled {
+		t.Errorf("parent = %s; want cancelled", p.Status)
+	}
+}
+
+func TestFailFamily(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	parent, _ := spawn(t, s, 3)
+	failing := mustClaim(t, s, "w", t0)
+	if err := s.FailFamily(ctx, parent.ID, failing.ID, "a.mkv: boom", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FailJob(ctx, failing.Lease(), "boom", t0); err != nil {
+		t.Fatal(err)
+	}
+	if f := mustGet(t, s, failing.ID); f.Status != store.StatusFailed {
+		t.Errorf("failing child = %s; want failed", f.Status)
+	}
+	p := mustGet(t, s, parent.ID)
+	if p.Status != store.StatusFailed || p.Error != "a.mkv: boom" {
+		t.Errorf("parent = %s %q; want failed with the child's error", p.Status, p.Error)
+	}
+}
+
+func TestAwaitChildrenNeedsTheLease(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	mustCreate(t, s, store.NewJob{Kind: "k"})
+	j := mustClaim(t, s, "w", t0)
+	stale := j.Lease()
+	stale.Token++
+	err := s.AwaitChildren(ctx, stale, []store.NewJob{{Kind: "x"}}, t0)
+	if !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("AwaitChildren with a stale lease = %v; want ErrLeaseLost", err)
+	}
+	if kids, _, _ := s.ListJobs(ctx, store.JobFilter{Parent: j.ID}); len(kids) != 0 {
+		t.Errorf("%d children inserted by a refused call", len(kids))
+	}
+	if err := s.AwaitChildren(ctx, j.Lease(), nil, t0); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("AwaitChildren without children = %v; want ErrInvalid", err)
+	}
+}
+
+func TestRunAfterDelaysClaim(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	later := mustCreate(t, s, store.NewJob{Kind: "k", RunAfter: t0.Add(time.Minute)})
+	if later.RunAfter == nil || !later.RunAfter.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("RunAfter = %v", later.RunAfter)
+	}
+	if _, ok, err := s.ClaimJob(ctx, "w", testKinds, time.Minute, t0); ok || err != nil {
+		t.Fatalf("claim before run_after = %v, %v; want nothing", ok, err)
+	}
+	if j := mustClaim(t, s, "w", t0.Add(time.Minute)); j.ID != later.ID {
+		t.Fatalf("claimed %s, want %s", j.ID, later.ID)
+	}
+}
+
+// TestRetentionKeepsChildrenOfWaitingParent: a finished child is not
+// deleted while its parent waits for its siblings (the parent's counts
+// need it).
+func TestRetentionKeepsChildrenOfWaitingParent(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	parent, _ := spawn(t, s, 2)
+	c := mustClaim(t, s, "w", t0)
+	if err := s.CompleteJob(ctx, c.Lease(), json.RawMessage(`{"outcome":"applied"}`), t0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteFinishedJobs(ctx, t0.Add(time.Hour), 100); n != 0 || err != nil {
+		t.Fatalf("DeleteFinishedJobs = %d, %v; want the finished child kept", n, err)
+	}
+	c2 := mustClaim(t, s, "w", t0)
+	if err := s.CompleteJob(ctx, c2.Lease(), json.RawMessage(`{"outcome":"applied"}`), t0); err != nil {
+		t.Fatal(err)
+	}
+	if p := mustGet(t, s, parent.ID); !strings.Contains(string(p.Result), `"applied":2`) {
+		t.Fatalf("parent result %s; want both children counted", p.Result)
+	}
+	if n, err := s.DeleteFinishedJobs(ctx, t0.Add(time.Hour*24*365*10), 100); n != 3 || err != nil {
+		t.Errorf("DeleteFinishedJobs after the parent finished = %d, %v; want 3", n, err)
+	}
+}
+
+// TestAwaitChildrenOfCancelledJob: a job whose cancellation was requested
+// during its run stores no children (ErrConflict).
+func TestAwaitChildrenOfCancelledJob(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	mustCreate(t, s, store.NewJob{Kind: "k"})
+	j := mustClaim(t, s, "w", t0)
+	if _, err := s.CancelJob(ctx, j.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AwaitChildren(ctx, j.Lease(), []store.NewJob{{Kind: "x"}}, t0); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("AwaitChildren after a cancel request = %v; want ErrConflict", err)
+	}
+	if kids, _, _ := s.ListJobs(ctx, store.JobFilter{Parent: j.ID}); len(kids) != 0 {
+		t.Errorf("%d children stored for a cancelled job", len(kids))
+	}
+}

@@ -1,0 +1,113 @@
+-- 0006: policy application: child jobs, plans, change history, file ids.
+
+-- A directory apply job hands its files to child jobs (parent_id) and waits
+-- for them without holding a worker: it stays 'running' with no lease
+-- (awaiting_children = 1), so lease recovery never touches it, and the
+-- trigger below finishes it in the same transaction in which its last
+-- child reaches a terminal status. run_after delays a queued job: it is
+-- not claimed before that time (a file still being written is tried again
+-- later).
+ALTER TABLE jobs ADD COLUMN parent_id TEXT;
+ALTER TABLE jobs ADD COLUMN awaiting_children INTEGER NOT NULL DEFAULT 0 CHECK (awaiting_children IN (0, 1));
+ALTER TABLE jobs ADD COLUMN run_after TEXT;
+
+CREATE INDEX jobs_parent_seq ON jobs (parent_id, seq) WHERE parent_id IS NOT NULL;
+
+-- The last child to finish finishes its parent: cancelled when the parent's
+-- cancellation was requested, failed when a child set the parent's error
+-- (FailFamily, for on_error: fail), completed otherwise. The parent's
+-- result counts its children by the "outcome" of their results; a child
+-- that failed or was cancelled counts as failed.
+CREATE TRIGGER jobs_child_finished AFTER UPDATE OF status ON jobs
+    WHEN NEW.parent_id IS NOT NULL AND OLD.status IS NOT NEW.status
+     AND NEW.status IN ('completed', 'failed', 'cancelled')
+BEGIN
+    UPDATE jobs SET
+        status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+                      WHEN error IS NOT NULL THEN 'failed' ELSE 'completed' END,
+        finished_at = NEW.finished_at,
+        awaiting_children = 0,
+        progress_percent = 100,
+        result = (SELECT json_object(
+                'files', count(*),
+                'unchanged', coalesce(sum(o = 'unchanged'), 0),
+                'applied', coalesce(sum(o = 'applied'), 0),
+                'planned', coalesce(sum(o = 'planned'), 0),
+                'pending_approval', coalesce(sum(o = 'pending_approval'), 0),
+                'skipped', coalesce(sum(o = 'skipped'), 0),
+                'failed', coalesce(sum(o = 'failed'), 0))
+            FROM (SELECT CASE WHEN c.status = 'completed'
+                              THEN coalesce(json_extract(c.result, '$.outcome'), '') ELSE 'failed' END AS o
+                  FROM jobs AS c WHERE c.parent_id = NEW.parent_id))
+    WHERE id = NEW.parent_id AND awaiting_children = 1
+      AND NOT EXISTS (SELECT 1 FROM jobs AS c WHERE c.parent_id = NEW.parent_id
+                      AND c.status NOT IN ('completed', 'failed', 'cancelled'));
+END;
+
+-- Cancelling a parent cancels its children: queued ones at once, running
+-- ones get cancel_requested (their workers stop them).
+CREATE TRIGGER jobs_parent_cancelled AFTER UPDATE OF cancel_requested ON jobs
+    WHEN NEW.cancel_requested = 1 AND OLD.cancel_requested = 0
+BEGIN
+    UPDATE jobs SET
+        status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+        finished_at = CASE WHEN status = 'queued'
+                           THEN strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000000Z' ELSE finished_at END,
+        cancel_requested = 1
+    WHERE parent_id = NEW.id AND status IN ('queued', 'running');
+END;
+
+-- Files get a stable integer id (the path stays the key): rowids of a
+-- table without an INTEGER PRIMARY KEY may change on VACUUM, this column
+-- does not. Files are never deleted (only marked missing), so max + 1 never
+-- gives an id out twice.
+ALTER TABLE files ADD COLUMN id INTEGER;
+UPDATE files SET id = rowid;
+CREATE UNIQUE INDEX files_id ON files (id);
+
+CREATE TRIGGER files_assign_id AFTER INSERT ON files WHEN NEW.id IS NULL
+BEGIN
+    UPDATE files SET id = (SELECT coalesce(max(id), 0) + 1 FROM files) WHERE path = NEW.path;
+END;
+
+-- A plan is what a policy would do to one file, kept for dry runs,
+-- approval and the record of applies. file_size and file_mtime are the
+-- file the plan was made from: an approved plan is never applied to a
+-- file that changed since.
+CREATE TABLE plans (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id       TEXT    NOT NULL,
+    policy       TEXT    NOT NULL,
+    path         TEXT    NOT NULL,
+    status       TEXT    NOT NULL
+                 CHECK (status IN ('planned', 'pending', 'approved', 'rejected', 'applied', 'failed', 'superseded')),
+    dry_run      INTEGER NOT NULL DEFAULT 0 CHECK (dry_run IN (0, 1)),
+    created_at   TEXT    NOT NULL,
+    updated_at   TEXT    NOT NULL,
+    plan         TEXT    NOT NULL,
+    file_size    INTEGER NOT NULL DEFAULT 0,
+    file_mtime   TEXT    NOT NULL DEFAULT '',
+    error        TEXT    NOT NULL DEFAULT '',
+    apply_job_id TEXT    NOT NULL DEFAULT ''
+);
+
+CREATE INDEX plans_status_id ON plans (status, id);
+CREATE INDEX plans_path_id ON plans (path, id);
+CREATE INDEX plans_policy_id ON plans (policy, id);
+CREATE INDEX plans_job_id ON plans (job_id, id);
+
+-- One row per plan applied to a file, under the file's stable id.
+CREATE TABLE file_history (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id       INTEGER NOT NULL,
+    path          TEXT    NOT NULL,
+    policy        TEXT    NOT NULL,
+    applied_at    TEXT    NOT NULL,
+    job_id        TEXT    NOT NULL,
+    executor      TEXT    NOT NULL,
+    plan          TEXT    NOT NULL,
+    tracks_before TEXT    NOT NULL DEFAULT '[]',
+    tracks_after  TEXT    NOT NULL DEFAULT '[]'
+);
+
+CREATE INDEX file_history_file_id ON file_history (file_id, id);

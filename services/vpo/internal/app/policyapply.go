@@ -1,0 +1,239 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/vpo-project/vpo/libs/store"
+)
+
+// applyPollInterval is how often `vpo policy apply --wait` asks for the
+// job's state.
+const applyPollInterval = 500 * time.Millisecond
+
+func addPolicyApply(pc *kingpin.CmdClause, env Env, cmds map[string]commandFunc) {
+	cmd := pc.Command("apply", "Submit an apply job to the daemon: apply policy NAME to the video file or directory PATH. "+
+		"Prints the job id; with --wait, follows the job and exits 1 if any file failed or the job failed or was cancelled.")
+	cf := addClientFlags(cmd)
+	name := cmd.Arg("policy", "Policy NAME (in the daemon's [policies] dir).").Required().String()
+	path := cmd.Arg("path", "A video file, or a directory of them (made absolute here).").Required().String()
+	dryRun := cmd.Flag("dry-run", "Compute and store the plans, change nothing.").Bool()
+	recursive := cmd.Flag("recursive", "Apply to the files in subdirectories too (--no-recursive: only those directly in PATH).").
+		Default("true").Bool()
+	wait := cmd.Flag("wait", "Follow the job until it ends, printing its counts as they change.").Bool()
+	cmds[cmd.FullCommand()] = func(ctx context.Context) error {
+		c, err := cf.client(env)
+		if err != nil {
+			return err
+		}
+		abs, err := filepath.Abs(*path)
+		if err != nil {
+			return withCode(ExitUsage, fmt.Errorf("path %q: %w", *path, err))
+		}
+		body := map[string]any{"kind": "apply", "payload": applyPayload{
+			Policy: *name, Path: abs, Recursive: *recursive, DryRun: *dryRun,
+		}}
+		var job store.Job
+		if err := c.do(ctx, "POST", "/api/jobs", body, &job); err != nil {
+			return err
+		}
+		if cf.json && !*wait {
+			return printJobs(env.Stdout, true, job)
+		}
+		if !cf.json {
+			fmt.Fprintf(env.Stdout, "apply job %s queued (policy %s, %s%s)\n", job.ID, *name, abs, dryRunNote(*dryRun))
+		}
+		if !*wait {
+			return nil
+		}
+		w := &applyWaiter{c: c, out: env.Stdout, interval: applyPollInterval, json: cf.json}
+		return w.wait(ctx, job.ID)
+	}
+}
+
+func dryRunNote(dry bool) string {
+	if dry {
+		return ", dry run"
+	}
+	return ""
+}
+
+// applyPayload is the payload of an apply job.
+type applyPayload struct {
+	Policy    string `json:"policy"`
+	Path      string `json:"path"`
+	Recursive bool   `json:"recursive"`
+	DryRun    bool   `json:"dry_run"`
+}
+
+// applyCounts is the result of an apply job for a directory (and what the
+// CLI reads of any apply job's result).
+type applyCounts struct {
+	Files           int `json:"files"`
+	Unchanged       int `json:"unchanged"`
+	Applied         int `json:"applied"`
+	Planned         int `json:"planned"`
+	PendingApproval int `json:"pending_approval"`
+	Skipped         int `json:"skipped"`
+	Failed          int `json:"failed"`
+}
+
+func (a applyCounts) String() string {
+	parts := []string{plural(a.Files, "file")}
+	for _, p := range []struct {
+		n    int
+		name string
+	}{
+		{a.Applied, "applied"}, {a.Unchanged, "unchanged"}, {a.Planned, "planned"},
+		{a.PendingApproval, "pending approval"}, {a.Skipped, "skipped"}, {a.Failed, "failed"},
+	} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.name))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// applyWaiter follows one apply job.
+type applyWaiter struct {
+	c        *apiClient
+	out      io.Writer
+	interval time.Duration
+	json     bool
+}
+
+// wait polls the job until it is terminal, printing a line whenever its
+// status, counts or message change. It returns nil when the job completed
+// with no failed file, else an ExitFailure error.
+func (w *applyWaiter) wait(ctx context.Context, id string) error {
+	last := ""
+	for {
+		var job store.Job
+		if err := w.c.do(ctx, "GET", "/api/jobs/"+urlQuery(id), nil, &job); err != nil {
+			return err
+		}
+		counts, hasCounts := jobCounts(job)
+		line := job.Status
+		if hasCounts {
+			line += ": " + counts.String()
+		} else if o := jobOutcome(job); o != "" {
+			line += ": " + o
+		}
+		if job.ProgressMessage != "" && !job.Terminal() {
+			line += " (" + job.ProgressMessage + ")"
+		}
+		if line != last && !w.json {
+			fmt.Fprintln(w.out, line)
+			last = line
+		}
+		if job.Terminal() {
+			return w.finish(ctx, job, counts)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(w.interval):
+		}
+	}
+}
+
+func (w *applyWaiter) finish(ctx context.Context, job store.Job, counts applyCounts) error {
+	var failed []string
+	if counts.Failed > 0 {
+		failed = w.failedChildren(ctx, job.ID)
+	}
+	if w.json {
+		if err := printJobs(w.out, true, job); err != nil {
+			return err
+		}
+	} else {
+		for _, f := range failed {
+			fmt.Fprintf(w.out, "failed: %s\n", f)
+		}
+	}
+	switch {
+	case job.Status != store.StatusCompleted:
+		msg := job.Error
+		if msg == "" {
+			msg = "no error message"
+		}
+		return withCode(ExitFailure, fmt.Errorf("apply job %s %s: %s", job.ID, job.Status, msg))
+	case counts.Failed > 0:
+		return withCode(ExitFailure, fmt.Errorf("apply job %s: %s failed", job.ID, plural(counts.Failed, "file")))
+	}
+	return nil
+}
+
+// failedChildren names the failed child jobs of a directory job (path:
+// error), at most 100; an error asking for them is one line saying so.
+func (w *applyWaiter) failedChildren(ctx context.Context, id string) []string {
+	var out struct {
+		Jobs []store.Job `json:"jobs"`
+	}
+	q := "/api/jobs?parent=" + urlQuery(id) + "&status=" + store.StatusFailed + "&limit=100"
+	if err := w.c.do(ctx, "GET", q, nil, &out); err != nil {
+		return []string{fmt.Sprintf("(cannot list the failed files: %v)", err)}
+	}
+	lines := make([]string, 0, len(out.Jobs))
+	for _, j := range out.Jobs {
+		var p applyPayload
+		_ = json.Unmarshal(j.Payload, &p)
+		if p.Path == "" {
+			p.Path = "job " + j.ID
+		}
+		lines = append(lines, p.Path+": "+j.Error)
+	}
+	return lines
+}
+
+// jobCounts reads the counts of an apply job's result, if it has them.
+func jobCounts(job store.Job) (applyCounts, bool) {
+	if len(job.Result) == 0 {
+		return applyCounts{}, false
+	}
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(job.Result, &probe) != nil {
+		return applyCounts{}, false
+	}
+	if _, ok := probe["files"]; !ok {
+		return applyCounts{}, false
+	}
+	var c applyCounts
+	if json.Unmarshal(job.Result, &c) != nil {
+		return applyCounts{}, false
+	}
+	return c, true
+}
+
+// jobOutcome describes the result of an apply job for one file: its
+// outcome, the executor and the reason ("applied (mkvmerge)", "skipped:
+// still changing"); "" when it has none.
+func jobOutcome(job store.Job) string {
+	var r struct {
+		Outcome  string `json:"outcome"`
+		Executor string `json:"executor"`
+		NewPath  string `json:"new_path"`
+		Reason   string `json:"reason"`
+	}
+	if len(job.Result) == 0 || json.Unmarshal(job.Result, &r) != nil || r.Outcome == "" {
+		return ""
+	}
+	s := strings.ReplaceAll(r.Outcome, "_", " ")
+	if r.Executor != "" && r.Executor != "none" {
+		s += " (" + r.Executor + ")"
+	}
+	if r.NewPath != "" {
+		s += ", now " + r.NewPath
+	}
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	return s
+}

@@ -1,0 +1,71 @@
+// Package apply carries out a policy.Plan on one media file with
+// mkvpropedit, mkvmerge or ffmpeg, never re-encoding, and never leaving the
+// file's path without a complete file.
+//
+// # Which executor
+//
+// Executor.Apply picks one tool per Request:
+//
+//   - an empty plan: "none"; the file is not touched (only probed);
+//   - a Matroska source, a Matroska target, the same tracks and
+//     attachments in the same order, only default/forced flags, titles or
+//     languages changing: "mkvpropedit", editing the file in place through
+//     Options.InPlace (the journaled editor of package inplace); without
+//     one, or for a file with other hard links (an edit in place would
+//     change them too), the same change is made by an mkvmerge rewrite;
+//   - a Matroska source and target with tracks removed or reordered, or
+//     attachments removed: "mkvmerge";
+//   - an MP4 target, or any change of container: "ffmpeg" with
+//     `-c copy`.
+//
+// Matroska track numbers (mkvpropedit's track:@N) and mkvmerge's track and
+// attachment IDs are read from `mkvmerge -J` of the source and matched to
+// ffprobe's stream indexes by order and type: ffprobe lists a Matroska
+// file's tracks in their order, then its attachments. A file whose two
+// listings do not match is an error, not a guess.
+//
+// # Safe replacement
+//
+// A rewrite never writes to the file itself. Apply records an intent in
+// a journal file in Options.JournalDir (fsynced, with its directory), then
+// has the tool write a temporary file in the file's own directory, named
+// ".NAME.vpo-tmp-RANDOM.EXT" (hidden and recognisable), created empty with
+// mode 0600. The temporary file is probed with ffprobe and compared with
+// the plan's Target: track count, types, codecs, languages, titles,
+// default and forced flags, and a duration within 0.5 s of the source's;
+// any difference is ErrVerify naming it. Then it gets the original's
+// owner, group (when vpo runs as root or owns the file), mode and
+// modification time, is fsynced, and is renamed over the original (same
+// container) or to the new name (NAME.mkv for NAME.mp4), after which the
+// old file is removed. With KeepOriginal the original is first hard-linked
+// (or, where links are not possible, copied) to NAME.original.EXT
+// (NAME.original.2.EXT, ... when that exists), or renamed there on a
+// change of container, so that the path always holds a complete file.
+// The directory is fsynced and the journal record removed last.
+//
+// When Apply fails or its context ends, the tool (run by package proc, in
+// its own process group) is killed, the temporary file and the journal
+// record are removed and the original is untouched. When vpo is killed,
+// Recover, called at start-up, removes what the journal names: temporary
+// files (only those matching the name pattern, in the recorded file's
+// directory and owned by vpo's user) and a NAME.original.EXT link made
+// before the rename that did not happen; nothing that is not recorded is
+// removed. A change of container killed between the result's rename and
+// the removal of the original leaves both files (NAME.mkv and NAME.mp4),
+// each complete: Recover does not guess which one to remove.
+//
+// # Checks before any change
+//
+// Each failure touches nothing: a file that is not a regular file; a file
+// whose size or modification time differ from the plan's (ErrChanged); a
+// file modified or changed (ctime) less than MinFileAge ago
+// (ErrStillChanging); a file or directory that is read-only (no write
+// permission bits, or not writable for vpo, or a read-only mount); less
+// free space in the directory than the file's size plus 5% plus 64 MiB
+// for a rewrite (ErrNoSpace); another Apply on the same path in this
+// process (ErrBusy); a container change whose new name is already taken.
+// The file's size and modification time are checked again just before the
+// rename: a file written to while the tool ran is left as it is
+// (ErrChanged). A disk that fills up during the write is ErrNoSpace too
+// ("disk full").
+package apply

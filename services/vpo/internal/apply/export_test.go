@@ -1,0 +1,24 @@
+package apply
+
+import (
+	"github.com/vpo-project/vpo/libs/media"
+	"github.com/vpo-project/vpo/libs/policy"
+)
+
+// SetFreeSpace replaces how e measures a directory's free space.
+func SetFreeSpace(e *Executor, f func(dir string) (uint64, error)) { e.freeSpace = f }
+
+// Verify is verify, for tests that check a result themselves.
+func Verify(got media.File, target policy.Target, source media.File) error {
+	return verify(got, target, source)
+}
+
+// IsTempName is isTempName.
+func IsTempName(base string) bool { return isTempName(base) }
+
+// InPlaceEditorForTest is the in-place editor interface, for tests that
+// provide one.
+type InPlaceEditorForTest = inPlaceEditor
+
+// TempName is tempName.
+func TempName(path, id string) string { return tempName(path, id) }

@@ -1,0 +1,420 @@
+package applyjob
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/libs/jobs"
+	"github.com/vpo-project/vpo/libs/media"
+	"github.com/vpo-project/vpo/libs/policy"
+	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/apply"
+)
+
+// Kind is the job kind name.
+const Kind = "apply"
+
+// The outcomes of one file (Result.Outcome); a directory job's result
+// counts its files by them.
+const (
+	OutcomeUnchanged       = "unchanged"        // the file already complies
+	OutcomeApplied         = "applied"          // the plan was carried out
+	OutcomePlanned         = "planned"          // dry run: the plan is stored, nothing changed
+	OutcomePendingApproval = "pending_approval" // the plan waits for approval
+	OutcomeSkipped         = "skipped"          // left alone for now (still changing, busy) or by the policy
+)
+
+// DefaultRetryDelay is how long a file another apply is busy with waits
+// before it is tried again.
+const DefaultRetryDelay = 30 * time.Second
+
+// Store is the part of the library database an apply reads and writes.
+type Store interface {
+	GetFile(ctx context.Context, path string) (store.File, error)
+	UpsertFile(ctx context.Context, f store.File) error
+	CreatePlan(ctx context.Context, p store.Plan, now time.Time) (store.Plan, error)
+	GetPlan(ctx context.Context, id int64) (store.Plan, error)
+	ListPlans(ctx context.Context, f store.PlanFilter) ([]store.Plan, string, error)
+	SetPlanStatus(ctx context.Context, id int64, from []string, status, errMsg string, now time.Time) (store.Plan, error)
+	RecordApplied(ctx context.Context, c store.AppliedChange, now time.Time) error
+	CreateJob(ctx context.Context, nj store.NewJob) (store.Job, error)
+	FailFamily(ctx context.Context, parentID, child, msg string, now time.Time) error
+}
+
+// Executor probes files and carries out plans (*apply.Executor).
+type Executor interface {
+	Apply(ctx context.Context, req apply.Request) (apply.Result, error)
+	Probe(ctx context.Context, path string, opts media.Options) (media.File, []byte, error)
+}
+
+// Settings are the policies.* configuration keys; SetSettings changes
+// them while vpo runs (SIGHUP).
+type Settings struct {
+	Dir             string
+	KeepOriginal    bool
+	MinFileAge      time.Duration
+	RequireApproval bool
+}
+
+// Result is what an apply job of one file stores as its result.
+type Result struct {
+	Outcome string `json:"outcome"`
+	Path    string `json:"path"`
+	Policy  string `json:"policy,omitempty"`
+	PlanID  int64  `json:"plan_id,omitempty"`
+	// Executor is the tool that changed the file ("" when none ran).
+	Executor string `json:"executor,omitempty"`
+	// NewPath is the file's path after a change of container.
+	NewPath string `json:"new_path,omitempty"`
+	// Reason says why a file was skipped or planned again.
+	Reason string `json:"reason,omitempty"`
+	// RetryJobID is the job that tries a skipped file again.
+	RetryJobID string `json:"retry_job_id,omitempty"`
+}
+
+// Counts is the result of a directory job without video files (one with
+// files gets the same shape from its children, see store.AwaitChildren).
+type Counts struct {
+	Files           int `json:"files"`
+	Unchanged       int `json:"unchanged"`
+	Applied         int `json:"applied"`
+	Planned         int `json:"planned"`
+	PendingApproval int `json:"pending_approval"`
+	Skipped         int `json:"skipped"`
+	Failed          int `json:"failed"`
+}
+
+// Handler is the apply job handler.
+type Handler struct {
+	st         Store
+	exec       Executor
+	log        *logrus.Entry
+	settings   atomic.Pointer[Settings]
+	now        func() time.Time
+	retryDelay time.Duration
+}
+
+// New returns the handler.
+func New(st Store, exec Executor, s Settings, log *logrus.Entry) *Handler {
+	h := &Handler{st: st, exec: exec, log: log, now: time.Now, retryDelay: DefaultRetryDelay}
+	h.SetSettings(s)
+	return h
+}
+
+// SetSettings puts new policies.* settings into effect for the jobs that
+// start from now on.
+func (h *Handler) SetSettings(s Settings) { h.settings.Store(&s) }
+
+// Settings returns the policies.* settings in effect.
+func (h *Handler) Settings() Settings { return *h.settings.Load() }
+
+// Validate checks a payload at submission time (see ValidatePayload).
+func (h *Handler) Validate(payload json.RawMessage) error {
+	_, err := ValidatePayload(payload)
+	return err
+}
+
+// Run implements jobs.Handler. The policy is read from the policies
+// directory when the job starts, so an edited file is picked up; one that
+// does not parse, or uses a feature vpo does not run, fails the job with
+// its file, line and feature.
+func (h *Handler) Run(ctx context.Context, job store.Job, progress jobs.Progress) (json.RawMessage, error) {
+	p, err := ParsePayload(job.Payload)
+	if err != nil {
+		return nil, err
+	}
+	cfg := *h.settings.Load()
+	log := h.log.WithFields(logrus.Fields{"job_id": job.ID, "file_path": p.Path})
+	var (
+		res Result
+		pol *policy.Policy
+	)
+	if p.PlanID > 0 {
+		res, pol, err = h.runApproved(ctx, job, cfg, p.PlanID)
+	} else {
+		pol, err = loadPolicy(cfg.Dir, p.Policy)
+		if err != nil {
+			return nil, err
+		}
+		var fi os.FileInfo
+		fi, err = os.Stat(p.Path)
+		switch {
+		case err != nil:
+			err = fmt.Errorf("apply %s: %w", p.Path, err)
+		case fi.IsDir():
+			return h.expand(ctx, job, p, progress, log)
+		default:
+			res, err = h.applyFile(ctx, job, cfg, pol, p.Path, p.DryRun)
+		}
+	}
+	if err != nil {
+		h.fileFailed(ctx, job, pol, err, log)
+		return nil, err
+	}
+	progress.Report(100, res.Outcome)
+	log.WithFields(logrus.Fields{"outcome": res.Outcome, "executor": res.Executor, "plan_id": res.PlanID}).Info("apply finished")
+	return json.Marshal(res)
+}
+
+// loadPolicy reads the named policy and refuses one vpo cannot run.
+func loadPolicy(dir, name string) (*policy.Policy, error) {
+	pol, err := policy.Find(dir, name)
+	if errors.Is(err, policy.ErrNotFound) {
+		return nil, fmt.Errorf("policy %q not found in %s: %w", name, dir, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("policy %q: %w", name, err)
+	}
+	if err := pol.Check(); err != nil {
+		return nil, fmt.Errorf("policy %q cannot be applied: %w", name, err)
+	}
+	return pol, nil
+}
+
+// fileFailed lets a child of a directory job whose policy says on_error:
+// fail stop its siblings and fail its parent, once it has no attempt left.
+func (h *Handler) fileFailed(ctx context.Context, job store.Job, pol *policy.Policy, err error, log *logrus.Entry) {
+	if job.ParentID == "" || pol == nil || pol.Config.OnError != policy.OnErrorFail || job.Attempts < job.MaxAttempts || ctx.Err() != nil {
+		return
+	}
+	var p Payload
+	_ = json.Unmarshal(job.Payload, &p)
+	msg := fmt.Sprintf("%s failed and policy %s says on_error: fail: %v", p.Path, pol.Name, err)
+	if ferr := h.st.FailFamily(context.WithoutCancel(ctx), job.ParentID, job.ID, msg, h.now()); ferr != nil {
+		log.WithError(ferr).Error("stop the other files of the directory job")
+	}
+}
+
+// applyFile plans one file and, unless this is a dry run or the plan needs
+// approval, carries the plan out.
+func (h *Handler) applyFile(ctx context.Context, job store.Job, cfg Settings, pol *policy.Policy, path string, dryRun bool) (Result, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Result{}, fmt.Errorf("apply %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Result{}, fmt.Errorf("apply %s: not a regular file", path)
+	}
+	res := Result{Path: path, Policy: pol.Name}
+	if age := h.now().Sub(fi.ModTime()); !dryRun && cfg.MinFileAge > 0 && age < cfg.MinFileAge {
+		return h.later(ctx, job, res, "still changing (modified "+age.Round(time.Second).String()+" ago)", cfg.MinFileAge-age+time.Second)
+	}
+	src, err := h.source(ctx, pol, path, fi)
+	if err != nil {
+		return Result{}, err
+	}
+	plan, err := pol.Plan(src)
+	if err != nil {
+		return Result{}, fmt.Errorf("plan %s with policy %s: %w", path, pol.Name, err)
+	}
+	planJSON, err := json.Marshal(plan)
+	if err != nil {
+		return Result{}, fmt.Errorf("plan %s: %w", path, err)
+	}
+	row := store.Plan{JobID: job.ID, Policy: pol.Name, Path: path, Plan: planJSON, FileSize: fi.Size(), FileMTime: fi.ModTime().UTC()}
+	switch {
+	case dryRun:
+		row.Status, row.DryRun, res.Outcome = store.PlanPlanned, true, OutcomePlanned
+		if plan.Empty() {
+			res.Outcome = OutcomeUnchanged
+		}
+	case plan.Empty():
+		res.Outcome, res.Reason = OutcomeUnchanged, plan.Skipped
+		if plan.Skipped != "" {
+			res.Outcome = OutcomeSkipped
+		}
+		return res, nil
+	case cfg.RequireApproval:
+		row.Status, res.Outcome = store.PlanPending, OutcomePendingApproval
+	default:
+		row.Status = store.PlanApproved
+	}
+	if row.Status == store.PlanApproved {
+		if err := h.supersedeInterrupted(ctx, job, path); err != nil {
+			return Result{}, err
+		}
+	}
+	row, err = h.st.CreatePlan(ctx, row, h.now())
+	if err != nil {
+		return Result{}, err
+	}
+	res.PlanID = row.ID
+	if row.Status != store.PlanApproved {
+		return res, nil
+	}
+	return h.execute(ctx, job, cfg, pol, row, src, plan)
+}
+
+// supersedeInterrupted closes the approved plans an earlier attempt of job
+// left for path (vpo stopped during the apply; the executor's recovery put
+// the file back): this attempt plans the file again.
+func (h *Handler) supersedeInterrupted(ctx context.Context, job store.Job, path string) error {
+	old, _, err := h.st.ListPlans(ctx, store.PlanFilter{Path: path, JobID: job.ID, Status: store.PlanApproved})
+	if err != nil {
+		return err
+	}
+	for _, p := range old {
+		if _, err := h.st.SetPlanStatus(ctx, p.ID, []string{store.PlanApproved}, store.PlanSuperseded,
+			"an earlier attempt of job "+job.ID+" was interrupted; planned again", h.now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runApproved carries out an approved plan, unless its file changed since
+// the plan was made: the plan is then superseded and the file planned
+// again under the current configuration (pending again when approval is
+// required).
+func (h *Handler) runApproved(ctx context.Context, job store.Job, cfg Settings, id int64) (Result, *policy.Policy, error) {
+	row, err := h.st.GetPlan(ctx, id)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	res := Result{Path: row.Path, Policy: row.Policy, PlanID: row.ID}
+	if row.Status != store.PlanApproved {
+		res.Outcome, res.Reason = OutcomeSkipped, fmt.Sprintf("plan %d is %s, not approved", row.ID, row.Status)
+		return res, nil, nil
+	}
+	pol, err := loadPolicy(cfg.Dir, row.Policy)
+	if err != nil {
+		h.planFailed(ctx, row, err)
+		return Result{}, nil, err
+	}
+	fi, err := os.Stat(row.Path)
+	if err != nil {
+		err = fmt.Errorf("apply plan %d to %s: %w", row.ID, row.Path, err)
+		h.planFailed(ctx, row, err)
+		return Result{}, pol, err
+	}
+	if fi.Size() != row.FileSize || !fi.ModTime().Equal(row.FileMTime) {
+		why := fmt.Sprintf("file changed since plan %d was made (size %d → %d, mtime %s → %s): planned again",
+			row.ID, row.FileSize, fi.Size(), row.FileMTime.Format(time.RFC3339Nano), fi.ModTime().UTC().Format(time.RFC3339Nano))
+		if _, err := h.st.SetPlanStatus(ctx, row.ID, []string{store.PlanApproved}, store.PlanSuperseded, why, h.now()); err != nil {
+			return Result{}, pol, err
+		}
+		res, err := h.applyFile(ctx, job, cfg, pol, row.Path, false)
+		if res.Reason == "" {
+			res.Reason = why
+		}
+		return res, pol, err
+	}
+	var plan policy.Plan
+	if err := json.Unmarshal(row.Plan, &plan); err != nil {
+		err = fmt.Errorf("plan %d: stored plan: %w", row.ID, err)
+		h.planFailed(ctx, row, err)
+		return Result{}, pol, err
+	}
+	src, err := h.source(ctx, pol, row.Path, fi)
+	if err != nil {
+		h.planFailed(ctx, row, err)
+		return Result{}, pol, err
+	}
+	res, err = h.execute(ctx, job, cfg, pol, row, src, plan)
+	return res, pol, err
+}
+
+func (h *Handler) planFailed(ctx context.Context, row store.Plan, cause error) {
+	if _, err := h.st.SetPlanStatus(context.WithoutCancel(ctx), row.ID, []string{store.PlanApproved}, store.PlanFailed,
+		cause.Error(), h.now()); err != nil {
+		h.log.WithError(err).WithField("plan_id", row.ID).Error("record failed plan")
+	}
+}
+
+// execute carries out the approved plan row and records the outcome: the
+// file's row, the plan's status and the file's history.
+func (h *Handler) execute(ctx context.Context, job store.Job, cfg Settings, pol *policy.Policy, row store.Plan, src media.File, plan policy.Plan) (Result, error) {
+	keep := cfg.KeepOriginal
+	if pol.Config.KeepOriginal != nil {
+		keep = *pol.Config.KeepOriginal
+	}
+	res := Result{Path: row.Path, Policy: pol.Name, PlanID: row.ID}
+	out, err := h.exec.Apply(ctx, apply.Request{
+		Path: row.Path, Source: src, SourceSize: row.FileSize, SourceMTime: row.FileMTime, Plan: plan,
+		KeepOriginal: keep, MinFileAge: cfg.MinFileAge,
+	})
+	if err != nil {
+		var delay time.Duration
+		switch {
+		case ctx.Err() != nil:
+			h.planFailed(ctx, row, fmt.Errorf("apply interrupted: %w", context.Cause(ctx)))
+			return Result{}, err
+		case errors.Is(err, apply.ErrStillChanging):
+			delay = max(cfg.MinFileAge, time.Second)
+		case errors.Is(err, apply.ErrBusy), errors.Is(err, apply.ErrChanged):
+			delay = h.retryDelay
+		default:
+			h.planFailed(ctx, row, err)
+			return Result{}, err
+		}
+		// Tried again later: by the same approved plan, or planned again.
+		if job.ParentID == "" && planIDOf(job) == row.ID {
+			return h.later(ctx, job, res, err.Error(), delay)
+		}
+		if _, serr := h.st.SetPlanStatus(ctx, row.ID, []string{store.PlanApproved}, store.PlanSuperseded,
+			"not applied, planned again later: "+err.Error(), h.now()); serr != nil {
+			return Result{}, serr
+		}
+		res.PlanID = 0
+		return h.later(ctx, job, res, err.Error(), delay)
+	}
+	now := h.now()
+	after := fileRow(out.Path, out.Size, out.MTime, out.After, out.AfterProbe, now)
+	before, _ := json.Marshal(Tracks(src))
+	afterTracks, _ := json.Marshal(Tracks(out.After))
+	change := store.AppliedChange{PlanID: row.ID, OldPath: row.Path, File: after}
+	if out.Executor != apply.ExecutorNone {
+		change.History = store.HistoryEntry{Policy: pol.Name, JobID: job.ID, Executor: out.Executor, Plan: row.Plan,
+			TracksBefore: before, TracksAfter: afterTracks}
+	}
+	if err := h.st.RecordApplied(context.WithoutCancel(ctx), change, now); err != nil {
+		return Result{}, fmt.Errorf("%s was changed, but recording it failed: %w", row.Path, err)
+	}
+	res.Outcome, res.Executor = OutcomeApplied, out.Executor
+	if out.Executor == apply.ExecutorNone {
+		res.Outcome, res.Executor = OutcomeUnchanged, ""
+	}
+	if out.Path != row.Path {
+		res.NewPath = out.Path
+	}
+	return res, nil
+}
+
+// planIDOf returns the plan_id of job's payload (0 when none).
+func planIDOf(job store.Job) int64 {
+	var p Payload
+	_ = json.Unmarshal(job.Payload, &p)
+	return p.PlanID
+}
+
+// later skips the file for now: a new top-level apply job of the same
+// payload (this file only) runs once delay has passed.
+func (h *Handler) later(ctx context.Context, job store.Job, res Result, reason string, delay time.Duration) (Result, error) {
+	p, err := ParsePayload(job.Payload)
+	if err != nil {
+		return Result{}, err
+	}
+	if p.PlanID == 0 {
+		p = Payload{Policy: p.Policy, Path: res.Path, DryRun: p.DryRun}
+	}
+	payload, err := json.Marshal(p)
+	if err != nil {
+		return Result{}, err
+	}
+	at := h.now().Add(delay)
+	retry, err := h.st.CreateJob(ctx, store.NewJob{Kind: Kind, Payload: payload, Priority: job.Priority,
+		MaxAttempts: job.MaxAttempts, RunAfter: at})
+	if err != nil {
+		return Result{}, fmt.Errorf("skip %s for now: %w", res.Path, err)
+	}
+	res.Outcome, res.RetryJobID = OutcomeSkipped, retry.ID
+	res.Reason = fmt.Sprintf("skipped: %s; tried again after %s by job %s", reason, at.UTC().Format(time.RFC3339), retry.ID)
+	return res, nil
+}

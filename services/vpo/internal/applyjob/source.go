@@ -1,0 +1,58 @@
+package applyjob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/vpo-project/vpo/libs/media"
+	"github.com/vpo-project/vpo/libs/policy"
+	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/scan"
+)
+
+// source returns the probe of the file at path: the one a scan stored when
+// the file's size and modification time still match it (no ffprobe run),
+// else a new probe, which is stored as a scan would store it.
+func (h *Handler) source(ctx context.Context, pol *policy.Policy, path string, fi os.FileInfo) (media.File, error) {
+	row, err := h.st.GetFile(ctx, path)
+	switch {
+	case err == nil && row.Probed() && len(row.Probe) > 0 && row.Size == fi.Size() && row.ModTime.Equal(fi.ModTime()):
+		f, err := media.FromFFProbe(row.Probe, pol.MediaOptions())
+		if err == nil && f.StreamsDropped == 0 {
+			return f, nil
+		}
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return media.File{}, err
+	}
+	f, raw, err := h.exec.Probe(ctx, path, pol.MediaOptions())
+	if err != nil {
+		return media.File{}, fmt.Errorf("probe %s: %w", path, err)
+	}
+	if err := h.st.UpsertFile(ctx, fileRow(path, fi.Size(), fi.ModTime(), f, raw, h.now())); err != nil {
+		return media.File{}, err
+	}
+	return f, nil
+}
+
+// fileRow is the files row of a probed file.
+func fileRow(path string, size int64, mtime time.Time, f media.File, raw []byte, now time.Time) store.File {
+	row := store.File{Path: path, Size: size, ModTime: mtime.UTC(), LastScannedAt: now.UTC(), ProbedAt: now.UTC(),
+		DurationSeconds: f.Duration.Seconds(), Tracks: len(f.Streams)}
+	row.Container, _ = scan.Container(path)
+	for _, s := range f.Streams {
+		if s.Type == media.StreamVideo {
+			row.Codec = s.Codec
+			break
+		}
+	}
+	reduced, err := store.ReduceProbe(raw)
+	if err != nil {
+		row.ProbeError = err.Error()
+	} else {
+		row.Probe = reduced
+	}
+	return row
+}

@@ -1,0 +1,418 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/libs/media"
+	"github.com/vpo-project/vpo/libs/policy"
+	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
+)
+
+// PoliciesStore is the storage the policies, plans and file-detail
+// endpoints need.
+type PoliciesStore interface {
+	ListPlans(ctx context.Context, f store.PlanFilter) ([]store.Plan, string, error)
+	GetPlan(ctx context.Context, id int64) (store.Plan, error)
+	ApprovePlan(ctx context.Context, id int64, nj store.NewJob, now time.Time) (store.Plan, store.Job, error)
+	SetPlanStatus(ctx context.Context, id int64, from []string, status, errMsg string, now time.Time) (store.Plan, error)
+	GetFileByID(ctx context.Context, id int64) (store.File, error)
+	ListHistory(ctx context.Context, fileID int64) ([]store.HistoryEntry, error)
+}
+
+// PoliciesAPIOptions configures NewPoliciesAPI.
+type PoliciesAPIOptions struct {
+	Store PoliciesStore
+	// Dir returns the policies directory now (policies.dir, live).
+	Dir func() string
+	// Submitted is called after an approval enqueued a job.
+	Submitted func()
+	// Accepting reports whether new jobs are taken (false: approvals 503).
+	Accepting func() bool
+	Log       *logrus.Entry
+}
+
+// PoliciesAPI serves /api/policies, /api/plans and /api/files/{id}.
+type PoliciesAPI struct {
+	opts PoliciesAPIOptions
+}
+
+// NewPoliciesAPI returns the API; mount it with RouterOptions.Policies.
+func NewPoliciesAPI(opts PoliciesAPIOptions) *PoliciesAPI {
+	if opts.Submitted == nil {
+		opts.Submitted = func() {}
+	}
+	if opts.Accepting == nil {
+		opts.Accepting = func() bool { return true }
+	}
+	if opts.Log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		opts.Log = logrus.NewEntry(l)
+	}
+	return &PoliciesAPI{opts: opts}
+}
+
+func (a *PoliciesAPI) mount(r *mux.Router) {
+	for _, rt := range []struct {
+		path, method string
+		h            http.HandlerFunc
+	}{
+		{"/api/policies", http.MethodGet, a.listPolicies},
+		{"/api/policies/{name}", http.MethodGet, a.getPolicy},
+		{"/api/plans", http.MethodGet, a.listPlans},
+		{"/api/plans/{id}/approve", http.MethodPost, a.approve},
+		{"/api/plans/{id}/reject", http.MethodPost, a.reject},
+		{"/api/files/{id}", http.MethodGet, a.file},
+	} {
+		methods := []string{rt.method}
+		if rt.method == http.MethodGet {
+			methods = append(methods, http.MethodHead)
+		}
+		r.Handle(rt.path, rt.h).Methods(methods...)
+	}
+}
+
+func (a *PoliciesAPI) reply(w http.ResponseWriter, r *http.Request, code int, v any) {
+	if err := writeJSON(w, code, v); err != nil {
+		a.opts.Log.WithField("path", r.URL.Path).Errorf("%s %s: answered 500: %v", r.Method, r.URL.Path, err)
+	}
+}
+
+// policySummary is one policy of GET /api/policies.
+type policySummary struct {
+	Name              string     `json:"name"`
+	Filename          string     `json:"filename"`
+	FilePath          string     `json:"file_path"`
+	LastModified      *time.Time `json:"last_modified"`
+	SchemaVersion     int        `json:"schema_version"`
+	Description       string     `json:"description"`
+	AudioLanguages    []string   `json:"audio_languages"`
+	SubtitleLanguages []string   `json:"subtitle_languages"`
+	HasTranscode      bool       `json:"has_transcode"`
+	HasTranscription  bool       `json:"has_transcription"`
+	ParseError        *string    `json:"parse_error"`
+	Unsupported       []string   `json:"unsupported"`
+}
+
+type policyList struct {
+	Policies        []policySummary `json:"policies"`
+	Total           int             `json:"total"`
+	Dir             string          `json:"policies_directory"`
+	DirectoryExists bool            `json:"directory_exists"`
+	Error           string          `json:"error,omitempty"`
+}
+
+func summary(e policy.Entry) policySummary {
+	s := policySummary{Name: e.Name, Filename: e.Filename, FilePath: e.Path,
+		AudioLanguages: []string{}, SubtitleLanguages: []string{}, Unsupported: []string{}}
+	if !e.ModTime.IsZero() {
+		mt := e.ModTime.UTC()
+		s.LastModified = &mt
+	}
+	if e.Err != nil {
+		msg := e.Err.Error()
+		s.ParseError = &msg
+	}
+	if p := e.Policy; p != nil {
+		s.SchemaVersion, s.Description = p.SchemaVersion, p.Description
+		s.AudioLanguages = append(s.AudioLanguages, p.Config.AudioLanguages...)
+		s.SubtitleLanguages = append(s.SubtitleLanguages, p.Config.SubtitleLanguages...)
+		s.HasTranscode, s.HasTranscription = p.HasTranscode(), p.HasTranscription()
+		for _, pr := range policy.Problems(p.Check()) {
+			s.Unsupported = append(s.Unsupported, pr.Error())
+		}
+	}
+	return s
+}
+
+func (a *PoliciesAPI) listPolicies(w http.ResponseWriter, r *http.Request) {
+	dir := a.opts.Dir()
+	out := policyList{Policies: []policySummary{}, Dir: dir}
+	l, err := policy.List(dir)
+	if err != nil {
+		// An unreadable directory is reported, not a 500.
+		out.DirectoryExists, out.Error = true, err.Error()
+		a.reply(w, r, http.StatusOK, out)
+		return
+	}
+	out.DirectoryExists = l.Exists
+	for _, e := range l.Entries {
+		out.Policies = append(out.Policies, summary(e))
+	}
+	out.Total = len(out.Policies)
+	a.reply(w, r, http.StatusOK, out)
+}
+
+// policyView is the parsed policy in GET /api/policies/{name}.
+type policyView struct {
+	Name          string      `json:"name"`
+	DisplayName   string      `json:"display_name,omitempty"`
+	SchemaVersion int         `json:"schema_version"`
+	Description   string      `json:"description"`
+	Category      string      `json:"category,omitempty"`
+	Config        configView  `json:"config"`
+	Phases        []phaseView `json:"phases"`
+	HasTranscode  bool        `json:"has_transcode"`
+	HasTranscribe bool        `json:"has_transcription"`
+}
+
+type configView struct {
+	AudioLanguages     []string `json:"audio_languages"`
+	SubtitleLanguages  []string `json:"subtitle_languages"`
+	CommentaryPatterns []string `json:"commentary_patterns"`
+	OnError            string   `json:"on_error"`
+	KeepOriginal       *bool    `json:"keep_original,omitempty"`
+}
+
+type phaseView struct {
+	Name   string   `json:"name"`
+	Line   int      `json:"line"`
+	Blocks []string `json:"blocks"`
+}
+
+type policyDetail struct {
+	Name        string      `json:"name"`
+	Filename    string      `json:"filename"`
+	FilePath    string      `json:"file_path"`
+	ParseError  *string     `json:"parse_error"`
+	Unsupported []string    `json:"unsupported"`
+	Policy      *policyView `json:"policy"`
+	Source      string      `json:"source"`
+}
+
+func view(p *policy.Policy) *policyView {
+	v := &policyView{Name: p.Name, DisplayName: p.DisplayName, SchemaVersion: p.SchemaVersion, Description: p.Description,
+		Category: p.Category, HasTranscode: p.HasTranscode(), HasTranscribe: p.HasTranscription(), Phases: []phaseView{},
+		Config: configView{AudioLanguages: p.Config.AudioLanguages, SubtitleLanguages: p.Config.SubtitleLanguages,
+			CommentaryPatterns: p.Config.CommentaryPatterns, OnError: p.Config.OnError, KeepOriginal: p.Config.KeepOriginal}}
+	for _, ph := range p.Phases {
+		pv := phaseView{Name: ph.Name, Line: ph.Line, Blocks: []string{}}
+		for _, b := range []struct {
+			name string
+			on   bool
+		}{
+			{"audio_actions", ph.AudioActions != nil}, {"subtitle_actions", ph.SubtitleActions != nil},
+			{"video_actions", ph.VideoActions != nil}, {"keep_audio", ph.KeepAudio != nil},
+			{"keep_subtitles", ph.KeepSubtitles != nil}, {"filter_attachments", ph.FilterAttachments != nil},
+			{"container", ph.Container != nil}, {"track_order", ph.TrackOrder != nil},
+			{"default_flags", ph.DefaultFlags != nil}, {"transcode", ph.Transcode}, {"transcription", ph.Transcription},
+		} {
+			if b.on {
+				pv.Blocks = append(pv.Blocks, b.name)
+			}
+		}
+		v.Phases = append(v.Phases, pv)
+	}
+	return v
+}
+
+func (a *PoliciesAPI) getPolicy(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	dir := a.opts.Dir()
+	l, err := policy.List(dir)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	for _, e := range l.Entries {
+		if e.Name != name && e.Filename != name {
+			continue
+		}
+		s := summary(e)
+		d := policyDetail{Name: e.Name, Filename: e.Filename, FilePath: e.Path, ParseError: s.ParseError, Unsupported: s.Unsupported}
+		if e.Policy != nil {
+			d.Policy, d.Source = view(e.Policy), string(e.Policy.Source)
+		} else if b, err := readSmall(e.Path); err == nil {
+			d.Source = string(b)
+		}
+		a.reply(w, r, http.StatusOK, d)
+		return
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no policy %q in %s", name, dir))
+}
+
+// readSmall reads a regular file of at most policy.MaxFileSize bytes.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, policy.MaxFileSize))
+}
+
+type planList struct {
+	Plans      []store.Plan `json:"plans"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+func (a *PoliciesAPI) listPlans(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "status", "path", "policy", "job", "limit", "cursor":
+		default:
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown query parameter %q (known: status, path, policy, job, limit, cursor)", k))
+			return
+		}
+	}
+	limit, ok := queryLimit(w, q.Get("limit"))
+	if !ok {
+		return
+	}
+	if st := q.Get("status"); st != "" && !validPlanStatus(st) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("status %q is not a plan status (one of %v)", st, store.PlanStatuses()))
+		return
+	}
+	if c := q.Get("cursor"); c != "" {
+		if n, err := strconv.ParseInt(c, 10, 64); err != nil || n <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("cursor %q is malformed (use next_cursor of the previous page)", c))
+			return
+		}
+	}
+	plans, next, err := a.opts.Store.ListPlans(r.Context(), store.PlanFilter{
+		Status: q.Get("status"), Path: q.Get("path"), Policy: q.Get("policy"), JobID: q.Get("job"),
+		Limit: limit, Cursor: q.Get("cursor"),
+	})
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	if plans == nil {
+		plans = []store.Plan{}
+	}
+	a.reply(w, r, http.StatusOK, planList{Plans: plans, NextCursor: next})
+}
+
+func validPlanStatus(st string) bool {
+	for _, v := range store.PlanStatuses() {
+		if v == st {
+			return true
+		}
+	}
+	return false
+}
+
+// intID reads the {id} path variable as a positive integer.
+func intID(w http.ResponseWriter, r *http.Request, what string) (int64, bool) {
+	s := mux.Vars(r)["id"]
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid %s id %q: not a positive integer", what, s))
+		return 0, false
+	}
+	return n, true
+}
+
+type approval struct {
+	Plan  store.Plan `json:"plan"`
+	JobID string     `json:"job_id,omitempty"`
+}
+
+func (a *PoliciesAPI) approve(w http.ResponseWriter, r *http.Request) {
+	id, ok := intID(w, r, "plan")
+	if !ok || !emptyBody(w, r) {
+		return
+	}
+	if !a.opts.Accepting() {
+		writeError(w, http.StatusServiceUnavailable, "vpo is shutting down; not accepting new jobs")
+		return
+	}
+	p, err := a.opts.Store.GetPlan(r.Context(), id)
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	payload, err := json.Marshal(applyjob.Payload{PlanID: id, Policy: p.Policy, Path: p.Path})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	p, job, err := a.opts.Store.ApprovePlan(r.Context(), id, store.NewJob{Kind: applyjob.Kind, Payload: payload,
+		Priority: DefaultPriority}, time.Now())
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	a.opts.Submitted()
+	a.reply(w, r, http.StatusOK, approval{Plan: p, JobID: job.ID})
+}
+
+func (a *PoliciesAPI) reject(w http.ResponseWriter, r *http.Request) {
+	id, ok := intID(w, r, "plan")
+	if !ok || !emptyBody(w, r) {
+		return
+	}
+	p, err := a.opts.Store.SetPlanStatus(r.Context(), id, []string{store.PlanPending}, store.PlanRejected, "", time.Now())
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, approval{Plan: p})
+}
+
+// fileDetail is GET /api/files/{id}: the file row (as in /api/files) with
+// its tracks and history. "tracks" is the list of tracks here; the row's
+// number of tracks (its "tracks" in /api/files) is "track_count".
+type fileDetail struct {
+	store.File
+	Tracks  []applyjob.Track
+	History []store.HistoryEntry
+}
+
+// MarshalJSON merges the file's own JSON with tracks and history.
+func (d fileDetail) MarshalJSON() ([]byte, error) {
+	base, err := json.Marshal(d.File)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(base, &m); err != nil {
+		return nil, err
+	}
+	m["track_count"] = m["tracks"]
+	if m["tracks"], err = json.Marshal(d.Tracks); err != nil {
+		return nil, err
+	}
+	if m["history"], err = json.Marshal(d.History); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
+func (a *PoliciesAPI) file(w http.ResponseWriter, r *http.Request) {
+	id, ok := intID(w, r, "file")
+	if !ok {
+		return
+	}
+	f, err := a.opts.Store.GetFileByID(r.Context(), id)
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	d := fileDetail{File: f, Tracks: []applyjob.Track{}}
+	if len(f.Probe) > 0 {
+		if m, err := media.FromFFProbe(f.Probe, media.Options{}); err == nil {
+			d.Tracks = applyjob.Tracks(m)
+		}
+	}
+	if d.History, err = a.opts.Store.ListHistory(r.Context(), f.ID); err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	a.reply(w, r, http.StatusOK, d)
+}
