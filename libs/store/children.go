@@ -37,9 +37,9 @@ func (s *Store) AwaitChildren(ctx context.Context, l Lease, children []NewJob, n
 			_ = tx.Rollback()
 		}
 	}()
-	res, err := tx.ExecContext(ctx, `UPDATE jobs SET awaiting_children = 1, error = NULL,
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET awaiting_children = 1, children_pending = ?4, error = NULL,
 		lease_owner = NULL, lease_expires_at = NULL`+leasedRunning+" AND cancel_requested = 0",
-		l.JobID, l.Owner, l.Token)
+		l.JobID, l.Owner, l.Token, len(children))
 	if err != nil {
 		return fmt.Errorf("await children of %s: %w", l, err)
 	}

@@ -212,3 +212,34 @@ func TestAwaitChildrenOfCancelledJob(t *testing.T) {
 		t.Errorf("%d children stored for a cancelled job", len(kids))
 	}
 }
+
+// TestRetriedChildIsWaitedFor: a child that failed and is retried while
+// its parent waits for a sibling keeps the parent waiting until it ends.
+func TestRetriedChildIsWaitedFor(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	parent, _ := spawn(t, s, 2)
+	first := mustClaim(t, s, "w", t0)
+	if err := s.FailJob(ctx, first.Lease(), "boom", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RetryJob(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	second := mustClaim(t, s, "w", t0)
+	if err := s.CompleteJob(ctx, second.Lease(), json.RawMessage(`{"outcome":"applied"}`), t0); err != nil {
+		t.Fatal(err)
+	}
+	if p := mustGet(t, s, parent.ID); p.Terminal() {
+		t.Fatalf("parent %s while a child is still queued", p.Status)
+	}
+	again := mustClaim(t, s, "w", t0)
+	if err := s.CompleteJob(ctx, again.Lease(), json.RawMessage(`{"outcome":"unchanged"}`), t0); err != nil {
+		t.Fatal(err)
+	}
+	p := mustGet(t, s, parent.ID)
+	if p.Status != store.StatusCompleted || !strings.Contains(string(p.Result), `"applied":1`) ||
+		!strings.Contains(string(p.Result), `"unchanged":1`) || !strings.Contains(string(p.Result), `"failed":0`) {
+		t.Errorf("parent = %s %s; want completed, 1 applied, 1 unchanged", p.Status, p.Result)
+	}
+}
