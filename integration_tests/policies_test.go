@@ -467,8 +467,8 @@ func TestPoliciesAPIAndBrokenPolicy(t *testing.T) {
 	before := stamp(t, f)
 	j := d.submit("apply", fmt.Sprintf(`{"policy":"broken","path":%q}`, f))
 	done := d.waitJob(j.ID, "failed", 30*time.Second)
-	if !strings.Contains(done.Error, "broken.yaml:3") {
-		t.Errorf("job error %q does not name broken.yaml:3", done.Error)
+	if !strings.Contains(done.Error, "broken.yaml:3") || done.Attempts != 1 {
+		t.Errorf("job error %q after %d attempts; want broken.yaml:3 named, at the first attempt (no retry)", done.Error, done.Attempts)
 	}
 	if stamp(t, f) != before {
 		t.Error("a failed apply changed the file")

@@ -243,3 +243,30 @@ func TestRetriedChildIsWaitedFor(t *testing.T) {
 		t.Errorf("parent = %s %s; want completed, 1 applied, 1 unchanged", p.Status, p.Result)
 	}
 }
+
+func TestFailJobFinal(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	a := mustCreate(t, s, store.NewJob{Kind: "k", MaxAttempts: 5})
+	ca := mustClaim(t, s, "w", t0)
+	if err := s.FailJobFinal(ctx, ca.Lease(), "bad input", t0); err != nil {
+		t.Fatal(err)
+	}
+	if j := mustGet(t, s, a.ID); j.Status != store.StatusFailed || j.Error != "bad input" || j.FinishedAt == nil {
+		t.Errorf("job = %s %q; want failed at its first of 5 attempts", j.Status, j.Error)
+	}
+	b := mustCreate(t, s, store.NewJob{Kind: "k"})
+	cb := mustClaim(t, s, "w", t0)
+	if _, err := s.CancelJob(ctx, b.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FailJobFinal(ctx, cb.Lease(), "bad input", t0); err != nil {
+		t.Fatal(err)
+	}
+	if j := mustGet(t, s, b.ID); j.Status != store.StatusCancelled {
+		t.Errorf("cancel-requested job = %s; want cancelled", j.Status)
+	}
+	if err := s.FailJobFinal(ctx, cb.Lease(), "again", t0); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("FailJobFinal of a finished job = %v; want ErrLeaseLost", err)
+	}
+}
