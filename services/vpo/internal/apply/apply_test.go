@@ -166,3 +166,30 @@ func TestApplyExecutors(t *testing.T) {
 		})
 	}
 }
+
+func TestHardLinkedFileIsNotEditedInPlace(t *testing.T) {
+	path := fixture(t, fixtureMKV)
+	other := filepath.Join(t.TempDir(), "seeding.mkv")
+	if err := os.Link(path, other); err != nil {
+		t.Fatal(err)
+	}
+	before := sum(t, other)
+	ed := &propEditor{}
+	e, jdir := newExecutor(t, ed)
+	req := request(t, e, path, "mkv", func(ts []policy.TargetTrack) []policy.TargetTrack {
+		ts[1].Default, ts[3].Default = false, true
+		return ts
+	})
+	res, err := e.Apply(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Executor != apply.ExecutorMkvMerge || ed.calls != 0 {
+		t.Errorf("executor %s, in-place editor called %d times; want an mkvmerge rewrite", res.Executor, ed.calls)
+	}
+	if sum(t, other) != before {
+		t.Error("the file's other name changed")
+	}
+	probeCheck(t, e, path, req.Plan.Target, req.Source)
+	assertClean(t, filepath.Dir(path), jdir)
+}

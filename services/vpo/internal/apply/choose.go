@@ -2,9 +2,11 @@ package apply
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/policy"
@@ -105,4 +107,15 @@ func streamByIndex(f media.File, i int) (media.Stream, bool) {
 // convertedPath is path with the extension of container.
 func convertedPath(path, container string) string {
 	return strings.TrimSuffix(path, filepath.Ext(path)) + "." + container
+}
+
+// hasOtherLinks reports whether the file at path has more than one name
+// (hard links).
+func hasOtherLinks(path string) bool {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return false // the checks before the change report it
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && sys.Nlink > 1
 }

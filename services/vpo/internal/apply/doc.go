@@ -11,7 +11,8 @@
 //     attachments in the same order, only default/forced flags, titles or
 //     languages changing: "mkvpropedit", editing the file in place through
 //     Options.InPlace (the journaled editor of package inplace); without
-//     one, the same change is made by an mkvmerge rewrite;
+//     one, or for a file with other hard links (an edit in place would
+//     change them too), the same change is made by an mkvmerge rewrite;
 //   - a Matroska source and target with tracks removed or reordered, or
 //     attachments removed: "mkvmerge";
 //   - an MP4 target, or any change of container: "ffmpeg" with

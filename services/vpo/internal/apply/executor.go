@@ -113,6 +113,10 @@ func (e *Executor) Apply(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("apply %s to %s: %w", planName(req.Plan), path, err)
 	}
+	if ch.executor == ExecutorMkvPropEdit && hasOtherLinks(path) {
+		// An edit in place would change every name of the file.
+		ch.executor = ExecutorMkvMerge
+	}
 	newPath := path
 	if ch.convert {
 		newPath = convertedPath(path, req.Plan.Target.Container)

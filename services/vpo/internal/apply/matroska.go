@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vpo-project/vpo/libs/media"
@@ -34,6 +35,7 @@ type mkvIdentity struct {
 	Attachments []struct {
 		ID int `json:"id"`
 	} `json:"attachments"`
+	Errors []string `json:"errors"`
 }
 
 // matroskaTracks maps each ffprobe stream index of src (a Matroska file
@@ -53,6 +55,9 @@ func (e *Executor) matroskaTracks(ctx context.Context, path string, src media.Fi
 	var id mkvIdentity
 	if err := json.Unmarshal(out, &id); err != nil {
 		return nil, fmt.Errorf("identify tracks: mkvmerge -J %s: %w", path, err)
+	}
+	if len(id.Errors) > 0 {
+		return nil, fmt.Errorf("identify tracks: mkvmerge -J %s: %s", path, strings.Join(id.Errors, "; "))
 	}
 	m := make(map[int]mkvTrack, len(src.Streams))
 	tracks, attachments := 0, 0

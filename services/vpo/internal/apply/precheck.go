@@ -91,7 +91,11 @@ func writable(path string, mode fs.FileMode, what string) error {
 	if mode.Perm()&0o222 == 0 {
 		return fmt.Errorf("%s %s is read-only (mode %s); vpo does not change it", what, path, mode.Perm())
 	}
-	if err := unix.Access(path, unix.W_OK); err != nil {
+	access := uint32(unix.W_OK)
+	if mode.IsDir() {
+		access |= unix.X_OK
+	}
+	if err := unix.Access(path, access); err != nil {
 		if errors.Is(err, unix.EROFS) {
 			return fmt.Errorf("%s %s is on a read-only file system", what, path)
 		}
