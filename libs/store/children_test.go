@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,8 @@ func TestAwaitChildrenFinishesParentWithCounts(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
 	parent, _ := spawn(t, s, 3)
-	if parent.Status != store.StatusRunning || !parent.AwaitingChildren || parent.LeaseOwner != "" || parent.LeaseExpiresAt != nil {
+	if parent.Status != store.StatusRunning || !parent.AwaitingChildren || parent.LeaseOwner != "" || parent.LeaseExpiresAt != nil ||
+		parent.ProgressMessage != "waiting for 3 child jobs" {
 		t.Fatalf("waiting parent = %+v; want running, awaiting children, no lease", parent)
 	}
 	// Lease recovery long after leaves the waiting parent alone.
@@ -60,8 +62,12 @@ func TestAwaitChildrenFinishesParentWithCounts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := mustGet(t, s, parent.ID); (i < 2) != (p.Status == store.StatusRunning) {
+		p := mustGet(t, s, parent.ID)
+		if (i < 2) != (p.Status == store.StatusRunning) {
 			t.Fatalf("after child %d parent is %s", i, p.Status)
+		}
+		if want := fmt.Sprintf("waiting for %d child jobs", 2-i); i < 2 && p.ProgressMessage != want {
+			t.Errorf("after child %d progress %q, want %q", i, p.ProgressMessage, want)
 		}
 	}
 	p := mustGet(t, s, parent.ID)

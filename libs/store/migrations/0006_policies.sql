@@ -29,7 +29,8 @@ CREATE TRIGGER jobs_child_finished AFTER UPDATE OF status ON jobs
      AND NEW.status IN ('completed', 'failed', 'cancelled')
      AND OLD.status NOT IN ('completed', 'failed', 'cancelled')
 BEGIN
-    UPDATE jobs SET children_pending = children_pending - 1
+    UPDATE jobs SET children_pending = children_pending - 1,
+        progress_message = 'waiting for ' || (children_pending - 1) || ' child jobs'
     WHERE id = NEW.parent_id AND awaiting_children = 1 AND children_pending > 0;
     UPDATE jobs SET
         status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
@@ -58,7 +59,8 @@ CREATE TRIGGER jobs_child_reopened AFTER UPDATE OF status ON jobs
      AND OLD.status IN ('completed', 'failed', 'cancelled')
      AND NEW.status NOT IN ('completed', 'failed', 'cancelled')
 BEGIN
-    UPDATE jobs SET children_pending = children_pending + 1
+    UPDATE jobs SET children_pending = children_pending + 1,
+        progress_message = 'waiting for ' || (children_pending + 1) || ' child jobs'
     WHERE id = NEW.parent_id AND awaiting_children = 1;
 END;
 
