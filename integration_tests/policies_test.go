@@ -467,8 +467,8 @@ func TestPoliciesAPIAndBrokenPolicy(t *testing.T) {
 	before := stamp(t, f)
 	j := d.submit("apply", fmt.Sprintf(`{"policy":"broken","path":%q}`, f))
 	done := d.waitJob(j.ID, "failed", 30*time.Second)
-	if !strings.Contains(done.Error, "broken.yaml:3") {
-		t.Errorf("job error %q does not name broken.yaml:3", done.Error)
+	if !strings.Contains(done.Error, "broken.yaml:3") || done.Attempts != 1 {
+		t.Errorf("job error %q after %d attempts; want broken.yaml:3 named, at the first attempt (no retry)", done.Error, done.Attempts)
 	}
 	if stamp(t, f) != before {
 		t.Error("a failed apply changed the file")
@@ -500,5 +500,67 @@ func TestPolicySettingsReload(t *testing.T) {
 	}
 	if d.getBody("/api/policies", &list); list.Dir != other {
 		t.Errorf("/api/policies lists %q, want the reloaded directory %q", list.Dir, other)
+	}
+}
+
+// TestApplyContainerChangeMovesTheFile: a plan that converts a.mp4 to
+// a.mkv moves the file's row to the new path; its id and history follow.
+func TestApplyContainerChangeMovesTheFile(t *testing.T) {
+	d, pdir := startPolicies(t, "")
+	writePolicy(t, pdir, "mkv.yaml", "schema_version: 13\nphases:\n  - name: c\n    container:\n      target: mkv\n")
+	mkv := filepath.Join(d.dir, "fixture", "a.mkv")
+	mkvFixture(t, mkv)
+	src := filepath.Join(d.dir, "lib", "a.mp4")
+	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command("ffmpeg", "-v", "error", "-i", mkv, "-map", "0", "-c", "copy", src).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg remux to mp4: %v: %s", err, b)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(src, old, old); err != nil {
+		t.Fatal(err)
+	}
+	d.scanNow(filepath.Dir(src), true)
+	var list struct {
+		Files []struct {
+			ID   int64  `json:"id"`
+			Path string `json:"path"`
+		} `json:"files"`
+	}
+	d.getBody("/api/files", &list)
+	if len(list.Files) != 1 || list.Files[0].Path != src || list.Files[0].ID == 0 {
+		t.Fatalf("after the scan: %+v", list.Files)
+	}
+	id := list.Files[0].ID
+
+	j := d.submit("apply", fmt.Sprintf(`{"policy":"mkv","path":%q}`, src))
+	done := d.waitJob(j.ID, "completed", 30*time.Second)
+	var res struct {
+		Outcome string `json:"outcome"`
+		NewPath string `json:"new_path"`
+	}
+	_ = json.Unmarshal(done.Result, &res)
+	dst := strings.TrimSuffix(src, ".mp4") + ".mkv"
+	if res.Outcome != "applied" || res.NewPath != dst {
+		t.Fatalf("result %s; want applied with new_path %s", done.Result, dst)
+	}
+	if _, err := os.Stat(src); !os.IsNotExist(err) {
+		t.Errorf("%s still exists after the conversion: %v", src, err)
+	}
+	var detail struct {
+		ID      int64  `json:"id"`
+		Path    string `json:"path"`
+		History []struct {
+			Executor string `json:"executor"`
+		} `json:"history"`
+	}
+	if code := d.getBody(fmt.Sprintf("/api/files/%d", id), &detail); code != http.StatusOK || detail.Path != dst ||
+		len(detail.History) != 1 || detail.History[0].Executor == "" {
+		t.Fatalf("GET /api/files/%d = %d %+v; want the row moved to %s with one change", id, code, detail, dst)
+	}
+	d.getBody("/api/files", &list)
+	if len(list.Files) != 1 {
+		t.Errorf("files after the move: %+v; want one row", list.Files)
 	}
 }

@@ -21,3 +21,24 @@ type Children struct {
 func (c *Children) Error() string {
 	return fmt.Sprintf("job hands its work to %d child jobs", len(c.Jobs))
 }
+
+// FinalError is a failure another attempt cannot mend (a bad policy file, a
+// plan the file cannot take): the pool fails the job at once instead of
+// retrying it.
+type FinalError struct {
+	Err error
+}
+
+// Final marks err as final (see FinalError); nil stays nil.
+func Final(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &FinalError{Err: err}
+}
+
+// Error returns the message of the wrapped error.
+func (e *FinalError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
+func (e *FinalError) Unwrap() error { return e.Err }

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -66,5 +67,22 @@ func TestCancelParentStopsRunningChildren(t *testing.T) {
 		if k.Status != store.StatusCancelled {
 			t.Errorf("child %s is %s, want cancelled", k.ID, k.Status)
 		}
+	}
+}
+
+// TestFinalErrorIsNotRetried: a handler's jobs.Final error fails the job
+// at its first attempt, whatever max_attempts says.
+func TestFinalErrorIsNotRetried(t *testing.T) {
+	e := newEnv(t)
+	runs := make(chan struct{}, 10)
+	e.register("bad", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		runs <- struct{}{}
+		return nil, jobs.Final(errors.New("policy.yaml:3: unknown key"))
+	})
+	j := e.submit(store.NewJob{Kind: "bad", MaxAttempts: 5})
+	e.start(jobs.PoolOptions{Workers: 1})
+	done := e.waitStatus(j.ID, store.StatusFailed)
+	if done.Attempts != 1 || len(runs) != 1 || done.Error != "policy.yaml:3: unknown key" {
+		t.Errorf("job = %d attempts, %d runs, error %q; want one attempt with the error", done.Attempts, len(runs), done.Error)
 	}
 }

@@ -761,6 +761,12 @@ func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) 
 		}
 	case errors.As(o.err, new(*Children)):
 		p.awaitChildren(ctx, r, o.err)
+	case errors.As(o.err, new(*FinalError)):
+		if p.write(ctx, r, "fail", func(wctx context.Context) error {
+			return p.q.FailJobFinal(wctx, r.lease, o.err.Error(), p.opts.Now())
+		}) {
+			r.log.WithField("error", o.err.Error()).Error("job failed (another attempt would not help)")
+		}
 	case o.err != nil:
 		p.fail(ctx, r, o.err.Error())
 	default:

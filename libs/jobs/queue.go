@@ -18,6 +18,8 @@ type Queue interface {
 	RenewLease(ctx context.Context, l store.Lease, lease time.Duration, now time.Time) (cancelRequested bool, err error)
 	CompleteJob(ctx context.Context, l store.Lease, result json.RawMessage, now time.Time) error
 	FailJob(ctx context.Context, l store.Lease, msg string, now time.Time) error
+	// FailJobFinal fails the job whatever attempts it has left (Final).
+	FailJobFinal(ctx context.Context, l store.Lease, msg string, now time.Time) error
 	FinishCancelled(ctx context.Context, l store.Lease, now time.Time) error
 	RequeueInterrupted(ctx context.Context, l store.Lease, now time.Time) error
 	UpdateProgress(ctx context.Context, l store.Lease, percent float64, msg string) error

@@ -11,7 +11,8 @@ import (
 // turns the job into a waiting parent, still running but without a lease
 // (no worker holds it and lease recovery leaves it alone), its error
 // cleared. The job then finishes in the transaction in which its last child
-// reaches a terminal status (migration 0006): cancelled if its cancellation
+// reaches a terminal status (migration 0006; meanwhile its progress
+// message says how many children it waits for): cancelled if its cancellation
 // was requested, failed if FailFamily was called, else completed, with a
 // result counting the children by outcome. Cancelling it cancels its
 // children. It fails with ErrLeaseLost when the job no longer runs under l
@@ -37,9 +38,10 @@ func (s *Store) AwaitChildren(ctx context.Context, l Lease, children []NewJob, n
 			_ = tx.Rollback()
 		}
 	}()
-	res, err := tx.ExecContext(ctx, `UPDATE jobs SET awaiting_children = 1, error = NULL,
-		lease_owner = NULL, lease_expires_at = NULL`+leasedRunning+" AND cancel_requested = 0",
-		l.JobID, l.Owner, l.Token)
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET awaiting_children = 1, children_pending = ?4, error = NULL,
+		progress_message = 'waiting for ' || ?4 || ' child jobs', lease_owner = NULL, lease_expires_at = NULL`+
+		leasedRunning+" AND cancel_requested = 0",
+		l.JobID, l.Owner, l.Token, len(children))
 	if err != nil {
 		return fmt.Errorf("await children of %s: %w", l, err)
 	}

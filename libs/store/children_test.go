@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,8 @@ func TestAwaitChildrenFinishesParentWithCounts(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
 	parent, _ := spawn(t, s, 3)
-	if parent.Status != store.StatusRunning || !parent.AwaitingChildren || parent.LeaseOwner != "" || parent.LeaseExpiresAt != nil {
+	if parent.Status != store.StatusRunning || !parent.AwaitingChildren || parent.LeaseOwner != "" || parent.LeaseExpiresAt != nil ||
+		parent.ProgressMessage != "waiting for 3 child jobs" {
 		t.Fatalf("waiting parent = %+v; want running, awaiting children, no lease", parent)
 	}
 	// Lease recovery long after leaves the waiting parent alone.
@@ -60,8 +62,12 @@ func TestAwaitChildrenFinishesParentWithCounts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := mustGet(t, s, parent.ID); (i < 2) != (p.Status == store.StatusRunning) {
+		p := mustGet(t, s, parent.ID)
+		if (i < 2) != (p.Status == store.StatusRunning) {
 			t.Fatalf("after child %d parent is %s", i, p.Status)
+		}
+		if want := fmt.Sprintf("waiting for %d child jobs", 2-i); i < 2 && p.ProgressMessage != want {
+			t.Errorf("after child %d progress %q, want %q", i, p.ProgressMessage, want)
 		}
 	}
 	p := mustGet(t, s, parent.ID)
@@ -210,5 +216,63 @@ func TestAwaitChildrenOfCancelledJob(t *testing.T) {
 	}
 	if kids, _, _ := s.ListJobs(ctx, store.JobFilter{Parent: j.ID}); len(kids) != 0 {
 		t.Errorf("%d children stored for a cancelled job", len(kids))
+	}
+}
+
+// TestRetriedChildIsWaitedFor: a child that failed and is retried while
+// its parent waits for a sibling keeps the parent waiting until it ends.
+func TestRetriedChildIsWaitedFor(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	parent, _ := spawn(t, s, 2)
+	first := mustClaim(t, s, "w", t0)
+	if err := s.FailJob(ctx, first.Lease(), "boom", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RetryJob(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	second := mustClaim(t, s, "w", t0)
+	if err := s.CompleteJob(ctx, second.Lease(), json.RawMessage(`{"outcome":"applied"}`), t0); err != nil {
+		t.Fatal(err)
+	}
+	if p := mustGet(t, s, parent.ID); p.Terminal() {
+		t.Fatalf("parent %s while a child is still queued", p.Status)
+	}
+	again := mustClaim(t, s, "w", t0)
+	if err := s.CompleteJob(ctx, again.Lease(), json.RawMessage(`{"outcome":"unchanged"}`), t0); err != nil {
+		t.Fatal(err)
+	}
+	p := mustGet(t, s, parent.ID)
+	if p.Status != store.StatusCompleted || !strings.Contains(string(p.Result), `"applied":1`) ||
+		!strings.Contains(string(p.Result), `"unchanged":1`) || !strings.Contains(string(p.Result), `"failed":0`) {
+		t.Errorf("parent = %s %s; want completed, 1 applied, 1 unchanged", p.Status, p.Result)
+	}
+}
+
+func TestFailJobFinal(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	a := mustCreate(t, s, store.NewJob{Kind: "k", MaxAttempts: 5})
+	ca := mustClaim(t, s, "w", t0)
+	if err := s.FailJobFinal(ctx, ca.Lease(), "bad input", t0); err != nil {
+		t.Fatal(err)
+	}
+	if j := mustGet(t, s, a.ID); j.Status != store.StatusFailed || j.Error != "bad input" || j.FinishedAt == nil {
+		t.Errorf("job = %s %q; want failed at its first of 5 attempts", j.Status, j.Error)
+	}
+	b := mustCreate(t, s, store.NewJob{Kind: "k"})
+	cb := mustClaim(t, s, "w", t0)
+	if _, err := s.CancelJob(ctx, b.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FailJobFinal(ctx, cb.Lease(), "bad input", t0); err != nil {
+		t.Fatal(err)
+	}
+	if j := mustGet(t, s, b.ID); j.Status != store.StatusCancelled {
+		t.Errorf("cancel-requested job = %s; want cancelled", j.Status)
+	}
+	if err := s.FailJobFinal(ctx, cb.Lease(), "again", t0); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("FailJobFinal of a finished job = %v; want ErrLeaseLost", err)
 	}
 }

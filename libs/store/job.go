@@ -406,6 +406,13 @@ func (s *Store) FailJob(ctx context.Context, l Lease, msg string, now time.Time)
 	return s.execLeased(ctx, "fail", l, s.stmts.failJob, formatTime(now), msg)
 }
 
+// FailJobFinal records a failure of the job running under l that another
+// attempt cannot mend (bad input): the job becomes failed whatever
+// attempts it has left, or cancelled when its cancellation was requested.
+func (s *Store) FailJobFinal(ctx context.Context, l Lease, msg string, now time.Time) error {
+	return s.execLeased(ctx, "fail", l, s.stmts.failJobFinal, formatTime(now), msg)
+}
+
 // FinishCancelled marks the job running under l cancelled (its handler
 // stopped after a cancellation request).
 func (s *Store) FinishCancelled(ctx context.Context, l Lease, now time.Time) error {

@@ -194,10 +194,10 @@ func TestJobCountsMigration(t *testing.T) {
 		"DROP TRIGGER job_counts_insert", "DROP TRIGGER job_counts_delete", "DROP TRIGGER job_counts_update",
 		"DROP TABLE job_counts", "DELETE FROM schema_migrations WHERE version >= 5",
 		// and undo 0006, which comes after
-		"DROP TRIGGER jobs_child_finished", "DROP TRIGGER jobs_parent_cancelled", "DROP TRIGGER files_assign_id",
+		"DROP TRIGGER jobs_child_finished", "DROP TRIGGER jobs_child_reopened", "DROP TRIGGER jobs_parent_cancelled", "DROP TRIGGER files_assign_id",
 		"DROP INDEX jobs_parent_seq", "DROP INDEX files_id", "DROP TABLE plans", "DROP TABLE file_history",
 		"ALTER TABLE jobs DROP COLUMN parent_id", "ALTER TABLE jobs DROP COLUMN awaiting_children",
-		"ALTER TABLE jobs DROP COLUMN run_after", "ALTER TABLE files DROP COLUMN id",
+		"ALTER TABLE jobs DROP COLUMN run_after", "ALTER TABLE jobs DROP COLUMN children_pending", "ALTER TABLE files DROP COLUMN id",
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

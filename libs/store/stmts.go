@@ -38,6 +38,10 @@ const (
 		finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?4 END,
 		error = ?5, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
 
+	failJobFinalSQL = `UPDATE jobs SET
+		status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'failed' END,
+		finished_at = ?4, error = ?5, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
+
 	finishCancelledSQL = `UPDATE jobs SET status = 'cancelled', finished_at = ?4,
 		lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
 
@@ -50,7 +54,7 @@ const (
 )
 
 type stmts struct {
-	insertJob, claimJob, renewLease, completeJob, failJob, finishCancelled, requeue, updateProgress *sql.Stmt
+	insertJob, claimJob, renewLease, completeJob, failJob, failJobFinal, finishCancelled, requeue, updateProgress *sql.Stmt
 }
 
 func (st *stmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -64,6 +68,7 @@ func (st *stmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&st.renewLease, "renew lease", renewLeaseSQL},
 		{&st.completeJob, "complete job", completeJobSQL},
 		{&st.failJob, "fail job", failJobSQL},
+		{&st.failJobFinal, "fail job for good", failJobFinalSQL},
 		{&st.finishCancelled, "finish cancelled", finishCancelledSQL},
 		{&st.requeue, "requeue job", requeueSQL},
 		{&st.updateProgress, "update progress", updateProgressSQL},
@@ -80,7 +85,7 @@ func (st *stmts) prepare(ctx context.Context, db *sql.DB) error {
 func (st *stmts) close() error {
 	var errs []error
 	for _, s := range []*sql.Stmt{st.insertJob, st.claimJob, st.renewLease, st.completeJob,
-		st.failJob, st.finishCancelled, st.requeue, st.updateProgress} {
+		st.failJob, st.failJobFinal, st.finishCancelled, st.requeue, st.updateProgress} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -3,7 +3,7 @@
 -- A directory apply job hands its files to child jobs (parent_id) and waits
 -- for them without holding a worker: it stays 'running' with no lease
 -- (awaiting_children = 1), so lease recovery never touches it, and the
--- trigger below finishes it in the same transaction in which its last
+-- triggers below finish it in the same transaction in which its last
 -- child reaches a terminal status. run_after delays a queued job: it is
 -- not claimed before that time (a file still being written is tried again
 -- later).
@@ -13,15 +13,25 @@ ALTER TABLE jobs ADD COLUMN run_after TEXT;
 
 CREATE INDEX jobs_parent_seq ON jobs (parent_id, seq) WHERE parent_id IS NOT NULL;
 
--- The last child to finish finishes its parent: cancelled when the parent's
--- cancellation was requested, failed when a child set the parent's error
--- (FailFamily, for on_error: fail), completed otherwise. The parent's
--- result counts its children by the "outcome" of their results; a child
--- that failed or was cancelled counts as failed.
+ALTER TABLE jobs ADD COLUMN children_pending INTEGER NOT NULL DEFAULT 0 CHECK (children_pending >= 0);
+
+-- children_pending counts the children of a waiting parent that are not
+-- terminal yet: set by AwaitChildren, one less as each child reaches a
+-- terminal status, one more when one is retried. When it reaches zero the
+-- parent finishes: cancelled when its cancellation was requested, failed
+-- when a child set the parent's error (FailFamily, for on_error: fail),
+-- completed otherwise. Its result counts its children by the "outcome" of
+-- their results; a child that failed or was cancelled counts as failed.
+-- Each child's end costs one primary-key update; only the last one reads
+-- the siblings.
 CREATE TRIGGER jobs_child_finished AFTER UPDATE OF status ON jobs
-    WHEN NEW.parent_id IS NOT NULL AND OLD.status IS NOT NEW.status
+    WHEN NEW.parent_id IS NOT NULL
      AND NEW.status IN ('completed', 'failed', 'cancelled')
+     AND OLD.status NOT IN ('completed', 'failed', 'cancelled')
 BEGIN
+    UPDATE jobs SET children_pending = children_pending - 1,
+        progress_message = 'waiting for ' || (children_pending - 1) || ' child jobs'
+    WHERE id = NEW.parent_id AND awaiting_children = 1 AND children_pending > 0;
     UPDATE jobs SET
         status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
                       WHEN error IS NOT NULL THEN 'failed' ELSE 'completed' END,
@@ -39,9 +49,19 @@ BEGIN
             FROM (SELECT CASE WHEN c.status = 'completed'
                               THEN coalesce(json_extract(c.result, '$.outcome'), '') ELSE 'failed' END AS o
                   FROM jobs AS c WHERE c.parent_id = NEW.parent_id))
-    WHERE id = NEW.parent_id AND awaiting_children = 1
-      AND NOT EXISTS (SELECT 1 FROM jobs AS c WHERE c.parent_id = NEW.parent_id
-                      AND c.status NOT IN ('completed', 'failed', 'cancelled'));
+    WHERE id = NEW.parent_id AND awaiting_children = 1 AND children_pending = 0;
+END;
+
+-- A failed or cancelled child retried while its parent still waits is
+-- waited for again.
+CREATE TRIGGER jobs_child_reopened AFTER UPDATE OF status ON jobs
+    WHEN NEW.parent_id IS NOT NULL
+     AND OLD.status IN ('completed', 'failed', 'cancelled')
+     AND NEW.status NOT IN ('completed', 'failed', 'cancelled')
+BEGIN
+    UPDATE jobs SET children_pending = children_pending + 1,
+        progress_message = 'waiting for ' || (children_pending + 1) || ' child jobs'
+    WHERE id = NEW.parent_id AND awaiting_children = 1;
 END;
 
 -- Cancelling a parent cancels its children: queued ones at once, running

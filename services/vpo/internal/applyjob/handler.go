@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync/atomic"
 	"time"
@@ -128,7 +129,7 @@ func (h *Handler) Validate(payload json.RawMessage) error {
 func (h *Handler) Run(ctx context.Context, job store.Job, progress jobs.Progress) (json.RawMessage, error) {
 	p, err := ParsePayload(job.Payload)
 	if err != nil {
-		return nil, err
+		return nil, jobs.Final(err)
 	}
 	cfg := *h.settings.Load()
 	log := h.log.WithFields(logrus.Fields{"job_id": job.ID, "file_path": p.Path})
@@ -146,6 +147,8 @@ func (h *Handler) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		var fi os.FileInfo
 		fi, err = os.Stat(p.Path)
 		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			err = jobs.Final(fmt.Errorf("apply %s: %w", p.Path, err))
 		case err != nil:
 			err = fmt.Errorf("apply %s: %w", p.Path, err)
 		case fi.IsDir():
@@ -167,13 +170,16 @@ func (h *Handler) Run(ctx context.Context, job store.Job, progress jobs.Progress
 func loadPolicy(dir, name string) (*policy.Policy, error) {
 	pol, err := policy.Find(dir, name)
 	if errors.Is(err, policy.ErrNotFound) {
-		return nil, fmt.Errorf("policy %q not found in %s: %w", name, dir, err)
+		return nil, jobs.Final(fmt.Errorf("policy %q not found in %s: %w", name, dir, err))
+	}
+	if len(policy.Problems(err)) > 0 {
+		return nil, jobs.Final(fmt.Errorf("policy %q: %w", name, err))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("policy %q: %w", name, err)
 	}
 	if err := pol.Check(); err != nil {
-		return nil, fmt.Errorf("policy %q cannot be applied: %w", name, err)
+		return nil, jobs.Final(fmt.Errorf("policy %q cannot be applied: %w", name, err))
 	}
 	return pol, nil
 }
@@ -181,7 +187,8 @@ func loadPolicy(dir, name string) (*policy.Policy, error) {
 // fileFailed lets a child of a directory job whose policy says on_error:
 // fail stop its siblings and fail its parent, once it has no attempt left.
 func (h *Handler) fileFailed(ctx context.Context, job store.Job, pol *policy.Policy, err error, log *logrus.Entry) {
-	if job.ParentID == "" || pol == nil || pol.Config.OnError != policy.OnErrorFail || job.Attempts < job.MaxAttempts || ctx.Err() != nil {
+	last := job.Attempts >= job.MaxAttempts || errors.As(err, new(*jobs.FinalError))
+	if job.ParentID == "" || pol == nil || pol.Config.OnError != policy.OnErrorFail || !last || ctx.Err() != nil {
 		return
 	}
 	var p Payload
@@ -196,11 +203,14 @@ func (h *Handler) fileFailed(ctx context.Context, job store.Job, pol *policy.Pol
 // approval, carries the plan out.
 func (h *Handler) applyFile(ctx context.Context, job store.Job, cfg Settings, pol *policy.Policy, path string, dryRun bool) (Result, error) {
 	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Result{}, jobs.Final(fmt.Errorf("apply %s: %w", path, err))
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("apply %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return Result{}, fmt.Errorf("apply %s: not a regular file", path)
+		return Result{}, jobs.Final(fmt.Errorf("apply %s: not a regular file", path))
 	}
 	res := Result{Path: path, Policy: pol.Name}
 	if age := h.now().Sub(fi.ModTime()); !dryRun && cfg.MinFileAge > 0 && age < cfg.MinFileAge {
@@ -212,7 +222,7 @@ func (h *Handler) applyFile(ctx context.Context, job store.Job, cfg Settings, po
 	}
 	plan, err := pol.Plan(src)
 	if err != nil {
-		return Result{}, fmt.Errorf("plan %s with policy %s: %w", path, pol.Name, err)
+		return Result{}, jobs.Final(fmt.Errorf("plan %s with policy %s: %w", path, pol.Name, err))
 	}
 	planJSON, err := json.Marshal(plan)
 	if err != nil {
@@ -275,6 +285,9 @@ func (h *Handler) supersedeInterrupted(ctx context.Context, job store.Job, path 
 // required).
 func (h *Handler) runApproved(ctx context.Context, job store.Job, cfg Settings, id int64) (Result, *policy.Policy, error) {
 	row, err := h.st.GetPlan(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Result{}, nil, jobs.Final(err)
+	}
 	if err != nil {
 		return Result{}, nil, err
 	}
@@ -310,7 +323,7 @@ func (h *Handler) runApproved(ctx context.Context, job store.Job, cfg Settings, 
 	if err := json.Unmarshal(row.Plan, &plan); err != nil {
 		err = fmt.Errorf("plan %d: stored plan: %w", row.ID, err)
 		h.planFailed(ctx, row, err)
-		return Result{}, pol, err
+		return Result{}, pol, jobs.Final(err)
 	}
 	src, err := h.source(ctx, pol, row.Path, fi)
 	if err != nil {
@@ -350,6 +363,10 @@ func (h *Handler) execute(ctx context.Context, job store.Job, cfg Settings, pol 
 			delay = max(cfg.MinFileAge, time.Second)
 		case errors.Is(err, apply.ErrBusy), errors.Is(err, apply.ErrChanged):
 			delay = h.retryDelay
+		case errors.Is(err, apply.ErrVerify):
+			// The same tools would make the same result again.
+			h.planFailed(ctx, row, err)
+			return Result{}, jobs.Final(err)
 		default:
 			h.planFailed(ctx, row, err)
 			return Result{}, err

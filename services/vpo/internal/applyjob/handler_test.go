@@ -14,6 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
@@ -309,6 +310,8 @@ func TestPolicyReadAtJobStart(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		case tc.want != "" && !errors.As(err, new(*jobs.FinalError)):
+			t.Errorf("%s: error %v is retried; a policy problem is final", tc.name, err)
 		}
 	}
 }
