@@ -47,13 +47,22 @@ func run(t testing.TB, path string, args ...string) []byte {
 // and returns its path.
 func fixture(t testing.TB, dir string) string {
 	t.Helper()
+	return fixtureBy(t, dir, "ffmpeg")
+}
+
+// fixtureBy writes the fixture as muxed by: "ffmpeg" (to a file: known
+// sizes, no padding after Tracks), "mkvmerge" (ffmpeg's file remuxed:
+// Void padding after the SeekHead and Tracks, Cues) or "ffmpeg-stream"
+// (ffmpeg writing to a pipe: a Segment of unknown size).
+func fixtureBy(t testing.TB, dir, muxer string) string {
+	t.Helper()
 	ffmpeg := tool(t, "ffmpeg")
 	srt := filepath.Join(dir, "sub.srt")
 	if err := os.WriteFile(srt, []byte("1\n00:00:00,000 --> 00:00:01,000\nHello\n\n2\n00:00:01,000 --> 00:00:02,000\nWorld\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "film.mkv")
-	run(t, ffmpeg, "-v", "error", "-y",
+	args := []string{"-v", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=2",
 		"-f", "lavfi", "-i", "sine=frequency=440:duration=2",
 		"-f", "lavfi", "-i", "sine=frequency=880:duration=2",
@@ -64,7 +73,22 @@ func fixture(t testing.TB, dir string) string {
 		"-metadata:s:a:1", "title=Commentary", "-metadata:s:a:1", "language=eng",
 		"-metadata:s:s:0", "title=English", "-metadata:s:s:0", "language=eng",
 		"-disposition:a:0", "default", "-disposition:a:1", "0", "-disposition:s:0", "forced",
-		out)
+	}
+	switch muxer {
+	case "ffmpeg":
+		run(t, ffmpeg, append(args, out)...)
+	case "mkvmerge":
+		src := filepath.Join(dir, "ffmpeg.mkv")
+		run(t, ffmpeg, append(args, src)...)
+		run(t, tool(t, "mkvmerge"), "-q", "-o", out, src)
+	case "ffmpeg-stream":
+		data := run(t, ffmpeg, append(args, "-f", "matroska", "pipe:1")...)
+		if err := os.WriteFile(out, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("no muxer %q", muxer)
+	}
 	return out
 }
 
