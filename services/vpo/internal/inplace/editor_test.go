@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
 )
 
@@ -340,5 +343,27 @@ func testRecoverAfterCrash(t *testing.T, muxer, title string) {
 	checkOriginal(t, ed, path, hash, mt)
 	if restored, err := ed.Recover(context.Background()); err != nil || len(restored) != 0 {
 		t.Errorf("Recover with nothing to do = %v, %v", restored, err)
+	}
+}
+
+// mkvpropedit exits 1 when it only warned: the edit was written, and
+// verify decides.
+func TestEditWarningsAreNoFailure(t *testing.T) {
+	ed, path, _, _ := setup(t)
+	logger, hook := logtest.NewNullLogger()
+	ed.Logger = logrus.NewEntry(logger)
+	ed.MkvPropEdit = script(t, `"`+ed.MkvPropEdit+`" "$@" || exit 2; echo "Warning: simulated warning"; exit 1`)
+	e := flagsEdit("Director")
+	if err := ed.Edit(context.Background(), path, e.args, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := nonVideo(probe(t, path)); !reflect.DeepEqual(got, e.want) {
+		t.Errorf("tracks %+v, want %+v", got, e.want)
+	}
+	if entries := hook.AllEntries(); len(entries) != 1 || !strings.Contains(entries[0].Message, "Warning: simulated warning") || entries[0].Data["path"] != path {
+		t.Errorf("log %v, want mkvpropedit's warning with the path", entries)
+	}
+	if recs := records(t, ed.JournalDir); len(recs) != 0 {
+		t.Errorf("journal holds %v", recs)
 	}
 }
