@@ -282,6 +282,16 @@ func TestEditRefusesWithoutTouching(t *testing.T) {
 	}
 }
 
+func TestEditRefusesOverTheBound(t *testing.T) {
+	ed, path, hash, mt := setup(t)
+	ed.MaxSaved = 1000
+	err := ed.Edit(context.Background(), path, flagsEdit("Director").args, nil)
+	if !errors.Is(err, inplace.ErrLayout) || !strings.Contains(err.Error(), "more than 1000 bytes of headers and metadata to save") || !strings.Contains(err.Error(), path) {
+		t.Errorf("Edit: %v, want ErrLayout naming the file and the bound", err)
+	}
+	checkOriginal(t, ed, path, hash, mt)
+}
+
 // crash runs an edit that stops dead in verify (its goroutine exits, as if
 // vpo were killed there): mkvpropedit has run, the record is written, the
 // file is not restored.

@@ -31,7 +31,7 @@ func (e *Editor) writeRecord(rec record) (string, error) {
 	if e.JournalDir == "" {
 		return "", errors.New("no journal directory for undo records")
 	}
-	if err := os.MkdirAll(e.JournalDir, 0o700); err != nil {
+	if err := makeDir(e.JournalDir); err != nil {
 		return "", fmt.Errorf("create journal directory: %w", err)
 	}
 	var id [16]byte
@@ -73,6 +73,36 @@ func (e *Editor) removeRecord(name string) error {
 	}
 	if err := syncDir(e.JournalDir); err != nil {
 		return fmt.Errorf("remove undo record %s: %w", p, err)
+	}
+	return nil
+}
+
+// makeDir creates dir and its missing parents, durably: each directory
+// created is fsynced into its parent, so that a record written into it
+// survives a power loss.
+func makeDir(dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, d := range missing {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
