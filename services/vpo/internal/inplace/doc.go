@@ -31,7 +31,10 @@
 // still there and Recover, called at the next start, restores the file
 // (and drops records of files that are gone or were replaced, and never
 // acts on a record whose checksum fails). Restoring is idempotent, so a
-// crash during Recover is handled by the next Recover.
+// crash during Recover is handled by the next Recover. Records are named
+// after their file, and a file that has a record is not edited again until
+// that record is gone: a file left half edited is never taken for an
+// original.
 //
 // The undo record holds only headers and metadata (a few KiB to a few MiB
 // for a film; bounded by Editor.MaxSaved, 64 MiB by default). A file whose

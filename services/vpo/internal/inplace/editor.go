@@ -25,8 +25,8 @@ const (
 
 // Editor edits MKV files in place with mkvpropedit, undoably: see the
 // package documentation. Its zero value with a JournalDir is ready to use;
-// one Editor may run edits of different files at once, but never two edits
-// of one file (the caller serialises them).
+// one Editor may run edits of different files at once; a second edit of a
+// file whose edit is running is refused (ErrBusy).
 type Editor struct {
 	// JournalDir is the directory of the undo records (created when
 	// missing). It must be on a disk that survives a restart, and no
@@ -53,7 +53,9 @@ type Editor struct {
 // mtime mkvpropedit leaves is kept: setting it is the caller's choice.
 //
 // A file whose layout cannot be saved (see Spans) is not touched: the
-// error wraps ErrLayout. mkvpropedit's exit status 1 (warnings only) is
+// error wraps ErrLayout. Nor is a file with another undo record in the
+// journal (an edit of it is running, or one did not finish and Recover has
+// not run since): the error wraps ErrBusy. mkvpropedit's exit status 1 (warnings only) is
 // success; its warnings go to the Logger.
 func (e *Editor) Edit(ctx context.Context, path string, args []string, verify func(ctx context.Context) error) error {
 	tool, err := e.tool()

@@ -377,3 +377,28 @@ func TestEditWarningsAreNoFailure(t *testing.T) {
 		t.Errorf("journal holds %v", recs)
 	}
 }
+
+func TestEditRefusesWhileAnotherEditIsPending(t *testing.T) {
+	ed, path, _, _ := setup(t)
+	crash(t, ed, path, flagsEdit("Director").args)
+	crashed := sum(t, path)
+	pending := records(t, ed.JournalDir)
+
+	err := ed.Edit(context.Background(), path, flagsEdit(longTitle).args, nil)
+	if !errors.Is(err, inplace.ErrBusy) || !strings.Contains(err.Error(), pending[0]) || !strings.Contains(err.Error(), path) {
+		t.Errorf("Edit: %v, want ErrBusy naming the file and the pending record %s", err, pending[0])
+	}
+	if sum(t, path) != crashed {
+		t.Error("the refused edit changed the file")
+	}
+	if got := records(t, ed.JournalDir); !reflect.DeepEqual(got, pending) {
+		t.Errorf("journal holds %v, want only %v", got, pending)
+	}
+
+	// Another file is not held up by it.
+	other := filepath.Join(filepath.Dir(path), "other.mkv")
+	copyFile(t, path, other)
+	if err := ed.Edit(context.Background(), other, flagsEdit("Other").args, nil); err != nil {
+		t.Errorf("Edit of another file: %v", err)
+	}
+}

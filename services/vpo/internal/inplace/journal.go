@@ -3,6 +3,7 @@ package inplace
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,11 +35,12 @@ func (e *Editor) writeRecord(rec record) (string, error) {
 	if err := makeDir(e.JournalDir); err != nil {
 		return "", fmt.Errorf("create journal directory: %w", err)
 	}
-	var id [16]byte
+	var id [8]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return "", fmt.Errorf("random record id: %w", err)
 	}
-	name := hex.EncodeToString(id[:]) + recordExt
+	prefix := pathPrefix(rec.Path)
+	name := prefix + hex.EncodeToString(id[:]) + recordExt
 	tmp := filepath.Join(e.JournalDir, tempPrefix+name)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -62,7 +64,48 @@ func (e *Editor) writeRecord(rec record) (string, error) {
 		_ = os.Remove(filepath.Join(e.JournalDir, name))
 		return "", fmt.Errorf("write undo record %s: %w", tmp, werr)
 	}
+	// Another record of the same file: an edit of it runs now, or one did
+	// not finish and was not recovered (its file may hold a mix of old and
+	// new headers, which must not be taken for the original).
+	if other, err := e.other(prefix, name); err != nil || other != "" {
+		rerr := e.removeRecord(name)
+		switch {
+		case err != nil:
+		case strings.HasSuffix(other, corruptExt):
+			err = fmt.Errorf("%w: the corrupt undo record %s of an earlier edit of this file was set aside: check the file, then remove the record", ErrBusy, filepath.Join(e.JournalDir, other))
+		default:
+			err = fmt.Errorf("%w: undo record %s of the same file exists (an edit of it runs, or one did not finish and vpo has not recovered it yet)", ErrBusy, filepath.Join(e.JournalDir, other))
+		}
+		return "", errors.Join(err, rerr)
+	}
 	return name, nil
+}
+
+// ErrBusy is wrapped by Edit's error when another edit of the same file
+// is running or did not finish: nothing was done.
+var ErrBusy = errors.New("file busy")
+
+// pathPrefix starts the names of the records of the file path: records of
+// one file are found without reading them.
+func pathPrefix(path string) string {
+	sum := sha256.Sum256([]byte(path))
+	return hex.EncodeToString(sum[:8]) + "-"
+}
+
+// other returns the name of a record (or set-aside corrupt record) with
+// prefix other than name, or "".
+func (e *Editor) other(prefix, name string) (string, error) {
+	entries, err := os.ReadDir(e.JournalDir)
+	if err != nil {
+		return "", err
+	}
+	for _, ent := range entries {
+		n := ent.Name()
+		if n != name && strings.HasPrefix(n, prefix) && (strings.HasSuffix(n, recordExt) || strings.HasSuffix(n, recordExt+corruptExt)) {
+			return n, nil
+		}
+	}
+	return "", nil
 }
 
 // removeRecord deletes the record name durably.
@@ -126,7 +169,8 @@ func syncDir(dir string) error {
 // returns the paths restored. Call it at start-up, before any Edit.
 //
 // A record whose checksum fails is never acted on: it is renamed to
-// NAME.corrupt and named in the error. A record whose file is gone, or was
+// NAME.corrupt and named in the error, and its file (known by the record's
+// name) is not edited again until an operator removes it. A record whose file is gone, or was
 // replaced (another device or inode at the path), is dropped with a
 // warning. A restore that fails keeps its record (the next Recover tries
 // again) and is named in the error; the other records are still handled.
