@@ -65,7 +65,7 @@ type header struct {
 // Cluster (its end cannot be found without reading its blocks), or when
 // the spans (counting 16 bytes for each) add up to more than maxSaved bytes.
 func Spans(r io.ReaderAt, size, maxSaved int64) ([]Span, error) {
-	w := walker{r: r, size: size, max: maxSaved}
+	w := walker{r: r, size: size, max: maxSaved, buf: make([]byte, maxHeader)}
 	if err := w.walk(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLayout, err)
 	}
@@ -79,7 +79,11 @@ type walker struct {
 	max   int64
 	saved int64
 	spans []Span
+	buf   []byte // for header, allocated once
 }
+
+// maxHeader is the longest element header: a 4-byte ID and an 8-byte size.
+const maxHeader = 12
 
 func (w *walker) walk() error {
 	h, err := w.header(0)
@@ -217,7 +221,7 @@ func (w *walker) save(s Span) error {
 
 // header reads the ID and size of the element at off.
 func (w *walker) header(off int64) (header, error) {
-	var buf [12]byte
+	buf := w.buf
 	n := int64(len(buf))
 	if rest := w.size - off; rest < n {
 		n = rest

@@ -2,6 +2,7 @@ package inplace_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -123,6 +124,14 @@ func TestRecoverLeavesWhatItCannotTrust(t *testing.T) {
 			}
 			if got := records(t, ed.JournalDir); !reflect.DeepEqual(got, tt.wantRecords(recs[0])) {
 				t.Errorf("journal holds %v, want %v", got, tt.wantRecords(recs[0]))
+			}
+			if tt.name == "corrupt record" {
+				// The file may be half edited: no edit takes it for an
+				// original until an operator removed the record.
+				err := ed.Edit(context.Background(), path, flagsEdit("Again").args, nil)
+				if !errors.Is(err, inplace.ErrBusy) || !strings.Contains(err.Error(), "corrupt undo record") {
+					t.Errorf("Edit after a corrupt record: %v, want ErrBusy", err)
+				}
 			}
 		})
 	}
