@@ -23,10 +23,11 @@ import (
 // by the JSON in the variable and exits.
 const chaosEnv = "VPO_INPLACE_CHAOS_CHILD"
 
-// chaosJob is what a chaos child edits.
+// chaosJob is what a chaos child edits (or, with Recover set, recovers).
 type chaosJob struct {
 	Path, Journal, MkvPropEdit, FFProbe string
 	Args                                []string
+	Recover                             bool
 }
 
 func TestMain(m *testing.M) {
@@ -56,6 +57,14 @@ func chaosChild(data string) int {
 		return nil
 	}
 	fmt.Println("start")
+	if job.Recover {
+		if _, err := ed.Recover(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println("done")
+		return 0
+	}
 	if err := ed.Edit(context.Background(), job.Path, job.Args, verify); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -64,7 +73,7 @@ func chaosChild(data string) int {
 	return 0
 }
 
-// chaosRun starts a chaos child editing path and waits for it to start the
+// chaosRun starts a chaos child editing (or recovering) path and waits for it to start the
 // edit. kill, when not negative, is how long after that it is SIGKILLed;
 // chaosRun returns once the child and its tools are gone, with the time
 // the edit took when it was not killed.
@@ -211,4 +220,35 @@ func TestChaosKilledEdits(t *testing.T) {
 		}
 	}
 	t.Logf("outcomes of %d kills: %v", iterations, outcomes)
+}
+
+// TestChaosKilledRecover SIGKILLs Recover at random moments (seed logged)
+// and checks that the next Recover still gives the byte-identical
+// original.
+func TestChaosKilledRecover(t *testing.T) {
+	const iterations = 10
+	ed, path, hash, mt := setup(t)
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("VPO_CHAOS_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0))
+	job := chaosJob{Path: path, Journal: ed.JournalDir, MkvPropEdit: ed.MkvPropEdit, Recover: true}
+	// How long a child takes to recover one file.
+	crash(t, ed, path, flagsEdit(longTitle).args)
+	took := chaosRun(t, job, -1)
+	checkOriginal(t, ed, path, hash, mt)
+	t.Logf("seed %d (set VPO_CHAOS_SEED to repeat); a Recover takes %v", seed, took)
+	for i := range iterations {
+		crash(t, ed, path, flagsEdit(longTitle).args)
+		kill := time.Duration(rng.Int64N(int64(took) * 3 / 2))
+		chaosRun(t, job, kill)
+		if _, err := ed.Recover(context.Background()); err != nil {
+			t.Fatalf("iteration %d (Recover killed after %v): next Recover: %v", i, kill, err)
+		}
+		if got := sum(t, path); got != hash {
+			t.Fatalf("iteration %d (Recover killed after %v): not the original after the next Recover", i, kill)
+		}
+		checkOriginal(t, ed, path, hash, mt)
+	}
 }
