@@ -169,10 +169,10 @@ func TestSpansErrors(t *testing.T) {
 	}
 }
 
-// FuzzSpans checks that any input gives spans or an error, never a panic,
+// FuzzRanges checks that any input gives spans or an error, never a panic,
 // that errors wrap ErrLayout, and that the spans are sorted, disjoint,
 // not touching (merged), inside the file and start at offset 0.
-func FuzzSpans(f *testing.F) {
+func FuzzRanges(f *testing.F) {
 	ebml := short(tEBML, []byte{0x42, 0x82, 0x84, 'w', 'e', 'b', 'm'})
 	f.Add(cat(ebml, el(tSegment, el(tInfo, []byte("i")), el(tCluster, []byte("data")), el(tTags))))
 	f.Add(cat(ebml, unknown(tSegment), el(tCluster, []byte("data")), unknown(tCluster)))
