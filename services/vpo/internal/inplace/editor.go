@@ -238,8 +238,12 @@ func restore(f *os.File, rec record) error {
 			return fmt.Errorf("write %d bytes at offset %d: %w", len(s.Data), s.Off, err)
 		}
 	}
-	if err := os.Chtimes(f.Name(), time.Time{}, rec.MTime); err != nil {
-		return fmt.Errorf("restore mtime: %w", err)
+	// The mtime is set through the path: only while the path still leads
+	// to this file.
+	if cur, err := os.Stat(f.Name()); err == nil && os.SameFile(cur, st) {
+		if err := os.Chtimes(f.Name(), time.Time{}, rec.MTime); err != nil {
+			return fmt.Errorf("restore mtime: %w", err)
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("fsync: %w", err)
