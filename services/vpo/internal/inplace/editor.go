@@ -186,7 +186,7 @@ func (e *Editor) run(ctx context.Context, tool, abs string, args []string) error
 
 // tail returns the last bytes of a tool's stdout and stderr, on one line.
 func tail(stdout, stderr []byte) string {
-	out := bytes.TrimSpace(append(append(bytes.TrimSpace(stdout), '\n'), bytes.TrimSpace(stderr)...))
+	out := bytes.TrimSpace(bytes.Join([][]byte{bytes.TrimSpace(stdout), bytes.TrimSpace(stderr)}, []byte("\n")))
 	if len(out) > errorTail {
 		out = append([]byte("…"), out[len(out)-errorTail:]...)
 	}

@@ -3,6 +3,7 @@ package inplace_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -401,4 +402,14 @@ func TestEditRefusesWhileAnotherEditIsPending(t *testing.T) {
 	if err := ed.Edit(context.Background(), other, flagsEdit("Other").args, nil); err != nil {
 		t.Errorf("Edit of another file: %v", err)
 	}
+}
+
+func TestEditErrorKeepsTheEndOfTheOutput(t *testing.T) {
+	ed, path, hash, mt := setup(t)
+	ed.MkvPropEdit = script(t, `i=0; while [ $i -lt 500 ]; do echo "progress line $i"; i=$((i+1)); done; echo "Error: the real reason"; exit 2`)
+	err := ed.Edit(context.Background(), path, nil, nil)
+	if err == nil || !strings.HasSuffix(err.Error(), "Error: the real reason") || len(err.Error()) > 3000 {
+		t.Errorf("Edit error (%d bytes) %v, want a bounded one ending with mkvpropedit's last line", len(fmt.Sprint(err)), err)
+	}
+	checkOriginal(t, ed, path, hash, mt)
 }
