@@ -37,7 +37,8 @@
 // original.
 //
 // The undo record holds only headers and metadata (a few KiB to a few MiB
-// for a film; bounded by Editor.MaxSaved, 64 MiB by default). A file whose
+// for a film, more with large attachments such as fonts; bounded by
+// Editor.MaxSaved, 64 MiB by default). A file whose
 // layout cannot be saved this way is refused before anything is written,
 // with an error wrapping ErrLayout: not Matroska, truncated, a Cluster of
 // unknown size (its end, and so the elements after it, cannot be found

@@ -45,7 +45,7 @@ type Span struct {
 // End is the offset just past the span.
 func (s Span) End() int64 { return s.Off + s.Len }
 
-// unknownSize is the value readSize returns for an all-ones size vint.
+// unknownSize is the size header reports for an all-ones size vint.
 const unknownSize = -1
 
 // header is an element's ID and size as read at an offset.
