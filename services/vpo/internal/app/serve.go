@@ -20,6 +20,7 @@ import (
 	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
+	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
 	"github.com/vpo-project/vpo/services/vpo/internal/server"
 )
 
@@ -141,9 +142,14 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	}
 	defer func() { _ = closeStore() }()
 
+	journalDir := filepath.Join(filepath.Dir(cfg.Database.Path), applyJournalDir)
 	executor, err := apply.New(apply.Options{
-		JournalDir: filepath.Join(filepath.Dir(cfg.Database.Path), applyJournalDir),
-		Logger:     logging.Component(logger, "apply"),
+		JournalDir: journalDir,
+		InPlace: &inplace.Editor{
+			JournalDir: filepath.Join(journalDir, "inplace"),
+			Logger:     logging.Component(logger, "inplace"),
+		},
+		Logger: logging.Component(logger, "apply"),
 	})
 	if err != nil {
 		_ = ln.Close()

@@ -2,35 +2,26 @@ package apply_test
 
 import (
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
+	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
 )
 
 // newChaosInPlaceEditor returns the journaled in-place editor that
 // TestChaosKillInPlace kills during mkvpropedit edits, with its records
-// under journalDir/inplace (as vpo serve wires it), or nil while none is
-// wired.
-//
-// INTEGRATOR: once package inplace (part B2) is merged, return
-//
-//	&inplace.Editor{JournalDir: filepath.Join(journalDir, "inplace")}
-//
-// here (importing services/vpo/internal/inplace and path/filepath).
+// under journalDir/inplace, as vpo serve wires it.
 func newChaosInPlaceEditor(journalDir string) apply.InPlaceEditorForTest {
-	return nil
+	return &inplace.Editor{JournalDir: filepath.Join(journalDir, "inplace")}
 }
 
 // TestChaosKillInPlace is TestChaosKill for in-place mkvpropedit edits:
 // after a SIGKILL at a random point and Recover, the file is the
 // original byte for byte or an edit that verifies against the target.
 func TestChaosKillInPlace(t *testing.T) {
-	if newChaosInPlaceEditor(t.TempDir()) == nil {
-		t.Skip("NOT WIRED: the journaled in-place editor (package inplace) is not on this branch; " +
-			"the integrator makes newChaosInPlaceEditor return it")
-	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/policy"
+	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
 )
 
 // The errors Apply wraps; test them with errors.Is.
@@ -132,6 +133,12 @@ func (e *Executor) Apply(ctx context.Context, req Request) (Result, error) {
 		res, err = e.applyNone(ctx, path, req)
 	case ExecutorMkvPropEdit:
 		res, err = e.applyInPlace(ctx, path, req)
+		if errors.Is(err, inplace.ErrLayout) {
+			// A file the editor cannot undo safely (nothing was touched):
+			// rewrite it instead.
+			e.log.WithError(err).Infof("%s: not edited in place; rewriting it with mkvmerge", path)
+			res, err = e.rewrite(ctx, path, newPath, ExecutorMkvMerge, req)
+		}
 	default:
 		res, err = e.rewrite(ctx, path, newPath, ch.executor, req)
 	}

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vpo-project/vpo/libs/media"
+	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
 )
 
 // applyInPlace makes a plan that only changes flags, titles and languages
@@ -37,6 +39,9 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 		return verify(got, req.Plan.Target, req.Source)
 	}
 	if err := e.inPlace.Edit(ctx, path, args, check); err != nil {
+		if errors.Is(err, inplace.ErrBusy) {
+			return Result{}, fmt.Errorf("edit in place: %w: %w", ErrBusy, err)
+		}
 		return Result{}, fmt.Errorf("edit in place: %w", err)
 	}
 	sys := st.Sys().(*syscall.Stat_t)
