@@ -77,6 +77,8 @@ func TestPlanGolden(t *testing.T) {
 		{policy: "mp4-error.yaml", probe: "movie.mkv.json", wantErr: policy.ErrIncompatibleCodec},
 		{policy: "mp4-error.yaml", probe: "mp4able.mkv.json"},
 		{policy: "mp4-error.yaml", probe: "clip.mp4.json", empty: true},
+		// ffmpeg's mp4 keeps no track titles and makes a first track default.
+		{policy: "mp4-error.yaml", probe: "titled.mkv.json"},
 		{policy: "mp4-skip.yaml", probe: "movie.mkv.json", skipped: true, empty: true},
 		{policy: "to-mkv.yaml", probe: "plain.mp4.json"},
 		{policy: "to-mkv.yaml", probe: "clip.mp4.json", wantErr: policy.ErrIncompatibleCodec},

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,6 +94,11 @@ func (p *Policy) Plan(f media.File) (Plan, error) {
 		}
 	}
 	changes := pl.net()
+	if len(changes) > 0 && pl.container == ContainerMP4 {
+		// ffmpeg rewrites the file: the result is what it writes.
+		pl.mp4Limits(&p.Phases[len(p.Phases)-1])
+		changes = pl.net()
+	}
 	if len(changes) > 0 && pl.container != ContainerMKV && pl.container != ContainerMP4 {
 		name := pl.container
 		if name == "" {
@@ -643,6 +649,28 @@ func (pl *planner) defaults(ph *Phase, df *DefaultFlags) {
 			t.forced = true
 			pl.add(ph, ChangeSetForced, t, attrForced, "", "", t.describe()+" is the preferred subtitle track and no audio track is in config.audio_languages (default_flags.set_subtitle_forced_when_audio_differs)")
 		}
+	}
+}
+
+// mp4Limits makes the target what ffmpeg writes when it rewrites an MP4
+// file: its tracks carry no titles, and the first track of a type is the
+// default when no track of that type is. The changes are attributed to
+// the policy's last phase, with the container as their reason. An MP4
+// file that needs no other change is left as it is.
+func (pl *planner) mp4Limits(ph *Phase) {
+	for _, t := range pl.tracks {
+		if t.title != "" && t.s.Type != media.StreamAttachment {
+			pl.add(ph, ChangeClearTitle, t, attrTitle, t.title, "", t.describe()+": an mp4 file keeps no track titles")
+			t.title = ""
+		}
+	}
+	for _, typ := range []media.StreamType{media.StreamVideo, media.StreamAudio, media.StreamSubtitle} {
+		ts := pl.of(typ)
+		if len(ts) == 0 || slices.ContainsFunc(ts, func(t *track) bool { return t.def }) {
+			continue
+		}
+		ts[0].def = true
+		pl.add(ph, ChangeSetDefault, ts[0], attrDefault, "", "", ts[0].describe()+": an mp4 file makes the first "+string(typ)+" track the default when none is")
 	}
 }
 
