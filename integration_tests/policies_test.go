@@ -564,3 +564,44 @@ func TestApplyContainerChangeMovesTheFile(t *testing.T) {
 		t.Errorf("files after the move: %+v; want one row", list.Files)
 	}
 }
+
+// TestApplyMkvToMp4 converts an MKV file whose tracks carry titles and no
+// default flags to MP4: the plan targets what ffmpeg writes, so the result
+// verifies and replaces the file.
+func TestApplyMkvToMp4(t *testing.T) {
+	d, pdir := startPolicies(t, "")
+	writePolicy(t, pdir, "mp4.yaml", "schema_version: 13\nphases:\n  - name: c\n    container:\n      target: mp4\n")
+	fixture := filepath.Join(d.dir, "fixture", "a.mkv")
+	mkvFixture(t, fixture)
+	src := filepath.Join(d.dir, "lib", "a.mkv")
+	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command("mkvmerge", "--quiet", "-o", src,
+		"--track-name", "0:Camera", "--track-name", "1:Stereo",
+		"--default-track-flag", "0:0", "--default-track-flag", "1:0", "--default-track-flag", "2:0",
+		fixture).CombinedOutput(); err != nil {
+		t.Fatalf("mkvmerge: %v: %s", err, b)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(src, old, old); err != nil {
+		t.Fatal(err)
+	}
+	j := d.submit("apply", fmt.Sprintf(`{"policy":"mp4","path":%q}`, src))
+	done := d.waitJob(j.ID, "completed", 30*time.Second)
+	var res struct {
+		Outcome string `json:"outcome"`
+		NewPath string `json:"new_path"`
+	}
+	_ = json.Unmarshal(done.Result, &res)
+	dst := strings.TrimSuffix(src, ".mkv") + ".mp4"
+	if res.Outcome != "applied" || res.NewPath != dst {
+		t.Fatalf("result %s; want applied with new_path %s", done.Result, dst)
+	}
+	if n := streams(t, dst); n != 3 {
+		t.Errorf("%s has %d streams, want 3", dst, n)
+	}
+	if _, err := os.Stat(src); !os.IsNotExist(err) {
+		t.Errorf("%s still exists after the conversion: %v", src, err)
+	}
+}
