@@ -52,8 +52,13 @@ ls -l dist
 for f in checksums.txt; do [[ -f dist/$f ]] || fail "no dist/$f"; done
 for a in amd64 arm64; do
 	ls dist/vpo_*_linux_"$a".tar.gz >/dev/null 2>&1 || fail "no $a archive"
-	tar -tzf dist/vpo_*_linux_"$a".tar.gz | sort | tr '\n' ' ' | grep -q 'LICENSE README.md config.toml.sample vpo vpo.service' ||
+	tar -tzf dist/vpo_*_linux_"$a".tar.gz | grep -v '^examples/' | sort | tr '\n' ' ' | grep -q 'LICENSE README.md config.toml.sample vpo vpo.service' ||
 		fail "$a archive lacks files: $(tar -tzf dist/vpo_*_linux_"$a".tar.gz | tr '\n' ' ')"
+	# The example policies, as the packages ship them.
+	want=$(cd packaging/examples/policies && ls -- *.yaml | sed 's|^|examples/policies/|' | sort)
+	got=$(tar -tzf dist/vpo_*_linux_"$a".tar.gz | grep '^examples/policies/.' | sort)
+	[[ -n $want && $got == "$want" ]] ||
+		fail "$a archive's examples/policies/ has '$(tr '\n' ' ' <<<"$got")', want '$(tr '\n' ' ' <<<"$want")'"
 done
 (cd dist && sha256sum -c checksums.txt >/dev/null) || fail "checksums.txt does not match"
 gdeb=$(ls dist/vpo_*_amd64.deb) grpm=$(ls dist/vpo-*.x86_64.rpm)
@@ -68,8 +73,8 @@ if (($# == 2)); then
 			fail "goreleaser .deb $part differs from //packaging:deb"
 	done
 	for c in control; do
-		diff <(dpkg-deb -f "$bdeb" Package Section Priority Maintainer Homepage Description Depends) \
-			<(dpkg-deb -f "$gdeb" Package Section Priority Maintainer Homepage Description Depends) ||
+		diff <(dpkg-deb -f "$bdeb" Package Section Priority Maintainer Homepage Description Depends Recommends) \
+			<(dpkg-deb -f "$gdeb" Package Section Priority Maintainer Homepage Description Depends Recommends) ||
 			fail "goreleaser .deb control fields differ"
 	done
 	if command -v rpm >/dev/null; then
@@ -77,6 +82,8 @@ if (($# == 2)); then
 		diff -u <(rpmfiles "$brpm") <(rpmfiles "$grpm") || fail "goreleaser .rpm content differs from //packaging:rpm"
 		diff <(rpm -qp --nosignature --scripts "$brpm" 2>/dev/null) <(rpm -qp --nosignature --scripts "$grpm" 2>/dev/null) ||
 			fail "goreleaser .rpm scripts differ"
+		diff <(rpm -qp --nosignature --recommends "$brpm" 2>/dev/null) <(rpm -qp --nosignature --recommends "$grpm" 2>/dev/null) ||
+			fail "goreleaser .rpm recommends differ"
 	fi
 	say "goreleaser packages match the Bazel-built ones"
 fi

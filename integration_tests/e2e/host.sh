@@ -21,9 +21,13 @@ set -euo pipefail
 
 # Bump when the rootfs recipe below changes: cached rootfs are rebuilt.
 # procps: the deb depends on it (the unit's ExecReload= runs /bin/kill), and
-# the container has no network to fetch it.
-readonly ROOTFS_RECIPE=2
+# the container has no network to fetch it. ffmpeg and mkvtoolnix: the deb
+# recommends them and the scenario applies a policy with them (and makes its
+# media with ffmpeg); installed with apt-get after debootstrap, which
+# resolves their many library dependencies better than debootstrap does.
+readonly ROOTFS_RECIPE=3
 readonly ROOTFS_PACKAGES=systemd,systemd-sysv,dbus,curl,adduser,rpm,procps
+readonly ROOTFS_APT_PACKAGES="ffmpeg mkvtoolnix"
 readonly ROOTFS_MAX_AGE_DAYS=30
 readonly BOOT_TIMEOUT=600
 
@@ -100,7 +104,7 @@ mirror=$(debian_mirror)
 [[ -n $mirror ]] || skip "no Debian mirror in /etc/apt/sources.list* to debootstrap from"
 
 rootfs=$cache/rootfs-$suite
-recipe="recipe=$ROOTFS_RECIPE suite=$suite packages=$ROOTFS_PACKAGES mirror=$mirror"
+recipe="recipe=$ROOTFS_RECIPE suite=$suite packages=$ROOTFS_PACKAGES apt=${ROOTFS_APT_PACKAGES// /,} mirror=$mirror"
 
 # A usable rootfs has its stamp (written last), the recipe we want, the
 # tools the scenario relies on, a clean dpkg database, and is not too old.
@@ -109,7 +113,8 @@ rootfs_ok() {
 	[[ -f $rootfs/.vpo-e2e-stamp && $(cat "$rootfs/.vpo-e2e-stamp") == "$recipe" ]] || return 1
 	[[ -z $(find "$rootfs/.vpo-e2e-stamp" -mtime +"$ROOTFS_MAX_AGE_DAYS") ]] || return 1
 	for f in /sbin/init /usr/lib/systemd/systemd /usr/bin/systemctl /usr/bin/journalctl /usr/bin/dbus-daemon \
-		/usr/bin/curl /usr/bin/apt-get /usr/bin/dpkg-deb /usr/bin/rpm /usr/bin/rpmbuild /usr/sbin/adduser /bin/kill; do
+		/usr/bin/curl /usr/bin/apt-get /usr/bin/dpkg-deb /usr/bin/rpm /usr/bin/rpmbuild /usr/sbin/adduser /bin/kill \
+		/usr/bin/ffmpeg /usr/bin/ffprobe /usr/bin/mkvmerge /usr/bin/mkvpropedit; do
 		[[ -e $rootfs$f ]] || return 1
 	done
 	[[ -z $(chroot "$rootfs" dpkg --audit 2>&1) ]] || return 1
@@ -136,6 +141,9 @@ build_rootfs() {
 	APT
 	# Package lists, so `apt install ./vpo.deb` can resolve dependencies.
 	in_rootfs "$tmp" apt-get update -qq >>"$cache/debootstrap.log" 2>&1 || die "apt-get update in the rootfs failed, see $cache/debootstrap.log"
+	# shellcheck disable=SC2086 # a list of package names
+	in_rootfs "$tmp" apt-get install -y -qq $ROOTFS_APT_PACKAGES >>"$cache/debootstrap.log" 2>&1 ||
+		die "apt-get install $ROOTFS_APT_PACKAGES in the rootfs failed, see $cache/debootstrap.log"
 	in_rootfs "$tmp" apt-get clean >/dev/null 2>&1 || true
 	# Nothing may hold the dpkg lock or fight for the console during a run.
 	for u in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
@@ -149,6 +157,7 @@ build_rootfs() {
 }
 
 flock -x 8
+rootfs_start=$(date +%s.%N)
 if ! rootfs_ok; then
 	build_rootfs
 	rootfs_ok || die "the freshly built rootfs $rootfs is not usable"
@@ -156,6 +165,9 @@ if ! rootfs_ok; then
 else
 	echo warm >"$out/rootfs-cache"
 fi
+# seconds A B: B - A, one decimal.
+seconds() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
+printf 'rootfs_seconds\t%s\n' "$(seconds "$rootfs_start" "$(date +%s.%N)")" >"$out/host.tsv"
 # Shared from here on: a concurrent run may use the rootfs, none rebuilds it.
 flock -s 8
 
@@ -216,7 +228,7 @@ timeout --kill-after=15 "$BOOT_TIMEOUT" systemd-nspawn -q --register=no --keep-u
 rc=$?
 set -e
 end=$(date +%s.%N)
-printf 'boot_rc\t%s\nboot_seconds\t%s\n' "$rc" "$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}')" >"$out/host.tsv"
+printf 'boot_rc\t%s\nboot_seconds\t%s\n' "$rc" "$(seconds "$start" "$end")" >>"$out/host.tsv"
 ((rc != 124 && rc != 137)) || die "the container did not power off within ${BOOT_TIMEOUT}s (console: $out/console.log)"
 [[ -f $out/done ]] || say "the scenario did not finish (nspawn exit $rc); see $out/console.log and $out/scenario.log"
 exit 0

@@ -14,6 +14,7 @@ readonly CONF=/etc/vpo/config.toml
 readonly DROPIN=/etc/systemd/system/vpo.service.d
 mkdir -p "$EV"
 : >"$OUT/facts.tsv"
+: >"$OUT/phases.tsv"
 exec >"$OUT/scenario.log" 2>&1
 # An administrator's root shell (a system unit has no HOME of its own).
 export DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 HOME=/root
@@ -24,6 +25,16 @@ set -x
 fact() { printf '%s\t%s\n' "$1" "$(printf '%s' "${2-}" | tr '\n\t' '  ')" >>"$OUT/facts.tsv"; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.3f", b-a}'; }
+# phase NAME: ends the running phase, writing its duration to phases.tsv
+# (NAME<TAB>seconds, in order; e2e_test.go prints them), and starts NAME
+# ("" starts none).
+phase_name='' phase_start=''
+phase() {
+	local t
+	t=$(now)
+	[[ -n $phase_name ]] && printf '%s\t%s\n' "$phase_name" "$(awk -v a="$phase_start" -v b="$t" 'BEGIN{printf "%.1f", b-a}')" >>"$OUT/phases.tsv"
+	phase_name=$1 phase_start=$t
+}
 prop() { systemctl show --value -p "$1" vpo.service; }
 vpo_cli() { vpo "$@" --config "$CONF"; }
 # json_str FIELD < json: the first "FIELD":"value" (enough for vpo's flat answers).
@@ -74,6 +85,7 @@ fact deb.version "$(dpkg-deb -f "$deb" Version)"
 fact rpm.file "${rpm##*/}"
 
 # --- 1. apt install ---------------------------------------------------------
+phase "apt install"
 cp "$deb" /root/
 apt-get install -y "/root/${deb##*/}" </dev/null >"$EV/apt-install.log" 2>&1
 fact install.rc $?
@@ -84,10 +96,14 @@ fact user.shell "$(getent passwd vpo | cut -d: -f7)"
 fact user.uid "$(id -u vpo 2>/dev/null)"
 fact statedir.owner "$(stat -c '%U:%G' /var/lib/vpo 2>&1)"
 fact config.perms "$(stat -c '%U:%G %a' "$CONF" 2>&1)"
+fact install.policies_perms "$(stat -c '%U:%G %a' /etc/vpo/policies 2>&1)"
+fact install.examples "$(ls /usr/share/doc/vpo/examples/policies 2>&1)"
+fact install.recommends "$(dpkg-query -W -f='${Recommends}' vpo 2>/dev/null)"
 fact unit.path "$(prop FragmentPath)"
 fact install.enabled "$(systemctl is-enabled vpo.service 2>&1)"
 
 # --- 2. systemctl enable --now ------------------------------------------------
+phase "enable --now"
 systemctl enable --now vpo.service >"$EV/enable.log" 2>&1
 fact enable.rc $?
 fact enable.is_enabled "$(systemctl is-enabled vpo.service 2>&1)"
@@ -99,6 +115,7 @@ fact start.user "$(main_user)"
 start_invocation=$(prop InvocationID)
 
 # --- 3. a job through the CLI: scan a small tree ------------------------------
+phase "scan job"
 mkdir -p /srv/media/shows/s01
 for f in movie.mkv clip.mp4 shows/s01/e01.avi notes.txt; do head -c 65536 /dev/urandom >"/srv/media/$f"; done
 scan_id=$(submit scan '{"path":"/srv/media"}')
@@ -110,6 +127,7 @@ curl -s -m 5 "$URL/api/files?limit=100" >"$EV/files.json"
 fact scan.files "$(grep -o '"path": *"[^"]*"' "$EV/files.json" | sed 's/^"path": *"//; s/"$//' | sort | tr '\n' ' ')"
 
 # --- 3b. systemctl reload: a config edit takes effect without a restart ------
+phase "reload"
 # logging.level info -> debug in the config file, then `systemctl reload vpo`
 # (ExecReload= sends SIGHUP). Afterwards: the unit still active on the same
 # PID, no restart, /health counts the reload, and debug lines appear in the
@@ -158,6 +176,7 @@ if [[ $(prop MainPID) != "$reload_pid" ]] || ! is_active; then
 fi
 
 # --- 4. idle stop: SIGTERM, clean exit -----------------------------------------
+phase "idle stop"
 fact stop.KillSignal "$(prop KillSignal)"
 fact stop.TimeoutStopUSec "$(prop TimeoutStopUSec)"
 fact stop.invocation "$(prop InvocationID)"
@@ -170,6 +189,7 @@ systemctl start vpo.service
 wait_until 15 healthy
 
 # --- 5. kill -9: systemd restarts it, the interrupted job is recovered -------
+phase "kill -9 and recovery"
 # Test settings by drop-in: test-only job kinds, a short lease (recovery after
 # a crash takes one lease) and a short shutdown_timeout (for step 6).
 mkdir -p "$DROPIN"
@@ -203,6 +223,7 @@ fact kill.job_attempts "$(json_num attempts <"$EV/kill-job.json")"
 fact kill.recovered_seconds "$(since "$t")"
 
 # --- 6. stop with a long job: within shutdown_timeout, job requeued ---------
+phase "stop with a long job"
 long_id=$(submit test.sleep '{"seconds":120}')
 fact longstop.job_id "$long_id"
 wait_until 20 job_in "$long_id" running
@@ -225,6 +246,7 @@ vpo_cli jobs cancel "$long_id" >/dev/null 2>&1
 wait_until 10 job_in "$long_id" cancelled completed failed
 
 # --- 7. broken config: fails once with exit 3, no restart loop ---------------
+phase "broken config"
 binary=$(systemctl show -p ExecStart --value vpo.service | sed -n 's/.*path=\([^ ;]*\).*/\1/p')
 fact broken.binary "$binary"
 printf '[server]\nport = "eighty"\n' >/etc/vpo/broken.toml
@@ -257,7 +279,13 @@ wait_until 15 healthy
 fact broken.recovered_health "$(health after-broken)"
 
 # --- 8. upgrade: config edit and data kept, restarted on the new binary -----
+phase "upgrade"
 sed -i 's/^# workers = .*/workers = 3/' "$CONF"
+# An administrator's policy file, which the upgrade must keep as it is.
+printf 'schema_version: 13\n# admin edit (e2e)\nphases:\n  - name: audio\n    keep_audio:\n      languages: [eng, jpn]\n' >/etc/vpo/policies/admin.yaml
+chown root:vpo /etc/vpo/policies/admin.yaml
+chmod 0640 /etc/vpo/policies/admin.yaml
+admin_policy_sha=$(sha256sum /etc/vpo/policies/admin.yaml | cut -d' ' -f1)
 fact upgrade.edit_before "$(grep -c '^workers = 3$' "$CONF")"
 fact upgrade.files_before "$(grep -o '"path": *"[^"]*"' "$EV/files.json" | wc -l)"
 old_pid=$(prop MainPID)
@@ -290,13 +318,102 @@ fact upgrade.running_new_binary "$([[ $(sha256sum "/proc/$new_pid/exe" | cut -d'
 fact upgrade.edit_after "$(grep -c '^workers = 3$' "$CONF")"
 fact upgrade.config_perms "$(stat -c '%U:%G %a' "$CONF")"
 fact upgrade.etc_files "$(ls /etc/vpo | tr '\n' ' ')"
+fact upgrade.policies_perms "$(stat -c '%U:%G %a' /etc/vpo/policies 2>&1)"
+fact upgrade.policy_kept "$([[ $(sha256sum /etc/vpo/policies/admin.yaml 2>/dev/null | cut -d' ' -f1) == "$admin_policy_sha" ]] && echo yes || echo no)"
 fact upgrade.health_code "$(health health-upgrade)"
 vpo_cli jobs show "$scan_id" --json >"$EV/upgrade-scan-job.json" 2>&1
 fact upgrade.scan_status "$(json_str status <"$EV/upgrade-scan-job.json")"
 curl -s -m 5 "$URL/api/files?limit=100" >"$EV/upgrade-files.json"
 fact upgrade.files_after "$(grep -o '"path": *"[^"]*"' "$EV/upgrade-files.json" | wc -l)"
 
+# --- 8b. a policy applied by the daemon under systemd -------------------------
+# policy_apply_step: what an administrator does to apply a policy: a small
+# MKV (video, English and French audio) in /srv/media, the policy
+# keep-english in /etc/vpo/policies, the ReadWritePaths= drop-in for the
+# library (the unit keeps ProtectSystem=strict), an apply job through
+# POST /api/jobs, polled to its end; then ffprobe: the French track is gone,
+# the video is still there, the file's owner, group and mode are as before,
+# and nothing is left next to it. Its own function, so it can be run alone.
+policy_apply_step() {
+	local media=/srv/media f=/srv/media/x.mkv id code t
+	# (stderr dropped: libgcrypt may warn about insecure memory in a container)
+	audio() { ffprobe -v error -select_streams a -show_entries stream_tags=language -of csv=p=0 "$1" 2>/dev/null | paste -sd' '; }
+	videos() { ffprobe -v error -select_streams v -show_entries stream=index -of csv=p=0 "$1" 2>/dev/null | wc -l; }
+	api_status() { curl -s -m 5 "$URL/api/jobs/$1" | json_str status; }
+	ended() { [[ " completed failed cancelled " == *" $(api_status "$1") "* ]]; }
+
+	rm -f "$f"
+	ffmpeg -nostdin -hide_banner -loglevel error -f lavfi -i testsrc=size=160x120:rate=10 \
+		-f lavfi -i sine=frequency=440:sample_rate=8000 -f lavfi -i sine=frequency=660:sample_rate=8000 \
+		-t 2 -map 0:v -map 1:a -map 2:a -c:v mpeg4 -q:v 10 -c:a mp2 -b:a 32k \
+		-metadata:s:a:0 language=eng -metadata:s:a:1 language=fre "$f" >"$EV/policy-ffmpeg.log" 2>&1
+	fact policy.ffmpeg_rc $?
+	# The library is writable by the service user (a rewritten file
+	# replaces the old one), and the file has settled: it is older than
+	# policies.min_file_age (24 h by default).
+	chown vpo:vpo "$media" "$f"
+	chmod 0644 "$f"
+	touch -d '3 days ago' "$f"
+	fact policy.audio_before "$(audio "$f")"
+	fact policy.videos_before "$(videos "$f")"
+	fact policy.owner_before "$(stat -c '%U:%G %a' "$f" 2>&1)"
+	fact policy.dir_before "$(ls -A "$media" | paste -sd' ')"
+
+	cat >/etc/vpo/policies/keep-english.yaml <<-'YAML'
+		schema_version: 13
+		description: Keeps the English audio tracks only (vpo e2e test).
+		phases:
+		  - name: audio
+		    keep_audio:
+		      languages: [eng]
+	YAML
+	chown root:vpo /etc/vpo/policies/keep-english.yaml
+	chmod 0640 /etc/vpo/policies/keep-english.yaml
+	fact policy.dir_perms "$(stat -c '%U:%G %a' /etc/vpo/policies 2>&1)"
+
+	cat >"$DROPIN/70-media.conf" <<-EOF
+		[Service]
+		ReadWritePaths=$media
+	EOF
+	systemctl daemon-reload
+	systemctl restart vpo.service
+	wait_until 15 healthy
+	fact policy.ReadWritePaths "$(prop ReadWritePaths)"
+	fact policy.ActiveState "$(prop ActiveState)"
+	fact policy.ProtectSystem "$(prop ProtectSystem)"
+
+	t=$(now)
+	code=$(curl -s -m 10 -o "$EV/policy-submit.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		--data '{"kind":"apply","payload":{"policy":"keep-english","path":"/srv/media/x.mkv"}}' "$URL/api/jobs")
+	fact policy.submit_code "$code"
+	fact policy.submit_body "$(head -c 500 "$EV/policy-submit.json")"
+	id=$(json_str id <"$EV/policy-submit.json")
+	fact policy.job_id "$id"
+	[[ -n $id ]] && wait_until 120 ended "$id"
+	fact policy.seconds "$(since "$t")"
+	if [[ -n $id ]]; then
+		curl -s -m 5 "$URL/api/jobs/$id" >"$EV/policy-job.json"
+	else
+		echo '(no job: the submission failed)' >"$EV/policy-job.json"
+	fi
+	fact policy.job_status "$(json_str status <"$EV/policy-job.json")"
+	fact policy.job_error "$(json_str error <"$EV/policy-job.json")"
+
+	fact policy.audio_after "$(audio "$f")"
+	fact policy.videos_after "$(videos "$f")"
+	fact policy.owner_after "$(stat -c '%U:%G %a' "$f" 2>&1)"
+	fact policy.dir_after "$(ls -A "$media" | paste -sd' ')"
+	journalctl -u vpo.service --no-pager -o short-precise --since "@$(awk -v t="$t" 'BEGIN{printf "%d", t-1}')" \
+		>"$EV/policy-journal.txt" 2>&1
+
+	rm -f "$DROPIN/70-media.conf"
+	systemctl daemon-reload
+}
+phase "apply a policy"
+policy_apply_step
+
 # --- 9. remove keeps the data; purge removes it --------------------------------
+phase "remove and purge"
 yes_no() { "$@" >/dev/null 2>&1 && echo yes || echo no; }
 apt-get remove -y vpo </dev/null >"$EV/apt-remove.log" 2>&1
 fact remove.rc $?
@@ -320,6 +437,7 @@ journalctl -u vpo.service -o json --no-pager >"$EV/journal.json" 2>"$EV/journal.
 fact journal.start_invocation "$start_invocation"
 
 # --- 10. the .rpm in a scratch root, with its scriptlets ----------------------
+phase "rpm in a scratch root"
 R=/e2e/rpmroot
 rpm --root "$R" --initdb >"$EV/rpm-initdb.log" 2>&1
 fact rpm.initdb_rc $?
@@ -346,6 +464,8 @@ fact rpm.binary "$(chroot "$R" stat -c '%U:%G %a' /usr/bin/vpo 2>&1)"
 fact rpm.unit "$(chroot "$R" stat -c '%U:%G %a' /usr/lib/systemd/system/vpo.service 2>&1)"
 fact rpm.sysusers "$(chroot "$R" stat -c '%U:%G %a' /usr/lib/sysusers.d/vpo.conf 2>&1)"
 fact rpm.config_perms "$(chroot "$R" stat -c '%U:%G %a' /etc/vpo/config.toml 2>&1)"
+fact rpm.policies_perms "$(chroot "$R" stat -c '%U:%G %a' /etc/vpo/policies 2>&1)"
+fact rpm.examples "$(ls "$R/usr/share/doc/vpo/examples/policies" 2>&1)"
 fact rpm.user_shell "$(chroot "$R" getent passwd vpo | cut -d: -f7)"
 cmp -s "$R/usr/lib/systemd/system/vpo.service" /root/up/usr/lib/systemd/system/vpo.service &&
 	fact rpm.unit_same_as_deb yes || fact rpm.unit_same_as_deb no
@@ -362,5 +482,6 @@ fact rpm.erase_config "$(yes_no test -e "$R/etc/vpo/config.toml")"
 fact rpm.erase_binary "$(yes_no test -e "$R/usr/bin/vpo")"
 fact rpm.erase_data "$(yes_no test -e "$R/var/lib/vpo/library.db")"
 
+phase ''
 fact scenario.finished "$(date -u +%FT%TZ)"
 date -u +%FT%TZ >"$OUT/done"

@@ -26,6 +26,8 @@ expect_eq Priority "$(dpkg-deb -f "$deb" Priority)" optional
 expect_eq "Description synopsis" "$(dpkg-deb -f "$deb" Description | head -n1)" "Video Policy Orchestrator daemon"
 # The binary is static; the unit's ExecReload= runs /bin/kill (procps).
 expect_eq Depends "$(dpkg-deb -f "$deb" Depends)" procps
+# Policies run the media tools; the daemon runs without them.
+expect_eq Recommends "$(dpkg-deb -f "$deb" Recommends)" "ffmpeg, mkvtoolnix"
 
 mkdir "$t/ctl"
 dpkg-deb -e "$deb" "$t/ctl"
@@ -40,6 +42,18 @@ done
 # perms owner/group path, sorted: must equal the golden list.
 dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sort -k3 >"$t/deb-contents"
 diff -u "$golden/deb-contents.txt" "$t/deb-contents" || fail "deb contents differ from tests/deb-contents.txt"
+# /etc/vpo/policies: the package's directory, 0750; root:root in data.tar
+# (dpkg resolves owner names before preinst creates the group), so postinst
+# must give it to group vpo.
+grep -qx 'drwxr-x--- root/root ./etc/vpo/policies/' "$t/deb-contents" || fail "deb: /etc/vpo/policies is not a 0750 directory"
+grep -q 'chown root:vpo /etc/vpo/policies$' "$t/ctl/postinst" && grep -q 'chmod 0750 /etc/vpo/policies$' "$t/ctl/postinst" ||
+	fail "deb postinst does not make /etc/vpo/policies root:vpo 0750"
+# The example policies (packaging/examples/policies/*.yaml) in both packages.
+examples=(anime-japanese-audio mp4-for-devices normalize-english)
+for e in "${examples[@]}"; do
+	grep -qx -- "-rw-r--r-- root/root ./usr/share/doc/vpo/examples/policies/$e.yaml" "$t/deb-contents" ||
+		fail "deb lacks the example policy /usr/share/doc/vpo/examples/policies/$e.yaml"
+done
 
 # --- rpm ---
 q() { rpm -qp --nosignature "$@" "$rpm" 2>/dev/null; }
@@ -51,6 +65,14 @@ q --qf '[%{FILEMODES:perms} %{FILEUSERNAME}/%{FILEGROUPNAME} flags=%{FILEFLAGS:f
 diff -u "$golden/rpm-contents.txt" "$t/rpm-contents" || fail "rpm contents differ from tests/rpm-contents.txt"
 grep -qx -- '-rw-r----- root/vpo flags=cn /etc/vpo/config.toml' "$t/rpm-contents" ||
 	fail "config.toml is not %config(noreplace) root:vpo 0640"
+grep -qx -- 'drwxr-x--- root/vpo flags= /etc/vpo/policies' "$t/rpm-contents" ||
+	fail "rpm: /etc/vpo/policies is not the package's directory root:vpo 0750"
+for e in "${examples[@]}"; do
+	grep -qx -- "-rw-r--r-- root/root flags=d /usr/share/doc/vpo/examples/policies/$e.yaml" "$t/rpm-contents" ||
+		fail "rpm lacks the example policy /usr/share/doc/vpo/examples/policies/$e.yaml (%doc)"
+done
+# Weak dependencies, as the deb's Recommends.
+expect_eq "rpm recommends" "$(q --recommends | sort | tr '\n' ' ')" "ffmpeg mkvtoolnix "
 q --requires | sort >"$t/rpm-requires"
 diff -u "$golden/rpm-requires.txt" "$t/rpm-requires" || fail "rpm requires differ from tests/rpm-requires.txt"
 q --scripts >"$t/rpm-scripts"

@@ -108,6 +108,9 @@ func runPackage(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("nfpm config for %s: %w", o.format, err)
 	}
 	info = nfpm.WithDefaults(info)
+	if err := expandGlobs(info); err != nil {
+		return fmt.Errorf("%s: %w", o.config, err)
+	}
 	if err := resolveSources(info); err != nil {
 		return err
 	}
