@@ -349,8 +349,10 @@ policy_apply_step() {
 		-metadata:s:a:0 language=eng -metadata:s:a:1 language=fre "$f" >"$EV/policy-ffmpeg.log" 2>&1
 	fact policy.ffmpeg_rc $?
 	# The library is writable by the service user (a rewritten file
-	# replaces the old one), and the file has settled: it is older than
-	# policies.min_file_age (24 h by default).
+	# replaces the old one). A file counts as settled once its mtime and
+	# ctime are older than policies.min_file_age (1 minute by default; the
+	# chown and touch below renew the ctime): the drop-in below makes it 2 s,
+	# and the step waits that long before it submits the job.
 	chown vpo:vpo "$media" "$f"
 	chmod 0644 "$f"
 	touch -d '3 days ago' "$f"
@@ -374,6 +376,7 @@ policy_apply_step() {
 	cat >"$DROPIN/70-media.conf" <<-EOF
 		[Service]
 		ReadWritePaths=$media
+		Environment=VPO_POLICIES_MIN_FILE_AGE=2s
 	EOF
 	systemctl daemon-reload
 	systemctl restart vpo.service
@@ -381,6 +384,7 @@ policy_apply_step() {
 	fact policy.ReadWritePaths "$(prop ReadWritePaths)"
 	fact policy.ActiveState "$(prop ActiveState)"
 	fact policy.ProtectSystem "$(prop ProtectSystem)"
+	sleep 2.5
 
 	t=$(now)
 	code=$(curl -s -m 10 -o "$EV/policy-submit.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
