@@ -80,6 +80,9 @@ type Stream struct {
 	Channels int
 	// Width and Height are in pixels; zero for streams without pictures.
 	Width, Height int
+	// Duration is the stream's own duration; zero when ffprobe does not
+	// know it.
+	Duration time.Duration
 	// Default, Forced, HearingImpaired and VisualImpaired are ffprobe's
 	// disposition flags.
 	Default, Forced, HearingImpaired, VisualImpaired bool
@@ -199,6 +202,11 @@ func stream(data any, where string, patterns []*regexp.Regexp) (Stream, error) {
 		}
 		*n.to = int(v)
 	}
+	secs, err := number(o, where, "duration", float64(math.MaxInt64/int64(time.Second)))
+	if err != nil {
+		return Stream{}, err
+	}
+	s.Duration = time.Duration(math.Round(secs * float64(time.Second)))
 	if err := disposition(o, where, &s); err != nil {
 		return Stream{}, err
 	}

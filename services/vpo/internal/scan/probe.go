@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os/exec"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
@@ -105,79 +104,29 @@ func (f *FFProbe) Probe(ctx context.Context, path string) (StreamInfo, error) {
 	return info, nil
 }
 
-type ffprobeOutput struct {
-	Streams []struct {
-		CodecType string      `json:"codec_type"`
-		CodecName string      `json:"codec_name"`
-		Width     json.Number `json:"width"`
-		Height    json.Number `json:"height"`
-		Duration  string      `json:"duration"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-		Size     string `json:"size"`
-	} `json:"format"`
-}
-
 // parseProbe turns ffprobe's JSON into StreamInfo. Output that is not
 // sane — not a JSON object with "format" and "streams", a duration that is
 // not a finite non-negative number, a negative size, width or height — is
-// an error naming the field and value. Raw is the output reduced by
-// store.ReduceProbe: bounded whatever ffprobe printed, strings that are
-// not UTF-8 (ffprobe copies file names and tags as they are) repaired
-// with U+FFFD.
+// an error naming the field and value: the output must be a probe that
+// media.FromFFProbe reads, as the policies read the stored probe with it.
+// Raw is the output reduced by store.ReduceProbe: bounded whatever ffprobe
+// printed, strings that are not UTF-8 (ffprobe copies file names and tags
+// as they are) repaired with U+FFFD.
 func parseProbe(out []byte) (StreamInfo, error) {
 	raw, err := store.ReduceProbe(out)
 	if err != nil {
 		return StreamInfo{}, err
 	}
-	var o ffprobeOutput
-	if err := json.Unmarshal(out, &o); err != nil {
-		return StreamInfo{}, fmt.Errorf("parse output: %w", err)
-	}
-	info := StreamInfo{Tracks: len(o.Streams), Raw: raw}
-	d, err := probeDuration("format.duration", o.Format.Duration)
+	f, err := media.FromFFProbe(out, media.Options{})
 	if err != nil {
 		return StreamInfo{}, err
 	}
-	info.DurationSeconds = d
-	if o.Format.Size != "" && o.Format.Size != "N/A" {
-		n, err := strconv.ParseInt(o.Format.Size, 10, 64)
-		if err != nil || n < 0 {
-			return StreamInfo{}, fmt.Errorf("format.size %q is not a non-negative integer", o.Format.Size)
-		}
-	}
-	for i, s := range o.Streams {
-		if s.CodecType == "video" && info.Codec == "" {
-			info.Codec = s.CodecName
-		}
-		for _, dim := range []struct {
-			name string
-			v    json.Number
-		}{{"width", s.Width}, {"height", s.Height}} {
-			if dim.v == "" {
-				continue
-			}
-			if n, err := dim.v.Int64(); err != nil || n < 0 {
-				return StreamInfo{}, fmt.Errorf("streams[%d].%s %s is not a non-negative integer", i, dim.name, dim.v)
-			}
-		}
-		if _, err := probeDuration(fmt.Sprintf("streams[%d].duration", i), s.Duration); err != nil {
-			return StreamInfo{}, err
+	info := StreamInfo{Tracks: len(f.Streams), Raw: raw, DurationSeconds: f.Duration.Seconds()}
+	for _, st := range f.Streams {
+		if st.Type == media.StreamVideo {
+			info.Codec = st.Codec
+			break
 		}
 	}
 	return info, nil
-}
-
-// probeDuration parses one of ffprobe's durations ("" and "N/A" mean
-// unknown: 0).
-func probeDuration(field, s string) (float64, error) {
-	if s == "" || s == "N/A" {
-		return 0, nil
-	}
-	d, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {
-		return 0, fmt.Errorf("%s %q is not a finite, non-negative number of seconds", field, s)
-	}
-	return d, nil
 }

@@ -19,12 +19,12 @@ func TestFFProbeRejectsInsaneOutput(t *testing.T) {
 	for _, tc := range []struct {
 		name, body, want string
 	}{
-		{"nan duration", `echo '{"streams":[],"format":{"duration":"nan"}}'`, `format.duration "nan"`},
-		{"inf duration", `echo '{"streams":[],"format":{"duration":"inf"}}'`, `format.duration "inf"`},
-		{"negative duration", `echo '{"streams":[],"format":{"duration":"-3"}}'`, `format.duration "-3"`},
-		{"negative size", `echo '{"streams":[],"format":{"size":"-1"}}'`, `format.size "-1"`},
-		{"negative width", `echo '{"streams":[{"codec_type":"video","width":-640}],"format":{}}'`, `streams[0].width -640`},
-		{"nan stream duration", `echo '{"streams":[{"duration":"NaN"}],"format":{}}'`, `streams[0].duration "NaN"`},
+		{"nan duration", `echo '{"streams":[],"format":{"duration":"nan"}}'`, "format.duration: nan is not a number"},
+		{"inf duration", `echo '{"streams":[],"format":{"duration":"inf"}}'`, "format.duration: inf is too large"},
+		{"negative duration", `echo '{"streams":[],"format":{"duration":"-3"}}'`, "format.duration: -3 is negative"},
+		{"negative size", `echo '{"streams":[],"format":{"size":"-1"}}'`, "format.size: -1 is negative"},
+		{"negative width", `echo '{"streams":[{"codec_type":"video","width":-640}],"format":{}}'`, "streams[0].width: -640 is negative"},
+		{"nan stream duration", `echo '{"streams":[{"duration":"NaN"}],"format":{}}'`, "streams[0].duration: NaN is not a number"},
 		{"not json", `echo 'Segmentation fault'`, "parse output"},
 		{"huge output", `printf '{"x":"'; head -c 5000000 /dev/zero | tr '\0' a; echo '"}'`, "output larger than"},
 		{"exit status", `echo 'moov atom not found' >&2; exit 1`, "moov atom not found"},
