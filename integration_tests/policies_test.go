@@ -605,3 +605,55 @@ func TestApplyMkvToMp4(t *testing.T) {
 		t.Errorf("%s still exists after the conversion: %v", src, err)
 	}
 }
+
+// TestApplyFileReplacedWhileItsJobWaits: an apply job queued behind a busy
+// worker runs on the file that is at the path when it starts — here a new
+// file with another track layout — never on what the scan or an earlier
+// plan saw.
+func TestApplyFileReplacedWhileItsJobWaits(t *testing.T) {
+	d, pdir := startPolicies(t, "[jobs]\nworkers = 1\ntest_kinds = true\n")
+	writePolicy(t, pdir, "eng.yaml", keepEngPolicy)
+	src := filepath.Join(d.dir, "lib", "a.mkv")
+	mkvFixture(t, src)
+	d.scanNow(filepath.Dir(src), true)
+
+	// The only worker sleeps; the apply job waits behind it.
+	sleeper := d.submit("test.sleep", `{"seconds":2}`)
+	d.waitJob(sleeper.ID, "running", 10*time.Second)
+	j := d.submit("apply", fmt.Sprintf(`{"policy":"eng","path":%q}`, src))
+
+	// Meanwhile the file is replaced: a new file (new inode, other size)
+	// with a third audio track, in Japanese.
+	repl := filepath.Join(d.dir, "lib", ".new.mkv")
+	if b, err := exec.Command("ffmpeg", "-v", "error", "-i", src,
+		"-f", "lavfi", "-i", "sine=frequency=880:duration=2",
+		"-map", "0", "-map", "1", "-c", "copy", "-c:a:2", "aac", "-b:a:2", "24k",
+		"-metadata:s:a:2", "language=jpn", repl).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, b)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(repl, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(repl, src); err != nil {
+		t.Fatal(err)
+	}
+	if n := streams(t, src); n != 4 {
+		t.Fatalf("the replacement has %d streams, want 4", n)
+	}
+
+	done := d.waitJob(j.ID, "completed", 60*time.Second)
+	var res fileOutcome
+	_ = json.Unmarshal(done.Result, &res)
+	if res.Outcome != "applied" {
+		t.Fatalf("result %s; want applied", done.Result)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream_tags=language",
+		"-of", "csv=p=0", src).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(string(out)); len(got) != 1 || got[0] != "eng" {
+		t.Errorf("audio languages after the apply: %q; want only eng (the replacement's fre and jpn removed)", got)
+	}
+}
