@@ -183,6 +183,107 @@ func TestPolicyListJSONAndMissingDirectory(t *testing.T) {
 	}
 }
 
+// TestPolicyListJSONIsTheAPISummary checks that each entry of `vpo policy
+// list --json` is the daemon's policy.Summary of the file, field for field,
+// plus phases and status.
+func TestPolicyListJSONIsTheAPISummary(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, "policies")
+	writePolicies(t, dir)
+	code, out, errs := runPolicies(t, []string{"HOME=" + home, "VPO_POLICIES_DIR=" + dir}, "policy", "list", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		Policies []map[string]json.RawMessage `json:"policies"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	l, err := policy.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Policies) != len(l.Entries) {
+		t.Fatalf("%d policies, want %d", len(got.Policies), len(l.Entries))
+	}
+	for i, e := range l.Entries {
+		b, err := json.Marshal(e.Summary())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want map[string]json.RawMessage
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		row := got.Policies[i]
+		for _, k := range []string{"phases", "status"} {
+			if _, ok := row[k]; !ok {
+				t.Errorf("%s: no %q", e.Name, k)
+			}
+			delete(row, k)
+		}
+		if len(row) != len(want) {
+			t.Errorf("%s: %d fields besides phases and status, the summary has %d", e.Name, len(row), len(want))
+		}
+		for k, v := range want {
+			if string(compactJSON(t, row[k])) != string(v) {
+				t.Errorf("%s: %s = %s, the summary has %s", e.Name, k, row[k], v)
+			}
+		}
+	}
+}
+
+func compactJSON(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if len(b) == 0 {
+		return nil
+	}
+	if err := json.Compact(&buf, b); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestPolicyUnreadableFile checks a policy file that cannot be read (a
+// link to nothing; as root, mode 000 would still be readable): the list
+// shows it as a parse error, and check and doctor fail with the read error.
+func TestPolicyUnreadableFile(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, "policies")
+	writePolicies(t, dir, "english")
+	gone := filepath.Join(dir, "gone.yaml")
+	if err := os.Symlink(filepath.Join(home, "nothing.yaml"), gone); err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	for _, name := range []string{"ffprobe", "ffmpeg", "mkvmerge", "mkvpropedit"} {
+		fakeTool(t, bin, name, "echo "+name+" 1.0\n")
+	}
+	env := []string{"HOME=" + home, "VPO_DATABASE_PATH=" + filepath.Join(home, "db"), "VPO_POLICIES_DIR=" + dir, "PATH=" + bin}
+	readErr := "read policy: open " + gone + ": no such file or directory"
+
+	code, out, errs := runPolicies(t, env, "policy", "list")
+	if want := "NAME     PHASES  DESCRIPTION               STATUS\n" +
+		"english  2       Keep English audio only.  ok\n" +
+		"gone     -                                 parse error: " + readErr + "\n"; code != 0 || out != want {
+		t.Errorf("list: exit %d\n%s\nwant:\n%s%s", code, out, want, errs)
+	}
+	code, out, errs = runPolicies(t, env, "policy", "list", "--json")
+	if code != 0 || !strings.Contains(out, `"parse_error": "`+readErr+`"`) || !strings.Contains(out, `"status": "parse_error"`) {
+		t.Errorf("list --json: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runPolicies(t, env, "policy", "check", "gone")
+	if code != app.ExitConfig || out != "" || errs != readErr+"\n" {
+		t.Errorf("check: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, _ = runPolicies(t, env, "doctor")
+	if code != app.ExitFailure || !strings.Contains(out, "FAIL  policy gone: "+readErr+"\n") {
+		t.Errorf("doctor: exit %d\n%s", code, out)
+	}
+}
+
 // fakeFFProbe writes an ffprobe that prints the file it is given (the
 // test's "videos" hold their own probe JSON) and fails on files named
 // *bad*. It returns a PATH holding it.
