@@ -201,10 +201,7 @@ func (d *doctor) policies(dir string) {
 		what := "policy " + e.Name
 		var err error
 		if e.Policy == nil {
-			err = e.Err
-			if err == nil {
-				err = fmt.Errorf("%s: cannot be read", e.Path)
-			}
+			err = entryError(e)
 		} else {
 			err = e.Policy.Check()
 		}

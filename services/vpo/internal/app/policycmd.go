@@ -151,11 +151,7 @@ func policyRows(l policy.Listing) []policyRow {
 		r := policyRow{Summary: e.Summary(), Status: "ok"}
 		if e.Policy == nil {
 			r.Status = "parse_error"
-			err := e.Err
-			if err == nil {
-				err = errors.New(*r.ParseError)
-			}
-			ps := problems(err)
+			ps := problems(entryError(e))
 			r.problems = problemLine(ps[0], false)
 			if len(ps) > 1 {
 				r.problems += fmt.Sprintf(" (and %s)", plural(len(ps)-1, "more problem"))
@@ -180,6 +176,15 @@ func policyRows(l policy.Listing) []policyRow {
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	return rows
+}
+
+// entryError is why e has no policy: its Err, or the parse error its
+// summary reports when a listing left Err nil.
+func entryError(e policy.Entry) error {
+	if e.Err != nil {
+		return e.Err
+	}
+	return errors.New(*e.Summary().ParseError)
 }
 
 func printPolicyRows(w io.Writer, rows []policyRow) error {
