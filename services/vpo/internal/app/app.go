@@ -111,15 +111,6 @@ func withCode(code int, err error) error {
 // Main runs the vpo command with args (without the program name) and returns
 // the process exit code.
 func Main(ctx context.Context, args []string, env Env) int {
-	return mainWith(ctx, args, env, deps{policies: policyLib{}})
-}
-
-// deps are the libraries behind the commands that tests replace.
-type deps struct {
-	policies policyEngine
-}
-
-func mainWith(ctx context.Context, args []string, env Env, d deps) int {
 	app := kingpin.New("vpo", appHelp+envHelp()+"\n"+exitCodeHelp)
 	app.UsageWriter(env.Stdout)
 	app.ErrorWriter(env.Stderr)
@@ -129,7 +120,7 @@ func mainWith(ctx context.Context, args []string, env Env, d deps) int {
 	app.Terminate(func(code int) { panic(terminate{code}) })
 	app.Version(env.Build.String())
 
-	cmds := newCommands(app, env, d)
+	cmds := newCommands(app, env)
 	if len(args) == 0 {
 		env.releaseSignals()
 		app.UsageWriter(env.Stderr)
@@ -194,15 +185,15 @@ func reported(code int) error { return &exitError{code: code, err: errReported} 
 
 type commandFunc func(ctx context.Context) error
 
-func newCommands(app *kingpin.Application, env Env, d deps) map[string]commandFunc {
+func newCommands(app *kingpin.Application, env Env) map[string]commandFunc {
 	cmds := map[string]commandFunc{}
 	addServe(app, env, cmds)
 	addVersion(app, env, cmds)
 	addConfig(app, env, cmds)
 	addJobs(app, env, cmds)
-	addPolicy(app, env, d, cmds)
+	addPolicy(app, env, cmds)
 	addPlan(app, env, cmds)
-	addDoctor(app, env, d, cmds)
+	addDoctor(app, env, cmds)
 	return cmds
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/vpo-project/vpo/libs/config"
+	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
@@ -31,12 +32,12 @@ const doctorHelp = "Check that vpo can work here: the tools (ffprobe, ffmpeg, mk
 	"One line per check: ok, warn or FAIL. Exit 0 when nothing needed is missing, 1 when a check FAILed, " +
 	"3 when the configuration is invalid."
 
-func addDoctor(app *kingpin.Application, env Env, d deps, cmds map[string]commandFunc) {
+func addDoctor(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 	cmd := app.Command("doctor", doctorHelp)
 	cf := addConfigFlags(cmd, false)
 	paths := cmd.Arg("path", "Media directories or files that policies will be applied to.").Strings()
 	cmds[cmd.FullCommand()] = func(ctx context.Context) error {
-		doc := &doctor{env: env, eng: d.policies, pathList: env.getenv("PATH"), out: env.Stdout}
+		doc := &doctor{env: env, pathList: env.getenv("PATH"), out: env.Stdout}
 		loaded, err := config.Load(cf.options(env))
 		if err != nil {
 			doc.report("FAIL", "config", err.Error())
@@ -66,7 +67,6 @@ func addDoctor(app *kingpin.Application, env Env, d deps, cmds map[string]comman
 // doctor runs the checks of `vpo doctor` and prints one line for each.
 type doctor struct {
 	env      Env
-	eng      policyEngine
 	pathList string // $PATH
 	out      io.Writer
 	failed   int
@@ -184,7 +184,7 @@ func (d *doctor) database(ctx context.Context, path string) {
 
 func (d *doctor) policies(dir string) {
 	what := "policies " + dir
-	l, err := d.eng.List(dir)
+	l, err := policy.List(dir)
 	switch {
 	case err != nil:
 		d.report("FAIL", what, err.Error())
@@ -201,22 +201,19 @@ func (d *doctor) policies(dir string) {
 		what := "policy " + e.Name
 		var err error
 		if e.Policy == nil {
-			err = e.ParseErr
-			if err == nil {
-				err = fmt.Errorf("%s: cannot be read", e.Path)
-			}
+			err = entryError(e)
 		} else {
 			err = e.Policy.Check()
 		}
 		if err != nil {
 			var msgs []string
-			for _, p := range d.eng.Problems(err) {
-				msgs = append(msgs, p.String())
+			for _, p := range problems(err) {
+				msgs = append(msgs, problemLine(p, true))
 			}
 			d.report("FAIL", what, strings.Join(msgs, "; "))
 			continue
 		}
-		d.report("ok", what, fmt.Sprintf("%s (%s)", e.Path, plural(e.Policy.Phases(), "phase")))
+		d.report("ok", what, fmt.Sprintf("%s (%s)", e.Path, plural(len(e.Policy.Phases), "phase")))
 	}
 }
 

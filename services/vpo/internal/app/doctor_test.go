@@ -38,9 +38,7 @@ func TestDoctor(t *testing.T) {
 	}
 	s.Close()
 	pdir := filepath.Join(home, "policies")
-	eng := newFakeEngine(pdir)
-	eng.policies = eng.policies[:1] // english only
-	eng.broken = nil
+	writePolicies(t, pdir, "english")
 
 	allTools := t.TempDir()
 	fakeTool(t, allTools, "ffprobe", "echo 'ffprobe version 9.9 Copyright'\necho more\n")
@@ -233,7 +231,7 @@ echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := append(append(append([]string{}, tc.env...), base...), "PATH="+tc.path) // tc.env first: the first of a name counts
-			code, out, errs := runPolicies(t, eng, env, append([]string{"doctor"}, tc.args...)...)
+			code, out, errs := runPolicies(t, env, append([]string{"doctor"}, tc.args...)...)
 			if code != tc.code {
 				t.Errorf("exit %d, want %d", code, tc.code)
 			}
@@ -256,21 +254,21 @@ echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 func TestDoctorPolicyProblemsAndBadConfig(t *testing.T) {
 	home := t.TempDir()
 	pdir := filepath.Join(home, "policies")
-	eng := newFakeEngine(pdir)
+	writePolicies(t, pdir)
 	bin := t.TempDir()
 	for _, name := range []string{"ffprobe", "ffmpeg", "mkvmerge", "mkvpropedit"} {
 		fakeTool(t, bin, name, "echo "+name+" 1.0\n")
 	}
 	env := []string{"HOME=" + home, "VPO_DATABASE_PATH=" + filepath.Join(home, "db"), "VPO_POLICIES_DIR=" + pdir, "PATH=" + bin}
-	code, out, _ := runPolicies(t, eng, env, "doctor")
+	code, out, _ := runPolicies(t, env, "doctor")
 	if code != app.ExitFailure {
 		t.Errorf("exit %d, want %d", code, app.ExitFailure)
 	}
 	for _, want := range []string{
 		"ok    policies " + pdir + ": 3 policy files\n",
-		"FAIL  policy broken: " + pdir + "/broken.yaml:3: YAML syntax error at line 3: mapping values are not allowed here\n",
+		"FAIL  policy broken: " + pdir + "/broken.yaml:3: YAML syntax error at line 3: mapping values are not allowed in this context\n",
 		"ok    policy english: ",
-		"FAIL  policy fancy: " + pdir + "/fancy.yaml:41: phases[2].audio_synthesis: not supported by vpo yet; " + pdir + "/fancy.yaml:50: phases[2].transcription: not supported by vpo yet\n",
+		"FAIL  policy fancy: " + pdir + "/fancy.yaml:41: phases[2].audio_synthesis: not supported by vpo yet; " + pdir + "/fancy.yaml:50: phases[2].transcription: not supported by vpo yet (transcription comes in a later release)\n",
 		"2 failures, 1 warning\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -278,9 +276,9 @@ func TestDoctorPolicyProblemsAndBadConfig(t *testing.T) {
 		}
 	}
 
-	eng.exists, eng.policies, eng.broken = false, nil, nil
-	code, out, _ = runPolicies(t, eng, env, "doctor")
-	if code != 0 || !strings.Contains(out, "warn  policies "+pdir+": does not exist: no policies") {
+	none := filepath.Join(home, "none")
+	code, out, _ = runPolicies(t, append([]string{"VPO_POLICIES_DIR=" + none}, env...), "doctor")
+	if code != 0 || !strings.Contains(out, "warn  policies "+none+": does not exist: no policies") {
 		t.Errorf("missing policies directory: exit %d\n%s", code, out)
 	}
 
@@ -288,7 +286,7 @@ func TestDoctorPolicyProblemsAndBadConfig(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("[server]\nport = 0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ = runPolicies(t, eng, env, "doctor", "--config", bad)
+	code, out, _ = runPolicies(t, env, "doctor", "--config", bad)
 	if code != app.ExitConfig || !strings.HasPrefix(out, "FAIL  config: "+bad+":2") {
 		t.Errorf("bad config: exit %d\n%s", code, out)
 	}

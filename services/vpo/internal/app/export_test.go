@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"time"
 )
@@ -18,23 +17,6 @@ type Retention = retention
 // SetRetentionClock replaces the actor's clock and pacing for a test.
 func SetRetentionClock(r *retention, now func() time.Time, batch int) {
 	r.now, r.batch, r.pause = now, batch, 0
-}
-
-// The policy engine's types, for fakes.
-type (
-	PolicyEngine  = policyEngine
-	PolicyFile    = policyFile
-	PolicyListing = policyListing
-	PolicyEntry   = policyEntry
-	PolicyProblem = policyProblem
-)
-
-// ErrPolicyNotFound is what a fake engine's Find wraps for a missing policy.
-var ErrPolicyNotFound = errPolicyNotFound
-
-// MainWithPolicies runs Main with eng in place of libs/policy.
-func MainWithPolicies(ctx context.Context, args []string, env Env, eng PolicyEngine) int {
-	return mainWith(ctx, args, env, deps{policies: eng})
 }
 
 // UnitSandboxBlocks is unitSandbox.blocks for a sandbox of these settings.

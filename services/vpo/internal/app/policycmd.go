@@ -10,14 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/vpo-project/vpo/libs/config"
+	"github.com/vpo-project/vpo/libs/policy"
 )
 
-func addPolicy(app *kingpin.Application, env Env, d deps, cmds map[string]commandFunc) {
+func addPolicy(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 	pc := app.Command("policy", "Read, check, plan and apply policy files (YAML, in [policies] dir).")
 
 	list := pc.Command("list", "List the policy files of [policies] dir with their status (no daemon needed).")
@@ -28,11 +28,11 @@ func addPolicy(app *kingpin.Application, env Env, d deps, cmds map[string]comman
 		if err != nil {
 			return err
 		}
-		listing, err := d.policies.List(dir)
+		listing, err := policy.List(dir)
 		if err != nil {
 			return withCode(ExitFailure, err)
 		}
-		rows := policyRows(d.policies, listing)
+		rows := policyRows(listing)
 		if *listJSON {
 			return writeJSON(env.Stdout, policyListJSON{
 				Dir: listing.Dir, Exists: listing.Exists, Total: len(rows), Policies: rows,
@@ -57,15 +57,15 @@ func addPolicy(app *kingpin.Application, env Env, d deps, cmds map[string]comman
 		if err != nil {
 			return err
 		}
-		p, err := loadPolicy(env, d.policies, dir, *checkName)
+		p, err := loadPolicy(env, dir, *checkName)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(env.Stdout, "ok: %s (%s)\n", p.Name(), plural(p.Phases(), "phase"))
+		_, err = fmt.Fprintf(env.Stdout, "ok: %s (%s)\n", p.Name, plural(len(p.Phases), "phase"))
 		return err
 	}
 
-	addPolicyPlan(pc, env, d, cmds)
+	addPolicyPlan(pc, env, cmds)
 	addPolicyApply(pc, env, cmds)
 }
 
@@ -82,31 +82,38 @@ func policiesDir(env Env, f *configFlags) (string, error) {
 // or uses what vpo does not support, has every problem printed to stderr
 // and gives ExitConfig; one that does not exist gives ExitConfig and the
 // error.
-func loadPolicy(env Env, eng policyEngine, dir, name string) (policyFile, error) {
-	p, err := eng.Find(dir, name)
-	if errors.Is(err, errPolicyNotFound) {
+func loadPolicy(env Env, dir, name string) (*policy.Policy, error) {
+	p, err := policy.Find(dir, name)
+	if errors.Is(err, policy.ErrNotFound) {
 		return nil, withCode(ExitConfig, err)
 	}
 	if err == nil {
 		err = p.Check()
 	}
 	if err != nil {
-		printProblems(env.Stderr, eng.Problems(err))
+		for _, pr := range problems(err) {
+			fmt.Fprintln(env.Stderr, problemLine(pr, true))
+		}
 		return nil, reported(ExitConfig)
 	}
 	return p, nil
 }
 
-// printProblems writes one line per problem: file:line: key: message.
-func printProblems(w io.Writer, ps []policyProblem) {
-	for _, p := range ps {
-		fmt.Fprintln(w, p.String())
+// problems are the policy problems err reports (see policy.Problems); an
+// error that is not a policy problem is one problem with its text as the
+// message.
+func problems(err error) []*policy.Error {
+	if ps := policy.Problems(err); len(ps) > 0 {
+		return ps
 	}
+	return []*policy.Error{{Msg: err.Error()}}
 }
 
-func (p policyProblem) String() string {
+// problemLine is the problem as FILE:LINE: KEY: MSG, the parts it lacks
+// left out (and the file when withFile is false).
+func problemLine(p *policy.Error, withFile bool) string {
 	var b strings.Builder
-	if p.File != "" {
+	if withFile && p.File != "" {
 		b.WriteString(p.File)
 		if p.Line > 0 {
 			b.WriteString(":" + strconv.Itoa(p.Line))
@@ -123,20 +130,9 @@ func (p policyProblem) String() string {
 // policyRow is one line of `vpo policy list`; its JSON has the fields of
 // the daemon's GET /api/policies, plus phases and status.
 type policyRow struct {
-	Name              string     `json:"name"`
-	Filename          string     `json:"filename"`
-	FilePath          string     `json:"file_path"`
-	LastModified      *time.Time `json:"last_modified"`
-	SchemaVersion     int        `json:"schema_version"`
-	Description       string     `json:"description"`
-	AudioLanguages    []string   `json:"audio_languages"`
-	SubtitleLanguages []string   `json:"subtitle_languages"`
-	HasTranscode      bool       `json:"has_transcode"`
-	HasTranscription  bool       `json:"has_transcription"`
-	ParseError        *string    `json:"parse_error"`
-	Unsupported       []string   `json:"unsupported"`
-	Phases            int        `json:"phases"`
-	Status            string     `json:"status"` // ok | parse_error | unsupported
+	policy.Summary
+	Phases int    `json:"phases"`
+	Status string `json:"status"` // ok | parse_error | unsupported
 	// problems is the STATUS column's detail: the first parse problem
 	// without the file name, or the unsupported features' keys.
 	problems string
@@ -149,46 +145,25 @@ type policyListJSON struct {
 	Exists   bool        `json:"directory_exists"`
 }
 
-func policyRows(eng policyEngine, l policyListing) []policyRow {
+func policyRows(l policy.Listing) []policyRow {
 	rows := make([]policyRow, 0, len(l.Entries))
 	for _, e := range l.Entries {
-		r := policyRow{Name: e.Name, Filename: e.Filename, FilePath: e.Path, Status: "ok",
-			AudioLanguages: []string{}, SubtitleLanguages: []string{}, Unsupported: []string{}}
-		if !e.ModTime.IsZero() {
-			mt := e.ModTime.UTC()
-			r.LastModified = &mt
-		}
+		r := policyRow{Summary: e.Summary(), Status: "ok"}
 		if e.Policy == nil {
-			err := e.ParseErr
-			if err == nil {
-				err = fmt.Errorf("%s: cannot be read", e.Path)
-			}
-			msg := err.Error()
-			r.Status, r.ParseError = "parse_error", &msg
-			ps := eng.Problems(err)
-			first := ps[0]
-			first.File = ""
-			r.problems = first.String()
+			r.Status = "parse_error"
+			ps := problems(entryError(e))
+			r.problems = problemLine(ps[0], false)
 			if len(ps) > 1 {
 				r.problems += fmt.Sprintf(" (and %s)", plural(len(ps)-1, "more problem"))
 			}
 			rows = append(rows, r)
 			continue
 		}
-		p := e.Policy
-		r.SchemaVersion, r.Description, r.Phases = p.SchemaVersion(), p.Description(), p.Phases()
-		r.AudioLanguages = append(r.AudioLanguages, p.AudioLanguages()...)
-		r.SubtitleLanguages = append(r.SubtitleLanguages, p.SubtitleLanguages()...)
-		r.HasTranscode, r.HasTranscription = p.HasTranscode(), p.HasTranscription()
-		if err := p.Check(); err != nil {
+		r.Phases = len(e.Policy.Phases)
+		if err := e.Policy.Check(); err != nil {
 			r.Status = "unsupported"
 			var keys []string
-			for _, pr := range eng.Problems(err) {
-				text := pr.Text
-				if text == "" {
-					text = pr.String()
-				}
-				r.Unsupported = append(r.Unsupported, text)
+			for _, pr := range problems(err) {
 				if pr.Key != "" {
 					keys = append(keys, pr.Key)
 				} else {
@@ -201,6 +176,15 @@ func policyRows(eng policyEngine, l policyListing) []policyRow {
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	return rows
+}
+
+// entryError is why e has no policy: its Err, or the parse error its
+// summary reports when a listing left Err nil.
+func entryError(e policy.Entry) error {
+	if e.Err != nil {
+		return e.Err
+	}
+	return errors.New(*e.Summary().ParseError)
 }
 
 func printPolicyRows(w io.Writer, rows []policyRow) error {

@@ -4,138 +4,73 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/services/vpo/internal/app"
 )
 
-// problems is a fake policy error: the problems it reports.
-type problems []app.PolicyProblem
+// fancyPolicy uses two features vpo does not run yet, at lines 41 and 50.
+var fancyPolicy = "schema_version: 13\ndescription: Uses too much\nconfig:\n  audio_languages: [eng]\nphases:\n" +
+	"  - name: one\n    keep_audio:\n      languages: [eng]\n" +
+	"  - name: two\n    keep_subtitles:\n      languages: [eng]\n" +
+	"  - name: three\n" +
+	strings.Repeat("    # the unsupported keys sit at lines 41 and 50\n", 28) +
+	"    audio_synthesis: {}\n" +
+	strings.Repeat("    #\n", 8) +
+	"    transcription: {}\n"
 
-func (p problems) Error() string { return fmt.Sprintf("%d problems", len(p)) }
-
-// fakePolicy keeps the audio tracks in its language and fails files
-// without audio.
-type fakePolicy struct {
-	name, file, desc string
-	phases           int
-	check            error
-	keep             string
+// testPolicies are the policy files the command tests read: english keeps
+// English audio and makes every file an mkv; fancy parses but uses what vpo
+// does not support; broken does not parse (line 3).
+var testPolicies = map[string]string{
+	"english.yaml": "schema_version: 13\ndescription: |\n  Keep English audio\n  only.\nconfig:\n  audio_languages: [eng]\nphases:\n" +
+		"  - name: filter\n    keep_audio:\n      languages: [eng]\n" +
+		"  - name: container\n    container:\n      target: mkv\n",
+	"fancy.yaml":  fancyPolicy,
+	"broken.yaml": "schema_version: 13\nphases:\n  - name: a: b\n",
 }
 
-func (p *fakePolicy) Name() string                { return p.name }
-func (p *fakePolicy) File() string                { return p.file }
-func (p *fakePolicy) SchemaVersion() int          { return 13 }
-func (p *fakePolicy) Description() string         { return p.desc }
-func (p *fakePolicy) Phases() int                 { return p.phases }
-func (p *fakePolicy) Check() error                { return p.check }
-func (p *fakePolicy) AudioLanguages() []string    { return []string{p.keep} }
-func (p *fakePolicy) SubtitleLanguages() []string { return nil }
-func (p *fakePolicy) HasTranscode() bool          { return false }
-func (p *fakePolicy) HasTranscription() bool      { return false }
-func (p *fakePolicy) MediaOptions() media.Options { return media.Options{} }
-
-func (p *fakePolicy) Plan(f media.File) (policy.Plan, error) {
-	plan := policy.Plan{Policy: p.name, Changes: []policy.Change{}}
-	audio := 0
-	for _, s := range f.Streams {
-		if s.Type != media.StreamAudio {
-			continue
-		}
-		audio++
-		if s.Language != p.keep {
-			plan.Changes = append(plan.Changes, policy.Change{Kind: policy.ChangeRemoveTrack, Track: s.Index,
-				TrackType: "audio", Phase: "filter", Reason: fmt.Sprintf("language %s is not %s", s.Language, p.keep)})
+// writePolicies writes the testPolicies of the given names (all when none
+// is given) into dir, creating it.
+func writePolicies(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) == 0 {
+		for name := range testPolicies {
+			names = append(names, strings.TrimSuffix(name, ".yaml"))
 		}
 	}
-	if audio == 0 {
-		return policy.Plan{}, errors.New("no audio track")
-	}
-	if len(plan.Changes) > 0 && f.FormatNames[0] != "matroska" {
-		plan.Changes = append(plan.Changes, policy.Change{Kind: policy.ChangeConvertContainer, Track: -1,
-			From: f.FormatNames[0], To: "mkv", Phase: "container", Reason: "target mkv"})
-	}
-	return plan, nil
-}
-
-// fakeEngine serves fakePolicies and parse errors by name.
-type fakeEngine struct {
-	dir      string
-	exists   bool
-	policies []*fakePolicy
-	broken   map[string]error // name → parse error
-	found    []string         // the names Find was asked for
-}
-
-func (e *fakeEngine) List(dir string) (app.PolicyListing, error) {
-	l := app.PolicyListing{Dir: dir, Exists: e.exists}
-	for _, p := range e.policies {
-		l.Entries = append(l.Entries, app.PolicyEntry{Name: p.name, Filename: p.name + ".yaml", Path: p.file, Policy: p})
-	}
-	for name, err := range e.broken {
-		l.Entries = append(l.Entries, app.PolicyEntry{Name: name, Filename: name + ".yaml", Path: filepath.Join(dir, name+".yaml"), ParseErr: err})
-	}
-	return l, nil
-}
-
-func (e *fakeEngine) Find(dir, name string) (app.PolicyFile, error) {
-	e.found = append(e.found, name)
-	for _, p := range e.policies {
-		if p.name == name {
-			return p, nil
+	for _, name := range names {
+		content, ok := testPolicies[name+".yaml"]
+		if !ok {
+			t.Fatalf("no test policy %q", name)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if err, ok := e.broken[name]; ok {
-		return nil, err
-	}
-	return nil, fmt.Errorf("policy %q in %s: %w", name, dir, app.ErrPolicyNotFound)
 }
 
-func (e *fakeEngine) Problems(err error) []app.PolicyProblem {
-	var ps problems
-	if errors.As(err, &ps) {
-		return ps
-	}
-	return []app.PolicyProblem{{Msg: err.Error()}}
-}
-
-func newFakeEngine(dir string) *fakeEngine {
-	return &fakeEngine{
-		dir: dir, exists: true,
-		policies: []*fakePolicy{
-			{name: "english", file: filepath.Join(dir, "english.yaml"), desc: "Keep English audio\nonly.", phases: 2, keep: "eng"},
-			{name: "fancy", file: filepath.Join(dir, "fancy.yaml"), desc: "Uses too much", phases: 3, keep: "eng",
-				check: problems{
-					{File: filepath.Join(dir, "fancy.yaml"), Line: 41, Key: "phases[2].audio_synthesis", Msg: "not supported by vpo yet"},
-					{File: filepath.Join(dir, "fancy.yaml"), Line: 50, Key: "phases[2].transcription", Msg: "not supported by vpo yet"},
-				}},
-		},
-		broken: map[string]error{
-			"broken": problems{{File: filepath.Join(dir, "broken.yaml"), Line: 3, Msg: "YAML syntax error at line 3: mapping values are not allowed here"}},
-		},
-	}
-}
-
-func runPolicies(t *testing.T, eng app.PolicyEngine, env []string, args ...string) (int, string, string) {
+func runPolicies(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := app.MainWithPolicies(context.Background(), args, app.Env{
+	code := app.Main(context.Background(), args, app.Env{
 		Stdout: &out, Stderr: &errb, Environ: env,
-	}, eng)
+	})
 	return code, out.String(), errb.String()
 }
 
 func TestPolicyListAndCheck(t *testing.T) {
 	home := t.TempDir()
 	dir := filepath.Join(home, "policies")
-	eng := newFakeEngine(dir)
+	writePolicies(t, dir)
 	env := []string{"HOME=" + home, "VPO_POLICIES_DIR=" + dir}
 
 	for _, tc := range []struct {
@@ -149,7 +84,7 @@ func TestPolicyListAndCheck(t *testing.T) {
 			name: "list",
 			args: []string{"policy", "list"},
 			stdout: "NAME     PHASES  DESCRIPTION               STATUS\n" +
-				"broken   -                                 parse error: YAML syntax error at line 3: mapping values are not allowed here\n" +
+				"broken   -                                 parse error: YAML syntax error at line 3: mapping values are not allowed in this context\n" +
 				"english  2       Keep English audio only.  ok\n" +
 				"fancy    3       Uses too much             unsupported: phases[2].audio_synthesis, phases[2].transcription\n",
 		},
@@ -163,19 +98,19 @@ func TestPolicyListAndCheck(t *testing.T) {
 			args: []string{"policy", "check", "fancy"},
 			code: app.ExitConfig,
 			stderr: "DIR/fancy.yaml:41: phases[2].audio_synthesis: not supported by vpo yet\n" +
-				"DIR/fancy.yaml:50: phases[2].transcription: not supported by vpo yet\n",
+				"DIR/fancy.yaml:50: phases[2].transcription: not supported by vpo yet (transcription comes in a later release)\n",
 		},
 		{
 			name:   "check syntax error",
 			args:   []string{"policy", "check", "broken"},
 			code:   app.ExitConfig,
-			stderr: "DIR/broken.yaml:3: YAML syntax error at line 3: mapping values are not allowed here\n",
+			stderr: "DIR/broken.yaml:3: YAML syntax error at line 3: mapping values are not allowed in this context\n",
 		},
 		{
 			name:   "check missing",
 			args:   []string{"policy", "check", "nope"},
 			code:   app.ExitConfig,
-			stderr: "vpo: error: policy \"nope\" in DIR: no such policy\n",
+			stderr: "vpo: error: policy not found: no nope.yaml or nope.yml in DIR\n",
 		},
 		{
 			name: "check without a name",
@@ -184,7 +119,7 @@ func TestPolicyListAndCheck(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out, errs := runPolicies(t, eng, env, tc.args...)
+			code, out, errs := runPolicies(t, env, tc.args...)
 			out, errs = strings.ReplaceAll(out, dir, "DIR"), strings.ReplaceAll(errs, dir, "DIR")
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errs)
@@ -202,10 +137,10 @@ func TestPolicyListAndCheck(t *testing.T) {
 func TestPolicyListJSONAndMissingDirectory(t *testing.T) {
 	home := t.TempDir()
 	dir := filepath.Join(home, "policies")
-	eng := newFakeEngine(dir)
+	writePolicies(t, dir)
 	env := []string{"HOME=" + home, "VPO_POLICIES_DIR=" + dir}
 
-	code, out, errs := runPolicies(t, eng, env, "policy", "list", "--json")
+	code, out, errs := runPolicies(t, env, "policy", "list", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -232,18 +167,120 @@ func TestPolicyListJSONAndMissingDirectory(t *testing.T) {
 		t.Errorf("broken: %+v", p)
 	}
 	if p := got.Policies[2]; p.Name != "fancy" || p.Status != "unsupported" || len(p.Unsupported) != 2 || p.Phases != 3 ||
-		p.ParseError != nil || len(p.Audio) != 1 || p.Unsupported[0] != dir+"/fancy.yaml:41: phases[2].audio_synthesis: not supported by vpo yet" {
+		p.ParseError != nil || len(p.Audio) != 1 || p.Unsupported[0] != dir+"/fancy.yaml: phases[2].audio_synthesis (line 41): not supported by vpo yet" {
 		t.Errorf("fancy: %+v", p)
 	}
 
-	eng.exists, eng.policies, eng.broken = false, nil, nil
-	code, out, errs = runPolicies(t, eng, env, "policy", "list")
+	dir = filepath.Join(home, "none")
+	env = []string{"HOME=" + home, "VPO_POLICIES_DIR=" + dir}
+	code, out, errs = runPolicies(t, env, "policy", "list")
 	if code != 0 || out != "" || !strings.Contains(errs, "directory "+dir+" does not exist") {
 		t.Errorf("missing directory: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
-	code, out, _ = runPolicies(t, eng, env, "policy", "list", "--json")
+	code, out, _ = runPolicies(t, env, "policy", "list", "--json")
 	if code != 0 || !strings.Contains(out, `"directory_exists": false`) || !strings.Contains(out, `"policies": []`) {
 		t.Errorf("missing directory, JSON: exit %d, %s", code, out)
+	}
+}
+
+// TestPolicyListJSONIsTheAPISummary checks that each entry of `vpo policy
+// list --json` is the daemon's policy.Summary of the file, field for field,
+// plus phases and status.
+func TestPolicyListJSONIsTheAPISummary(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, "policies")
+	writePolicies(t, dir)
+	code, out, errs := runPolicies(t, []string{"HOME=" + home, "VPO_POLICIES_DIR=" + dir}, "policy", "list", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		Policies []map[string]json.RawMessage `json:"policies"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	l, err := policy.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Policies) != len(l.Entries) {
+		t.Fatalf("%d policies, want %d", len(got.Policies), len(l.Entries))
+	}
+	for i, e := range l.Entries {
+		b, err := json.Marshal(e.Summary())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want map[string]json.RawMessage
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		row := got.Policies[i]
+		for _, k := range []string{"phases", "status"} {
+			if _, ok := row[k]; !ok {
+				t.Errorf("%s: no %q", e.Name, k)
+			}
+			delete(row, k)
+		}
+		if len(row) != len(want) {
+			t.Errorf("%s: %d fields besides phases and status, the summary has %d", e.Name, len(row), len(want))
+		}
+		for k, v := range want {
+			if string(compactJSON(t, row[k])) != string(v) {
+				t.Errorf("%s: %s = %s, the summary has %s", e.Name, k, row[k], v)
+			}
+		}
+	}
+}
+
+func compactJSON(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if len(b) == 0 {
+		return nil
+	}
+	if err := json.Compact(&buf, b); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestPolicyUnreadableFile checks a policy file that cannot be read (a
+// link to nothing; as root, mode 000 would still be readable): the list
+// shows it as a parse error, and check and doctor fail with the read error.
+func TestPolicyUnreadableFile(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, "policies")
+	writePolicies(t, dir, "english")
+	gone := filepath.Join(dir, "gone.yaml")
+	if err := os.Symlink(filepath.Join(home, "nothing.yaml"), gone); err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	for _, name := range []string{"ffprobe", "ffmpeg", "mkvmerge", "mkvpropedit"} {
+		fakeTool(t, bin, name, "echo "+name+" 1.0\n")
+	}
+	env := []string{"HOME=" + home, "VPO_DATABASE_PATH=" + filepath.Join(home, "db"), "VPO_POLICIES_DIR=" + dir, "PATH=" + bin}
+	readErr := "read policy: open " + gone + ": no such file or directory"
+
+	code, out, errs := runPolicies(t, env, "policy", "list")
+	if want := "NAME     PHASES  DESCRIPTION               STATUS\n" +
+		"english  2       Keep English audio only.  ok\n" +
+		"gone     -                                 parse error: " + readErr + "\n"; code != 0 || out != want {
+		t.Errorf("list: exit %d\n%s\nwant:\n%s%s", code, out, want, errs)
+	}
+	code, out, errs = runPolicies(t, env, "policy", "list", "--json")
+	if code != 0 || !strings.Contains(out, `"parse_error": "`+readErr+`"`) || !strings.Contains(out, `"status": "parse_error"`) {
+		t.Errorf("list --json: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runPolicies(t, env, "policy", "check", "gone")
+	if code != app.ExitConfig || out != "" || errs != readErr+"\n" {
+		t.Errorf("check: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, _ = runPolicies(t, env, "doctor")
+	if code != app.ExitFailure || !strings.Contains(out, "FAIL  policy gone: "+readErr+"\n") {
+		t.Errorf("doctor: exit %d\n%s", code, out)
 	}
 }
 
@@ -271,15 +308,15 @@ func probeJSON(format string, audioLangs ...string) string {
 func TestPolicyPlan(t *testing.T) {
 	home := t.TempDir()
 	pdir := filepath.Join(home, "policies")
-	eng := newFakeEngine(pdir)
+	writePolicies(t, pdir)
 	media := filepath.Join(home, "media")
 	for name, content := range map[string]string{
 		"a.mkv":          probeJSON("matroska,webm", "eng", "fre"),
 		"b.mkv":          probeJSON("matroska,webm", "eng"),
-		"c.mp4":          probeJSON("mov,mp4,m4a,3gp,3g2,mj2", "ger"),
+		"c.mp4":          probeJSON("mov,mp4,m4a,3gp,3g2,mj2", "eng", "ger"),
 		"bad.mkv":        "",
 		"notes.txt":      "not a video",
-		"sub/d.mkv":      probeJSON("matroska,webm"),
+		"sub/d.mkv":      probeJSON("matroska,webm", "ger"),
 		"sub/deep/e.avi": probeJSON("avi", "eng"),
 		// Not planned, as an apply job leaves them: hidden files and
 		// directories (vpo's temporary files) and kept originals.
@@ -299,25 +336,26 @@ func TestPolicyPlan(t *testing.T) {
 	env := []string{"HOME=" + home, "VPO_POLICIES_DIR=" + pdir, "PATH=" + fakeFFProbe(t)}
 
 	t.Run("table", func(t *testing.T) {
-		code, out, errs := runPolicies(t, eng, env, "policy", "plan", "english", media)
+		code, out, errs := runPolicies(t, env, "policy", "plan", "english", media)
 		if code != app.ExitFailure {
 			t.Fatalf("exit %d, want %d (a file failed)\n%s%s", code, app.ExitFailure, out, errs)
 		}
 		want := "M/a.mkv\n" +
-			"    remove_track  track 2 (audio)  filter: language fre is not eng\n" +
+			"    remove_track  track 2 (audio)  filter: audio track 2 (fre) not in keep_audio.languages [eng]\n" +
 			"M/b.mkv\n" +
 			"    no changes\n" +
 			"M/bad.mkv\n" +
 			"    error: ffprobe \"M/bad.mkv\": exit status 1: [matroska @ 0x1] EBML header parsing failed\n" +
 			"           M/bad.mkv: Invalid data found when processing input\n" +
 			"M/c.mp4\n" +
-			"    remove_track       track 1 (audio)  filter: language ger is not eng\n" +
-			"    convert_container  file             container: \"mov\" → \"mkv\": target mkv\n" +
+			"    remove_track       track 2 (audio)  filter: audio track 2 (ger) not in keep_audio.languages [eng]\n" +
+			"    convert_container  file             container: \"mp4\" → \"mkv\": container.target is mkv\n" +
 			"M/sub/d.mkv\n" +
-			"    error: no audio track\n" +
+			"    error: phase \"filter\": not enough audio tracks: keep_audio.languages [eng] keeps 0 of the 1 main audio tracks [ger], " +
+			"fewer than keep_audio.minimum 1 (set keep_audio.fallback.mode to keep_all, keep_first or content_language to choose what stays)\n" +
 			"M/sub/deep/e.avi\n" +
-			"    no changes\n" +
-			"6 files: 2 with changes, 2 without, 0 skipped, 2 failed\n"
+			"    convert_container  file  container: \"avi\" → \"mkv\": container.target is mkv\n" +
+			"6 files: 3 with changes, 1 without, 0 skipped, 2 failed\n"
 		if got := strings.ReplaceAll(out, media, "M"); got != want {
 			t.Errorf("stdout:\n%s\nwant:\n%s", got, want)
 		}
@@ -331,7 +369,7 @@ func TestPolicyPlan(t *testing.T) {
 		if err := os.Symlink(media, link); err != nil {
 			t.Fatal(err)
 		}
-		code, out, errs := runPolicies(t, eng, env, "policy", "plan", "english", link, "--no-recursive")
+		code, out, errs := runPolicies(t, env, "policy", "plan", "english", link, "--no-recursive")
 		if code != app.ExitFailure || !strings.HasPrefix(out, link+"/a.mkv\n") ||
 			!strings.HasSuffix(out, "4 files: 2 with changes, 1 without, 0 skipped, 1 failed\n") {
 			t.Errorf("exit %d\n%s%s", code, out, errs)
@@ -339,7 +377,7 @@ func TestPolicyPlan(t *testing.T) {
 	})
 
 	t.Run("no-recursive, one file, json", func(t *testing.T) {
-		code, out, errs := runPolicies(t, eng, env, "policy", "plan", "english", media, "--no-recursive", "--json")
+		code, out, errs := runPolicies(t, env, "policy", "plan", "english", media, "--no-recursive", "--json")
 		if code != app.ExitFailure {
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
@@ -362,7 +400,7 @@ func TestPolicyPlan(t *testing.T) {
 			t.Errorf("bad.mkv: %+v", got[2])
 		}
 
-		code, out, errs = runPolicies(t, eng, env, "policy", "plan", "english", filepath.Join(media, "b.mkv"))
+		code, out, errs = runPolicies(t, env, "policy", "plan", "english", filepath.Join(media, "b.mkv"))
 		if code != 0 || out != filepath.Join(media, "b.mkv")+"\n    no changes\n1 file: 0 with changes, 1 without, 0 skipped, 0 failed\n" {
 			t.Errorf("one compliant file: exit %d\n%s%s", code, out, errs)
 		}
@@ -376,7 +414,7 @@ func TestPolicyPlan(t *testing.T) {
 		stderr string
 	}{
 		{name: "unsupported policy", args: []string{"policy", "plan", "fancy", media}, code: app.ExitConfig, stderr: "phases[2].audio_synthesis: not supported by vpo yet"},
-		{name: "missing policy", args: []string{"policy", "plan", "nope", media}, code: app.ExitConfig, stderr: `policy "nope"`},
+		{name: "missing policy", args: []string{"policy", "plan", "nope", media}, code: app.ExitConfig, stderr: "no nope.yaml or nope.yml in " + pdir},
 		{name: "missing path", args: []string{"policy", "plan", "english", filepath.Join(home, "nope")}, code: app.ExitFailure, stderr: `path "` + filepath.Join(home, "nope") + `": no such file or directory`},
 		{name: "no ffprobe", env: []string{"HOME=" + home, "VPO_POLICIES_DIR=" + pdir, "PATH=" + t.TempDir()}, args: []string{"policy", "plan", "english", media}, code: app.ExitFailure, stderr: "ffprobe not found on PATH (install ffmpeg)"},
 	} {
@@ -385,7 +423,7 @@ func TestPolicyPlan(t *testing.T) {
 			if tc.env != nil {
 				e = tc.env
 			}
-			code, out, errs := runPolicies(t, eng, e, tc.args...)
+			code, out, errs := runPolicies(t, e, tc.args...)
 			if code != tc.code || !strings.Contains(errs, tc.stderr) {
 				t.Errorf("exit %d (want %d), stderr %q (want %q), stdout %q", code, tc.code, errs, tc.stderr, out)
 			}

@@ -21,7 +21,7 @@ import (
 	"github.com/vpo-project/vpo/services/vpo/internal/scan"
 )
 
-func addPolicyPlan(pc *kingpin.CmdClause, env Env, d deps, cmds map[string]commandFunc) {
+func addPolicyPlan(pc *kingpin.CmdClause, env Env, cmds map[string]commandFunc) {
 	cmd := pc.Command("plan", "Show what a policy would change in the video files under PATH: probes each file with ffprobe "+
 		"and plans it here, without a daemon; never changes a file. Exit 0, or 1 when a file could not be probed or planned.")
 	cf := addConfigFlags(cmd, false)
@@ -35,7 +35,7 @@ func addPolicyPlan(pc *kingpin.CmdClause, env Env, d deps, cmds map[string]comma
 		if err != nil {
 			return err
 		}
-		p, err := loadPolicy(env, d.policies, dir, *name)
+		p, err := loadPolicy(env, dir, *name)
 		if err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ type filePlan struct {
 
 // planner plans one file at a time.
 type planner struct {
-	policy policyFile
+	policy *policy.Policy
 	prober scan.Prober
 }
 

@@ -89,56 +89,18 @@ func (a *PoliciesAPI) reply(w http.ResponseWriter, r *http.Request, code int, v 
 	}
 }
 
-// policySummary is one policy of GET /api/policies.
-type policySummary struct {
-	Name              string     `json:"name"`
-	Filename          string     `json:"filename"`
-	FilePath          string     `json:"file_path"`
-	LastModified      *time.Time `json:"last_modified"`
-	SchemaVersion     int        `json:"schema_version"`
-	Description       string     `json:"description"`
-	AudioLanguages    []string   `json:"audio_languages"`
-	SubtitleLanguages []string   `json:"subtitle_languages"`
-	HasTranscode      bool       `json:"has_transcode"`
-	HasTranscription  bool       `json:"has_transcription"`
-	ParseError        *string    `json:"parse_error"`
-	Unsupported       []string   `json:"unsupported"`
-}
-
+// policyList is the answer of GET /api/policies.
 type policyList struct {
-	Policies        []policySummary `json:"policies"`
-	Total           int             `json:"total"`
-	Dir             string          `json:"policies_directory"`
-	DirectoryExists bool            `json:"directory_exists"`
-	Error           string          `json:"error,omitempty"`
-}
-
-func summary(e policy.Entry) policySummary {
-	s := policySummary{Name: e.Name, Filename: e.Filename, FilePath: e.Path,
-		AudioLanguages: []string{}, SubtitleLanguages: []string{}, Unsupported: []string{}}
-	if !e.ModTime.IsZero() {
-		mt := e.ModTime.UTC()
-		s.LastModified = &mt
-	}
-	if e.Err != nil {
-		msg := e.Err.Error()
-		s.ParseError = &msg
-	}
-	if p := e.Policy; p != nil {
-		s.SchemaVersion, s.Description = p.SchemaVersion, p.Description
-		s.AudioLanguages = append(s.AudioLanguages, p.Config.AudioLanguages...)
-		s.SubtitleLanguages = append(s.SubtitleLanguages, p.Config.SubtitleLanguages...)
-		s.HasTranscode, s.HasTranscription = p.HasTranscode(), p.HasTranscription()
-		for _, pr := range policy.Problems(p.Check()) {
-			s.Unsupported = append(s.Unsupported, pr.Error())
-		}
-	}
-	return s
+	Policies        []policy.Summary `json:"policies"`
+	Total           int              `json:"total"`
+	Dir             string           `json:"policies_directory"`
+	DirectoryExists bool             `json:"directory_exists"`
+	Error           string           `json:"error,omitempty"`
 }
 
 func (a *PoliciesAPI) listPolicies(w http.ResponseWriter, r *http.Request) {
 	dir := a.opts.Dir()
-	out := policyList{Policies: []policySummary{}, Dir: dir}
+	out := policyList{Policies: []policy.Summary{}, Dir: dir}
 	l, err := policy.List(dir)
 	if err != nil {
 		// An unreadable directory is reported, not a 500.
@@ -148,7 +110,7 @@ func (a *PoliciesAPI) listPolicies(w http.ResponseWriter, r *http.Request) {
 	}
 	out.DirectoryExists = l.Exists
 	for _, e := range l.Entries {
-		out.Policies = append(out.Policies, summary(e))
+		out.Policies = append(out.Policies, e.Summary())
 	}
 	out.Total = len(out.Policies)
 	a.reply(w, r, http.StatusOK, out)
@@ -229,7 +191,7 @@ func (a *PoliciesAPI) getPolicy(w http.ResponseWriter, r *http.Request) {
 		if e.Name != name && e.Filename != name {
 			continue
 		}
-		s := summary(e)
+		s := e.Summary()
 		d := policyDetail{Name: e.Name, Filename: e.Filename, FilePath: e.Path, ParseError: s.ParseError, Unsupported: s.Unsupported}
 		if e.Policy != nil {
 			d.Policy, d.Source = view(e.Policy), string(e.Policy.Source)
