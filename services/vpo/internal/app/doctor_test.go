@@ -82,6 +82,15 @@ echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 	if err := os.Mkdir(filepath.Join(media, "ok"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Without any write permission bit, apply leaves a file (or the files
+	// of a directory) alone even as root: doctor says so.
+	roFile, roDir := filepath.Join(media, "ro.mkv"), filepath.Join(media, "rodir")
+	if err := os.WriteFile(roFile, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(roDir, 0o555); err != nil {
+		t.Fatal(err)
+	}
 	base := []string{"HOME=" + home, "VPO_DATABASE_PATH=" + db, "VPO_POLICIES_DIR=" + pdir}
 
 	for _, tc := range []struct {
@@ -107,6 +116,22 @@ echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 				`^ok    policy english: .*english\.yaml \(2 phases\)$`,
 				`^ok    path .*/media: readable and writable by `,
 				`^0 failures, 0 warnings$`,
+			},
+		},
+		{
+			name: "read-only file and directory",
+			path: allTools,
+			args: []string{roFile, roDir},
+			code: app.ExitFailure,
+			lines: []string{
+				`^ok    config: `,
+				`^ok    tool ffprobe: `, `^ok    tool ffmpeg: `, `^ok    tool mkvmerge: `, `^ok    tool mkvpropedit: `,
+				`^ok    database `,
+				`^ok    policies `,
+				`^ok    policy english`,
+				`^FAIL  path .*/ro\.mkv: .*/ro\.mkv is read-only \(mode -r--r--r--\): vpo never changes`,
+				`^FAIL  path .*/rodir: .*/rodir is read-only \(mode -r-xr-xr-x\): vpo never changes`,
+				`^2 failures, 0 warnings$`,
 			},
 		},
 		{
