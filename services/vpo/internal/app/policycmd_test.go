@@ -376,6 +376,21 @@ func TestPolicyPlan(t *testing.T) {
 		}
 	})
 
+	t.Run("file is a link", func(t *testing.T) {
+		// Apply leaves links alone (a rewrite would replace the link), so
+		// plan says so instead of planning the file it points to.
+		link := filepath.Join(home, "a-link.mkv")
+		if err := os.Symlink(filepath.Join(media, "a.mkv"), link); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := runPolicies(t, env, "policy", "plan", "english", link)
+		want := link + "\n    error: a symbolic link: vpo changes only regular files (name the file it points to)\n" +
+			"1 file: 0 with changes, 0 without, 0 skipped, 1 failed\n"
+		if code != app.ExitFailure || out != want {
+			t.Errorf("exit %d\n%s%s\nwant:\n%s", code, out, errs, want)
+		}
+	})
+
 	t.Run("no-recursive, one file, json", func(t *testing.T) {
 		code, out, errs := runPolicies(t, env, "policy", "plan", "english", media, "--no-recursive", "--json")
 		if code != app.ExitFailure {

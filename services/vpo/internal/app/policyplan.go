@@ -18,6 +18,7 @@ import (
 
 	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/policy"
+	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
 	"github.com/vpo-project/vpo/services/vpo/internal/scan"
 )
 
@@ -124,47 +125,22 @@ func videoFiles(root string, recursive bool) ([]filePlan, error) {
 		if !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("path %q is not a regular file or a directory", root)
 		}
+		if li, err := os.Lstat(abs); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+			// As apply: a rewrite would replace the link, not its target.
+			return []filePlan{{Path: abs, Error: "a symbolic link: vpo changes only regular files (name the file it points to)"}}, nil
+		}
 		return []filePlan{{Path: abs}}, nil
 	}
-	// WalkDir does not follow a root that is a link; with a trailing
-	// slash the kernel does.
-	top := abs
-	if li, err := os.Lstat(abs); err == nil && li.Mode()&fs.ModeSymlink != 0 {
-		top = abs + string(filepath.Separator)
-	}
 	var out []filePlan
-	err = filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == top {
-				return fmt.Errorf("read directory %q: %w", root, unwrapPath(err))
-			}
-			out = append(out, filePlan{Path: p, Error: fmt.Sprintf("cannot read %q: %v", p, unwrapPath(err))})
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		name := d.Name()
-		if d.IsDir() {
-			if p != top && (!recursive || strings.HasPrefix(name, ".")) {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() || strings.HasPrefix(name, ".") {
-			return nil
-		}
-		if _, ok := scan.Container(name); !ok {
-			return nil
-		}
-		if strings.HasSuffix(strings.TrimSuffix(name, filepath.Ext(name)), ".original") {
-			return nil
-		}
-		out = append(out, filePlan{Path: p})
+	files, err := applyjob.VideoFiles(context.Background(), abs, recursive, func(p string, err error) error {
+		out = append(out, filePlan{Path: p, Error: fmt.Sprintf("cannot read %q: %v", p, unwrapPath(err))})
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read directory %q: %w", root, unwrapPath(err))
+	}
+	for _, f := range files {
+		out = append(out, filePlan{Path: f})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil

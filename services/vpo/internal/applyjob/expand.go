@@ -4,15 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
-	"path/filepath"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/store"
-	"github.com/vpo-project/vpo/services/vpo/internal/scan"
 )
 
 // expand hands each video file under the directory of p to a child job
@@ -41,37 +37,12 @@ func (h *Handler) expand(ctx context.Context, job store.Job, p Payload, progress
 	return nil, &jobs.Children{Jobs: kids}
 }
 
-// videoFiles lists the video files under dir in lexical order.
+// videoFiles lists the video files under dir (see VideoFiles); a
+// directory below it that cannot be read fails the listing.
 func videoFiles(ctx context.Context, dir string, recursive bool) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("list video files under %s: %w", dir, err)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != dir && (!recursive || strings.HasPrefix(d.Name(), ".")) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		name := d.Name()
-		if !d.Type().IsRegular() || strings.HasPrefix(name, ".") {
-			return nil
-		}
-		if _, ok := scan.Container(name); !ok {
-			return nil
-		}
-		if strings.HasSuffix(strings.TrimSuffix(name, filepath.Ext(name)), ".original") {
-			return nil
-		}
-		out = append(out, path)
-		return nil
-	})
+	files, err := VideoFiles(ctx, dir, recursive, func(path string, err error) error { return err })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list video files under %s: %w", dir, err)
 	}
-	return out, nil
+	return files, nil
 }
