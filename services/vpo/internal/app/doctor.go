@@ -246,6 +246,10 @@ func (d *doctor) paths(paths []string, unit *unitInfo) {
 			d.report(deniedStatus(err), what, fmt.Sprintf("not readable by %s: %v", who.name, err))
 			continue
 		}
+		if ro := noWriteBits(write); ro != "" {
+			d.report("FAIL", what, ro)
+			continue
+		}
 		if err := who.accessAll(write, accessWrite); err != nil {
 			d.report(deniedStatus(err), what, fmt.Sprintf("not writable by %s (needed to apply policies; "+
 				"give it write access, e.g. by group ownership and g+w): %v", who.name, err))
@@ -253,6 +257,19 @@ func (d *doctor) paths(paths []string, unit *unitInfo) {
 		}
 		d.report("ok", what, "readable and writable by "+who.name)
 	}
+}
+
+// noWriteBits names the first of paths that has no write permission bit
+// at all, which apply treats as read-only even for root; "" when none.
+func noWriteBits(paths []string) string {
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err == nil && fi.Mode().Perm()&0o222 == 0 {
+			return fmt.Sprintf("%s is read-only (mode %s): vpo never changes a file, or a file in a directory, "+
+				"without any write permission bit, even as root; chmod u+w it to let policies change it", p, fi.Mode().Perm())
+		}
+	}
+	return ""
 }
 
 // deniedStatus is FAIL for a denial, warn for one an access control list
