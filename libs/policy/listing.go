@@ -168,7 +168,7 @@ const MaxNameLen = 250
 
 // ErrBadName is wrapped by CheckName and FindName for a value that cannot
 // be a policy's name.
-var ErrBadName = errors.New("not a policy name")
+var ErrBadName = errors.New("is not a policy name")
 
 // CheckName returns nil when name can be the name of a policy in a
 // policies directory: a file name without .yaml or .yml, at most
@@ -205,7 +205,7 @@ func CheckName(name string) error {
 	if why == "" {
 		return nil
 	}
-	return fmt.Errorf("%w: %s: %s", ErrBadName, quoteStart(name), why)
+	return fmt.Errorf("%s %w: %s", quoteStart(name), ErrBadName, why)
 }
 
 // quoteStart quotes s, cut after 64 bytes.
