@@ -3,6 +3,7 @@ package integration_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,6 +99,57 @@ func TestPolicyFIFOAnsweredAtOnce(t *testing.T) {
 		code, out, errs := run(t, env, args...)
 		if code < 0 || !strings.Contains(out+errs, "not a regular file") {
 			t.Errorf("vpo %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
+		}
+	}
+}
+
+// TestAmbiguousPolicyAndPlanJobFilter: NAME.yaml with NAME.yml is
+// ambiguous everywhere (policy check, policy list, GET /api/policies/NAME
+// 409, an apply job); GET /api/plans?job= takes the spellings of a job id
+// that /api/jobs/{id} takes and is 400 for anything else.
+func TestAmbiguousPolicyAndPlanJobFilter(t *testing.T) {
+	d, pdir := startPolicies(t, "")
+	writePolicy(t, pdir, "eng.yaml", keepEngPolicy)
+	writePolicy(t, pdir, "dup.yaml", keepEngPolicy)
+	writePolicy(t, pdir, "dup.yml", keepBothPolicy)
+	env := baseEnv(d.dir, "VPO_POLICIES_DIR="+pdir)
+	if code, out, errs := run(t, env, "policy", "check", "dup"); code != 3 || !strings.Contains(errs, "ambiguous") {
+		t.Errorf("policy check dup: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs := run(t, env, "policy", "list")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "dup ") && !strings.Contains(line, "ambiguous") {
+			t.Errorf("policy list shows dup without the ambiguity: %q (exit %d)\n%s%s", line, code, out, errs)
+		}
+	}
+	if code, _, body := d.call(http.MethodGet, "/api/policies/dup", "", ""); code != http.StatusConflict || !strings.Contains(string(body), "ambiguous") {
+		t.Errorf("GET /api/policies/dup = %d %s; want 409", code, body)
+	}
+
+	needTools(t, "ffmpeg", "ffprobe", "mkvmerge")
+	a := filepath.Join(d.dir, "lib", "a.mkv")
+	mkvFixture(t, a)
+	j := d.submit("apply", fmt.Sprintf(`{"policy":"dup","path":%q,"dry_run":true}`, a))
+	if done := d.waitJob(j.ID, "failed", 30*time.Second); !strings.Contains(done.Error, "ambiguous") || done.Attempts != 1 {
+		t.Errorf("apply of dup: error %q after %d attempts", done.Error, done.Attempts)
+	}
+	j = d.submit("apply", fmt.Sprintf(`{"policy":"eng","path":%q,"dry_run":true}`, a))
+	d.waitJob(j.ID, "completed", 30*time.Second)
+	for _, tc := range []struct {
+		job   string
+		code  int
+		plans int
+	}{
+		{j.ID, 200, 1},
+		{"{" + j.ID + "}", 200, 1},
+		{strings.ToUpper(j.ID), 200, 1},
+		{"notauuid", 400, 0},
+	} {
+		var list struct {
+			Plans []planRow `json:"plans"`
+		}
+		if code := d.getBody("/api/plans?job="+url.QueryEscape(tc.job), &list); code != tc.code || len(list.Plans) != tc.plans {
+			t.Errorf("GET /api/plans?job=%s = %d with %d plans; want %d with %d", tc.job, code, len(list.Plans), tc.code, tc.plans)
 		}
 	}
 }

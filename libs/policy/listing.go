@@ -162,6 +162,10 @@ func markAmbiguous(es []Entry) {
 	}
 }
 
+// ErrAmbiguous is wrapped by FindName and Find when both NAME.yaml and
+// NAME.yml exist.
+var ErrAmbiguous = errors.New("is ambiguous")
+
 // MaxNameLen is the longest policy name, in bytes: NAME.yaml must fit in
 // a file name.
 const MaxNameLen = 250
@@ -243,7 +247,7 @@ func FindName(dir, name string) (*Policy, error) {
 	case 1:
 		return ReadFile(found[0])
 	default:
-		return nil, fmt.Errorf("policy %q is ambiguous: both %s and %s exist; remove one", name, found[0], found[1])
+		return nil, fmt.Errorf("policy %q %w: both %s and %s exist; remove one", name, ErrAmbiguous, found[0], found[1])
 	}
 }
 

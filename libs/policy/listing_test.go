@@ -121,6 +121,9 @@ func TestFind(t *testing.T) {
 			if errors.Is(err, policy.ErrNotFound) != tt.notFound {
 				t.Errorf("errors.Is(ErrNotFound) = %v, want %v: %v", !tt.notFound, tt.notFound, err)
 			}
+			if errors.Is(err, policy.ErrAmbiguous) != (tt.errText == "ambiguous") {
+				t.Errorf("errors.Is(ErrAmbiguous) = %v: %v", !(tt.errText == "ambiguous"), err)
+			}
 			if !strings.Contains(err.Error(), tt.errText) {
 				t.Errorf("error %v, want it to say %q", err, tt.errText)
 			}

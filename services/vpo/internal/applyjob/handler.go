@@ -177,6 +177,9 @@ func loadPolicy(dir, name string) (*policy.Policy, error) {
 	if errors.Is(err, policy.ErrNotFound) {
 		return nil, jobs.Final(fmt.Errorf("policy %q not found in %s: %w", name, dir, err))
 	}
+	if errors.Is(err, policy.ErrAmbiguous) {
+		return nil, jobs.Final(err)
+	}
 	if len(policy.Problems(err)) > 0 {
 		return nil, jobs.Final(fmt.Errorf("policy %q: %w", name, err))
 	}

@@ -399,3 +399,19 @@ func TestQueuedBadPolicyName(t *testing.T) {
 	_, _, err = f.run(t, fmt.Sprintf(`{"plan_id":%d}`, row.ID))
 	check("approved plan", err)
 }
+
+// TestAmbiguousPolicyIsFinal: a name held by NAME.yaml and NAME.yml fails
+// the job at its first attempt, naming both files; another attempt cannot
+// choose between them.
+func TestAmbiguousPolicyIsFinal(t *testing.T) {
+	f := newFixture(t, applyjob.Settings{})
+	if err := os.WriteFile(filepath.Join(f.dir, "policies", "eng.yml"), []byte(keepEng), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := f.run(t, fmt.Sprintf(`{"policy":"eng","path":%q,"dry_run":true}`, f.file))
+	want := fmt.Sprintf(`policy "eng" is ambiguous: both %s and %s exist; remove one`,
+		filepath.Join(f.dir, "policies", "eng.yaml"), filepath.Join(f.dir, "policies", "eng.yml"))
+	if err == nil || err.Error() != want || !errors.As(err, new(*jobs.FinalError)) {
+		t.Errorf("error %v (final: %v), want the final error %q", err, errors.As(err, new(*jobs.FinalError)), want)
+	}
+}
