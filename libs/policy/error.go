@@ -18,9 +18,6 @@ const (
 	styleKey errorStyle = iota
 	// styleSyntax prints "FILE: MSG"; the message carries the line.
 	styleSyntax
-	// styleUnsupported prints "FILE: KEY (line LINE): MSG", as Check
-	// reports a feature vpo does not run yet.
-	styleUnsupported
 )
 
 // Error is one problem with a policy file: where it is and what is wrong.
@@ -39,8 +36,9 @@ type Error struct {
 	style errorStyle
 }
 
-// Error returns "FILE:LINE: KEY: MSG" for parse errors and
-// "FILE: KEY (line LINE): MSG" for the features Check reports.
+// Error returns "FILE:LINE: KEY: MSG", for parse errors and for the
+// features Check reports alike; a YAML syntax error is "FILE: MSG", its
+// message saying the line.
 func (e *Error) Error() string {
 	var b strings.Builder
 	file := e.File
@@ -48,17 +46,7 @@ func (e *Error) Error() string {
 		file = noFile
 	}
 	b.WriteString(file)
-	switch e.style {
-	case styleUnsupported:
-		b.WriteString(": ")
-		b.WriteString(e.Key)
-		if e.Line > 0 {
-			b.WriteString(" (line ")
-			b.WriteString(strconv.Itoa(e.Line))
-			b.WriteString(")")
-		}
-	case styleSyntax:
-	default:
+	if e.style != styleSyntax {
 		if e.Line > 0 {
 			b.WriteString(":")
 			b.WriteString(strconv.Itoa(e.Line))

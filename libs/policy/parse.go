@@ -73,7 +73,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 		if errors.Is(err, io.EOF) {
 			d.fail(nil, "", "the file is empty; a policy needs schema_version: 13 and phases")
 		} else {
-			d.syntax(err)
+			d.syntax(err, data)
 		}
 		return nil, d.errs.asError()
 	}
@@ -81,7 +81,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		d.syntax(err)
+		d.syntax(err, data)
 		return nil, d.errs.asError()
 	default:
 		d.fail(&next, "", "a second YAML document (after ---) is not allowed; a policy is one document")
@@ -141,11 +141,12 @@ func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
 
 // later records a feature vpo knows but does not run yet.
 func (d *decoder) later(n *yaml.Node, key, msg string) {
-	d.unsupported = append(d.unsupported, &Error{File: d.file, Line: n.Line, Key: key, Msg: msg, style: styleUnsupported})
+	d.unsupported = append(d.unsupported, &Error{File: d.file, Line: n.Line, Key: key, Msg: msg})
 }
 
-// syntax records an error of the YAML library as a syntax error.
-func (d *decoder) syntax(err error) {
+// syntax records an error of the YAML library, reading data, as a syntax
+// error at the line of the problem (see problemLine).
+func (d *decoder) syntax(err error, data []byte) {
 	msg := err.Error()
 	line := 0
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -157,8 +158,58 @@ func (d *decoder) syntax(err error) {
 	text := "YAML syntax error: " + msg
 	if line > 0 {
 		text = fmt.Sprintf("YAML syntax error at line %d: %s", line, msg)
+		if at := problemLine(data, msg, line); at > line {
+			text = fmt.Sprintf("YAML syntax error at line %d: %s (in the block begun at line %d)", at, msg, line)
+			line = at
+		}
 	}
 	d.errs = append(d.errs, &Error{File: d.file, Line: line, Msg: text, style: styleSyntax})
+}
+
+// problemLine returns the line of a YAML syntax error whose message is
+// msg, or reported when it finds none later. The YAML library names the
+// line of the block it was reading when it has one, not the line it could
+// not read: bad indentation on line 4 of a list begun on line 2 reads
+// "line 2". The problem's line is the first at which the document cut
+// after it fails with the same message; as every longer cut fails too, it
+// is found by bisection over the lines after reported.
+func problemLine(data []byte, msg string, reported int) int {
+	var ends []int // ends[i] is the offset just after line i+1
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
+		ends = append(ends, len(data))
+	}
+	fails := func(lines int) bool {
+		dec := yaml.NewDecoder(bytes.NewReader(data[:ends[lines-1]]))
+		for {
+			var n yaml.Node
+			err := dec.Decode(&n)
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				return false
+			}
+			return strings.HasSuffix(err.Error(), ": "+msg) || err.Error() == "yaml: "+msg
+		}
+	}
+	lo, hi := reported, len(ends) // the answer is in (lo, hi] when it is past reported
+	if lo >= hi || !fails(hi) || fails(lo) {
+		return reported
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
 }
 
 // resolve follows aliases to the node they name and counts the visit;

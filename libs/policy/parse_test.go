@@ -44,6 +44,19 @@ func TestParseErrors(t *testing.T) {
 			want: []string{file + `: YAML syntax error at line 3: mapping values are not allowed in this context`},
 		},
 		{
+			// The YAML library names the line of the block (2); the
+			// mistake is on line 4.
+			name: "bad indentation",
+			src:  "schema_version: 13\nphases:\n  - name: a\n   keep_audio:\n      languages: [eng]\n",
+			want: []string{file + `: YAML syntax error at line 4: did not find expected '-' indicator (in the block begun at line 2)`},
+		},
+		{
+			name: "bad indentation deep in a long file",
+			src: "schema_version: 13\nphases:\n" + strings.Repeat("  - name: a\n    keep_subtitles: {remove_all: true}\n", 40) +
+				"  - name: b\n   keep_audio:\n      languages: [eng]\n",
+			want: []string{file + `: YAML syntax error at line 84: did not find expected '-' indicator (in the block begun at line 2)`},
+		},
+		{
 			name: "empty file",
 			src:  "",
 			want: []string{file + `: the file is empty; a policy needs schema_version: 13 and phases`},
@@ -366,17 +379,17 @@ phases:
 		t.Errorf("HasTranscode %v, HasTranscription %v", p.HasTranscode(), p.HasTranscription())
 	}
 	want := []string{
-		file + ": phases[0].depends_on (line 6): not supported by vpo yet",
-		file + ": phases[1].container.on_incompatible_codec (line 10): transcode is not supported by vpo yet (use error or skip)",
-		file + ": phases[1].container.codec_mappings (line 11): not supported by vpo yet (it needs transcoding)",
-		file + ": phases[2].audio_synthesis (line 13): not supported by vpo yet",
-		file + ": phases[2].transcode (line 15): not supported by vpo yet (transcoding comes in a later release)",
-		file + ": phases[2].transcription (line 17): not supported by vpo yet (transcription comes in a later release)",
-		file + ": phases[2].skip_when (line 19): not supported by vpo yet",
-		file + ": phases[2].run_if (line 20): not supported by vpo yet",
-		file + ": phases[2].rules (line 21): not supported by vpo yet",
-		file + ": phases[2].file_timestamp (line 22): not supported by vpo yet",
-		file + ": phases[2].on_error (line 23): not supported by vpo yet (use config.on_error for the whole policy)",
+		file + ":6: phases[0].depends_on: not supported by vpo yet",
+		file + ":10: phases[1].container.on_incompatible_codec: transcode is not supported by vpo yet (use error or skip)",
+		file + ":11: phases[1].container.codec_mappings: not supported by vpo yet (it needs transcoding)",
+		file + ":13: phases[2].audio_synthesis: not supported by vpo yet",
+		file + ":15: phases[2].transcode: not supported by vpo yet (transcoding comes in a later release)",
+		file + ":17: phases[2].transcription: not supported by vpo yet (transcription comes in a later release)",
+		file + ":19: phases[2].skip_when: not supported by vpo yet",
+		file + ":20: phases[2].run_if: not supported by vpo yet",
+		file + ":21: phases[2].rules: not supported by vpo yet",
+		file + ":22: phases[2].file_timestamp: not supported by vpo yet",
+		file + ":23: phases[2].on_error: not supported by vpo yet (use config.on_error for the whole policy)",
 	}
 	err = p.Check()
 	var got []string

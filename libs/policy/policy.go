@@ -182,7 +182,7 @@ type DefaultFlags struct {
 
 // Check reports the features the policy uses that vpo does not run yet:
 // nil, or Errors with one entry per feature, such as
-// "x.yaml: phases[2].audio_synthesis (line 41): not supported by vpo yet".
+// "x.yaml:41: phases[2].audio_synthesis: not supported by vpo yet".
 // A policy that fails Check must not be applied; Plan refuses it.
 func (p *Policy) Check() error {
 	if len(p.unsupported) == 0 {

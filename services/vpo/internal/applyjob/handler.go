@@ -166,11 +166,19 @@ func (h *Handler) Run(ctx context.Context, job store.Job, progress jobs.Progress
 	return json.Marshal(res)
 }
 
-// loadPolicy reads the named policy and refuses one vpo cannot run.
+// loadPolicy reads the named policy of dir and refuses one vpo cannot
+// run. Only a name is looked up in dir, never a path: a job queued with
+// another value fails at once.
 func loadPolicy(dir, name string) (*policy.Policy, error) {
-	pol, err := policy.Find(dir, name)
+	if err := policy.CheckName(name); err != nil {
+		return nil, jobs.Final(fmt.Errorf("policy %w", err))
+	}
+	pol, err := policy.FindName(dir, name)
 	if errors.Is(err, policy.ErrNotFound) {
 		return nil, jobs.Final(fmt.Errorf("policy %q not found in %s: %w", name, dir, err))
+	}
+	if errors.Is(err, policy.ErrAmbiguous) {
+		return nil, jobs.Final(err)
 	}
 	if len(policy.Problems(err)) > 0 {
 		return nil, jobs.Final(fmt.Errorf("policy %q: %w", name, err))

@@ -271,7 +271,27 @@ func TestValidatePayload(t *testing.T) {
 		{`{"policy":"p","path":"/x","bogus":1}`, "unknown field"},
 		{`{"plan_id":-1}`, "plan_id"},
 		{fmt.Sprintf(`{"policy":"p","path":%q,"recursive":false,"dry_run":true}`, dir), ""},
-		{`{"plan_id":4}`, ""},
+		{fmt.Sprintf(`{"policy":"films ä.v2","path":%q}`, dir), ""},
+		// Only POST /api/plans/{id}/approve makes a job of a plan.
+		{`{"plan_id":4}`, "plan_id is set by vpo, not given: approve plan 4 with POST /api/plans/4/approve"},
+		{fmt.Sprintf(`{"plan_id":999999,"policy":"p","path":%q}`, dir), "plan_id"},
+		// The policy is a name in policies.dir, never a path.
+		{fmt.Sprintf(`{"policy":"/etc/shadow","path":%q}`, dir), `policy "/etc/shadow" is not a policy name: it contains "/"`},
+		{fmt.Sprintf(`{"policy":"../../etc/passwd","path":%q}`, dir), `policy "../../etc/passwd" is not a policy name`},
+		{fmt.Sprintf(`{"policy":"./outside.yaml","path":%q}`, dir), `policy "./outside.yaml" is not a policy name`},
+		{fmt.Sprintf(`{"policy":"..","path":%q}`, dir), `policy ".." is not a policy name: it starts with "."`},
+		{fmt.Sprintf(`{"policy":".hidden","path":%q}`, dir), `starts with "."`},
+		{fmt.Sprintf(`{"policy":"english.yaml","path":%q}`, dir), `policy "english.yaml" is not a policy name: it ends in .yaml`},
+		{fmt.Sprintf(`{"policy":"eng\u0000lish","path":%q}`, dir), `policy "eng\x00lish" is not a policy name: it contains a NUL byte (at byte 3)`},
+		{fmt.Sprintf(`{"policy":%q,"path":%q}`, strings.Repeat("e", 100*1024), dir), "is not a policy name: it is 102400 bytes long"},
+		{fmt.Sprintf(`{"policy":"","path":%q}`, dir), "policy is required"},
+		// Keys are exact and given once.
+		{fmt.Sprintf(`{"Policy":"p","path":%q}`, dir), `unknown field "Policy"`},
+		{fmt.Sprintf(`{"policy":"p","PATH":%q}`, dir), `unknown field "PATH"`},
+		{fmt.Sprintf(`{"policy":"p","path":%q,"DRY_RUN":true}`, dir), `unknown field "DRY_RUN"`},
+		{fmt.Sprintf(`{"policy":"/etc/shadow","policy":"p","path":%q}`, dir), `field "policy" is given twice`},
+		{fmt.Sprintf(`{"policy":"p","path":%q,"path":%q}`, dir, dir), `field "path" is given twice`},
+		{`["policy"]`, "must be a JSON object"},
 	}
 	for _, tc := range cases {
 		_, err := applyjob.ValidatePayload(json.RawMessage(tc.payload))
@@ -294,7 +314,7 @@ func TestPolicyReadAtJobStart(t *testing.T) {
 	for _, tc := range []struct {
 		name, body, want string
 	}{
-		{"unsupported", keepEng + "    transcode: {}\n", "eng.yaml: phases[0].transcode (line 8): not supported by vpo yet"},
+		{"unsupported", keepEng + "    transcode: {}\n", "eng.yaml:8: phases[0].transcode: not supported by vpo yet"},
 		{"broken", "schema_version: 13\nphases:\n  - nmae: x\n", "eng.yaml:3"},
 		{"missing", "", `policy "eng" not found in`},
 		{"fixed", keepEng, ""},
@@ -341,5 +361,57 @@ func TestInterruptedAttemptSuperseded(t *testing.T) {
 	}
 	if p, _ := f.st.GetPlan(ctx, stale.ID); p.Status != store.PlanSuperseded {
 		t.Errorf("stale plan = %s, want superseded", p.Status)
+	}
+}
+
+// TestQueuedBadPolicyName: a job already queued with a path (or another
+// value that is not a name) as its policy, or an approved plan recorded
+// with one, fails at once without reading the file it names.
+func TestQueuedBadPolicyName(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, applyjob.Settings{})
+	secret := filepath.Join(f.dir, "secret.yaml")
+	if err := os.WriteFile(secret, []byte("hunter2: the secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, err error) {
+		t.Helper()
+		switch {
+		case err == nil:
+			t.Errorf("%s: the job ran", what)
+		case strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("%s: error shows the file's content: %v", what, err)
+		case !strings.Contains(err.Error(), "is not a policy name"):
+			t.Errorf("%s: error %v, want it to say the policy is not a name", what, err)
+		case !errors.As(err, new(*jobs.FinalError)):
+			t.Errorf("%s: error %v is retried; it can never succeed", what, err)
+		}
+	}
+	for _, pol := range []string{secret, "../secret", "../secret.yaml", "eng.yaml"} {
+		_, _, err := f.run(t, fmt.Sprintf(`{"policy":%q,"path":%q,"dry_run":true}`, pol, f.file))
+		check(pol, err)
+	}
+	row, err := f.st.CreatePlan(ctx, store.Plan{JobID: "j", Policy: secret, Path: f.file, Status: store.PlanApproved,
+		Plan: json.RawMessage(`{}`)}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = f.run(t, fmt.Sprintf(`{"plan_id":%d}`, row.ID))
+	check("approved plan", err)
+}
+
+// TestAmbiguousPolicyIsFinal: a name held by NAME.yaml and NAME.yml fails
+// the job at its first attempt, naming both files; another attempt cannot
+// choose between them.
+func TestAmbiguousPolicyIsFinal(t *testing.T) {
+	f := newFixture(t, applyjob.Settings{})
+	if err := os.WriteFile(filepath.Join(f.dir, "policies", "eng.yml"), []byte(keepEng), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := f.run(t, fmt.Sprintf(`{"policy":"eng","path":%q,"dry_run":true}`, f.file))
+	want := fmt.Sprintf(`policy "eng" is ambiguous: both %s and %s exist; remove one`,
+		filepath.Join(f.dir, "policies", "eng.yaml"), filepath.Join(f.dir, "policies", "eng.yml"))
+	if err == nil || err.Error() != want || !errors.As(err, new(*jobs.FinalError)) {
+		t.Errorf("error %v (final: %v), want the final error %q", err, errors.As(err, new(*jobs.FinalError)), want)
 	}
 }

@@ -8,7 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"github.com/vpo-project/vpo/libs/policy"
 )
 
 // Payload is the JSON an apply job takes:
@@ -26,11 +29,20 @@ type Payload struct {
 // recursive defaults to true.
 func (p Payload) recursive() bool { return p.Recursive == nil || *p.Recursive }
 
+// payloadFields are the keys of Payload's JSON, spelled exactly.
+var payloadFields = []string{"policy", "path", "recursive", "dry_run", "plan_id"}
+
 // ParsePayload decodes and checks an apply payload; errors name the field.
+// Keys are matched exactly (not case-insensitively, as encoding/json
+// would) and each may be given once; the policy is a NAME in policies.dir
+// (policy.CheckName), never a path.
 func ParsePayload(raw json.RawMessage) (Payload, error) {
 	var p Payload
 	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "{}" {
 		return p, errors.New(`apply payload is required: {"policy": "NAME", "path": "/media/library"}`)
+	}
+	if err := checkKeys(raw); err != nil {
+		return p, fmt.Errorf("apply payload: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -43,8 +55,11 @@ func ParsePayload(raw json.RawMessage) (Payload, error) {
 	if p.PlanID > 0 {
 		return p, nil
 	}
-	if strings.TrimSpace(p.Policy) == "" {
-		return p, errors.New("apply payload: policy is required (a policy name, or the path of a policy file)")
+	if p.Policy == "" {
+		return p, errors.New("apply payload: policy is required (the name of a policy in policies.dir)")
+	}
+	if err := policy.CheckName(p.Policy); err != nil {
+		return p, fmt.Errorf("apply payload: policy %w", err)
 	}
 	if p.Path == "" {
 		return p, errors.New("apply payload: path is required")
@@ -59,13 +74,49 @@ func ParsePayload(raw json.RawMessage) (Payload, error) {
 	return p, nil
 }
 
+// checkKeys reads the top-level object of raw and refuses a key that is
+// not one of payloadFields exactly, or that comes twice.
+func checkKeys(raw json.RawMessage) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil {
+		return err
+	} else if d, ok := t.(json.Delim); !ok || d != '{' {
+		return errors.New("must be a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := t.(string)
+		if !slices.Contains(payloadFields, key) {
+			return fmt.Errorf("unknown field %q (fields: %s; names are case-sensitive)", key, strings.Join(payloadFields[:4], ", "))
+		}
+		if seen[key] {
+			return fmt.Errorf("field %q is given twice", key)
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("field %q: %w", key, err)
+		}
+	}
+	return nil
+}
+
 // ValidatePayload is what the API checks when an apply job is submitted:
-// ParsePayload, and that the path exists, so that an obvious mistake is
-// refused at once (400) instead of failing the job.
+// ParsePayload, that the path exists and that there is no plan_id (only
+// POST /api/plans/{id}/approve makes a job of a plan, after checking it),
+// so that an obvious mistake is refused at once (400) instead of failing
+// the job.
 func ValidatePayload(raw json.RawMessage) (Payload, error) {
 	p, err := ParsePayload(raw)
-	if err != nil || p.PlanID > 0 {
+	if err != nil {
 		return p, err
+	}
+	if p.PlanID != 0 {
+		return p, fmt.Errorf("apply payload: plan_id is set by vpo, not given: approve plan %d with POST /api/plans/%d/approve", p.PlanID, p.PlanID)
 	}
 	if _, err := os.Stat(p.Path); errors.Is(err, fs.ErrNotExist) {
 		return p, fmt.Errorf("apply payload: path %q does not exist", p.Path)

@@ -179,12 +179,12 @@ func (a *JobsAPI) list(w http.ResponseWriter, r *http.Request) {
 	}
 	parent := q.Get("parent")
 	if parent != "" {
-		u, err := uuid.Parse(parent)
-		if err != nil {
+		c, ok := canonicalJobID(parent)
+		if !ok {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("parent %q is not a job id (a UUID)", parent))
 			return
 		}
-		parent = u.String()
+		parent = c
 	}
 	js, next, err := a.opts.Store.ListJobs(r.Context(), store.JobFilter{
 		Status: q.Get("status"), Kind: q.Get("kind"), Parent: parent, Limit: limit, Cursor: q.Get("cursor"),
@@ -212,18 +212,24 @@ func queryLimit(w http.ResponseWriter, s string) (int, bool) {
 }
 
 // jobID reads the {id} path variable and returns it in the canonical
-// spelling the store uses (lower case, hyphenated): upper case, braces, an
-// urn:uuid: prefix or no hyphens name the same job. Anything else is 400.
+// spelling the store uses (see canonicalJobID). Anything else is 400.
 func jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := mux.Vars(r)["id"]
+	c, ok := canonicalJobID(id)
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid job id %q: not a UUID", id))
+	}
+	return c, ok
+}
+
+// canonicalJobID returns id in the canonical spelling the store uses
+// (lower case, hyphenated): upper case, braces, an urn:uuid: prefix or no
+// hyphens name the same job. ok is false when id is not a UUID.
+func canonicalJobID(id string) (string, bool) {
 	u, err := uuid.Parse(id)
 	// uuid.Parse takes any 38-character string as {uuid} without looking at
 	// the first and last characters: only braces are a spelling of a UUID.
-	if err == nil && len(id) == 38 && (id[0] != '{' || id[37] != '}') {
-		err = errors.New("not a UUID")
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid job id %q: not a UUID", id))
+	if err != nil || (len(id) == 38 && (id[0] != '{' || id[37] != '}')) {
 		return "", false
 	}
 	return u.String(), true

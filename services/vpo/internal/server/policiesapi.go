@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -187,6 +188,18 @@ func (a *PoliciesAPI) getPolicy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	var named []string
+	for _, e := range l.Entries {
+		if e.Name == name {
+			named = append(named, e.Path)
+		}
+	}
+	if len(named) > 1 {
+		// As policy.FindName: neither file is the policy until one is removed.
+		writeError(w, http.StatusConflict, fmt.Sprintf("policy %q is ambiguous: both %s and %s exist; remove one (or ask for a file by its filename)",
+			name, named[0], named[1]))
+		return
+	}
 	for _, e := range l.Entries {
 		if e.Name != name && e.Filename != name {
 			continue
@@ -204,9 +217,16 @@ func (a *PoliciesAPI) getPolicy(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, fmt.Sprintf("no policy %q in %s", name, dir))
 }
 
-// readSmall reads a regular file of at most policy.MaxFileSize bytes.
+// readSmall reads a regular file of at most policy.MaxFileSize bytes. It
+// opens nothing else, and does not block on a FIFO swapped in after the
+// stat: the open is non-blocking and the opened file is checked again.
 func readSmall(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -246,8 +266,18 @@ func (a *PoliciesAPI) listPlans(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	job := q.Get("job")
+	if job != "" {
+		// Spelled as /api/jobs/{id} takes it; the store holds the canonical form.
+		c, ok := canonicalJobID(job)
+		if !ok {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("job %q is not a job id (a UUID)", job))
+			return
+		}
+		job = c
+	}
 	plans, next, err := a.opts.Store.ListPlans(r.Context(), store.PlanFilter{
-		Status: q.Get("status"), Path: q.Get("path"), Policy: q.Get("policy"), JobID: q.Get("job"),
+		Status: q.Get("status"), Path: q.Get("path"), Policy: q.Get("policy"), JobID: job,
 		Limit: limit, Cursor: q.Get("cursor"),
 	})
 	if err != nil {

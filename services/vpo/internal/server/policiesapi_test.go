@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,4 +132,91 @@ func TestPlansAPI(t *testing.T) {
 		t.Errorf("approval job = %+v, %v", j, err)
 	}
 	_ = p
+}
+
+// TestPlansJobFilter: ?job= takes the spellings of a job id that
+// /api/jobs/{id} takes, and refuses anything else with 400.
+func TestPlansJobFilter(t *testing.T) {
+	st, do := policiesRouter(t, t.TempDir())
+	const id = "0194c2a0-7b1e-7cde-8f00-0123456789ab"
+	if _, err := st.CreatePlan(context.Background(), store.Plan{JobID: id, Policy: "p", Path: "/m/a.mkv", Status: store.PlanPlanned,
+		Plan: json.RawMessage(`{"changes":[]}`)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		job  string
+		code int
+		want string
+	}{
+		{id, 200, `"job_id":"` + id + `"`},
+		{"{" + id + "}", 200, `"job_id":"` + id + `"`},
+		{strings.ToUpper(id), 200, `"job_id":"` + id + `"`},
+		{strings.ReplaceAll(id, "-", ""), 200, `"job_id":"` + id + `"`},
+		{"urn:uuid:" + id, 200, `"job_id":"` + id + `"`},
+		{"0194c2a0-7b1e-7cde-8f00-0123456789ac", 200, `"plans":[]`},
+		{"notauuid", 400, `job \"notauuid\" is not a job id (a UUID)`},
+		{"x" + id + "y", 400, "is not a job id"},
+	} {
+		rec := do("GET", "/api/plans?job="+url.QueryEscape(tc.job))
+		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("?job=%s = %d %s; want %d with %q", tc.job, rec.Code, rec.Body, tc.code, tc.want)
+		}
+	}
+}
+
+// TestPolicyAmbiguous: a name held by NAME.yaml and NAME.yml is 409;
+// each file is still shown by its filename, with the ambiguity as its
+// error, and the list shows both with it.
+func TestPolicyAmbiguous(t *testing.T) {
+	dir := t.TempDir()
+	const body = "schema_version: 13\nphases:\n  - name: p\n    keep_audio:\n      languages: [eng]\n"
+	for _, name := range []string{"dup.yaml", "dup.yml"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, do := policiesRouter(t, dir)
+	for _, tc := range []struct {
+		target string
+		code   int
+		text   string
+	}{
+		{"/api/policies/dup", 409, `policy \"dup\" is ambiguous: both ` + filepath.Join(dir, "dup.yaml") + " and " + filepath.Join(dir, "dup.yml")},
+		{"/api/policies/dup.yml", 200, `"parse_error":"` + filepath.Join(dir, "dup.yml") + `: policy \"dup\" is ambiguous`},
+		{"/api/policies", 200, `"parse_error":"` + filepath.Join(dir, "dup.yaml") + `: policy \"dup\" is ambiguous`},
+	} {
+		rec := do("GET", tc.target)
+		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.text) {
+			t.Errorf("GET %s = %d %s; want %d with %q", tc.target, rec.Code, rec.Body, tc.code, tc.text)
+		}
+	}
+}
+
+// TestPolicyFIFO: a FIFO named like a policy is answered at once, as a
+// file that is not a regular file.
+func TestPolicyFIFO(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, do := policiesRouter(t, dir)
+	done := make(chan [2]*httptest.ResponseRecorder)
+	go func() {
+		done <- [2]*httptest.ResponseRecorder{do("GET", "/api/policies"), do("GET", "/api/policies/pipe")}
+	}()
+	var recs [2]*httptest.ResponseRecorder
+	select {
+	case recs = <-done:
+	case <-time.After(20 * time.Second):
+		// Not a time limit on the work: a read of the FIFO never returns.
+		t.Fatal("GET /api/policies blocked on a FIFO in the policies directory")
+	}
+	for i, want := range []string{
+		`"parse_error":"` + filepath.Join(dir, "pipe.yaml") + `: not a regular file`,
+		`"source":""`,
+	} {
+		if recs[i].Code != 200 || !strings.Contains(recs[i].Body.String(), want) {
+			t.Errorf("request %d = %d %s; want 200 with %q", i, recs[i].Code, recs[i].Body, want)
+		}
+	}
 }
