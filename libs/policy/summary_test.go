@@ -39,8 +39,8 @@ func TestEntrySummary(t *testing.T) {
 			`"has_transcode":false,"has_transcription":false,"parse_error":null,"unsupported":[]}`,
 		`{"name":"later","filename":"later.yml","file_path":"DIR/later.yml","last_modified":"2026-03-04T04:06:07Z",` +
 			`"schema_version":13,"description":"d","audio_languages":["eng","und"],"subtitle_languages":["eng","und"],"has_transcode":true,"has_transcription":true,` +
-			`"parse_error":null,"unsupported":["DIR/later.yml: phases[0].transcode (line 6): not supported by vpo yet (transcoding comes in a later release)",` +
-			`"DIR/later.yml: phases[0].transcription (line 7): not supported by vpo yet (transcription comes in a later release)"]}`,
+			`"parse_error":null,"unsupported":["DIR/later.yml:6: phases[0].transcode: not supported by vpo yet (transcoding comes in a later release)",` +
+			`"DIR/later.yml:7: phases[0].transcription: not supported by vpo yet (transcription comes in a later release)"]}`,
 		`{"name":"gone","filename":"gone.yaml","file_path":"DIR/gone.yaml","last_modified":null,` +
 			`"schema_version":0,"description":"","audio_languages":[],"subtitle_languages":[],"has_transcode":false,"has_transcription":false,` +
 			`"parse_error":"DIR/gone.yaml: cannot be read","unsupported":[]}`,

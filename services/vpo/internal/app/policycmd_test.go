@@ -167,7 +167,7 @@ func TestPolicyListJSONAndMissingDirectory(t *testing.T) {
 		t.Errorf("broken: %+v", p)
 	}
 	if p := got.Policies[2]; p.Name != "fancy" || p.Status != "unsupported" || len(p.Unsupported) != 2 || p.Phases != 3 ||
-		p.ParseError != nil || len(p.Audio) != 1 || p.Unsupported[0] != dir+"/fancy.yaml: phases[2].audio_synthesis (line 41): not supported by vpo yet" {
+		p.ParseError != nil || len(p.Audio) != 1 || p.Unsupported[0] != dir+"/fancy.yaml:41: phases[2].audio_synthesis: not supported by vpo yet" {
 		t.Errorf("fancy: %+v", p)
 	}
 
@@ -262,7 +262,7 @@ func TestPolicyUnreadableFile(t *testing.T) {
 		fakeTool(t, bin, name, "echo "+name+" 1.0\n")
 	}
 	env := []string{"HOME=" + home, "VPO_DATABASE_PATH=" + filepath.Join(home, "db"), "VPO_POLICIES_DIR=" + dir, "PATH=" + bin}
-	readErr := "read policy: open " + gone + ": no such file or directory"
+	readErr := "read policy: stat " + gone + ": no such file or directory"
 
 	code, out, errs := runPolicies(t, env, "policy", "list")
 	if want := "NAME     PHASES  DESCRIPTION               STATUS\n" +
