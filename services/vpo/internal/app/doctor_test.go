@@ -291,7 +291,7 @@ func TestDoctorPolicyProblemsAndBadConfig(t *testing.T) {
 	}
 	for _, want := range []string{
 		"ok    policies " + pdir + ": 3 policy files\n",
-		"FAIL  policy broken: " + pdir + "/broken.yaml:3: YAML syntax error at line 3: mapping values are not allowed in this context\n",
+		"FAIL  policy broken: " + pdir + "/broken.yaml: YAML syntax error at line 3: mapping values are not allowed in this context\n",
 		"ok    policy english: ",
 		"FAIL  policy fancy: " + pdir + "/fancy.yaml:41: phases[2].audio_synthesis: not supported by vpo yet; " + pdir + "/fancy.yaml:50: phases[2].transcription: not supported by vpo yet (transcription comes in a later release)\n",
 		"2 failures, 1 warning\n",

@@ -112,14 +112,10 @@ func problems(err error) []*policy.Error {
 // problemLine is the problem as FILE:LINE: KEY: MSG, the parts it lacks
 // left out (and the file when withFile is false).
 func problemLine(p *policy.Error, withFile bool) string {
-	var b strings.Builder
 	if withFile && p.File != "" {
-		b.WriteString(p.File)
-		if p.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(p.Line))
-		}
-		b.WriteString(": ")
+		return p.Error()
 	}
+	var b strings.Builder
 	if p.Key != "" {
 		b.WriteString(p.Key + ": ")
 	}

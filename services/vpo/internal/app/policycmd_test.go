@@ -104,7 +104,7 @@ func TestPolicyListAndCheck(t *testing.T) {
 			name:   "check syntax error",
 			args:   []string{"policy", "check", "broken"},
 			code:   app.ExitConfig,
-			stderr: "DIR/broken.yaml:3: YAML syntax error at line 3: mapping values are not allowed in this context\n",
+			stderr: "DIR/broken.yaml: YAML syntax error at line 3: mapping values are not allowed in this context\n",
 		},
 		{
 			name:   "check missing",
