@@ -18,7 +18,8 @@ var (
 	// ErrStillChanging: the file was modified less than MinFileAge ago.
 	ErrStillChanging = errors.New("file still changing")
 	// ErrChanged: the file's size or modification time differ from those
-	// the plan was made from.
+	// the plan was made from, or the file was written to or replaced
+	// (device, inode, size, mtime or ctime) while vpo worked on it.
 	ErrChanged = errors.New("file changed since the plan was made")
 	// ErrNoSpace: not enough free space for the rewrite, or the disk
 	// filled up during it.

@@ -1,0 +1,117 @@
+package apply_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/vpo-project/vpo/libs/policy"
+	"github.com/vpo-project/vpo/services/vpo/internal/apply"
+	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
+)
+
+// replacingTool writes a script that runs the real tool name with its
+// arguments and then, when it wrote a temporary file (or always, for
+// mkvpropedit, which edits the file itself), moves replacement over path:
+// someone replaces the file while vpo works on it.
+func replacingTool(t *testing.T, name, replacement, path string) string {
+	t.Helper()
+	real, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cond := `case "$*" in *vpo-tmp*) ;; *) exit 0 ;; esac`
+	if name == "mkvpropedit" {
+		cond = ""
+	}
+	tool := filepath.Join(t.TempDir(), name)
+	script := fmt.Sprintf("#!/bin/sh\n%q \"$@\"\nrc=$?\n[ $rc -le 1 ] || exit $rc\n%s\nmv -f %q %q\nexit $rc\n", real, cond, replacement, path)
+	if err := os.WriteFile(tool, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return tool
+}
+
+func TestFileReplacedDuringTheApplyIsLeftAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fixture   string
+		container string
+		tool      string
+		inPlace   bool
+		edit      func(ts []policy.TargetTrack) []policy.TargetTrack
+	}{
+		{name: "mkvmerge", fixture: fixtureMKV, container: "mkv", tool: "mkvmerge", edit: dropJapanese},
+		{name: "ffmpeg", fixture: fixtureMP4, container: "mp4", tool: "ffmpeg",
+			edit: func(ts []policy.TargetTrack) []policy.TargetTrack { return pick(ts, 0, 1, 2) }},
+		{name: "ffmpeg to another container", fixture: fixtureMP4, container: "mkv", tool: "ffmpeg",
+			edit: func(ts []policy.TargetTrack) []policy.TargetTrack { return pick(ts, 0, 1) }},
+		{name: "mkvpropedit in place", fixture: fixtureMKV, container: "mkv", tool: "mkvpropedit", inPlace: true,
+			edit: func(ts []policy.TargetTrack) []policy.TargetTrack {
+				ts[1].Default, ts[3].Default = false, true
+				ts[2].Title = ""
+				return ts
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := fixture(t, tc.fixture)
+			dir := filepath.Dir(path)
+			// Another cut of the file: same size, same mtime, other bytes.
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[len(data)/2] ^= 0xff
+			replacement := filepath.Join(dir, "replacement")
+			if err := os.WriteFile(replacement, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(replacement, st.ModTime(), st.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+			tool := replacingTool(t, tc.tool, replacement, path)
+			jdir := filepath.Join(t.TempDir(), "journal")
+			opts := apply.Options{JournalDir: jdir}
+			switch tc.tool {
+			case "mkvmerge":
+				opts.Tools.MkvMerge = tool
+			case "ffmpeg":
+				opts.Tools.FFmpeg = tool
+			}
+			if tc.inPlace {
+				opts.InPlace = &inplace.Editor{JournalDir: filepath.Join(jdir, "inplace"), MkvPropEdit: tool}
+			}
+			e, err := apply.New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := request(t, e, path, tc.container, tc.edit)
+			req.KeepOriginal = true
+			_, err = e.Apply(context.Background(), req)
+			if !errors.Is(err, apply.ErrChanged) {
+				t.Fatalf("error %v, want ErrChanged", err)
+			}
+			t.Logf("error: %v", err)
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Errorf("the file that replaced %s was overwritten or changed", path)
+			}
+			assertClean(t, dir, jdir)
+			if n := names(t, dir); len(n) != 1 {
+				t.Errorf("directory holds %v, want only %s", n, filepath.Base(path))
+			}
+		})
+	}
+}
