@@ -67,7 +67,9 @@ type Options struct {
 }
 
 // Executor applies plans to files. It is safe for concurrent use; two
-// Applies on the same path are not run at once (ErrBusy).
+// Applies on the same file are not run at once (ErrBusy), whatever the
+// paths they reach it by (the lock is on the path, the file's device and
+// inode, and the name in its directory).
 type Executor struct {
 	tools   Tools
 	journal *journal
@@ -123,7 +125,7 @@ func (e *Executor) Apply(ctx context.Context, req Request) (Result, error) {
 	if ch.convert {
 		newPath = convertedPath(path, req.Plan.Target.Container)
 	}
-	release, err := e.locks.lock(path, newPath)
+	release, err := e.locks.lock(lockKeys(path, newPath)...)
 	if err != nil {
 		return Result{}, fmt.Errorf("apply %s to %s: %w", planName(req.Plan), path, err)
 	}
