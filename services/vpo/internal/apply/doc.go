@@ -74,4 +74,12 @@
 // different one gets its name back (ErrChanged): vpo never renames a result
 // over a file it did not read. A disk that fills up during the write is ErrNoSpace too
 // ("disk full").
+//
+// # Failures another attempt cannot mend
+//
+// Errors that stay until someone changes the file, its directory or the
+// policy match ErrPermanent (errors.Is): not a regular file, read-only or
+// not writable for vpo, a taken result name, not a media file, a plan no
+// executor can carry out. A caller that retries failures (the apply job)
+// fails these at the first attempt.
 package apply

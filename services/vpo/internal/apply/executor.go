@@ -110,12 +110,12 @@ func New(opts Options) (*Executor, error) {
 // is as it was.
 func (e *Executor) Apply(ctx context.Context, req Request) (Result, error) {
 	if !filepath.IsAbs(req.Path) {
-		return Result{}, fmt.Errorf("apply %q: not an absolute path", req.Path)
+		return Result{}, permanent(fmt.Errorf("apply %q: not an absolute path", req.Path))
 	}
 	path := filepath.Clean(req.Path)
 	ch, err := choose(req.Source, req.Plan, e.inPlace != nil)
 	if err != nil {
-		return Result{}, fmt.Errorf("apply %s to %s: %w", planName(req.Plan), path, err)
+		return Result{}, permanent(fmt.Errorf("apply %s to %s: %w", planName(req.Plan), path, err))
 	}
 	if ch.executor == ExecutorMkvPropEdit && hasOtherLinks(path) {
 		// An edit in place would change every name of the file.

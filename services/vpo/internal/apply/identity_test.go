@@ -100,7 +100,9 @@ func TestFileReplacedDuringTheApplyIsLeftAlone(t *testing.T) {
 			if !errors.Is(err, apply.ErrChanged) {
 				t.Fatalf("error %v, want ErrChanged", err)
 			}
-			t.Logf("error: %v", err)
+			if errors.Is(err, apply.ErrPermanent) {
+				t.Errorf("error %q matches ErrPermanent; a changed file is tried again", err)
+			}
 			got, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)

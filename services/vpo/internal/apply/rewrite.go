@@ -39,7 +39,7 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 	}
 	if newPath != path {
 		if _, err := os.Lstat(newPath); err == nil {
-			return Result{}, fmt.Errorf("the result's name %s is taken; vpo does not overwrite it", newPath)
+			return Result{}, permanent(fmt.Errorf("the result's name %s is taken; vpo does not overwrite it", newPath))
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return Result{}, err
 		}
@@ -424,7 +424,7 @@ func keptName(path string) (string, error) {
 			name = stem + ".original." + strconv.Itoa(n) + ext
 		}
 		if len(filepath.Base(name)) > maxNameBytes {
-			return "", fmt.Errorf("keep the original of %s: the name %s is too long", path, filepath.Base(name))
+			return "", permanent(fmt.Errorf("keep the original of %s: the name %s is too long", path, filepath.Base(name)))
 		}
 		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
 			return name, nil
@@ -432,7 +432,7 @@ func keptName(path string) (string, error) {
 			return "", fmt.Errorf("keep the original: %w", err)
 		}
 	}
-	return "", fmt.Errorf("keep the original of %s: %s.original.EXT up to 999 are all taken", path, stem)
+	return "", permanent(fmt.Errorf("keep the original of %s: %s.original.EXT up to 999 are all taken", path, stem))
 }
 
 // randomID returns 16 random hex digits.
