@@ -78,6 +78,9 @@ type Executor struct {
 	locks   *lockSet
 	// freeSpace returns the bytes available to vpo in dir (a test hook).
 	freeSpace func(dir string) (uint64, error)
+	// beforeReplace, when set, is called with the path just before the
+	// result takes it (a test hook: a file replaced at the last moment).
+	beforeReplace func(path string)
 }
 
 // New returns an Executor, creating Options.JournalDir when missing.

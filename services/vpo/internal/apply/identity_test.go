@@ -117,3 +117,43 @@ func TestFileReplacedDuringTheApplyIsLeftAlone(t *testing.T) {
 		})
 	}
 }
+
+// TestFileReplacedAtTheLastMomentGetsItsNameBack: a file that takes the
+// path after the last check, just before the result's rename, is found in
+// the result's place by the exchange of names, and gets its name back.
+func TestFileReplacedAtTheLastMomentGetsItsNameBack(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep original %v", keep), func(t *testing.T) {
+			path := fixture(t, fixtureMKV)
+			dir := filepath.Dir(path)
+			replacement := filepath.Join(dir, "replacement")
+			data := []byte("another cut")
+			if err := os.WriteFile(replacement, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			e, jdir := newExecutor(t, nil)
+			apply.SetBeforeReplace(e, func(p string) {
+				if err := os.Rename(replacement, p); err != nil {
+					t.Error(err)
+				}
+			})
+			req := request(t, e, path, "mkv", dropJapanese)
+			req.KeepOriginal = keep
+			_, err := e.Apply(context.Background(), req)
+			if !errors.Is(err, apply.ErrChanged) {
+				t.Fatalf("error %v, want ErrChanged", err)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Errorf("%s holds %d bytes, not the file that replaced it", path, len(got))
+			}
+			assertClean(t, dir, jdir)
+			if n := names(t, dir); len(n) != 1 {
+				t.Errorf("directory holds %v, want only %s", n, filepath.Base(path))
+			}
+		})
+	}
+}

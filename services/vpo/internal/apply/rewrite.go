@@ -280,6 +280,9 @@ func (r *replacement) commit() error {
 // exchange, the result is renamed over the path right after that check.
 func (r *replacement) replace() error {
 	in := r.in
+	if r.e.beforeReplace != nil {
+		r.e.beforeReplace(in.Path)
+	}
 	err := unix.Renameat2(unix.AT_FDCWD, in.Temp, unix.AT_FDCWD, in.Path, unix.RENAME_EXCHANGE)
 	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.ENOTSUP) {
 		if err := os.Rename(in.Temp, in.Path); err != nil {
