@@ -157,3 +157,69 @@ func TestFileReplacedAtTheLastMomentGetsItsNameBack(t *testing.T) {
 		})
 	}
 }
+
+// replacingEditor moves replacement over the path, then runs the real
+// in-place editor: a file that takes the path between vpo's last check
+// and the editor's open.
+type replacingEditor struct {
+	inplace.Editor
+	replacement string
+}
+
+func (r *replacingEditor) Edit(ctx context.Context, path string, args []string, verify func(context.Context) error) error {
+	if err := os.Rename(r.replacement, path); err != nil {
+		return err
+	}
+	return r.Editor.Edit(ctx, path, args, verify)
+}
+
+// TestFileReplacedBeforeTheInPlaceEditIsRestored: the editor opened and
+// edited the file that took the path; the check it calls finds another
+// inode than the one planned, so the edit is undone (ErrChanged) and the
+// replacement is byte for byte as it was, with its mtime.
+func TestFileReplacedBeforeTheInPlaceEditIsRestored(t *testing.T) {
+	path := fixture(t, fixtureMKV)
+	dir := filepath.Dir(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same media, one byte of a frame changed: mkvpropedit edits it.
+	data[len(data)/2] ^= 0xff
+	replacement := filepath.Join(dir, "replacement")
+	if err := os.WriteFile(replacement, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(replacement, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	jdir := filepath.Join(t.TempDir(), "journal")
+	ed := &replacingEditor{Editor: inplace.Editor{JournalDir: filepath.Join(jdir, "inplace")}, replacement: replacement}
+	e, err := apply.New(apply.Options{JournalDir: jdir, InPlace: ed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request(t, e, path, "mkv", func(ts []policy.TargetTrack) []policy.TargetTrack {
+		ts[1].Default, ts[3].Default = false, true
+		return ts
+	})
+	_, err = e.Apply(context.Background(), req)
+	if !errors.Is(err, apply.ErrChanged) {
+		t.Fatalf("error %v, want ErrChanged", err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("the file that replaced %s was left edited", path)
+	}
+	if now, err := os.Stat(path); err != nil || !now.ModTime().Equal(st.ModTime()) {
+		t.Errorf("the replacement's mtime is not restored: %v, %v", now, err)
+	}
+	assertClean(t, dir, jdir)
+}
