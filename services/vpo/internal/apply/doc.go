@@ -52,7 +52,11 @@
 // before the rename that did not happen; nothing that is not recorded is
 // removed. A change of container killed between the result's rename and
 // the removal of the original leaves both files (NAME.mkv and NAME.mp4),
-// each complete: Recover does not guess which one to remove.
+// each complete: Recover does not guess which one to remove. The result
+// takes the path by exchanging names with it, so the temporary name holds
+// the replaced original until it is removed: killed in between, Recover
+// removes it as any temporary file (its NAME.original.EXT link, when
+// kept, stays).
 //
 // # Checks before any change
 //
