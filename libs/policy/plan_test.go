@@ -81,6 +81,13 @@ func TestPlanGolden(t *testing.T) {
 		{policy: "mp4-error.yaml", probe: "titled.mkv.json"},
 		{policy: "mp4-skip.yaml", probe: "movie.mkv.json", skipped: true, empty: true},
 		{policy: "to-mkv.yaml", probe: "plain.mp4.json"},
+		// ffmpeg cannot copy a timecode (data) track into the mp4 it
+		// rewrites: the plan says so instead of promising it.
+		{policy: "keep-english.yaml", probe: "timecode.mp4.json", wantErr: policy.ErrIncompatibleCodec},
+		{policy: "keep-english-mp4-skip.yaml", probe: "timecode.mp4.json", skipped: true, empty: true},
+		{policy: "keep-english.yaml", probe: "plain.mp4.json"},
+		// A conversion to mkv does not keep it either.
+		{policy: "to-mkv.yaml", probe: "timecode.mp4.json", wantErr: policy.ErrIncompatibleCodec},
 		{policy: "to-mkv.yaml", probe: "clip.mp4.json", wantErr: policy.ErrIncompatibleCodec},
 		{policy: "to-mkv.yaml", probe: "nolang.avi.json"},
 		{policy: "default-flags.yaml", probe: "nolang.avi.json", wantErr: policy.ErrContainer},

@@ -63,7 +63,10 @@ var (
 // codec (mp4: no subrip, ass or bitmap subtitles, no truehd, dts, flac
 // or attachments; mkv: no mov_text or data streams) fails with
 // ErrIncompatibleCodec, or with container.on_incompatible_codec: skip
-// gives a plan with Skipped set and no changes.
+// gives a plan with Skipped set and no changes. So does any change of an
+// mp4 file (ffmpeg rewrites it) that keeps a track ffmpeg cannot copy into
+// mp4, such as a timecode (tmcd) data track; the skip then comes from the
+// last container block, if any.
 func (p *Policy) Plan(f media.File) (Plan, error) {
 	if len(p.unsupported) > 0 {
 		keys := make([]string, len(p.unsupported))
@@ -95,7 +98,17 @@ func (p *Policy) Plan(f media.File) (Plan, error) {
 	}
 	changes := pl.net()
 	if len(changes) > 0 && pl.container == ContainerMP4 {
-		// ffmpeg rewrites the file: the result is what it writes.
+		// ffmpeg rewrites the file: every track kept must be one it can
+		// copy into mp4 (not a timecode or other data track), as in a
+		// conversion.
+		if bad := pl.incompatible(ContainerMP4); bad != "" {
+			msg := "the plan's changes need ffmpeg to rewrite the mp4 file, and " + bad
+			if skipIncompatible(p.Phases) {
+				return Plan{Policy: p.Name, Changes: []Change{}, Target: sourceTarget(f), Skipped: "container.on_incompatible_codec is skip and " + msg}, nil
+			}
+			return Plan{}, fmt.Errorf("%w: %s", ErrIncompatibleCodec, msg)
+		}
+		// The result is what ffmpeg writes.
 		pl.mp4Limits(&p.Phases[len(p.Phases)-1])
 		changes = pl.net()
 	}
@@ -107,6 +120,17 @@ func (p *Policy) Plan(f media.File) (Plan, error) {
 		return Plan{}, fmt.Errorf("%w: the file's container (%s) needs %d changes but vpo writes only mkv and mp4; add a container phase to convert it", ErrContainer, name, len(changes))
 	}
 	return Plan{Policy: p.Name, Changes: changes, Target: pl.target()}, nil
+}
+
+// skipIncompatible reports whether the last of phases with a container
+// block says on_incompatible_codec: skip.
+func skipIncompatible(phases []Phase) bool {
+	for i := len(phases) - 1; i >= 0; i-- {
+		if c := phases[i].Container; c != nil {
+			return c.OnIncompatibleCodec == IncompatibleSkip
+		}
+	}
+	return false
 }
 
 // ContainerOf returns the container a probe's format names say: "mkv"

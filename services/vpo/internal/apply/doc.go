@@ -52,7 +52,11 @@
 // before the rename that did not happen; nothing that is not recorded is
 // removed. A change of container killed between the result's rename and
 // the removal of the original leaves both files (NAME.mkv and NAME.mp4),
-// each complete: Recover does not guess which one to remove.
+// each complete: Recover does not guess which one to remove. The result
+// takes the path by exchanging names with it, so the temporary name holds
+// the replaced original until it is removed: killed in between, Recover
+// removes it as any temporary file (its NAME.original.EXT link, when
+// kept, stays).
 //
 // # Checks before any change
 //
@@ -64,8 +68,22 @@
 // free space in the directory than the file's size plus 5% plus 64 MiB
 // for a rewrite (ErrNoSpace); another Apply on the same path in this
 // process (ErrBusy); a container change whose new name is already taken.
-// The file's size and modification time are checked again just before the
-// rename: a file written to while the tool ran is left as it is
-// (ErrChanged). A disk that fills up during the write is ErrNoSpace too
+// Just before the rename (and before mkvpropedit runs, and after it), the
+// file at the path is compared with the one checked: a different device or
+// inode, size, modification time or change time (ctime) means it was
+// written to or replaced (a copy with the same size and mtime moved over
+// it) while vpo worked, and it is left as it is (ErrChanged). The result
+// takes the path by an atomic exchange of the two names, after which the
+// file it took the place of is checked once more (device and inode); a
+// different one gets its name back (ErrChanged): vpo never renames a result
+// over a file it did not read. A disk that fills up during the write is ErrNoSpace too
 // ("disk full").
+//
+// # Failures another attempt cannot mend
+//
+// Errors that stay until someone changes the file, its directory or the
+// policy match ErrPermanent (errors.Is): not a regular file, read-only or
+// not writable for vpo, a taken result name, not a media file, a plan no
+// executor can carry out. A caller that retries failures (the apply job)
+// fails these at the first attempt.
 package apply

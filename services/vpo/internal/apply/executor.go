@@ -18,7 +18,8 @@ var (
 	// ErrStillChanging: the file was modified less than MinFileAge ago.
 	ErrStillChanging = errors.New("file still changing")
 	// ErrChanged: the file's size or modification time differ from those
-	// the plan was made from.
+	// the plan was made from, or the file was written to or replaced
+	// (device, inode, size, mtime or ctime) while vpo worked on it.
 	ErrChanged = errors.New("file changed since the plan was made")
 	// ErrNoSpace: not enough free space for the rewrite, or the disk
 	// filled up during it.
@@ -66,7 +67,9 @@ type Options struct {
 }
 
 // Executor applies plans to files. It is safe for concurrent use; two
-// Applies on the same path are not run at once (ErrBusy).
+// Applies on the same file are not run at once (ErrBusy), whatever the
+// paths they reach it by (the lock is on the path, the file's device and
+// inode, and the name in its directory).
 type Executor struct {
 	tools   Tools
 	journal *journal
@@ -75,6 +78,9 @@ type Executor struct {
 	locks   *lockSet
 	// freeSpace returns the bytes available to vpo in dir (a test hook).
 	freeSpace func(dir string) (uint64, error)
+	// beforeReplace, when set, is called with the path just before the
+	// result takes it (a test hook: a file replaced at the last moment).
+	beforeReplace func(path string)
 }
 
 // New returns an Executor, creating Options.JournalDir when missing.
@@ -107,12 +113,12 @@ func New(opts Options) (*Executor, error) {
 // is as it was.
 func (e *Executor) Apply(ctx context.Context, req Request) (Result, error) {
 	if !filepath.IsAbs(req.Path) {
-		return Result{}, fmt.Errorf("apply %q: not an absolute path", req.Path)
+		return Result{}, permanent(fmt.Errorf("apply %q: not an absolute path", req.Path))
 	}
 	path := filepath.Clean(req.Path)
 	ch, err := choose(req.Source, req.Plan, e.inPlace != nil)
 	if err != nil {
-		return Result{}, fmt.Errorf("apply %s to %s: %w", planName(req.Plan), path, err)
+		return Result{}, permanent(fmt.Errorf("apply %s to %s: %w", planName(req.Plan), path, err))
 	}
 	if ch.executor == ExecutorMkvPropEdit && hasOtherLinks(path) {
 		// An edit in place would change every name of the file.
@@ -122,7 +128,7 @@ func (e *Executor) Apply(ctx context.Context, req Request) (Result, error) {
 	if ch.convert {
 		newPath = convertedPath(path, req.Plan.Target.Container)
 	}
-	release, err := e.locks.lock(path, newPath)
+	release, err := e.locks.lock(lockKeys(path, newPath)...)
 	if err != nil {
 		return Result{}, fmt.Errorf("apply %s to %s: %w", planName(req.Plan), path, err)
 	}

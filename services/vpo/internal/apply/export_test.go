@@ -8,6 +8,10 @@ import (
 // SetFreeSpace replaces how e measures a directory's free space.
 func SetFreeSpace(e *Executor, f func(dir string) (uint64, error)) { e.freeSpace = f }
 
+// SetBeforeReplace makes e call f with the path just before its result
+// takes it.
+func SetBeforeReplace(e *Executor, f func(path string)) { e.beforeReplace = f }
+
 // Verify is verify, for tests that check a result themselves.
 func Verify(got media.File, target policy.Target, source media.File) error {
 	return verify(got, target, source)

@@ -27,11 +27,21 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 		return Result{}, err
 	}
 	args := propEditArgs(req.Source, req.Plan.Target, tracks)
+	// The file must still be the one checked and read by mkvmerge -J.
+	if err := checkSame(path, st, false); err != nil {
+		return Result{}, err
+	}
 	var (
 		got    media.File
 		gotRaw []byte
 	)
 	check := func(ctx context.Context) error {
+		// The editor edited the file now at path (it checks that): it
+		// must be the one planned, not one that took its name before the
+		// editor opened it.
+		if err := checkSame(path, st, true); err != nil {
+			return err
+		}
 		var err error
 		if got, gotRaw, err = e.Probe(ctx, path, media.Options{}); err != nil {
 			return fmt.Errorf("verify: %w", err)
@@ -41,6 +51,13 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 	if err := e.inPlace.Edit(ctx, path, args, check); err != nil {
 		if errors.Is(err, inplace.ErrBusy) {
 			return Result{}, fmt.Errorf("edit in place: %w: %w", ErrBusy, err)
+		}
+		if !errors.Is(err, ErrChanged) {
+			if cerr := checkSame(path, st, true); cerr != nil {
+				// Another file took the path during the edit; the editor
+				// restored the one it edited.
+				return Result{}, fmt.Errorf("edit in place: %w: %w", cerr, err)
+			}
 		}
 		return Result{}, fmt.Errorf("edit in place: %w", err)
 	}

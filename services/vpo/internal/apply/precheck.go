@@ -29,7 +29,7 @@ func checkUnchanged(path string, req Request) (fs.FileInfo, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file but %s; vpo changes only regular files", fileKind(st.Mode()))
+		return nil, permanent(fmt.Errorf("not a regular file but %s; vpo changes only regular files", fileKind(st.Mode())))
 	}
 	if st.Size() != req.SourceSize || !st.ModTime().Equal(req.SourceMTime) {
 		return nil, fmt.Errorf("size %d and modification time %s, the plan was made for size %d and %s: %w",
@@ -89,7 +89,7 @@ func (e *Executor) precheck(path string, req Request, rewrite bool) (fs.FileInfo
 // writable for vpo, or on a read-only mount.
 func writable(path string, mode fs.FileMode, what string) error {
 	if mode.Perm()&0o222 == 0 {
-		return fmt.Errorf("%s %s is read-only (mode %s); vpo does not change it", what, path, mode.Perm())
+		return permanent(fmt.Errorf("%s %s is read-only (mode %s); vpo does not change it", what, path, mode.Perm()))
 	}
 	access := uint32(unix.W_OK)
 	if mode.IsDir() {
@@ -97,7 +97,10 @@ func writable(path string, mode fs.FileMode, what string) error {
 	}
 	if err := unix.Access(path, access); err != nil {
 		if errors.Is(err, unix.EROFS) {
-			return fmt.Errorf("%s %s is on a read-only file system", what, path)
+			return permanent(fmt.Errorf("%s %s is on a read-only file system", what, path))
+		}
+		if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+			return permanent(fmt.Errorf("%s %s is not writable for vpo: %w", what, path, err))
 		}
 		return fmt.Errorf("%s %s is not writable for vpo: %w", what, path, err)
 	}

@@ -22,17 +22,22 @@ const (
 )
 
 // Probe runs `ffprobe -v error -print_format json -show_format
-// -show_streams` on path and returns its model and its JSON.
+// -show_streams` on path and returns its model and its JSON. A file
+// ffprobe does not read as media is an error matching ErrPermanent.
 func (e *Executor) Probe(ctx context.Context, path string, opts media.Options) (media.File, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	out, err := e.run(ctx, "ffprobe", e.tools.FFProbe, []string{"-v", "error", "-print_format", "json", "-show_format", "-show_streams", "--", path}, true)
 	if err != nil {
+		var te *toolError
+		if errors.As(err, &te) && te.notMedia() {
+			return media.File{}, nil, permanent(fmt.Errorf("%s is not a media file ffprobe can read: %w", path, err))
+		}
 		return media.File{}, nil, err
 	}
 	f, err := media.FromFFProbe(out, opts)
 	if err != nil {
-		return media.File{}, nil, fmt.Errorf("ffprobe %s: %w", path, err)
+		return media.File{}, nil, permanent(fmt.Errorf("ffprobe %s: %w", path, err))
 	}
 	return f, out, nil
 }
@@ -110,6 +115,12 @@ func (t *toolError) Unwrap() error { return t.exit }
 // diskFull reports whether the tool said its disk is full.
 func (t *toolError) diskFull() bool {
 	return strings.Contains(t.msg, "No space left") || strings.Contains(t.msg, "drive may be full")
+}
+
+// notMedia reports whether ffprobe said its input is not a media file it
+// can read.
+func (t *toolError) notMedia() bool {
+	return t.name == "ffprobe" && strings.Contains(t.msg, "Invalid data found when processing input")
 }
 
 // ffmpegWriteFailed reports whether ffmpeg's standard error says it could

@@ -39,7 +39,7 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 	}
 	if newPath != path {
 		if _, err := os.Lstat(newPath); err == nil {
-			return Result{}, fmt.Errorf("the result's name %s is taken; vpo does not overwrite it", newPath)
+			return Result{}, permanent(fmt.Errorf("the result's name %s is taken; vpo does not overwrite it", newPath))
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return Result{}, err
 		}
@@ -95,11 +95,6 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 		return Result{}, fmt.Errorf("verify %s: %w", in.Temp, err)
 	}
 	if err := r.finishTemp(); err != nil {
-		return Result{}, err
-	}
-	// The file must still be the one the tool read: a change made while
-	// it ran would be lost.
-	if _, err := checkUnchanged(path, req); err != nil {
 		return Result{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -216,20 +211,31 @@ func (r *replacement) finishTemp() error {
 	return nil
 }
 
-// commit puts the temporary file in place. Before the first rename, a
-// failure leaves the original as it was; after it, the change is made and
-// a failure to move or remove the original is only logged (both files
-// are then there).
+// commit puts the temporary file in place. It first checks that the file
+// at the path is still the one the tool read (device, inode, size, mtime,
+// ctime): a file written to or replaced meanwhile is left as it is
+// (ErrChanged). Before the first rename, a failure leaves the original as
+// it was; after it, the change is made and a failure to move or remove the
+// original is only logged (both files are then there).
 func (r *replacement) commit() error {
 	in, dir := r.in, filepath.Dir(r.in.Path)
+	if err := checkSame(in.Path, r.st, false); err != nil {
+		return err
+	}
 	if in.NewPath == "" {
 		if in.Kept != "" {
 			if err := r.keep(); err != nil {
 				return err
 			}
+			if r.linked {
+				// The link must be to the file the tool read.
+				if err := checkSame(in.Kept, r.st, true); err != nil {
+					return err
+				}
+			}
 		}
-		if err := os.Rename(in.Temp, in.Path); err != nil {
-			return fmt.Errorf("replace %s: %w", in.Path, err)
+		if err := r.replace(); err != nil {
+			return err
 		}
 		r.committed = true
 		r.kept = in.Kept
@@ -238,16 +244,23 @@ func (r *replacement) commit() error {
 			return fmt.Errorf("rename %s to %s: %w", in.Temp, in.NewPath, err)
 		}
 		r.committed = true
-		if in.Kept != "" {
+		switch err := checkSame(in.Path, r.st, true); {
+		case err != nil:
+			// Another file took the original's name after the check: it
+			// is not vpo's to move or remove.
+			r.e.log.WithError(err).Warnf("%s converted to %s; the file now at %s is left as it is", in.Path, in.NewPath, in.Path)
+		case in.Kept != "":
 			if err := renameNoReplace(in.Path, in.Kept); err != nil {
 				r.e.log.WithError(err).Warnf("%s converted to %s; the original stays where it is", in.Path, in.NewPath)
 				r.kept = in.Path
 			} else {
 				r.kept = in.Kept
 			}
-		} else if err := os.Remove(in.Path); err != nil {
-			r.e.log.WithError(err).Warnf("%s converted to %s; the original could not be removed", in.Path, in.NewPath)
-			r.kept = in.Path
+		default:
+			if err := os.Remove(in.Path); err != nil {
+				r.e.log.WithError(err).Warnf("%s converted to %s; the original could not be removed", in.Path, in.NewPath)
+				r.kept = in.Path
+			}
 		}
 	}
 	if err := syncDir(dir); err != nil {
@@ -255,6 +268,43 @@ func (r *replacement) commit() error {
 	}
 	if err := r.e.journal.end(in.ID); err != nil {
 		r.e.log.WithError(err).Warn("apply journal")
+	}
+	return nil
+}
+
+// replace puts the temporary file at in.Path. It exchanges the two names
+// atomically, then checks that what the temporary name now holds is the
+// file the tool read; when another file took the path since the last
+// check, the names are exchanged back (ErrChanged): vpo never renames its
+// result over a file it did not read. On a file system without the
+// exchange, the result is renamed over the path right after that check.
+func (r *replacement) replace() error {
+	in := r.in
+	if r.e.beforeReplace != nil {
+		r.e.beforeReplace(in.Path)
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, in.Temp, unix.AT_FDCWD, in.Path, unix.RENAME_EXCHANGE)
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.ENOTSUP) {
+		if err := os.Rename(in.Temp, in.Path); err != nil {
+			return fmt.Errorf("replace %s: %w", in.Path, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("replace %s: %w", in.Path, err)
+	}
+	if cerr := checkSame(in.Temp, r.st, true); cerr != nil {
+		if err := unix.Renameat2(unix.AT_FDCWD, in.Temp, unix.AT_FDCWD, in.Path, unix.RENAME_EXCHANGE); err != nil {
+			// Both files stay, under each other's names: the temporary
+			// name is not removed.
+			r.created = false
+			return fmt.Errorf("replace %s: %w; %s now holds vpo's result and %s the other file (exchanging them back failed: %v)", in.Path, cerr, in.Path, in.Temp, err)
+		}
+		return fmt.Errorf("replace %s: %w", in.Path, cerr)
+	}
+	// The temporary name holds the original now.
+	if err := os.Remove(in.Temp); err != nil {
+		r.e.log.WithError(err).Warnf("%s replaced; its original could not be removed from %s", in.Path, in.Temp)
 	}
 	return nil
 }
@@ -377,7 +427,7 @@ func keptName(path string) (string, error) {
 			name = stem + ".original." + strconv.Itoa(n) + ext
 		}
 		if len(filepath.Base(name)) > maxNameBytes {
-			return "", fmt.Errorf("keep the original of %s: the name %s is too long", path, filepath.Base(name))
+			return "", permanent(fmt.Errorf("keep the original of %s: the name %s is too long", path, filepath.Base(name)))
 		}
 		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
 			return name, nil
@@ -385,7 +435,7 @@ func keptName(path string) (string, error) {
 			return "", fmt.Errorf("keep the original: %w", err)
 		}
 	}
-	return "", fmt.Errorf("keep the original of %s: %s.original.EXT up to 999 are all taken", path, stem)
+	return "", permanent(fmt.Errorf("keep the original of %s: %s.original.EXT up to 999 are all taken", path, stem))
 }
 
 // randomID returns 16 random hex digits.

@@ -164,6 +164,9 @@ func TestChecksBeforeAnyChange(t *testing.T) {
 		prepare func(t *testing.T, e *apply.Executor, req *apply.Request)
 		is      error
 		msg     string
+		// permanent: the error matches ErrPermanent (another attempt
+		// cannot mend it).
+		permanent bool
 	}{
 		{
 			name: "size changed since the plan",
@@ -213,7 +216,7 @@ func TestChecksBeforeAnyChange(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			msg: "is read-only (mode -r--r--r--)",
+			msg: "is read-only (mode -r--r--r--)", permanent: true,
 		},
 		{
 			name: "read-only directory",
@@ -223,7 +226,8 @@ func TestChecksBeforeAnyChange(t *testing.T) {
 				}
 				t.Cleanup(func() { os.Chmod(filepath.Dir(req.Path), 0o755) })
 			},
-			msg: "directory " + "", // completed below
+			msg:       "directory " + "", // completed below
+			permanent: true,
 		},
 		{
 			name: "a symbolic link",
@@ -236,7 +240,7 @@ func TestChecksBeforeAnyChange(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			msg: "not a regular file but a symbolic link",
+			msg: "not a regular file but a symbolic link", permanent: true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -252,6 +256,9 @@ func TestChecksBeforeAnyChange(t *testing.T) {
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("error %q does not wrap %q", err, tc.is)
+			}
+			if got := errors.Is(err, apply.ErrPermanent); got != tc.permanent {
+				t.Errorf("error %q: errors.Is(err, ErrPermanent) = %v, want %v", err, got, tc.permanent)
 			}
 			msg := tc.msg
 			if tc.name == "read-only directory" {
@@ -300,6 +307,9 @@ func TestContainerChangeDoesNotOverwrite(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), other+" is taken") {
 		t.Fatalf("error %v, want one saying %s is taken", err, other)
 	}
+	if !errors.Is(err, apply.ErrPermanent) {
+		t.Errorf("error %q does not match ErrPermanent: it would be retried", err)
+	}
 	if after := snapshot(t, dir); after != before {
 		t.Errorf("the directory changed:\n%s\n→\n%s", before, after)
 	}
@@ -335,6 +345,9 @@ func TestPlanThatNeedsReencodingIsRefused(t *testing.T) {
 	})
 	before := snapshot(t, filepath.Dir(path))
 	_, err := e.Apply(context.Background(), req)
+	if err != nil && !errors.Is(err, apply.ErrPermanent) {
+		t.Errorf("error %q does not match ErrPermanent: it would be retried", err)
+	}
 	if err == nil || !strings.Contains(err.Error(), "source stream 1 is audio/aac, the target wants audio/opus") {
 		t.Fatalf("error %v", err)
 	}

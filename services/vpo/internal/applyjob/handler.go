@@ -371,8 +371,9 @@ func (h *Handler) execute(ctx context.Context, job store.Job, cfg Settings, pol 
 			delay = max(cfg.MinFileAge, time.Second)
 		case errors.Is(err, apply.ErrBusy), errors.Is(err, apply.ErrChanged):
 			delay = h.retryDelay
-		case errors.Is(err, apply.ErrVerify):
-			// The same tools would make the same result again.
+		case errors.Is(err, apply.ErrVerify), errors.Is(err, apply.ErrPermanent):
+			// The same tools would make the same result again; a
+			// read-only file, a symbolic link, a taken name stay so.
 			h.planFailed(ctx, row, err)
 			return Result{}, jobs.Final(err)
 		default:

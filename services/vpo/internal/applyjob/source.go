@@ -7,9 +7,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/scan"
 )
 
@@ -29,7 +31,12 @@ func (h *Handler) source(ctx context.Context, pol *policy.Policy, path string, f
 	}
 	f, raw, err := h.exec.Probe(ctx, path, pol.MediaOptions())
 	if err != nil {
-		return media.File{}, fmt.Errorf("probe %s: %w", path, err)
+		err = fmt.Errorf("probe %s: %w", path, err)
+		if errors.Is(err, apply.ErrPermanent) {
+			// Not a media file: another attempt reads the same.
+			err = jobs.Final(err)
+		}
+		return media.File{}, err
 	}
 	if err := h.st.UpsertFile(ctx, fileRow(path, fi.Size(), fi.ModTime(), f, raw, h.now())); err != nil {
 		return media.File{}, err
