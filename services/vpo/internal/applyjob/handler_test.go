@@ -240,7 +240,7 @@ func TestOnErrorFailStopsTheDirectory(t *testing.T) {
 		nj = append(nj, store.NewJob{Kind: applyjob.Kind, MaxAttempts: 1,
 			Payload: json.RawMessage(fmt.Sprintf(`{"policy":"eng","path":%q}`, p))})
 	}
-	if err := f.st.AwaitChildren(ctx, parent.Lease(), nj, time.Now()); err != nil {
+	if err := f.st.AwaitChildren(ctx, parent.Lease(), nj, nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	child, ok, err := f.st.ClaimJob(ctx, "w", []string{applyjob.Kind}, time.Minute, time.Now())

@@ -19,9 +19,8 @@ import (
 func (h *Handler) source(ctx context.Context, pol *policy.Policy, path string, fi os.FileInfo) (media.File, error) {
 	row, err := h.st.GetFile(ctx, path)
 	switch {
-	case err == nil && row.Probed() && len(row.Probe) > 0 && row.Size == fi.Size() && row.ModTime.Equal(fi.ModTime()):
-		f, err := media.FromFFProbe(row.Probe, pol.MediaOptions())
-		if err == nil && f.StreamsDropped == 0 {
+	case err == nil:
+		if f, ok := storedSource(row, fi, pol.MediaOptions()); ok {
 			return f, nil
 		}
 	case err != nil && !errors.Is(err, store.ErrNotFound):
@@ -35,6 +34,20 @@ func (h *Handler) source(ctx context.Context, pol *policy.Policy, path string, f
 		return media.File{}, err
 	}
 	return f, nil
+}
+
+// storedSource returns the media model of the probe stored in row when it
+// can stand for the file fi: probed without error, same size and
+// modification time, and every stream understood.
+func storedSource(row store.File, fi os.FileInfo, opts media.Options) (media.File, bool) {
+	if !row.Probed() || len(row.Probe) == 0 || row.Size != fi.Size() || !row.ModTime.Equal(fi.ModTime()) {
+		return media.File{}, false
+	}
+	f, err := media.FromFFProbe(row.Probe, opts)
+	if err != nil || f.StreamsDropped > 0 {
+		return media.File{}, false
+	}
+	return f, true
 }
 
 // fileRow is the files row of a probed file.
