@@ -31,6 +31,10 @@ type options struct {
 	conns      int
 	files      int
 	queueJobs  int
+	// policyFiles is the size of the already-scanned library the dry run
+	// plans; applyRuns the runs per change of the apply overhead.
+	policyFiles int
+	applyRuns   int
 }
 
 func main() {
@@ -51,6 +55,8 @@ func run() int {
 	flag.IntVar(&o.conns, "conns", 64, "wrk connections")
 	flag.IntVar(&o.files, "files", 100000, "files in the generated scan tree")
 	flag.IntVar(&o.queueJobs, "queue-jobs", 3000, "jobs per queue benchmark run")
+	flag.IntVar(&o.policyFiles, "policy-files", 10000, "files in the already-scanned library of the dry-run benchmark")
+	flag.IntVar(&o.applyRuns, "apply-runs", 5, "runs per change of the apply overhead benchmark")
 	flag.Parse()
 	if o.vpo == "" || o.floor == "" {
 		fmt.Fprintln(os.Stderr, "vpobench: -vpo and -floor are required")
@@ -103,6 +109,8 @@ func measure(ctx context.Context, o options) (*report, error) {
 		{"idle memory and load", measureLoad},
 		{"queue", measureQueue},
 		{"scan", measureScan},
+		{"policy dry run", measureDryRun},
+		{"apply overhead", measureApplyOverhead},
 	}
 	for _, s := range steps {
 		logf("== %s", s.name)
