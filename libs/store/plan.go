@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -145,10 +146,61 @@ func (s *Store) CreatePlans(ctx context.Context, plans []Plan, now time.Time) er
 		}
 		args[i] = a
 	}
-	if err := s.eachInTx(ctx, insertPlanSQL, len(args), func(i int) []any { return args[i] }, nil); err != nil {
+	if err := s.insertPlans(ctx, args); err != nil {
 		return fmt.Errorf("create %d plans: %w", len(plans), err)
 	}
 	return nil
+}
+
+// plansPerInsert is how many plans one INSERT statement of CreatePlans
+// stores (12 parameters each, far below SQLite's limit of 32766): one
+// statement per row would cost a statement step per row.
+const plansPerInsert = 64
+
+// insertPlans inserts the rows of args (each from planArgs) in one
+// transaction, plansPerInsert rows per statement.
+func (s *Store) insertPlans(ctx context.Context, args [][]any) (err error) {
+	if len(args) == 0 {
+		return nil
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var full *sql.Stmt
+	for start := 0; start < len(args); start += plansPerInsert {
+		chunk := args[start:min(start+plansPerInsert, len(args))]
+		flat := make([]any, 0, len(chunk)*len(chunk[0]))
+		for _, a := range chunk {
+			flat = append(flat, a...)
+		}
+		if len(chunk) < plansPerInsert {
+			_, err = tx.ExecContext(ctx, multiRowInsert(len(chunk)), flat...)
+		} else {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, multiRowInsert(plansPerInsert)); err != nil {
+					return err
+				}
+				defer full.Close()
+			}
+			_, err = full.ExecContext(ctx, flat...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// multiRowInsert is insertPlanSQL with n rows of values.
+func multiRowInsert(n int) string {
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	return strings.TrimSuffix(insertPlanSQL, row) + strings.Repeat(row+", ", n-1) + row
 }
 
 func nullTimeText(t time.Time) string {

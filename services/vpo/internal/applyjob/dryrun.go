@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
+	"sync"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/vpo-project/vpo/libs/jobs"
+	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/libs/store"
 )
@@ -18,23 +21,33 @@ import (
 // cancellation.
 const DryRunBatch = 500
 
+// dryRunFile is what a dry run made of one file of a batch.
+type dryRunFile struct {
+	plan    store.Plan
+	outcome string // OutcomePlanned or OutcomeUnchanged; "" when the file needs a child job
+}
+
 // dryRun plans the files of a directory dry run in the job itself when it
 // can do so without a tool: each file whose stored probe still stands for
 // it (same size and modification time, see storedSource) is planned from
 // that probe, DryRunBatch files at a time (one read of their rows, one
 // transaction for their plans, a progress report and a cancellation check
-// per batch). The files that need a probe (new, changed, never probed) or
-// whose plan fails are handed to child jobs as a directory job does (they
-// probe in parallel, retry, and report their errors one by one); the
-// job's own counts are added to its children's when the last one ends
-// (jobs.Children.Counted). Without such files the job completes at once
-// with its counts.
+// per batch; the files of a batch are planned on every CPU). The files
+// that need a probe (new, changed, never probed) or whose plan fails are
+// handed to child jobs as a directory job does (they probe in parallel,
+// retry, and report their errors one by one); the job's own counts are
+// added to its children's when the last one ends (jobs.Children.Counted).
+// Without such files the job completes at once with its counts.
 func (h *Handler) dryRun(ctx context.Context, job store.Job, pol *policy.Policy, p Payload, files []string,
 	progress jobs.Progress, log *logrus.Entry) (json.RawMessage, error) {
+	reader, err := media.NewReader(pol.MediaOptions())
+	if err != nil {
+		return nil, jobs.Final(fmt.Errorf("policy %q: %w", pol.Name, err))
+	}
 	var (
 		counts Counts
 		probe  []string
-		opts   = pol.MediaOptions()
+		out    = make([]dryRunFile, DryRunBatch)
 	)
 	for start := 0; start < len(files); start += DryRunBatch {
 		if err := ctx.Err(); err != nil {
@@ -45,51 +58,29 @@ func (h *Handler) dryRun(ctx context.Context, job store.Job, pol *policy.Policy,
 		if err != nil {
 			return nil, fmt.Errorf("dry run of %s: %w", p.Path, err)
 		}
+		if err := parallel(len(batch), func(i int) error {
+			var perr error
+			out[i], perr = planStored(job, pol, reader, batch[i], rows)
+			return perr
+		}); err != nil {
+			return nil, err
+		}
 		plans := make([]store.Plan, 0, len(batch))
-		outcomes := make([]string, 0, len(batch))
-		for _, path := range batch {
-			row, ok := rows[path]
-			if !ok {
+		for i, path := range batch {
+			switch out[i].outcome {
+			case "":
 				probe = append(probe, path)
 				continue
+			case OutcomePlanned:
+				counts.Planned++
+			default:
+				counts.Unchanged++
 			}
-			fi, err := os.Stat(path)
-			if err != nil {
-				probe = append(probe, path) // its child reports what became of it
-				continue
-			}
-			src, ok := storedSource(row, fi, opts)
-			if !ok {
-				probe = append(probe, path)
-				continue
-			}
-			plan, err := pol.Plan(src)
-			if err != nil {
-				probe = append(probe, path) // its child fails, naming the reason
-				continue
-			}
-			planJSON, err := json.Marshal(plan)
-			if err != nil {
-				return nil, fmt.Errorf("plan %s: %w", path, err)
-			}
-			plans = append(plans, store.Plan{JobID: job.ID, Policy: pol.Name, Path: path, Status: store.PlanPlanned,
-				DryRun: true, Plan: planJSON, FileSize: fi.Size(), FileMTime: fi.ModTime().UTC()})
-			outcome := OutcomePlanned
-			if plan.Empty() {
-				outcome = OutcomeUnchanged
-			}
-			outcomes = append(outcomes, outcome)
+			counts.Files++
+			plans = append(plans, out[i].plan)
 		}
 		if err := h.st.CreatePlans(ctx, plans, h.now()); err != nil {
 			return nil, fmt.Errorf("dry run of %s: %w", p.Path, err)
-		}
-		for _, o := range outcomes {
-			counts.Files++
-			if o == OutcomePlanned {
-				counts.Planned++
-			} else {
-				counts.Unchanged++
-			}
 		}
 		done := start + len(batch)
 		progress.Report(100*float64(done)/float64(len(files)),
@@ -111,4 +102,64 @@ func (h *Handler) dryRun(ctx context.Context, job store.Job, pol *policy.Policy,
 	}
 	log.WithFields(fields).Info("dry run: files without a usable stored probe go to child jobs")
 	return nil, &jobs.Children{Jobs: kids, Counted: counted}
+}
+
+// planStored plans the file at path from its stored row in rows, or
+// returns an empty outcome when it needs a child job: no row, a row that
+// no longer matches the file, a file gone, or a plan that fails (the
+// child fails naming the reason).
+func planStored(job store.Job, pol *policy.Policy, reader *media.Reader, path string, rows map[string]store.File) (dryRunFile, error) {
+	row, ok := rows[path]
+	if !ok {
+		return dryRunFile{}, nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return dryRunFile{}, nil
+	}
+	src, ok := storedSource(row, fi, reader)
+	if !ok {
+		return dryRunFile{}, nil
+	}
+	plan, err := pol.Plan(src)
+	if err != nil {
+		return dryRunFile{}, nil
+	}
+	planJSON, err := json.Marshal(plan)
+	if err != nil {
+		return dryRunFile{}, fmt.Errorf("plan %s: %w", path, err)
+	}
+	res := dryRunFile{outcome: OutcomePlanned, plan: store.Plan{JobID: job.ID, Policy: pol.Name, Path: path,
+		Status: store.PlanPlanned, DryRun: true, Plan: planJSON, FileSize: fi.Size(), FileMTime: fi.ModTime().UTC()}}
+	if plan.Empty() {
+		res.outcome = OutcomeUnchanged
+	}
+	return res, nil
+}
+
+// parallel calls fn(i) for i in [0, n) on up to GOMAXPROCS goroutines and
+// returns the first error.
+func parallel(n int, fn func(i int) error) error {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				if err := fn(i); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

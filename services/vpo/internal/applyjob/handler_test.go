@@ -62,7 +62,7 @@ type fixture struct {
 	file string
 }
 
-func newFixture(t *testing.T, s applyjob.Settings) *fixture {
+func newFixture(t testing.TB, s applyjob.Settings) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), filepath.Join(dir, "vpo.db"), store.Options{})

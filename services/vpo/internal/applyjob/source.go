@@ -20,8 +20,10 @@ func (h *Handler) source(ctx context.Context, pol *policy.Policy, path string, f
 	row, err := h.st.GetFile(ctx, path)
 	switch {
 	case err == nil:
-		if f, ok := storedSource(row, fi, pol.MediaOptions()); ok {
-			return f, nil
+		if r, rerr := media.NewReader(pol.MediaOptions()); rerr == nil {
+			if f, ok := storedSource(row, fi, r); ok {
+				return f, nil
+			}
 		}
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return media.File{}, err
@@ -39,11 +41,11 @@ func (h *Handler) source(ctx context.Context, pol *policy.Policy, path string, f
 // storedSource returns the media model of the probe stored in row when it
 // can stand for the file fi: probed without error, same size and
 // modification time, and every stream understood.
-func storedSource(row store.File, fi os.FileInfo, opts media.Options) (media.File, bool) {
+func storedSource(row store.File, fi os.FileInfo, r *media.Reader) (media.File, bool) {
 	if !row.Probed() || len(row.Probe) == 0 || row.Size != fi.Size() || !row.ModTime.Equal(fi.ModTime()) {
 		return media.File{}, false
 	}
-	f, err := media.FromFFProbe(row.Probe, opts)
+	f, err := r.Read(row.Probe)
 	if err != nil || f.StreamsDropped > 0 {
 		return media.File{}, false
 	}
