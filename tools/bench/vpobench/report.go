@@ -43,6 +43,9 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func spread(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "not measured"
+	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return fmt.Sprintf("min %s, median %s, p90 %s, max %s (n=%d)", ms(s[0]), ms(median(s)), ms(s[len(s)*9/10]), ms(s[len(s)-1]), len(s))
