@@ -58,6 +58,11 @@ type dryRunResult struct {
 type overheadCase struct {
 	Name, Policy, Executor string
 	Daemon, Job, Hand      []time.Duration
+	// Fsync, Probe and Identify time, by hand, the steps the daemon adds
+	// to the tool: fsync of the result, ffprobe of the result (the
+	// verification) and mkvmerge -J of the source (track IDs; not for
+	// ffmpeg).
+	Fsync, Probe, Identify []time.Duration
 	// Bench is the executor-only benchmark of the same change
 	// (services/vpo/internal/apply) and Ratio its apply/raw.
 	Bench string
@@ -259,7 +264,9 @@ func makeFilm(ctx context.Context, path string) error {
 	return nil
 }
 
-// copyFile copies src to dst and gives it mtime.
+// copyFile copies src to dst, gives it mtime and fsyncs it, so that the
+// copy is on disk like a file of a library (an fsync of the measured
+// run then flushes only what that run wrote).
 func copyFile(src, dst string, mtime time.Time) error {
 	data, err := os.ReadFile(src)
 	if err != nil {
@@ -271,7 +278,29 @@ func copyFile(src, dst string, mtime time.Time) error {
 	if err := os.WriteFile(dst, data, 0o644); err != nil {
 		return err
 	}
-	return os.Chtimes(dst, mtime, mtime)
+	if err := os.Chtimes(dst, mtime, mtime); err != nil {
+		return err
+	}
+	return fsyncFile(dst)
+}
+
+// fsyncFile fsyncs the file at path.
+func fsyncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// timeTool runs argv and returns how long it took.
+func timeTool(ctx context.Context, argv []string) (time.Duration, error) {
+	t0 := time.Now()
+	if out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, out)
+	}
+	return time.Since(t0), nil
 }
 
 // measureApplyOverhead times, on a fresh copy of one generated film per
@@ -369,12 +398,32 @@ func measureApplyOverhead(ctx context.Context, o options, rep *report) error {
 			if err := copyFile(film, src, old); err != nil {
 				return err
 			}
-			argv := hand[c.Executor](src, filepath.Join(hdir, "out"+map[bool]string{true: ".mp4", false: ".mkv"}[c.Executor == "ffmpeg"]))
-			t0 := time.Now()
-			if out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput(); err != nil {
-				return fmt.Errorf("%s by hand: %s: %w: %s", c.Name, strings.Join(argv, " "), err, out)
+			result := filepath.Join(hdir, "out"+map[bool]string{true: ".mp4", false: ".mkv"}[c.Executor == "ffmpeg"])
+			if c.Executor == "mkvpropedit" {
+				result = src
 			}
-			c.Hand = append(c.Hand, time.Since(t0))
+			argv := hand[c.Executor](src, result)
+			d, err := timeTool(ctx, argv)
+			if err != nil {
+				return fmt.Errorf("%s by hand: %w", c.Name, err)
+			}
+			c.Hand = append(c.Hand, d)
+			// What the daemon does on top, alone: fsync the result, probe it.
+			t0 := time.Now()
+			if err := fsyncFile(result); err != nil {
+				return err
+			}
+			c.Fsync = append(c.Fsync, time.Since(t0))
+			if d, err = timeTool(ctx, []string{"ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", "--", result}); err != nil {
+				return err
+			}
+			c.Probe = append(c.Probe, d)
+			if c.Executor != "ffmpeg" {
+				if d, err = timeTool(ctx, []string{"mkvmerge", "-J", film}); err != nil {
+					return err
+				}
+				c.Identify = append(c.Identify, d)
+			}
 			if err := os.RemoveAll(hdir); err != nil {
 				return err
 			}

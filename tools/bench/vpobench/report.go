@@ -172,6 +172,9 @@ func (r *report) markdown() string {
 			float64(r.filmSize)/(1<<20))
 		for _, c := range r.overhead {
 			p("  - %s: daemon %s; the job's started→finished %s; by hand %s.", c.Name, spread(c.Daemon), spread(c.Job), spread(c.Hand))
+			safe := median(c.Hand) + median(c.Fsync) + median(c.Probe) + median(c.Identify)
+			p("    The steps the daemon adds, each timed alone after the hand run: fsync of the result %s, ffprobe of the result (verification) %s, `mkvmerge -J` (track IDs) %s. Tool plus those steps: %s, against which the daemon is %.2f×.",
+				ms(median(c.Fsync)), ms(median(c.Probe)), ms(median(c.Identify)), ms(safe), ratio(median(c.Daemon), safe))
 		}
 		p("  - Executor only: `go test -bench '^BenchmarkApply(Mkvmerge|Mkvpropedit|FFmpeg)$' -benchtime %dx ./services/vpo/internal/apply` times `Executor.Apply` against the same tool command by hand in the same loop (apply/raw), on that package's 2 s 160x120 fixture, where the fixed costs (identification, verification probe, fsyncs, journal) weigh far more than on a real film.", r.opts.applyRuns)
 	}
