@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -32,7 +33,8 @@ type dryRunFile struct {
 // it (same size and modification time, see storedSource) is planned from
 // that probe, DryRunBatch files at a time (one read of their rows, one
 // transaction for their plans, a progress report and a cancellation check
-// per batch; the files of a batch are planned on every CPU). The files
+// per batch; the files of a batch are planned on every CPU while the
+// previous batch's plans are written). The files
 // that need a probe (new, changed, never probed) or whose plan fails are
 // handed to child jobs as a directory job does (they probe in parallel,
 // retry, and report their errors one by one); the job's own counts are
@@ -48,7 +50,19 @@ func (h *Handler) dryRun(ctx context.Context, job store.Job, pol *policy.Policy,
 		counts Counts
 		probe  []string
 		out    = make([]dryRunFile, DryRunBatch)
+		// written receives the outcome of the write of the previous
+		// batch's plans, which runs while this batch is planned.
+		written chan error
 	)
+	wait := func() error {
+		if written == nil {
+			return nil
+		}
+		err := <-written
+		written = nil
+		return err
+	}
+	defer func() { _ = wait() }()
 	for start := 0; start < len(files); start += DryRunBatch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -79,13 +93,18 @@ func (h *Handler) dryRun(ctx context.Context, job store.Job, pol *policy.Policy,
 			counts.Files++
 			plans = append(plans, out[i].plan)
 		}
-		if err := h.st.CreatePlans(ctx, plans, h.now()); err != nil {
+		if err := wait(); err != nil {
 			return nil, fmt.Errorf("dry run of %s: %w", p.Path, err)
 		}
+		written = make(chan error, 1)
+		go func(plans []store.Plan, now time.Time) { written <- h.st.CreatePlans(ctx, plans, now) }(plans, h.now())
 		done := start + len(batch)
 		progress.Report(100*float64(done)/float64(len(files)),
 			fmt.Sprintf("dry run: %d of %d files looked at, %d planned from stored probes, %d need a probe", done, len(files),
 				counts.Files, len(probe)))
+	}
+	if err := wait(); err != nil {
+		return nil, fmt.Errorf("dry run of %s: %w", p.Path, err)
 	}
 	fields := logrus.Fields{"files": len(files), "planned_inline": counts.Files, "children": len(probe)}
 	if len(probe) == 0 {
