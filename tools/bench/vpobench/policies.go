@@ -160,7 +160,7 @@ func measureDryRun(ctx context.Context, o options, rep *report) error {
 		if err != nil {
 			return err
 		}
-		j, err := runJob(ctx, base, "apply", map[string]any{"policy": "drop-jpn", "path": root, "dry_run": true}, 2*time.Millisecond)
+		j, err := runJob(ctx, base, "apply", map[string]any{"policy": "drop-jpn", "path": root, "dry_run": true}, 10*time.Millisecond)
 		if err != nil {
 			return fmt.Errorf("dry run: %w", err)
 		}
@@ -376,7 +376,7 @@ func measureApplyOverhead(ctx context.Context, o options, rep *report) error {
 			if _, err := runJob(ctx, base, "scan", map[string]any{"path": lib}, 5*time.Millisecond); err != nil {
 				return fmt.Errorf("scan %s: %w", lib, err)
 			}
-			j, err := runJob(ctx, base, "apply", map[string]any{"policy": c.Policy, "path": target}, 2*time.Millisecond)
+			j, err := runJob(ctx, base, "apply", map[string]any{"policy": c.Policy, "path": target}, 5*time.Millisecond)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.Name, err)
 			}
