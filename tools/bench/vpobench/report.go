@@ -183,7 +183,7 @@ func (r *report) markdown() string {
 	p("")
 	p("    %s", r.opts.command)
 	p("")
-	p("As root on Debian 12 (it installs `wrk`, `nginx-light` and `hyperfine` with apt-get when missing, never starting the nginx service). The measurements take about %s after the builds; `tools/bench/bench.sh -idle 5s -runs 5 -files 10000` is a quick smoke run (its numbers do not answer the goals). Run it on an otherwise idle machine.",
+	p("As root on Debian 12 (it installs `wrk`, `nginx-light`, `hyperfine`, `ffmpeg` and `mkvtoolnix` with apt-get when missing, never starting the nginx service). The measurements take about %s after the builds; `tools/bench/bench.sh -idle 5s -runs 5 -files 10000` is a quick smoke run (its numbers do not answer the goals), and `-only dryrun,overhead` runs only the policy benchmarks (the report then lacks the others). Run it on an otherwise idle machine.",
 		r.finished.Sub(r.started).Round(10*time.Second))
 	return b.String()
 }
