@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/vpo-project/vpo/libs/store"
@@ -15,6 +16,11 @@ import (
 // cancelled, its children never stored.
 type Children struct {
 	Jobs []store.NewJob
+	// Counted is what the job did itself before handing the rest to its
+	// children (nil when nothing): a JSON object of counts that the store
+	// adds to its children's counts when the job finishes (see
+	// store.Store.AwaitChildren).
+	Counted json.RawMessage
 }
 
 // Error describes the hand-off (it is not a failure).

@@ -86,3 +86,25 @@ func TestFinalErrorIsNotRetried(t *testing.T) {
 		t.Errorf("job = %d attempts, %d runs, error %q; want one attempt with the error", done.Attempts, len(runs), done.Error)
 	}
 }
+
+// TestChildrenCountedAdded: what a parent counted itself before handing
+// the rest to children (Children.Counted) is added to its children's
+// counts when it finishes.
+func TestChildrenCountedAdded(t *testing.T) {
+	e := newEnv(t)
+	e.register("parent", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		return nil, &jobs.Children{Jobs: []store.NewJob{{Kind: "child"}},
+			Counted: json.RawMessage(`{"files":4,"planned":3,"unchanged":1}`)}
+	})
+	e.register("child", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		return json.RawMessage(`{"outcome":"planned"}`), nil
+	})
+	parent := e.submit(store.NewJob{Kind: "parent"})
+	e.start(jobs.PoolOptions{Workers: 1})
+	done := e.waitStatus(parent.ID, store.StatusCompleted)
+	var counts map[string]int
+	if err := json.Unmarshal(done.Result, &counts); err != nil || counts["files"] != 5 || counts["planned"] != 4 ||
+		counts["unchanged"] != 1 {
+		t.Errorf("parent result = %s, %v; want 5 files, 4 planned, 1 unchanged", done.Result, err)
+	}
+}

@@ -791,7 +791,7 @@ func (p *Pool) awaitChildren(ctx context.Context, r *claimRun, err error) {
 	errors.As(err, &ch)
 	var conflict bool
 	if p.write(ctx, r, "await children", func(wctx context.Context) error {
-		err := p.q.AwaitChildren(wctx, r.lease, ch.Jobs, p.opts.Now())
+		err := p.q.AwaitChildren(wctx, r.lease, ch.Jobs, ch.Counted, p.opts.Now())
 		conflict = errors.Is(err, store.ErrConflict)
 		return err
 	}) {

@@ -27,7 +27,7 @@ type Queue interface {
 	// AwaitChildren ends the run l by storing children and making the job
 	// wait for them (see Children); ErrConflict when its cancellation was
 	// requested.
-	AwaitChildren(ctx context.Context, l store.Lease, children []store.NewJob, now time.Time) error
+	AwaitChildren(ctx context.Context, l store.Lease, children []store.NewJob, counted json.RawMessage, now time.Time) error
 }
 
 var _ Queue = (*store.Store)(nil)

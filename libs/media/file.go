@@ -100,14 +100,16 @@ type Stream struct {
 // "streams[3].channels: -2 is negative"; an invalid commentary pattern is
 // an error naming the pattern.
 func FromFFProbe(data []byte, opts Options) (File, error) {
-	patterns := make([]*regexp.Regexp, 0, len(opts.CommentaryPatterns))
-	for _, p := range opts.CommentaryPatterns {
-		re, err := regexp.Compile("(?i)" + p)
-		if err != nil {
-			return File{}, fmt.Errorf("commentary pattern %q: %w", p, err)
-		}
-		patterns = append(patterns, re)
+	r, err := NewReader(opts)
+	if err != nil {
+		return File{}, err
 	}
+	return r.Read(data)
+}
+
+// Read is FromFFProbe with r's options.
+func (r *Reader) Read(data []byte) (File, error) {
+	patterns := r.patterns
 	doc, err := decode(data)
 	if err != nil {
 		return File{}, err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -17,9 +18,23 @@ import (
 // result counting the children by outcome. Cancelling it cancels its
 // children. It fails with ErrLeaseLost when the job no longer runs under l
 // (nothing is inserted then) and with ErrInvalid without children.
-func (s *Store) AwaitChildren(ctx context.Context, l Lease, children []NewJob, now time.Time) (err error) {
+//
+// counted, when not nil, is what the job did itself before handing the
+// rest to children: a JSON object with the keys of the result ("files",
+// "unchanged", "applied", "planned", "pending_approval", "skipped",
+// "failed"; missing keys count 0). It is the job's result while it waits,
+// and is added to its children's counts when it finishes (migration 0007).
+func (s *Store) AwaitChildren(ctx context.Context, l Lease, children []NewJob, counted json.RawMessage, now time.Time) (err error) {
 	if len(children) == 0 {
 		return fmt.Errorf("await children of %s: no children: %w", l, ErrInvalid)
+	}
+	var result any
+	if counted != nil {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(counted, &obj); err != nil || obj == nil {
+			return fmt.Errorf("await children of %s: counted %s is not a JSON object: %w", l, counted, ErrInvalid)
+		}
+		result = string(counted)
 	}
 	rows := make([]Job, len(children))
 	payloads := make([]string, len(children))
@@ -38,10 +53,10 @@ func (s *Store) AwaitChildren(ctx context.Context, l Lease, children []NewJob, n
 			_ = tx.Rollback()
 		}
 	}()
-	res, err := tx.ExecContext(ctx, `UPDATE jobs SET awaiting_children = 1, children_pending = ?4, error = NULL,
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET awaiting_children = 1, children_pending = ?4, error = NULL, result = ?5,
 		progress_message = 'waiting for ' || ?4 || ' child jobs', lease_owner = NULL, lease_expires_at = NULL`+
 		leasedRunning+" AND cancel_requested = 0",
-		l.JobID, l.Owner, l.Token, len(children))
+		l.JobID, l.Owner, l.Token, len(children), result)
 	if err != nil {
 		return fmt.Errorf("await children of %s: %w", l, err)
 	}

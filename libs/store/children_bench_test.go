@@ -32,7 +32,7 @@ func BenchmarkChildFinished(b *testing.B) {
 	for i := range kids {
 		kids[i] = store.NewJob{Kind: "child"}
 	}
-	if err := s.AwaitChildren(ctx, p.Lease(), kids, time.Now()); err != nil {
+	if err := s.AwaitChildren(ctx, p.Lease(), kids, nil, time.Now()); err != nil {
 		b.Fatal(err)
 	}
 	result := json.RawMessage(`{"outcome":"applied"}`)

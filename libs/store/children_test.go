@@ -25,7 +25,7 @@ func spawn(t *testing.T, s *store.Store, n int) (store.Job, []store.Job) {
 	for i := range kids {
 		kids[i] = store.NewJob{Kind: "x", Payload: json.RawMessage(`{"i":1}`), MaxAttempts: 1}
 	}
-	if err := s.AwaitChildren(ctx, claimed.Lease(), kids, t0); err != nil {
+	if err := s.AwaitChildren(ctx, claimed.Lease(), kids, nil, t0); err != nil {
 		t.Fatalf("AwaitChildren: %v", err)
 	}
 	children, _, err := s.ListJobs(ctx, store.JobFilter{Parent: parent.ID})
@@ -148,14 +148,14 @@ func TestAwaitChildrenNeedsTheLease(t *testing.T) {
 	j := mustClaim(t, s, "w", t0)
 	stale := j.Lease()
 	stale.Token++
-	err := s.AwaitChildren(ctx, stale, []store.NewJob{{Kind: "x"}}, t0)
+	err := s.AwaitChildren(ctx, stale, []store.NewJob{{Kind: "x"}}, nil, t0)
 	if !errors.Is(err, store.ErrLeaseLost) {
 		t.Fatalf("AwaitChildren with a stale lease = %v; want ErrLeaseLost", err)
 	}
 	if kids, _, _ := s.ListJobs(ctx, store.JobFilter{Parent: j.ID}); len(kids) != 0 {
 		t.Errorf("%d children inserted by a refused call", len(kids))
 	}
-	if err := s.AwaitChildren(ctx, j.Lease(), nil, t0); !errors.Is(err, store.ErrInvalid) {
+	if err := s.AwaitChildren(ctx, j.Lease(), nil, nil, t0); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("AwaitChildren without children = %v; want ErrInvalid", err)
 	}
 }
@@ -211,7 +211,7 @@ func TestAwaitChildrenOfCancelledJob(t *testing.T) {
 	if _, err := s.CancelJob(ctx, j.ID, t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AwaitChildren(ctx, j.Lease(), []store.NewJob{{Kind: "x"}}, t0); !errors.Is(err, store.ErrConflict) {
+	if err := s.AwaitChildren(ctx, j.Lease(), []store.NewJob{{Kind: "x"}}, nil, t0); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("AwaitChildren after a cancel request = %v; want ErrConflict", err)
 	}
 	if kids, _, _ := s.ListJobs(ctx, store.JobFilter{Parent: j.ID}); len(kids) != 0 {

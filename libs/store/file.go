@@ -163,6 +163,45 @@ func (s *Store) GetFileByID(ctx context.Context, id int64) (File, error) {
 	return f, nil
 }
 
+// FilesByPath returns the rows of those of paths that are recorded, keyed
+// by path (unknown paths are left out), reading them with one query per
+// MaxFilesByPath paths. A directory dry run reads the stored probes of its
+// files this way, batch by batch.
+func (s *Store) FilesByPath(ctx context.Context, paths []string) (map[string]File, error) {
+	out := make(map[string]File, len(paths))
+	for start := 0; start < len(paths); start += MaxFilesByPath {
+		chunk := paths[start:min(start+MaxFilesByPath, len(paths))]
+		args := make([]any, len(chunk))
+		for i, p := range chunk {
+			args[i] = p
+		}
+		query := "SELECT " + fileSelectColumns + " FROM files WHERE path IN (?" + strings.Repeat(", ?", len(chunk)-1) + ")"
+		if err := s.filesInto(ctx, out, query, args); err != nil {
+			return nil, fmt.Errorf("files by path (%d paths from %q): %w", len(chunk), chunk[0], err)
+		}
+	}
+	return out, nil
+}
+
+// MaxFilesByPath is how many paths one query of FilesByPath reads.
+const MaxFilesByPath = 500
+
+func (s *Store) filesInto(ctx context.Context, out map[string]File, query string, args []any) error {
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return err
+		}
+		out[f.Path] = f
+	}
+	return rows.Err()
+}
+
 // upsertFileSQL inserts or replaces the row of one file; its arguments are
 // those of fileArgs.
 const upsertFileSQL = `INSERT INTO files (` + fileColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -93,32 +94,113 @@ func validPlanStatus(st string) bool {
 	return false
 }
 
-// CreatePlan stores p (its ID, CreatedAt and UpdatedAt are set here) and
-// returns it as stored.
-func (s *Store) CreatePlan(ctx context.Context, p Plan, now time.Time) (Plan, error) {
+// insertPlanSQL inserts one plan; its arguments are those of planArgs.
+const insertPlanSQL = `INSERT INTO plans (job_id, policy, path, status, dry_run, created_at,
+		updated_at, plan, file_size, file_mtime, error, apply_job_id)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// planArgs checks p and returns the arguments of insertPlanSQL.
+func planArgs(p Plan, now time.Time) ([]any, error) {
 	switch {
 	case p.Path == "" || p.Policy == "":
-		return Plan{}, fmt.Errorf("create plan: empty path or policy: %w", ErrInvalid)
+		return nil, fmt.Errorf("empty path or policy: %w", ErrInvalid)
 	case !validPlanStatus(p.Status):
-		return Plan{}, fmt.Errorf("create plan for %q: unknown status %q: %w", p.Path, p.Status, ErrInvalid)
+		return nil, fmt.Errorf("plan for %q: unknown status %q: %w", p.Path, p.Status, ErrInvalid)
 	case !json.Valid(p.Plan):
-		return Plan{}, fmt.Errorf("create plan for %q: plan is not valid JSON: %w", p.Path, ErrInvalid)
+		return nil, fmt.Errorf("plan for %q: plan is not valid JSON: %w", p.Path, ErrInvalid)
 	}
 	dry := 0
 	if p.DryRun {
 		dry = 1
 	}
 	at := formatTime(now)
-	row := s.wdb.QueryRowContext(ctx, `INSERT INTO plans (job_id, policy, path, status, dry_run, created_at,
-			updated_at, plan, file_size, file_mtime, error, apply_job_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+planColumns,
-		p.JobID, p.Policy, p.Path, p.Status, dry, at, at, string(p.Plan), p.FileSize, nullTimeText(p.FileMTime),
-		p.Error, p.ApplyJobID)
-	out, err := scanPlan(row)
+	return []any{p.JobID, p.Policy, p.Path, p.Status, dry, at, at, string(p.Plan), p.FileSize, nullTimeText(p.FileMTime),
+		p.Error, p.ApplyJobID}, nil
+}
+
+// CreatePlan stores p (its ID, CreatedAt and UpdatedAt are set here) and
+// returns it as stored.
+func (s *Store) CreatePlan(ctx context.Context, p Plan, now time.Time) (Plan, error) {
+	args, err := planArgs(p, now)
+	if err != nil {
+		return Plan{}, fmt.Errorf("create plan: %w", err)
+	}
+	out, err := scanPlan(s.wdb.QueryRowContext(ctx, insertPlanSQL+" RETURNING "+planColumns, args...))
 	if err != nil {
 		return Plan{}, fmt.Errorf("create plan for %q: %w", p.Path, err)
 	}
 	return out, nil
+}
+
+// CreatePlans stores plans in one transaction, as CreatePlan does for
+// each (a directory dry run stores its plans in batches this way). Either
+// all are stored or none: a plan with an empty path or policy, an unknown
+// status or invalid JSON fails the whole call with ErrInvalid, naming its
+// index and path, before anything is written.
+func (s *Store) CreatePlans(ctx context.Context, plans []Plan, now time.Time) error {
+	args := make([][]any, len(plans))
+	for i, p := range plans {
+		a, err := planArgs(p, now)
+		if err != nil {
+			return fmt.Errorf("create plans: item %d: %w", i, err)
+		}
+		args[i] = a
+	}
+	if err := s.insertPlans(ctx, args); err != nil {
+		return fmt.Errorf("create %d plans: %w", len(plans), err)
+	}
+	return nil
+}
+
+// plansPerInsert is how many plans one INSERT statement of CreatePlans
+// stores (12 parameters each, far below SQLite's limit of 32766): one
+// statement per row would cost a statement step per row.
+const plansPerInsert = 64
+
+// insertPlans inserts the rows of args (each from planArgs) in one
+// transaction, plansPerInsert rows per statement.
+func (s *Store) insertPlans(ctx context.Context, args [][]any) (err error) {
+	if len(args) == 0 {
+		return nil
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var full *sql.Stmt
+	for start := 0; start < len(args); start += plansPerInsert {
+		chunk := args[start:min(start+plansPerInsert, len(args))]
+		flat := make([]any, 0, len(chunk)*len(chunk[0]))
+		for _, a := range chunk {
+			flat = append(flat, a...)
+		}
+		if len(chunk) < plansPerInsert {
+			_, err = tx.ExecContext(ctx, multiRowInsert(len(chunk)), flat...)
+		} else {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, multiRowInsert(plansPerInsert)); err != nil {
+					return err
+				}
+				defer full.Close()
+			}
+			_, err = full.ExecContext(ctx, flat...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// multiRowInsert is insertPlanSQL with n rows of values.
+func multiRowInsert(n int) string {
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	return strings.TrimSuffix(insertPlanSQL, row) + strings.Repeat(row+", ", n-1) + row
 }
 
 func nullTimeText(t time.Time) string {

@@ -5,9 +5,11 @@
 #
 # Run as root on Debian 12 (or as a user with sudo rights for the one-time
 # apt-get install). It installs the baseline tools (wrk, nginx-light,
-# hyperfine) from Debian when they are missing, builds vpo and the floor
+# hyperfine; ffmpeg and mkvtoolnix for the policy benchmarks) from Debian
+# when they are missing, builds vpo and the floor
 # server with the Go on PATH, and runs tools/bench/vpobench, which measures
-# start-up, stop, load, memory, queue and scan against their baselines.
+# start-up, stop, load, memory, queue, scan, the policy dry run and the
+# apply overhead against their baselines.
 # Exits non-zero only when something broke, not for a missed goal.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +19,8 @@ need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v hyperfine >/dev/null || need+=(hyperfine)
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v mkvmerge >/dev/null || need+=(mkvtoolnix)
 if ((${#need[@]})); then
   sudo=()
   [[ $(id -u) -eq 0 ]] || sudo=(sudo)

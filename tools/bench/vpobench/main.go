@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,6 +33,11 @@ type options struct {
 	conns      int
 	files      int
 	queueJobs  int
+	// policyFiles is the size of the already-scanned library the dry run
+	// plans; applyRuns the runs per change of the apply overhead.
+	policyFiles int
+	applyRuns   int
+	only        string // comma-separated step names; "" runs every step
 }
 
 func main() {
@@ -51,6 +58,9 @@ func run() int {
 	flag.IntVar(&o.conns, "conns", 64, "wrk connections")
 	flag.IntVar(&o.files, "files", 100000, "files in the generated scan tree")
 	flag.IntVar(&o.queueJobs, "queue-jobs", 3000, "jobs per queue benchmark run")
+	flag.IntVar(&o.policyFiles, "policy-files", 10000, "files in the already-scanned library of the dry-run benchmark")
+	flag.IntVar(&o.applyRuns, "apply-runs", 5, "runs per change of the apply overhead benchmark")
+	flag.StringVar(&o.only, "only", "", "run only these steps (comma-separated: startstop,load,queue,scan,dryrun,overhead); the report then lacks the others")
 	flag.Parse()
 	if o.vpo == "" || o.floor == "" {
 		fmt.Fprintln(os.Stderr, "vpobench: -vpo and -floor are required")
@@ -96,15 +106,20 @@ func measure(ctx context.Context, o options) (*report, error) {
 		return nil, err
 	}
 	steps := []struct {
-		name string
-		fn   func(context.Context, options, *report) error
+		id, name string
+		fn       func(context.Context, options, *report) error
 	}{
-		{"start-up and stop", measureStartStop},
-		{"idle memory and load", measureLoad},
-		{"queue", measureQueue},
-		{"scan", measureScan},
+		{"startstop", "start-up and stop", measureStartStop},
+		{"load", "idle memory and load", measureLoad},
+		{"queue", "queue", measureQueue},
+		{"scan", "scan", measureScan},
+		{"dryrun", "policy dry run", measureDryRun},
+		{"overhead", "apply overhead", measureApplyOverhead},
 	}
 	for _, s := range steps {
+		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.id) {
+			continue
+		}
 		logf("== %s", s.name)
 		if err := s.fn(ctx, o, rep); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)

@@ -6,6 +6,8 @@
 //
 // A directory job hands each video file to a child job (jobs.Children) and
 // waits for them without holding a worker; its result counts the files by
-// outcome. A file job reuses the probe a scan stored when the file's size
+// outcome. A directory dry run plans the files whose stored probe still
+// matches in the job itself, in batches, and hands only the others to
+// child jobs. A file job reuses the probe a scan stored when the file's size
 // and modification time still match, and probes it otherwise.
 package applyjob

@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vpo-project/vpo/libs/jobs"
+	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/libs/store"
 )
 
@@ -15,8 +16,9 @@ import (
 // (files the scan would see: by extension; hidden files, among them the
 // executor's temporary files, and kept originals NAME.original.EXT are left
 // out). A directory without video files completes at once with zero
-// counts.
-func (h *Handler) expand(ctx context.Context, job store.Job, p Payload, progress jobs.Progress, log *logrus.Entry) (json.RawMessage, error) {
+// counts. A dry run plans the files it can plan without a probe itself
+// (see dryRun).
+func (h *Handler) expand(ctx context.Context, job store.Job, pol *policy.Policy, p Payload, progress jobs.Progress, log *logrus.Entry) (json.RawMessage, error) {
 	files, err := videoFiles(ctx, p.Path, p.recursive())
 	if err != nil {
 		return nil, err
@@ -25,6 +27,19 @@ func (h *Handler) expand(ctx context.Context, job store.Job, p Payload, progress
 		progress.Report(100, "no video files")
 		return json.Marshal(Counts{})
 	}
+	if p.DryRun {
+		return h.dryRun(ctx, job, pol, p, files, progress, log)
+	}
+	kids, err := childJobs(job, p, files)
+	if err != nil {
+		return nil, err
+	}
+	log.WithField("files", len(kids)).Info("apply: one child job per video file")
+	return nil, &jobs.Children{Jobs: kids}
+}
+
+// childJobs returns one child apply job per file.
+func childJobs(job store.Job, p Payload, files []string) ([]store.NewJob, error) {
 	kids := make([]store.NewJob, 0, len(files))
 	for _, f := range files {
 		payload, err := json.Marshal(Payload{Policy: p.Policy, Path: f, DryRun: p.DryRun})
@@ -33,8 +48,7 @@ func (h *Handler) expand(ctx context.Context, job store.Job, p Payload, progress
 		}
 		kids = append(kids, store.NewJob{Kind: Kind, Payload: payload, Priority: job.Priority, MaxAttempts: job.MaxAttempts})
 	}
-	log.WithField("files", len(kids)).Info("apply: one child job per video file")
-	return nil, &jobs.Children{Jobs: kids}
+	return kids, nil
 }
 
 // videoFiles lists the video files under dir (see VideoFiles); a

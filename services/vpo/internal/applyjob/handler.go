@@ -41,6 +41,8 @@ type Store interface {
 	GetFile(ctx context.Context, path string) (store.File, error)
 	UpsertFile(ctx context.Context, f store.File) error
 	CreatePlan(ctx context.Context, p store.Plan, now time.Time) (store.Plan, error)
+	CreatePlans(ctx context.Context, plans []store.Plan, now time.Time) error
+	FilesByPath(ctx context.Context, paths []string) (map[string]store.File, error)
 	GetPlan(ctx context.Context, id int64) (store.Plan, error)
 	ListPlans(ctx context.Context, f store.PlanFilter) ([]store.Plan, string, error)
 	SetPlanStatus(ctx context.Context, id int64, from []string, status, errMsg string, now time.Time) (store.Plan, error)
@@ -152,7 +154,7 @@ func (h *Handler) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		case err != nil:
 			err = fmt.Errorf("apply %s: %w", p.Path, err)
 		case fi.IsDir():
-			return h.expand(ctx, job, p, progress, log)
+			return h.expand(ctx, job, pol, p, progress, log)
 		default:
 			res, err = h.applyFile(ctx, job, cfg, pol, p.Path, p.DryRun)
 		}

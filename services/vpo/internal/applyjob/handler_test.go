@@ -62,7 +62,7 @@ type fixture struct {
 	file string
 }
 
-func newFixture(t *testing.T, s applyjob.Settings) *fixture {
+func newFixture(t testing.TB, s applyjob.Settings) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), filepath.Join(dir, "vpo.db"), store.Options{})
@@ -240,7 +240,7 @@ func TestOnErrorFailStopsTheDirectory(t *testing.T) {
 		nj = append(nj, store.NewJob{Kind: applyjob.Kind, MaxAttempts: 1,
 			Payload: json.RawMessage(fmt.Sprintf(`{"policy":"eng","path":%q}`, p))})
 	}
-	if err := f.st.AwaitChildren(ctx, parent.Lease(), nj, time.Now()); err != nil {
+	if err := f.st.AwaitChildren(ctx, parent.Lease(), nj, nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	child, ok, err := f.st.ClaimJob(ctx, "w", []string{applyjob.Kind}, time.Minute, time.Now())

@@ -21,10 +21,11 @@ import (
 func (h *Handler) source(ctx context.Context, pol *policy.Policy, path string, fi os.FileInfo) (media.File, error) {
 	row, err := h.st.GetFile(ctx, path)
 	switch {
-	case err == nil && row.Probed() && len(row.Probe) > 0 && row.Size == fi.Size() && row.ModTime.Equal(fi.ModTime()):
-		f, err := media.FromFFProbe(row.Probe, pol.MediaOptions())
-		if err == nil && f.StreamsDropped == 0 {
-			return f, nil
+	case err == nil:
+		if r, rerr := media.NewReader(pol.MediaOptions()); rerr == nil {
+			if f, ok := storedSource(row, fi, r); ok {
+				return f, nil
+			}
 		}
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return media.File{}, err
@@ -42,6 +43,20 @@ func (h *Handler) source(ctx context.Context, pol *policy.Policy, path string, f
 		return media.File{}, err
 	}
 	return f, nil
+}
+
+// storedSource returns the media model of the probe stored in row when it
+// can stand for the file fi: probed without error, same size and
+// modification time, and every stream understood.
+func storedSource(row store.File, fi os.FileInfo, r *media.Reader) (media.File, bool) {
+	if !row.Probed() || len(row.Probe) == 0 || row.Size != fi.Size() || !row.ModTime.Equal(fi.ModTime()) {
+		return media.File{}, false
+	}
+	f, err := r.Read(row.Probe)
+	if err != nil || f.StreamsDropped > 0 {
+		return media.File{}, false
+	}
+	return f, true
 }
 
 // fileRow is the files row of a probed file.
