@@ -40,7 +40,7 @@ func TestAwaitChildrenFinishesParentWithCounts(t *testing.T) {
 	s := openTestStore(t)
 	parent, _ := spawn(t, s, 3)
 	if parent.Status != store.StatusRunning || !parent.AwaitingChildren || parent.LeaseOwner != "" || parent.LeaseExpiresAt != nil ||
-		parent.ProgressMessage != "waiting for 3 child jobs" {
+		parent.ProgressMessage != "child jobs left: 3" {
 		t.Fatalf("waiting parent = %+v; want running, awaiting children, no lease", parent)
 	}
 	// Lease recovery long after leaves the waiting parent alone.
@@ -66,11 +66,14 @@ func TestAwaitChildrenFinishesParentWithCounts(t *testing.T) {
 		if (i < 2) != (p.Status == store.StatusRunning) {
 			t.Fatalf("after child %d parent is %s", i, p.Status)
 		}
-		if want := fmt.Sprintf("waiting for %d child jobs", 2-i); i < 2 && p.ProgressMessage != want {
+		if want := fmt.Sprintf("child jobs left: %d", 2-i); i < 2 && p.ProgressMessage != want {
 			t.Errorf("after child %d progress %q, want %q", i, p.ProgressMessage, want)
 		}
 	}
 	p := mustGet(t, s, parent.ID)
+	if p.ProgressMessage != "all child jobs finished" {
+		t.Errorf("finished parent's progress %q, want \"all child jobs finished\"", p.ProgressMessage)
+	}
 	var counts map[string]int
 	if err := json.Unmarshal(p.Result, &counts); err != nil {
 		t.Fatalf("parent result %s: %v", p.Result, err)

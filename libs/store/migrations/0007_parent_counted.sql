@@ -15,7 +15,7 @@ CREATE TRIGGER jobs_child_finished AFTER UPDATE OF status ON jobs
      AND OLD.status NOT IN ('completed', 'failed', 'cancelled')
 BEGIN
     UPDATE jobs SET children_pending = children_pending - 1,
-        progress_message = 'waiting for ' || (children_pending - 1) || ' child jobs'
+        progress_message = 'child jobs left: ' || (children_pending - 1)
     WHERE id = NEW.parent_id AND awaiting_children = 1 AND children_pending > 0;
     UPDATE jobs SET
         status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
@@ -23,6 +23,7 @@ BEGIN
         finished_at = NEW.finished_at,
         awaiting_children = 0,
         progress_percent = 100,
+        progress_message = 'all child jobs finished',
         result = (SELECT json_object(
                 'files', count(*) + coalesce(json_extract(jobs.result, '$.files'), 0),
                 'unchanged', coalesce(sum(o = 'unchanged'), 0) + coalesce(json_extract(jobs.result, '$.unchanged'), 0),

@@ -422,16 +422,28 @@ func planIDOf(job store.Job) int64 {
 	return p.PlanID
 }
 
+// MaxDeferrals bounds how many times one file is skipped for now and tried
+// again later (still changing, busy, changed under the tool): a file that
+// never settles is then left alone until a new apply (or rescan) asks.
+const MaxDeferrals = 20
+
 // later skips the file for now: a new top-level apply job of the same
-// payload (this file only) runs once delay has passed.
+// payload (this file only) runs once delay has passed, at most
+// MaxDeferrals times in a row.
 func (h *Handler) later(ctx context.Context, job store.Job, res Result, reason string, delay time.Duration) (Result, error) {
 	p, err := ParsePayload(job.Payload)
 	if err != nil {
 		return Result{}, err
 	}
-	if p.PlanID == 0 {
-		p = Payload{Policy: p.Policy, Path: res.Path, DryRun: p.DryRun}
+	res.Outcome = OutcomeSkipped
+	if p.Deferrals >= MaxDeferrals {
+		res.Reason = fmt.Sprintf("%s; not tried again: skipped %d times in a row (apply it again once it has settled)", reason, p.Deferrals+1)
+		return res, nil
 	}
+	if p.PlanID == 0 {
+		p = Payload{Policy: p.Policy, Path: res.Path, DryRun: p.DryRun, Deferrals: p.Deferrals}
+	}
+	p.Deferrals++
 	payload, err := json.Marshal(p)
 	if err != nil {
 		return Result{}, err
@@ -442,7 +454,7 @@ func (h *Handler) later(ctx context.Context, job store.Job, res Result, reason s
 	if err != nil {
 		return Result{}, fmt.Errorf("skip %s for now: %w", res.Path, err)
 	}
-	res.Outcome, res.RetryJobID = OutcomeSkipped, retry.ID
-	res.Reason = fmt.Sprintf("skipped: %s; tried again after %s by job %s", reason, at.UTC().Format(time.RFC3339), retry.ID)
+	res.RetryJobID = retry.ID
+	res.Reason = fmt.Sprintf("%s; tried again after %s by job %s", reason, at.UTC().Format(time.RFC3339), retry.ID)
 	return res, nil
 }

@@ -219,6 +219,35 @@ func TestStillChangingIsRetriedLater(t *testing.T) {
 	}
 }
 
+// TestDeferralsAreBounded: each retry of a file skipped for now counts in
+// its payload; after MaxDeferrals in a row the file is left alone (no new
+// job), so a file that never settles does not get a job forever.
+func TestDeferralsAreBounded(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, applyjob.Settings{})
+	f.exec.err = fmt.Errorf("x: %w", apply.ErrBusy)
+	_, res, err := f.run(t, fmt.Sprintf(`{"policy":"eng","path":%q,"deferrals":3}`, f.file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := outcome(t, res)
+	retry, err := f.st.GetJob(ctx, r.RetryJobID)
+	if err != nil {
+		t.Fatalf("retry job %q: %v", r.RetryJobID, err)
+	}
+	var p applyjob.Payload
+	if err := json.Unmarshal(retry.Payload, &p); err != nil || p.Deferrals != 4 {
+		t.Fatalf("retry payload %s (%v); want deferrals 4", retry.Payload, err)
+	}
+	_, res, err = f.run(t, fmt.Sprintf(`{"policy":"eng","path":%q,"deferrals":%d}`, f.file, applyjob.MaxDeferrals))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := outcome(t, res); r.Outcome != applyjob.OutcomeSkipped || r.RetryJobID != "" || !strings.Contains(r.Reason, "not tried again") {
+		t.Fatalf("after %d deferrals: result = %+v; want skipped without a retry job", applyjob.MaxDeferrals, r)
+	}
+}
+
 // TestOnErrorFailStopsTheDirectory: with on_error: fail, a child whose
 // file fails cancels its siblings and fails the parent.
 func TestOnErrorFailStopsTheDirectory(t *testing.T) {

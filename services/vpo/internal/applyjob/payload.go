@@ -24,13 +24,16 @@ type Payload struct {
 	Recursive *bool  `json:"recursive,omitempty"`
 	DryRun    bool   `json:"dry_run,omitempty"`
 	PlanID    int64  `json:"plan_id,omitempty"`
+	// Deferrals counts how many times the file was already skipped for
+	// now and tried again later (set by vpo, see MaxDeferrals).
+	Deferrals int `json:"deferrals,omitempty"`
 }
 
 // recursive defaults to true.
 func (p Payload) recursive() bool { return p.Recursive == nil || *p.Recursive }
 
 // payloadFields are the keys of Payload's JSON, spelled exactly.
-var payloadFields = []string{"policy", "path", "recursive", "dry_run", "plan_id"}
+var payloadFields = []string{"policy", "path", "recursive", "dry_run", "plan_id", "deferrals"}
 
 // ParsePayload decodes and checks an apply payload; errors name the field.
 // Keys are matched exactly (not case-insensitively, as encoding/json
@@ -51,6 +54,9 @@ func ParsePayload(raw json.RawMessage) (Payload, error) {
 	}
 	if p.PlanID < 0 {
 		return p, fmt.Errorf("apply payload: plan_id %d must be positive", p.PlanID)
+	}
+	if p.Deferrals < 0 || p.Deferrals > MaxDeferrals {
+		return p, fmt.Errorf("apply payload: deferrals %d must be between 0 and %d", p.Deferrals, MaxDeferrals)
 	}
 	if p.PlanID > 0 {
 		return p, nil
@@ -114,6 +120,9 @@ func ValidatePayload(raw json.RawMessage) (Payload, error) {
 	p, err := ParsePayload(raw)
 	if err != nil {
 		return p, err
+	}
+	if p.Deferrals != 0 {
+		return p, errors.New("apply payload: deferrals is set by vpo, not given")
 	}
 	if p.PlanID != 0 {
 		return p, fmt.Errorf("apply payload: plan_id is set by vpo, not given: approve plan %d with POST /api/plans/%d/approve", p.PlanID, p.PlanID)

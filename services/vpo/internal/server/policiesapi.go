@@ -104,8 +104,10 @@ func (a *PoliciesAPI) listPolicies(w http.ResponseWriter, r *http.Request) {
 	out := policyList{Policies: []policy.Summary{}, Dir: dir}
 	l, err := policy.List(dir)
 	if err != nil {
-		// An unreadable directory is reported, not a 500.
-		out.DirectoryExists, out.Error = true, err.Error()
+		// An unreadable directory (or a path that is no directory) is
+		// reported, not a 500.
+		fi, serr := os.Stat(dir)
+		out.DirectoryExists, out.Error = serr == nil && fi.IsDir(), err.Error()
 		a.reply(w, r, http.StatusOK, out)
 		return
 	}

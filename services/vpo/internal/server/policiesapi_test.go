@@ -36,6 +36,20 @@ func policiesRouter(t *testing.T, dir string) (*store.Store, func(method, target
 	}
 }
 
+// TestPoliciesDirIsAFile: a policies.dir that is a regular file is
+// reported with its error, and not as an existing directory.
+func TestPoliciesDirIsAFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "policies")
+	if err := os.WriteFile(dir, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, do := policiesRouter(t, dir)
+	rec := do("GET", "/api/policies")
+	if body := rec.Body.String(); rec.Code != 200 || !strings.Contains(body, `"directory_exists":false`) || !strings.Contains(body, `"error":`) {
+		t.Fatalf("policies.dir is a file: %d %s", rec.Code, body)
+	}
+}
+
 func TestPoliciesList(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "policies")
 	_, do := policiesRouter(t, dir)
