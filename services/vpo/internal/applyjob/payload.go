@@ -127,9 +127,6 @@ func decodePathB64(p *Payload) error {
 	if err != nil {
 		return fmt.Errorf("apply payload: path_b64 %q is not standard base64: %w", p.PathB64, err)
 	}
-	if len(b) == 0 {
-		return errors.New("apply payload: path_b64 is empty")
-	}
 	p.Path, p.PathB64, p.from = string(b), "", "path_b64"
 	return nil
 }
