@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
 
@@ -24,6 +26,7 @@ type planRow struct {
 	JobID      string      `json:"job_id"`
 	Policy     string      `json:"policy"`
 	Path       string      `json:"path"`
+	PathB64    string      `json:"path_b64,omitempty"` // the exact bytes of a path shown escaped
 	Status     string      `json:"status"`
 	DryRun     bool        `json:"dry_run"`
 	CreatedAt  time.Time   `json:"created_at"`
@@ -47,7 +50,7 @@ func addPlan(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 	lf := addClientFlags(list)
 	status := list.Flag("status", "Only plans with this status (planned, pending, approved, rejected, applied, failed, superseded).").String()
 	pol := list.Flag("policy", "Only plans of this policy.").PlaceHolder("NAME").String()
-	path := list.Flag("path", "Only plans of this file path.").PlaceHolder("P").String()
+	path := list.Flag("path", "Only plans of this file path (as vpo prints it; a path that is not UTF-8 may also be given as it is).").PlaceHolder("P").String()
 	job := list.Flag("job", "Only plans made by this job.").PlaceHolder("ID").String()
 	limit := list.Flag("limit", "At most this many plans (0: all).").Default("50").Int()
 	cmds[list.FullCommand()] = func(ctx context.Context) error {
@@ -63,6 +66,11 @@ func addPlan(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 			if v != "" {
 				q.Set(k, v)
 			}
+		}
+		if !utf8.ValidString(*path) {
+			// The exact bytes; ?path= takes the form vpo prints.
+			q.Del("path")
+			q.Set("path_b64", base64.StdEncoding.EncodeToString([]byte(*path)))
 		}
 		rows, err := listPlans(ctx, c, q, *limit)
 		if err != nil {

@@ -2,12 +2,14 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kingpin/v2"
 
@@ -37,9 +39,7 @@ func addPolicyApply(pc *kingpin.CmdClause, env Env, cmds map[string]commandFunc)
 		if err != nil {
 			return withCode(ExitUsage, fmt.Errorf("path %q: %w", *path, err))
 		}
-		body := map[string]any{"kind": "apply", "payload": applyPayload{
-			Policy: *name, Path: abs, Recursive: *recursive, DryRun: *dryRun,
-		}}
+		body := map[string]any{"kind": "apply", "payload": newApplyPayload(*name, abs, *recursive, *dryRun)}
 		var job store.Job
 		if err := c.do(ctx, "POST", "/api/jobs", body, &job); err != nil {
 			return err
@@ -48,7 +48,8 @@ func addPolicyApply(pc *kingpin.CmdClause, env Env, cmds map[string]commandFunc)
 			return printJobs(env.Stdout, true, job)
 		}
 		if !cf.json {
-			fmt.Fprintf(env.Stdout, "apply job %s queued (policy %s, %s%s)\n", job.ID, *name, abs, dryRunNote(*dryRun))
+			shown, _ := store.EscapePath(abs)
+			fmt.Fprintf(env.Stdout, "apply job %s queued (policy %s, %s%s)\n", job.ID, *name, shown, dryRunNote(*dryRun))
 		}
 		if !*wait {
 			return nil
@@ -65,12 +66,38 @@ func dryRunNote(dry bool) string {
 	return ""
 }
 
-// applyPayload is the payload of an apply job.
+// applyPayload is the payload of an apply job. A path that is not valid
+// UTF-8 goes as "path_b64" (its bytes in standard base64): JSON would
+// replace those bytes.
 type applyPayload struct {
 	Policy    string `json:"policy"`
-	Path      string `json:"path"`
+	Path      string `json:"path,omitempty"`
+	PathB64   string `json:"path_b64,omitempty"`
 	Recursive bool   `json:"recursive"`
 	DryRun    bool   `json:"dry_run"`
+}
+
+// newApplyPayload returns the payload applying policy to path.
+func newApplyPayload(policy, path string, recursive, dryRun bool) applyPayload {
+	p := applyPayload{Policy: policy, Path: path, Recursive: recursive, DryRun: dryRun}
+	if !utf8.ValidString(path) {
+		p.Path, p.PathB64 = "", base64.StdEncoding.EncodeToString([]byte(path))
+	}
+	return p
+}
+
+// shownPath is the path of p as the API shows it (escaped when it is not
+// UTF-8 or holds a backslash).
+func (p applyPayload) shownPath() string {
+	if p.PathB64 == "" {
+		return p.Path
+	}
+	b, err := base64.StdEncoding.DecodeString(p.PathB64)
+	if err != nil {
+		return p.PathB64
+	}
+	s, _ := store.EscapePath(string(b))
+	return s
 }
 
 // applyCounts is the result of an apply job for a directory (and what the
@@ -185,10 +212,11 @@ func (w *applyWaiter) failedChildren(ctx context.Context, id string) []string {
 	for _, j := range out.Jobs {
 		var p applyPayload
 		_ = json.Unmarshal(j.Payload, &p)
-		if p.Path == "" {
-			p.Path = "job " + j.ID
+		shown := p.shownPath()
+		if shown == "" {
+			shown = "job " + j.ID
 		}
-		lines = append(lines, p.Path+": "+j.Error)
+		lines = append(lines, shown+": "+j.Error)
 	}
 	return lines
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/policy"
+	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
 	"github.com/vpo-project/vpo/services/vpo/internal/scan"
 )
@@ -81,6 +82,20 @@ type filePlan struct {
 	Path  string       `json:"path"`
 	Plan  *policy.Plan `json:"plan"`
 	Error string       `json:"error,omitempty"`
+}
+
+// MarshalJSON writes "path" by the files API's rule: a path that is not
+// UTF-8 (or holds a backslash) is escaped by store.EscapePath, with its
+// exact bytes in "path_b64", so that two files never print the same path.
+func (r filePlan) MarshalJSON() ([]byte, error) {
+	type plain filePlan
+	j := struct {
+		Path    string `json:"path"`
+		PathB64 string `json:"path_b64,omitempty"`
+		plain
+	}{PathB64: store.PathB64(r.Path), plain: plain(r)}
+	j.Path, _ = store.EscapePath(r.Path)
+	return json.Marshal(j)
 }
 
 // planner plans one file at a time.

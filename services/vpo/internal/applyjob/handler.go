@@ -82,6 +82,21 @@ type Result struct {
 	RetryJobID string `json:"retry_job_id,omitempty"`
 }
 
+// MarshalJSON writes "path" and "new_path" by the files API's rule: a
+// path store.EscapePath escapes is written escaped, with its exact bytes
+// in "path_b64" (or "new_path_b64").
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	j := struct {
+		plain
+		PathB64    string `json:"path_b64,omitempty"`
+		NewPathB64 string `json:"new_path_b64,omitempty"`
+	}{plain: plain(r), PathB64: store.PathB64(r.Path), NewPathB64: store.PathB64(r.NewPath)}
+	j.Path, _ = store.EscapePath(r.Path)
+	j.NewPath, _ = store.EscapePath(r.NewPath)
+	return json.Marshal(j)
+}
+
 // Counts is the result of a directory job without video files (one with
 // files gets the same shape from its children, see store.AwaitChildren).
 type Counts struct {
@@ -201,8 +216,7 @@ func (h *Handler) fileFailed(ctx context.Context, job store.Job, pol *policy.Pol
 	if job.ParentID == "" || pol == nil || pol.Config.OnError != policy.OnErrorFail || !last || ctx.Err() != nil {
 		return
 	}
-	var p Payload
-	_ = json.Unmarshal(job.Payload, &p)
+	p, _ := ParsePayload(job.Payload)
 	msg := fmt.Sprintf("%s failed and policy %s says on_error: fail: %v", p.Path, pol.Name, err)
 	if ferr := h.st.FailFamily(context.WithoutCancel(ctx), job.ParentID, job.ID, msg, h.now()); ferr != nil {
 		log.WithError(ferr).Error("stop the other files of the directory job")

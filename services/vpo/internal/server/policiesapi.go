@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"syscall"
@@ -248,9 +250,9 @@ func (a *PoliciesAPI) listPlans(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k := range q {
 		switch k {
-		case "status", "path", "policy", "job", "limit", "cursor":
+		case "status", "path", "path_b64", "policy", "job", "limit", "cursor":
 		default:
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown query parameter %q (known: status, path, policy, job, limit, cursor)", k))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown query parameter %q (known: status, path, path_b64, policy, job, limit, cursor)", k))
 			return
 		}
 	}
@@ -278,8 +280,12 @@ func (a *PoliciesAPI) listPlans(w http.ResponseWriter, r *http.Request) {
 		}
 		job = c
 	}
+	path, ok := planPathParam(w, q)
+	if !ok {
+		return
+	}
 	plans, next, err := a.opts.Store.ListPlans(r.Context(), store.PlanFilter{
-		Status: q.Get("status"), Path: q.Get("path"), Policy: q.Get("policy"), JobID: job,
+		Status: q.Get("status"), Path: path, Policy: q.Get("policy"), JobID: job,
 		Limit: limit, Cursor: q.Get("cursor"),
 	})
 	if err != nil {
@@ -290,6 +296,31 @@ func (a *PoliciesAPI) listPlans(w http.ResponseWriter, r *http.Request) {
 		plans = []store.Plan{}
 	}
 	a.reply(w, r, http.StatusOK, planList{Plans: plans, NextCursor: next})
+}
+
+// planPathParam returns the file the plans query asks for: ?path= as the
+// API prints it (a path holding a backslash is the escaped form of
+// store.EscapePath) or ?path_b64= (standard base64 of the exact bytes).
+func planPathParam(w http.ResponseWriter, q url.Values) (string, bool) {
+	path, b64 := q.Get("path"), q.Get("path_b64")
+	switch {
+	case path != "" && b64 != "":
+		writeError(w, http.StatusBadRequest, "give either path or path_b64, not both")
+		return "", false
+	case b64 != "":
+		b, err := base64.StdEncoding.Strict().DecodeString(b64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("path_b64 %q is not standard base64: %v", b64, err))
+			return "", false
+		}
+		return string(b), true
+	}
+	p, err := store.UnescapePath(path)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "path: "+err.Error()+"; or give the exact bytes as path_b64")
+		return "", false
+	}
+	return p, true
 }
 
 func validPlanStatus(st string) bool {
