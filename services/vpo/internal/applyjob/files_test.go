@@ -13,7 +13,7 @@ import (
 func TestVideoFiles(t *testing.T) {
 	lib := t.TempDir()
 	for _, name := range []string{"a.mkv", "b.mp4", "notes.txt", ".hidden.mkv", ".a.vpo-tmp-0123456789abcdef.mkv",
-		"c.original.mkv", "sub/d.mkv", ".dot/e.mkv", "sub/deeper/f.avi"} {
+		"c.original.mkv", "c.original.2.mkv", "c.original.17.mp4", "sub/d.mkv", ".dot/e.mkv", "sub/deeper/f.avi"} {
 		p := filepath.Join(lib, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -54,5 +54,17 @@ func TestVideoFiles(t *testing.T) {
 				t.Errorf("VideoFiles(%s) = %q, want %q", tc.root, got, want)
 			}
 		})
+	}
+}
+
+func TestIsKeptOriginal(t *testing.T) {
+	for name, want := range map[string]bool{
+		"a.original.mkv": true, "a.original.2.mkv": true, "a.original.999.mp4": true,
+		"a.mkv": false, "a.original.1.mkv": false, "a.original.02.mkv": false, "a.original.x.mkv": false,
+		"original.mkv": false, "a.originally.mkv": false, "a.2.mkv": false, ".original.2.mkv": true,
+	} {
+		if got := applyjob.IsKeptOriginal(name); got != want {
+			t.Errorf("IsKeptOriginal(%q) = %v, want %v", name, got, want)
+		}
 	}
 }
