@@ -305,6 +305,7 @@ func TestValidatePayload(t *testing.T) {
 		{`{"plan_id":4}`, "plan_id is set by vpo, not given: approve plan 4 with POST /api/plans/4/approve"},
 		{fmt.Sprintf(`{"plan_id":999999,"policy":"p","path":%q}`, dir), "plan_id"},
 		{fmt.Sprintf(`{"policy":"p","path":%q,"deferrals":1}`, dir), "deferrals is set by vpo, not given"},
+		{fmt.Sprintf(`{"policy":"p","path":%q,"dry_run":null}`, dir), `field "dry_run" is null`},
 		{fmt.Sprintf(`{"policy":"p","path":%q,"deferrals":-1}`, dir), "deferrals -1 must be between 0 and 20"},
 		// The policy is a name in policies.dir, never a path.
 		{fmt.Sprintf(`{"policy":"/etc/shadow","path":%q}`, dir), `policy "/etc/shadow" is not a policy name: it contains "/"`},

@@ -158,6 +158,11 @@ func checkKeys(raw json.RawMessage) error {
 		if err := dec.Decode(&v); err != nil {
 			return fmt.Errorf("field %q: %w", key, err)
 		}
+		if string(v) == "null" {
+			// A null would leave the default, which for dry_run means a
+			// real change: say what is meant instead.
+			return fmt.Errorf("field %q is null: give a value or leave the field out", key)
+		}
 	}
 	return nil
 }
