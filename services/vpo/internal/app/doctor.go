@@ -234,6 +234,10 @@ func (d *doctor) paths(paths []string, unit *unitInfo) {
 			d.report("FAIL", what, unwrapPath(err).Error())
 			continue
 		}
+		if !fi.IsDir() && !fi.Mode().IsRegular() {
+			d.report("FAIL", what, fmt.Sprintf("not a regular file or a directory (%s): vpo applies policies to regular files only", fi.Mode().Type()))
+			continue
+		}
 		write := []string{p}
 		if !fi.IsDir() {
 			write = append(write, filepath.Dir(p))

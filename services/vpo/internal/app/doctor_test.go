@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -91,6 +92,10 @@ echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 	if err := os.Mkdir(roDir, 0o555); err != nil {
 		t.Fatal(err)
 	}
+	fifo := filepath.Join(media, "pipe.mkv")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	base := []string{"HOME=" + home, "VPO_DATABASE_PATH=" + db, "VPO_POLICIES_DIR=" + pdir}
 
 	for _, tc := range []struct {
@@ -121,7 +126,7 @@ echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 		{
 			name: "read-only file and directory",
 			path: allTools,
-			args: []string{roFile, roDir},
+			args: []string{roFile, roDir, fifo},
 			code: app.ExitFailure,
 			lines: []string{
 				`^ok    config: `,
@@ -131,7 +136,8 @@ echo "ReadWritePaths=-/var/lib/vpo `+media+`/ok"
 				`^ok    policy english`,
 				`^FAIL  path .*/ro\.mkv: .*/ro\.mkv is read-only \(mode -r--r--r--\): vpo never changes`,
 				`^FAIL  path .*/rodir: .*/rodir is read-only \(mode -r-xr-xr-x\): vpo never changes`,
-				`^2 failures, 0 warnings$`,
+				`^FAIL  path .*/pipe\.mkv: not a regular file or a directory \(p---------\)`,
+				`^3 failures, 0 warnings$`,
 			},
 		},
 		{
