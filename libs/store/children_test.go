@@ -279,3 +279,25 @@ func TestFailJobFinal(t *testing.T) {
 		t.Errorf("FailJobFinal of a finished job = %v; want ErrLeaseLost", err)
 	}
 }
+
+// TestPlansOfAParentJob: filtering plans by a directory job gives its own
+// plans (a dry run plans scanned files itself) and its children's.
+func TestPlansOfAParentJob(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	parent, children := spawn(t, s, 2)
+	mustPlan(t, s, store.Plan{JobID: parent.ID, Policy: "p", Path: "/m/inline.mkv", Status: store.PlanPlanned})
+	mustPlan(t, s, store.Plan{JobID: children[0].ID, Policy: "p", Path: "/m/child.mkv", Status: store.PlanPlanned})
+	mustPlan(t, s, store.Plan{JobID: "other", Policy: "p", Path: "/m/other.mkv", Status: store.PlanPlanned})
+	plans, _, err := s.ListPlans(ctx, store.PlanFilter{JobID: parent.ID, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, p := range plans {
+		paths = append(paths, p.Path)
+	}
+	if len(paths) != 2 || paths[0] != "/m/child.mkv" || paths[1] != "/m/inline.mkv" {
+		t.Errorf("plans of the parent job: %q; want its own and its child's", paths)
+	}
+}

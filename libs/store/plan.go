@@ -242,12 +242,18 @@ func (s *Store) ListPlans(ctx context.Context, f PlanFilter) ([]Plan, string, er
 	q := "SELECT " + planColumns + " FROM plans WHERE id < ?"
 	args := []any{before}
 	for _, c := range []struct{ col, v string }{
-		{"status", f.Status}, {"path", f.Path}, {"policy", f.Policy}, {"job_id", f.JobID},
+		{"status", f.Status}, {"path", f.Path}, {"policy", f.Policy},
 	} {
 		if c.v != "" {
 			q += " AND " + c.col + " = ?"
 			args = append(args, c.v)
 		}
+	}
+	if f.JobID != "" {
+		// A directory job's plans are its own (a dry run plans scanned
+		// files itself) and its children's.
+		q += " AND (job_id = ? OR job_id IN (SELECT id FROM jobs WHERE parent_id = ?))"
+		args = append(args, f.JobID, f.JobID)
 	}
 	q += " ORDER BY id DESC LIMIT ?"
 	args = append(args, limit+1)
