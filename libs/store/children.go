@@ -23,7 +23,7 @@ import (
 // rest to children: a JSON object with the keys of the result ("files",
 // "unchanged", "applied", "planned", "pending_approval", "skipped",
 // "failed"; missing keys count 0). It is the job's result while it waits,
-// and is added to its children's counts when it finishes (migration 0007).
+// and is added to its children's counts when it finishes (migration 0006).
 func (s *Store) AwaitChildren(ctx context.Context, l Lease, children []NewJob, counted json.RawMessage, now time.Time) (err error) {
 	if len(children) == 0 {
 		return fmt.Errorf("await children of %s: no children: %w", l, ErrInvalid)

@@ -21,7 +21,11 @@ ALTER TABLE jobs ADD COLUMN children_pending INTEGER NOT NULL DEFAULT 0 CHECK (c
 -- parent finishes: cancelled when its cancellation was requested, failed
 -- when a child set the parent's error (FailFamily, for on_error: fail),
 -- completed otherwise. Its result counts its children by the "outcome" of
--- their results; a child that failed or was cancelled counts as failed.
+-- their results; a child that failed or was cancelled counts as failed. A
+-- parent may have done part of its work itself (a directory dry run plans
+-- the files whose stored probe is still good and hands only the others to
+-- children): AwaitChildren then stores its own counts (the same keys) in
+-- its result, and they are added to its children's.
 -- Each child's end costs one primary-key update; only the last one reads
 -- the siblings.
 CREATE TRIGGER jobs_child_finished AFTER UPDATE OF status ON jobs
@@ -40,13 +44,14 @@ BEGIN
         progress_percent = 100,
         progress_message = 'all child jobs finished',
         result = (SELECT json_object(
-                'files', count(*),
-                'unchanged', coalesce(sum(o = 'unchanged'), 0),
-                'applied', coalesce(sum(o = 'applied'), 0),
-                'planned', coalesce(sum(o = 'planned'), 0),
-                'pending_approval', coalesce(sum(o = 'pending_approval'), 0),
-                'skipped', coalesce(sum(o = 'skipped'), 0),
-                'failed', coalesce(sum(o = 'failed'), 0))
+                'files', count(*) + coalesce(json_extract(jobs.result, '$.files'), 0),
+                'unchanged', coalesce(sum(o = 'unchanged'), 0) + coalesce(json_extract(jobs.result, '$.unchanged'), 0),
+                'applied', coalesce(sum(o = 'applied'), 0) + coalesce(json_extract(jobs.result, '$.applied'), 0),
+                'planned', coalesce(sum(o = 'planned'), 0) + coalesce(json_extract(jobs.result, '$.planned'), 0),
+                'pending_approval', coalesce(sum(o = 'pending_approval'), 0)
+                    + coalesce(json_extract(jobs.result, '$.pending_approval'), 0),
+                'skipped', coalesce(sum(o = 'skipped'), 0) + coalesce(json_extract(jobs.result, '$.skipped'), 0),
+                'failed', coalesce(sum(o = 'failed'), 0) + coalesce(json_extract(jobs.result, '$.failed'), 0))
             FROM (SELECT CASE WHEN c.status = 'completed'
                               THEN coalesce(json_extract(c.result, '$.outcome'), '') ELSE 'failed' END AS o
                   FROM jobs AS c WHERE c.parent_id = NEW.parent_id))
