@@ -17,6 +17,7 @@ import (
 	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
+	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
 )
 
 // needTools skips the test when a tool is missing, unless the environment
@@ -121,13 +122,18 @@ func makeMKV(t *testing.T, path string, meta ...string) {
 	}
 }
 
-// realExecutor makes f's handler use the real tools and returns the
-// executor.
-func realExecutor(t *testing.T, f *fixture) *apply.Executor {
+// realExecutor makes f's handler use the real tools (with the in-place
+// editor for flag, title and language changes as vpo serve does when
+// inPlace is true) and returns the executor.
+func realExecutor(t *testing.T, f *fixture, inPlace ...bool) *apply.Executor {
 	t.Helper()
 	l := logrus.New()
 	l.SetOutput(io.Discard)
-	ex, err := apply.New(apply.Options{JournalDir: filepath.Join(f.dir, "journal"), Logger: logrus.NewEntry(l)})
+	opts := apply.Options{JournalDir: filepath.Join(f.dir, "journal"), Logger: logrus.NewEntry(l)}
+	if len(inPlace) > 0 && inPlace[0] {
+		opts.InPlace = &inplace.Editor{JournalDir: filepath.Join(f.dir, "journal", "inplace"), Logger: logrus.NewEntry(l)}
+	}
+	ex, err := apply.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,5 +177,46 @@ func TestApplyAfterSameSizeReplacement(t *testing.T) {
 	}
 	if strings.Join(langs, ",") != "eng" {
 		t.Errorf("audio after the apply: %v, want [eng]", langs)
+	}
+}
+
+// freDefault makes the French audio track the default: a change of flags
+// only, which the in-place editor makes with mkvpropedit.
+const freDefault = "schema_version: 13\nconfig:\n  audio_languages: [fre]\nphases:\n  - name: flags\n    default_flags:\n" +
+	"      set_preferred_audio_default: true\n      clear_other_defaults: true\n"
+
+// TestLongTitleSurvivesInPlaceApplyOfScannedFile: the in-place variant of
+// TestLongTitleSurvivesApplyOfScannedFile: a flags-only apply of a scanned
+// file with a 1500-byte title succeeds and leaves the title whole.
+func TestLongTitleSurvivesInPlaceApplyOfScannedFile(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe", "mkvmerge", "mkvpropedit")
+	ctx := context.Background()
+	f := newFixture(t, applyjob.Settings{})
+	if err := os.WriteFile(filepath.Join(f.h.Settings().Dir, "fredef.yaml"), []byte(freDefault), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	title := strings.Repeat("Long title", 150) // 1500 bytes
+	makeMKV(t, f.file, "language=eng", "title="+title, "language=fre")
+	ex := realExecutor(t, f, true)
+	_, raw, err := ex.Probe(ctx, f.file, media.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.storeProbe(t, string(raw))
+	_, res, err := f.run(t, fmt.Sprintf(`{"policy":"fredef","path":%q}`, f.file))
+	if err != nil {
+		t.Fatalf("apply: %.300s", err)
+	}
+	if r := outcome(t, res); r.Outcome != applyjob.OutcomeApplied || r.Executor != apply.ExecutorMkvPropEdit {
+		t.Fatalf("apply: %+v, want applied by mkvpropedit", r)
+	}
+	after, _, err := ex.Probe(ctx, f.file, media.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range after.Streams {
+		if s.Type == media.StreamAudio && s.Language == "eng" && s.Title != title {
+			t.Errorf("title after the apply: %d bytes, want the %d of the original", len(s.Title), len(title))
+		}
 	}
 }
