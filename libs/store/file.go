@@ -29,8 +29,11 @@ type File struct {
 	Codec           string          `json:"codec,omitempty"`
 	DurationSeconds float64         `json:"duration_seconds"`
 	Tracks          int             `json:"tracks"`
-	// ProbedAt is when ffprobe last ran on the file; zero when it never
-	// did (ffprobe was not installed).
+	// ProbedAt is when the stored probe of the file was taken: when the
+	// ffprobe run started (a scan) or no earlier than when it read the
+	// file (an apply); zero when ffprobe never ran (it was not installed).
+	// A row whose probe started before the stored one's ProbedAt never
+	// replaces it (see UpsertFile).
 	ProbedAt time.Time `json:"probed_at"`
 	// ProbeError is the error of that run, "" when it worked.
 	ProbeError string `json:"probe_error"`
@@ -202,14 +205,27 @@ func (s *Store) filesInto(ctx context.Context, out map[string]File, query string
 	return rows.Err()
 }
 
+// probeNotOlder is true in upsertFileSQL when the row being written holds
+// a probe at least as recent as the stored one: its probe started at or
+// after the stored probe was taken, or either has none.
+const probeNotOlder = `(excluded.probed_at IS NULL OR files.probed_at IS NULL OR excluded.probed_at >= files.probed_at)`
+
 // upsertFileSQL inserts or replaces the row of one file; its arguments are
-// those of fileArgs.
+// those of fileArgs. A row whose probe started before the stored row's
+// probe was taken (a scan that probed the file while an apply changed it
+// and recorded the result) cannot replace what the stored row says of the
+// file: only last_scanned_at and missing are taken from it.
 const upsertFileSQL = `INSERT INTO files (` + fileColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime,
-		container = excluded.container, last_scanned_at = excluded.last_scanned_at,
-		missing = excluded.missing, probe = excluded.probe, codec = excluded.codec,
-		duration_seconds = excluded.duration_seconds, tracks = excluded.tracks,
-		probed_at = excluded.probed_at, probe_error = excluded.probe_error`
+	ON CONFLICT (path) DO UPDATE SET last_scanned_at = excluded.last_scanned_at, missing = excluded.missing` +
+	`, size = CASE WHEN ` + probeNotOlder + ` THEN excluded.size ELSE files.size END` +
+	`, mtime = CASE WHEN ` + probeNotOlder + ` THEN excluded.mtime ELSE files.mtime END` +
+	`, container = CASE WHEN ` + probeNotOlder + ` THEN excluded.container ELSE files.container END` +
+	`, probe = CASE WHEN ` + probeNotOlder + ` THEN excluded.probe ELSE files.probe END` +
+	`, codec = CASE WHEN ` + probeNotOlder + ` THEN excluded.codec ELSE files.codec END` +
+	`, duration_seconds = CASE WHEN ` + probeNotOlder + ` THEN excluded.duration_seconds ELSE files.duration_seconds END` +
+	`, tracks = CASE WHEN ` + probeNotOlder + ` THEN excluded.tracks ELSE files.tracks END` +
+	`, probe_error = CASE WHEN ` + probeNotOlder + ` THEN excluded.probe_error ELSE files.probe_error END` +
+	`, probed_at = CASE WHEN ` + probeNotOlder + ` THEN excluded.probed_at ELSE files.probed_at END`
 
 // fileArgs checks f and returns the arguments of upsertFileSQL.
 func fileArgs(f File) ([]any, error) {
@@ -238,7 +254,9 @@ func fileArgs(f File) ([]any, error) {
 }
 
 // UpsertFile inserts or replaces the row of f.Path. Missing is stored as
-// given (a file just seen by a scan should have Missing false).
+// given (a file just seen by a scan should have Missing false). When the
+// stored row's probe was taken after f.ProbedAt (f's probe may have read
+// older content), only f's LastScannedAt and Missing are stored.
 func (s *Store) UpsertFile(ctx context.Context, f File) error {
 	args, err := fileArgs(f)
 	if err != nil {

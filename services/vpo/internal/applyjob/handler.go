@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -224,7 +225,9 @@ func (h *Handler) fileFailed(ctx context.Context, job store.Job, pol *policy.Pol
 }
 
 // applyFile plans one file and, unless this is a dry run or the plan needs
-// approval, carries the plan out.
+// approval, carries the plan out. Planning without changing the file uses
+// the probe a scan stored when it still stands for the file; an apply that
+// changes the file probes it first.
 func (h *Handler) applyFile(ctx context.Context, job store.Job, cfg Settings, pol *policy.Policy, path string, dryRun bool) (Result, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -240,10 +243,25 @@ func (h *Handler) applyFile(ctx context.Context, job store.Job, cfg Settings, po
 	if age := h.now().Sub(fi.ModTime()); !dryRun && cfg.MinFileAge > 0 && age < cfg.MinFileAge {
 		return h.later(ctx, job, res, "still changing (modified "+age.Round(time.Second).String()+" ago)", cfg.MinFileAge-age+time.Second)
 	}
-	src, err := h.source(ctx, pol, path, fi)
+	// A stored probe only plans what does not change the file; a change
+	// is planned from a probe of the file as it is now.
+	var src media.File
+	if dryRun || cfg.RequireApproval {
+		src, err = h.source(ctx, pol, path, fi)
+	} else {
+		src, err = h.probe(ctx, pol, path, fi)
+	}
 	if err != nil {
 		return Result{}, err
 	}
+	return h.planFile(ctx, job, cfg, pol, path, fi, src, dryRun)
+}
+
+// planFile plans the file at path (in state fi) from src and, unless this
+// is a dry run or the plan needs approval, carries the plan out.
+func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol *policy.Policy, path string, fi os.FileInfo,
+	src media.File, dryRun bool) (Result, error) {
+	res := Result{Path: path, Policy: pol.Name}
 	plan, err := pol.Plan(src)
 	if err != nil {
 		return Result{}, jobs.Final(fmt.Errorf("plan %s with policy %s: %w", path, pol.Name, err))
@@ -349,13 +367,37 @@ func (h *Handler) runApproved(ctx context.Context, job store.Job, cfg Settings, 
 		h.planFailed(ctx, row, err)
 		return Result{}, pol, jobs.Final(err)
 	}
-	src, err := h.source(ctx, pol, row.Path, fi)
+	// The same size and mtime do not prove the same content (a file
+	// patched in place, or replaced by one of the same size and mtime):
+	// the file is probed and planned again, and the approved plan runs
+	// only when it still makes the same file.
+	src, err := h.probe(ctx, pol, row.Path, fi)
 	if err != nil {
 		h.planFailed(ctx, row, err)
 		return Result{}, pol, err
 	}
+	again, err := pol.Plan(src)
+	if err != nil || !sameTarget(again.Target, plan.Target) {
+		why := fmt.Sprintf("the file's content is not what plan %d was made from (same size and mtime, but its probe now plans a different result): planned again", row.ID)
+		if err != nil {
+			why = fmt.Sprintf("the file's content is not what plan %d was made from (it no longer plans: %v)", row.ID, err)
+		}
+		if _, serr := h.st.SetPlanStatus(ctx, row.ID, []string{store.PlanApproved}, store.PlanSuperseded, why, h.now()); serr != nil {
+			return Result{}, pol, serr
+		}
+		res, err := h.planFile(ctx, job, cfg, pol, row.Path, fi, src, false)
+		if res.Reason == "" {
+			res.Reason = why
+		}
+		return res, pol, err
+	}
 	res, err = h.execute(ctx, job, cfg, pol, row, src, plan)
 	return res, pol, err
+}
+
+// sameTarget tells whether two plans make the same file.
+func sameTarget(a, b policy.Target) bool {
+	return a.Container == b.Container && slices.Equal(a.Tracks, b.Tracks)
 }
 
 func (h *Handler) planFailed(ctx context.Context, row store.Plan, cause error) {

@@ -376,8 +376,11 @@ func (r *run) record(ctx context.Context, e walked) error {
 	if r.prober == nil {
 		return r.add(ctx, &f, "")
 	}
-	si, err := r.prober.Probe(ctx, e.path)
+	// The probe is dated by its start: a row an apply stores while this
+	// probe runs (it may read the content from before the apply) is newer
+	// and is kept by the store (see store.UpsertFile).
 	f.ProbedAt = r.now().UTC()
+	si, err := r.prober.Probe(ctx, e.path)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
