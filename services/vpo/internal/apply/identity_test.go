@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
@@ -298,4 +300,61 @@ func TestFileReplacedAsMkvpropeditStartsIsNotTouched(t *testing.T) {
 	if n := names(t, filepath.Join(jdir, "inplace")); len(n) != 0 {
 		t.Errorf("undo records left: %v", n)
 	}
+}
+
+// replacedAfterEditor runs the real in-place editor, then, when the edit
+// succeeded, moves replacement over the path: a file that takes the name
+// right after the edit, before vpo sets the edited file's times back.
+type replacedAfterEditor struct {
+	inplace.Editor
+	replacement string
+}
+
+func (r *replacedAfterEditor) Edit(ctx context.Context, path string, args []string, verify func(context.Context) error) error {
+	if err := r.Editor.Edit(ctx, path, args, verify); err != nil {
+		return err
+	}
+	return os.Rename(r.replacement, path)
+}
+
+// TestFileReplacedRightAfterTheInPlaceEditIsNotTouched: the times the
+// edited file had are set on that file, never on one that took its name
+// after the edit; that is reported as ErrChanged.
+func TestFileReplacedRightAfterTheInPlaceEditIsNotTouched(t *testing.T) {
+	path := fixture(t, fixtureMKV)
+	dir := filepath.Dir(path)
+	replacement := filepath.Join(dir, "replacement")
+	data := []byte("another cut")
+	if err := os.WriteFile(replacement, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	replMT := time.Date(2021, 5, 6, 7, 8, 9, 0, time.UTC)
+	if err := os.Chtimes(replacement, replMT, replMT); err != nil {
+		t.Fatal(err)
+	}
+	jdir := filepath.Join(t.TempDir(), "journal")
+	ed := &replacedAfterEditor{Editor: inplace.Editor{JournalDir: filepath.Join(jdir, "inplace")}, replacement: replacement}
+	e, err := apply.New(apply.Options{JournalDir: jdir, InPlace: ed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request(t, e, path, "mkv", func(ts []policy.TargetTrack) []policy.TargetTrack {
+		ts[1].Default, ts[3].Default = false, true
+		return ts
+	})
+	_, err = e.Apply(context.Background(), req)
+	if !errors.Is(err, apply.ErrChanged) || !strings.Contains(err.Error(), "another file took its name") {
+		t.Errorf("error %v, want ErrChanged saying another file took the name", err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("the file that took the name %s was changed", path)
+	}
+	if now, err := os.Stat(path); err != nil || !now.ModTime().Equal(replMT) {
+		t.Errorf("the file that took the name has mtime %v (%v), want %v", now.ModTime(), err, replMT)
+	}
+	assertClean(t, dir, jdir)
 }
