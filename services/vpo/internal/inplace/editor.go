@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -189,12 +190,12 @@ func (e *Editor) run(ctx context.Context, tool string, f *os.File, abs string, a
 	var exit *exec.ExitError
 	if errors.As(res.Exit, &exit) && exit.ExitCode() == 1 {
 		if e.Logger != nil {
-			e.Logger.WithField("path", abs).Warnf("mkvpropedit warned: %s", tail(res.Stdout, res.Stderr))
+			e.Logger.WithField("path", abs).Warnf("mkvpropedit warned: %s", named(tail(res.Stdout, res.Stderr), abs))
 		}
 		return nil
 	}
 	if res.Exit != nil {
-		return fmt.Errorf("mkvpropedit: %w: %s", res.Exit, tail(res.Stdout, res.Stderr))
+		return fmt.Errorf("mkvpropedit: %w: %s", res.Exit, named(tail(res.Stdout, res.Stderr), abs))
 	}
 	return nil
 }
@@ -206,6 +207,12 @@ func tail(stdout, stderr []byte) string {
 		out = append([]byte("…"), out[len(out)-errorTail:]...)
 	}
 	return string(bytes.ReplaceAll(out, []byte("\n"), []byte(" / ")))
+}
+
+// named puts the file's path where mkvpropedit's output names the file
+// by the descriptor it was given.
+func named(out, abs string) string {
+	return strings.ReplaceAll(out, openedFile, abs)
 }
 
 // undo restores the file after a failed edit and removes its record; cause

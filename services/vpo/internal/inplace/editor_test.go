@@ -414,6 +414,19 @@ func TestEditErrorKeepsTheEndOfTheOutput(t *testing.T) {
 	checkOriginal(t, ed, path, hash, mt)
 }
 
+// TestEditErrorNamesThePath: mkvpropedit edits /proc/self/fd/3; its
+// messages name the file by the path Edit was given.
+func TestEditErrorNamesThePath(t *testing.T) {
+	ed, path, hash, mt := setup(t)
+	ed.MkvPropEdit = script(t, `echo "Error: The file '$1' could not be opened for writing."; exit 2`)
+	err := ed.Edit(context.Background(), path, nil, nil)
+	want := "Error: The file '" + path + "' could not be opened for writing."
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("Edit error %v, want one ending with %q", err, want)
+	}
+	checkOriginal(t, ed, path, hash, mt)
+}
+
 // TestEditNeverTouchesAFileRenamedOverThePath renames another file over
 // the path while mkvpropedit starts (its wrapper does it, then runs the
 // real one): the edit must go to the file Edit opened, be undone there,
