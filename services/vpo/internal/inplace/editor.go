@@ -13,9 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
@@ -50,15 +49,17 @@ type Editor struct {
 // safely. It opens path once, and everything after works on that open
 // file (inode): mkvpropedit gets it as its file descriptor 3 and edits
 // "/proc/self/fd/3", so a file that takes the path meanwhile (renamed over
-// it) is never written to. Before mkvpropedit runs, the byte ranges mkvpropedit can rewrite (every
-// level-1 element that is not a Cluster, every Cluster's header, the
-// EBML and Segment headers) and the file's size, mtime and identity are
-// saved in a fsynced undo record; after it, verify(ctx) is called (nil
-// verify checks nothing). If mkvpropedit fails, ctx ends, or verify fails,
-// the file is restored byte for byte (and its mtime too) and the error
-// returned; when another file is at the path once mkvpropedit has run,
-// the edit is undone too (the error says the file was replaced); on success the file is fsynced and the record removed. The
-// mtime mkvpropedit leaves is kept: setting it is the caller's choice.
+// it) is never written to. Before mkvpropedit runs, the byte ranges
+// mkvpropedit can rewrite (every level-1 element that is not a Cluster,
+// every Cluster's header, the EBML and Segment headers) and the file's
+// size, mtime and identity are saved in a fsynced undo record; after it,
+// verify(ctx) is called (nil verify checks nothing) once the path is
+// found to lead to the opened file still. If mkvpropedit fails, ctx ends,
+// verify fails, or another file is at the path once mkvpropedit has run
+// (the error says the file was replaced), the opened file is restored
+// byte for byte (and its mtime too) and the error returned; on success
+// the file is fsynced and the record removed. The mtime mkvpropedit
+// leaves is kept: setting it is the caller's choice.
 //
 // A file whose layout cannot be saved (see Spans) is not touched: the
 // error wraps ErrLayout. Nor is a file with another undo record in the
