@@ -76,7 +76,12 @@
 // takes the path by an atomic exchange of the two names, after which the
 // file it took the place of is checked once more (device and inode); a
 // different one gets its name back (ErrChanged): vpo never renames a result
-// over a file it did not read. A disk that fills up during the write is ErrNoSpace too
+// over a file it did not read. An in-place edit goes to the file the
+// editor opened (mkvpropedit gets it as an open file, not by its path), is
+// undone on that file when another one is at the path once mkvpropedit
+// has run (ErrChanged), and the edited file's times are set back on that
+// file only: one that took the name right after the edit is left as it is
+// (ErrChanged). A disk that fills up during the write is ErrNoSpace too
 // ("disk full").
 //
 // # Failures another attempt cannot mend

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -36,9 +38,11 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 		gotRaw []byte
 	)
 	check := func(ctx context.Context) error {
-		// The editor edited the file now at path (it checks that): it
-		// must be the one planned, not one that took its name before the
-		// editor opened it.
+		// The editor edited the file it opened, and calls this only
+		// while that file is still at path (it checks that); the
+		// probe reads path, so the file there must be the one
+		// planned, not one that took its name before the editor
+		// opened it.
 		if err := checkSame(path, st, true); err != nil {
 			return err
 		}
@@ -61,13 +65,10 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 		}
 		return Result{}, fmt.Errorf("edit in place: %w", err)
 	}
-	sys := st.Sys().(*syscall.Stat_t)
-	times := []unix.Timespec{unix.NsecToTimespec(sys.Atim.Nano()), unix.NsecToTimespec(sys.Mtim.Nano())}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, times, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := keepTimes(path, st); errors.Is(err, ErrChanged) {
+		return Result{}, fmt.Errorf("edit in place: %w", err)
+	} else if err != nil {
 		e.log.WithError(err).Warnf("%s: edited, but its modification time could not be kept", path)
-	} else if f, err := os.Open(path); err == nil {
-		_ = f.Sync()
-		f.Close()
 	}
 	if gotRaw == nil {
 		// An editor that did not call verify: probe the result now.
@@ -76,4 +77,40 @@ func (e *Executor) applyInPlace(ctx context.Context, path string, req Request) (
 		}
 	}
 	return e.result(ExecutorMkvPropEdit, path, "", got, gotRaw), nil
+}
+
+// keepTimes gives the file at path, once edited in place, the access and
+// modification times st recorded before the edit, and fsyncs it. It sets
+// them on a file it opened and found to be the one st describes (device
+// and inode), never through the path alone: a file that took the name
+// after the edit is left as it is, and the error wraps ErrChanged.
+func keepTimes(path string, st fs.FileInfo) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("%s: edited, but it is gone from its path (%v): %w", path, err, ErrChanged)
+	}
+	defer f.Close()
+	now, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(now, st) {
+		return fmt.Errorf("%s: edited, but another file took its name right after the edit (that file was not touched): %w", path, ErrChanged)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	times := []unix.Timespec{unix.NsecToTimespec(sys.Atim.Nano()), unix.NsecToTimespec(sys.Mtim.Nano())}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(fd)), times, 0)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return serr
+	}
+	return f.Sync()
 }

@@ -23,7 +23,14 @@
 // file to its original size gives the original, byte for byte, whatever
 // mkvpropedit had or had not written yet.
 //
-// Edit then runs mkvpropedit and the caller's verification. If either
+// Edit then runs mkvpropedit and the caller's verification. It opens the
+// file once, saves it from that open file, and hands that same open file
+// to mkvpropedit (as its file descriptor 3, named "/proc/self/fd/3" on its
+// command line): mkvpropedit edits the inode that was saved, whatever its
+// path leads to by then. A file renamed over the path meanwhile is never
+// written to; once mkvpropedit has run, Edit checks that the path still
+// leads to the opened file, and undoes the edit (on the opened file) when
+// it does not. Restoring writes to the opened file too, mtime included. If either
 // fails, or the context ends, Edit restores the file at once. If both
 // succeed, the file is fsynced and only then is the record removed (and
 // the directory fsynced): from that moment the edited file is durable and

@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
@@ -42,15 +45,21 @@ type Editor struct {
 	Logger *logrus.Entry
 }
 
-// Edit runs `mkvpropedit PATH ARGS...` on the MKV file at path, in place,
-// safely: before it, the byte ranges mkvpropedit can rewrite (every
-// level-1 element that is not a Cluster, every Cluster's header, the
-// EBML and Segment headers) and the file's size, mtime and identity are
-// saved in a fsynced undo record; after it, verify(ctx) is called (nil
-// verify checks nothing). If mkvpropedit fails, ctx ends, or verify fails,
-// the file is restored byte for byte (and its mtime too) and the error
-// returned; on success the file is fsynced and the record removed. The
-// mtime mkvpropedit leaves is kept: setting it is the caller's choice.
+// Edit runs mkvpropedit with args on the MKV file at path, in place,
+// safely. It opens path once, and everything after works on that open
+// file (inode): mkvpropedit gets it as its file descriptor 3 and edits
+// "/proc/self/fd/3", so a file that takes the path meanwhile (renamed over
+// it) is never written to. Before mkvpropedit runs, the byte ranges
+// mkvpropedit can rewrite (every level-1 element that is not a Cluster,
+// every Cluster's header, the EBML and Segment headers) and the file's
+// size, mtime and identity are saved in a fsynced undo record; after it,
+// verify(ctx) is called (nil verify checks nothing) once the path is
+// found to lead to the opened file still. If mkvpropedit fails, ctx ends,
+// verify fails, or another file is at the path once mkvpropedit has run
+// (the error says the file was replaced), the opened file is restored
+// byte for byte (and its mtime too) and the error returned; on success
+// the file is fsynced and the record removed. The mtime mkvpropedit
+// leaves is kept: setting it is the caller's choice.
 //
 // A file whose layout cannot be saved (see Spans) is not touched: the
 // error wraps ErrLayout. Nor is a file with another undo record in the
@@ -84,12 +93,14 @@ func (e *Editor) Edit(ctx context.Context, path string, args []string, verify fu
 	}
 	// From here on the record exists: every way out either restores the
 	// file or leaves the record for Recover.
-	if err := e.run(ctx, tool, abs, args); err != nil {
+	if err := e.run(ctx, tool, f, abs, args); err != nil {
 		return e.undo(f, rec, name, err)
 	}
 	if err := sameFile(abs, rec); err != nil {
-		// mkvpropedit replaced the file instead of editing it: the
-		// original inode is no longer at the path.
+		// The original inode is no longer at the path: another file was
+		// renamed over it (or mkvpropedit replaced the file instead of
+		// editing it). The edit went to the opened inode, which is
+		// restored; the file at the path was not touched.
 		return e.undo(f, rec, name, err)
 	}
 	if verify != nil {
@@ -156,14 +167,20 @@ func (e *Editor) save(f *os.File, abs string) (record, error) {
 	return rec, nil
 }
 
-// run runs mkvpropedit on abs; an error carries the end of its output
+// openedFile is how mkvpropedit names the file Edit opened: the file is
+// its first extra file descriptor (proc.Cmd.ExtraFiles[0]).
+const openedFile = "/proc/self/fd/3"
+
+// run runs mkvpropedit on the open file f (whose path was abs when it was
+// opened), passed to it as fd 3; an error carries the end of its output
 // (mkvpropedit prints its errors on stdout).
-func (e *Editor) run(ctx context.Context, tool, abs string, args []string) error {
+func (e *Editor) run(ctx context.Context, tool string, f *os.File, abs string, args []string) error {
 	res, err := proc.Run(ctx, proc.Cmd{
-		Path:      tool,
-		Args:      append([]string{abs}, args...),
-		MaxStdout: maxToolOutput,
-		MaxStderr: maxToolOutput,
+		Path:       tool,
+		Args:       append([]string{openedFile}, args...),
+		MaxStdout:  maxToolOutput,
+		MaxStderr:  maxToolOutput,
+		ExtraFiles: []*os.File{f},
 	})
 	if err != nil {
 		return fmt.Errorf("run mkvpropedit: %w", err)
@@ -174,12 +191,12 @@ func (e *Editor) run(ctx context.Context, tool, abs string, args []string) error
 	var exit *exec.ExitError
 	if errors.As(res.Exit, &exit) && exit.ExitCode() == 1 {
 		if e.Logger != nil {
-			e.Logger.WithField("path", abs).Warnf("mkvpropedit warned: %s", tail(res.Stdout, res.Stderr))
+			e.Logger.WithField("path", abs).Warnf("mkvpropedit warned: %s", named(tail(res.Stdout, res.Stderr), abs))
 		}
 		return nil
 	}
 	if res.Exit != nil {
-		return fmt.Errorf("mkvpropedit: %w: %s", res.Exit, tail(res.Stdout, res.Stderr))
+		return fmt.Errorf("mkvpropedit: %w: %s", res.Exit, named(tail(res.Stdout, res.Stderr), abs))
 	}
 	return nil
 }
@@ -191,6 +208,12 @@ func tail(stdout, stderr []byte) string {
 		out = append([]byte("…"), out[len(out)-errorTail:]...)
 	}
 	return string(bytes.ReplaceAll(out, []byte("\n"), []byte(" / ")))
+}
+
+// named puts the file's path where mkvpropedit's output names the file
+// by the descriptor it was given.
+func named(out, abs string) string {
+	return strings.ReplaceAll(out, openedFile, abs)
 }
 
 // undo restores the file after a failed edit and removes its record; cause
@@ -213,7 +236,7 @@ func sameFile(path string, rec record) error {
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok || uint64(sys.Dev) != rec.Dev || sys.Ino != rec.Ino {
-		return fmt.Errorf("%s was replaced by another file", path)
+		return fmt.Errorf("%s was replaced by another file (which was not touched)", path)
 	}
 	return nil
 }
@@ -238,17 +261,32 @@ func restore(f *os.File, rec record) error {
 			return fmt.Errorf("write %d bytes at offset %d: %w", len(s.Data), s.Off, err)
 		}
 	}
-	// The mtime is set through the path: only while the path still leads
-	// to this file.
-	if cur, err := os.Stat(f.Name()); err == nil && os.SameFile(cur, st) {
-		if err := os.Chtimes(f.Name(), time.Time{}, rec.MTime); err != nil {
-			return fmt.Errorf("restore mtime: %w", err)
-		}
+	// The mtime is set on the open file, not through its path, which
+	// may lead to another file by now.
+	if err := setMTime(f, rec.MTime); err != nil {
+		return fmt.Errorf("restore mtime: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("fsync: %w", err)
 	}
 	return nil
+}
+
+// setMTime sets the modification time of the open file f to mtime (its
+// access time is left as it is), whatever its path leads to.
+func setMTime(f *os.File, mtime time.Time) error {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	times := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime.UnixNano())}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(fd)), times, 0)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // covered reports whether the saved spans cover [from, to) entirely.

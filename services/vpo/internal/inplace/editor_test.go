@@ -413,3 +413,77 @@ func TestEditErrorKeepsTheEndOfTheOutput(t *testing.T) {
 	}
 	checkOriginal(t, ed, path, hash, mt)
 }
+
+// TestEditErrorNamesThePath: mkvpropedit edits /proc/self/fd/3; its
+// messages name the file by the path Edit was given.
+func TestEditErrorNamesThePath(t *testing.T) {
+	ed, path, hash, mt := setup(t)
+	ed.MkvPropEdit = script(t, `echo "Error: The file '$1' could not be opened for writing."; exit 2`)
+	err := ed.Edit(context.Background(), path, nil, nil)
+	want := "Error: The file '" + path + "' could not be opened for writing."
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("Edit error %v, want one ending with %q", err, want)
+	}
+	checkOriginal(t, ed, path, hash, mt)
+}
+
+// TestEditNeverTouchesAFileRenamedOverThePath renames another file over
+// the path while mkvpropedit starts (its wrapper does it, then runs the
+// real one): the edit must go to the file Edit opened, be undone there,
+// and leave the file now at the path byte for byte as it was.
+func TestEditNeverTouchesAFileRenamedOverThePath(t *testing.T) {
+	tests := []struct {
+		name string
+		// moveAside keeps the original under path+".moved" (otherwise it
+		// is unlinked by the rename).
+		moveAside bool
+	}{
+		{name: "original moved aside", moveAside: true},
+		{name: "original unlinked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ed, path, hash, mt := setup(t)
+			repl := filepath.Join(t.TempDir(), "replacement.mkv")
+			copyFile(t, path, repl)
+			replMT := time.Date(2021, 5, 6, 7, 8, 9, 0, time.UTC)
+			if err := os.Chtimes(repl, time.Time{}, replMT); err != nil {
+				t.Fatal(err)
+			}
+			moved := path + ".moved"
+			body := ""
+			if tt.moveAside {
+				body = `mv '` + path + `' '` + moved + `' || exit 9` + "\n"
+			}
+			body += `mv '` + repl + `' '` + path + `' || exit 9` + "\n" + `exec '` + ed.MkvPropEdit + `' "$@"`
+			ed.MkvPropEdit = script(t, body)
+			verified := false
+			err := ed.Edit(context.Background(), path, flagsEdit(longTitle).args, func(context.Context) error {
+				verified = true
+				return nil
+			})
+			if err == nil || !strings.Contains(err.Error(), "was replaced by another file") || !strings.Contains(err.Error(), "original restored") {
+				t.Fatalf("Edit error %v, want one saying the file was replaced and the original restored", err)
+			}
+			t.Logf("Edit: %v", err)
+			if verified {
+				t.Error("verify was called for a file that is no longer at the path")
+			}
+			// The replacement is the fixture's copy with another mtime.
+			if got := sum(t, path); got != hash {
+				t.Errorf("the file renamed over the path was changed: sha256 %s, want %s", got, hash)
+			}
+			if got := mtime(t, path); !got.Equal(replMT) {
+				t.Errorf("the file renamed over the path has mtime %v, want %v", got, replMT)
+			}
+			if got := nonVideo(probe(t, path)); !reflect.DeepEqual(got, original) {
+				t.Errorf("the file renamed over the path has tracks %+v, want %+v", got, original)
+			}
+			if tt.moveAside {
+				checkOriginal(t, ed, moved, hash, mt)
+			} else if recs := records(t, ed.JournalDir); len(recs) != 0 {
+				t.Errorf("journal holds %v, want nothing", recs)
+			}
+		})
+	}
+}

@@ -34,6 +34,13 @@ type Cmd struct {
 	// MaxStderr bounds what is kept of standard error; the rest is read
 	// and dropped.
 	MaxStderr int
+	// ExtraFiles are open files the tool inherits: ExtraFiles[i] is its
+	// file descriptor 3+i (so the tool can reach the first one as
+	// /proc/self/fd/3). They are shared, not copied: the tool reads and
+	// writes the very files (inodes) the caller opened, whatever their
+	// paths lead to by then. The caller keeps them open until Run returns
+	// and closes them itself.
+	ExtraFiles []*os.File
 }
 
 // Result is what one run left: the tool's own exit error (nil when it
@@ -55,6 +62,7 @@ type Result struct {
 func Run(ctx context.Context, c Cmd) (Result, error) {
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Dir = c.Dir
+	cmd.ExtraFiles = c.ExtraFiles
 	// Its own process group, killed as a whole: children the tool (or a
 	// wrapper script) started die with it. Pdeathsig kills the tool when
 	// vpo dies without a chance to kill it (SIGKILL, a crash). The kernel

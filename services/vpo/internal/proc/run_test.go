@@ -99,3 +99,42 @@ func TestRunKillsGroupOnCancel(t *testing.T) {
 		t.Error("the tool's child outlived the cancellation")
 	}
 }
+
+// TestRunPassesExtraFiles checks that the tool reaches ExtraFiles[0] as
+// fd 3 (and /proc/self/fd/3), and that it is the file the caller opened,
+// even after another file took its path.
+func TestRunPassesExtraFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "data")
+	if err := os.WriteFile(path, []byte("opened\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	other := filepath.Join(dir, "other")
+	if err := os.WriteFile(other, []byte("other\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	tool := script(t, `cat <&3; cat /proc/self/fd/3; printf 'written\n' >> /proc/self/fd/3`)
+	res, err := proc.Run(context.Background(), proc.Cmd{Path: tool, MaxStdout: 1 << 10, MaxStderr: 1 << 10, ExtraFiles: []*os.File{f}})
+	if err != nil || res.Exit != nil {
+		t.Fatalf("Run: %v, exit %v, stderr %q", err, res.Exit, res.Stderr)
+	}
+	if got, want := string(res.Stdout), "opened\nopened\n"; got != want {
+		t.Errorf("the tool read %q from fd 3, want %q", got, want)
+	}
+	got := make([]byte, 64)
+	n, _ := f.ReadAt(got, 0)
+	if want := "opened\nwritten\n"; string(got[:n]) != want {
+		t.Errorf("the opened file holds %q, want %q", got[:n], want)
+	}
+	if data, err := os.ReadFile(path); err != nil || string(data) != "other\n" {
+		t.Errorf("the file now at the path holds %q (%v), want it untouched", data, err)
+	}
+}
