@@ -85,20 +85,13 @@ const truncatedEscaped = `\u2026[truncated]`
 
 // fileRow is the files row of a probed file.
 func fileRow(path string, size int64, mtime time.Time, f media.File, raw []byte, now time.Time) store.File {
-	row := store.File{Path: path, Size: size, ModTime: mtime.UTC(), LastScannedAt: now.UTC(), ProbedAt: now.UTC(),
-		DurationSeconds: f.Duration.Seconds(), Tracks: len(f.Streams)}
-	row.Container, _ = scan.Container(path)
-	for _, s := range f.Streams {
-		if s.Type == media.StreamVideo {
-			row.Codec = s.Codec
-			break
-		}
-	}
 	reduced, err := store.ReduceProbe(raw)
+	info := scan.NewStreamInfo(f, reduced)
+	row := store.File{Path: path, Size: size, ModTime: mtime.UTC(), LastScannedAt: now.UTC(), ProbedAt: now.UTC(),
+		DurationSeconds: info.DurationSeconds, Tracks: info.Tracks, Codec: info.Codec, Probe: info.Raw}
+	row.Container, _ = scan.Container(path)
 	if err != nil {
 		row.ProbeError = err.Error()
-	} else {
-		row.Probe = reduced
 	}
 	return row
 }

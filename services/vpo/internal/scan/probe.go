@@ -121,12 +121,19 @@ func parseProbe(out []byte) (StreamInfo, error) {
 	if err != nil {
 		return StreamInfo{}, err
 	}
-	info := StreamInfo{Tracks: len(f.Streams), Raw: raw, DurationSeconds: f.Duration.Seconds()}
+	return NewStreamInfo(f, raw), nil
+}
+
+// NewStreamInfo is what vpo keeps of a probe f: the first video stream's
+// codec, the duration and the number of streams, with reduced, the
+// probe as store.ReduceProbe stores it.
+func NewStreamInfo(f media.File, reduced json.RawMessage) StreamInfo {
+	info := StreamInfo{Tracks: len(f.Streams), Raw: reduced, DurationSeconds: f.Duration.Seconds()}
 	for _, st := range f.Streams {
 		if st.Type == media.StreamVideo {
 			info.Codec = st.Codec
 			break
 		}
 	}
-	return info, nil
+	return info
 }
