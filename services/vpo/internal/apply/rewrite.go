@@ -416,6 +416,23 @@ func tempName(path, id string) string {
 	return filepath.Join(dir, "."+stem+tempMark+id+ext)
 }
 
+// IsKeptOriginal reports whether a file name is one keptName gives a
+// kept original: NAME.original.EXT or NAME.original.N.EXT (N from 2 on).
+// Such files are never applied to: they are the user's copies of what was
+// there before a change.
+func IsKeptOriginal(name string) bool {
+	stem := strings.TrimSuffix(name, filepath.Ext(name))
+	if strings.HasSuffix(stem, ".original") {
+		return true
+	}
+	i := strings.LastIndexByte(stem, '.')
+	if i < 0 || !strings.HasSuffix(stem[:i], ".original") {
+		return false
+	}
+	n, err := strconv.Atoi(stem[i+1:])
+	return err == nil && n >= 2 && strconv.Itoa(n) == stem[i+1:]
+}
+
 // keptName is the first free name of NAME.original.EXT,
 // NAME.original.2.EXT, ... for path.
 func keptName(path string) (string, error) {

@@ -6,9 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
+	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/scan"
 )
 
@@ -58,7 +58,7 @@ func VideoFiles(ctx context.Context, root string, recursive bool, onError func(p
 		if _, ok := scan.Container(name); !ok {
 			return nil
 		}
-		if IsKeptOriginal(name) {
+		if apply.IsKeptOriginal(name) {
 			return nil
 		}
 		out = append(out, filepath.Clean(path))
@@ -69,21 +69,4 @@ func VideoFiles(ctx context.Context, root string, recursive bool, onError func(p
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// IsKeptOriginal reports whether a file name is one the executor gives a
-// kept original: NAME.original.EXT or NAME.original.N.EXT (N from 2 on).
-// Such files are never applied to: they are the user's copies of what was
-// there before a change.
-func IsKeptOriginal(name string) bool {
-	stem := strings.TrimSuffix(name, filepath.Ext(name))
-	if strings.HasSuffix(stem, ".original") {
-		return true
-	}
-	i := strings.LastIndexByte(stem, '.')
-	if i < 0 || !strings.HasSuffix(stem[:i], ".original") {
-		return false
-	}
-	n, err := strconv.Atoi(stem[i+1:])
-	return err == nil && n >= 2 && strconv.Itoa(n) == stem[i+1:]
 }

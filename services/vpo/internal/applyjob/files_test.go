@@ -56,15 +56,3 @@ func TestVideoFiles(t *testing.T) {
 		})
 	}
 }
-
-func TestIsKeptOriginal(t *testing.T) {
-	for name, want := range map[string]bool{
-		"a.original.mkv": true, "a.original.2.mkv": true, "a.original.999.mp4": true,
-		"a.mkv": false, "a.original.1.mkv": false, "a.original.02.mkv": false, "a.original.x.mkv": false,
-		"original.mkv": false, "a.originally.mkv": false, "a.2.mkv": false, ".original.2.mkv": true,
-	} {
-		if got := applyjob.IsKeptOriginal(name); got != want {
-			t.Errorf("IsKeptOriginal(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
