@@ -20,6 +20,7 @@ import (
 	"github.com/vpo-project/vpo/libs/config"
 	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
 
@@ -268,7 +269,7 @@ func (d *doctor) paths(paths []string, unit *unitInfo) {
 func noWriteBits(paths []string) string {
 	for _, p := range paths {
 		fi, err := os.Stat(p)
-		if err == nil && fi.Mode().Perm()&0o222 == 0 {
+		if err == nil && apply.ReadOnlyMode(fi.Mode()) {
 			return fmt.Sprintf("%s is read-only (mode %s): vpo never changes a file, or a file in a directory, "+
 				"without any write permission bit, even as root; chmod u+w it to let policies change it", p, fi.Mode().Perm())
 		}

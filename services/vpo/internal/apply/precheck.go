@@ -84,11 +84,16 @@ func (e *Executor) precheck(path string, req Request, rewrite bool) (fs.FileInfo
 	return st, nil
 }
 
+// ReadOnlyMode reports whether mode has no write permission bit at all:
+// vpo then never changes the file (or the files of the directory), even
+// when it runs as root.
+func ReadOnlyMode(mode fs.FileMode) bool { return mode.Perm()&0o222 == 0 }
+
 // writable returns an error when path (a file or directory) is read-only:
 // no write permission bit at all (which vpo respects even as root), not
 // writable for vpo, or on a read-only mount.
 func writable(path string, mode fs.FileMode, what string) error {
-	if mode.Perm()&0o222 == 0 {
+	if ReadOnlyMode(mode) {
 		return permanent(fmt.Errorf("%s %s is read-only (mode %s); vpo does not change it", what, path, mode.Perm()))
 	}
 	access := uint32(unix.W_OK)
