@@ -78,33 +78,20 @@ func NewJobsAPI(opts JobsAPIOptions) *JobsAPI {
 		opts.Accepting = func() bool { return true }
 	}
 	if opts.Log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		opts.Log = logrus.NewEntry(l)
+		opts.Log = discardLog()
 	}
 	return &JobsAPI{opts: opts}
 }
 
 func (a *JobsAPI) mount(r *mux.Router) {
-	// Routes sit on the root router (not a subrouter) so that a wrong
-	// method answers 405, not 404. The router's guard checks the token.
-	for _, rt := range []struct {
-		path, method string
-		h            http.HandlerFunc
-	}{
+	mountRoutes(r, []route{
 		{"/api/jobs", http.MethodPost, a.submit},
 		{"/api/jobs", http.MethodGet, a.list},
 		{"/api/jobs/{id}", http.MethodGet, a.get()},
 		{"/api/jobs/{id}/cancel", http.MethodPost, a.cancel()},
 		{"/api/jobs/{id}/retry", http.MethodPost, a.retry()},
 		{"/api/files", http.MethodGet, a.files},
-	} {
-		methods := []string{rt.method}
-		if rt.method == http.MethodGet {
-			methods = append(methods, http.MethodHead) // RFC 9110: HEAD wherever GET
-		}
-		r.Handle(rt.path, rt.h).Methods(methods...)
-	}
+	})
 }
 
 // submitRequest is the body of POST /api/jobs.

@@ -59,37 +59,24 @@ func NewPoliciesAPI(opts PoliciesAPIOptions) *PoliciesAPI {
 		opts.Accepting = func() bool { return true }
 	}
 	if opts.Log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		opts.Log = logrus.NewEntry(l)
+		opts.Log = discardLog()
 	}
 	return &PoliciesAPI{opts: opts}
 }
 
 func (a *PoliciesAPI) mount(r *mux.Router) {
-	for _, rt := range []struct {
-		path, method string
-		h            http.HandlerFunc
-	}{
+	mountRoutes(r, []route{
 		{"/api/policies", http.MethodGet, a.listPolicies},
 		{"/api/policies/{name}", http.MethodGet, a.getPolicy},
 		{"/api/plans", http.MethodGet, a.listPlans},
 		{"/api/plans/{id}/approve", http.MethodPost, a.approve},
 		{"/api/plans/{id}/reject", http.MethodPost, a.reject},
 		{"/api/files/{id}", http.MethodGet, a.file},
-	} {
-		methods := []string{rt.method}
-		if rt.method == http.MethodGet {
-			methods = append(methods, http.MethodHead)
-		}
-		r.Handle(rt.path, rt.h).Methods(methods...)
-	}
+	})
 }
 
 func (a *PoliciesAPI) reply(w http.ResponseWriter, r *http.Request, code int, v any) {
-	if err := writeJSON(w, code, v); err != nil {
-		a.opts.Log.WithField("path", r.URL.Path).Errorf("%s %s: answered 500: %v", r.Method, r.URL.Path, err)
-	}
+	replyJSON(a.opts.Log, w, r, code, v)
 }
 
 // policyList is the answer of GET /api/policies.

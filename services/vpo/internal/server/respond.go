@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/sirupsen/logrus"
 )
 
 // errorBody is the JSON shape of every error answer.
@@ -44,7 +48,39 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // reply writes v as the JSON answer to r, and logs an encoding failure
 // (answered with a 500).
 func (a *JobsAPI) reply(w http.ResponseWriter, r *http.Request, code int, v any) {
+	replyJSON(a.opts.Log, w, r, code, v)
+}
+
+// replyJSON writes v as the JSON answer to r, and logs to log an encoding
+// failure (answered with a 500).
+func replyJSON(log *logrus.Entry, w http.ResponseWriter, r *http.Request, code int, v any) {
 	if err := writeJSON(w, code, v); err != nil {
-		a.opts.Log.WithField("path", r.URL.Path).Errorf("%s %s: answered 500: %v", r.Method, r.URL.Path, err)
+		log.WithField("path", r.URL.Path).Errorf("%s %s: answered 500: %v", r.Method, r.URL.Path, err)
+	}
+}
+
+// discardLog is the logger of an API built without one.
+func discardLog() *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return logrus.NewEntry(l)
+}
+
+// route is one path and method an API serves.
+type route struct {
+	path, method string
+	h            http.HandlerFunc
+}
+
+// mountRoutes puts routes on the root router (not a subrouter), so that a
+// wrong method answers 405, not 404; the router's guard checks the token.
+// Every GET route answers HEAD too (RFC 9110).
+func mountRoutes(r *mux.Router, routes []route) {
+	for _, rt := range routes {
+		methods := []string{rt.method}
+		if rt.method == http.MethodGet {
+			methods = append(methods, http.MethodHead)
+		}
+		r.Handle(rt.path, rt.h).Methods(methods...)
 	}
 }
