@@ -225,16 +225,9 @@ func (s *Store) GetJob(ctx context.Context, id string) (Job, error) {
 // ListJobs returns one page of jobs matching f, newest first, and the cursor
 // of the next page ("" when this is the last page).
 func (s *Store) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error) {
-	limit, err := pageLimit(f.Limit)
+	limit, before, err := page(f.Limit, f.Cursor)
 	if err != nil {
 		return nil, "", fmt.Errorf("list jobs: %w", err)
-	}
-	before := int64(math.MaxInt64)
-	if f.Cursor != "" {
-		before, err = strconv.ParseInt(f.Cursor, 10, 64)
-		if err != nil || before <= 0 {
-			return nil, "", fmt.Errorf("list jobs: malformed cursor %q: %w", f.Cursor, ErrInvalid)
-		}
 	}
 	q := "SELECT " + jobColumns + " FROM jobs WHERE seq < ?"
 	args := []any{before}
@@ -279,6 +272,23 @@ func (s *Store) ListJobs(ctx context.Context, f JobFilter) ([]Job, string, error
 		return nil, "", fmt.Errorf("list jobs: %w", err)
 	}
 	return jobs, next, nil
+}
+
+// page reads a request for one page: its limit (see pageLimit) and the
+// key its rows lie below, from the cursor ("" is the first page).
+func page(limit int, cursor string) (int, int64, error) {
+	n, err := pageLimit(limit)
+	if err != nil {
+		return 0, 0, err
+	}
+	before := int64(math.MaxInt64)
+	if cursor != "" {
+		before, err = strconv.ParseInt(cursor, 10, 64)
+		if err != nil || before <= 0 {
+			return 0, 0, fmt.Errorf("malformed cursor %q: %w", cursor, ErrInvalid)
+		}
+	}
+	return n, before, nil
 }
 
 func pageLimit(n int) (int, error) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -225,16 +224,9 @@ func (s *Store) GetPlan(ctx context.Context, id int64) (Plan, error) {
 // ListPlans returns one page of plans matching f, newest first, and the
 // cursor of the next page ("" when this is the last page).
 func (s *Store) ListPlans(ctx context.Context, f PlanFilter) ([]Plan, string, error) {
-	limit, err := pageLimit(f.Limit)
+	limit, before, err := page(f.Limit, f.Cursor)
 	if err != nil {
 		return nil, "", fmt.Errorf("list plans: %w", err)
-	}
-	before := int64(math.MaxInt64)
-	if f.Cursor != "" {
-		before, err = strconv.ParseInt(f.Cursor, 10, 64)
-		if err != nil || before <= 0 {
-			return nil, "", fmt.Errorf("list plans: malformed cursor %q: %w", f.Cursor, ErrInvalid)
-		}
 	}
 	if f.Status != "" && !validPlanStatus(f.Status) {
 		return nil, "", fmt.Errorf("list plans: unknown status %q: %w", f.Status, ErrInvalid)
