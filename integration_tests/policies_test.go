@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -172,34 +171,25 @@ func stamp(t *testing.T, path string) fileStamp {
 
 func (d *daemon) getBody(path string, v any) int {
 	d.t.Helper()
-	resp, err := client.Get(d.url(path))
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if v != nil && resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(b, v); err != nil {
-			d.t.Fatalf("GET %s: %v: %s", path, err, b)
-		}
-	}
-	return resp.StatusCode
+	return d.callJSON(http.MethodGet, path, "", v)
 }
 
 func (d *daemon) post(path string, v any) int {
 	d.t.Helper()
-	resp, err := client.Post(d.url(path), "application/json", strings.NewReader("{}"))
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if v != nil && resp.StatusCode == http.StatusOK {
+	return d.callJSON(http.MethodPost, path, "{}", v)
+}
+
+// callJSON sends one request (see call) and decodes a 200 answer into v
+// (when not nil); it returns the status.
+func (d *daemon) callJSON(method, path, body string, v any) int {
+	d.t.Helper()
+	code, _, b := d.call(method, path, body, "")
+	if v != nil && code == http.StatusOK {
 		if err := json.Unmarshal(b, v); err != nil {
-			d.t.Fatalf("POST %s: %v: %s", path, err, b)
+			d.t.Fatalf("%s %s: %v: %s", method, path, err, b)
 		}
 	}
-	return resp.StatusCode
+	return code
 }
 
 // TestApplyDirectory: a directory apply through the API makes one child job
