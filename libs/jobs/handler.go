@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/vpo-project/vpo/libs/store"
 )
@@ -27,7 +28,12 @@ func (f HandlerFunc) Run(ctx context.Context, job store.Job, p Progress) (json.R
 
 // Progress lets a running handler report how far it got. Reports are cheap:
 // the latest one is written to storage periodically, never more often than
-// the pool's ProgressInterval.
+// the pool's ProgressInterval. Every report also tells the pool the
+// handler is alive (see stall detection): a handler that can go long
+// without news should report that it still waits.
 type Progress interface {
 	Report(percent float64, message string)
+	// ReportETA is Report with an estimate of the time left; eta < 0
+	// means unknown (as with Report).
+	ReportETA(percent float64, message string, eta time.Duration)
 }

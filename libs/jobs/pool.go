@@ -910,12 +910,17 @@ type progress struct {
 	mu       sync.Mutex
 	percent  float64
 	message  string
+	eta      time.Duration // < 0: unknown
 	dirty    bool
 }
 
 func (r *progress) Report(percent float64, message string) {
+	r.ReportETA(percent, message, -1)
+}
+
+func (r *progress) ReportETA(percent float64, message string, eta time.Duration) {
 	r.mu.Lock()
-	r.percent, r.message, r.dirty = percent, message, true
+	r.percent, r.message, r.eta, r.dirty = percent, message, eta, true
 	r.mu.Unlock()
 	select {
 	case r.reported <- struct{}{}:

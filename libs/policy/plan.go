@@ -13,6 +13,12 @@ const (
 	ChangeClearForced      ChangeKind = "clear_forced"
 	ChangeClearTitle       ChangeKind = "clear_title"
 	ChangeConvertContainer ChangeKind = "convert_container"
+	// ChangeTranscodeVideo and ChangeTranscodeAudio re-encode the track
+	// (its TargetTrack has an Encode); From and To describe the stream
+	// before and after ("h264 1920x1080", "hevc 1280x720"; "dts", "aac
+	// 192k").
+	ChangeTranscodeVideo ChangeKind = "transcode_video"
+	ChangeTranscodeAudio ChangeKind = "transcode_audio"
 )
 
 // Change is one step of a Plan, with the reason the policy asks for it.
@@ -43,6 +49,22 @@ type Plan struct {
 	// Skipped is the reason the policy leaves this file alone (for
 	// example `on_incompatible_codec: skip`); Changes is then empty.
 	Skipped string `json:"skipped,omitempty"`
+	// Notes say what the policy asked for but leaves undone for this
+	// file and why, such as a transcode skipped by its skip_if
+	// ("phase \"x\": transcode.video.skip_if.codec_matches: the video is
+	// already hevc"). They are not changes: a plan with only notes is
+	// empty.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Encodes reports whether the plan re-encodes any track.
+func (p Plan) Encodes() bool {
+	for _, t := range p.Target.Tracks {
+		if t.Encode != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Empty reports whether the plan changes nothing.
@@ -67,4 +89,51 @@ type TargetTrack struct {
 	Title    string `json:"title"`
 	Default  bool   `json:"default"`
 	Forced   bool   `json:"forced"`
+	// Width and Height are the video track's dimensions in the result
+	// (after any scaling), 0 for other tracks or when not known.
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
+	// Encode, when set, re-encodes the track to Codec (the codec of the
+	// result); nil copies it as it is.
+	Encode *Encode `json:"encode,omitempty"`
+}
+
+// The values of Encode.HW (upstream's transcode.video.hw).
+const (
+	HWAuto  = "auto"
+	HWNone  = "none"
+	HWVAAPI = "vaapi"
+	HWNVENC = "nvenc"
+	HWQSV   = "qsv"
+)
+
+// Encode is how one track is re-encoded: the settings of the policy's
+// transcode block that apply to it. Zero values leave a setting to the
+// encoder's default.
+type Encode struct {
+	// Codec is the target codec as ffprobe names it: hevc, h264, av1
+	// (video); aac, ac3, eac3, opus, flac, mp3 (audio).
+	Codec string `json:"codec"`
+	// CRF is the constant rate factor (video), nil when not set.
+	CRF *int `json:"crf,omitempty"`
+	// Preset and Tune are the encoder's speed preset and tuning (video).
+	Preset string `json:"preset,omitempty"`
+	Tune   string `json:"tune,omitempty"`
+	// Bitrate is the target bitrate in bits per second (video
+	// target_bitrate, or audio bitrate); MinBitrate and MaxBitrate bound
+	// a video encode. 0 = not set.
+	Bitrate    int64 `json:"bitrate,omitempty"`
+	MinBitrate int64 `json:"min_bitrate,omitempty"`
+	MaxBitrate int64 `json:"max_bitrate,omitempty"`
+	// Scale is true when the video is scaled to the TargetTrack's Width
+	// and Height with ScaleAlgorithm (lanczos, bicubic or bilinear).
+	Scale          bool   `json:"scale,omitempty"`
+	ScaleAlgorithm string `json:"scale_algorithm,omitempty"`
+	// HW is the hardware method (HW*), HWFallback whether a failed
+	// hardware encode falls back to software (video).
+	HW         string `json:"hw,omitempty"`
+	HWFallback bool   `json:"hw_fallback,omitempty"`
+	// FFmpegArgs are extra ffmpeg output arguments from the policy,
+	// already checked against the deny list (video).
+	FFmpegArgs []string `json:"ffmpeg_args,omitempty"`
 }

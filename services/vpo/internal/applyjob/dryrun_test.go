@@ -178,6 +178,8 @@ type cancelOnReport struct{ cancel context.CancelFunc }
 
 func (c cancelOnReport) Report(float64, string) { c.cancel() }
 
+func (c cancelOnReport) ReportETA(float64, string, time.Duration) { c.cancel() }
+
 // TestDryRunCancelledBetweenBatches: a dry run cancelled while it plans
 // stops at the end of the batch it is in, its plans stored by whole
 // batches.

@@ -54,6 +54,8 @@ type noProgress struct{}
 
 func (noProgress) Report(float64, string) {}
 
+func (noProgress) ReportETA(float64, string, time.Duration) {}
+
 type fixture struct {
 	st   *store.Store
 	exec *fakeExec

@@ -135,6 +135,8 @@ type noProgress struct{}
 
 func (noProgress) Report(float64, string) {}
 
+func (noProgress) ReportETA(float64, string, time.Duration) {}
+
 func quietLog() *logrus.Entry {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
