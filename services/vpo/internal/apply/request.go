@@ -23,6 +23,12 @@ type Request struct {
 	// MinFileAge refuses files modified more recently (ErrStillChanging);
 	// 0 turns the check off.
 	MinFileAge time.Duration
+	// Progress, when set, receives the tool's progress while it runs
+	// (percent 0–100, a message such as "speed 2.4x, 00:01:10 of
+	// 00:04:00", and the estimated time left, < 0 when unknown). It is
+	// called only when the tool made progress since the last call, so a
+	// tool that stops advancing stops calling it.
+	Progress func(percent float64, message string, eta time.Duration)
 }
 
 // Result is what an Apply did.
@@ -40,4 +46,9 @@ type Result struct {
 	AfterProbe []byte
 	Size       int64
 	MTime      time.Time
+	// Encoder names the video encoder a transcode used ("libx265",
+	// "hevc_vaapi"), HW the hardware method ("none" for software), both
+	// "" when nothing was re-encoded.
+	Encoder string
+	HW      string
 }
