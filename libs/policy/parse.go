@@ -609,11 +609,9 @@ func (d *decoder) phaseKey(p *Policy, ph *Phase, phasePath, key string, k, v *ya
 				targetSeen = true
 				c.Target, _ = d.enum(v, sub, ContainerMKV, ContainerMP4)
 			case "on_incompatible_codec":
-				if s, ok := d.enum(v, sub, IncompatibleError, IncompatibleSkip, IncompatibleTranscode); ok {
-					c.OnIncompatibleCodec = s
-					if s == IncompatibleTranscode {
-						d.later(v, sub, "transcode is not supported by vpo yet (use error or skip)")
-					}
+				c.OnIncompatibleCodec, _ = d.enum(v, sub, IncompatibleError, IncompatibleSkip, IncompatibleTranscode)
+				if c.OnIncompatibleCodec == IncompatibleTranscode {
+					p.hasTranscode = true
 				}
 			case "codec_mappings":
 				if !null(v) {

@@ -380,7 +380,6 @@ phases:
 	}
 	want := []string{
 		file + ":6: phases[0].depends_on: not supported by vpo yet",
-		file + ":10: phases[1].container.on_incompatible_codec: transcode is not supported by vpo yet (use error or skip)",
 		file + ":11: phases[1].container.codec_mappings: not supported by vpo yet (it needs transcoding)",
 		file + ":13: phases[2].audio_synthesis: not supported by vpo yet",
 		file + ":16: phases[2].transcode.video.to: vp9 is not supported by vpo yet (use h264, hevc or av1)",

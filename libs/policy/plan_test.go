@@ -159,6 +159,14 @@ func TestPlanGolden(t *testing.T) {
 		{policy: "tc-hw-args.yaml", probe: "h264-1080.mkv.json"},
 		{policy: "tc-audio.yaml", probe: "h264-1080.mkv.json"},
 		{policy: "tc-audio.yaml", probe: "uhd-flat.mkv.json"},
+		// container.on_incompatible_codec: transcode encodes the audio
+		// mp4 cannot hold (to aac, or to transcode.audio.to when mp4
+		// holds it) and drops the subtitles and attachments.
+		{policy: "tc-container.yaml", probe: "h264-1080.mkv.json"},
+		{policy: "tc-container.yaml", probe: "uhd-flat.mkv.json"},
+		{policy: "tc-container-audio.yaml", probe: "h264-1080.mkv.json"},
+		// Nothing is incompatible: a plain remux, no encode.
+		{policy: "tc-container.yaml", probe: "mp4able.mkv.json"},
 	}
 	for _, tt := range tests {
 		name := strings.TrimSuffix(tt.policy, ".yaml") + "__" + strings.TrimSuffix(tt.probe, ".json")

@@ -304,6 +304,9 @@ func (pl *planner) phase(ph *Phase) (string, error) {
 		pl.transcode(ph, ph.Transcode)
 	}
 	if ph.Container != nil && ph.Container.Target != pl.container {
+		if ph.Container.OnIncompatibleCodec == IncompatibleTranscode {
+			pl.encodeUnfitAudio(ph, ph.Container.Target)
+		}
 		if pl.encodes() {
 			pl.dropUnfit(ph, ph.Container.Target)
 		}
@@ -612,7 +615,7 @@ func preferred(ts []*track, langs, codecs []string) *track {
 		}
 		for _, codec := range codecs {
 			for _, t := range match {
-				if sameCodec(t.s.Codec, codec) {
+				if sameCodec(t.codec, codec) {
 					return t
 				}
 			}

@@ -164,8 +164,10 @@ type FilterAttachments struct {
 type ContainerSpec struct {
 	// Target is mkv or mp4.
 	Target string `json:"target"`
-	// OnIncompatibleCodec is error (the default) or skip (transcode is
-	// parsed, and reported by Check).
+	// OnIncompatibleCodec is error (the default), skip, or transcode:
+	// encode the audio tracks the target cannot hold (to the phase's
+	// transcode.audio.to when the target holds it, else aac 192k), which
+	// makes the file re-encoded (see Plan).
 	OnIncompatibleCodec string `json:"on_incompatible_codec"`
 }
 
@@ -196,7 +198,9 @@ func (p *Policy) Check() error {
 }
 
 // HasTranscode reports whether a phase has a transcode block with a
-// video or an audio part: whether plans of this policy may re-encode.
+// video or an audio part, or a container block with
+// on_incompatible_codec: transcode: whether plans of this policy may
+// re-encode.
 func (p *Policy) HasTranscode() bool { return p.hasTranscode }
 
 // HasTranscription reports whether a phase has a transcription block.

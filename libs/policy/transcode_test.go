@@ -235,3 +235,15 @@ func TestCheckTranscode(t *testing.T) {
 		t.Errorf("Check:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestParseContainerTranscode: on_incompatible_codec: transcode is
+// supported, and makes the policy one that may re-encode.
+func TestParseContainerTranscode(t *testing.T) {
+	p, err := policy.Parse(file, []byte(phaseWith("    container: {target: mp4, on_incompatible_codec: transcode}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(); err != nil || !p.HasTranscode() || p.Phases[0].Container.OnIncompatibleCodec != policy.IncompatibleTranscode {
+		t.Errorf("Check %v, HasTranscode %v, container %+v", err, p.HasTranscode(), p.Phases[0].Container)
+	}
+}

@@ -245,6 +245,25 @@ func (pl *planner) transcodeAudio(ph *Phase, t *track, at *AudioTranscode) {
 	pl.setEncode(ph, t, &Encode{Codec: at.To, Bitrate: at.Bitrate}, 0, 0, reason)
 }
 
+// encodeUnfitAudio encodes the audio tracks the target container cannot
+// hold, for container.on_incompatible_codec: transcode: to the phase's
+// transcode.audio.to at its bitrate when the container holds that codec,
+// else to aac at 192k.
+func (pl *planner) encodeUnfitAudio(ph *Phase, target string) {
+	enc := Encode{Codec: "aac", Bitrate: 192_000}
+	if tc := ph.Transcode; tc != nil && tc.Audio != nil && fits(target, media.StreamAudio, tc.Audio.To) {
+		enc = Encode{Codec: tc.Audio.To, Bitrate: tc.Audio.Bitrate}
+	}
+	for _, t := range pl.of(media.StreamAudio) {
+		if fits(target, media.StreamAudio, t.codec) {
+			continue
+		}
+		e := enc
+		reason := fmt.Sprintf("%s is %s, which %s cannot hold, and container.on_incompatible_codec is transcode", t.describe(), orUnknown(t.codec), target)
+		pl.setEncode(ph, t, &e, 0, 0, reason)
+	}
+}
+
 // encodes reports whether a kept track is re-encoded.
 func (pl *planner) encodes() bool {
 	for _, t := range pl.tracks {
