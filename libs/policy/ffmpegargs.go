@@ -13,6 +13,9 @@ const (
 	MaxFFmpegArgLen = 1024
 )
 
+// ffmpegArgsRule sums up the ffmpeg_args rules in an error message.
+const ffmpegArgsRule = `ffmpeg_args are output options, "-name" or "-name value"; vpo owns the inputs, outputs, stream mapping, codecs, hardware and progress`
+
 // deniedOptions are the ffmpeg options ffmpeg_args may not carry, by
 // name without the leading "-" and without a stream specifier (":v"),
 // with the reason. vpo owns the inputs, the outputs, the stream mapping,
@@ -54,26 +57,9 @@ var protocols = []string{"file:", "pipe:", "fd:", "tcp:", "udp:", "unix:", "http
 	"srt:", "tls:", "ftp:", "sftp:", "concat:", "subfile:", "data:", "crypto:", "cache:", "async:", "gopher:", "smb:"}
 
 // checkFFmpegArgs checks the extra output arguments of
-// transcode.video.ffmpeg_args; it returns the index of the first bad
+// transcode.video.ffmpeg_args against the rules documented on
+// VideoTranscode.FFmpegArgs; it returns the index of the first bad
 // argument and why it is refused, or -1 and "".
-//
-// The rule: at most MaxFFmpegArgs arguments of at most MaxFFmpegArgLen
-// bytes each, with no NUL byte and no line break. The arguments are
-// options, each starting with "-" and optionally followed by one value
-// that does not: "-x265-params aq-mode=3 -tag:v hvc1 -bf 4". A value
-// that follows another value (a bare word where an option is expected)
-// is refused, since ffmpeg would take it as another output file. These
-// options are refused, with or without a stream specifier: -y, -n, -i,
-// -f and -format, -map and -map_metadata, -progress and -stats_period,
-// -filter_complex and -lavfi, -dump_attachment, -attach, -report,
-// -passlogfile, -vstats and -vstats_file, -sdp_file, -init_hw_device,
-// -filter_hw_device and every -hwaccel* option (the hardware is
-// transcode.video.hw), and -c, -codec, -vcodec, -acodec and -scodec (the
-// codec is transcode.video.to); so is "-" alone (standard output). No
-// argument may name a protocol or a URL: none may contain "://" or
-// start with file:, pipe:, fd:, tcp:, udp:, unix:, http, rtmp, rtp:,
-// rtsp:, srt:, tls:, ftp:, sftp:, concat:, subfile:, data:, crypto:,
-// cache:, async:, gopher: or smb:.
 func checkFFmpegArgs(args []string) (int, string) {
 	if len(args) > MaxFFmpegArgs {
 		return len(args) - 1, fmt.Sprintf("%d arguments are more than the %d ffmpeg_args may have", len(args), MaxFFmpegArgs)

@@ -861,7 +861,7 @@ func (d *decoder) videoTranscode(v *yaml.Node, path string) *VideoTranscode {
 				ok = false // an item was not a string: already an error
 			}
 			if i, why := checkFFmpegArgs(args); ok && i >= 0 {
-				d.fail(items[i], index(sub, i), "%s (see the ffmpeg_args rules in the documentation of transcode.video)", why)
+				d.fail(items[i], index(sub, i), "%s (%s)", why, ffmpegArgsRule)
 			}
 			vt.FFmpegArgs = args
 		}

@@ -111,8 +111,29 @@ type VideoTranscode struct {
 	// failed hardware encode falls back to software (default true).
 	HW         string `json:"hw"`
 	HWFallback bool   `json:"hw_fallback"`
-	// FFmpegArgs are extra ffmpeg output arguments that passed the deny
-	// list of checkFFmpegArgs.
+	// FFmpegArgs are extra ffmpeg output arguments. Parse refuses any
+	// that could read or write other files, overwrite a file, or take
+	// over what vpo owns (inputs, outputs, stream mapping, codecs,
+	// hardware, progress):
+	//
+	// At most MaxFFmpegArgs arguments of at most MaxFFmpegArgLen bytes
+	// each, with no NUL byte and no line break. The arguments are
+	// options, each starting with "-" and optionally followed by one
+	// value that does not: "-x265-params aq-mode=3 -tag:v hvc1 -bf 4". A
+	// value that follows another value (a bare word where an option is
+	// expected) is refused, since ffmpeg would take it as another output
+	// file. These options are refused, with or without a stream
+	// specifier: -y, -n, -i, -f and -format, -map and -map_metadata,
+	// -progress and -stats_period, -filter_complex and -lavfi,
+	// -dump_attachment, -attach, -report, -passlogfile, -vstats and
+	// -vstats_file, -sdp_file, -init_hw_device, -filter_hw_device and
+	// every -hwaccel* option (the hardware is transcode.video.hw), and
+	// -c, -codec, -vcodec, -acodec and -scodec (the codec is
+	// transcode.video.to); so is "-" alone (standard output). No
+	// argument may name a protocol or a URL: none may contain "://" or
+	// start with file:, pipe:, fd:, tcp:, udp:, unix:, http, rtmp, rtp:,
+	// rtsp:, srt:, tls:, ftp:, sftp:, concat:, subfile:, data:, crypto:,
+	// cache:, async:, gopher: or smb:.
 	FFmpegArgs []string `json:"ffmpeg_args,omitempty"`
 }
 

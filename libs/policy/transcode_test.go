@@ -197,7 +197,7 @@ func TestParseFFmpegArgs(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Parse = nil error, want %q", tt.want)
 			}
-			want := file + ":7: phases[0].transcode.video.ffmpeg_args" + tt.want + " (see the ffmpeg_args rules in the documentation of transcode.video)"
+			want := file + ":7: phases[0].transcode.video.ffmpeg_args" + tt.want + ` (ffmpeg_args are output options, "-name" or "-name value"; vpo owns the inputs, outputs, stream mapping, codecs, hardware and progress)`
 			if err.Error() != want {
 				t.Errorf("error = %q\nwant      %q", err, want)
 			}
