@@ -2,9 +2,11 @@ package policy_test
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/policy"
 )
 
@@ -245,5 +247,51 @@ func TestParseContainerTranscode(t *testing.T) {
 	}
 	if err := p.Check(); err != nil || !p.HasTranscode() || p.Phases[0].Container.OnIncompatibleCodec != policy.IncompatibleTranscode {
 		t.Errorf("Check %v, HasTranscode %v, container %+v", err, p.HasTranscode(), p.Phases[0].Container)
+	}
+}
+
+// TestPlanScaling: max_resolution, max_width and max_height scale down
+// only, keep the aspect ratio and give even sides.
+func TestPlanScaling(t *testing.T) {
+	tests := []struct {
+		limits       string
+		w, h         int
+		wantW, wantH int
+		scale        bool
+	}{
+		{"max_resolution: 1080p", 3840, 2160, 1920, 1080, true},
+		{"max_resolution: 1080p", 3996, 2160, 1920, 1036, true},
+		{"max_resolution: 1080p", 1080, 1920, 606, 1080, true}, // portrait
+		{"max_resolution: 1080p", 1920, 1080, 1920, 1080, false},
+		{"max_resolution: 1080p", 1280, 720, 1280, 720, false}, // never up
+		{"max_resolution: 720p", 1440, 1081, 958, 720, true},
+		{"max_resolution: 480p", 1920, 800, 854, 354, true},
+		{"max_width: 1001", 2000, 1000, 1000, 500, true},
+		{"max_height: 3", 1000, 1000, 2, 2, true},
+		{"max_resolution: 4k, max_width: 1280", 3840, 2160, 1280, 720, true},
+	}
+	for _, tt := range tests {
+		src := phaseWith("    transcode:\n      video: {to: hevc, " + tt.limits + "}\n")
+		p, err := policy.Parse(file, []byte(src))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.limits, err)
+		}
+		probe := `{"format":{"format_name":"matroska,webm"},"streams":[{"index":0,"codec_type":"video","codec_name":"hevc","width":` +
+			strconv.Itoa(tt.w) + `,"height":` + strconv.Itoa(tt.h) + `}]}`
+		f, err := media.FromFFProbe([]byte(probe), p.MediaOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := p.Plan(f)
+		if err != nil {
+			t.Fatalf("%s %dx%d: %v", tt.limits, tt.w, tt.h, err)
+		}
+		got := plan.Target.Tracks[0]
+		if got.Width != tt.wantW || got.Height != tt.wantH || plan.Encodes() != tt.scale {
+			t.Errorf("%s %dx%d: %dx%d encodes %v, want %dx%d encodes %v", tt.limits, tt.w, tt.h, got.Width, got.Height, plan.Encodes(), tt.wantW, tt.wantH, tt.scale)
+		}
+		if tt.scale && (got.Encode == nil || !got.Encode.Scale || got.Encode.ScaleAlgorithm != "lanczos") {
+			t.Errorf("%s %dx%d: encode %+v, want a lanczos scale", tt.limits, tt.w, tt.h, got.Encode)
+		}
 	}
 }
