@@ -884,13 +884,18 @@ func (d *decoder) videoTranscode(v *yaml.Node, path string) *VideoTranscode {
 // skipIf reads transcode.video.skip_if.
 func (d *decoder) skipIf(v *yaml.Node, path string) *SkipIf {
 	si := &SkipIf{}
+	conditions := 0
 	d.mapping(v, path, skipIfKey, func(key string, k, v *yaml.Node) {
 		if null(v) {
 			return
 		}
+		conditions++
 		sub := join(path, key)
 		switch key {
 		case "codec_matches":
+			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+				d.fail(v, sub, "is empty: list codecs such as hevc, or leave codec_matches out")
+			}
 			d.list(v, sub, false, func(i int, item *yaml.Node, s string) {
 				if s = strings.ToLower(strings.TrimSpace(s)); s == "" {
 					d.fail(item, index(sub, i), "an empty codec name")
@@ -904,7 +909,7 @@ func (d *decoder) skipIf(v *yaml.Node, path string) *SkipIf {
 			si.BitrateUnder = d.bitrate(v, sub)
 		}
 	})
-	if v.Kind == yaml.MappingNode && len(v.Content) == 0 {
+	if v.Kind == yaml.MappingNode && conditions == 0 {
 		d.fail(v, path, "is empty: give codec_matches, resolution_within or bitrate_under, or leave skip_if out")
 	}
 	return si

@@ -109,6 +109,8 @@ func TestParseTranscodeErrors(t *testing.T) {
 		{"hw_fallback not bool", "    transcode:\n      video: {to: hevc, hw_fallback: yes please}\n", `:5: phases[0].transcode.video.hw_fallback: must be true or false, not "yes please"`},
 		{"skip_if unknown key", "    transcode:\n      video:\n        to: hevc\n        skip_if: {codec: hevc}\n", `:7: phases[0].transcode.video.skip_if.codec: unknown key`},
 		{"skip_if empty", "    transcode:\n      video:\n        to: hevc\n        skip_if: {}\n", `:7: phases[0].transcode.video.skip_if: is empty: give codec_matches, resolution_within or bitrate_under, or leave skip_if out`},
+		{"skip_if only nulls", "    transcode:\n      video:\n        to: hevc\n        skip_if: {codec_matches: ~}\n", `:7: phases[0].transcode.video.skip_if: is empty: give codec_matches, resolution_within or bitrate_under, or leave skip_if out`},
+		{"skip_if empty codecs", "    transcode:\n      video:\n        to: hevc\n        skip_if: {codec_matches: []}\n", `:7: phases[0].transcode.video.skip_if.codec_matches: is empty: list codecs such as hevc, or leave codec_matches out`},
 		{"skip_if bad bitrate", "    transcode:\n      video:\n        to: hevc\n        skip_if: {bitrate_under: fast}\n", `:7: phases[0].transcode.video.skip_if.bitrate_under: "fast" is not a bit rate`},
 		{"skip_if codec not a list", "    transcode:\n      video:\n        to: hevc\n        skip_if: {codec_matches: hevc}\n", `:7: phases[0].transcode.video.skip_if.codec_matches: must be a list, not "hevc"`},
 		{"bad audio codec", "    transcode:\n      audio: {to: wav}\n", `:5: phases[0].transcode.audio.to: "wav" is not one of aac, ac3, eac3, flac, opus, mp3, truehd, dts, pcm_s16le, pcm_s24le`},

@@ -170,7 +170,7 @@ func (pl *planner) transcodeVideo(ph *Phase, t *track, vt *VideoTranscode, sever
 // only for want of a known bit rate.
 func (pl *planner) skipIf(t *track, si *SkipIf) (skip bool, why []string, unknownRate bool) {
 	s := t.s
-	skip = true
+	skip = si.CodecMatches != nil || si.ResolutionWithin != "" || si.BitrateUnder > 0
 	if si.CodecMatches != nil {
 		match := false
 		for _, c := range si.CodecMatches {
