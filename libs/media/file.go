@@ -71,6 +71,9 @@ type Stream struct {
 	Type  StreamType
 	// Codec is ffprobe's codec_name ("h264", "aac"), empty when unknown.
 	Codec string
+	// Profile is ffprobe's profile ("High", "DTS-HD MA"), empty when
+	// unknown.
+	Profile string
 	// Language is an ISO 639-2/B code, Undetermined ("und") when the
 	// stream has no language tag or an unknown one; see NormalizeLanguage.
 	Language string
@@ -80,12 +83,18 @@ type Stream struct {
 	Channels int
 	// Width and Height are in pixels; zero for streams without pictures.
 	Width, Height int
+	// BitRate is the stream's own bit rate in bits per second; zero when
+	// ffprobe does not know it (Matroska files rarely say).
+	BitRate int64
 	// Duration is the stream's own duration; zero when ffprobe does not
 	// know it.
 	Duration time.Duration
 	// Default, Forced, HearingImpaired and VisualImpaired are ffprobe's
 	// disposition flags.
 	Default, Forced, HearingImpaired, VisualImpaired bool
+	// AttachedPic is ffprobe's attached_pic disposition: a video stream
+	// that is a cover picture, not the film.
+	AttachedPic bool
 	// Commentary is true when the stream has the "comment" disposition or
 	// its title matches one of Options.CommentaryPatterns.
 	Commentary bool
@@ -193,6 +202,12 @@ func stream(data any, where string, patterns []*regexp.Regexp) (Stream, error) {
 	if s.Codec, err = str(o, where, "codec_name"); err != nil {
 		return Stream{}, err
 	}
+	if s.Profile, err = str(o, where, "profile"); err != nil {
+		return Stream{}, err
+	}
+	if s.BitRate, err = integer(o, where, "bit_rate", math.MaxInt64); err != nil {
+		return Stream{}, err
+	}
 	for _, n := range []struct {
 		name string
 		max  int64
@@ -241,7 +256,7 @@ func disposition(o map[string]any, where string, s *Stream) error {
 		name string
 		to   *bool
 	}{{"default", &s.Default}, {"forced", &s.Forced}, {"hearing_impaired", &s.HearingImpaired},
-		{"visual_impaired", &s.VisualImpaired}, {"comment", &s.Commentary}} {
+		{"visual_impaired", &s.VisualImpaired}, {"comment", &s.Commentary}, {"attached_pic", &s.AttachedPic}} {
 		raw, ok := d[flag.name]
 		if !ok {
 			continue

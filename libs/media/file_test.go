@@ -28,10 +28,10 @@ func TestFromFFProbeFixtures(t *testing.T) {
 				Size:        13579246810,
 				BitRate:     15337012,
 				Streams: []media.Stream{
-					{Index: 0, Type: media.StreamVideo, Codec: "hevc", Language: "eng", Title: "Main Feature", Width: 3840, Height: 2160, Default: true},
-					{Index: 1, Type: media.StreamAudio, Codec: "eac3", Language: "eng", Title: "Surround 5.1", Channels: 6, Default: true},
-					{Index: 2, Type: media.StreamAudio, Codec: "ac3", Language: "ger", Title: "Deutsch", Channels: 6},
-					{Index: 3, Type: media.StreamAudio, Codec: "aac", Language: "eng", Title: "Director's Commentary", Channels: 2, Commentary: true},
+					{Index: 0, Type: media.StreamVideo, Codec: "hevc", Profile: "Main 10", Language: "eng", Title: "Main Feature", Width: 3840, Height: 2160, Default: true},
+					{Index: 1, Type: media.StreamAudio, Codec: "eac3", Language: "eng", Title: "Surround 5.1", Channels: 6, BitRate: 768000, Default: true},
+					{Index: 2, Type: media.StreamAudio, Codec: "ac3", Language: "ger", Title: "Deutsch", Channels: 6, BitRate: 448000},
+					{Index: 3, Type: media.StreamAudio, Codec: "aac", Profile: "LC", Language: "eng", Title: "Director's Commentary", Channels: 2, Commentary: true},
 					{Index: 4, Type: media.StreamSubtitle, Codec: "subrip", Language: "eng", Title: "Forced", Forced: true},
 					{Index: 5, Type: media.StreamSubtitle, Codec: "hdmv_pgs_subtitle", Language: "fre", Width: 1920, Height: 1080, HearingImpaired: true},
 					{Index: 6, Type: media.StreamAttachment, Codec: "ttf", Language: "und"},
@@ -46,8 +46,8 @@ func TestFromFFProbeFixtures(t *testing.T) {
 				Size:        34848153,
 				BitRate:     4641745,
 				Streams: []media.Stream{
-					{Index: 0, Type: media.StreamVideo, Codec: "h264", Language: "und", Width: 1920, Height: 1080, Duration: 60060 * time.Millisecond, Default: true},
-					{Index: 1, Type: media.StreamAudio, Codec: "aac", Language: "jpn", Channels: 2, Duration: 60046440 * time.Microsecond, Default: true, VisualImpaired: true},
+					{Index: 0, Type: media.StreamVideo, Codec: "h264", Profile: "High", Language: "und", Width: 1920, Height: 1080, BitRate: 4500000, Duration: 60060 * time.Millisecond, Default: true},
+					{Index: 1, Type: media.StreamAudio, Codec: "aac", Profile: "LC", Language: "jpn", Channels: 2, BitRate: 128000, Duration: 60046440 * time.Microsecond, Default: true, VisualImpaired: true},
 					{Index: 2, Type: media.StreamSubtitle, Codec: "mov_text", Language: "spa", Duration: time.Minute},
 					{Index: 3, Type: media.StreamData, Language: "eng", Default: true},
 				},
@@ -102,9 +102,9 @@ func TestFromFFProbeFixtures(t *testing.T) {
 				Size:        27084,
 				BitRate:     211800,
 				Streams: []media.Stream{
-					{Index: 0, Type: media.StreamVideo, Codec: "h264", Language: "und", Width: 320, Height: 240},
-					{Index: 1, Type: media.StreamAudio, Codec: "aac", Language: "ger", Channels: 1, Default: true},
-					{Index: 2, Type: media.StreamAudio, Codec: "aac", Language: "eng", Title: "Director's Commentary", Channels: 1, Commentary: true},
+					{Index: 0, Type: media.StreamVideo, Codec: "h264", Profile: "High 4:4:4 Predictive", Language: "und", Width: 320, Height: 240},
+					{Index: 1, Type: media.StreamAudio, Codec: "aac", Profile: "LC", Language: "ger", Channels: 1, Default: true},
+					{Index: 2, Type: media.StreamAudio, Codec: "aac", Profile: "LC", Language: "eng", Title: "Director's Commentary", Channels: 1, Commentary: true},
 				},
 			},
 		},
@@ -195,6 +195,10 @@ func TestFromFFProbeErrors(t *testing.T) {
 		{"disposition bool", stream(`"disposition":{"forced":true}`), "streams[3].disposition.forced: true is not 0 or 1"},
 		{"disposition array", stream(`"disposition":[]`), "streams[3].disposition: not a JSON object"},
 		{"tag not string", stream(`"tags":{"LANGUAGE":3}`), "streams[3].tags.LANGUAGE: 3 is not a string"},
+		{"negative stream bit_rate", stream(`"bit_rate":"-5"`), "streams[3].bit_rate: -5 is negative"},
+		{"fractional stream bit_rate", stream(`"bit_rate":"1.5"`), `streams[3].bit_rate: "1.5" is not a whole number`},
+		{"profile number", stream(`"profile":3`), "streams[3].profile: 3 is not a string"},
+		{"attached_pic 2", stream(`"disposition":{"attached_pic":2}`), "streams[3].disposition.attached_pic: 2 is not 0 or 1"},
 		{"title not string", stream(`"tags":{"title":"x","Title":["y"]}`), `streams[3].tags.Title: ["y"] is not a string`},
 	}
 	for _, tt := range tests {
@@ -244,7 +248,7 @@ func FuzzFromFFProbe(f *testing.F) {
 			if len(s.Language) != 3 {
 				t.Errorf("streams[%d].Language = %q, not a 3-letter code", i, s.Language)
 			}
-			if s.Index < 0 || s.Channels < 0 || s.Width < 0 || s.Height < 0 {
+			if s.Index < 0 || s.Channels < 0 || s.Width < 0 || s.Height < 0 || s.BitRate < 0 {
 				t.Errorf("streams[%d] has a negative number: %+v", i, s)
 			}
 		}
@@ -277,5 +281,24 @@ func TestFromFFProbeTags(t *testing.T) {
 				t.Errorf("language, title = %q, %q, want %q, %q", s.Language, s.Title, tt.language, tt.title)
 			}
 		})
+	}
+}
+
+// TestFromFFProbeCoverArt: a cover picture is a video stream with the
+// attached_pic disposition; its own bit rate and profile are read.
+func TestFromFFProbeCoverArt(t *testing.T) {
+	in := `{"format":{},"streams":[` +
+		`{"index":0,"codec_type":"video","codec_name":"h264","profile":"High","width":1920,"height":1080,"bit_rate":"3200000","disposition":{"attached_pic":0}},` +
+		`{"index":1,"codec_type":"video","codec_name":"mjpeg","profile":"Baseline","width":600,"height":600,"bit_rate":"N/A","disposition":{"attached_pic":1}}]}`
+	f, err := media.FromFFProbe([]byte(in), media.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []media.Stream{
+		{Index: 0, Type: media.StreamVideo, Codec: "h264", Profile: "High", Language: "und", Width: 1920, Height: 1080, BitRate: 3200000},
+		{Index: 1, Type: media.StreamVideo, Codec: "mjpeg", Profile: "Baseline", Language: "und", Width: 600, Height: 600, AttachedPic: true},
+	}
+	if !reflect.DeepEqual(f.Streams, want) {
+		t.Errorf("got %+v\nwant %+v", f.Streams, want)
 	}
 }

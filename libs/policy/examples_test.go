@@ -17,12 +17,14 @@ func TestExamples(t *testing.T) {
 	if len(paths) < 3 {
 		t.Fatalf("found %d example policies, want at least 3", len(paths))
 	}
+	transcodes := false
 	for _, path := range paths {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			p, err := policy.ReadFile(path)
 			if err != nil {
 				t.Fatalf("ReadFile: %v", err)
 			}
+			transcodes = transcodes || p.HasTranscode()
 			if err := p.Check(); err != nil {
 				t.Errorf("Check: %v", err)
 			}
@@ -33,6 +35,21 @@ func TestExamples(t *testing.T) {
 			if _, err := p.Plan(f); err != nil {
 				t.Errorf("Plan of a typical file: %v", err)
 			}
+			if !p.HasTranscode() {
+				return
+			}
+			// A transcoding example re-encodes an H.264 file and
+			// plans without error for an HEVC one.
+			plan, err := p.Plan(readProbe(t, "h264-1080.mkv.json", p.MediaOptions()))
+			if err != nil || !plan.Encodes() {
+				t.Errorf("Plan of an H.264 file: %v, encodes %v", err, plan.Encodes())
+			}
+			if _, err := p.Plan(readProbe(t, "hevc-720.mkv.json", p.MediaOptions())); err != nil {
+				t.Errorf("Plan of an HEVC file: %v", err)
+			}
 		})
+	}
+	if !transcodes {
+		t.Errorf("no example policy transcodes")
 	}
 }

@@ -30,7 +30,7 @@ func TestList(t *testing.T) {
 		"b.yaml":       valid,
 		"a.yml":        valid,
 		"broken.yaml":  "schema_version: 13\nphases: [\n",
-		"later.yaml":   valid + "    transcode: {}\n",
+		"later.yaml":   valid + "    transcode: {video: {to: vp9}}\n",
 		"notes.txt":    "not a policy",
 		".hidden.yaml": valid,
 		".yaml":        valid,

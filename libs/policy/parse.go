@@ -39,8 +39,8 @@ const (
 var (
 	topKeys      = []string{"schema_version", "name", "description", "category", "config", "phases"}
 	configKeys   = []string{"audio_languages", "subtitle_languages", "commentary_patterns", "on_error", "keep_original"}
-	phaseKeys    = []string{"name", "container", "keep_audio", "keep_subtitles", "filter_attachments", "track_order", "default_flags", "audio_actions", "subtitle_actions", "video_actions"}
-	phaseLater   = []string{"rules", "audio_synthesis", "transcode", "transcription", "file_timestamp", "skip_when", "depends_on", "run_if", "on_error"}
+	phaseKeys    = []string{"name", "container", "keep_audio", "keep_subtitles", "filter_attachments", "track_order", "default_flags", "audio_actions", "subtitle_actions", "video_actions", "transcode"}
+	phaseLater   = []string{"rules", "audio_synthesis", "transcription", "file_timestamp", "skip_when", "depends_on", "run_if", "on_error"}
 	containerKey = []string{"target", "on_incompatible_codec", "codec_mappings", "preserve_metadata"}
 	keepAudioKey = []string{"languages", "fallback", "minimum", "keep_music_tracks", "exclude_music_from_language_filter",
 		"keep_sfx_tracks", "exclude_sfx_from_language_filter", "keep_non_speech_tracks", "exclude_non_speech_from_language_filter"}
@@ -51,6 +51,11 @@ var (
 	flagsKey      = []string{"set_first_video_default", "set_preferred_audio_default", "set_preferred_subtitle_default", "clear_other_defaults", "set_subtitle_default_when_audio_differs", "set_subtitle_forced_when_audio_differs", "preferred_audio_codec"}
 	categories    = []string{CategoryVideo, CategoryAudioMain, CategoryAudioAlternate, CategorySubtitleMain, CategorySubtitleForced, CategoryAudioCommentary, CategorySubtitleCommentary, CategoryAudioMusic, CategoryAudioSFX, CategoryAudioNonSpeech, CategoryAttachment}
 	reservedNames = []string{"config", "schema_version", "phases"}
+	transcodeKey  = []string{"video", "audio"}
+	videoKey      = []string{"to", "skip_if", "crf", "preset", "tune", "target_bitrate", "min_bitrate", "max_bitrate", "two_pass",
+		"max_resolution", "max_width", "max_height", "scale_algorithm", "upscale", "hw", "hw_fallback", "ffmpeg_args"}
+	skipIfKey = []string{"codec_matches", "resolution_within", "bitrate_under"}
+	audioKey  = []string{"preserve", "to", "bitrate"}
 )
 
 // yamlLine finds the line in the YAML library's error messages.
@@ -565,9 +570,6 @@ func (d *decoder) phaseKey(p *Policy, ph *Phase, phasePath, key string, k, v *ya
 		}
 		msg := "not supported by vpo yet"
 		switch key {
-		case "transcode":
-			p.hasTranscode, ph.Transcode = true, true
-			msg = "not supported by vpo yet (transcoding comes in a later release)"
 		case "transcription":
 			p.hasTranscription, ph.Transcription = true, true
 			msg = "not supported by vpo yet (transcription comes in a later release)"
@@ -607,11 +609,9 @@ func (d *decoder) phaseKey(p *Policy, ph *Phase, phasePath, key string, k, v *ya
 				targetSeen = true
 				c.Target, _ = d.enum(v, sub, ContainerMKV, ContainerMP4)
 			case "on_incompatible_codec":
-				if s, ok := d.enum(v, sub, IncompatibleError, IncompatibleSkip, IncompatibleTranscode); ok {
-					c.OnIncompatibleCodec = s
-					if s == IncompatibleTranscode {
-						d.later(v, sub, "transcode is not supported by vpo yet (use error or skip)")
-					}
+				c.OnIncompatibleCodec, _ = d.enum(v, sub, IncompatibleError, IncompatibleSkip, IncompatibleTranscode)
+				if c.OnIncompatibleCodec == IncompatibleTranscode {
+					p.hasTranscode = true
 				}
 			case "codec_mappings":
 				if !null(v) {
@@ -627,6 +627,11 @@ func (d *decoder) phaseKey(p *Policy, ph *Phase, phasePath, key string, k, v *ya
 			d.fail(v, join(path, "target"), "missing: say mkv or mp4")
 		}
 		ph.Container = c
+	case "transcode":
+		ph.Transcode = d.transcode(v, path)
+		if ph.Transcode.Video != nil || ph.Transcode.Audio != nil {
+			p.hasTranscode = true
+		}
 	case "keep_audio":
 		ka := &KeepAudio{Minimum: 1, KeepMusicTracks: true, ExcludeMusicFromLanguageFilter: true,
 			KeepSFXTracks: true, ExcludeSFXFromLanguageFilter: true, KeepNonSpeechTracks: true, ExcludeNonSpeechFromLanguageFilter: true}
@@ -772,6 +777,206 @@ func (d *decoder) phaseKey(p *Policy, ph *Phase, phasePath, key string, k, v *ya
 			ph.VideoActions = ta
 		}
 	}
+}
+
+// transcode reads a phase's transcode block.
+func (d *decoder) transcode(v *yaml.Node, path string) *Transcode {
+	tc := &Transcode{}
+	d.mapping(v, path, transcodeKey, func(key string, k, v *yaml.Node) {
+		if null(v) {
+			return
+		}
+		sub := join(path, key)
+		if key == "video" {
+			tc.Video = d.videoTranscode(v, sub)
+		} else {
+			tc.Audio = d.audioTranscode(v, sub)
+		}
+	})
+	return tc
+}
+
+// videoTranscode reads transcode.video.
+func (d *decoder) videoTranscode(v *yaml.Node, path string) *VideoTranscode {
+	vt := &VideoTranscode{Preset: "medium", ScaleAlgorithm: ScaleLanczos, HW: HWAuto, HWFallback: true}
+	at := map[string]*yaml.Node{}
+	d.mapping(v, path, videoKey, func(key string, k, v *yaml.Node) {
+		if null(v) {
+			return
+		}
+		at[key] = v
+		sub := join(path, key)
+		switch key {
+		case "to":
+			if s, ok := d.enum(v, sub, videoCodecs...); ok {
+				vt.To = s
+				if s == VideoVP9 {
+					d.later(v, sub, "vp9 is not supported by vpo yet (use h264, hevc or av1)")
+				}
+			}
+		case "skip_if":
+			vt.SkipIf = d.skipIf(v, sub)
+		case "crf":
+			if n, ok := d.integer(v, sub, 0, 51); ok {
+				vt.CRF = &n
+			}
+		case "preset":
+			vt.Preset, _ = d.enum(v, sub, presets...)
+		case "tune":
+			vt.Tune, _ = d.enum(v, sub, tunes...)
+		case "target_bitrate":
+			vt.TargetBitrate = d.bitrate(v, sub)
+		case "min_bitrate":
+			vt.MinBitrate = d.bitrate(v, sub)
+		case "max_bitrate":
+			vt.MaxBitrate = d.bitrate(v, sub)
+		case "two_pass":
+			if vt.TwoPass = d.boolean(v, sub); vt.TwoPass {
+				d.later(v, sub, "true is not supported by vpo yet (encodes run in one pass)")
+			}
+		case "max_resolution":
+			vt.MaxResolution = d.resolution(v, sub)
+		case "max_width":
+			vt.MaxWidth, _ = d.integer(v, sub, 2, media.MaxDimension)
+		case "max_height":
+			vt.MaxHeight, _ = d.integer(v, sub, 2, media.MaxDimension)
+		case "scale_algorithm":
+			vt.ScaleAlgorithm, _ = d.enum(v, sub, scaleAlgorithms...)
+		case "upscale":
+			if vt.Upscale = d.boolean(v, sub); vt.Upscale {
+				d.later(v, sub, "true is not supported by vpo yet (vpo scales down only)")
+			}
+		case "hw":
+			vt.HW, _ = d.enum(v, sub, hwMethods...)
+		case "hw_fallback":
+			vt.HWFallback = d.boolean(v, sub)
+		case "ffmpeg_args":
+			args := []string{}
+			ok := true
+			var items []*yaml.Node
+			d.list(v, sub, false, func(i int, item *yaml.Node, s string) {
+				args, items = append(args, s), append(items, item)
+			})
+			if v.Kind == yaml.SequenceNode && len(args) != len(v.Content) {
+				ok = false // an item was not a string: already an error
+			}
+			if i, why := checkFFmpegArgs(args); ok && i >= 0 {
+				d.fail(items[i], index(sub, i), "%s (%s)", why, ffmpegArgsRule)
+			}
+			vt.FFmpegArgs = args
+		}
+	})
+	if v.Kind != yaml.MappingNode {
+		return vt
+	}
+	if _, ok := at["to"]; !ok {
+		d.fail(v, join(path, "to"), "missing: say h264, hevc or av1")
+	}
+	if n := at["target_bitrate"]; n != nil && at["crf"] != nil {
+		d.fail(n, join(path, "target_bitrate"), "crf and target_bitrate cannot both be set: use crf alone, target_bitrate alone, or crf with max_bitrate")
+	}
+	if vt.MinBitrate > 0 && vt.MaxBitrate > 0 && vt.MinBitrate > vt.MaxBitrate {
+		d.fail(at["min_bitrate"], join(path, "min_bitrate"), "%s is more than max_bitrate %s", formatBitrate(vt.MinBitrate), formatBitrate(vt.MaxBitrate))
+	}
+	return vt
+}
+
+// skipIf reads transcode.video.skip_if.
+func (d *decoder) skipIf(v *yaml.Node, path string) *SkipIf {
+	si := &SkipIf{}
+	conditions := 0
+	d.mapping(v, path, skipIfKey, func(key string, k, v *yaml.Node) {
+		if null(v) {
+			return
+		}
+		conditions++
+		sub := join(path, key)
+		switch key {
+		case "codec_matches":
+			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+				d.fail(v, sub, "is empty: list codecs such as hevc, or leave codec_matches out")
+			}
+			d.list(v, sub, false, func(i int, item *yaml.Node, s string) {
+				if s = strings.ToLower(strings.TrimSpace(s)); s == "" {
+					d.fail(item, index(sub, i), "an empty codec name")
+					return
+				}
+				si.CodecMatches = append(si.CodecMatches, s)
+			})
+		case "resolution_within":
+			si.ResolutionWithin = d.resolution(v, sub)
+		case "bitrate_under":
+			si.BitrateUnder = d.bitrate(v, sub)
+		}
+	})
+	if v.Kind == yaml.MappingNode && conditions == 0 {
+		d.fail(v, path, "is empty: give codec_matches, resolution_within or bitrate_under, or leave skip_if out")
+	}
+	return si
+}
+
+// audioTranscode reads transcode.audio.
+func (d *decoder) audioTranscode(v *yaml.Node, path string) *AudioTranscode {
+	at := &AudioTranscode{Preserve: append([]string(nil), defaultPreserve...), To: "aac", Bitrate: 192_000}
+	d.mapping(v, path, audioKey, func(key string, k, v *yaml.Node) {
+		if null(v) {
+			return
+		}
+		sub := join(path, key)
+		switch key {
+		case "preserve":
+			at.Preserve = []string{}
+			d.list(v, sub, false, func(i int, item *yaml.Node, s string) {
+				if s = strings.ToLower(strings.TrimSpace(s)); s == "" {
+					d.fail(item, index(sub, i), "an empty codec name")
+					return
+				}
+				at.Preserve = append(at.Preserve, s)
+			})
+		case "to":
+			if s, ok := d.enum(v, sub, audioCodecs...); ok {
+				at.To = s
+				if !contains(audioEncodes, s) {
+					d.later(v, sub, fmt.Sprintf("%s is not supported by vpo yet (use %s)", s, strings.Join(audioEncodes, ", ")))
+				}
+			}
+		case "bitrate":
+			if b := d.bitrate(v, sub); b > 0 {
+				at.Bitrate = b
+			}
+		}
+	})
+	return at
+}
+
+// bitrate reads a bit rate ("192k", "10M" or a whole number of bits per
+// second); 0 after an error.
+func (d *decoder) bitrate(v *yaml.Node, path string) int64 {
+	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!str" && v.ShortTag() != "!!int" {
+		d.fail(v, path, "must be a bit rate such as 192k or 10M, not %s", describe(v))
+		return 0
+	}
+	b, err := parseBitrate(v.Value)
+	if err != nil {
+		d.fail(v, path, "%v", err)
+		return 0
+	}
+	return b
+}
+
+// resolution reads a named resolution (480p … 8k, any case).
+func (d *decoder) resolution(v *yaml.Node, path string) string {
+	s, ok := d.str(v, path)
+	if !ok {
+		return ""
+	}
+	name := strings.ToLower(strings.TrimSpace(s))
+	if _, _, ok := resolutionBox(name); !ok {
+		names := resolutionNames()
+		d.fail(v, path, "%q is not one of %s%s", s, strings.Join(names, ", "), suggest(name, names))
+		return ""
+	}
+	return name
 }
 
 // isThirteen reports whether a YAML integer is 13 ("13", "0xd", "+13").

@@ -362,7 +362,7 @@ phases:
     audio_synthesis:
       tracks: []
     transcode:
-      video: {target_codec: hevc}
+      video: {to: vp9, two_pass: true, upscale: true}
     transcription:
       enabled: true
     skip_when: {mode: any, container: [mp4]}
@@ -380,10 +380,11 @@ phases:
 	}
 	want := []string{
 		file + ":6: phases[0].depends_on: not supported by vpo yet",
-		file + ":10: phases[1].container.on_incompatible_codec: transcode is not supported by vpo yet (use error or skip)",
 		file + ":11: phases[1].container.codec_mappings: not supported by vpo yet (it needs transcoding)",
 		file + ":13: phases[2].audio_synthesis: not supported by vpo yet",
-		file + ":15: phases[2].transcode: not supported by vpo yet (transcoding comes in a later release)",
+		file + ":16: phases[2].transcode.video.to: vp9 is not supported by vpo yet (use h264, hevc or av1)",
+		file + ":16: phases[2].transcode.video.two_pass: true is not supported by vpo yet (encodes run in one pass)",
+		file + ":16: phases[2].transcode.video.upscale: true is not supported by vpo yet (vpo scales down only)",
 		file + ":17: phases[2].transcription: not supported by vpo yet (transcription comes in a later release)",
 		file + ":19: phases[2].skip_when: not supported by vpo yet",
 		file + ":20: phases[2].run_if: not supported by vpo yet",

@@ -51,9 +51,8 @@ type Plan struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Notes say what the policy asked for but leaves undone for this
 	// file and why, such as a transcode skipped by its skip_if
-	// ("phase \"x\": transcode.video.skip_if.codec_matches: the video is
-	// already hevc"). They are not changes: a plan with only notes is
-	// empty.
+	// ("phase \"x\": transcode skipped: skip_if.codec_matches: the video
+	// is hevc"). They are not changes: a plan with only notes is empty.
 	Notes []string `json:"notes,omitempty"`
 }
 

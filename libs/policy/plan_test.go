@@ -111,6 +111,62 @@ func TestPlanGolden(t *testing.T) {
 		{policy: "keep-english.yaml", probe: "reduced.json", wantErr: policy.ErrProbe},
 		{policy: "keep-english.yaml", probe: "same-index.json", wantErr: policy.ErrProbe},
 		{policy: "transcode.yaml", probe: "movie.mkv.json", wantErr: policy.ErrUnsupported},
+		// Transcoding. h264 in mkv to hevc; audio by upstream's default
+		// preserve list (DTS-HD kept, plain DTS and AC-3 to aac, FLAC kept).
+		{policy: "tc-hevc.yaml", probe: "h264-1080.mkv.json"},
+		// Already hevc, audio aac and flac: nothing to do.
+		{policy: "tc-hevc.yaml", probe: "hevc-720.mkv.json", empty: true},
+		{policy: "tc-hevc.yaml", probe: "nolang.avi.json", wantErr: policy.ErrContainer},
+		// skip_if, each condition holding and not holding.
+		{policy: "tc-skip-codec.yaml", probe: "hevc-720.mkv.json", empty: true},
+		{policy: "tc-skip-codec.yaml", probe: "h264-1080.mkv.json"},
+		{policy: "tc-skip-resolution.yaml", probe: "h264-1080.mkv.json", empty: true},
+		{policy: "tc-skip-resolution.yaml", probe: "uhd-flat.mkv.json"},
+		// The file's bit rate bounds the video's.
+		{policy: "tc-skip-bitrate.yaml", probe: "hevc-720.mkv.json", empty: true},
+		{policy: "tc-skip-bitrate.yaml", probe: "h264-1080.mkv.json"},
+		// The stream's own bit rate is used when the probe has it.
+		{policy: "tc-skip-bitrate.yaml", probe: "stream-rate.mp4.json", empty: true},
+		// Unknown bit rate: the condition does not hold, a note says so.
+		{policy: "tc-skip-bitrate.yaml", probe: "no-bitrate.mkv.json"},
+		// All conditions must hold.
+		{policy: "tc-skip-all.yaml", probe: "hevc-720.mkv.json", empty: true},
+		{policy: "tc-skip-all.yaml", probe: "no-bitrate.mkv.json"},
+		// Scaling: 3996x2160 into 1080p keeps the aspect ratio with even sides.
+		{policy: "tc-max-1080.yaml", probe: "uhd-flat.mkv.json"},
+		{policy: "tc-max-720.yaml", probe: "odd-height.mkv.json"},
+		// 720p source, 1080p limit: a new codec, no scaling.
+		{policy: "tc-h264-max1080.yaml", probe: "hevc-720.mkv.json"},
+		// Already hevc and within the limit: copied, a note says why.
+		{policy: "tc-max-720.yaml", probe: "hevc-720.mkv.json", empty: true},
+		// Already hevc but too large: re-encoded to scale.
+		{policy: "tc-max-720.yaml", probe: "movie.mkv.json"},
+		// A re-encode into mp4 drops the subtitles and attachments mp4
+		// cannot hold instead of failing.
+		{policy: "tc-mp4.yaml", probe: "h264-1080.mkv.json"},
+		// Preserved audio mp4 cannot hold still fails (here: skips).
+		{policy: "tc-mp4-preserve.yaml", probe: "h264-1080.mkv.json", skipped: true, empty: true},
+		// A re-encoded mp4 file keeps its mov_text subtitles.
+		{policy: "tc-hevc.yaml", probe: "stream-rate.mp4.json", empty: true},
+		{policy: "tc-h264-max1080.yaml", probe: "stream-rate.mp4.json"},
+		// Cover art is not encoded.
+		{policy: "tc-hevc.yaml", probe: "cover.mkv.json"},
+		// keep_audio, transcode and track_order in one phase.
+		{policy: "tc-full.yaml", probe: "h264-1080.mkv.json"},
+		// Two transcode phases: the last video block wins; the audio
+		// block of the first stays.
+		{policy: "tc-two-phases.yaml", probe: "h264-1080.mkv.json"},
+		{policy: "tc-hw-args.yaml", probe: "h264-1080.mkv.json"},
+		{policy: "tc-audio.yaml", probe: "h264-1080.mkv.json"},
+		{policy: "tc-audio.yaml", probe: "uhd-flat.mkv.json"},
+		// container.on_incompatible_codec: transcode encodes the audio
+		// mp4 cannot hold (to aac, or to transcode.audio.to when mp4
+		// holds it) and drops the subtitles and attachments.
+		{policy: "tc-container.yaml", probe: "h264-1080.mkv.json"},
+		{policy: "tc-container.yaml", probe: "uhd-flat.mkv.json"},
+		{policy: "tc-container-audio.yaml", probe: "h264-1080.mkv.json"},
+		// Nothing is incompatible: a plain remux, no encode.
+		{policy: "tc-container.yaml", probe: "mp4able.mkv.json"},
 	}
 	for _, tt := range tests {
 		name := strings.TrimSuffix(tt.policy, ".yaml") + "__" + strings.TrimSuffix(tt.probe, ".json")
@@ -188,6 +244,31 @@ func checkInvariants(t *testing.T, f media.File, plan policy.Plan) {
 	}
 	if hadAudio && audio == 0 {
 		t.Errorf("every audio track was removed")
+	}
+	encoded := map[int]policy.TargetTrack{}
+	for _, tt := range plan.Target.Tracks {
+		if tt.Encode == nil {
+			continue
+		}
+		encoded[tt.Source] = tt
+		if tt.Codec != tt.Encode.Codec {
+			t.Errorf("track %d: codec %q, encoded to %q", tt.Source, tt.Codec, tt.Encode.Codec)
+		}
+		if tt.Encode.Scale && (tt.Width%2 != 0 || tt.Height%2 != 0 || tt.Width <= 0 || tt.Height <= 0) {
+			t.Errorf("track %d is scaled to %dx%d: sides must be even and positive", tt.Source, tt.Width, tt.Height)
+		}
+	}
+	transcodes := 0
+	for _, c := range plan.Changes {
+		if c.Kind == policy.ChangeTranscodeVideo || c.Kind == policy.ChangeTranscodeAudio {
+			transcodes++
+			if _, ok := encoded[c.Track]; !ok {
+				t.Errorf("change %+v has no encoded target track", c)
+			}
+		}
+	}
+	if transcodes != len(encoded) || plan.Encodes() != (transcodes > 0) {
+		t.Errorf("%d transcode changes, %d encoded tracks, Encodes() %v", transcodes, len(encoded), plan.Encodes())
 	}
 	for _, c := range plan.Changes {
 		if c.Kind == policy.ChangeRemoveTrack && seen[c.Track] {

@@ -35,8 +35,8 @@ var (
 //
 // The phases run in order, each on the result of the one before. Within
 // a phase: the track actions (clear forced, default, titles), the audio
-// filter, the subtitle filter, the attachment filter, the container, the
-// track order and the default flags. Changes are the net result: a flag
+// filter, the subtitle filter, the attachment filter, the transcode
+// block, the container, the track order and the default flags. Changes are the net result: a flag
 // a phase sets and a later phase clears again is no change. A file that
 // already complies gives a plan with no Changes; Target is always the
 // file as it would be.
@@ -67,6 +67,17 @@ var (
 // mp4 file (ffmpeg rewrites it) that keeps a track ffmpeg cannot copy into
 // mp4, such as a timecode (tmcd) data track; the skip then comes from the
 // last container block, if any.
+//
+// A transcode block gives the tracks it re-encodes an Encode, a target
+// Codec and, for video, the result's Width and Height, with a
+// transcode_video or transcode_audio change; what it leaves alone and
+// why (skip_if, already in the codec) goes to Notes. See transcode for
+// the rules. A file that is re-encoded when a container block converts
+// it (the transcode block in the same or an earlier phase) loses the
+// subtitle tracks and attachments the new container cannot hold, each a
+// remove_track change saying so, instead of failing; audio and video
+// still have to fit. Plans of a policy with a transcode block carry the
+// Width and Height of every video track in Target.
 func (p *Policy) Plan(f media.File) (Plan, error) {
 	if len(p.unsupported) > 0 {
 		keys := make([]string, len(p.unsupported))
@@ -93,7 +104,7 @@ func (p *Policy) Plan(f media.File) (Plan, error) {
 			return Plan{}, fmt.Errorf("phase %q: %w", ph.Name, err)
 		}
 		if skipped != "" {
-			return Plan{Policy: p.Name, Changes: []Change{}, Target: sourceTarget(f), Skipped: fmt.Sprintf("phase %q: %s", ph.Name, skipped)}, nil
+			return Plan{Policy: p.Name, Changes: []Change{}, Target: sourceTarget(f, p.hasTranscode), Skipped: fmt.Sprintf("phase %q: %s", ph.Name, skipped)}, nil
 		}
 	}
 	changes := pl.net()
@@ -104,7 +115,7 @@ func (p *Policy) Plan(f media.File) (Plan, error) {
 		if bad := pl.incompatible(ContainerMP4); bad != "" {
 			msg := "the plan's changes need ffmpeg to rewrite the mp4 file, and " + bad
 			if skipIncompatible(p.Phases) {
-				return Plan{Policy: p.Name, Changes: []Change{}, Target: sourceTarget(f), Skipped: "container.on_incompatible_codec is skip and " + msg}, nil
+				return Plan{Policy: p.Name, Changes: []Change{}, Target: sourceTarget(f, p.hasTranscode), Skipped: "container.on_incompatible_codec is skip and " + msg}, nil
 			}
 			return Plan{}, fmt.Errorf("%w: %s", ErrIncompatibleCodec, msg)
 		}
@@ -119,7 +130,7 @@ func (p *Policy) Plan(f media.File) (Plan, error) {
 		}
 		return Plan{}, fmt.Errorf("%w: the file's container (%s) needs %d changes but vpo writes only mkv and mp4; add a container phase to convert it", ErrContainer, name, len(changes))
 	}
-	return Plan{Policy: p.Name, Changes: changes, Target: pl.target()}, nil
+	return Plan{Policy: p.Name, Changes: changes, Target: pl.target(), Notes: pl.notes()}, nil
 }
 
 // skipIncompatible reports whether the last of phases with a container
@@ -151,19 +162,30 @@ func ContainerOf(f media.File) string {
 	return ""
 }
 
-// sourceTarget is f as it is.
-func sourceTarget(f media.File) Target {
+// sourceTarget is f as it is; dims sets the video tracks' Width and
+// Height (in plans of policies that transcode).
+func sourceTarget(f media.File, dims bool) Target {
 	t := Target{Container: ContainerOf(f), Tracks: make([]TargetTrack, 0, len(f.Streams))}
 	for _, s := range f.Streams {
-		t.Tracks = append(t.Tracks, TargetTrack{Source: s.Index, Type: string(s.Type), Codec: s.Codec,
-			Language: s.Language, Title: s.Title, Default: s.Default, Forced: s.Forced})
+		tt := TargetTrack{Source: s.Index, Type: string(s.Type), Codec: s.Codec,
+			Language: s.Language, Title: s.Title, Default: s.Default, Forced: s.Forced}
+		if dims && s.Type == media.StreamVideo {
+			tt.Width, tt.Height = s.Width, s.Height
+		}
+		t.Tracks = append(t.Tracks, tt)
 	}
 	return t
 }
 
 // track is a source stream as the phases change it.
 type track struct {
-	s                *media.Stream
+	s *media.Stream
+	// codec, width and height are the track's in the result; encode is
+	// how it is re-encoded (nil: copied).
+	codec            string
+	width, height    int
+	encode           *Encode
+	notes            []string
 	title            string
 	def, forced      bool
 	removed          bool
@@ -181,6 +203,7 @@ const (
 	attrTitle
 	attrOrder
 	attrContainer
+	attrEncode
 )
 
 // event is one change a phase made, before the net result is taken.
@@ -198,11 +221,13 @@ type planner struct {
 	container string
 	srcCont   string
 	events    []event
+	// bitRate is the file's bit rate (bits per second, 0 unknown).
+	bitRate int64
 }
 
 // newPlanner starts from f as it is.
 func newPlanner(p *Policy, f media.File) *planner {
-	pl := &planner{p: p, container: ContainerOf(f)}
+	pl := &planner{p: p, container: ContainerOf(f), bitRate: f.BitRate}
 	pl.srcCont = pl.container
 	all := make([]track, len(f.Streams))
 	pl.source = make([]*track, len(f.Streams))
@@ -210,7 +235,7 @@ func newPlanner(p *Policy, f media.File) *planner {
 	for i := range f.Streams {
 		s := &f.Streams[i]
 		t := &all[i]
-		*t = track{s: s, title: s.Title, def: s.Default, forced: s.Forced, commentary: s.Commentary}
+		*t = track{s: s, codec: s.Codec, width: s.Width, height: s.Height, title: s.Title, def: s.Default, forced: s.Forced, commentary: s.Commentary}
 		if s.Type == media.StreamAudio {
 			t.sfx = isSFX(s.Title)
 			t.music = !t.sfx && isMusic(s.Title)
@@ -275,7 +300,16 @@ func (pl *planner) phase(ph *Phase) (string, error) {
 		pl.removeAttachments(ph)
 	}
 	pl.compact()
+	if ph.Transcode != nil {
+		pl.transcode(ph, ph.Transcode)
+	}
 	if ph.Container != nil && ph.Container.Target != pl.container {
+		if ph.Container.OnIncompatibleCodec == IncompatibleTranscode {
+			pl.encodeUnfitAudio(ph, ph.Container.Target)
+		}
+		if pl.encodes() {
+			pl.dropUnfit(ph, ph.Container.Target)
+		}
 		if bad := pl.incompatible(ph.Container.Target); bad != "" {
 			if ph.Container.OnIncompatibleCodec == IncompatibleSkip {
 				return "container.on_incompatible_codec is skip and " + bad, nil
@@ -467,8 +501,8 @@ func (pl *planner) removeAttachments(ph *Phase) {
 func (pl *planner) incompatible(target string) string {
 	var bad []string
 	for _, t := range pl.tracks {
-		if !fits(target, t.s.Type, t.s.Codec) {
-			codec := t.s.Codec
+		if !fits(target, t.s.Type, t.codec) {
+			codec := t.codec
 			if codec == "" {
 				codec = "unknown codec"
 			}
@@ -581,7 +615,7 @@ func preferred(ts []*track, langs, codecs []string) *track {
 		}
 		for _, codec := range codecs {
 			for _, t := range match {
-				if sameCodec(t.s.Codec, codec) {
+				if sameCodec(t.codec, codec) {
 					return t
 				}
 			}
@@ -763,6 +797,10 @@ func (pl *planner) net() []Change {
 				continue
 			}
 			c.From, c.To = pl.srcCont, pl.container
+		case attrEncode:
+			if e.t.removed || e.t.encode == nil {
+				continue
+			}
 		}
 		out = append(out, c)
 	}
@@ -773,8 +811,12 @@ func (pl *planner) net() []Change {
 func (pl *planner) target() Target {
 	t := Target{Container: pl.container, Tracks: make([]TargetTrack, 0, len(pl.tracks))}
 	for _, tr := range pl.tracks {
-		t.Tracks = append(t.Tracks, TargetTrack{Source: tr.s.Index, Type: string(tr.s.Type), Codec: tr.s.Codec,
-			Language: tr.s.Language, Title: tr.title, Default: tr.def, Forced: tr.forced})
+		tt := TargetTrack{Source: tr.s.Index, Type: string(tr.s.Type), Codec: tr.codec,
+			Language: tr.s.Language, Title: tr.title, Default: tr.def, Forced: tr.forced, Encode: tr.encode}
+		if pl.p.hasTranscode && tr.s.Type == media.StreamVideo {
+			tt.Width, tt.Height = tr.width, tr.height
+		}
+		t.Tracks = append(t.Tracks, tt)
 	}
 	return t
 }

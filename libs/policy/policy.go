@@ -95,8 +95,8 @@ type Config struct {
 
 // Phase is one named step of a policy. Its blocks run in a fixed order:
 // the actions, the filters (audio, subtitles, attachments), the
-// container, the track order and the default flags. A nil block is not
-// part of the phase.
+// transcode block, the container, the track order and the default
+// flags. A nil block is not part of the phase.
 type Phase struct {
 	Name string `json:"name"`
 	// Line is the line of the phase in the file.
@@ -112,9 +112,11 @@ type Phase struct {
 	// leaves the order alone.
 	TrackOrder   []string      `json:"track_order,omitempty"`
 	DefaultFlags *DefaultFlags `json:"default_flags,omitempty"`
-	// Transcode and Transcription are set when the phase has those blocks
+	// Transcode is the phase's transcode block; it runs after the filters
+	// and before the container block.
+	Transcode *Transcode `json:"transcode,omitempty"`
+	// Transcription is set when the phase has a transcription block
 	// (which vpo does not run yet).
-	Transcode     bool `json:"transcode,omitempty"`
 	Transcription bool `json:"transcription,omitempty"`
 }
 
@@ -162,8 +164,10 @@ type FilterAttachments struct {
 type ContainerSpec struct {
 	// Target is mkv or mp4.
 	Target string `json:"target"`
-	// OnIncompatibleCodec is error (the default) or skip (transcode is
-	// parsed, and reported by Check).
+	// OnIncompatibleCodec is error (the default), skip, or transcode:
+	// encode the audio tracks the target cannot hold (to the phase's
+	// transcode.audio.to when the target holds it, else aac 192k), which
+	// makes the file re-encoded (see Plan).
 	OnIncompatibleCodec string `json:"on_incompatible_codec"`
 }
 
@@ -193,7 +197,10 @@ func (p *Policy) Check() error {
 	return out
 }
 
-// HasTranscode reports whether a phase has a transcode block.
+// HasTranscode reports whether a phase has a transcode block with a
+// video or an audio part, or a container block with
+// on_incompatible_codec: transcode: whether plans of this policy may
+// re-encode.
 func (p *Policy) HasTranscode() bool { return p.hasTranscode }
 
 // HasTranscription reports whether a phase has a transcription block.

@@ -16,7 +16,7 @@ func TestEntrySummary(t *testing.T) {
 	writeFiles(t, dir, map[string]string{
 		"english.yaml": "schema_version: 13\ndescription: Keep English\nconfig:\n  audio_languages: [eng]\n" +
 			"  subtitle_languages: [eng, fre]\nphases:\n  - name: filter\n    keep_audio:\n      languages: [eng]\n",
-		"later.yml":   valid + "    transcode: {}\n    transcription: {}\n",
+		"later.yml":   valid + "    transcode: {video: {to: vp9}}\n    transcription: {}\n",
 		"broken.yaml": "schema_version: 13\nphases: [\n",
 	})
 	mtime := time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("x", 3600))
@@ -39,7 +39,7 @@ func TestEntrySummary(t *testing.T) {
 			`"has_transcode":false,"has_transcription":false,"parse_error":null,"unsupported":[]}`,
 		`{"name":"later","filename":"later.yml","file_path":"DIR/later.yml","last_modified":"2026-03-04T04:06:07Z",` +
 			`"schema_version":13,"description":"d","audio_languages":["eng","und"],"subtitle_languages":["eng","und"],"has_transcode":true,"has_transcription":true,` +
-			`"parse_error":null,"unsupported":["DIR/later.yml:6: phases[0].transcode: not supported by vpo yet (transcoding comes in a later release)",` +
+			`"parse_error":null,"unsupported":["DIR/later.yml:6: phases[0].transcode.video.to: vp9 is not supported by vpo yet (use h264, hevc or av1)",` +
 			`"DIR/later.yml:7: phases[0].transcription: not supported by vpo yet (transcription comes in a later release)"]}`,
 		`{"name":"gone","filename":"gone.yaml","file_path":"DIR/gone.yaml","last_modified":null,` +
 			`"schema_version":0,"description":"","audio_languages":[],"subtitle_languages":[],"has_transcode":false,"has_transcription":false,` +

@@ -348,7 +348,7 @@ func TestPolicyReadAtJobStart(t *testing.T) {
 	for _, tc := range []struct {
 		name, body, want string
 	}{
-		{"unsupported", keepEng + "    transcode: {}\n", "eng.yaml:8: phases[0].transcode: not supported by vpo yet"},
+		{"unsupported", keepEng + "    transcription: {}\n", "eng.yaml:8: phases[0].transcription: not supported by vpo yet"},
 		{"broken", "schema_version: 13\nphases:\n  - nmae: x\n", "eng.yaml:3"},
 		{"missing", "", `policy "eng" not found in`},
 		{"fixed", keepEng, ""},

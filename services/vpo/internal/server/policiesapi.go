@@ -160,7 +160,7 @@ func view(p *policy.Policy) *policyView {
 			{"video_actions", ph.VideoActions != nil}, {"keep_audio", ph.KeepAudio != nil},
 			{"keep_subtitles", ph.KeepSubtitles != nil}, {"filter_attachments", ph.FilterAttachments != nil},
 			{"container", ph.Container != nil}, {"track_order", ph.TrackOrder != nil},
-			{"default_flags", ph.DefaultFlags != nil}, {"transcode", ph.Transcode}, {"transcription", ph.Transcription},
+			{"default_flags", ph.DefaultFlags != nil}, {"transcode", ph.Transcode != nil}, {"transcription", ph.Transcription},
 		} {
 			if b.on {
 				pv.Blocks = append(pv.Blocks, b.name)
