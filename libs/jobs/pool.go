@@ -654,12 +654,12 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 		}
 	}()
 	flushProgress := func() {
-		pct, msg, dirty := prog.take()
+		pct, msg, eta, dirty := prog.take()
 		if !dirty || r.gone.Load() {
 			return
 		}
 		lastFlush = time.Now()
-		err := p.q.UpdateProgress(ctx, r.lease, pct, msg)
+		err := p.q.UpdateProgress(ctx, r.lease, pct, msg, eta)
 		switch {
 		case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
 			r.lose(err)
@@ -928,10 +928,10 @@ func (r *progress) ReportETA(percent float64, message string, eta time.Duration)
 	}
 }
 
-func (r *progress) take() (float64, string, bool) {
+func (r *progress) take() (float64, string, time.Duration, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	dirty := r.dirty
 	r.dirty = false
-	return r.percent, r.message, dirty
+	return r.percent, r.message, r.eta, dirty
 }

@@ -415,6 +415,33 @@ func TestProgressIsStored(t *testing.T) {
 	e.waitStatus(j.ID, store.StatusCompleted)
 }
 
+func TestProgressETAIsStored(t *testing.T) {
+	e := newEnv(t)
+	finish := make(chan struct{})
+	e.register("k", func(_ context.Context, _ store.Job, p jobs.Progress) (json.RawMessage, error) {
+		p.ReportETA(42, "encoding", 70*time.Second)
+		<-finish
+		return nil, nil
+	})
+	j := e.submit(store.NewJob{Kind: "k"})
+	e.start(jobs.PoolOptions{Workers: 1, ProgressInterval: 10 * time.Millisecond})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := e.job(j.ID)
+		if got.ETASeconds != nil && *got.ETASeconds == 70 && got.ProgressPercent == 42 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("progress = %v %q eta %v", got.ProgressPercent, got.ProgressMessage, got.ETASeconds)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(finish)
+	if got := e.waitStatus(j.ID, store.StatusCompleted); got.ETASeconds != nil {
+		t.Errorf("completed job keeps eta %d", *got.ETASeconds)
+	}
+}
+
 func TestExpiredLeasesRecoveredAtStart(t *testing.T) {
 	e := newEnv(t)
 	e.register("k", noop)
