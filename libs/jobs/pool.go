@@ -609,12 +609,33 @@ func (p *Pool) awaitStale(ctx, jctx context.Context, r, stale *claimRun) bool {
 		Info("job claimed again: waiting for the handler of its stale run to return")
 	renew := time.NewTicker(p.renewEvery())
 	defer renew.Stop()
+	// A stale handler that never returns (one abandoned as stalled) must
+	// not keep the job running: the wait is subject to the stall timeout.
+	waitStart := p.opts.Now()
+	_, _, stallWait := p.checkStall(r.job.Kind, waitStart)
+	stallTimer := time.NewTimer(stallWait)
+	defer stallTimer.Stop()
 	for {
 		select {
 		case <-stale.handlerDone:
 			return true
 		case <-r.poke:
 		case <-renew.C:
+		case <-stallTimer.C:
+			stalled, timeout, wait := p.checkStall(r.job.Kind, waitStart)
+			if !stalled {
+				stallTimer.Reset(wait)
+				continue
+			}
+			r.stalled = timeout
+			r.log.WithField("stall_timeout", timeout.String()).
+				Warn("job stalled: the handler of its previous run has not returned for " + timeout.String())
+			r.cancel(errStalled)
+			r.end()
+			if !r.gone.Load() {
+				p.fail(ctx, r, stalledMessage(timeout))
+			}
+			return false
 		case <-p.interrupt:
 			r.cancel(errShutdown)
 			r.end()
@@ -808,6 +829,9 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 			if !r.gone.Load() {
 				p.fail(ctx, r, stalledMessage(r.stalled))
 			}
+			// The run is over: a new claim of the job replacing it (see
+			// track) is no lost lease worth a warning.
+			r.lost.Do(func() { r.gone.Store(true) })
 			return
 		case <-p.interrupt:
 			r.end()

@@ -235,3 +235,31 @@ func (e *env) waitTerminal(id string) store.Job {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRetryOfAbandonedStalledJobDoesNotHang: the retry of a job whose
+// stalled handler never returns waits for that handler (never two
+// handlers of one job), but only for the stall timeout: the job then
+// fails for good instead of staying running.
+func TestRetryOfAbandonedStalledJobDoesNotHang(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var calls atomic.Int64
+	e.register("stuck", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		calls.Add(1)
+		<-release // ignores ctx
+		return nil, nil
+	})
+	j := e.submit(store.NewJob{Kind: "stuck", MaxAttempts: 2})
+	e.start(jobs.PoolOptions{Workers: 2, StallTimeout: 30 * time.Millisecond, ShutdownGrace: 30 * time.Millisecond})
+	got := e.waitTerminal(j.ID)
+	if got.Status != store.StatusFailed || got.Attempts != 2 || got.Error != "stalled: no progress for 30ms" {
+		t.Errorf("job = %s after %d attempts (error %q), want failed as stalled after 2", got.Status, got.Attempts, got.Error)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("handler started %d times, want 1 (the retry must not run beside the stuck handler)", n)
+	}
+	if e.logged("job lease lost: run stopped, its outcome is discarded", j.ID) {
+		t.Error("the abandoned run was reported as a lost lease")
+	}
+}
