@@ -85,7 +85,6 @@ var (
 	errCancelRequested = errors.New("job cancellation requested")
 	errLeaseLost       = errors.New("job lease lost")
 	errShutdown        = errors.New("worker pool shutting down")
-	// errStalled: see stall.go.
 )
 
 type poolState int
