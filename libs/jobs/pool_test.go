@@ -110,6 +110,19 @@ func (e *env) logged(msg, jobID string) bool {
 	return false
 }
 
+// waitLogged waits (bounded generously) for a log line with msg and
+// job_id, for lines logged after a write the test has already seen.
+func (e *env) waitLogged(msg, jobID string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.logged(msg, jobID) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
 func noop(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) { return nil, nil }
 
 func blockOnCtx(started chan<- string) jobs.HandlerFunc {
@@ -191,7 +204,8 @@ func TestCancelRunningJob(t *testing.T) {
 	if got.FinishedAt == nil || got.Attempts != 1 {
 		t.Errorf("cancelled job = %+v", got)
 	}
-	if !e.logged("job cancelled", j.ID) {
+	// The line is logged just after the status is written.
+	if !e.waitLogged("job cancelled", j.ID) {
 		t.Error(`no "job cancelled" log line with job_id`)
 	}
 }
