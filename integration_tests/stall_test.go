@@ -128,3 +128,41 @@ func submitWith(t *testing.T, d *daemon, body string) job {
 	}
 	return j
 }
+
+// TestJobLimitsReload: jobs.limits and jobs.stall_timeout apply on SIGHUP;
+// a limit for a kind the daemon does not run is a warning naming it and
+// the known kinds, not an error.
+func TestJobLimitsReload(t *testing.T) {
+	d := start(t, startOpts{port: 18603, wait: true,
+		extra: "\n[jobs]\ntest_kinds = true\nworkers = 2\n\n[jobs.limits]\nencode = 1\n"})
+	d.waitLog(5*time.Second, "jobs.limits names job kinds this daemon does not run: encode", "known kinds: apply, scan, test.sleep")
+
+	d.rewriteConfig("\n[jobs]\ntest_kinds = true\nworkers = 2\nstall_timeout = \"1s\"\n\n[jobs.limits]\n\"test.sleep\" = 1\n")
+	d.reloadAndWait(1)
+	d.waitLog(5*time.Second, "jobs.limits changed from { encode = 1 } to {", "test.sleep")
+	a := d.submit("test.sleep", `{"seconds": 1}`)
+	b := d.submit("test.sleep", `{"seconds": 1}`)
+	silent := submitWith(t, d, `{"kind":"test.sleep","max_attempts":1,"payload":{"seconds":30,"silent":true}}`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		running := 0
+		for _, j := range d.jobsNow() {
+			if j.Status == "running" {
+				running++
+			}
+		}
+		if running > 1 {
+			t.Fatalf("%d test.sleep jobs running at once after the reload set the limit to 1", running)
+		}
+		if d.job(a.ID).Status == "completed" && d.job(b.ID).Status == "completed" && d.job(silent.ID).Status == "failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs not finished within 30s:\n%s", d.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := d.job(silent.ID); got.Error != "stalled: no progress for 1s" {
+		t.Errorf("silent job error %q, want the reloaded stall timeout", got.Error)
+	}
+}
