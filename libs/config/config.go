@@ -60,6 +60,19 @@ type Jobs struct {
 	RetentionDays int `toml:"retention_days"`
 	// TestKinds enables job kinds that exist only for tests.
 	TestKinds bool `toml:"test_kinds"`
+	// StallTimeout is how long a running job may go without reporting
+	// progress before it is cancelled and failed as stalled (and retried
+	// while it has attempts left), 0..24h; 0 turns stall detection off.
+	StallTimeout time.Duration `toml:"stall_timeout"`
+	// StallTimeouts overrides StallTimeout per job kind (kind → timeout,
+	// 0..24h; 0 turns it off for that kind). nil when empty.
+	StallTimeouts map[string]time.Duration `toml:"stall_timeouts"`
+	// Limits bounds how many jobs of a kind run at once on this node
+	// (kind → 1..256); kinds without an entry are bounded only by Workers.
+	// nil when empty.
+	Limits map[string]int `toml:"limits"`
+	// Nice is the niceness (0..19) at which encodes run.
+	Nice int `toml:"nice"`
 }
 
 // Policies configures where policy files live and how they are applied.

@@ -103,7 +103,8 @@ func TestDefaults(t *testing.T) {
 		Server:   config.Server{Bind: "127.0.0.1", Port: 8321, ShutdownTimeout: 30 * time.Second},
 		Logging:  config.Logging{Level: "info", Format: "text"},
 		Database: config.Database{Path: "/h/.vpo/library.db"},
-		Jobs:     config.Jobs{Workers: 6, LeaseDuration: 30 * time.Second, RetentionDays: 30},
+		Jobs: config.Jobs{Workers: 6, LeaseDuration: 30 * time.Second, RetentionDays: 30,
+			StallTimeout: 10 * time.Minute, Nice: 10},
 		Policies: config.Policies{Dir: "/h/.vpo/policies", MinFileAge: time.Minute},
 	}
 	if !reflect.DeepEqual(c, want) {

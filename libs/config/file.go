@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,6 +92,11 @@ func (ld *loader) applyFile(path string, data []byte) {
 		}
 		value := table[key[1]]
 		if err := s.fromTOML(&ld.loaded.Config, value, ld.home); err != nil {
+			if ee := (*entryError)(nil); errors.As(err, &ee) {
+				// A bad entry of a table (jobs.limits): its own line and key.
+				fileErr(append(slices.Clone(key[:2]), ee.entry), ee.value, ee.msg, err)
+				continue
+			}
 			fileErr(key[:2], shownLiteral(s, value), err.Error(), err)
 			continue
 		}

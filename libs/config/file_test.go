@@ -33,6 +33,14 @@ func TestFileErrors(t *testing.T) {
 		{"bad_format.toml", 2, "logging.format", `"xml"`, "must be one of text, json"},
 		{"bad_bind.toml", 2, "server.bind", `"my-host.example"`, "must be an IP address"},
 		{"short_token.toml", 2, "server.auth_token", `"********"`, "at least 16 characters"},
+		// A bad entry of a per-kind table is reported at its own line.
+		{"bad_limit.toml", 6, "jobs.limits.transcode", "0", "must be between 1 and 256"},
+		{"quoted_kind_limit.toml", 2, "jobs.limits.test.sleep", "300", "must be between 1 and 256"},
+		{"bad_limit_kind.toml", 2, "jobs.limits.Transcode", "1", "job kind names are lower-case identifiers"},
+		{"bad_stall_timeouts.toml", 3, "jobs.stall_timeouts.transcode", `"soon"`, "not a duration"},
+		{"limits_not_table.toml", 2, "jobs.limits", "3", "must be a table of job kind = value, not an integer"},
+		{"long_stall_timeout.toml", 2, "jobs.stall_timeout", `"25h"`, "must be between 0s and 24h"},
+		{"nice_high.toml", 2, "jobs.nice", "20", "must be between 0 and 19"},
 		// Files that start with a UTF-8 byte-order mark keep exact lines.
 		{"bom_port_line3.toml", 3, "server.port", "70000", "must be between 1 and 65535"},
 		{"bom_top_level_key.toml", 1, "port", "", "belongs in section [server]"},

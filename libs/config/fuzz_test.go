@@ -86,6 +86,34 @@ func checkValid(t *testing.T, c config.Config) {
 	if c.Jobs.RetentionDays < 0 || c.Jobs.RetentionDays > 36500 {
 		t.Fatalf("accepted jobs.retention_days %d", c.Jobs.RetentionDays)
 	}
+	if c.Jobs.StallTimeout < 0 || c.Jobs.StallTimeout > 24*time.Hour {
+		t.Fatalf("accepted jobs.stall_timeout %v", c.Jobs.StallTimeout)
+	}
+	for kind, d := range c.Jobs.StallTimeouts {
+		if !validKind(kind) || d < 0 || d > 24*time.Hour {
+			t.Fatalf("accepted jobs.stall_timeouts entry %q = %v", kind, d)
+		}
+	}
+	for kind, n := range c.Jobs.Limits {
+		if !validKind(kind) || n < 1 || n > 256 {
+			t.Fatalf("accepted jobs.limits entry %q = %d", kind, n)
+		}
+	}
+	if c.Jobs.Nice < 0 || c.Jobs.Nice > 19 {
+		t.Fatalf("accepted jobs.nice %d", c.Jobs.Nice)
+	}
+}
+
+// validKind reports whether kind is a lower-case, possibly dotted,
+// identifier.
+func validKind(kind string) bool {
+	for part := range strings.SplitSeq(kind, ".") {
+		if part == "" || part[0] < 'a' || part[0] > 'z' ||
+			strings.TrimLeft(part, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // FuzzConfigFile feeds arbitrary bytes as the config file: Load must not
@@ -131,20 +159,36 @@ func FuzzConfigFile(f *testing.F) {
 // FuzzConfigEnv sets every VPO_* variable to fuzzed text: rejections name
 // the variable.
 func FuzzConfigEnv(f *testing.F) {
-	f.Add("0.0.0.0", "8321", "30s", "s3cret", "vpo.lan, [::1]", "debug", "json", "~/lib.db", "4", "1m", "30", "true", "~/policies", "true", "90s", "false")
-	f.Add("", "0", "-1", "", "http://x:80/", "loud", "xml", "relative.db", "0", "0s", "-1", "maybe", "", "no", "-1s", "2")
-	f.Add("::1", "65536", "3601", "0123456789abcdef", "*.lan", "info", "text", "/x", "257", "1h1s", "36501", "1", "relative/dir", "0", "0s", "1")
-	f.Add("localhost", " 80", "1e9", "\x00", ",,", "WARNING", "TEXT", "~", "-3", "1.5s", "0", "yes", "~", "FALSE", "25h", "true ")
+	f.Add("0.0.0.0", "8321", "30s", "s3cret", "vpo.lan, [::1]", "debug", "json", "~/lib.db", "4", "1m", "30", "true", "~/policies", "true", "90s", "false",
+		"10m", "transcode=30m,scan=0s", "transcode=1, test.sleep=2", "10")
+	f.Add("", "0", "-1", "", "http://x:80/", "loud", "xml", "relative.db", "0", "0s", "-1", "maybe", "", "no", "-1s", "2",
+		"-1s", "transcode", "Transcode=1", "20")
+	f.Add("::1", "65536", "3601", "0123456789abcdef", "*.lan", "info", "text", "/x", "257", "1h1s", "36501", "1", "relative/dir", "0", "0s", "1",
+		"25h", "scan=25h", "scan=0", "-1")
+	f.Add("localhost", " 80", "1e9", "\x00", ",,", "WARNING", "TEXT", "~", "-3", "1.5s", "0", "yes", "~", "FALSE", "25h", "true ",
+		"0", "a=1s,a=2s", "x.=1,,", " 0")
 	keys := config.Keys()
 	home := f.TempDir()
-	f.Fuzz(func(t *testing.T, bind, port, shutdown, token, hosts, level, format, db, workers, lease, retention, testKinds, policiesDir, keepOriginal, minFileAge, requireApproval string) {
-		values := []string{bind, port, shutdown, token, hosts, level, format, db, workers, lease, retention, testKinds, policiesDir, keepOriginal, minFileAge, requireApproval}
+	f.Fuzz(func(t *testing.T, bind, port, shutdown, token, hosts, level, format, db, workers, lease, retention, testKinds, policiesDir, keepOriginal, minFileAge, requireApproval,
+		stallTimeout, stallTimeouts, limits, nice string) {
+		values := map[string]string{
+			"server.bind": bind, "server.port": port, "server.shutdown_timeout": shutdown, "server.auth_token": token,
+			"server.allowed_hosts": hosts, "logging.level": level, "logging.format": format, "database.path": db,
+			"jobs.workers": workers, "jobs.lease_duration": lease, "jobs.retention_days": retention,
+			"jobs.stall_timeout": stallTimeout, "jobs.stall_timeouts": stallTimeouts, "jobs.limits": limits, "jobs.nice": nice,
+			"jobs.test_kinds": testKinds, "policies.dir": policiesDir, "policies.keep_original": keepOriginal,
+			"policies.min_file_age": minFileAge, "policies.require_approval": requireApproval,
+		}
 		if len(values) != len(keys) {
 			t.Fatalf("%d fuzzed values for %d keys: update FuzzConfigEnv", len(values), len(keys))
 		}
 		env := make([]string, len(keys))
 		for i, k := range keys {
-			env[i] = k.Env + "=" + values[i]
+			v, ok := values[k.Name]
+			if !ok {
+				t.Fatalf("no fuzzed value for %s: update FuzzConfigEnv", k.Name)
+			}
+			env[i] = k.Env + "=" + v
 		}
 		loaded, err := config.Load(config.Options{
 			Env: env, Home: home, SystemPath: filepath.Join(home, "absent.toml"), NumCPU: 2,

@@ -13,8 +13,11 @@ const DefaultSystemPath = "/etc/vpo/config.toml"
 // daemon runs as the "vpo" system user.
 const packagedDatabasePath = "/var/lib/vpo/library.db"
 
-// maxWorkers bounds jobs.workers.
+// maxWorkers bounds jobs.workers (and each of jobs.limits).
 const maxWorkers = 256
+
+// maxStallTimeout bounds jobs.stall_timeout and jobs.stall_timeouts.
+const maxStallTimeout = 24 * time.Hour
 
 // maxRetentionDays bounds jobs.retention_days (100 years).
 const maxRetentionDays = 36500
@@ -78,6 +81,8 @@ func Defaults(opts Options) Config {
 			Workers:       min(max(opts.NumCPU, 1), maxWorkers),
 			LeaseDuration: 30 * time.Second,
 			RetentionDays: 30,
+			StallTimeout:  10 * time.Minute,
+			Nice:          10,
 		},
 		Policies: Policies{
 			Dir:        defaultPoliciesDir(opts),

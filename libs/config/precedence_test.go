@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,11 +35,25 @@ var layeredKeys = []layered{
 	{"jobs.workers", "11", "13", func(c config.Config) string { return strconv.Itoa(c.Jobs.Workers) }, "11", "12", "13"},
 	{"jobs.lease_duration", "11s", "13", func(c config.Config) string { return c.Jobs.LeaseDuration.String() }, "11s", "12s", "13s"},
 	{"jobs.retention_days", "11", "13", func(c config.Config) string { return strconv.Itoa(c.Jobs.RetentionDays) }, "11", "12", "13"},
+	{"jobs.stall_timeout", "11m", "0s", func(c config.Config) string { return c.Jobs.StallTimeout.String() }, "11m0s", "12m0s", "0s"},
+	{"jobs.stall_timeouts", "transcode=11m", "scan=13s, transcode=0", func(c config.Config) string { return kindTable(c.Jobs.StallTimeouts) }, "transcode=11m0s", "scan=0s,transcode=12m0s", "scan=13s,transcode=0s"},
+	{"jobs.limits", "transcode=1,scan=11", "test.sleep=13", func(c config.Config) string { return kindTable(c.Jobs.Limits) }, "scan=11,transcode=1", "test.sleep=12,transcode=2", "test.sleep=13"},
+	{"jobs.nice", "11", "13", func(c config.Config) string { return strconv.Itoa(c.Jobs.Nice) }, "11", "12", "13"},
 	{"jobs.test_kinds", "true", "1", func(c config.Config) string { return strconv.FormatBool(c.Jobs.TestKinds) }, "true", "false", "true"},
 	{"policies.dir", "/env/policies", "/flag/policies", func(c config.Config) string { return c.Policies.Dir }, "/env/policies", "/file/policies", "/flag/policies"},
 	{"policies.keep_original", "true", "1", func(c config.Config) string { return strconv.FormatBool(c.Policies.KeepOriginal) }, "true", "false", "true"},
 	{"policies.min_file_age", "0s", "3m", func(c config.Config) string { return c.Policies.MinFileAge.String() }, "0s", "2m0s", "3m0s"},
 	{"policies.require_approval", "true", "1", func(c config.Config) string { return strconv.FormatBool(c.Policies.RequireApproval) }, "true", "false", "true"},
+}
+
+// kindTable renders a per-kind table as "kind=value,..." in kind order.
+func kindTable[V any](m map[string]V) string {
+	parts := make([]string, 0, len(m))
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
 }
 
 func envName(t *testing.T, key string) string {

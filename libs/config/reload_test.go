@@ -16,6 +16,10 @@ func TestLiveKeys(t *testing.T) {
 		"jobs.workers":            true,
 		"jobs.lease_duration":     true,
 		"jobs.retention_days":     true,
+		"jobs.stall_timeout":      true,
+		"jobs.stall_timeouts":     true,
+		"jobs.limits":             true,
+		"jobs.nice":               true,
 		// a policy job reads them when it starts
 		"policies.dir":              true,
 		"policies.keep_original":    true,

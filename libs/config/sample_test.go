@@ -119,8 +119,8 @@ func TestKeys(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 16 {
-		t.Errorf("Keys() has %d keys, want 16", len(seen))
+	if len(seen) != 20 {
+		t.Errorf("Keys() has %d keys, want 20", len(seen))
 	}
 	if _, ok := config.FlagKey("--config"); ok {
 		t.Error("FlagKey(--config) reported a config key")

@@ -148,6 +148,28 @@ func settings() []setting {
 			Help: "Days finished jobs (completed, failed, cancelled) are kept before they are deleted; 0 keeps them forever.",
 			Live: true,
 		}, func(c *Config) *int { return &c.Jobs.RetentionDays }, 0, maxRetentionDays),
+		zeroDurationSpec(Key{
+			Name: "jobs.stall_timeout", Env: "VPO_JOBS_STALL_TIMEOUT",
+			Help: `How long a running job may go without reporting progress before it is cancelled and failed as stalled (then retried while it has attempts left); "0s" turns stall detection off.`,
+			Live: true,
+		}, func(c *Config) *time.Duration { return &c.Jobs.StallTimeout }, maxStallTimeout),
+		kindTableSpec(Key{
+			Name: "jobs.stall_timeouts", Env: "VPO_JOBS_STALL_TIMEOUTS",
+			Help: `Per job kind overrides of stall_timeout, e.g. { transcode = "30m" }; "0s" turns stall detection off for a kind; "transcode=30m,scan=5m" in the environment.`,
+			Live: true,
+		}, func(c *Config) *map[string]time.Duration { return &c.Jobs.StallTimeouts },
+			zeroDurationSpec(Key{}, func(c *Config) *time.Duration { return &c.Jobs.StallTimeout }, maxStallTimeout)),
+		kindTableSpec(Key{
+			Name: "jobs.limits", Env: "VPO_JOBS_LIMITS",
+			Help: `Most jobs of a kind run at once on this node, e.g. { transcode = 1 } so that one encode runs while other workers scan and apply; kinds not listed are bounded only by workers; "transcode=1,scan=2" in the environment.`,
+			Live: true,
+		}, func(c *Config) *map[string]int { return &c.Jobs.Limits },
+			intSpec(Key{}, func(c *Config) *int { return &c.Jobs.Workers }, 1, maxWorkers)),
+		intSpec(Key{
+			Name: "jobs.nice", Env: "VPO_JOBS_NICE",
+			Help: "Niceness (0..19) of encodes (ffmpeg); encodes also use the idle I/O scheduling class.",
+			Live: true,
+		}, func(c *Config) *int { return &c.Jobs.Nice }, 0, 19),
 		boolSpec(Key{
 			Name: "jobs.test_kinds", Env: "VPO_JOBS_TEST_KINDS",
 			Help: "Enables job kinds that exist for tests only; never enable in production.",

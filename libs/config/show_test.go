@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -81,5 +82,46 @@ func TestShowWriteError(t *testing.T) {
 	}
 	if err := l.Show(failingWriter{}); err == nil {
 		t.Error("Show ignored a write error")
+	}
+}
+
+// TestShowKindTablesRoundTrip: the per-kind tables show as inline tables
+// (the line of the table's header as their origin) that load back to the
+// same values.
+func TestShowKindTablesRoundTrip(t *testing.T) {
+	path := writeTemp(t, "[jobs]\nstall_timeout = \"0s\"\n\n[jobs.limits]\ntranscode = 1\n\"test.sleep\" = 2\n\n[jobs.stall_timeouts]\ntranscode = \"30m\"\n")
+	l, err := config.Load(hermetic(t, config.Options{ExplicitPath: path, Env: []string{"VPO_JOBS_NICE=15"}}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	var b strings.Builder
+	if err := l.Show(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, line := range []string{
+		`jobs.stall_timeout = "0s"  # file ` + path + ":2",
+		`jobs.limits = { "test.sleep" = 2, transcode = 1 }  # file ` + path + ":4",
+		`jobs.stall_timeouts = { transcode = "30m" }  # file ` + path + ":8",
+		`jobs.nice = 15  # env VPO_JOBS_NICE`,
+	} {
+		if !strings.Contains(out, line+"\n") {
+			t.Errorf("Show output lacks %q:\n%s", line, out)
+		}
+	}
+	var shown strings.Builder
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, "jobs.limits") || strings.HasPrefix(line, "jobs.stall_timeouts") {
+			shown.WriteString(line + "\n")
+		}
+	}
+	again, err := config.Load(hermetic(t, config.Options{ExplicitPath: writeTemp(t, shown.String())}))
+	if err != nil {
+		t.Fatalf("loading the shown tables: %v\n%s", err, shown.String())
+	}
+	if fmt.Sprint(again.Config.Jobs.Limits) != fmt.Sprint(l.Config.Jobs.Limits) ||
+		fmt.Sprint(again.Config.Jobs.StallTimeouts) != fmt.Sprint(l.Config.Jobs.StallTimeouts) {
+		t.Errorf("round trip: limits %v, stall timeouts %v; want %v, %v", again.Config.Jobs.Limits,
+			again.Config.Jobs.StallTimeouts, l.Config.Jobs.Limits, l.Config.Jobs.StallTimeouts)
 	}
 }

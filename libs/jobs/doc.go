@@ -22,6 +22,12 @@
 // handler has returned, renewing its lease meanwhile. A pool claims only the
 // kinds its Registry has; other jobs stay queued.
 //
+// A handler that reports no progress for the stall timeout of its kind
+// (SetStallTimeouts; default 10m) is cancelled and its job failed as
+// stalled, to be retried while it has attempts left. Limits (SetLimits)
+// bound how many jobs of a kind run at once: a kind at its limit is left
+// out of claims, so it never holds up other kinds.
+//
 // Every log line about a job carries the field job_id, and file_path when
 // the job's payload is a JSON object with a "path" string.
 package jobs

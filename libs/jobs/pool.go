@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
 	"strings"
@@ -64,6 +65,19 @@ type PoolOptions struct {
 	Log *logrus.Entry
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// StallTimeout is how long a handler may run without a progress report
+	// (the clock starts when it starts) before its run is cancelled and
+	// the job failed as stalled ("stalled: no progress for 10m0s"), to be
+	// retried while it has attempts left. Default DefaultStallTimeout; a
+	// negative value switches stall detection off. See SetStallTimeouts.
+	StallTimeout time.Duration
+	// StallTimeouts overrides StallTimeout per job kind; an entry <= 0
+	// switches stall detection off for its kind.
+	StallTimeouts map[string]time.Duration
+	// Limits bounds the number of jobs of a kind this pool runs at once
+	// (kind → limit); kinds without an entry are bounded only by Workers.
+	// See SetLimits.
+	Limits map[string]int
 }
 
 // Causes of a job context's cancellation.
@@ -101,11 +115,15 @@ type Pool struct {
 	interruptOnce sync.Once
 	jobs          sync.WaitGroup
 
-	mu     sync.Mutex
-	state  poolState
-	limit  int
-	active int
-	runs   map[string]*claimRun // running job id → the run of its latest claim
+	mu           sync.Mutex
+	state        poolState
+	limit        int
+	active       int
+	running      map[string]int           // kind → jobs of that kind running now
+	kindLimits   map[string]int           // kind → most jobs of that kind at once (SetLimits)
+	stallDefault time.Duration            // 0: off (SetStallTimeouts)
+	stallPerKind map[string]time.Duration // overrides of stallDefault
+	runs         map[string]*claimRun     // running job id → the run of its latest claim
 }
 
 // NewPool returns a pool that takes jobs from q and runs them with the
@@ -135,6 +153,9 @@ func NewPool(q Queue, reg *Registry, opts PoolOptions) *Pool {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.StallTimeout == 0 {
+		opts.StallTimeout = DefaultStallTimeout
+	}
 	log := opts.Log
 	if log == nil {
 		l := logrus.New()
@@ -142,19 +163,23 @@ func NewPool(q Queue, reg *Registry, opts PoolOptions) *Pool {
 		log = logrus.NewEntry(l)
 	}
 	return &Pool{
-		q:         q,
-		reg:       reg,
-		opts:      opts,
-		log:       log,
-		owner:     opts.Owner,
-		wake:      make(chan struct{}, 1),
-		slotFreed: make(chan struct{}, 1),
-		stopping:  make(chan struct{}),
-		interrupt: make(chan struct{}),
-		done:      make(chan struct{}),
-		started:   make(chan struct{}),
-		limit:     opts.Workers,
-		runs:      make(map[string]*claimRun),
+		q:            q,
+		reg:          reg,
+		opts:         opts,
+		log:          log,
+		owner:        opts.Owner,
+		wake:         make(chan struct{}, 1),
+		slotFreed:    make(chan struct{}, 1),
+		stopping:     make(chan struct{}),
+		interrupt:    make(chan struct{}),
+		done:         make(chan struct{}),
+		started:      make(chan struct{}),
+		limit:        opts.Workers,
+		running:      make(map[string]int),
+		kindLimits:   maps.Clone(opts.Limits),
+		stallDefault: max(opts.StallTimeout, 0),
+		stallPerKind: maps.Clone(opts.StallTimeouts),
+		runs:         make(map[string]*claimRun),
 	}
 }
 
@@ -244,8 +269,17 @@ func (p *Pool) dispatch(ctx context.Context) {
 		}
 		// Only kinds this pool can run are claimed: a job of another kind
 		// (queued by a newer version, or a kind switched off) stays queued
-		// with its attempts untouched for a process that has it.
-		job, ok, err := p.q.ClaimJob(ctx, p.owner, p.reg.Kinds(), p.Lease(), p.opts.Now())
+		// with its attempts untouched for a process that has it. Nor are
+		// kinds at their limit (SetLimits): their jobs wait for a slot of
+		// their kind while other kinds take the free workers.
+		kinds := p.claimableKinds()
+		if len(kinds) == 0 {
+			if !p.waitKindSlot() {
+				return
+			}
+			continue
+		}
+		job, ok, err := p.q.ClaimJob(ctx, p.owner, kinds, p.Lease(), p.opts.Now())
 		if err != nil {
 			p.log.WithError(err).Error("claim job")
 			if !wait(min(p.opts.PollInterval, errorBackoff)) {
@@ -270,6 +304,7 @@ func (p *Pool) dispatch(ctx context.Context) {
 		}
 		p.mu.Lock()
 		p.active++
+		p.running[job.Kind]++
 		p.mu.Unlock()
 		p.jobs.Add(1)
 		stale := p.track(r)
@@ -299,9 +334,23 @@ func (p *Pool) waitSlot() bool {
 	}
 }
 
-func (p *Pool) release() {
+// waitKindSlot waits, when every kind is at its limit, until a job ends
+// or the limits change; false when stopping.
+func (p *Pool) waitKindSlot() bool {
+	select {
+	case <-p.slotFreed:
+		return true
+	case <-p.stopping:
+		return false
+	}
+}
+
+func (p *Pool) release(kind string) {
 	p.mu.Lock()
 	p.active--
+	if p.running[kind]--; p.running[kind] <= 0 {
+		delete(p.running, kind)
+	}
 	p.mu.Unlock()
 	select {
 	case p.slotFreed <- struct{}{}:
@@ -559,12 +608,33 @@ func (p *Pool) awaitStale(ctx, jctx context.Context, r, stale *claimRun) bool {
 		Info("job claimed again: waiting for the handler of its stale run to return")
 	renew := time.NewTicker(p.renewEvery())
 	defer renew.Stop()
+	// A stale handler that never returns (one abandoned as stalled) must
+	// not keep the job running: the wait is subject to the stall timeout.
+	waitStart := p.opts.Now()
+	_, _, stallWait := p.checkStall(r.job.Kind, waitStart)
+	stallTimer := time.NewTimer(stallWait)
+	defer stallTimer.Stop()
 	for {
 		select {
 		case <-stale.handlerDone:
 			return true
 		case <-r.poke:
 		case <-renew.C:
+		case <-stallTimer.C:
+			stalled, timeout, wait := p.checkStall(r.job.Kind, waitStart)
+			if !stalled {
+				stallTimer.Reset(wait)
+				continue
+			}
+			r.stalled = timeout
+			r.log.WithField("stall_timeout", timeout.String()).
+				Warn("job stalled: the handler of its previous run has not returned for " + timeout.String())
+			r.cancel(errStalled)
+			r.end()
+			if !r.gone.Load() {
+				p.fail(ctx, r, stalledMessage(timeout))
+			}
+			return false
 		case <-p.interrupt:
 			r.cancel(errShutdown)
 			r.end()
@@ -597,8 +667,20 @@ func (p *Pool) untrack(r *claimRun) {
 // for storage (never cancelled, see Run), jctx the handler's context.
 // stale is the run of an older claim of the job still going here, or nil.
 func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
-	defer p.release()
-	defer p.untrack(r)
+	defer p.release(r.job.Kind)
+	abandoned := false // a stalled handler that ignored its cancellation
+	defer func() {
+		if !abandoned {
+			p.untrack(r)
+			return
+		}
+		// Tracked until its handler returns: a new claim of the job here
+		// waits for it (see track), so a job never has two handlers.
+		go func() {
+			<-r.handlerDone
+			p.untrack(r)
+		}()
+	}()
 	defer r.cancel(nil)
 	handlerStarted := false
 	defer func() {
@@ -624,7 +706,7 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 	}
 	log.WithField("lease_token", r.lease.Token).Debug("job started")
 
-	prog := &progress{reported: make(chan struct{}, 1)}
+	prog := &progress{reported: make(chan struct{}, 1), now: p.opts.Now, alive: p.opts.Now()}
 	done := make(chan outcome, 1) // buffered: an abandoned handler never blocks
 	handlerStarted = true
 	go func() {
@@ -641,6 +723,13 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 	renew := time.NewTicker(p.renewEvery())
 	defer renew.Stop()
 	renewC := renew.C
+	// Stall detection: checked when the timeout would be reached since the
+	// latest report (or the start), and at least every stallRecheck.
+	_, _, stallWait := p.checkStall(job.Kind, prog.lastAlive())
+	stallTimer := time.NewTimer(stallWait)
+	defer stallTimer.Stop()
+	stallC := stallTimer.C
+	var stallGraceC <-chan time.Time // the stalled handler's time to return
 	// Progress is written at most once per ProgressInterval: the first
 	// report at once, later ones when the interval has passed.
 	var (
@@ -654,12 +743,12 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 		}
 	}()
 	flushProgress := func() {
-		pct, msg, dirty := prog.take()
+		pct, msg, eta, dirty := prog.take()
 		if !dirty || r.gone.Load() {
 			return
 		}
 		lastFlush = time.Now()
-		err := p.q.UpdateProgress(ctx, r.lease, pct, msg)
+		err := p.q.UpdateProgress(ctx, r.lease, pct, msg, eta)
 		switch {
 		case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
 			r.lose(err)
@@ -712,6 +801,37 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 		case <-progC:
 			progC = nil
 			flushProgress()
+		case <-stallC:
+			stalled, timeout, wait := p.checkStall(job.Kind, prog.lastAlive())
+			if !stalled {
+				stallTimer.Reset(wait)
+				break
+			}
+			stallC = nil
+			if jctx.Err() != nil {
+				break // cancelled already (by a user, a lost lease): that wins
+			}
+			r.stalled = timeout
+			log.WithField("stall_timeout", timeout.String()).
+				Warn("job stalled: no progress reported for " + timeout.String() + ", cancelling it")
+			cancel(errStalled)
+			grace := time.NewTimer(p.opts.ShutdownGrace)
+			defer grace.Stop()
+			stallGraceC = grace.C
+		case <-stallGraceC:
+			// The handler ignores its cancellation: give up on it (as at
+			// shutdown) but fail the job, so it does not stay running.
+			r.end()
+			abandoned = true
+			log.WithField("grace", p.opts.ShutdownGrace.String()).
+				Warn("stalled job handler ignored cancellation: abandoned")
+			if !r.gone.Load() {
+				p.fail(ctx, r, stalledMessage(r.stalled))
+			}
+			// The run is over: a new claim of the job replacing it (see
+			// track) is no lost lease worth a warning.
+			r.lost.Do(func() { r.gone.Store(true) })
+			return
 		case <-p.interrupt:
 			r.end()
 			select {
@@ -721,7 +841,11 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 			default:
 			}
 			cancel(errShutdown)
-			if !r.gone.Load() {
+			switch {
+			case r.gone.Load():
+			case r.stalled > 0:
+				p.fail(ctx, r, stalledMessage(r.stalled))
+			default:
 				p.requeue(ctx, r)
 			}
 			grace := time.NewTimer(p.opts.ShutdownGrace)
@@ -753,6 +877,10 @@ func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) 
 	case errors.Is(cause, errLeaseLost):
 		// Warned when the lease was lost.
 		r.log.Info("job handler returned after its lease was lost: outcome discarded")
+	case errors.Is(cause, errStalled):
+		// Whatever the handler returned: it returned because it was
+		// cancelled as stalled.
+		p.fail(ctx, r, stalledMessage(r.stalled))
 	case errors.Is(cause, errCancelRequested) && o.err != nil:
 		if p.write(ctx, r, "finish cancelled", func(wctx context.Context) error {
 			return p.q.FinishCancelled(wctx, r.lease, p.opts.Now())
@@ -867,6 +995,10 @@ type claimRun struct {
 
 	mu   sync.Mutex // held by each lease renewal
 	over bool       // guarded by mu: the run writes its outcome or gives the job back; no more renewals
+
+	// stalled is the stall timeout that cancelled the handler (0: not
+	// stalled); written and read by the run's own goroutine.
+	stalled time.Duration
 }
 
 // end marks that r writes its outcome or gives its job back now: a lease
@@ -904,14 +1036,17 @@ func (r *claimRun) lose(err error) {
 	})
 }
 
-// progress keeps the latest report of a handler until the pool writes it.
+// progress keeps the latest report of a handler until the pool writes it,
+// and when the handler last reported (for stall detection).
 type progress struct {
 	reported chan struct{} // capacity 1: a report is pending
+	now      func() time.Time
 	mu       sync.Mutex
 	percent  float64
 	message  string
 	eta      time.Duration // < 0: unknown
 	dirty    bool
+	alive    time.Time // the latest report, or the start of the handler
 }
 
 func (r *progress) Report(percent float64, message string) {
@@ -919,8 +1054,10 @@ func (r *progress) Report(percent float64, message string) {
 }
 
 func (r *progress) ReportETA(percent float64, message string, eta time.Duration) {
+	now := r.now()
 	r.mu.Lock()
 	r.percent, r.message, r.eta, r.dirty = percent, message, eta, true
+	r.alive = now
 	r.mu.Unlock()
 	select {
 	case r.reported <- struct{}{}:
@@ -928,10 +1065,16 @@ func (r *progress) ReportETA(percent float64, message string, eta time.Duration)
 	}
 }
 
-func (r *progress) take() (float64, string, bool) {
+func (r *progress) take() (float64, string, time.Duration, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	dirty := r.dirty
 	r.dirty = false
-	return r.percent, r.message, dirty
+	return r.percent, r.message, r.eta, dirty
+}
+
+func (r *progress) lastAlive() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.alive
 }

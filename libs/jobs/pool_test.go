@@ -110,6 +110,19 @@ func (e *env) logged(msg, jobID string) bool {
 	return false
 }
 
+// waitLogged waits (bounded generously) for a log line with msg and
+// job_id, for lines logged after a write the test has already seen.
+func (e *env) waitLogged(msg, jobID string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.logged(msg, jobID) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
 func noop(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) { return nil, nil }
 
 func blockOnCtx(started chan<- string) jobs.HandlerFunc {
@@ -191,7 +204,8 @@ func TestCancelRunningJob(t *testing.T) {
 	if got.FinishedAt == nil || got.Attempts != 1 {
 		t.Errorf("cancelled job = %+v", got)
 	}
-	if !e.logged("job cancelled", j.ID) {
+	// The line is logged just after the status is written.
+	if !e.waitLogged("job cancelled", j.ID) {
 		t.Error(`no "job cancelled" log line with job_id`)
 	}
 }
@@ -413,6 +427,33 @@ func TestProgressIsStored(t *testing.T) {
 	}
 	close(finish)
 	e.waitStatus(j.ID, store.StatusCompleted)
+}
+
+func TestProgressETAIsStored(t *testing.T) {
+	e := newEnv(t)
+	finish := make(chan struct{})
+	e.register("k", func(_ context.Context, _ store.Job, p jobs.Progress) (json.RawMessage, error) {
+		p.ReportETA(42, "encoding", 70*time.Second)
+		<-finish
+		return nil, nil
+	})
+	j := e.submit(store.NewJob{Kind: "k"})
+	e.start(jobs.PoolOptions{Workers: 1, ProgressInterval: 10 * time.Millisecond})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := e.job(j.ID)
+		if got.ETASeconds != nil && *got.ETASeconds == 70 && got.ProgressPercent == 42 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("progress = %v %q eta %v", got.ProgressPercent, got.ProgressMessage, got.ETASeconds)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(finish)
+	if got := e.waitStatus(j.ID, store.StatusCompleted); got.ETASeconds != nil {
+		t.Errorf("completed job keeps eta %d", *got.ETASeconds)
+	}
 }
 
 func TestExpiredLeasesRecoveredAtStart(t *testing.T) {

@@ -22,7 +22,8 @@ type Queue interface {
 	FailJobFinal(ctx context.Context, l store.Lease, msg string, now time.Time) error
 	FinishCancelled(ctx context.Context, l store.Lease, now time.Time) error
 	RequeueInterrupted(ctx context.Context, l store.Lease, now time.Time) error
-	UpdateProgress(ctx context.Context, l store.Lease, percent float64, msg string) error
+	// UpdateProgress records the progress of the run l; eta < 0: unknown.
+	UpdateProgress(ctx context.Context, l store.Lease, percent float64, msg string, eta time.Duration) error
 	RecoverExpired(ctx context.Context, now time.Time) (requeued, failed int, err error)
 	// AwaitChildren ends the run l by storing children and making the job
 	// wait for them (see Children); ErrConflict when its cancellation was

@@ -54,7 +54,7 @@ func (s *Store) AwaitChildren(ctx context.Context, l Lease, children []NewJob, c
 		}
 	}()
 	res, err := tx.ExecContext(ctx, `UPDATE jobs SET awaiting_children = 1, children_pending = ?4, error = NULL, result = ?5,
-		progress_message = 'child jobs left: ' || ?4, lease_owner = NULL, lease_expires_at = NULL`+
+		progress_message = 'child jobs left: ' || ?4, eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL`+
 		leasedRunning+" AND cancel_requested = 0",
 		l.JobID, l.Owner, l.Token, len(children), result)
 	if err != nil {

@@ -53,6 +53,9 @@ type Job struct {
 	LeaseToken      int64           `json:"lease_token"` // fencing token of the latest claim (one higher at each claim)
 	ProgressPercent float64         `json:"progress_percent"`
 	ProgressMessage string          `json:"progress_message,omitempty"`
+	// ETASeconds is the running job's estimate of the seconds left in its
+	// current attempt; nil when unknown (and once the attempt is over).
+	ETASeconds      *int64          `json:"eta_seconds,omitempty"`
 	Error           string          `json:"error,omitempty"` // last failure
 	Result          json.RawMessage `json:"result,omitempty"`
 	CancelRequested bool            `json:"cancel_requested"`
@@ -105,7 +108,7 @@ type JobFilter struct {
 
 const jobColumns = `id, kind, payload, status, priority, attempts, max_attempts, created_at,
 	started_at, finished_at, lease_owner, lease_expires_at, progress_percent, progress_message,
-	error, result, cancel_requested, lease_token, seq, parent_id, awaiting_children, run_after`
+	error, result, cancel_requested, lease_token, seq, parent_id, awaiting_children, run_after, eta_seconds`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -117,10 +120,11 @@ func scanJob(r rowScanner) (Job, int64, error) {
 		errMsg, result, parent, runAfter     sql.NullString
 		cancel, awaiting                     int
 		seq                                  int64
+		eta                                  sql.NullInt64
 	)
 	if err := r.Scan(&j.ID, &j.Kind, &payload, &j.Status, &j.Priority, &j.Attempts, &j.MaxAttempts,
 		&created, &started, &finished, &owner, &leaseUntil, &j.ProgressPercent, &j.ProgressMessage,
-		&errMsg, &result, &cancel, &j.LeaseToken, &seq, &parent, &awaiting, &runAfter); err != nil {
+		&errMsg, &result, &cancel, &j.LeaseToken, &seq, &parent, &awaiting, &runAfter, &eta); err != nil {
 		return Job{}, 0, err
 	}
 	j.ParentID = parent.String
@@ -148,6 +152,9 @@ func scanJob(r rowScanner) (Job, int64, error) {
 		j.Result = json.RawMessage(result.String)
 	}
 	j.CancelRequested = cancel != 0
+	if eta.Valid {
+		j.ETASeconds = &eta.Int64
+	}
 	return j, seq, nil
 }
 
@@ -438,13 +445,18 @@ func (s *Store) RequeueInterrupted(ctx context.Context, l Lease, now time.Time) 
 }
 
 // UpdateProgress records the progress of the job running under l. percent
-// is clamped to 0..100.
-func (s *Store) UpdateProgress(ctx context.Context, l Lease, percent float64, msg string) error {
+// is clamped to 0..100. eta is the estimated time left, stored in whole
+// seconds (rounded); eta < 0 means unknown.
+func (s *Store) UpdateProgress(ctx context.Context, l Lease, percent float64, msg string, eta time.Duration) error {
 	if math.IsNaN(percent) {
 		return fmt.Errorf("update progress of %s: percent is NaN: %w", l, ErrInvalid)
 	}
 	percent = math.Max(0, math.Min(100, percent))
-	return s.execLeased(ctx, "update progress of", l, s.stmts.updateProgress, percent, msg)
+	var etaSeconds any
+	if eta >= 0 {
+		etaSeconds = int64(eta.Round(time.Second) / time.Second)
+	}
+	return s.execLeased(ctx, "update progress of", l, s.stmts.updateProgress, percent, msg, etaSeconds)
 }
 
 // CancelJob cancels a job: a queued job becomes cancelled at once, a running
@@ -474,7 +486,7 @@ func (s *Store) CancelJob(ctx context.Context, id string, now time.Time) (Job, e
 func (s *Store) RetryJob(ctx context.Context, id string) (Job, error) {
 	row := s.wdb.QueryRowContext(ctx, `UPDATE jobs SET status = 'queued', attempts = 0, cancel_requested = 0,
 			started_at = NULL, finished_at = NULL, error = NULL, result = NULL,
-			progress_percent = 0, progress_message = '', lease_owner = NULL, lease_expires_at = NULL
+			progress_percent = 0, progress_message = '', eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL
 		WHERE id = ?1 AND status IN ('failed', 'cancelled')
 		RETURNING `+jobColumns, id)
 	j, _, err := scanJob(row)
@@ -511,7 +523,7 @@ func (s *Store) RecoverExpired(ctx context.Context, now time.Time) (requeued, fa
 			              WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
 			finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?1 END,
 			error = 'lease of worker ' || coalesce(lease_owner, '?') || ' expired at ' || coalesce(lease_expires_at, '?'),
-			lease_owner = NULL, lease_expires_at = NULL
+			eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL
 		WHERE status = 'running' AND lease_expires_at < ?1
 		RETURNING status`, formatTime(now))
 	if err != nil {

@@ -195,7 +195,7 @@ func TestLeaseRenewalAndLoss(t *testing.T) {
 		"fail":     s.FailJob(ctx, a, "x", t0),
 		"cancel":   s.FinishCancelled(ctx, a, t0),
 		"requeue":  s.RequeueInterrupted(ctx, a, t0),
-		"progress": s.UpdateProgress(ctx, a, 50, "x"),
+		"progress": s.UpdateProgress(ctx, a, 50, "x", -1),
 	} {
 		if !errors.Is(err, store.ErrLeaseLost) {
 			t.Errorf("%s by former owner = %v, want ErrLeaseLost", name, err)
@@ -225,7 +225,7 @@ func TestStaleClaimOfSameOwnerIsFenced(t *testing.T) {
 			_, err := s.RenewLease(ctx, l, time.Minute, t0.Add(3*time.Minute))
 			return err
 		}},
-		{"progress", func(s *store.Store, l store.Lease) error { return s.UpdateProgress(ctx, l, 99, "stale") }},
+		{"progress", func(s *store.Store, l store.Lease) error { return s.UpdateProgress(ctx, l, 99, "stale", -1) }},
 		{"complete", func(s *store.Store, l store.Lease) error {
 			return s.CompleteJob(ctx, l, json.RawMessage(`{"stale":true}`), t0.Add(3*time.Minute))
 		}},
@@ -455,7 +455,7 @@ func TestUpdateProgress(t *testing.T) {
 	for _, tc := range []struct {
 		in, want float64
 	}{{42.5, 42.5}, {-3, 0}, {250, 100}} {
-		if err := s.UpdateProgress(ctx, l, tc.in, "probing"); err != nil {
+		if err := s.UpdateProgress(ctx, l, tc.in, "probing", -1); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGet(t, s, j.ID); got.ProgressPercent != tc.want || got.ProgressMessage != "probing" {

@@ -198,6 +198,8 @@ func TestJobCountsMigration(t *testing.T) {
 		"DROP INDEX jobs_parent_seq", "DROP INDEX files_id", "DROP TABLE plans", "DROP TABLE file_history",
 		"ALTER TABLE jobs DROP COLUMN parent_id", "ALTER TABLE jobs DROP COLUMN awaiting_children",
 		"ALTER TABLE jobs DROP COLUMN run_after", "ALTER TABLE jobs DROP COLUMN children_pending", "ALTER TABLE files DROP COLUMN id",
+		// and 0007
+		"ALTER TABLE jobs DROP COLUMN eta_seconds",
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -21,7 +21,7 @@ const (
 	claimJobSQL = `UPDATE jobs SET
 			status = 'running', attempts = attempts + 1, started_at = ?1, finished_at = NULL,
 			lease_owner = ?2, lease_expires_at = ?3, lease_token = lease_token + 1,
-			progress_percent = 0, progress_message = ''
+			progress_percent = 0, progress_message = '', eta_seconds = NULL
 		WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND kind IN (SELECT value FROM json_each(?4))
 			AND (run_after IS NULL OR run_after <= ?1)
 			ORDER BY priority, seq LIMIT 1)
@@ -30,27 +30,27 @@ const (
 	renewLeaseSQL = "UPDATE jobs SET lease_expires_at = ?4" + leasedRunning + " RETURNING cancel_requested"
 
 	completeJobSQL = `UPDATE jobs SET status = 'completed', finished_at = ?4, result = ?5, error = NULL,
-		progress_percent = 100, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
+		progress_percent = 100, eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
 
 	failJobSQL = `UPDATE jobs SET
 		status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
 		              WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
 		finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?4 END,
-		error = ?5, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
+		error = ?5, eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
 
 	failJobFinalSQL = `UPDATE jobs SET
 		status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'failed' END,
-		finished_at = ?4, error = ?5, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
+		finished_at = ?4, error = ?5, eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
 
-	finishCancelledSQL = `UPDATE jobs SET status = 'cancelled', finished_at = ?4,
+	finishCancelledSQL = `UPDATE jobs SET status = 'cancelled', finished_at = ?4, eta_seconds = NULL,
 		lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
 
 	requeueSQL = `UPDATE jobs SET
 		status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END,
 		finished_at = CASE WHEN cancel_requested = 1 THEN ?4 END,
-		attempts = max(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
+		attempts = max(attempts - 1, 0), eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
 
-	updateProgressSQL = "UPDATE jobs SET progress_percent = ?4, progress_message = ?5" + leasedRunning
+	updateProgressSQL = "UPDATE jobs SET progress_percent = ?4, progress_message = ?5, eta_seconds = ?6" + leasedRunning
 )
 
 type stmts struct {

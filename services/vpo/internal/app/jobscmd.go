@@ -93,7 +93,7 @@ func addJobs(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 	}
 
 	for _, action := range []struct{ name, help, method, suffix string }{
-		{"show", "Show one job.", "GET", ""},
+		{"show", "Show one job; a running one with its progress and estimated time left.", "GET", ""},
 		{"cancel", "Cancel a job: a queued job at once, a running one as soon as its handler stops.", "POST", "/cancel"},
 		{"retry", "Queue a failed or cancelled job again.", "POST", "/retry"},
 	} {
@@ -110,7 +110,11 @@ func addJobs(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 			if err := c.do(ctx, method, "/api/jobs/"+urlQuery(*id)+suffix, nil, &job); err != nil {
 				return err
 			}
-			return printJobs(env.Stdout, cf.json, job)
+			if err := printJobs(env.Stdout, cf.json, job); err != nil || cf.json || job.Status != store.StatusRunning {
+				return err
+			}
+			_, err = fmt.Fprintln(env.Stdout, "\n"+progressLine(job))
+			return err
 		}
 	}
 }
@@ -134,8 +138,44 @@ func printJobs(w io.Writer, asJSON bool, js ...store.Job) error {
 		if j.Error != "" {
 			msg = j.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d/%d\t%.0f%%\t%s\t%s\n", j.ID, j.Kind, j.Status, j.Priority,
-			j.Attempts, j.MaxAttempts, j.ProgressPercent, j.CreatedAt.Local().Format(time.DateTime), msg)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d/%d\t%s\t%s\t%s\n", j.ID, j.Kind, j.Status, j.Priority,
+			j.Attempts, j.MaxAttempts, progressCell(j), j.CreatedAt.Local().Format(time.DateTime), msg)
 	}
 	return tw.Flush()
+}
+
+// progressCell is a job's PROGRESS column: "42% eta 1m10s", "42%", or "-"
+// for a queued job that has not started.
+func progressCell(j store.Job) string {
+	if j.Status == store.StatusQueued && j.ProgressPercent == 0 {
+		return "-"
+	}
+	cell := fmt.Sprintf("%.0f%%", j.ProgressPercent)
+	if j.ETASeconds != nil {
+		cell += " eta " + formatETA(*j.ETASeconds)
+	}
+	return cell
+}
+
+// progressLine describes the progress of a running job for `vpo jobs
+// show`: "progress: 42% eta 1m10s (encoding 0:42 of 1:40)".
+func progressLine(j store.Job) string {
+	line := "progress: " + progressCell(j)
+	if j.ProgressMessage != "" {
+		line += " (" + j.ProgressMessage + ")"
+	}
+	return line
+}
+
+// formatETA formats whole seconds without zero units: "45s", "1m10s",
+// "2h", "1h5m".
+func formatETA(seconds int64) string {
+	s := (time.Duration(max(seconds, 0)) * time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

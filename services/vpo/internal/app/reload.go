@@ -28,6 +28,7 @@ type liveParts struct {
 	group     *lifecycle.Group
 	retention *retention
 	applier   *applyjob.Handler
+	limits    jobLimits
 }
 
 // appliers maps every live key (config.Key.Live) to what applies it. To
@@ -42,6 +43,12 @@ func appliers(p liveParts) map[string]applyFunc {
 		"jobs.lease_duration":     func(_, c config.Config) { p.pool.SetLease(c.Jobs.LeaseDuration) },
 		"server.shutdown_timeout": func(_, c config.Config) { p.group.SetShutdownTimeout(c.Server.ShutdownTimeout) },
 		"jobs.retention_days":     func(_, c config.Config) { p.retention.SetDays(c.Jobs.RetentionDays) },
+		"jobs.stall_timeout":      func(_, c config.Config) { p.limits.setStallTimeouts(c) },
+		"jobs.stall_timeouts":     func(_, c config.Config) { p.limits.setStallTimeouts(c) },
+		"jobs.limits":             func(_, c config.Config) { p.limits.setLimits(c) },
+		// Encodes read jobs.nice when they start (the transcode executor);
+		// nothing else holds it.
+		"jobs.nice": func(config.Config, config.Config) {},
 		// Apply jobs read the policies.* keys when they start.
 		"policies.dir":              func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },
 		"policies.keep_original":    func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },

@@ -171,6 +171,9 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		ShutdownGrace: handlerGrace,
 		Log:           logging.Component(logger, "jobs"),
 	})
+	limits := jobLimits{pool: pool, kinds: registry.Kinds(), log: logging.Component(logger, "jobs")}
+	limits.setStallTimeouts(cfg)
+	limits.setLimits(cfg)
 
 	var queued atomic.Int64 // jobs_queued, refreshed by the database check
 	hl := health.New(health.Options{
@@ -230,7 +233,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 			}
 			return l, err
 		},
-		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier}),
+		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier, limits: limits}),
 		log:      log,
 		health:   hl,
 		announce: announce,

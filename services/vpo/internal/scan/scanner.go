@@ -327,17 +327,23 @@ func (r *run) consume(ctx context.Context, root string, files <-chan walked, top
 		return err
 	}
 	r.states = states
+	percent := 0.0
 	for e := range files {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if e.path == "" {
-			progress.Report(float64(e.done)*100/float64(topLen+1), fmt.Sprintf("%d video files seen", r.res.Seen))
+			percent = float64(e.done) * 100 / float64(topLen+1)
+			progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
 			continue
 		}
 		if err := r.record(ctx, e); err != nil {
 			return err
 		}
+		// Each file is news too: a large top-level directory (or a slow
+		// ffprobe) must not look stalled. The pool writes reports at most
+		// once per second.
+		progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
 	}
 	return nil
 }

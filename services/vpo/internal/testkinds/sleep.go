@@ -18,11 +18,14 @@ import (
 const SleepKind = "test.sleep"
 
 // SleepPayload: {"seconds": 2.5, "ignore_cancel": false, "fail": false,
-// "record": "/abs/runs.log"}.
+// "silent": false, "record": "/abs/runs.log"}.
 type SleepPayload struct {
 	Seconds      float64 `json:"seconds"`
 	IgnoreCancel bool    `json:"ignore_cancel,omitempty"`
 	Fail         bool    `json:"fail,omitempty"`
+	// Silent makes the job report no progress at all, as a stuck tool
+	// would (to test stall detection).
+	Silent bool `json:"silent,omitempty"`
 	// Record, when set, is a file to which every run appends one line when
 	// it starts ("start JOB_ID") and one when it ends: "done JOB_ID" when
 	// the whole sleep ran, "stopped JOB_ID" when its context ended first.
@@ -30,9 +33,9 @@ type SleepPayload struct {
 	Record string `json:"record,omitempty"`
 }
 
-// Sleep waits for the given time, reporting progress. With ignore_cancel it
-// keeps sleeping after its context ends (to test that shutdown never waits
-// for a misbehaving handler).
+// Sleep waits for the given time, reporting progress and the time left
+// (unless silent). With ignore_cancel it keeps sleeping after its context
+// ends (to test that shutdown never waits for a misbehaving handler).
 type Sleep struct{}
 
 func parseSleep(raw json.RawMessage) (SleepPayload, error) {
@@ -97,8 +100,9 @@ func (Sleep) Run(ctx context.Context, job store.Job, progress jobs.Progress) (js
 			}
 		case <-tick.C:
 		}
-		if total > 0 {
-			progress.Report(100*float64(total-time.Until(deadline))/float64(total), "sleeping")
+		if total > 0 && !p.Silent {
+			left := max(time.Until(deadline), 0)
+			progress.ReportETA(100*float64(total-left)/float64(total), "sleeping", left)
 		}
 		if p.IgnoreCancel && ctx.Err() != nil {
 			time.Sleep(time.Until(deadline))

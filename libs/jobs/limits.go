@@ -1,0 +1,47 @@
+package jobs
+
+import (
+	"maps"
+	"sort"
+)
+
+// SetLimits changes the per-kind concurrency limits: limits[kind] is the
+// most jobs of that kind this pool runs at once; a kind without an entry
+// (or with one <= 0) is bounded only by Workers. A kind at its limit is not
+// claimed, and never keeps other kinds from being claimed. Lowering a limit
+// does not interrupt running jobs. limits is copied.
+func (p *Pool) SetLimits(limits map[string]int) {
+	p.mu.Lock()
+	p.kindLimits = maps.Clone(limits)
+	p.mu.Unlock()
+	select {
+	case p.slotFreed <- struct{}{}:
+	default:
+	}
+}
+
+// Limits returns a copy of the per-kind concurrency limits.
+func (p *Pool) Limits() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.kindLimits)
+}
+
+// claimableKinds returns the registered kinds that have a free slot under
+// their limit, sorted. Called by dispatch, the only goroutine that adds
+// running jobs, so a kind listed here still has a slot when its job is
+// claimed.
+func (p *Pool) claimableKinds() []string {
+	kinds := p.reg.Kinds()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := kinds[:0]
+	for _, k := range kinds {
+		if n, ok := p.kindLimits[k]; ok && n > 0 && p.running[k] >= n {
+			continue
+		}
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
