@@ -95,6 +95,9 @@ type Result struct {
 	// re-encoded.
 	Encoder string `json:"encoder,omitempty"`
 	HW      string `json:"hw,omitempty"`
+	// Notes are the plan's notes: what the policy asked for but left
+	// undone for this file and why (a transcode skipped by its skip_if).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // MarshalJSON writes "path" and "new_path" by the files API's rule: a
@@ -296,6 +299,7 @@ func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol
 		return Result{}, fmt.Errorf("plan %s: %w", path, err)
 	}
 	row := store.Plan{JobID: job.ID, Policy: pol.Name, Path: path, Plan: planJSON, FileSize: fi.Size(), FileMTime: fi.ModTime().UTC()}
+	res.Notes = plan.Notes
 	switch {
 	case dryRun:
 		row.Status, row.DryRun, res.Outcome = store.PlanPlanned, true, OutcomePlanned
@@ -329,7 +333,9 @@ func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol
 	if row.Status != store.PlanApproved {
 		return res, nil
 	}
-	return h.execute(ctx, job, cfg, pol, row, src, plan, progress)
+	res, err = h.execute(ctx, job, cfg, pol, row, src, plan, progress)
+	res.Notes = plan.Notes
+	return res, err
 }
 
 // handOff ends an apply job whose plan re-encodes by handing the file to
@@ -438,6 +444,7 @@ func (h *Handler) runApproved(ctx context.Context, job store.Job, cfg Settings, 
 		return Result{}, pol, h.handOff(ctx, job, Payload{PlanID: row.ID, Policy: row.Policy, Path: row.Path}, progress)
 	}
 	res, err = h.execute(ctx, job, cfg, pol, row, src, plan, progress)
+	res.Notes = plan.Notes
 	return res, pol, err
 }
 

@@ -383,3 +383,22 @@ func TestTranscodeRetryIsTranscode(t *testing.T) {
 		t.Fatalf("retry job %+v, %v; want a transcode job", retry, err)
 	}
 }
+
+// TestSkipIfNoteInResult: a file whose transcode the policy's skip_if
+// skips is left unchanged, and the plan's note saying so is in the
+// result.
+func TestSkipIfNoteInResult(t *testing.T) {
+	f, ex := transcodeFixture(t, applyjob.Settings{})
+	note := `phase "shrink": transcode.video.skip_if.codec_matches: the video is already h264`
+	applyjob.SetPlanner(f.h, func(*policy.Policy, media.File) (policy.Plan, error) {
+		return policy.Plan{Policy: "eng", Notes: []string{note}}, nil
+	}, nil)
+	_, res, err := f.runKind(t, store.NewJob{Kind: applyjob.Kind,
+		Payload: json.RawMessage(fmt.Sprintf(`{"policy":"eng","path":%q}`, f.file))}, &recProgress{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := outcome(t, res); r.Outcome != applyjob.OutcomeUnchanged || len(r.Notes) != 1 || r.Notes[0] != note || len(ex.reqs) != 0 {
+		t.Errorf("result %+v; want unchanged with the skip_if note", r)
+	}
+}
