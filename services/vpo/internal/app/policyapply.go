@@ -22,7 +22,8 @@ const applyPollInterval = 500 * time.Millisecond
 
 func addPolicyApply(pc *kingpin.CmdClause, env Env, cmds map[string]commandFunc) {
 	cmd := pc.Command("apply", "Submit an apply job to the daemon: apply policy NAME to the video file or directory PATH. "+
-		"Prints the job id; with --wait, follows the job and exits 1 if any file failed or the job failed or was cancelled.")
+		"Prints the job id; with --wait, follows the job and exits 1 if any file failed or the job failed or was cancelled. "+
+		"A file whose plan re-encodes is handed to a transcode child job, which --wait names and follows.")
 	cf := addClientFlags(cmd)
 	name := cmd.Arg("policy", "Policy NAME (in the daemon's [policies] dir).").Required().String()
 	path := cmd.Arg("path", "A video file, or a directory of them (made absolute here).").Required().String()
