@@ -18,8 +18,12 @@ import (
 // here by implementing jobs.Handler.
 func newRegistry(cfg config.Config, st *store.Store, logger *logrus.Logger, applier *applyjob.Handler) (*jobs.Registry, error) {
 	reg := jobs.NewRegistry()
-	if err := reg.Register(applyjob.Kind, applier); err != nil {
-		return nil, fmt.Errorf("register %s: %w", applyjob.Kind, err)
+	// One handler runs both kinds: a transcode job is an apply job that
+	// may re-encode (see applyjob.TranscodeKind).
+	for _, kind := range []string{applyjob.Kind, applyjob.TranscodeKind} {
+		if err := reg.Register(kind, applier); err != nil {
+			return nil, fmt.Errorf("register %s: %w", kind, err)
+		}
 	}
 	// ffprobe is looked up on PATH at the start of every scan.
 	if err := reg.Register(scan.Kind, scan.New(st, &scan.FFProbe{}, logging.Component(logger, "scan"))); err != nil {

@@ -22,7 +22,8 @@ const applyPollInterval = 500 * time.Millisecond
 
 func addPolicyApply(pc *kingpin.CmdClause, env Env, cmds map[string]commandFunc) {
 	cmd := pc.Command("apply", "Submit an apply job to the daemon: apply policy NAME to the video file or directory PATH. "+
-		"Prints the job id; with --wait, follows the job and exits 1 if any file failed or the job failed or was cancelled.")
+		"Prints the job id; with --wait, follows the job and exits 1 if any file failed or the job failed or was cancelled. "+
+		"A file whose plan re-encodes is handed to a transcode child job, which --wait names and follows.")
 	cf := addClientFlags(cmd)
 	name := cmd.Arg("policy", "Policy NAME (in the daemon's [policies] dir).").Required().String()
 	path := cmd.Arg("path", "A video file, or a directory of them (made absolute here).").Required().String()
@@ -134,6 +135,11 @@ type applyWaiter struct {
 	out      io.Writer
 	interval time.Duration
 	json     bool
+	// announced is set once the transcode children of the job were
+	// looked up; follow is the one transcode job whose progress is shown
+	// (a file whose plan re-encodes), "" when none.
+	announced bool
+	follow    string
 }
 
 // wait polls the job until it is terminal, printing a line whenever its
@@ -153,7 +159,13 @@ func (w *applyWaiter) wait(ctx context.Context, id string) error {
 		} else if o := jobOutcome(job); o != "" {
 			line += ": " + o
 		}
-		if job.ProgressMessage != "" && !job.Terminal() {
+		if job.AwaitingChildren && !w.announced && !w.json {
+			w.announced = true
+			w.follow = w.announceTranscodes(ctx, job.ID)
+		}
+		if child := w.followed(ctx); child != "" && !job.Terminal() {
+			line += " (" + child + ")"
+		} else if job.ProgressMessage != "" && !job.Terminal() {
 			line += " (" + job.ProgressMessage + ")"
 		}
 		if line != last && !w.json {
@@ -196,6 +208,46 @@ func (w *applyWaiter) finish(ctx context.Context, job store.Job, counts applyCou
 		return withCode(ExitFailure, fmt.Errorf("apply job %s: %s failed", job.ID, plural(counts.Failed, "file")))
 	}
 	return nil
+}
+
+// announceTranscodes prints the transcode jobs the apply job handed files
+// to (an apply job executes no re-encode itself): the job and its file
+// when there is one, whose id it returns to follow; a pointer to `vpo jobs
+// list` when there are more.
+func (w *applyWaiter) announceTranscodes(ctx context.Context, id string) string {
+	var out struct {
+		Jobs []store.Job `json:"jobs"`
+	}
+	q := "/api/jobs?parent=" + urlQuery(id) + "&kind=transcode&limit=2"
+	if err := w.c.do(ctx, "GET", q, nil, &out); err != nil || len(out.Jobs) == 0 {
+		return ""
+	}
+	if len(out.Jobs) > 1 {
+		fmt.Fprintln(w.out, "files that re-encode go to transcode child jobs (vpo jobs list --kind transcode)")
+		return ""
+	}
+	var p applyPayload
+	_ = json.Unmarshal(out.Jobs[0].Payload, &p)
+	fmt.Fprintf(w.out, "re-encoding in transcode job %s (%s)\n", out.Jobs[0].ID, p.shownPath())
+	return out.Jobs[0].ID
+}
+
+// followed describes the progress of the followed transcode job ("" when
+// none, or when it cannot be read).
+func (w *applyWaiter) followed(ctx context.Context) string {
+	if w.follow == "" {
+		return ""
+	}
+	var child store.Job
+	if err := w.c.do(ctx, "GET", "/api/jobs/"+urlQuery(w.follow), nil, &child); err != nil {
+		return ""
+	}
+	// The percent only: the encoder's message changes every second.
+	s := "transcode " + child.Status
+	if child.Status == store.StatusRunning {
+		s += fmt.Sprintf(" %.0f%%", child.ProgressPercent)
+	}
+	return s
 }
 
 // failedChildren names the failed child jobs of a directory job (path:

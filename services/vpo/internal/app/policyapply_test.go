@@ -181,3 +181,57 @@ func TestPolicyApplyRelativePathAndUnreachable(t *testing.T) {
 		t.Errorf("unreachable: exit %d, %s", code, errs)
 	}
 }
+
+// TestPolicyApplyShowsTranscodeChild: `policy apply --wait` of a file
+// whose plan re-encodes names the transcode job it was handed to and
+// follows that job's progress.
+func TestPolicyApplyShowsTranscodeChild(t *testing.T) {
+	home := t.TempDir()
+	file := filepath.Join(home, "a.mkv")
+	var (
+		mu      sync.Mutex
+		gets    int
+		queries []string
+	)
+	parent := []string{`"status":"running","awaiting_children":true,"progress_message":"child jobs left: 1"`,
+		`"status":"running","awaiting_children":true,"progress_message":"child jobs left: 1"`,
+		`"status":"completed","result":{"files":1,"applied":1,"unchanged":0,"planned":0,"pending_approval":0,"skipped":0,"failed":0}`}
+	child := []string{`"status":"running","progress_percent":0,"progress_message":"probing"`,
+		`"status":"running","progress_percent":42.4,"progress_message":"speed 2.4x, 00:01:10 of 00:04:00"`}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == "POST" && r.URL.Path == "/api/jobs":
+			w.WriteHeader(201)
+			io.WriteString(w, `{"id":"job-1","kind":"apply","status":"queued"}`)
+		case r.URL.Path == "/api/jobs/job-1":
+			io.WriteString(w, `{"id":"job-1","kind":"apply",`+parent[min(gets, len(parent)-1)]+`}`)
+			gets++
+		case r.URL.Path == "/api/jobs/t-1":
+			io.WriteString(w, `{"id":"t-1","kind":"transcode","parent_id":"job-1",`+child[min(gets-1, len(child)-1)]+`}`)
+		case r.URL.Path == "/api/jobs":
+			queries = append(queries, r.URL.RawQuery)
+			io.WriteString(w, `{"jobs":[{"id":"t-1","kind":"transcode","status":"queued","payload":{"policy":"hevc","path":"`+file+`"}}]}`)
+		default:
+			http.Error(w, `{"error":"no such route"}`, 404)
+		}
+	}))
+	defer srv.Close()
+	code, out, errs := runMain(t, []string{"HOME=" + home}, "policy", "apply", "hevc", file, "--wait", "--url", srv.URL)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	want := "apply job job-1 queued (policy hevc, " + file + ")\n" +
+		"re-encoding in transcode job t-1 (" + file + ")\n" +
+		"running (transcode running 0%)\n" +
+		"running (transcode running 42%)\n" +
+		"completed: 1 file, 1 applied\n"
+	if out != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", out, want)
+	}
+	if len(queries) != 1 || !strings.Contains(queries[0], "parent=job-1") || !strings.Contains(queries[0], "kind=transcode") {
+		t.Errorf("children asked with %q; want once, by parent and kind", queries)
+	}
+}

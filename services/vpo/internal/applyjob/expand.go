@@ -30,23 +30,31 @@ func (h *Handler) expand(ctx context.Context, job store.Job, pol *policy.Policy,
 	if p.DryRun {
 		return h.dryRun(ctx, job, pol, p, files, progress, log)
 	}
-	kids, err := childJobs(job, p, files)
+	kind := ownKind(job)
+	if h.transcodes(pol) {
+		kind = TranscodeKind
+	}
+	kids, err := childJobs(job, kind, p, files)
 	if err != nil {
 		return nil, err
 	}
-	log.WithField("files", len(kids)).Info("apply: one child job per video file")
+	log.WithFields(logrus.Fields{"files": len(kids), "child_kind": kind}).Info("apply: one child job per video file")
 	return nil, &jobs.Children{Jobs: kids}
 }
 
-// childJobs returns one child apply job per file.
-func childJobs(job store.Job, p Payload, files []string) ([]store.NewJob, error) {
+// childJobs returns one child job of kind per file. A directory job of a
+// policy with a transcode block makes transcode children (most of its
+// files re-encode, and a transcode job of a file that does not just
+// applies its plan); a dry run's children only plan, and keep the
+// directory job's kind.
+func childJobs(job store.Job, kind string, p Payload, files []string) ([]store.NewJob, error) {
 	kids := make([]store.NewJob, 0, len(files))
 	for _, f := range files {
 		payload, err := json.Marshal(Payload{Policy: p.Policy, Path: f, DryRun: p.DryRun})
 		if err != nil {
 			return nil, err
 		}
-		kids = append(kids, store.NewJob{Kind: Kind, Payload: payload, Priority: job.Priority, MaxAttempts: job.MaxAttempts})
+		kids = append(kids, store.NewJob{Kind: kind, Payload: payload, Priority: job.Priority, MaxAttempts: job.MaxAttempts})
 	}
 	return kids, nil
 }

@@ -1,13 +1,13 @@
 package applyjob
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +22,15 @@ import (
 
 // Kind is the job kind name.
 const Kind = "apply"
+
+// TranscodeKind is the kind of the jobs that carry out plans re-encoding a
+// track. It takes the same payload as an apply job and is run by the same
+// Handler; only a transcode job executes a plan that encodes: an apply job
+// of one file whose plan encodes hands the file to one transcode child and
+// waits for it, and a directory apply of a policy with a transcode block
+// makes transcode children. So jobs.limits can cap the encodes while
+// applies and scans use the other workers.
+const TranscodeKind = "transcode"
 
 // The outcomes of one file (Result.Outcome); a directory job's result
 // counts its files by them.
@@ -81,6 +90,14 @@ type Result struct {
 	Reason string `json:"reason,omitempty"`
 	// RetryJobID is the job that tries a skipped file again.
 	RetryJobID string `json:"retry_job_id,omitempty"`
+	// Encoder is the video encoder a transcode used ("libx265"), HW its
+	// hardware method ("none" for software); both empty when nothing was
+	// re-encoded.
+	Encoder string `json:"encoder,omitempty"`
+	HW      string `json:"hw,omitempty"`
+	// Notes are the plan's notes: what the policy asked for but left
+	// undone for this file and why (a transcode skipped by its skip_if).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // MarshalJSON writes "path" and "new_path" by the files API's rule: a
@@ -118,11 +135,16 @@ type Handler struct {
 	settings   atomic.Pointer[Settings]
 	now        func() time.Time
 	retryDelay time.Duration
+	// plan is policy.Policy.Plan; transcodes is
+	// policy.Policy.HasTranscode (tests put others in).
+	plan       func(pol *policy.Policy, src media.File) (policy.Plan, error)
+	transcodes func(pol *policy.Policy) bool
 }
 
 // New returns the handler.
 func New(st Store, exec Executor, s Settings, log *logrus.Entry) *Handler {
-	h := &Handler{st: st, exec: exec, log: log, now: time.Now, retryDelay: DefaultRetryDelay}
+	h := &Handler{st: st, exec: exec, log: log, now: time.Now, retryDelay: DefaultRetryDelay,
+		plan: (*policy.Policy).Plan, transcodes: (*policy.Policy).HasTranscode}
 	h.SetSettings(s)
 	return h
 }
@@ -156,7 +178,7 @@ func (h *Handler) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		pol *policy.Policy
 	)
 	if p.PlanID > 0 {
-		res, pol, err = h.runApproved(ctx, job, cfg, p.PlanID)
+		res, pol, err = h.runApproved(ctx, job, cfg, p.PlanID, progress)
 	} else {
 		pol, err = loadPolicy(cfg.Dir, p.Policy)
 		if err != nil {
@@ -172,15 +194,19 @@ func (h *Handler) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		case fi.IsDir():
 			return h.expand(ctx, job, pol, p, progress, log)
 		default:
-			res, err = h.applyFile(ctx, job, cfg, pol, p.Path, p.DryRun)
+			res, err = h.applyFile(ctx, job, cfg, pol, p.Path, p.DryRun, progress)
 		}
+	}
+	if kids := (*jobs.Children)(nil); errors.As(err, &kids) {
+		log.WithField("child_kind", TranscodeKind).Info("the plan re-encodes: handed to a transcode job")
+		return nil, err
 	}
 	if err != nil {
 		h.fileFailed(ctx, job, pol, err, log)
 		return nil, err
 	}
 	progress.Report(100, res.Outcome)
-	log.WithFields(logrus.Fields{"outcome": res.Outcome, "executor": res.Executor, "plan_id": res.PlanID}).Info("apply finished")
+	log.WithFields(logrus.Fields{"outcome": res.Outcome, "executor": res.Executor, "plan_id": res.PlanID, "kind": job.Kind}).Info("apply finished")
 	return json.Marshal(res)
 }
 
@@ -228,7 +254,8 @@ func (h *Handler) fileFailed(ctx context.Context, job store.Job, pol *policy.Pol
 // approval, carries the plan out. Planning without changing the file uses
 // the probe a scan stored when it still stands for the file; an apply that
 // changes the file probes it first.
-func (h *Handler) applyFile(ctx context.Context, job store.Job, cfg Settings, pol *policy.Policy, path string, dryRun bool) (Result, error) {
+func (h *Handler) applyFile(ctx context.Context, job store.Job, cfg Settings, pol *policy.Policy, path string, dryRun bool,
+	progress jobs.Progress) (Result, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Result{}, jobs.Final(fmt.Errorf("apply %s: %w", path, err))
@@ -249,20 +276,21 @@ func (h *Handler) applyFile(ctx context.Context, job store.Job, cfg Settings, po
 	if dryRun || cfg.RequireApproval {
 		src, err = h.source(ctx, pol, path, fi)
 	} else {
+		progress.Report(0, "probing")
 		src, err = h.probe(ctx, pol, path, fi)
 	}
 	if err != nil {
 		return Result{}, err
 	}
-	return h.planFile(ctx, job, cfg, pol, path, fi, src, dryRun)
+	return h.planFile(ctx, job, cfg, pol, path, fi, src, dryRun, progress)
 }
 
 // planFile plans the file at path (in state fi) from src and, unless this
 // is a dry run or the plan needs approval, carries the plan out.
 func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol *policy.Policy, path string, fi os.FileInfo,
-	src media.File, dryRun bool) (Result, error) {
+	src media.File, dryRun bool, progress jobs.Progress) (Result, error) {
 	res := Result{Path: path, Policy: pol.Name}
-	plan, err := pol.Plan(src)
+	plan, err := h.plan(pol, src)
 	if err != nil {
 		return Result{}, jobs.Final(fmt.Errorf("plan %s with policy %s: %w", path, pol.Name, err))
 	}
@@ -271,6 +299,7 @@ func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol
 		return Result{}, fmt.Errorf("plan %s: %w", path, err)
 	}
 	row := store.Plan{JobID: job.ID, Policy: pol.Name, Path: path, Plan: planJSON, FileSize: fi.Size(), FileMTime: fi.ModTime().UTC()}
+	res.Notes = plan.Notes
 	switch {
 	case dryRun:
 		row.Status, row.DryRun, res.Outcome = store.PlanPlanned, true, OutcomePlanned
@@ -285,6 +314,9 @@ func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol
 		return res, nil
 	case cfg.RequireApproval:
 		row.Status, res.Outcome = store.PlanPending, OutcomePendingApproval
+	case plan.Encodes() && job.Kind != TranscodeKind:
+		// Planned again, from a fresh probe, by the transcode job.
+		return Result{}, h.handOff(ctx, job, Payload{Policy: pol.Name, Path: path, Deferrals: deferralsOf(job)}, progress)
 	default:
 		row.Status = store.PlanApproved
 	}
@@ -301,7 +333,22 @@ func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol
 	if row.Status != store.PlanApproved {
 		return res, nil
 	}
-	return h.execute(ctx, job, cfg, pol, row, src, plan)
+	res, err = h.execute(ctx, job, cfg, pol, row, src, plan, progress)
+	res.Notes = plan.Notes
+	return res, err
+}
+
+// handOff ends an apply job whose plan re-encodes by handing the file to
+// one transcode job with payload p (same priority and attempts), which
+// the apply job waits for.
+func (h *Handler) handOff(ctx context.Context, job store.Job, p Payload, progress jobs.Progress) error {
+	payload, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	progress.Report(0, "the plan re-encodes: handed to a transcode job")
+	return &jobs.Children{Jobs: []store.NewJob{{Kind: TranscodeKind, Payload: payload, Priority: job.Priority,
+		MaxAttempts: job.MaxAttempts}}}
 }
 
 // supersedeInterrupted closes the approved plans an earlier attempt of job
@@ -325,7 +372,7 @@ func (h *Handler) supersedeInterrupted(ctx context.Context, job store.Job, path 
 // the plan was made: the plan is then superseded and the file planned
 // again under the current configuration (pending again when approval is
 // required).
-func (h *Handler) runApproved(ctx context.Context, job store.Job, cfg Settings, id int64) (Result, *policy.Policy, error) {
+func (h *Handler) runApproved(ctx context.Context, job store.Job, cfg Settings, id int64, progress jobs.Progress) (Result, *policy.Policy, error) {
 	row, err := h.st.GetPlan(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return Result{}, nil, jobs.Final(err)
@@ -355,7 +402,7 @@ func (h *Handler) runApproved(ctx context.Context, job store.Job, cfg Settings, 
 		if _, err := h.st.SetPlanStatus(ctx, row.ID, []string{store.PlanApproved}, store.PlanSuperseded, why, h.now()); err != nil {
 			return Result{}, pol, err
 		}
-		res, err := h.applyFile(ctx, job, cfg, pol, row.Path, false)
+		res, err := h.applyFile(ctx, job, cfg, pol, row.Path, false, progress)
 		if res.Reason == "" {
 			res.Reason = why
 		}
@@ -371,12 +418,13 @@ func (h *Handler) runApproved(ctx context.Context, job store.Job, cfg Settings, 
 	// patched in place, or replaced by one of the same size and mtime):
 	// the file is probed and planned again, and the approved plan runs
 	// only when it still makes the same file.
+	progress.Report(0, "probing")
 	src, err := h.probe(ctx, pol, row.Path, fi)
 	if err != nil {
 		h.planFailed(ctx, row, err)
 		return Result{}, pol, err
 	}
-	again, err := pol.Plan(src)
+	again, err := h.plan(pol, src)
 	if err != nil || !sameTarget(again.Target, plan.Target) {
 		why := fmt.Sprintf("the file's content is not what plan %d was made from (same size and mtime, but its probe now plans a different result): planned again", row.ID)
 		if err != nil {
@@ -385,19 +433,28 @@ func (h *Handler) runApproved(ctx context.Context, job store.Job, cfg Settings, 
 		if _, serr := h.st.SetPlanStatus(ctx, row.ID, []string{store.PlanApproved}, store.PlanSuperseded, why, h.now()); serr != nil {
 			return Result{}, pol, serr
 		}
-		res, err := h.planFile(ctx, job, cfg, pol, row.Path, fi, src, false)
+		res, err := h.planFile(ctx, job, cfg, pol, row.Path, fi, src, false, progress)
 		if res.Reason == "" {
 			res.Reason = why
 		}
 		return res, pol, err
 	}
-	res, err = h.execute(ctx, job, cfg, pol, row, src, plan)
+	if plan.Encodes() && job.Kind != TranscodeKind {
+		// The approved plan itself runs in the transcode job.
+		return Result{}, pol, h.handOff(ctx, job, Payload{PlanID: row.ID, Policy: row.Policy, Path: row.Path}, progress)
+	}
+	res, err = h.execute(ctx, job, cfg, pol, row, src, plan, progress)
+	res.Notes = plan.Notes
 	return res, pol, err
 }
 
-// sameTarget tells whether two plans make the same file.
+// sameTarget tells whether two plans make the same file. The targets are
+// compared as stored (JSON): a track's Encode is a pointer, equal in
+// content but not in address between a stored plan and a fresh one.
 func sameTarget(a, b policy.Target) bool {
-	return a.Container == b.Container && slices.Equal(a.Tracks, b.Tracks)
+	ja, erra := json.Marshal(a)
+	jb, errb := json.Marshal(b)
+	return erra == nil && errb == nil && bytes.Equal(ja, jb)
 }
 
 func (h *Handler) planFailed(ctx context.Context, row store.Plan, cause error) {
@@ -409,15 +466,26 @@ func (h *Handler) planFailed(ctx context.Context, row store.Plan, cause error) {
 
 // execute carries out the approved plan row and records the outcome: the
 // file's row, the plan's status and the file's history.
-func (h *Handler) execute(ctx context.Context, job store.Job, cfg Settings, pol *policy.Policy, row store.Plan, src media.File, plan policy.Plan) (Result, error) {
+func (h *Handler) execute(ctx context.Context, job store.Job, cfg Settings, pol *policy.Policy, row store.Plan, src media.File,
+	plan policy.Plan, progress jobs.Progress) (Result, error) {
 	keep := cfg.KeepOriginal
 	if pol.Config.KeepOriginal != nil {
 		keep = *pol.Config.KeepOriginal
 	}
 	res := Result{Path: row.Path, Policy: pol.Name, PlanID: row.ID}
+	// The tool's own reports follow while it advances; a tool that stops
+	// advancing stops them, which is what stall detection watches.
+	phase := "applying"
+	if plan.Encodes() {
+		phase = "encoding"
+	}
+	progress.Report(0, phase)
 	out, err := h.exec.Apply(ctx, apply.Request{
 		Path: row.Path, Source: src, SourceSize: row.FileSize, SourceMTime: row.FileMTime, Plan: plan,
 		KeepOriginal: keep, MinFileAge: cfg.MinFileAge,
+		Progress: func(percent float64, message string, eta time.Duration) {
+			progress.ReportETA(percent, message, eta)
+		},
 	})
 	if err != nil {
 		var delay time.Duration
@@ -439,7 +507,9 @@ func (h *Handler) execute(ctx context.Context, job store.Job, cfg Settings, pol 
 			return Result{}, err
 		}
 		// Tried again later: by the same approved plan, or planned again.
-		if job.ParentID == "" && planIDOf(job) == row.ID {
+		// A transcode job an approved plan was handed to (its parent is
+		// the apply job of the plan) keeps the plan too.
+		if (job.ParentID == "" || job.Kind == TranscodeKind) && planIDOf(job) == row.ID {
 			return h.later(ctx, job, res, err.Error(), delay)
 		}
 		if _, serr := h.st.SetPlanStatus(ctx, row.ID, []string{store.PlanApproved}, store.PlanSuperseded,
@@ -449,6 +519,7 @@ func (h *Handler) execute(ctx context.Context, job store.Job, cfg Settings, pol 
 		res.PlanID = 0
 		return h.later(ctx, job, res, err.Error(), delay)
 	}
+	progress.Report(100, "recording the result")
 	now := h.now()
 	after := fileRow(out.Path, out.Size, out.MTime, out.After, out.AfterProbe, now)
 	before, _ := json.Marshal(Tracks(src))
@@ -461,7 +532,7 @@ func (h *Handler) execute(ctx context.Context, job store.Job, cfg Settings, pol 
 	if err := h.st.RecordApplied(context.WithoutCancel(ctx), change, now); err != nil {
 		return Result{}, fmt.Errorf("%s was changed, but recording it failed: %w", row.Path, err)
 	}
-	res.Outcome, res.Executor = OutcomeApplied, out.Executor
+	res.Outcome, res.Executor, res.Encoder, res.HW = OutcomeApplied, out.Executor, out.Encoder, out.HW
 	if out.Executor == apply.ExecutorNone {
 		res.Outcome, res.Executor = OutcomeUnchanged, ""
 	}
@@ -476,6 +547,22 @@ func planIDOf(job store.Job) int64 {
 	var p Payload
 	_ = json.Unmarshal(job.Payload, &p)
 	return p.PlanID
+}
+
+// deferralsOf returns the deferrals of job's payload (0 when none).
+func deferralsOf(job store.Job) int {
+	var p Payload
+	_ = json.Unmarshal(job.Payload, &p)
+	return p.Deferrals
+}
+
+// ownKind is the kind of the jobs that do job's work again: a transcode
+// job's retry is a transcode job, any other an apply job.
+func ownKind(job store.Job) string {
+	if job.Kind == TranscodeKind {
+		return TranscodeKind
+	}
+	return Kind
 }
 
 // MaxDeferrals bounds how many times one file is skipped for now and tried
@@ -505,7 +592,7 @@ func (h *Handler) later(ctx context.Context, job store.Job, res Result, reason s
 		return Result{}, err
 	}
 	at := h.now().Add(delay)
-	retry, err := h.st.CreateJob(ctx, store.NewJob{Kind: Kind, Payload: payload, Priority: job.Priority,
+	retry, err := h.st.CreateJob(ctx, store.NewJob{Kind: ownKind(job), Payload: payload, Priority: job.Priority,
 		MaxAttempts: job.MaxAttempts, RunAfter: at})
 	if err != nil {
 		return Result{}, fmt.Errorf("skip %s for now: %w", res.Path, err)
