@@ -772,6 +772,12 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 	for {
 		select {
 		case o := <-done:
+			if o.err == nil && jctx.Err() == nil {
+				// The last report of a successful run is what its job
+				// says it did ("speed 2.1x, 00:04:00 of 00:04:00"), not
+				// one a second older.
+				flushProgress()
+			}
 			r.end()
 			p.finish(ctx, r, o, context.Cause(jctx))
 			return

@@ -456,6 +456,21 @@ func TestProgressETAIsStored(t *testing.T) {
 	}
 }
 
+func TestLastProgressOfCompletedJobIsStored(t *testing.T) {
+	e := newEnv(t)
+	e.register("k", func(_ context.Context, _ store.Job, p jobs.Progress) (json.RawMessage, error) {
+		p.Report(10, "first")
+		time.Sleep(50 * time.Millisecond) // the first report is written at once
+		p.Report(99, "last")              // within the interval: pending
+		return nil, nil
+	})
+	j := e.submit(store.NewJob{Kind: "k"})
+	e.start(jobs.PoolOptions{Workers: 1, ProgressInterval: time.Hour})
+	if got := e.waitStatus(j.ID, store.StatusCompleted); got.ProgressMessage != "last" {
+		t.Errorf("completed job's progress message = %q, want the last report %q", got.ProgressMessage, "last")
+	}
+}
+
 func TestExpiredLeasesRecoveredAtStart(t *testing.T) {
 	e := newEnv(t)
 	e.register("k", noop)
