@@ -94,6 +94,14 @@ func ffmpegArgs(path, out string, src media.File, target policy.Target) []string
 		args = append(args, "-map", "0:"+strconv.Itoa(t.Source))
 	}
 	args = append(args, "-map_metadata", "0", "-c", "copy", "-max_muxing_queue_size", "4096")
+	for _, t := range ts {
+		if target.Container == containerMP4 && t.Codec == "flac" {
+			// ffmpeg 5 writes FLAC into MP4 only as an experimental
+			// feature.
+			args = append(args, "-strict", "experimental")
+			break
+		}
+	}
 	args = append(args, ffmpegMetadataArgs(src, ts)...)
 	return append(args, "-f", ffmpegFormat(target.Container), out)
 }

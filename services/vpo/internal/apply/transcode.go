@@ -45,7 +45,7 @@ func (e *Executor) prepareTranscode(ctx context.Context, path, out string, req R
 	spec := transcode.Spec{Input: path, Output: out, Format: ffmpegFormat(req.Plan.Target.Container),
 		HW: transcode.HW{Method: transcode.Software}, Metadata: ffmpegMetadataArgs(req.Source, ts)}
 	for _, t := range ts {
-		spec.Tracks = append(spec.Tracks, transcode.Track{Source: t.Source, Type: t.Type, Width: t.Width, Height: t.Height, Encode: t.Encode})
+		spec.Tracks = append(spec.Tracks, transcode.Track{Source: t.Source, Type: t.Type, Codec: t.Codec, Width: t.Width, Height: t.Height, Encode: t.Encode})
 		if t.Encode == nil || t.Type != string(media.StreamVideo) {
 			continue
 		}

@@ -33,6 +33,8 @@ type Track struct {
 	// Source is the input's stream index; Type its type ("video").
 	Source int
 	Type   string
+	// Codec is the track's codec in the result.
+	Codec string
 	// Width and Height are the video's size in the result, used when
 	// Encode.Scale is set.
 	Width, Height int
@@ -153,6 +155,8 @@ func Args(s Spec) ([]string, string, error) {
 	strict := false
 	for k, t := range s.Tracks {
 		n := strconv.Itoa(k)
+		// ffmpeg 5 writes FLAC into MP4 only as an experimental feature.
+		strict = strict || (s.Format == "mp4" && (t.Codec == "flac" || t.Encode != nil && t.Encode.Codec == "flac"))
 		if t.Encode == nil {
 			args = append(args, "-c:"+n, "copy")
 			continue
@@ -184,9 +188,6 @@ func Args(s Spec) ([]string, string, error) {
 			if t.Encode.Bitrate > 0 {
 				args = append(args, "-b:"+n, strconv.FormatInt(t.Encode.Bitrate, 10))
 			}
-			// ffmpeg 5 writes FLAC into MP4 only as an experimental
-			// feature.
-			strict = strict || (enc == "flac" && s.Format == "mp4")
 		default:
 			return nil, "", fmt.Errorf("track %d (source stream %d): a %s track cannot be re-encoded", k, t.Source, t.Type)
 		}
