@@ -2,9 +2,11 @@ package apply_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -125,7 +127,13 @@ func (p *progressLog) check(t *testing.T) {
 func TestTranscodeMKVToHEVCScaled(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "clip.mkv")
-	makeClip(t, path, "640x480", 2, true)
+	made := filepath.Join(t.TempDir(), "made.mkv")
+	makeClip(t, made, "640x480", 2, true)
+	// Through mkvmerge, which tags every track with its statistics.
+	needTools(t, "mkvmerge")
+	if out, err := exec.Command("mkvmerge", "--quiet", "-o", path, made).CombinedOutput(); err != nil {
+		t.Fatalf("mkvmerge: %v: %s", err, out)
+	}
 	e, jdir := newExecutor(t, nil)
 	req := request(t, e, path, "mkv", func(ts []policy.TargetTrack) []policy.TargetTrack {
 		ts = encodeVideo(320, 240)(ts)
@@ -158,6 +166,21 @@ func TestTranscodeMKVToHEVCScaled(t *testing.T) {
 	}
 	prog.check(t)
 	assertClean(t, dir, jdir)
+	// The encoded tracks lost the source's statistics; a copied one keeps
+	// them.
+	var raw struct {
+		Streams []struct {
+			Tags map[string]string `json:"tags"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(res.AfterProbe, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, false, true} {
+		if _, ok := raw.Streams[i].Tags["NUMBER_OF_FRAMES"]; ok != want {
+			t.Errorf("stream %d NUMBER_OF_FRAMES tag: %v, want %v (tags %v)", i, ok, want, raw.Streams[i].Tags)
+		}
+	}
 }
 
 func TestTranscodeMP4H264Scaled(t *testing.T) {
@@ -336,7 +359,9 @@ func TestTranscodeNeedsSpace(t *testing.T) {
 
 // TestTranscodeCancel cancels a real encode after its first progress
 // report: Apply returns, ffmpeg's whole group is gone, the temporary file
-// is removed and the original is as it was.
+// is removed and the original is as it was. At that report ffmpeg runs at
+// the niceness set by SetNice (its threads at least that: x265 lowers its
+// lookahead threads' priority itself), every thread in the idle I/O class.
 func TestTranscodeCancel(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "long.mkv")
@@ -361,10 +386,13 @@ func TestTranscodeCancel(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	e.SetNice(7)
 	reports := 0
 	var tempSeen bool
+	var priorities []threadPriority
 	req.Progress = func(float64, string, time.Duration) {
 		reports++
+		priorities = threadPriorities(t, pidFile)
 		for _, n := range names(t, dir) {
 			tempSeen = tempSeen || strings.Contains(n, ".vpo-tmp-")
 		}
@@ -386,6 +414,15 @@ func TestTranscodeCancel(t *testing.T) {
 	if reports == 0 || !tempSeen {
 		t.Fatalf("%d progress reports, temporary file seen: %v", reports, tempSeen)
 	}
+	if len(priorities) == 0 {
+		t.Error("no ffmpeg thread seen")
+	}
+	for i, p := range priorities {
+		if p.nice < 7 || i == 0 && p.nice != 7 || p.ioprio != proc.IdlePriority {
+			t.Errorf("ffmpeg's thread %d has nice %d and I/O priority %#x, want nice 7 (at least, past the main thread) and the idle I/O class %#x",
+				p.tid, p.nice, p.ioprio, proc.IdlePriority)
+		}
+	}
 	data, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatal(err)
@@ -404,4 +441,49 @@ func TestTranscodeCancel(t *testing.T) {
 	if n := names(t, dir); len(n) != 1 {
 		t.Errorf("directory holds %v", n)
 	}
+}
+
+// threadPriority is one thread's niceness and I/O priority.
+type threadPriority struct {
+	tid, nice, ioprio int
+}
+
+// threadPriorities returns the priorities of every thread of the process
+// whose pid is in pidFile, its main thread first.
+func threadPriorities(t *testing.T, pidFile string) []threadPriority {
+	t.Helper()
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(data))
+	tasks, err := os.ReadDir("/proc/" + pid + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []threadPriority
+	for _, task := range tasks {
+		stat, err := os.ReadFile("/proc/" + pid + "/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		tid, _ := strconv.Atoi(task.Name())
+		prio, err := proc.IOPriority(tid)
+		if err != nil {
+			continue
+		}
+		nice, err := strconv.Atoi(fields[16])
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp := threadPriority{tid, nice, prio}
+		if task.Name() == pid {
+			out = append([]threadPriority{tp}, out...)
+		} else {
+			out = append(out, tp)
+		}
+	}
+	return out
 }

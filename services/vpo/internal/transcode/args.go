@@ -161,6 +161,11 @@ func Args(s Spec) ([]string, string, error) {
 			args = append(args, "-c:"+n, "copy")
 			continue
 		}
+		// mkvmerge's statistics tags of the source stream (-map_metadata
+		// copies them) would be wrong for the new one.
+		for _, tag := range statisticsTags {
+			args = append(args, "-metadata:s:"+n, tag+"=")
+		}
 		switch t.Type {
 		case "video":
 			if name != "" {
@@ -323,6 +328,10 @@ func videoArgs(n string, t Track, s Spec) (string, []string, error) {
 	opt("filter", strings.Join(filters, ","))
 	return enc, args, nil
 }
+
+// statisticsTags are the stream tags mkvmerge writes about a track's
+// bytes and frames.
+var statisticsTags = []string{"BPS", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "_STATISTICS_TAGS", "_STATISTICS_WRITING_APP", "_STATISTICS_WRITING_DATE_UTC"}
 
 // deniedArgs are the options the policy's ffmpeg_args may not set: they
 // choose inputs, outputs, the format, the mapping or the progress pipe
