@@ -16,9 +16,17 @@ type transcodeResult struct {
 	Runs        int
 	Apply, Hand time.Duration
 	Ratio       float64
+	// MinApply and MinHand are the fastest run of each.
+	MinApply, MinHand time.Duration
+	// Log is the benchmark's list of every run's times.
+	Log string
 }
 
-var transcodeBenchLine = regexp.MustCompile(`(?m)^BenchmarkApplyTranscode(?:-\d+)?\s+\d+\s+[0-9.]+ ns/op\s+([0-9.]+) apply/raw\s+([0-9.e+]+) median-apply-ns\s+([0-9.e+]+) median-raw-ns`)
+// The benchmark's metrics, in the order go test prints them (by unit).
+var (
+	transcodeBenchLine = regexp.MustCompile(`(?m)^BenchmarkApplyTranscode(?:-\d+)?\s+\d+\s+[0-9.]+ ns/op\s+([0-9.]+) apply/raw\s+([0-9.e+]+) median-apply-ns\s+([0-9.e+]+) median-raw-ns\s+([0-9.e+]+) min-apply-ns\s+([0-9.e+]+) min-raw-ns`)
+	transcodeRunsLine  = regexp.MustCompile(`(?m)^\s+bench_test.go:\d+: (\d+ runs: apply .*)$`)
+)
 
 // measureTranscode runs services/vpo/internal/apply's
 // BenchmarkApplyTranscode: an Apply that re-encodes a generated 20 s
@@ -47,7 +55,13 @@ func measureTranscode(ctx context.Context, o options, rep *report) error {
 	a, _ := strconv.ParseFloat(m[2], 64)
 	h, _ := strconv.ParseFloat(m[3], 64)
 	r.Apply, r.Hand = time.Duration(a), time.Duration(h)
-	logf("transcode: apply %s, by hand %s, %.3f×", ms(r.Apply), ms(r.Hand), r.Ratio)
+	a, _ = strconv.ParseFloat(m[4], 64)
+	h, _ = strconv.ParseFloat(m[5], 64)
+	r.MinApply, r.MinHand = time.Duration(a), time.Duration(h)
+	if all := transcodeRunsLine.FindAllStringSubmatch(string(out), -1); len(all) > 0 {
+		r.Log = all[len(all)-1][1]
+	}
+	logf("transcode: apply %s, by hand %s, %.3f×; fastest %s and %s", ms(r.Apply), ms(r.Hand), r.Ratio, ms(r.MinApply), ms(r.MinHand))
 	rep.transcode = r
 	return nil
 }
