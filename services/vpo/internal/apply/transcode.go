@@ -75,7 +75,7 @@ func (e *Executor) prepareTranscode(ctx context.Context, path, out string, req R
 // (media time or frames), so a stuck ffmpeg stops reporting.
 func (e *Executor) runTranscode(ctx context.Context, r encodeRun, total time.Duration, progress func(float64, string, time.Duration)) error {
 	var last transcode.Progress
-	cmd := proc.Cmd{Path: r.ffmpeg, Args: r.args, MaxStderr: maxToolStderr, Nice: int(e.nice.Load()), IdleIO: true,
+	cmd := proc.Cmd{Path: r.ffmpeg, Args: r.args, Env: transcode.EncoderEnv(r.encoder), MaxStderr: maxToolStderr, Nice: int(e.nice.Load()), IdleIO: true,
 		OnStdout: func(out io.Reader) {
 			err := transcode.ReadProgress(out, func(p transcode.Progress) {
 				if progress == nil || !(p.OutTime > last.OutTime || p.Frame > last.Frame || p.End && !last.End) {

@@ -1,6 +1,7 @@
 package apply_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
@@ -486,4 +489,43 @@ func threadPriorities(t *testing.T, pidFile string) []threadPriority {
 		}
 	}
 	return out
+}
+
+// TestTranscodeAV1 encodes AV1 with the software encoder the installed
+// ffmpeg has (libsvtav1, else libaom-av1) and the audio to AC-3 at a
+// bitrate; the encoder's chatter on standard error is not logged as a
+// warning.
+func TestTranscodeAV1(t *testing.T) {
+	path := fixture(t, fixtureMKV)
+	jdir := filepath.Join(t.TempDir(), "journal")
+	var logged bytes.Buffer
+	l := logrus.New()
+	l.Out = &logged
+	e, err := apply.New(apply.Options{JournalDir: jdir, Logger: logrus.NewEntry(l)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request(t, e, path, "mkv", func(ts []policy.TargetTrack) []policy.TargetTrack {
+		ts = pick(ts, 0, 1)
+		ts[0].Codec = "av1"
+		ts[0].Encode = &policy.Encode{Codec: "av1", CRF: intp(40), Preset: "ultrafast"}
+		ts[1].Codec = "ac3"
+		ts[1].Encode = &policy.Encode{Codec: "ac3", Bitrate: 96_000}
+		return ts
+	})
+	res, err := e.Apply(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Encoder != "libsvtav1" && res.Encoder != "libaom-av1" {
+		t.Errorf("encoder %q", res.Encoder)
+	}
+	got := probeCheck(t, e, path, req.Plan.Target, req.Source)
+	if got.Streams[0].Codec != "av1" || got.Streams[1].Codec != "ac3" {
+		t.Errorf("streams %+v", got.Streams)
+	}
+	if strings.Contains(logged.String(), "level=warning") {
+		t.Errorf("warnings logged:\n%s", logged.String())
+	}
+	assertClean(t, filepath.Dir(path), jdir)
 }

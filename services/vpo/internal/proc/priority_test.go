@@ -91,3 +91,14 @@ func TestRunStreamsStdout(t *testing.T) {
 		t.Errorf("lines %d, stdout %q, stderr %q", lines, res.Stdout, res.Stderr)
 	}
 }
+
+func TestRunAddsEnv(t *testing.T) {
+	tool := script(t, `printf '%s %s' "$VPO_PROC_TEST" "${PATH:+path}"`)
+	res, err := proc.Run(context.Background(), proc.Cmd{Path: tool, Env: []string{"VPO_PROC_TEST=yes"}, MaxStdout: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Stdout) != "yes path" {
+		t.Errorf("stdout %q, want the added variable and vpo's PATH", res.Stdout)
+	}
+}

@@ -56,6 +56,9 @@ type Cmd struct {
 	// is not an error of the run: it is in Result.PriorityErr.
 	Nice   int
 	IdleIO bool
+	// Env are variables (NAME=value) added to the tool's environment,
+	// which is vpo's otherwise.
+	Env []string
 	// Started, when set, is called with the tool's pid once it started
 	// and its priority was set (a test hook).
 	Started func(pid int)
@@ -83,6 +86,9 @@ type Result struct {
 func Run(ctx context.Context, c Cmd) (Result, error) {
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Dir = c.Dir
+	if len(c.Env) > 0 {
+		cmd.Env = append(os.Environ(), c.Env...)
+	}
 	cmd.ExtraFiles = c.ExtraFiles
 	// Its own process group, killed as a whole: children the tool (or a
 	// wrapper script) started die with it. Pdeathsig kills the tool when

@@ -108,6 +108,17 @@ func VideoEncoder(codec string, m Method, encoders map[string]bool) (string, err
 	return "", fmt.Errorf("unknown hardware method %q", m)
 }
 
+// EncoderEnv returns the environment variables (NAME=value) ffmpeg needs
+// with encoder enc: SVT-AV1 prints its settings to standard error
+// whatever ffmpeg's -v says, unless SVT_LOG limits it to warnings and
+// errors.
+func EncoderEnv(enc string) []string {
+	if enc == "libsvtav1" {
+		return []string{"SVT_LOG=2"}
+	}
+	return nil
+}
+
 // AudioEncoder returns ffmpeg's encoder for an audio codec.
 func AudioEncoder(codec string) (string, error) {
 	if n, ok := audioEncoders[codec]; ok {
