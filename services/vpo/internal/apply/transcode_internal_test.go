@@ -30,7 +30,9 @@ func TestRunTranscodeReportsOnlyAdvances(t *testing.T) {
 	}
 	var got []string
 	err = e.runTranscode(context.Background(), encodeRun{ffmpeg: ff, encoder: "libx265"}, 4*time.Second,
-		func(p float64, msg string, eta time.Duration) { got = append(got, fmt.Sprintf("%g%% %s eta %v", p, msg, eta)) })
+		func(p float64, msg string, eta time.Duration) {
+			got = append(got, fmt.Sprintf("%g%% %s eta %v", p, msg, eta))
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
