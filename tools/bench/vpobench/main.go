@@ -37,7 +37,9 @@ type options struct {
 	// plans; applyRuns the runs per change of the apply overhead.
 	policyFiles int
 	applyRuns   int
-	only        string // comma-separated step names; "" runs every step
+	// transcodeRuns is the runs of the transcode benchmark.
+	transcodeRuns int
+	only          string // comma-separated step names; "" runs every step
 }
 
 func main() {
@@ -60,7 +62,8 @@ func run() int {
 	flag.IntVar(&o.queueJobs, "queue-jobs", 3000, "jobs per queue benchmark run")
 	flag.IntVar(&o.policyFiles, "policy-files", 10000, "files in the already-scanned library of the dry-run benchmark")
 	flag.IntVar(&o.applyRuns, "apply-runs", 5, "runs per change of the apply overhead benchmark")
-	flag.StringVar(&o.only, "only", "", "run only these steps (comma-separated: startstop,load,queue,scan,dryrun,overhead); the report then lacks the others")
+	flag.IntVar(&o.transcodeRuns, "transcode-runs", 5, "runs of the transcode benchmark (each encodes 20 s of video twice)")
+	flag.StringVar(&o.only, "only", "", "run only these steps (comma-separated: startstop,load,queue,scan,dryrun,overhead,transcode); the report then lacks the others")
 	flag.Parse()
 	if o.vpo == "" || o.floor == "" {
 		fmt.Fprintln(os.Stderr, "vpobench: -vpo and -floor are required")
@@ -115,6 +118,7 @@ func measure(ctx context.Context, o options) (*report, error) {
 		{"scan", "scan", measureScan},
 		{"dryrun", "policy dry run", measureDryRun},
 		{"overhead", "apply overhead", measureApplyOverhead},
+		{"transcode", "transcode", measureTranscode},
 	}
 	for _, s := range steps {
 		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.id) {

@@ -122,6 +122,7 @@ func TestChaosKill(t *testing.T) {
 			ts[1].Title = ""
 			return ts
 		}},
+		{name: "transcode", fixture: fixtureMKV, container: "mkv", edit: encodeVideo(0, 0)},
 	}
 	kills := 0
 	for _, c := range cases {

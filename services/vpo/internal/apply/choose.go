@@ -28,7 +28,8 @@ type choice struct {
 
 // choose picks the executor for plan on a file probed as src (see the
 // package doc), after checking that the plan's target can be made from
-// src without re-encoding.
+// src: every track of the source's type and codec, except that a track
+// with an Encode has the codec it is encoded to.
 func choose(src media.File, plan policy.Plan, inPlace bool) (choice, error) {
 	if plan.Empty() {
 		return choice{executor: ExecutorNone}, nil
@@ -48,8 +49,14 @@ func choose(src media.File, plan policy.Plan, inPlace bool) (choice, error) {
 			return choice{}, fmt.Errorf("target track %d: the source has no stream %d", i, tt.Source)
 		case seen[tt.Source]:
 			return choice{}, fmt.Errorf("target track %d: source stream %d is used twice", i, tt.Source)
-		case string(s.Type) != tt.Type || s.Codec != tt.Codec:
-			return choice{}, fmt.Errorf("target track %d: source stream %d is %s/%s, the target wants %s/%s (vpo does not re-encode)",
+		case tt.Encode != nil && string(s.Type) != tt.Type:
+			return choice{}, fmt.Errorf("target track %d: source stream %d is %s, the target wants %s", i, tt.Source, s.Type, tt.Type)
+		case tt.Encode != nil && tt.Type != string(media.StreamVideo) && tt.Type != string(media.StreamAudio):
+			return choice{}, fmt.Errorf("target track %d: a %s track (source stream %d) cannot be re-encoded", i, tt.Type, tt.Source)
+		case tt.Encode != nil && tt.Encode.Codec != tt.Codec:
+			return choice{}, fmt.Errorf("target track %d: encoded to %q, but the target's codec is %q", i, tt.Encode.Codec, tt.Codec)
+		case tt.Encode == nil && (string(s.Type) != tt.Type || s.Codec != tt.Codec):
+			return choice{}, fmt.Errorf("target track %d: source stream %d is %s/%s, the target wants %s/%s without re-encoding it",
 				i, tt.Source, s.Type, s.Codec, tt.Type, tt.Codec)
 		case t.Container == containerMP4 && s.Type == media.StreamAttachment:
 			return choice{}, fmt.Errorf("target track %d: an attachment (stream %d) cannot go into mp4", i, tt.Source)
@@ -58,6 +65,8 @@ func choose(src media.File, plan policy.Plan, inPlace bool) (choice, error) {
 	}
 	from := sourceContainer(src)
 	switch {
+	case plan.Encodes():
+		return choice{executor: ExecutorTranscode, convert: from != t.Container}, nil
 	case from != t.Container:
 		return choice{executor: ExecutorFFmpeg, convert: true}, nil
 	case t.Container == containerMP4:

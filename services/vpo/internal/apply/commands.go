@@ -94,6 +94,23 @@ func ffmpegArgs(path, out string, src media.File, target policy.Target) []string
 		args = append(args, "-map", "0:"+strconv.Itoa(t.Source))
 	}
 	args = append(args, "-map_metadata", "0", "-c", "copy", "-max_muxing_queue_size", "4096")
+	for _, t := range ts {
+		if target.Container == containerMP4 && t.Codec == "flac" {
+			// ffmpeg 5 writes FLAC into MP4 only as an experimental
+			// feature.
+			args = append(args, "-strict", "experimental")
+			break
+		}
+	}
+	args = append(args, ffmpegMetadataArgs(src, ts)...)
+	return append(args, "-f", ffmpegFormat(target.Container), out)
+}
+
+// ffmpegMetadataArgs returns ffmpeg's output options that give the
+// output tracks ts (in output order, attachments last) their flags and
+// titles, and their languages where they differ from src's.
+func ffmpegMetadataArgs(src media.File, ts []policy.TargetTrack) []string {
+	var args []string
 	for k, t := range ts {
 		if t.Type == string(media.StreamAttachment) {
 			continue
@@ -105,11 +122,15 @@ func ffmpegArgs(path, out string, src media.File, target policy.Target) []string
 			args = append(args, "-metadata:s:"+n, "language="+lang)
 		}
 	}
-	format := "matroska"
-	if target.Container == containerMP4 {
-		format = "mp4"
+	return args
+}
+
+// ffmpegFormat is ffmpeg's muxer for a target container.
+func ffmpegFormat(container string) string {
+	if container == containerMP4 {
+		return "mp4"
 	}
-	return append(args, "-f", format, out)
+	return "matroska"
 }
 
 // disposition is ffmpeg's -disposition value for t's flags.

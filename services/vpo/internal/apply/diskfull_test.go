@@ -67,6 +67,7 @@ func TestDiskFullDuringWrite(t *testing.T) {
 	}{
 		{"mkvmerge", "mkv", dropJapanese},
 		{"ffmpeg", "mp4", toMP4},
+		{"transcode", "mkv", encodeVideo(0, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := fixture(t, fixtureMKV)

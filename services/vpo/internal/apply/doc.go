@@ -1,6 +1,7 @@
 // Package apply carries out a policy.Plan on one media file with
-// mkvpropedit, mkvmerge or ffmpeg, never re-encoding, and never leaving the
-// file's path without a complete file.
+// mkvpropedit, mkvmerge or ffmpeg, re-encoding only the tracks the plan
+// gives an Encode, and never leaving the file's path without a complete
+// file.
 //
 // # Which executor
 //
@@ -16,7 +17,19 @@
 //   - a Matroska source and target with tracks removed or reordered, or
 //     attachments removed: "mkvmerge";
 //   - an MP4 target, or any change of container: "ffmpeg" with
-//     `-c copy`.
+//     `-c copy`;
+//   - a target with tracks to re-encode (TargetTrack.Encode; their Codec
+//     is the encoded one, every other track keeps its source's):
+//     "transcode", ffmpeg re-encoding those tracks and copying the others
+//     (arguments by package transcode), container change included. It is
+//     a rewrite like the others (temporary file, journal, verification,
+//     replacement, Recover). ffmpeg runs at Options.Nice (SetNice changes
+//     it live) in the idle I/O class, its -progress output is read from a
+//     pipe and reported through Request.Progress whenever the encode
+//     advanced; the hardware method (hw: auto, vaapi, nvenc, qsv) is probed
+//     once per process and ffmpeg (package transcode's Prober), and a named
+//     method that cannot work without hw_fallback is a permanent error.
+//     Result.Encoder and Result.HW say what encoded.
 //
 // Matroska track numbers (mkvpropedit's track:@N) and mkvmerge's track and
 // attachment IDs are read from `mkvmerge -J` of the source and matched to
@@ -32,8 +45,9 @@
 // ".NAME.vpo-tmp-RANDOM.EXT" (hidden and recognisable), created empty with
 // mode 0600. The temporary file is probed with ffprobe and compared with
 // the plan's Target: track count, types, codecs, languages, titles,
-// default and forced flags, and a duration within 0.5 s of the source's;
-// any difference is ErrVerify naming it. Then it gets the original's
+// default and forced flags, the width and height of a re-encoded video
+// track that the target gives, and a duration within 0.5 s of the
+// source's; any difference is ErrVerify naming it. Then it gets the original's
 // owner, group (when vpo runs as root or owns the file), mode and
 // modification time, is fsynced, and is renamed over the original (same
 // container) or to the new name (NAME.mkv for NAME.mp4), after which the
@@ -66,7 +80,10 @@
 // (ErrStillChanging); a file or directory that is read-only (no write
 // permission bits, or not writable for vpo, or a read-only mount); less
 // free space in the directory than the file's size plus 5% plus 64 MiB
-// for a rewrite (ErrNoSpace); another Apply on the same path in this
+// for a rewrite (ErrNoSpace; for a transcode at a constant quality the
+// same, since the result may be larger than the source; with bitrates for
+// every encoded track, their bitrates × the duration + 10%, plus the
+// copied tracks' share of the source, plus 64 MiB); another Apply on the same path in this
 // process (ErrBusy); a container change whose new name is already taken.
 // Just before the rename (and before mkvpropedit runs, and after it), the
 // file at the path is compared with the one checked: a different device or

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
+	"github.com/vpo-project/vpo/services/vpo/internal/transcode"
 )
 
 // The errors Apply wraps; test them with errors.Is.
@@ -36,6 +38,9 @@ const (
 	ExecutorMkvPropEdit = "mkvpropedit"
 	ExecutorMkvMerge    = "mkvmerge"
 	ExecutorFFmpeg      = "ffmpeg"
+	// ExecutorTranscode re-encodes tracks with ffmpeg (the plan's target
+	// has tracks with an Encode).
+	ExecutorTranscode = "transcode"
 )
 
 // Tools are the paths of the external tools; an empty path is looked up
@@ -64,6 +69,13 @@ type Options struct {
 	// place; nil makes them by an mkvmerge rewrite.
 	InPlace inPlaceEditor
 	Logger  *logrus.Entry
+	// Nice is the niceness (0..19) of the ffmpeg of a transcode; 0 leaves
+	// it at vpo's. SetNice changes it for the transcodes started after.
+	// A transcode also runs in the idle I/O class.
+	Nice int
+	// DevRoot is where device nodes are looked for to encode with
+	// hardware; "" is /dev (a test hook).
+	DevRoot string
 }
 
 // Executor applies plans to files. It is safe for concurrent use; two
@@ -76,6 +88,10 @@ type Executor struct {
 	inPlace inPlaceEditor
 	log     *logrus.Entry
 	locks   *lockSet
+	nice    atomic.Int32
+	// hw picks the hardware method of transcodes, probing once per
+	// process and ffmpeg.
+	hw *transcode.Prober
 	// freeSpace returns the bytes available to vpo in dir (a test hook).
 	freeSpace func(dir string) (uint64, error)
 	// beforeReplace, when set, is called with the path just before the
@@ -98,15 +114,22 @@ func New(opts Options) (*Executor, error) {
 		l.Out = discard{}
 		log = logrus.NewEntry(l)
 	}
-	return &Executor{
+	e := &Executor{
 		tools:     opts.Tools,
 		journal:   j,
 		inPlace:   opts.InPlace,
 		log:       log,
 		locks:     newLockSet(),
 		freeSpace: statfsFree,
-	}, nil
+		hw:        &transcode.Prober{DevRoot: opts.DevRoot, Log: log},
+	}
+	e.SetNice(opts.Nice)
+	return e, nil
 }
+
+// SetNice sets the niceness of the transcodes started from now on
+// (clamped to 0..19).
+func (e *Executor) SetNice(n int) { e.nice.Store(int32(min(max(n, 0), 19))) }
 
 // Apply carries out req.Plan on req.Path (see the package doc for the
 // executor chosen, the checks and the safe replacement). On error the file

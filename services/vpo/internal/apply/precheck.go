@@ -71,17 +71,26 @@ func (e *Executor) precheck(path string, req Request, rewrite bool) (fs.FileInfo
 		return nil, err
 	}
 	if rewrite {
-		free, err := e.freeSpace(dir)
-		if err != nil {
-			return nil, fmt.Errorf("free space in %s: %w", dir, err)
-		}
 		need := uint64(st.Size()) + uint64(st.Size())*spaceMarginPercent/100 + spaceMarginBytes
-		if free < need {
-			return nil, fmt.Errorf("need %d bytes free in %s (the file's size %d + %d%% + %d MiB), %d available: %w",
-				need, dir, st.Size(), spaceMarginPercent, spaceMarginBytes>>20, free, ErrNoSpace)
+		how := fmt.Sprintf("the file's size %d + %d%% + %d MiB", st.Size(), spaceMarginPercent, spaceMarginBytes>>20)
+		if err := e.checkSpace(dir, need, how); err != nil {
+			return nil, err
 		}
 	}
 	return st, nil
+}
+
+// checkSpace returns an error wrapping ErrNoSpace when dir has less than
+// need bytes free; how says how need was reckoned.
+func (e *Executor) checkSpace(dir string, need uint64, how string) error {
+	free, err := e.freeSpace(dir)
+	if err != nil {
+		return fmt.Errorf("free space in %s: %w", dir, err)
+	}
+	if free < need {
+		return fmt.Errorf("need %d bytes free in %s (%s), %d available: %w", need, dir, how, free, ErrNoSpace)
+	}
+	return nil
 }
 
 // ReadOnlyMode reports whether mode has no write permission bit at all:

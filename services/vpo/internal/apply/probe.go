@@ -58,7 +58,16 @@ func (e *Executor) run(ctx context.Context, name, path string, args []string, pr
 	if probe {
 		cmd.MaxStdout, cmd.CloseStdoutOver = maxProbeOutput, true
 	}
+	return e.runCmd(ctx, name, cmd)
+}
+
+// runCmd runs cmd, the tool name, as run does.
+func (e *Executor) runCmd(ctx context.Context, name string, cmd proc.Cmd) ([]byte, error) {
+	args := cmd.Args
 	res, err := proc.Run(ctx, cmd)
+	if err == nil && res.PriorityErr != nil {
+		e.log.WithError(res.PriorityErr).Warnf("%s runs at vpo's priority", name)
+	}
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("%s: %w", name, err)

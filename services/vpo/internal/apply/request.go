@@ -28,7 +28,7 @@ type Request struct {
 	// 00:04:00", and the estimated time left, < 0 when unknown). It is
 	// called only when the tool made progress since the last call, so a
 	// tool that stops advancing stops calling it.
-	Progress func(percent float64, message string, eta time.Duration)
+	Progress func(percent float64, message string, eta time.Duration) `json:"-"`
 }
 
 // Result is what an Apply did.

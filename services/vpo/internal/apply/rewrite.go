@@ -33,9 +33,15 @@ const maxNameBytes = 255
 // it in place of path (at newPath when the container changes): see the
 // package doc for the steps.
 func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, req Request) (Result, error) {
-	st, err := e.precheck(path, req, true)
+	st, err := e.precheck(path, req, executor != ExecutorTranscode)
 	if err != nil {
 		return Result{}, err
+	}
+	if executor == ExecutorTranscode {
+		need, how := transcodeSpace(st.Size(), req)
+		if err := e.checkSpace(filepath.Dir(path), need, how); err != nil {
+			return Result{}, err
+		}
 	}
 	if newPath != path {
 		if _, err := os.Lstat(newPath); err == nil {
@@ -71,16 +77,29 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 	if err := r.createTemp(); err != nil {
 		return Result{}, err
 	}
-	var args []string
+	var (
+		args []string
+		enc  encodeRun
+	)
 	tool, toolPath := executor, e.tools.FFmpeg
 	switch executor {
 	case ExecutorMkvMerge:
 		args, toolPath = mkvMergeArgs(path, in.Temp, req.Source, req.Plan.Target, tracks), e.tools.MkvMerge
+	case ExecutorTranscode:
+		if enc, err = e.prepareTranscode(ctx, path, in.Temp, req); err != nil {
+			return Result{}, err
+		}
+		tool, args = "ffmpeg", enc.args
 	default:
 		args = ffmpegArgs(path, in.Temp, req.Source, req.Plan.Target)
 	}
-	e.log.WithFields(logrus.Fields{"path": path, "executor": tool}).Debugf("running %s %s", tool, quoteArgs(args))
-	if _, err := e.run(ctx, tool, toolPath, args, false); err != nil {
+	e.log.WithFields(logrus.Fields{"path": path, "executor": executor}).Debugf("running %s %s", tool, quoteArgs(args))
+	if executor == ExecutorTranscode {
+		err = e.runTranscode(ctx, enc, req.Source.Duration, req.Progress)
+	} else {
+		_, err = e.run(ctx, tool, toolPath, args, false)
+	}
+	if err != nil {
 		var te *toolError
 		if errors.As(err, &te) && te.diskFull() {
 			return Result{}, fmt.Errorf("write %s: disk full: %v: %w", in.Temp, err, ErrNoSpace)
@@ -103,7 +122,11 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 	if err := r.commit(); err != nil {
 		return Result{}, err
 	}
-	return e.result(executor, newPath, r.kept, got, gotRaw), nil
+	res := e.result(executor, newPath, r.kept, got, gotRaw)
+	if executor == ExecutorTranscode {
+		res.Encoder, res.HW = enc.encoder, string(enc.hw.Method)
+	}
+	return res, nil
 }
 
 // result describes the file at path after a change: after and raw are

@@ -35,6 +35,8 @@ func verify(got media.File, target policy.Target, source media.File) error {
 			{"title", g.Title, w.Title},
 			{"default", g.Default, w.Default},
 			{"forced", g.Forced, w.Forced},
+			{"width", g.Width, encodedSize(w, w.Width, g.Width)},
+			{"height", g.Height, encodedSize(w, w.Height, g.Height)},
 		} {
 			if c.field != "type" && c.field != "codec" && g.Type == media.StreamAttachment {
 				continue
@@ -54,6 +56,16 @@ func verify(got media.File, target policy.Target, source media.File) error {
 		return fmt.Errorf("%w: %s", ErrVerify, strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// encodedSize is the width or height (want) a result's stream must have:
+// that of the target for a re-encoded video track that names it, else
+// what the result has (not compared).
+func encodedSize(w policy.TargetTrack, want, got int) int {
+	if w.Encode != nil && w.Type == string(media.StreamVideo) && want > 0 {
+		return want
+	}
+	return got
 }
 
 // tracksFirst returns ts with its attachments moved after its other

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -41,6 +42,26 @@ type Cmd struct {
 	// paths lead to by then. The caller keeps them open until Run returns
 	// and closes them itself.
 	ExtraFiles []*os.File
+	// OnStdout, when set, reads the tool's standard output as it comes
+	// (a progress pipe) instead of Run keeping it: Result.Stdout stays
+	// empty and MaxStdout is not used. It is called once, in a goroutine
+	// of its own; whatever it leaves unread is read and dropped, so the
+	// tool never blocks on a full pipe. It must return at the end of its
+	// reader (which comes when the tool's group is killed).
+	OnStdout func(io.Reader)
+	// Nice, when not 0, is the niceness given to the tool right after it
+	// started (setpriority); IdleIO gives it the idle I/O scheduling
+	// class (ioprio_set). Both are set on every thread the tool has by
+	// then; threads and processes it starts later inherit them. A failure
+	// is not an error of the run: it is in Result.PriorityErr.
+	Nice   int
+	IdleIO bool
+	// Env are variables (NAME=value) added to the tool's environment,
+	// which is vpo's otherwise.
+	Env []string
+	// Started, when set, is called with the tool's pid once it started
+	// and its priority was set (a test hook).
+	Started func(pid int)
 }
 
 // Result is what one run left: the tool's own exit error (nil when it
@@ -50,6 +71,9 @@ type Result struct {
 	Stdout     []byte
 	Stderr     []byte
 	StdoutOver bool
+	// PriorityErr says why Cmd.Nice or Cmd.IdleIO could not be applied
+	// (nil when they were, or were not asked for).
+	PriorityErr error
 }
 
 // Run starts the tool in its own process group and waits for it to exit.
@@ -62,6 +86,9 @@ type Result struct {
 func Run(ctx context.Context, c Cmd) (Result, error) {
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Dir = c.Dir
+	if len(c.Env) > 0 {
+		cmd.Env = append(os.Environ(), c.Env...)
+	}
 	cmd.ExtraFiles = c.ExtraFiles
 	// Its own process group, killed as a whole: children the tool (or a
 	// wrapper script) started die with it. Pdeathsig kills the tool when
@@ -104,9 +131,20 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 		res  Result
 		read sync.WaitGroup
 	)
+	if c.Nice != 0 || c.IdleIO {
+		res.PriorityErr = setPriority(cmd.Process.Pid, c.Nice, c.IdleIO)
+	}
+	if c.Started != nil {
+		c.Started(cmd.Process.Pid)
+	}
 	read.Add(2)
 	go func() {
 		defer read.Done()
+		if c.OnStdout != nil {
+			c.OnStdout(outR)
+			_, _ = io.Copy(io.Discard, outR)
+			return
+		}
 		res.Stdout, res.StdoutOver = readCapped(outR, c.MaxStdout, c.CloseStdoutOver)
 	}()
 	go func() {
