@@ -13,6 +13,7 @@ import (
 	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/lifecycle"
 	"github.com/vpo-project/vpo/libs/logging"
+	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
 )
 
@@ -28,6 +29,7 @@ type liveParts struct {
 	group     *lifecycle.Group
 	retention *retention
 	applier   *applyjob.Handler
+	executor  *apply.Executor
 	limits    jobLimits
 }
 
@@ -46,9 +48,8 @@ func appliers(p liveParts) map[string]applyFunc {
 		"jobs.stall_timeout":      func(_, c config.Config) { p.limits.setStallTimeouts(c) },
 		"jobs.stall_timeouts":     func(_, c config.Config) { p.limits.setStallTimeouts(c) },
 		"jobs.limits":             func(_, c config.Config) { p.limits.setLimits(c) },
-		// Encodes read jobs.nice when they start (the transcode executor);
-		// nothing else holds it.
-		"jobs.nice": func(config.Config, config.Config) {},
+		// Encodes started from now on run at the new niceness.
+		"jobs.nice": func(_, c config.Config) { p.executor.SetNice(c.Jobs.Nice) },
 		// Apply jobs read the policies.* keys when they start.
 		"policies.dir":              func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },
 		"policies.keep_original":    func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },

@@ -150,6 +150,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 			Logger:     logging.Component(logger, "inplace"),
 		},
 		Logger: logging.Component(logger, "apply"),
+		Nice:   cfg.Jobs.Nice,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -233,7 +234,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 			}
 			return l, err
 		},
-		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier, limits: limits}),
+		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier, executor: executor, limits: limits}),
 		log:      log,
 		health:   hl,
 		announce: announce,
