@@ -734,6 +734,7 @@ var checks = []check{
 		return healthSchema(filepath.Join(r.out, "ev", "health-upgrade.json"), 3)
 	}},
 	{"policy apply under systemd: keep-english drops the French track, ownership kept", policyEvidence, policyApplied},
+	{"transcode under systemd: MPEG-4 to H.264 in a transcode job, encode niced", transcodeEvidence, transcoded},
 	{"apt remove keeps /var/lib/vpo", []string{"apt-remove.log"}, func(r *results) error {
 		return all(r.eq("remove.rc", "0"), r.eq("remove.binary", "no"), r.oneOf("remove.active", "inactive", "unknown"),
 			r.eq("remove.statedir", "yes"), r.eq("remove.db", "yes"), r.eq("remove.config", "yes"))
@@ -761,6 +762,30 @@ var checks = []check{
 		return all(r.eq("rpm.erase_rc", "0"), r.eq("rpm.rpmsave", "1"), r.eq("rpm.erase_config", "no"),
 			r.eq("rpm.erase_binary", "no"), r.eq("rpm.erase_data", "yes"))
 	}},
+}
+
+// transcodeEvidence are the files shown when the transcode step fails.
+var transcodeEvidence = []string{"transcode-submit.json", "transcode-job.json", "transcode-children.json", "transcode-journal.txt", "transcode-ffmpeg.log"}
+
+// transcoded checks scenario.sh's transcode_step: the apply job handed the
+// file to a transcode job that re-encoded it to H.264 with libx264, nothing
+// was left next to it, and the packaged unit let vpo lower the encode's
+// priority.
+func transcoded(r *results) error {
+	if err := all(r.eq("transcode.ffmpeg_rc", "0"), r.eq("transcode.codec_before", "mpeg4")); err != nil {
+		return fmt.Errorf("the step's set-up (media) failed, not vpo's transcode: %w", err)
+	}
+	if err := all(r.eq("transcode.submit_code", "201"), r.eq("transcode.job_status", "completed"),
+		r.eq("transcode.child_kind", "transcode"), r.eq("transcode.encoder", "libx264")); err != nil {
+		return fmt.Errorf("apply job %s (error %q, %ss): %w", r.facts["transcode.job_id"], r.facts["transcode.job_error"], r.facts["transcode.seconds"], err)
+	}
+	if err := all(r.eq("transcode.codec_after", "h264"), r.eq("transcode.leftovers", "0")); err != nil {
+		return fmt.Errorf("after the transcode job completed: %w", err)
+	}
+	if n := r.facts["transcode.priority_warnings"]; n != "0" {
+		return fmt.Errorf("the journal has %s \"runs at vpo's priority\" warnings: the unit refused to lower the encode's priority", n)
+	}
+	return nil
 }
 
 // policyEvidence are the files shown when the policy step fails.
@@ -925,6 +950,43 @@ func TestReloadChecks(t *testing.T) {
 			}
 			if len(failed) != tt.fails {
 				t.Errorf("%d reload checks failed, want %d: %q", len(failed), tt.fails, failed)
+			}
+		})
+	}
+}
+
+// TestTranscodeCheck runs the transcode check on made-up facts: it passes
+// for a daemon that transcoded the clip, and fails for each way it can go
+// wrong.
+func TestTranscodeCheck(t *testing.T) {
+	good := map[string]string{
+		"transcode.ffmpeg_rc": "0", "transcode.codec_before": "mpeg4", "transcode.submit_code": "201",
+		"transcode.job_id": "j2", "transcode.job_status": "completed", "transcode.child_kind": "transcode",
+		"transcode.encoder": "libx264", "transcode.codec_after": "h264", "transcode.leftovers": "0",
+		"transcode.priority_warnings": "0",
+	}
+	tests := []struct {
+		name, key, value, want string
+	}{
+		{"transcoded", "", "", ""},
+		{"job failed", "transcode.job_status", "failed", `"failed"`},
+		{"not handed to a transcode job", "transcode.child_kind", "", "transcode.child_kind"},
+		{"not re-encoded", "transcode.codec_after", "mpeg4", "transcode.codec_after"},
+		{"temporary file left", "transcode.leftovers", "1", "transcode.leftovers"},
+		{"priority refused", "transcode.priority_warnings", "1", "refused to lower"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			facts := maps.Clone(good)
+			if tt.key != "" {
+				facts[tt.key] = tt.value
+			}
+			err := transcoded(&results{facts: facts})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("transcoded: %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("transcoded: %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}

@@ -410,8 +410,63 @@ policy_apply_step() {
 	journalctl -u vpo.service --no-pager -o short-precise --since "@$(awk -v t="$t" 'BEGIN{printf "%d", t-1}')" \
 		>"$EV/policy-journal.txt" 2>&1
 
+	transcode_step
 	rm -f "$DROPIN/70-media.conf"
 	systemctl daemon-reload
+}
+
+# transcode_step: under the same drop-in, an MPEG-4 clip re-encoded to H.264
+# by a policy with a transcode phase (an apply job that hands the file to a
+# transcode job): the job completes, the file is H.264, nothing is left next
+# to it, and the unit let vpo lower the encode's priority (no "runs at vpo's
+# priority" warning in the journal: setpriority/ioprio_set are allowed).
+transcode_step() {
+	local f=/srv/media/t.mkv id code t
+	vcodec() { ffprobe -v error -select_streams v -show_entries stream=codec_name -of csv=p=0 "$1" 2>/dev/null | paste -sd' '; }
+	ffmpeg -nostdin -hide_banner -loglevel error -f lavfi -i testsrc=size=160x120:rate=10 \
+		-f lavfi -i sine=frequency=440:sample_rate=8000 -t 2 -c:v mpeg4 -q:v 10 -c:a mp2 -b:a 32k \
+		"$f" >"$EV/transcode-ffmpeg.log" 2>&1
+	fact transcode.ffmpeg_rc $?
+	chown vpo:vpo "$f"
+	chmod 0644 "$f"
+	touch -d '3 days ago' "$f"
+	fact transcode.codec_before "$(vcodec "$f")"
+	cat >/etc/vpo/policies/to-h264.yaml <<-'YAML'
+		schema_version: 13
+		description: Re-encodes the video to H.264 (vpo e2e test).
+		phases:
+		  - name: video
+		    transcode:
+		      video:
+		        to: h264
+		        crf: 35
+		        preset: ultrafast
+		        hw: none
+	YAML
+	chown root:vpo /etc/vpo/policies/to-h264.yaml
+	chmod 0640 /etc/vpo/policies/to-h264.yaml
+	sleep 2.5 # the chown renewed the ctime: let policies.min_file_age (2 s) pass
+	t=$(now)
+	code=$(curl -s -m 10 -o "$EV/transcode-submit.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		--data '{"kind":"apply","payload":{"policy":"to-h264","path":"/srv/media/t.mkv"}}' "$URL/api/jobs")
+	fact transcode.submit_code "$code"
+	id=$(json_str id <"$EV/transcode-submit.json")
+	fact transcode.job_id "$id"
+	[[ -n $id ]] && wait_until 120 ended "$id"
+	fact transcode.seconds "$(since "$t")"
+	if [[ -n $id ]]; then
+		curl -s -m 5 "$URL/api/jobs/$id" >"$EV/transcode-job.json"
+		curl -s -m 5 "$URL/api/jobs?parent=$id" >"$EV/transcode-children.json"
+	fi
+	fact transcode.job_status "$(json_str status <"$EV/transcode-job.json" 2>/dev/null)"
+	fact transcode.job_error "$(json_str error <"$EV/transcode-job.json" 2>/dev/null)"
+	fact transcode.child_kind "$(json_str kind <"$EV/transcode-children.json" 2>/dev/null)"
+	fact transcode.encoder "$(json_str encoder <"$EV/transcode-children.json" 2>/dev/null)"
+	fact transcode.codec_after "$(vcodec "$f")"
+	fact transcode.leftovers "$(ls -A /srv/media | grep -c 'vpo-tmp')"
+	journalctl -u vpo.service --no-pager -o short-precise --since "@$(awk -v t="$t" 'BEGIN{printf "%d", t-1}')" \
+		>"$EV/transcode-journal.txt" 2>&1
+	fact transcode.priority_warnings "$(grep -c "at vpo's priority" "$EV/transcode-journal.txt")"
 }
 phase "apply a policy"
 policy_apply_step
