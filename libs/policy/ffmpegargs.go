@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -24,37 +25,111 @@ const ffmpegArgsRule = `ffmpeg_args are output options, "-name" or "-name value"
 // than the temporary file, overwrite a file, read another input or break
 // the verification of the result.
 var deniedOptions = map[string]string{
-	"y":                "it overwrites files without asking",
-	"n":                "it changes how existing files are treated",
-	"i":                "it adds an input",
-	"f":                "vpo chooses the output format",
-	"format":           "vpo chooses the output format",
-	"map":              "vpo chooses the streams",
-	"map_metadata":     "vpo chooses the metadata",
-	"progress":         "vpo reads ffmpeg's progress itself",
-	"stats_period":     "vpo reads ffmpeg's progress itself",
-	"filter_complex":   "it can read inputs and write outputs of its own",
-	"lavfi":            "it can read inputs and write outputs of its own",
-	"dump_attachment":  "it writes files",
-	"attach":           "it reads files",
-	"report":           "it writes files",
-	"passlogfile":      "it writes files",
-	"vstats":           "it writes files",
-	"vstats_file":      "it writes files",
-	"sdp_file":         "it writes files",
-	"init_hw_device":   "vpo sets up the hardware (transcode.video.hw)",
-	"filter_hw_device": "vpo sets up the hardware (transcode.video.hw)",
-	"c":                "vpo chooses the codec (transcode.video.to)",
-	"codec":            "vpo chooses the codec (transcode.video.to)",
-	"vcodec":           "vpo chooses the codec (transcode.video.to)",
-	"acodec":           "vpo chooses the codec (transcode.audio.to)",
-	"scodec":           "vpo chooses the codecs",
+	"y":                     "it overwrites files without asking",
+	"n":                     "it changes how existing files are treated",
+	"i":                     "it adds an input",
+	"f":                     "vpo chooses the output format",
+	"format":                "vpo chooses the output format",
+	"map":                   "vpo chooses the streams",
+	"map_metadata":          "vpo chooses the metadata",
+	"progress":              "vpo reads ffmpeg's progress itself",
+	"stats_period":          "vpo reads ffmpeg's progress itself",
+	"filter_complex":        "it can read inputs and write outputs of its own",
+	"lavfi":                 "it can read inputs and write outputs of its own",
+	"dump_attachment":       "it writes files",
+	"attach":                "it reads files",
+	"report":                "it writes files",
+	"passlogfile":           "it writes files",
+	"vstats":                "it writes files",
+	"vstats_file":           "it writes files",
+	"sdp_file":              "it writes files",
+	"init_hw_device":        "vpo sets up the hardware (transcode.video.hw)",
+	"filter_hw_device":      "vpo sets up the hardware (transcode.video.hw)",
+	"c":                     "vpo chooses the codec (transcode.video.to)",
+	"codec":                 "vpo chooses the codec (transcode.video.to)",
+	"vcodec":                "vpo chooses the codec (transcode.video.to)",
+	"acodec":                "vpo chooses the codec (transcode.audio.to)",
+	"scodec":                "vpo chooses the codecs",
+	"vf":                    "vpo sets the video filters (max_resolution); filters can write files",
+	"af":                    "filters can read and write files",
+	"filter":                "vpo sets the video filters (max_resolution); filters can write files",
+	"filter_script":         "it reads files",
+	"filter_complex_script": "it reads files",
+	"pass":                  "two-pass encoding writes log files (two_pass is not supported)",
+	"target":                "it chooses the format and codecs",
+}
+
+// flagOptions are ffmpeg's output options that take no value; so do their
+// "no" forms (-noshortest). A word after one of them is not its value but
+// another output file.
+var flagOptions = map[string]bool{
+	"an": true, "vn": true, "sn": true, "dn": true, "shortest": true, "copyts": true,
+	"start_at_zero": true, "copyinkf": true, "bitexact": true, "stats": true,
+	"hide_banner": true, "benchmark": true, "benchmark_all": true, "xerror": true,
+	"debug_ts": true, "dump": true, "hex": true, "re": true, "autorotate": true,
+	"autoscale": true, "ignore_unknown": true, "copy_unknown": true, "fix_sub_duration": true,
+	"accurate_seek": true, "seek_timestamp": true, "intra": true, "psnr": true,
+	"qphist": true, "deinterlace": true, "stdin": true,
+}
+
+// isFlag reports whether the option name (without "-") takes no value.
+func isFlag(name string) bool {
+	return flagOptions[name] || strings.HasPrefix(name, "no") && flagOptions[name[2:]]
 }
 
 // protocols are the prefixes of values that name a file or a stream
 // through one of ffmpeg's protocols.
 var protocols = []string{"file:", "pipe:", "fd:", "tcp:", "udp:", "unix:", "http", "rtmp", "rtp:", "rtsp:",
 	"srt:", "tls:", "ftp:", "sftp:", "concat:", "subfile:", "data:", "crypto:", "cache:", "async:", "gopher:", "smb:"}
+
+// CheckFFmpegArgs returns nil when args may be passed to ffmpeg as a
+// policy's transcode.video.ffmpeg_args (the rules documented on
+// VideoTranscode.FFmpegArgs), else an error naming the first bad argument
+// by its index. Parse applies it to policy files; executors apply it again
+// to the plans they are given.
+func CheckFFmpegArgs(args []string) error {
+	if i, why := checkFFmpegArgs(args); i >= 0 {
+		return fmt.Errorf("ffmpeg_args[%d]: %s (%s)", i, why, ffmpegArgsRule)
+	}
+	return nil
+}
+
+// isOption reports whether arg is an ffmpeg option ("-name"), not a value
+// such as "-1" or "-0.5".
+func isOption(arg string) bool {
+	if len(arg) < 2 || arg[0] != '-' {
+		return false
+	}
+	_, err := strconv.ParseFloat(arg, 64)
+	return err != nil
+}
+
+// fileLike says why a value looks like the name of a file ("" when it does
+// not): a path ("/" other than in a ratio such as 24000/1001) or a name
+// with an extension ("out.mkv"; "1.5" and "aq-mode=0.5" are not).
+func fileLike(v string) string {
+	if strings.Contains(v, "/") {
+		num, den, _ := strings.Cut(v, "/")
+		if _, err := strconv.ParseUint(num, 10, 64); err != nil || strings.Contains(den, "/") {
+			return "looks like a path"
+		}
+		if _, err := strconv.ParseUint(den, 10, 64); err != nil {
+			return "looks like a path"
+		}
+	}
+	if strings.ContainsAny(v, "=:,") {
+		return "" // key=value lists, time stamps, filter-less option strings
+	}
+	if dot := strings.LastIndexByte(v, '.'); dot > 0 && dot < len(v)-1 {
+		ext := v[dot+1:]
+		if _, err := strconv.ParseFloat(v, 64); err != nil && strings.IndexFunc(ext, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		}) < 0 && strings.IndexFunc(ext, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) >= 0 {
+			return "looks like a file name"
+		}
+	}
+	return ""
+}
 
 // checkFFmpegArgs checks the extra output arguments of
 // transcode.video.ffmpeg_args against the rules documented on
@@ -83,15 +158,21 @@ func checkFFmpegArgs(args []string) (int, string) {
 				return i, fmt.Sprintf("%q names an ffmpeg protocol (%s); ffmpeg_args may not name files or streams", arg, strings.TrimSuffix(p, ":"))
 			}
 		}
-		if !strings.HasPrefix(arg, "-") {
+		if arg == "-" {
+			return i, `"-" alone is standard output; vpo writes the output itself`
+		}
+		if !isOption(arg) {
 			if !valueAllowed {
-				return i, fmt.Sprintf("%q follows no option: ffmpeg would take it as another output file (write options as \"-name value\")", arg)
+				return i, fmt.Sprintf("%q follows no option that takes a value: ffmpeg would take it as another output file (write options as \"-name value\")", arg)
+			}
+			if why := fileLike(arg); why != "" {
+				return i, fmt.Sprintf("%q %s; ffmpeg_args may not name files", arg, why)
 			}
 			valueAllowed = false
 			continue
 		}
-		if arg == "-" {
-			return i, `"-" alone is standard output; vpo writes the output itself`
+		if strings.HasPrefix(arg, "-/") {
+			return i, fmt.Sprintf("%q is refused: it reads the option's value from a file", arg)
 		}
 		name := strings.ToLower(strings.TrimPrefix(arg, "-"))
 		if base, _, ok := strings.Cut(name, ":"); ok {
@@ -103,7 +184,7 @@ func checkFFmpegArgs(args []string) (int, string) {
 		if strings.HasPrefix(name, "hwaccel") {
 			return i, fmt.Sprintf("%q is refused: vpo sets up the hardware (transcode.video.hw)", arg)
 		}
-		valueAllowed = true
+		valueAllowed = !isFlag(name)
 	}
 	return -1, ""
 }

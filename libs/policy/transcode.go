@@ -120,16 +120,23 @@ type VideoTranscode struct {
 	// each, with no NUL byte and no line break. The arguments are
 	// options, each starting with "-" and optionally followed by one
 	// value that does not: "-x265-params aq-mode=3 -tag:v hvc1 -bf 4". A
-	// value that follows another value (a bare word where an option is
-	// expected) is refused, since ffmpeg would take it as another output
-	// file. These options are refused, with or without a stream
+	// word where an option is expected (after a value, or after an option
+	// that takes none, such as -an or -noshortest) is refused, since
+	// ffmpeg would take it as another output file; so is a value that
+	// looks like a file: one with a "/" (other than a ratio such as
+	// 24000/1001) or a name with an extension such as "out.mkv". Options
+	// starting with "-/" (value read from a file) are refused. These
+	// options are refused, with or without a stream
 	// specifier: -y, -n, -i, -f and -format, -map and -map_metadata,
 	// -progress and -stats_period, -filter_complex and -lavfi,
 	// -dump_attachment, -attach, -report, -passlogfile, -vstats and
 	// -vstats_file, -sdp_file, -init_hw_device, -filter_hw_device and
 	// every -hwaccel* option (the hardware is transcode.video.hw), and
 	// -c, -codec, -vcodec, -acodec and -scodec (the codec is
-	// transcode.video.to); so is "-" alone (standard output). No
+	// transcode.video.to), -vf, -filter, -af, -filter_script and
+	// -filter_complex_script (filters can read and write files; the
+	// scaling is max_resolution), -pass and -target; so is "-" alone
+	// (standard output). No
 	// argument may name a protocol or a URL: none may contain "://" or
 	// start with file:, pipe:, fd:, tcp:, udp:, unix:, http, rtmp, rtp:,
 	// rtsp:, srt:, tls:, ftp:, sftp:, concat:, subfile:, data:, crypto:,

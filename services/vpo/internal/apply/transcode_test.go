@@ -289,7 +289,7 @@ func TestTranscodeRefusesBadPlans(t *testing.T) {
 			ts = encodeVideo(0, 0)(ts)
 			ts[0].Encode.FFmpegArgs = []string{"-f", "avi"}
 			return ts
-		}, "vpo sets -f itself"},
+		}, `"-f" is refused: vpo chooses the output format`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.Apply(context.Background(), request(t, e, path, "mkv", tc.edit))

@@ -186,7 +186,7 @@ func Args(s Spec) ([]string, string, error) {
 			if err != nil {
 				return nil, "", fmt.Errorf("track %d (source stream %d): %w", k, t.Source, err)
 			}
-			if err := CheckExtraArgs(t.Encode.FFmpegArgs); err != nil {
+			if err := policy.CheckFFmpegArgs(t.Encode.FFmpegArgs); err != nil { // the parser checked them; a plan may come from elsewhere
 				return nil, "", fmt.Errorf("track %d (source stream %d): %w", k, t.Source, err)
 			}
 			name = enc
@@ -343,46 +343,3 @@ func videoArgs(n string, t Track, s Spec) (string, []string, error) {
 // statisticsTags are the stream tags mkvmerge writes about a track's
 // bytes and frames.
 var statisticsTags = []string{"BPS", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "_STATISTICS_TAGS", "_STATISTICS_WRITING_APP", "_STATISTICS_WRITING_DATE_UTC"}
-
-// deniedArgs are the options the policy's ffmpeg_args may not set: they
-// choose inputs, outputs, the format, the mapping or the progress pipe
-// vpo relies on.
-var deniedArgs = []string{"-i", "-y", "-n", "-f", "-map", "-progress", "-stats_period", "-filter_complex", "-lavfi", "-nostdin"}
-
-// flagArgs are ffmpeg options that take no value: a word after one of
-// them would be an output file.
-var flagArgs = []string{"-an", "-vn", "-sn", "-dn", "-shortest", "-copyts", "-start_at_zero", "-copytb", "-accurate_seek", "-hide_banner", "-stats", "-nostats"}
-
-// CheckExtraArgs returns an error naming the first argument of a policy's
-// ffmpeg_args that vpo does not pass on: a denied option (also with a
-// stream specifier, -f:v), or a word that is not an option's value (ffmpeg
-// would take it for another output file). The policy's parser checks the
-// same; this is the executor's own check.
-func CheckExtraArgs(args []string) error {
-	value := false
-	for i, a := range args {
-		if isOption(a) {
-			base, _, _ := strings.Cut(a, ":")
-			if slices.Contains(deniedArgs, base) {
-				return fmt.Errorf("ffmpeg_args[%d] %q: vpo sets %s itself", i, a, base)
-			}
-			value = !slices.Contains(flagArgs, base)
-			continue
-		}
-		if !value {
-			return fmt.Errorf("ffmpeg_args[%d] %q is not an option or an option's value", i, a)
-		}
-		value = false
-	}
-	return nil
-}
-
-// isOption reports whether a is an ffmpeg option (a dash and a name), not
-// a value such as "-1".
-func isOption(a string) bool {
-	if len(a) < 2 || a[0] != '-' {
-		return false
-	}
-	_, err := strconv.ParseFloat(a, 64)
-	return err != nil
-}
