@@ -109,12 +109,13 @@ func VideoEncoder(codec string, m Method, encoders map[string]bool) (string, err
 }
 
 // EncoderEnv returns the environment variables (NAME=value) ffmpeg needs
-// with encoder enc: SVT-AV1 prints its settings to standard error
-// whatever ffmpeg's -v says, unless SVT_LOG limits it to warnings and
-// errors.
+// with encoder enc: SVT-AV1 prints its settings and advice ("Preset M12
+// is mapped to M11", "Failed to set thread priority" under a lowered
+// priority) to standard error whatever ffmpeg's -v says, unless SVT_LOG
+// limits it to errors.
 func EncoderEnv(enc string) []string {
 	if enc == "libsvtav1" {
-		return []string{"SVT_LOG=2"}
+		return []string{"SVT_LOG=1"}
 	}
 	return nil
 }
