@@ -50,6 +50,7 @@ var deniedOptions = map[string]string{
 	"vcodec":                "vpo chooses the codec (transcode.video.to)",
 	"acodec":                "vpo chooses the codec (transcode.audio.to)",
 	"scodec":                "vpo chooses the codecs",
+	"dcodec":                "vpo chooses the codecs",
 	"vf":                    "vpo sets the video filters (max_resolution); filters can write files",
 	"af":                    "filters can read and write files",
 	"filter":                "vpo sets the video filters (max_resolution); filters can write files",
@@ -102,6 +103,32 @@ func isOption(arg string) bool {
 	}
 	_, err := strconv.ParseFloat(arg, 64)
 	return err != nil
+}
+
+// encoderFileParams are the keys of the encoders' own option lists
+// (-x264-params, -x265-params, -svtav1-params, -aom-params) that read or
+// write files: statistics of multi-pass encodes, logs, dumps, tables.
+var encoderFileParams = []string{"stats", "pass", "csv", "analysis-save", "analysis-load", "analysis-reuse-file",
+	"recon", "qpfile", "dhdr10-info", "scaling-list", "lambda-file", "zonefile", "dump-yuv", "tcfile-in",
+	"tcfile-out", "cqmfile", "stat-file", "input-stat-file", "output-stat-file", "fgs-table"}
+
+// fileParam returns the key of value that reads or writes a file when opt
+// is an encoder's option list (-x265-params a=1:b=2), else "".
+func fileParam(opt, value string) string {
+	name, _, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(opt, "-")), ":")
+	if !strings.HasSuffix(name, "-params") && !strings.HasSuffix(name, "_params") && name != "svtav1-params" {
+		return ""
+	}
+	for _, kv := range strings.FieldsFunc(value, func(r rune) bool { return r == ':' || r == ',' }) {
+		key, _, _ := strings.Cut(kv, "=")
+		key = strings.ToLower(strings.TrimSpace(key))
+		for _, bad := range encoderFileParams {
+			if key == bad {
+				return key
+			}
+		}
+	}
+	return ""
 }
 
 // fileLike says why a value looks like the name of a file ("" when it does
@@ -168,8 +195,14 @@ func checkFFmpegArgs(args []string) (int, string) {
 			if why := fileLike(arg); why != "" {
 				return i, fmt.Sprintf("%q %s; ffmpeg_args may not name files", arg, why)
 			}
+			if key := fileParam(args[i-1], arg); key != "" {
+				return i, fmt.Sprintf("%q sets %s, which reads or writes files; ffmpeg_args may not name files", arg, key)
+			}
 			valueAllowed = false
 			continue
+		}
+		if arg == "--" {
+			return i, `"--" is refused: ffmpeg takes the word after it as another output file`
 		}
 		if strings.HasPrefix(arg, "-/") {
 			return i, fmt.Sprintf("%q is refused: it reads the option's value from a file", arg)

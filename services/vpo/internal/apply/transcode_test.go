@@ -529,3 +529,52 @@ func TestTranscodeAV1(t *testing.T) {
 	}
 	assertClean(t, filepath.Dir(path), jdir)
 }
+
+// TestTranscodeSurroundLayouts encodes 5.1(side) audio, the usual
+// surround layout in MKV, to Opus and 7.1 to AC-3: layouts those
+// encoders refuse as they are become the nearest ones they take.
+func TestTranscodeSurroundLayouts(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe")
+	for _, tc := range []struct{ layout, codec, want string }{
+		{"5.1(side)", "opus", "5.1"},
+		{"7.1", "ac3", "5.1(side)"},
+	} {
+		t.Run(tc.codec, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "surround.mkv")
+			res, err := proc.Run(context.Background(), proc.Cmd{Path: "ffmpeg", MaxStderr: 8 << 10, Args: []string{
+				"-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=2",
+				"-f", "lavfi", "-i", "sine=frequency=440:duration=2,aformat=channel_layouts=" + tc.layout,
+				"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "flac", path}})
+			if err == nil && res.Exit != nil {
+				err = fmt.Errorf("%v: %s", res.Exit, res.Stderr)
+			}
+			if err != nil {
+				t.Fatalf("make %s: %v", path, err)
+			}
+			old := time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC)
+			if err := os.Chtimes(path, old, old); err != nil {
+				t.Fatal(err)
+			}
+			e, _ := newExecutor(t, nil)
+			req := request(t, e, path, "mkv", func(ts []policy.TargetTrack) []policy.TargetTrack {
+				ts[1].Codec = tc.codec
+				ts[1].Encode = &policy.Encode{Codec: tc.codec, Bitrate: 256_000}
+				return ts
+			})
+			if _, err := e.Apply(context.Background(), req); err != nil {
+				t.Fatal(err)
+			}
+			got := probeCheck(t, e, path, req.Plan.Target, req.Source)
+			if got.Streams[1].Codec != tc.codec {
+				t.Errorf("audio codec %q, want %q", got.Streams[1].Codec, tc.codec)
+			}
+			out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=channel_layout", "-of", "csv=p=0", path).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l := strings.TrimSpace(string(out)); l != tc.want {
+				t.Errorf("channel layout %q, want %q", l, tc.want)
+			}
+		})
+	}
+}

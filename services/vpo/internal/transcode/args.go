@@ -68,6 +68,14 @@ var (
 	audioEncoders = map[string]string{
 		"aac": "aac", "ac3": "ac3", "eac3": "eac3", "opus": "libopus", "flac": "flac", "mp3": "libmp3lame",
 	}
+	// audioLayouts are the channel layouts of the audio encoders that
+	// refuse some (ffmpeg's aformat picks the nearest one of them).
+	audioLayouts = map[string]string{
+		"libopus":    "mono|stereo|3.0|quad|5.0|5.1|6.1|7.1",
+		"ac3":        "mono|stereo|3.0|quad|5.0|5.0(side)|5.1|5.1(side)",
+		"eac3":       "mono|stereo|3.0|quad|5.0|5.0(side)|5.1|5.1(side)",
+		"libmp3lame": "mono|stereo",
+	}
 	// x26xPresets are x264's and x265's preset names, fastest first; the
 	// other encoders' presets are mapped from them.
 	x26xPresets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
@@ -202,6 +210,11 @@ func Args(s Spec) ([]string, string, error) {
 				firstAudio = enc
 			}
 			args = append(args, "-c:"+n, enc)
+			if layouts, ok := audioLayouts[enc]; ok {
+				// A source layout the encoder refuses (5.1(side) for
+				// Opus, 7.1 for AC-3) becomes the nearest it takes.
+				args = append(args, "-filter:"+n, "aformat=channel_layouts="+layouts)
+			}
 			if t.Encode.Bitrate > 0 {
 				args = append(args, "-b:"+n, strconv.FormatInt(t.Encode.Bitrate, 10))
 			}

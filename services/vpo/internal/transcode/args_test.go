@@ -62,7 +62,7 @@ func TestArgs(t *testing.T) {
 		enc  string
 	}{
 		{"software hevc scaled, audio opus", spec("matroska", sw, hevc, opus),
-			head + " " + maps + " {S0} -c:0 libx265 -crf:0 30 -x265-params:0 log-level=error -preset:0 medium -filter:0 scale=1280:720:flags=lanczos,format=yuv420p|yuv420p10le -c:1 copy {S2} -c:2 libopus -b:2 128000 -c:3 copy " + tail,
+			head + " " + maps + " {S0} -c:0 libx265 -crf:0 30 -x265-params:0 log-level=error -preset:0 medium -filter:0 scale=1280:720:flags=lanczos,format=yuv420p|yuv420p10le -c:1 copy {S2} -c:2 libopus -filter:2 aformat=channel_layouts=mono|stereo|3.0|quad|5.0|5.1|6.1|7.1 -b:2 128000 -c:3 copy " + tail,
 			"libx265"},
 		{"software h264 with tune", spec("matroska", sw, h264, nil),
 			head + " " + maps + " {S0} -c:0 libx264 -crf:0 22 -preset:0 slow -tune:0 film -filter:0 format=yuv420p -c:1 copy -c:2 copy -c:3 copy " + tail,
@@ -95,7 +95,7 @@ func TestArgs(t *testing.T) {
 			"-nostdin -v error -y -progress pipe:1 -stats_period 0.5 -init_hw_device qsv=hw -filter_hw_device hw " + maps + " {S0} -c:0 h264_qsv -global_quality:0 22 -preset:0 slow -filter:0 format=nv12,hwupload=extra_hw_frames=64 -c:1 copy -c:2 copy -c:3 copy " + tail,
 			"h264_qsv"},
 		{"audio only, hw ignored", spec("matroska", vaapi, nil, opus),
-			head + " " + maps + " -c:0 copy -c:1 copy {S2} -c:2 libopus -b:2 128000 -c:3 copy " + tail,
+			head + " " + maps + " -c:0 copy -c:1 copy {S2} -c:2 libopus -filter:2 aformat=channel_layouts=mono|stereo|3.0|quad|5.0|5.1|6.1|7.1 -b:2 128000 -c:3 copy " + tail,
 			"libopus"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
