@@ -150,7 +150,7 @@ func settings() []setting {
 		}, func(c *Config) *int { return &c.Jobs.RetentionDays }, 0, maxRetentionDays),
 		zeroDurationSpec(Key{
 			Name: "jobs.stall_timeout", Env: "VPO_JOBS_STALL_TIMEOUT",
-			Help: `How long a running job may go without reporting progress before it is cancelled and failed as stalled (then retried while it has attempts left); "0s" turns stall detection off.`,
+			Help: `How long a running job may go without reporting progress before it is cancelled and failed as stalled (then retried while it has attempts left), 1s to 24h; "0s" turns stall detection off.`,
 			Live: true,
 		}, func(c *Config) *time.Duration { return &c.Jobs.StallTimeout }, minStallTimeout, maxStallTimeout),
 		kindTableSpec(Key{
