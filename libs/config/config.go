@@ -62,10 +62,10 @@ type Jobs struct {
 	TestKinds bool `toml:"test_kinds"`
 	// StallTimeout is how long a running job may go without reporting
 	// progress before it is cancelled and failed as stalled (and retried
-	// while it has attempts left), 0..24h; 0 turns stall detection off.
+	// while it has attempts left), 1s..24h; 0 turns stall detection off.
 	StallTimeout time.Duration `toml:"stall_timeout"`
 	// StallTimeouts overrides StallTimeout per job kind (kind → timeout,
-	// 0..24h; 0 turns it off for that kind). nil when empty.
+	// 1s..24h; 0 turns it off for that kind). nil when empty.
 	StallTimeouts map[string]time.Duration `toml:"stall_timeouts"`
 	// Limits bounds how many jobs of a kind run at once on this node
 	// (kind → 1..256); kinds without an entry are bounded only by Workers.

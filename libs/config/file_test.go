@@ -39,7 +39,12 @@ func TestFileErrors(t *testing.T) {
 		{"bad_limit_kind.toml", 2, "jobs.limits.Transcode", "1", "job kind names are lower-case identifiers"},
 		{"bad_stall_timeouts.toml", 3, "jobs.stall_timeouts.transcode", `"soon"`, "not a duration"},
 		{"limits_not_table.toml", 2, "jobs.limits", "3", "must be a table of job kind = value, not an integer"},
-		{"long_stall_timeout.toml", 2, "jobs.stall_timeout", `"25h"`, "must be between 0s and 24h"},
+		{"long_stall_timeout.toml", 2, "jobs.stall_timeout", `"25h"`, "must be 0s (off) or between 1s and 24h"},
+		{"short_stall_timeout.toml", 2, "jobs.stall_timeout", `"1ns"`, "must be 0s (off) or between 1s and 24h"},
+		{"short_stall_timeouts.toml", 3, "jobs.stall_timeouts.scan", `"500ms"`, "must be 0s (off) or between 1s and 24h"},
+		// An unquoted dotted kind is a nested table in TOML: say how to write it.
+		{"unquoted_kind_limit.toml", 5, "jobs.limits.test", "{sleep = 1}",
+			`must be an integer, not a table; kind names with a dot must be quoted: "test.sleep" = 1`},
 		{"nice_high.toml", 2, "jobs.nice", "20", "must be between 0 and 19"},
 		// Files that start with a UTF-8 byte-order mark keep exact lines.
 		{"bom_port_line3.toml", 3, "server.port", "70000", "must be between 1 and 65535"},

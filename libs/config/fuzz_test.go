@@ -86,11 +86,11 @@ func checkValid(t *testing.T, c config.Config) {
 	if c.Jobs.RetentionDays < 0 || c.Jobs.RetentionDays > 36500 {
 		t.Fatalf("accepted jobs.retention_days %d", c.Jobs.RetentionDays)
 	}
-	if c.Jobs.StallTimeout < 0 || c.Jobs.StallTimeout > 24*time.Hour {
+	if c.Jobs.StallTimeout < 0 || c.Jobs.StallTimeout > 24*time.Hour || c.Jobs.StallTimeout > 0 && c.Jobs.StallTimeout < time.Second {
 		t.Fatalf("accepted jobs.stall_timeout %v", c.Jobs.StallTimeout)
 	}
 	for kind, d := range c.Jobs.StallTimeouts {
-		if !validKind(kind) || d < 0 || d > 24*time.Hour {
+		if !validKind(kind) || d < 0 || d > 24*time.Hour || d > 0 && d < time.Second {
 			t.Fatalf("accepted jobs.stall_timeouts entry %q = %v", kind, d)
 		}
 	}

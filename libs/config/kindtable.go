@@ -80,7 +80,7 @@ func kindTableSpec[V any](k Key, field func(*Config) *map[string]V, entry spec[V
 				raw := table[kind]
 				v, err := entry.decode(raw)
 				if err != nil {
-					return nil, &entryError{entry: kind, value: tomlLiteral(raw), msg: err.Error()}
+					return nil, &entryError{entry: kind, value: tomlLiteral(raw), msg: err.Error() + dottedKindHint(kind, raw)}
 				}
 				if err := store(out, kind, tomlLiteral(raw), v); err != nil {
 					return nil, err
@@ -113,6 +113,32 @@ func kindTableSpec[V any](k Key, field func(*Config) *map[string]V, entry spec[V
 			return "{ " + strings.Join(parts, ", ") + " }"
 		},
 	}
+}
+
+// dottedKindHint explains an entry that TOML read as a table because its
+// dotted kind was not quoted (`test.sleep = 1` is the table test with key
+// sleep): it returns "; kind names with a dot must be quoted: "test.sleep"
+// = 1", naming the first such kind, or "" when raw is no table.
+func dottedKindHint(kind string, raw any) string {
+	for {
+		table, ok := raw.(map[string]any)
+		if !ok {
+			break
+		}
+		if len(table) == 0 {
+			return ""
+		}
+		keys := make([]string, 0, len(table))
+		for k := range table {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		kind, raw = kind+"."+keys[0], table[keys[0]]
+	}
+	if !strings.Contains(kind, ".") {
+		return ""
+	}
+	return fmt.Sprintf("; kind names with a dot must be quoted: %s = %s", strconv.Quote(kind), tomlLiteral(raw))
 }
 
 func nilIfEmpty[V any](m map[string]V) map[string]V {

@@ -16,6 +16,11 @@ const packagedDatabasePath = "/var/lib/vpo/library.db"
 // maxWorkers bounds jobs.workers (and each of jobs.limits).
 const maxWorkers = 256
 
+// minStallTimeout is the shortest non-zero jobs.stall_timeout (and entry
+// of jobs.stall_timeouts): a shorter one fails every job before its first
+// progress report.
+const minStallTimeout = time.Second
+
 // maxStallTimeout bounds jobs.stall_timeout and jobs.stall_timeouts.
 const maxStallTimeout = 24 * time.Hour
 

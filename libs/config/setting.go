@@ -150,15 +150,15 @@ func settings() []setting {
 		}, func(c *Config) *int { return &c.Jobs.RetentionDays }, 0, maxRetentionDays),
 		zeroDurationSpec(Key{
 			Name: "jobs.stall_timeout", Env: "VPO_JOBS_STALL_TIMEOUT",
-			Help: `How long a running job may go without reporting progress before it is cancelled and failed as stalled (then retried while it has attempts left); "0s" turns stall detection off.`,
+			Help: `How long a running job may go without reporting progress before it is cancelled and failed as stalled (then retried while it has attempts left), 1s to 24h; "0s" turns stall detection off.`,
 			Live: true,
-		}, func(c *Config) *time.Duration { return &c.Jobs.StallTimeout }, maxStallTimeout),
+		}, func(c *Config) *time.Duration { return &c.Jobs.StallTimeout }, minStallTimeout, maxStallTimeout),
 		kindTableSpec(Key{
 			Name: "jobs.stall_timeouts", Env: "VPO_JOBS_STALL_TIMEOUTS",
 			Help: `Per job kind overrides of stall_timeout, e.g. { transcode = "30m" }; "0s" turns stall detection off for a kind; "transcode=30m,scan=5m" in the environment.`,
 			Live: true,
 		}, func(c *Config) *map[string]time.Duration { return &c.Jobs.StallTimeouts },
-			zeroDurationSpec(Key{}, func(c *Config) *time.Duration { return &c.Jobs.StallTimeout }, maxStallTimeout)),
+			zeroDurationSpec(Key{}, func(c *Config) *time.Duration { return &c.Jobs.StallTimeout }, minStallTimeout, maxStallTimeout)),
 		kindTableSpec(Key{
 			Name: "jobs.limits", Env: "VPO_JOBS_LIMITS",
 			Help: `Most jobs of a kind run at once on this node, e.g. { transcode = 1 } so that one encode runs while other workers scan and apply; kinds not listed are bounded only by workers; "transcode=1,scan=2" in the environment.`,
@@ -189,7 +189,7 @@ func settings() []setting {
 			Name: "policies.min_file_age", Env: "VPO_POLICIES_MIN_FILE_AGE",
 			Help: `How long a file must have been unchanged before a policy touches it ("still changing" otherwise); "0s" turns the check off.`,
 			Live: true,
-		}, func(c *Config) *time.Duration { return &c.Policies.MinFileAge }, 24*time.Hour),
+		}, func(c *Config) *time.Duration { return &c.Policies.MinFileAge }, 0, 24*time.Hour),
 		boolSpec(Key{
 			Name: "policies.require_approval", Env: "VPO_POLICIES_REQUIRE_APPROVAL",
 			Help: "Stores each non-empty plan as pending until an operator approves or rejects it, instead of applying it.",
@@ -243,8 +243,8 @@ func intSpec(k Key, field func(*Config) *int, lo, hi int) spec[int] {
 	}
 }
 
-// zeroDurationSpec accepts durations in [0, hi].
-func zeroDurationSpec(k Key, field func(*Config) *time.Duration, hi time.Duration) spec[time.Duration] {
+// zeroDurationSpec accepts 0 (off) and durations in [lo, hi] (lo may be 0).
+func zeroDurationSpec(k Key, field func(*Config) *time.Duration, lo, hi time.Duration) spec[time.Duration] {
 	s := durationSpec(k, field, 0, hi)
 	positive, decodePositive := s.parse, s.decode
 	s.parse = func(raw string) (time.Duration, error) {
@@ -263,6 +263,9 @@ func zeroDurationSpec(k Key, field func(*Config) *time.Duration, hi time.Duratio
 		return decodePositive(v)
 	}
 	s.check = func(v time.Duration, _ string) (time.Duration, error) {
+		if lo > 0 && v != 0 && (v < lo || v > hi) {
+			return 0, fmt.Errorf("must be 0s (off) or between %s and %s", formatDuration(lo), formatDuration(hi))
+		}
 		if v < 0 || v > hi {
 			return 0, fmt.Errorf("must be between 0s and %s", formatDuration(hi))
 		}

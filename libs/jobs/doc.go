@@ -24,9 +24,15 @@
 //
 // A handler that reports no progress for the stall timeout of its kind
 // (SetStallTimeouts; default 10m) is cancelled and its job failed as
-// stalled, to be retried while it has attempts left. Limits (SetLimits)
-// bound how many jobs of a kind run at once: a kind at its limit is left
-// out of claims, so it never holds up other kinds.
+// stalled, to be retried while it has attempts left. A job whose
+// cancellation was requested ends cancelled, whatever its handler returns.
+// A handler cancelled as stalled or by its user that has not returned
+// after ShutdownGrace is abandoned: its job ends (failed as stalled, or
+// cancelled) and its worker is free, but until it returns it still counts
+// for its job (no other handler of the job starts here) and for the limit
+// of its kind. Limits (SetLimits) bound how many jobs of a kind run at
+// once: a kind at its limit is left out of claims, so it never holds up
+// other kinds.
 //
 // Every log line about a job carries the field job_id, and file_path when
 // the job's payload is a JSON object with a "path" string.

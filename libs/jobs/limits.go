@@ -7,9 +7,11 @@ import (
 
 // SetLimits changes the per-kind concurrency limits: limits[kind] is the
 // most jobs of that kind this pool runs at once; a kind without an entry
-// (or with one <= 0) is bounded only by Workers. A kind at its limit is not
-// claimed, and never keeps other kinds from being claimed. Lowering a limit
-// does not interrupt running jobs. limits is copied.
+// (or with one <= 0) is bounded only by Workers. A handler abandoned after
+// ignoring its cancellation counts for its kind until it returns. A kind
+// at its limit is not claimed, and never keeps other kinds from being
+// claimed. Lowering a limit does not interrupt running jobs. limits is
+// copied.
 func (p *Pool) SetLimits(limits map[string]int) {
 	p.mu.Lock()
 	p.kindLimits = maps.Clone(limits)

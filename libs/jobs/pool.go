@@ -54,7 +54,8 @@ type PoolOptions struct {
 	RecoverInterval time.Duration
 	// ShutdownGrace is how long Shutdown waits, after cancelling and
 	// requeueing the jobs still running at its deadline, for their handlers
-	// to return before abandoning them. Default 1s.
+	// to return before abandoning them; handlers cancelled as stalled or
+	// by their user get as long. Default 1s.
 	ShutdownGrace time.Duration
 	// ProgressInterval is the minimum interval between two progress writes
 	// of one job. Default 1s.
@@ -345,18 +346,43 @@ func (p *Pool) waitKindSlot() bool {
 	}
 }
 
-func (p *Pool) release(kind string) {
+// release frees the worker of a run that returned. handler is nil, or
+// the handlerDone of a run that abandoned its handler: the slot of its
+// kind (SetLimits) stays taken until that handler returns, since it still
+// runs; the worker is freed at once, so that handlers that never return
+// cannot stop the pool.
+func (p *Pool) release(kind string, handler <-chan struct{}) {
 	p.mu.Lock()
 	p.active--
+	p.mu.Unlock()
+	if handler == nil {
+		p.releaseKind(kind)
+	} else {
+		p.slotFree()
+		go func() {
+			<-handler
+			p.releaseKind(kind)
+		}()
+	}
+	p.jobs.Done()
+}
+
+// releaseKind frees a slot of kind.
+func (p *Pool) releaseKind(kind string) {
+	p.mu.Lock()
 	if p.running[kind]--; p.running[kind] <= 0 {
 		delete(p.running, kind)
 	}
 	p.mu.Unlock()
+	p.slotFree()
+}
+
+// slotFree wakes dispatch when it waits for a free worker or kind slot.
+func (p *Pool) slotFree() {
 	select {
 	case p.slotFreed <- struct{}{}:
 	default:
 	}
-	p.jobs.Done()
 }
 
 func (p *Pool) recoverLoop(ctx context.Context) {
@@ -576,9 +602,12 @@ func (p *Pool) newRun(ctx context.Context, job store.Job) (*claimRun, context.Co
 // track makes r the run of its job. A run of an older claim of the same
 // job still going here (this pool claimed the job again after another
 // process recovered its expired lease, as after a suspend or SIGSTOP
-// longer than the lease) is stopped at once: it no longer holds the job.
-// That stale run is returned: r must not start its handler before the
-// stale one has returned.
+// longer than the lease, or after a handler ignoring its cancellation was
+// abandoned) is stopped at once: it no longer holds the job. That stale
+// run is returned: r must not start its handler before the stale one has
+// returned. A run stays tracked until its handler, and the stale handlers
+// it waited for, have returned (see runJob), even when the run itself
+// ended earlier.
 func (p *Pool) track(r *claimRun) (stale *claimRun) {
 	p.mu.Lock()
 	old := p.runs[r.lease.JobID]
@@ -667,15 +696,27 @@ func (p *Pool) untrack(r *claimRun) {
 // for storage (never cancelled, see Run), jctx the handler's context.
 // stale is the run of an older claim of the job still going here, or nil.
 func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
-	defer p.release(r.job.Kind)
-	abandoned := false // a stalled handler that ignored its cancellation
+	abandoned := false // a handler that ignored its cancellation
 	defer func() {
-		if !abandoned {
+		if abandoned {
+			p.release(r.job.Kind, r.handlerDone)
+		} else {
+			p.release(r.job.Kind, nil)
+		}
+	}()
+	defer func() {
+		// The run is over: a new claim of the job replacing it (see
+		// track) is no lost lease worth a warning.
+		r.lost.Do(func() { r.gone.Store(true) })
+		select {
+		case <-r.handlerDone:
 			p.untrack(r)
 			return
+		default:
 		}
-		// Tracked until its handler returns: a new claim of the job here
-		// waits for it (see track), so a job never has two handlers.
+		// Tracked until its handler (or the stale one it waited for)
+		// returns: a new claim of the job here waits for it (see track),
+		// so a job never has two handlers.
 		go func() {
 			<-r.handlerDone
 			p.untrack(r)
@@ -729,7 +770,26 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 	stallTimer := time.NewTimer(stallWait)
 	defer stallTimer.Stop()
 	stallC := stallTimer.C
-	var stallGraceC <-chan time.Time // the stalled handler's time to return
+	// A handler cancelled as stalled or by its user gets ShutdownGrace to
+	// return, then is abandoned.
+	var (
+		graceTimer *time.Timer
+		graceC     <-chan time.Time
+	)
+	defer func() {
+		if graceTimer != nil {
+			graceTimer.Stop()
+		}
+	}()
+	startGrace := func() {
+		if graceC == nil {
+			graceTimer = time.NewTimer(p.opts.ShutdownGrace)
+			graceC = graceTimer.C
+		}
+	}
+	if errors.Is(context.Cause(jctx), errCancelRequested) {
+		startGrace() // requested while waiting for a stale handler
+	}
 	// Progress is written at most once per ProgressInterval: the first
 	// report at once, later ones when the interval has passed.
 	var (
@@ -764,6 +824,7 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 		if p.renew(ctx, r) && jctx.Err() == nil {
 			log.Info("job cancellation requested: cancelling handler")
 			cancel(errCancelRequested)
+			startGrace()
 		}
 		if r.gone.Load() {
 			renewC = nil
@@ -772,6 +833,7 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 	for {
 		select {
 		case o := <-done:
+			<-r.handlerDone // closed as the handler goroutine returns
 			if o.err == nil && jctx.Err() == nil {
 				// The last report of a successful run is what its job
 				// says it did ("speed 2.1x, 00:04:00 of 00:04:00"), not
@@ -821,22 +883,29 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 			log.WithField("stall_timeout", timeout.String()).
 				Warn("job stalled: no progress reported for " + timeout.String() + ", cancelling it")
 			cancel(errStalled)
-			grace := time.NewTimer(p.opts.ShutdownGrace)
-			defer grace.Stop()
-			stallGraceC = grace.C
-		case <-stallGraceC:
+			startGrace()
+		case <-graceC:
 			// The handler ignores its cancellation: give up on it (as at
-			// shutdown) but fail the job, so it does not stay running.
+			// shutdown) but end the job, so it does not stay running. The
+			// handler still counts for its job (no other handler of the
+			// job starts here before it returns, see track) and for the
+			// limit of its kind.
 			r.end()
 			abandoned = true
-			log.WithField("grace", p.opts.ShutdownGrace.String()).
-				Warn("stalled job handler ignored cancellation: abandoned")
+			glog := log.WithField("grace", p.opts.ShutdownGrace.String())
+			if errors.Is(context.Cause(jctx), errCancelRequested) {
+				glog.Warn("cancelled job handler ignored cancellation: abandoned")
+				if !r.gone.Load() && p.write(ctx, r, "finish cancelled", func(wctx context.Context) error {
+					return p.q.FinishCancelled(wctx, r.lease, p.opts.Now())
+				}) {
+					log.Info("job cancelled")
+				}
+				return
+			}
+			glog.Warn("stalled job handler ignored cancellation: abandoned")
 			if !r.gone.Load() {
 				p.fail(ctx, r, stalledMessage(r.stalled))
 			}
-			// The run is over: a new claim of the job replacing it (see
-			// track) is no lost lease worth a warning.
-			r.lost.Do(func() { r.gone.Store(true) })
 			return
 		case <-p.interrupt:
 			r.end()
@@ -858,8 +927,10 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 			defer grace.Stop()
 			select {
 			case <-done:
+				<-r.handlerDone
 				log.Debug("interrupted job handler returned")
 			case <-grace.C:
+				abandoned = true
 				log.WithField("grace", p.opts.ShutdownGrace.String()).
 					Warn("job handler ignored cancellation: abandoned")
 			}
@@ -887,7 +958,9 @@ func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) 
 		// Whatever the handler returned: it returned because it was
 		// cancelled as stalled.
 		p.fail(ctx, r, stalledMessage(r.stalled))
-	case errors.Is(cause, errCancelRequested) && o.err != nil:
+	case errors.Is(cause, errCancelRequested):
+		// Whatever the handler returned, even success: its user asked
+		// for the job to stop.
 		if p.write(ctx, r, "finish cancelled", func(wctx context.Context) error {
 			return p.q.FinishCancelled(wctx, r.lease, p.opts.Now())
 		}) {

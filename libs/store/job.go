@@ -523,7 +523,7 @@ func (s *Store) RecoverExpired(ctx context.Context, now time.Time) (requeued, fa
 			              WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
 			finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?1 END,
 			error = 'lease of worker ' || coalesce(lease_owner, '?') || ' expired at ' || coalesce(lease_expires_at, '?'),
-			eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL
+			eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL,`+retryClearsProgress+`
 		WHERE status = 'running' AND lease_expires_at < ?1
 		RETURNING status`, formatTime(now))
 	if err != nil {

@@ -11,6 +11,16 @@ import (
 // ?2 under the claim with fencing token ?3.
 const leasedRunning = " WHERE id = ?1 AND lease_owner = ?2 AND lease_token = ?3 AND status = 'running'"
 
+// retryClearsProgress is the SET clause, for an UPDATE that puts a job
+// whose attempts are not exhausted back to queued (unless its cancellation
+// was requested), that clears the progress of the attempt that ended: the
+// retry starts from nothing. A job that ends failed or cancelled keeps it,
+// showing where it stopped. Like every expression of an UPDATE it reads the
+// row as it was before.
+const retryClearsProgress = `
+		progress_percent = CASE WHEN cancel_requested = 0 AND attempts < max_attempts THEN 0 ELSE progress_percent END,
+		progress_message = CASE WHEN cancel_requested = 0 AND attempts < max_attempts THEN '' ELSE progress_message END`
+
 // Statements on the hot path of the queue, prepared once on the writer
 // connection.
 const (
@@ -36,7 +46,7 @@ const (
 		status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
 		              WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
 		finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?4 END,
-		error = ?5, eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
+		error = ?5, eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL,` + retryClearsProgress + leasedRunning
 
 	failJobFinalSQL = `UPDATE jobs SET
 		status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'failed' END,
@@ -48,7 +58,9 @@ const (
 	requeueSQL = `UPDATE jobs SET
 		status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END,
 		finished_at = CASE WHEN cancel_requested = 1 THEN ?4 END,
-		attempts = max(attempts - 1, 0), eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL` + leasedRunning
+		attempts = max(attempts - 1, 0), eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL,
+		progress_percent = CASE WHEN cancel_requested = 1 THEN progress_percent ELSE 0 END,
+		progress_message = CASE WHEN cancel_requested = 1 THEN progress_message ELSE '' END` + leasedRunning
 
 	updateProgressSQL = "UPDATE jobs SET progress_percent = ?4, progress_message = ?5, eta_seconds = ?6" + leasedRunning
 )
