@@ -81,8 +81,17 @@ type Stream struct {
 	Title string
 	// Channels is the number of audio channels; zero for other streams.
 	Channels int
-	// Width and Height are in pixels; zero for streams without pictures.
+	// Width and Height are in pixels as stored; zero for streams without
+	// pictures. A rotated picture is shown with the sides swapped: see
+	// Rotation and DisplaySize.
 	Width, Height int
+	// Rotation is how far the picture is turned when shown, in degrees
+	// counter-clockwise from 0 to 359, as the display matrix says (ffprobe's
+	// side_data_list "rotation"; older ffprobe printed a "rotate" tag, the
+	// same turn clockwise). Phone footage filmed upright has 90 or 270.
+	// ffmpeg turns the picture when it decodes, so a re-encoded stream has
+	// the displayed size and no rotation.
+	Rotation int
 	// BitRate is the stream's own bit rate in bits per second; zero when
 	// ffprobe does not know it (Matroska files rarely say).
 	BitRate int64
@@ -98,6 +107,15 @@ type Stream struct {
 	// Commentary is true when the stream has the "comment" disposition or
 	// its title matches one of Options.CommentaryPatterns.
 	Commentary bool
+}
+
+// DisplaySize returns the stream's width and height as shown: Width and
+// Height swapped when Rotation is 90 or 270.
+func (s Stream) DisplaySize() (width, height int) {
+	if s.Rotation == 90 || s.Rotation == 270 {
+		return s.Height, s.Width
+	}
+	return s.Width, s.Height
 }
 
 // FromFFProbe reads the JSON that `ffprobe -print_format json -show_format
@@ -233,6 +251,9 @@ func stream(data any, where string, patterns []*regexp.Regexp) (Stream, error) {
 	}
 	s.Language = NormalizeLanguage(t["language"])
 	s.Title = t["title"]
+	if s.Rotation, err = rotation(o, where, t["rotate"]); err != nil {
+		return Stream{}, err
+	}
 	for _, re := range patterns {
 		if s.Title != "" && re.MatchString(s.Title) {
 			s.Commentary = true
@@ -272,7 +293,70 @@ func disposition(o map[string]any, where string, s *Stream) error {
 	return nil
 }
 
-// tags returns the string tags language and title of o's "tags", by
+// maxRotation bounds the rotation a probe may give, in degrees either way.
+const maxRotation = 1 << 20
+
+// rotation returns a stream's rotation, counter-clockwise in degrees from
+// 0 to 359: that of the first element of o's "side_data_list" with a
+// "rotation" (the display matrix), else the opposite of the "rotate" tag
+// (given as rotateTag, clockwise), else 0.
+func rotation(o map[string]any, where, rotateTag string) (int, error) {
+	deg, found := 0.0, false
+	if o["side_data_list"] != nil {
+		list, ok := o["side_data_list"].([]any)
+		if !ok {
+			return 0, fmt.Errorf("%w: %s.side_data_list: not an array", ErrProbe, where)
+		}
+		for i, e := range list {
+			at := fmt.Sprintf("%s.side_data_list[%d]", where, i)
+			sd, err := object(e, at)
+			if err != nil {
+				return 0, err
+			}
+			if sd["rotation"] == nil {
+				continue
+			}
+			text, err := numberText(sd, at, "rotation")
+			if err != nil {
+				return 0, err
+			}
+			if text == "" {
+				continue
+			}
+			if deg, err = degrees(text, at+".rotation"); err != nil {
+				return 0, err
+			}
+			found = true
+			break
+		}
+	}
+	if !found && strings.TrimSpace(rotateTag) != "" {
+		d, err := degrees(strings.TrimSpace(rotateTag), where+".tags.rotate")
+		if err != nil {
+			return 0, err
+		}
+		deg = -d
+	}
+	r := int(math.Round(deg)) % 360
+	if r < 0 {
+		r += 360
+	}
+	return r, nil
+}
+
+// degrees parses an angle of a probe; what names it in errors.
+func degrees(text, what string) (float64, error) {
+	v, err := strconv.ParseFloat(text, 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange), math.IsNaN(v):
+		return 0, fmt.Errorf("%w: %s: %q is not a number", ErrProbe, what, text)
+	case err != nil || math.Abs(v) > maxRotation:
+		return 0, fmt.Errorf("%w: %s: %s is too large (at most %d either way)", ErrProbe, what, text, maxRotation)
+	}
+	return v, nil
+}
+
+// tags returns the string tags language, title and rotate of o's "tags", by
 // lower-case name. Tag names are matched without regard to case; where a
 // tag is there under several spellings, the first in byte order wins
 // ("TITLE" before "Title" before "title"), the one libs/store keeps in a
@@ -292,8 +376,8 @@ func tags(o map[string]any, where string) (map[string]string, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	out := make(map[string]string, 2)
-	for _, want := range []string{"language", "title"} {
+	out := make(map[string]string, 3)
+	for _, want := range []string{"language", "title", "rotate"} {
 		for _, name := range names {
 			if !strings.EqualFold(name, want) || t[name] == nil {
 				continue

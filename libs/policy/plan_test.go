@@ -167,6 +167,11 @@ func TestPlanGolden(t *testing.T) {
 		{policy: "tc-container-audio.yaml", probe: "h264-1080.mkv.json"},
 		// Nothing is incompatible: a plain remux, no encode.
 		{policy: "tc-container.yaml", probe: "mp4able.mkv.json"},
+		// Phone footage stored 1920x1080 and shown upright (display
+		// matrix -90, ffprobe 5.1): planned at the size shown, 1080x1920,
+		// as ffmpeg turns it upright when it encodes.
+		{policy: "tc-hevc.yaml", probe: "rotated.mp4.json"},
+		{policy: "tc-max-720.yaml", probe: "rotated.mp4.json"},
 	}
 	for _, tt := range tests {
 		name := strings.TrimSuffix(tt.policy, ".yaml") + "__" + strings.TrimSuffix(tt.probe, ".json")

@@ -170,7 +170,7 @@ func sourceTarget(f media.File, dims bool) Target {
 		tt := TargetTrack{Source: s.Index, Type: string(s.Type), Codec: s.Codec,
 			Language: s.Language, Title: s.Title, Default: s.Default, Forced: s.Forced}
 		if dims && s.Type == media.StreamVideo {
-			tt.Width, tt.Height = s.Width, s.Height
+			tt.Width, tt.Height = s.DisplaySize()
 		}
 		t.Tracks = append(t.Tracks, tt)
 	}
@@ -235,7 +235,8 @@ func newPlanner(p *Policy, f media.File) *planner {
 	for i := range f.Streams {
 		s := &f.Streams[i]
 		t := &all[i]
-		*t = track{s: s, codec: s.Codec, width: s.Width, height: s.Height, title: s.Title, def: s.Default, forced: s.Forced, commentary: s.Commentary}
+		w, h := s.DisplaySize()
+		*t = track{s: s, codec: s.Codec, width: w, height: h, title: s.Title, def: s.Default, forced: s.Forced, commentary: s.Commentary}
 		if s.Type == media.StreamAudio {
 			t.sfx = isSFX(s.Title)
 			t.music = !t.sfx && isMusic(s.Title)

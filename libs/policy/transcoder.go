@@ -76,7 +76,8 @@ func (pl *planner) notes() []string {
 // result's codec and size, recording the change with reason.
 func (pl *planner) setEncode(ph *Phase, t *track, enc *Encode, width, height int, reason string) {
 	t.encode = enc
-	t.codec, t.width, t.height = t.s.Codec, t.s.Width, t.s.Height
+	shownW, shownH := t.s.DisplaySize()
+	t.codec, t.width, t.height = t.s.Codec, shownW, shownH
 	kind := ChangeTranscodeAudio
 	if t.s.Type == media.StreamVideo {
 		kind = ChangeTranscodeVideo
@@ -85,12 +86,22 @@ func (pl *planner) setEncode(ph *Phase, t *track, enc *Encode, width, height int
 	if enc != nil {
 		t.codec, t.width, t.height = enc.Codec, width, height
 		if kind == ChangeTranscodeVideo {
-			from, to = describeVideo(t.s.Codec, t.s.Width, t.s.Height), describeVideo(enc.Codec, width, height)
+			from, to = describeVideo(t.s.Codec, shownW, shownH), describeVideo(enc.Codec, width, height)
 		} else {
 			from, to = orUnknown(t.s.Codec), enc.Codec+" "+formatBitrate(enc.Bitrate)
 		}
 	}
 	pl.add(ph, kind, t, attrEncode, from, to, reason)
+}
+
+// shown says, for a picture shown turned by a quarter, that its size is
+// the displayed one: " as shown (stored 1920x1080, rotated 90°)"; "" for
+// other pictures.
+func shown(s *media.Stream) string {
+	if w, h := s.DisplaySize(); w == s.Width && h == s.Height {
+		return ""
+	}
+	return fmt.Sprintf(" as shown (stored %dx%d, rotated %d°)", s.Width, s.Height, s.Rotation)
 }
 
 // describeVideo prints a video stream as "h264 1920x1080" ("h264" when
@@ -130,8 +141,11 @@ func (pl *planner) transcodeVideo(ph *Phase, t *track, vt *VideoTranscode, sever
 			t.note(ph, "%stranscode.video.skip_if.bitrate_under: the video's bit rate is unknown, so the condition does not hold and the video is not skipped", who)
 		}
 	}
+	// ffmpeg turns a rotated picture upright when it decodes it: the
+	// encode works on the size as shown.
+	shownW, shownH := t.s.DisplaySize()
 	boxW, boxH, boxName := videoBox(vt)
-	width, height, scale := scaleDown(t.s.Width, t.s.Height, boxW, boxH)
+	width, height, scale := scaleDown(shownW, shownH, boxW, boxH)
 	sameCodec := sameVideoCodec(t.s.Codec, vt.To)
 	if sameCodec && !scale {
 		within := ""
@@ -147,7 +161,7 @@ func (pl *planner) transcodeVideo(ph *Phase, t *track, vt *VideoTranscode, sever
 		reasons = append(reasons, fmt.Sprintf("%s is %s and transcode.video.to is %s", t.describe(), orUnknown(t.s.Codec), vt.To))
 	}
 	if scale {
-		reasons = append(reasons, fmt.Sprintf("%s is %dx%d, larger than %s", t.describe(), t.s.Width, t.s.Height, boxName))
+		reasons = append(reasons, fmt.Sprintf("%s is %dx%d%s, larger than %s", t.describe(), shownW, shownH, shown(t.s), boxName))
 	}
 	enc := &Encode{Codec: vt.To, CRF: vt.CRF, Preset: vt.Preset, Tune: vt.Tune,
 		Bitrate: vt.TargetBitrate, MinBitrate: vt.MinBitrate, MaxBitrate: vt.MaxBitrate,
@@ -181,9 +195,10 @@ func (pl *planner) skipIf(t *track, si *SkipIf) (skip bool, why []string, unknow
 	}
 	if si.ResolutionWithin != "" {
 		w, h, _ := resolutionBox(si.ResolutionWithin)
-		within := s.Width > 0 && s.Height > 0 && s.Width <= w && s.Height <= h
+		sw, sh := s.DisplaySize()
+		within := sw > 0 && sh > 0 && sw <= w && sh <= h
 		skip = skip && within
-		why = append(why, fmt.Sprintf("skip_if.resolution_within: %dx%d is within %s", s.Width, s.Height, si.ResolutionWithin))
+		why = append(why, fmt.Sprintf("skip_if.resolution_within: %dx%d%s is within %s", sw, sh, shown(s), si.ResolutionWithin))
 	}
 	if si.BitrateUnder > 0 {
 		rate, whose := s.BitRate, ""

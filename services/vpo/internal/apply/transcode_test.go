@@ -18,6 +18,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/proc"
@@ -528,4 +529,55 @@ func TestTranscodeAV1(t *testing.T) {
 		t.Errorf("warnings logged:\n%s", logged.String())
 	}
 	assertClean(t, filepath.Dir(path), jdir)
+}
+
+// TestTranscodeRotatedClip: phone footage (stored 320x240, shown upright
+// by its display matrix) is planned at the size shown; ffmpeg turns it
+// upright when it encodes, so the scaled result is 120x160 with no
+// rotation and passes verification.
+func TestTranscodeRotatedClip(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.mp4")
+	makeClip(t, plain, "320x240", 1, false)
+	path := filepath.Join(dir, "phone.mp4")
+	res, err := proc.Run(context.Background(), proc.Cmd{Path: "ffmpeg", MaxStderr: 8 << 10,
+		Args: []string{"-nostdin", "-v", "error", "-y", "-i", plain, "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=270", path}})
+	if err == nil && res.Exit != nil {
+		err = fmt.Errorf("%v: %s", res.Exit, res.Stderr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, jdir := newExecutor(t, nil)
+	src, _, err := e.Probe(context.Background(), path, media.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := src.Streams[0]; v.Rotation != 270 || v.Width != 320 {
+		t.Fatalf("source video %+v, want 320x240 rotated 270", v)
+	}
+	p, err := policy.Parse("phone.yaml", []byte("schema_version: 13\nphases:\n  - name: shrink\n    transcode:\n      video: {to: h264, preset: ultrafast, max_height: 160}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := p.Plan(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tt := plan.Target.Tracks[0]; tt.Width != 120 || tt.Height != 160 {
+		t.Fatalf("target video %dx%d, want 120x160", tt.Width, tt.Height)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := apply.Request{Path: path, Source: src, SourceSize: st.Size(), SourceMTime: st.ModTime(), Plan: plan}
+	if _, err := e.Apply(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	got := probeCheck(t, e, path, plan.Target, src)
+	if v := got.Streams[0]; v.Width != 120 || v.Height != 160 || v.Rotation != 0 {
+		t.Errorf("result video %+v, want 120x160 upright", v)
+	}
+	assertClean(t, dir, jdir)
 }
