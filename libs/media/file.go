@@ -59,6 +59,11 @@ type File struct {
 	BitRate int64
 	// Streams are in the order ffprobe printed them.
 	Streams []Stream
+	// Brand is the major_brand tag of an MP4-family file, trimmed ("isom",
+	// "qt" for a QuickTime .mov); empty when there is none. ffprobe names
+	// mov and mp4 alike ("mov,mp4,m4a,3gp,3g2,mj2"): the brand tells them
+	// apart.
+	Brand string
 	// StreamsDropped counts the streams a reduced stored probe left out
 	// (its "vpo_streams_dropped"); zero for ffprobe's own output.
 	StreamsDropped int
@@ -71,6 +76,9 @@ type Stream struct {
 	Type  StreamType
 	// Codec is ffprobe's codec_name ("h264", "aac"), empty when unknown.
 	Codec string
+	// Tag is ffprobe's codec_tag_string ("avc1", "tmcd" for a QuickTime
+	// timecode track), empty when the stream has none ("[0][0][0][0]").
+	Tag string
 	// Profile is ffprobe's profile ("High", "DTS-HD MA"), empty when
 	// unknown.
 	Profile string
@@ -172,6 +180,11 @@ func (r *Reader) Read(data []byte) (File, error) {
 	if f.BitRate, err = integer(format, "format", "bit_rate", math.MaxInt64); err != nil {
 		return File{}, err
 	}
+	ft, err := tags(format, "format", "major_brand")
+	if err != nil {
+		return File{}, err
+	}
+	f.Brand = strings.TrimSpace(ft["major_brand"])
 	dropped, err := integer(top, "probe", "vpo_streams_dropped", math.MaxInt32)
 	if err != nil {
 		return File{}, err
@@ -223,6 +236,12 @@ func stream(data any, where string, patterns []*regexp.Regexp) (Stream, error) {
 	if s.Profile, err = str(o, where, "profile"); err != nil {
 		return Stream{}, err
 	}
+	if s.Tag, err = str(o, where, "codec_tag_string"); err != nil {
+		return Stream{}, err
+	}
+	if s.Tag == "[0][0][0][0]" {
+		s.Tag = ""
+	}
 	if s.BitRate, err = integer(o, where, "bit_rate", math.MaxInt64); err != nil {
 		return Stream{}, err
 	}
@@ -245,7 +264,7 @@ func stream(data any, where string, patterns []*regexp.Regexp) (Stream, error) {
 	if err := disposition(o, where, &s); err != nil {
 		return Stream{}, err
 	}
-	t, err := tags(o, where)
+	t, err := tags(o, where, "language", "title", "rotate")
 	if err != nil {
 		return Stream{}, err
 	}
@@ -356,13 +375,13 @@ func degrees(text, what string) (float64, error) {
 	return v, nil
 }
 
-// tags returns the string tags language, title and rotate of o's "tags", by
+// tags returns the string tags wanted (lower-case names) of o's "tags", by
 // lower-case name. Tag names are matched without regard to case; where a
 // tag is there under several spellings, the first in byte order wins
 // ("TITLE" before "Title" before "title"), the one libs/store keeps in a
 // reduced probe, so a file and its stored probe read the same. Other tags
 // are not read, and a null tag is left out.
-func tags(o map[string]any, where string) (map[string]string, error) {
+func tags(o map[string]any, where string, wanted ...string) (map[string]string, error) {
 	if o["tags"] == nil {
 		return nil, nil
 	}
@@ -376,8 +395,8 @@ func tags(o map[string]any, where string) (map[string]string, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	out := make(map[string]string, 3)
-	for _, want := range []string{"language", "title", "rotate"} {
+	out := make(map[string]string, len(wanted))
+	for _, want := range wanted {
 		for _, name := range names {
 			if !strings.EqualFold(name, want) || t[name] == nil {
 				continue

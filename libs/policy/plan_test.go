@@ -172,6 +172,16 @@ func TestPlanGolden(t *testing.T) {
 		// as ffmpeg turns it upright when it encodes.
 		{policy: "tc-hevc.yaml", probe: "rotated.mp4.json"},
 		{policy: "tc-max-720.yaml", probe: "rotated.mp4.json"},
+		// An mp4 with an mjpeg cover and timecode (tmcd) tracks, as
+		// ffmpeg 5.1 writes it: a re-encode copies the cover and drops
+		// the timecode tracks, saying why, instead of failing.
+		{policy: "tc-hevc.yaml", probe: "cover-timecode.mp4.json"},
+		{policy: "tc-audio.yaml", probe: "cover-timecode.mp4.json"},
+		// A QuickTime .mov is called mov, not mp4.
+		{policy: "tc-hevc.yaml", probe: "timecode.mov.json"},
+		// Without a re-encode the timecode tracks still refuse the file
+		// (ffmpeg cannot copy them); the cover is not refused.
+		{policy: "track-order.yaml", probe: "cover-timecode.mp4.json", wantErr: policy.ErrIncompatibleCodec},
 	}
 	for _, tt := range tests {
 		name := strings.TrimSuffix(tt.policy, ".yaml") + "__" + strings.TrimSuffix(tt.probe, ".json")

@@ -270,7 +270,7 @@ func (pl *planner) encodeUnfitAudio(ph *Phase, target string) {
 		enc = Encode{Codec: tc.Audio.To, Bitrate: tc.Audio.Bitrate}
 	}
 	for _, t := range pl.of(media.StreamAudio) {
-		if fits(target, media.StreamAudio, t.codec) {
+		if t.fits(target) {
 			continue
 		}
 		e := enc
@@ -289,21 +289,40 @@ func (pl *planner) encodes() bool {
 	return false
 }
 
-// dropUnfit removes the subtitle tracks and attachments the target
-// container cannot hold, saying why. It runs for a file that is
-// re-encoded anyway (ffmpeg writes it), where losing them beats failing
-// the encode; the other tracks still have to fit.
+// dropUnfit removes the subtitle tracks, attachments and data tracks
+// (such as a QuickTime timecode) the target container cannot hold,
+// saying why. It runs for a file that is re-encoded anyway (ffmpeg
+// writes it), where losing them beats failing the encode; the other
+// tracks still have to fit.
 func (pl *planner) dropUnfit(ph *Phase, target string) {
+	name := pl.name(target)
 	for _, t := range pl.tracks {
-		if fits(target, t.s.Type, t.codec) {
+		if t.fits(target) {
 			continue
 		}
 		switch t.s.Type {
 		case media.StreamSubtitle:
-			pl.remove(ph, t, fmt.Sprintf("%s: %s cannot hold %s subtitles", t.describe(), target, orUnknown(t.codec)))
+			pl.remove(ph, t, fmt.Sprintf("%s: %s cannot hold %s subtitles", t.describe(), name, orUnknown(t.codec)))
 		case media.StreamAttachment:
-			pl.remove(ph, t, fmt.Sprintf("%s: %s cannot hold attachments", t.describe(), target))
+			pl.remove(ph, t, fmt.Sprintf("%s: %s cannot hold attachments", t.describe(), name))
+		case media.StreamData:
+			what := "a data track"
+			if t.s.Tag == "tmcd" {
+				what = "a timecode (tmcd) data track"
+			}
+			pl.remove(ph, t, fmt.Sprintf("%s: %s cannot keep %s when ffmpeg re-encodes the file", t.describe(), name, what))
 		}
 	}
 	pl.compact()
+}
+
+// fits reports whether t, as the phases left it, can be copied into
+// container: by its codec, or as cover art (an mjpeg or png picture with
+// the attached_pic disposition), which ffmpeg copies into mp4 and mkv.
+func (t *track) fits(container string) bool {
+	if fits(container, t.s.Type, t.codec) {
+		return true
+	}
+	cover := t.s.Type == media.StreamVideo && t.s.AttachedPic && t.encode == nil && (t.codec == "mjpeg" || t.codec == "png")
+	return cover && (container == ContainerMP4 || container == ContainerMKV)
 }

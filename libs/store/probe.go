@@ -33,8 +33,8 @@ const (
 // matched without regard to case (Matroska writes them in upper case).
 var (
 	probeFormatFields = []string{"format_name", "duration", "size", "bit_rate", "nb_streams", "start_time"}
-	probeFormatTags   = []string{"title", "encoder"}
-	probeStreamFields = []string{"index", "codec_type", "codec_name", "profile", "width", "height",
+	probeFormatTags   = []string{"title", "encoder", "major_brand"}
+	probeStreamFields = []string{"index", "codec_type", "codec_name", "codec_tag_string", "profile", "width", "height",
 		"pix_fmt", "channels", "channel_layout", "sample_rate", "bit_rate", "duration"}
 	probeStreamTags = []string{"language", "title", "handler_name", "rotate"}
 	// probeDispositions are the disposition flags kept, each 0 or 1.
