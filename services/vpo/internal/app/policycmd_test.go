@@ -451,3 +451,32 @@ func TestPolicyPlan(t *testing.T) {
 		t.Errorf("a.mkv changed: %q, %v", b, err)
 	}
 }
+
+// TestPolicyCheckTranscodeTargets: `vpo policy check` refuses, at the
+// value's line, audio targets vpo does not encode and a tune the target
+// encoder lacks, instead of saying ok and letting the job fail.
+func TestPolicyCheckTranscodeTargets(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, "policies")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + home, "VPO_POLICIES_DIR=" + dir}
+	for _, tc := range []struct{ name, body, stderr string }{
+		{"dts", "      audio:\n        to: dts\n", "DIR/dts.yaml:6: phases[0].transcode.audio.to: dts is not supported by vpo yet (use aac, ac3, eac3, flac, opus, mp3)\n"},
+		{"pcm", "      audio: {to: pcm_s16le}\n", "DIR/pcm.yaml:5: phases[0].transcode.audio.to: pcm_s16le is not supported by vpo yet (use aac, ac3, eac3, flac, opus, mp3)\n"},
+		{"film", "      video:\n        to: hevc\n        tune: film\n",
+			`DIR/film.yaml:7: phases[0].transcode.video.tune: "film" is not one of animation, grain, fastdecode, zerolatency, psnr, ssim for hevc` + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "schema_version: 13\nphases:\n  - name: t\n    transcode:\n" + tc.body
+			if err := os.WriteFile(filepath.Join(dir, tc.name+".yaml"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runPolicies(t, env, "policy", "check", tc.name)
+			if errs = strings.ReplaceAll(errs, dir, "DIR"); code != app.ExitConfig || out != "" || errs != tc.stderr {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit %d, stderr:\n%s", code, out, errs, app.ExitConfig, tc.stderr)
+			}
+		})
+	}
+}
