@@ -123,8 +123,8 @@ type Encode struct {
 	Preset string `json:"preset,omitempty"`
 	Tune   string `json:"tune,omitempty"`
 	// Bitrate is the target bitrate in bits per second (video
-	// target_bitrate, or audio bitrate); MinBitrate and MaxBitrate bound
-	// a video encode. 0 = not set.
+	// target_bitrate, or audio bitrate; none for lossless flac and pcm);
+	// MinBitrate and MaxBitrate bound a video encode. 0 = not set.
 	Bitrate    int64 `json:"bitrate,omitempty"`
 	MinBitrate int64 `json:"min_bitrate,omitempty"`
 	MaxBitrate int64 `json:"max_bitrate,omitempty"`

@@ -177,6 +177,8 @@ func TestPlanGolden(t *testing.T) {
 		// the timecode tracks, saying why, instead of failing.
 		{policy: "tc-hevc.yaml", probe: "cover-timecode.mp4.json"},
 		{policy: "tc-audio.yaml", probe: "cover-timecode.mp4.json"},
+		// flac is lossless: encoded with no bit rate.
+		{policy: "tc-flac.yaml", probe: "h264-1080.mkv.json"},
 		// A QuickTime .mov is called mov, not mp4.
 		{policy: "tc-hevc.yaml", probe: "timecode.mov.json"},
 		// Without a re-encode the timecode tracks still refuse the file

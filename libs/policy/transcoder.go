@@ -88,7 +88,10 @@ func (pl *planner) setEncode(ph *Phase, t *track, enc *Encode, width, height int
 		if kind == ChangeTranscodeVideo {
 			from, to = describeVideo(t.s.Codec, shownW, shownH), describeVideo(enc.Codec, width, height)
 		} else {
-			from, to = orUnknown(t.s.Codec), enc.Codec+" "+formatBitrate(enc.Bitrate)
+			from, to = orUnknown(t.s.Codec), enc.Codec
+			if enc.Bitrate > 0 {
+				to += " " + formatBitrate(enc.Bitrate)
+			}
 		}
 	}
 	pl.add(ph, kind, t, attrEncode, from, to, reason)
@@ -257,7 +260,16 @@ func (pl *planner) transcodeAudio(ph *Phase, t *track, at *AudioTranscode) {
 	}
 	reason := fmt.Sprintf("%s is %s, not in transcode.audio.preserve %s, and transcode.audio.to is %s",
 		t.describe(), orUnknown(t.s.Codec), languageList(at.Preserve), at.To)
-	pl.setEncode(ph, t, &Encode{Codec: at.To, Bitrate: at.Bitrate}, 0, 0, reason)
+	pl.setEncode(ph, t, audioEncode(at.To, at.Bitrate), 0, 0, reason)
+}
+
+// audioEncode encodes audio to codec at bitrate, or with no bit rate for
+// a lossless codec (flac, pcm), whose size follows from the sound.
+func audioEncode(codec string, bitrate int64) *Encode {
+	if codec == "flac" || strings.HasPrefix(codec, "pcm") {
+		bitrate = 0
+	}
+	return &Encode{Codec: codec, Bitrate: bitrate}
 }
 
 // encodeUnfitAudio encodes the audio tracks the target container cannot
@@ -267,7 +279,7 @@ func (pl *planner) transcodeAudio(ph *Phase, t *track, at *AudioTranscode) {
 func (pl *planner) encodeUnfitAudio(ph *Phase, target string) {
 	enc := Encode{Codec: "aac", Bitrate: 192_000}
 	if tc := ph.Transcode; tc != nil && tc.Audio != nil && fits(target, media.StreamAudio, tc.Audio.To) {
-		enc = Encode{Codec: tc.Audio.To, Bitrate: tc.Audio.Bitrate}
+		enc = *audioEncode(tc.Audio.To, tc.Audio.Bitrate)
 	}
 	for _, t := range pl.of(media.StreamAudio) {
 		if t.fits(target) {

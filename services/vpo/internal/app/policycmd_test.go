@@ -364,6 +364,34 @@ func TestPolicyPlan(t *testing.T) {
 		}
 	})
 
+	t.Run("notes and lossless audio", func(t *testing.T) {
+		// A transcode skip_if skipped says why in text mode too, and an
+		// encode to flac has no bit rate.
+		src := "schema_version: 13\nphases:\n  - name: x\n    transcode:\n      video:\n        to: hevc\n        skip_if: {codec_matches: [h264]}\n      audio: {to: flac}\n"
+		if err := os.WriteFile(filepath.Join(pdir, "lossless.yaml"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(filepath.Join(pdir, "lossless.yaml"))
+		code, out, errs := runPolicies(t, env, "policy", "plan", "lossless", filepath.Join(media, "b.mkv"))
+		want := "M/b.mkv\n" +
+			"    transcode_audio  track 1 (audio)  x: \"aac\" → \"flac\": audio track 1 (eng) is aac, not in transcode.audio.preserve [truehd dts-hd flac pcm_s24le], and transcode.audio.to is flac\n" +
+			"    note: phase \"x\": transcode skipped: skip_if.codec_matches: the video is h264\n" +
+			"1 file: 1 with changes, 0 without, 0 skipped, 0 failed\n"
+		if got := strings.ReplaceAll(out, media, "M"); code != 0 || got != want {
+			t.Errorf("exit %d, stdout:\n%s%s\nwant:\n%s", code, got, errs, want)
+		}
+		src = "schema_version: 13\nphases:\n  - name: x\n    transcode:\n      video:\n        to: hevc\n        skip_if: {codec_matches: [h264]}\n"
+		if err := os.WriteFile(filepath.Join(pdir, "lossless.yaml"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs = runPolicies(t, env, "policy", "plan", "lossless", filepath.Join(media, "b.mkv"))
+		want = "M/b.mkv\n    no changes\n    note: phase \"x\": transcode skipped: skip_if.codec_matches: the video is h264\n" +
+			"1 file: 0 with changes, 1 without, 0 skipped, 0 failed\n"
+		if got := strings.ReplaceAll(out, media, "M"); code != 0 || got != want {
+			t.Errorf("exit %d, stdout:\n%s%s\nwant:\n%s", code, got, errs, want)
+		}
+	})
+
 	t.Run("root is a link", func(t *testing.T) {
 		link := filepath.Join(home, "link")
 		if err := os.Symlink(media, link); err != nil {
