@@ -59,6 +59,11 @@ type File struct {
 	BitRate int64
 	// Streams are in the order ffprobe printed them.
 	Streams []Stream
+	// Brand is the major_brand tag of an MP4-family file, trimmed ("isom",
+	// "qt" for a QuickTime .mov); empty when there is none. ffprobe names
+	// mov and mp4 alike ("mov,mp4,m4a,3gp,3g2,mj2"): the brand tells them
+	// apart.
+	Brand string
 	// StreamsDropped counts the streams a reduced stored probe left out
 	// (its "vpo_streams_dropped"); zero for ffprobe's own output.
 	StreamsDropped int
@@ -71,6 +76,9 @@ type Stream struct {
 	Type  StreamType
 	// Codec is ffprobe's codec_name ("h264", "aac"), empty when unknown.
 	Codec string
+	// Tag is ffprobe's codec_tag_string ("avc1", "tmcd" for a QuickTime
+	// timecode track), empty when the stream has none ("[0][0][0][0]").
+	Tag string
 	// Profile is ffprobe's profile ("High", "DTS-HD MA"), empty when
 	// unknown.
 	Profile string
@@ -81,8 +89,17 @@ type Stream struct {
 	Title string
 	// Channels is the number of audio channels; zero for other streams.
 	Channels int
-	// Width and Height are in pixels; zero for streams without pictures.
+	// Width and Height are in pixels as stored; zero for streams without
+	// pictures. A rotated picture is shown with the sides swapped: see
+	// Rotation and DisplaySize.
 	Width, Height int
+	// Rotation is how far the picture is turned when shown, in degrees
+	// counter-clockwise from 0 to 359, as the display matrix says (ffprobe's
+	// side_data_list "rotation"; older ffprobe printed a "rotate" tag, the
+	// same turn clockwise). Phone footage filmed upright has 90 or 270.
+	// ffmpeg turns the picture when it decodes, so a re-encoded stream has
+	// the displayed size and no rotation.
+	Rotation int
 	// BitRate is the stream's own bit rate in bits per second; zero when
 	// ffprobe does not know it (Matroska files rarely say).
 	BitRate int64
@@ -98,6 +115,15 @@ type Stream struct {
 	// Commentary is true when the stream has the "comment" disposition or
 	// its title matches one of Options.CommentaryPatterns.
 	Commentary bool
+}
+
+// DisplaySize returns the stream's width and height as shown: Width and
+// Height swapped when Rotation is 90 or 270.
+func (s Stream) DisplaySize() (width, height int) {
+	if s.Rotation == 90 || s.Rotation == 270 {
+		return s.Height, s.Width
+	}
+	return s.Width, s.Height
 }
 
 // FromFFProbe reads the JSON that `ffprobe -print_format json -show_format
@@ -154,6 +180,11 @@ func (r *Reader) Read(data []byte) (File, error) {
 	if f.BitRate, err = integer(format, "format", "bit_rate", math.MaxInt64); err != nil {
 		return File{}, err
 	}
+	ft, err := tags(format, "format", "major_brand")
+	if err != nil {
+		return File{}, err
+	}
+	f.Brand = strings.TrimSpace(ft["major_brand"])
 	dropped, err := integer(top, "probe", "vpo_streams_dropped", math.MaxInt32)
 	if err != nil {
 		return File{}, err
@@ -205,6 +236,12 @@ func stream(data any, where string, patterns []*regexp.Regexp) (Stream, error) {
 	if s.Profile, err = str(o, where, "profile"); err != nil {
 		return Stream{}, err
 	}
+	if s.Tag, err = str(o, where, "codec_tag_string"); err != nil {
+		return Stream{}, err
+	}
+	if s.Tag == "[0][0][0][0]" {
+		s.Tag = ""
+	}
 	if s.BitRate, err = integer(o, where, "bit_rate", math.MaxInt64); err != nil {
 		return Stream{}, err
 	}
@@ -227,12 +264,15 @@ func stream(data any, where string, patterns []*regexp.Regexp) (Stream, error) {
 	if err := disposition(o, where, &s); err != nil {
 		return Stream{}, err
 	}
-	t, err := tags(o, where)
+	t, err := tags(o, where, "language", "title", "rotate")
 	if err != nil {
 		return Stream{}, err
 	}
 	s.Language = NormalizeLanguage(t["language"])
 	s.Title = t["title"]
+	if s.Rotation, err = rotation(o, where, t["rotate"]); err != nil {
+		return Stream{}, err
+	}
 	for _, re := range patterns {
 		if s.Title != "" && re.MatchString(s.Title) {
 			s.Commentary = true
@@ -272,13 +312,76 @@ func disposition(o map[string]any, where string, s *Stream) error {
 	return nil
 }
 
-// tags returns the string tags language and title of o's "tags", by
+// maxRotation bounds the rotation a probe may give, in degrees either way.
+const maxRotation = 1 << 20
+
+// rotation returns a stream's rotation, counter-clockwise in degrees from
+// 0 to 359: that of the first element of o's "side_data_list" with a
+// "rotation" (the display matrix), else the opposite of the "rotate" tag
+// (given as rotateTag, clockwise), else 0.
+func rotation(o map[string]any, where, rotateTag string) (int, error) {
+	deg, found := 0.0, false
+	if o["side_data_list"] != nil {
+		list, ok := o["side_data_list"].([]any)
+		if !ok {
+			return 0, fmt.Errorf("%w: %s.side_data_list: not an array", ErrProbe, where)
+		}
+		for i, e := range list {
+			at := fmt.Sprintf("%s.side_data_list[%d]", where, i)
+			sd, err := object(e, at)
+			if err != nil {
+				return 0, err
+			}
+			if sd["rotation"] == nil {
+				continue
+			}
+			text, err := numberText(sd, at, "rotation")
+			if err != nil {
+				return 0, err
+			}
+			if text == "" {
+				continue
+			}
+			if deg, err = degrees(text, at+".rotation"); err != nil {
+				return 0, err
+			}
+			found = true
+			break
+		}
+	}
+	if !found && strings.TrimSpace(rotateTag) != "" {
+		d, err := degrees(strings.TrimSpace(rotateTag), where+".tags.rotate")
+		if err != nil {
+			return 0, err
+		}
+		deg = -d
+	}
+	r := int(math.Round(deg)) % 360
+	if r < 0 {
+		r += 360
+	}
+	return r, nil
+}
+
+// degrees parses an angle of a probe; what names it in errors.
+func degrees(text, what string) (float64, error) {
+	v, err := strconv.ParseFloat(text, 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange), math.IsNaN(v):
+		return 0, fmt.Errorf("%w: %s: %q is not a number", ErrProbe, what, text)
+	case err != nil || math.Abs(v) > maxRotation:
+		return 0, fmt.Errorf("%w: %s: %s is too large (at most %d either way)", ErrProbe, what, text, maxRotation)
+	}
+	return v, nil
+}
+
+// tags returns the string tags wanted (lower-case names) of o's "tags", by
 // lower-case name. Tag names are matched without regard to case; where a
 // tag is there under several spellings, the first in byte order wins
 // ("TITLE" before "Title" before "title"), the one libs/store keeps in a
 // reduced probe, so a file and its stored probe read the same. Other tags
 // are not read, and a null tag is left out.
-func tags(o map[string]any, where string) (map[string]string, error) {
+func tags(o map[string]any, where string, wanted ...string) (map[string]string, error) {
 	if o["tags"] == nil {
 		return nil, nil
 	}
@@ -292,8 +395,8 @@ func tags(o map[string]any, where string) (map[string]string, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	out := make(map[string]string, 2)
-	for _, want := range []string{"language", "title"} {
+	out := make(map[string]string, len(wanted))
+	for _, want := range wanted {
 		for _, name := range names {
 			if !strings.EqualFold(name, want) || t[name] == nil {
 				continue

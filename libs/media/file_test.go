@@ -45,11 +45,12 @@ func TestFromFFProbeFixtures(t *testing.T) {
 				Duration:    60060 * time.Millisecond,
 				Size:        34848153,
 				BitRate:     4641745,
+				Brand:       "isom",
 				Streams: []media.Stream{
-					{Index: 0, Type: media.StreamVideo, Codec: "h264", Profile: "High", Language: "und", Width: 1920, Height: 1080, BitRate: 4500000, Duration: 60060 * time.Millisecond, Default: true},
+					{Index: 0, Type: media.StreamVideo, Codec: "h264", Tag: "avc1", Profile: "High", Language: "und", Width: 1920, Height: 1080, BitRate: 4500000, Duration: 60060 * time.Millisecond, Default: true},
 					{Index: 1, Type: media.StreamAudio, Codec: "aac", Profile: "LC", Language: "jpn", Channels: 2, BitRate: 128000, Duration: 60046440 * time.Microsecond, Default: true, VisualImpaired: true},
 					{Index: 2, Type: media.StreamSubtitle, Codec: "mov_text", Language: "spa", Duration: time.Minute},
-					{Index: 3, Type: media.StreamData, Language: "eng", Default: true},
+					{Index: 3, Type: media.StreamData, Tag: "tmcd", Language: "eng", Default: true},
 				},
 			},
 		},
@@ -105,6 +106,22 @@ func TestFromFFProbeFixtures(t *testing.T) {
 					{Index: 0, Type: media.StreamVideo, Codec: "h264", Profile: "High 4:4:4 Predictive", Language: "und", Width: 320, Height: 240},
 					{Index: 1, Type: media.StreamAudio, Codec: "aac", Profile: "LC", Language: "ger", Channels: 1, Default: true},
 					{Index: 2, Type: media.StreamAudio, Codec: "aac", Profile: "LC", Language: "eng", Title: "Director's Commentary", Channels: 1, Commentary: true},
+				},
+			},
+		},
+		{
+			// Phone-style footage: 1920x1080 stored, shown upright
+			// (ffprobe 5.1, see testdata/README).
+			file: "rotated_ffmpeg51.mp4.json",
+			want: media.File{
+				FormatNames: []string{"mov", "mp4", "m4a", "3gp", "3g2", "mj2"},
+				Duration:    time.Second,
+				Size:        77820,
+				BitRate:     622560,
+				Brand:       "isom",
+				Streams: []media.Stream{
+					{Index: 0, Type: media.StreamVideo, Codec: "h264", Tag: "avc1", Profile: "High 4:4:4 Predictive", Language: "und", Width: 1920, Height: 1080, Rotation: 270, BitRate: 536176, Duration: time.Second, Default: true},
+					{Index: 1, Type: media.StreamAudio, Codec: "aac", Tag: "mp4a", Profile: "LC", Language: "und", Channels: 1, BitRate: 70280, Duration: time.Second, Default: true},
 				},
 			},
 		},
@@ -300,5 +317,55 @@ func TestFromFFProbeCoverArt(t *testing.T) {
 	}
 	if !reflect.DeepEqual(f.Streams, want) {
 		t.Errorf("got %+v\nwant %+v", f.Streams, want)
+	}
+}
+
+// TestFromFFProbeRotation: the display matrix (side_data_list) and the
+// older rotate tag (clockwise) both give Rotation, counter-clockwise from
+// 0 to 359; DisplaySize swaps the sides for a quarter turn.
+func TestFromFFProbeRotation(t *testing.T) {
+	tests := []struct {
+		name, extra    string
+		rotation, w, h int
+	}{
+		{"none", ``, 0, 1920, 1080},
+		{"display matrix -90", `,"side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]`, 270, 1080, 1920},
+		{"display matrix 90", `,"side_data_list":[{"side_data_type":"Display Matrix","rotation":90}]`, 90, 1080, 1920},
+		{"display matrix 180", `,"side_data_list":[{"rotation":"180"}]`, 180, 1920, 1080},
+		{"display matrix -180", `,"side_data_list":[{"rotation":-180}]`, 180, 1920, 1080},
+		{"other side data first", `,"side_data_list":[{"side_data_type":"CPB properties"},{"rotation":-270}]`, 90, 1080, 1920},
+		{"rotate tag", `,"tags":{"rotate":"90"}`, 270, 1080, 1920},
+		{"rotate tag 270", `,"tags":{"ROTATE":"270"}`, 90, 1080, 1920},
+		{"display matrix wins over tag", `,"tags":{"rotate":"90"},"side_data_list":[{"rotation":0}]`, 0, 1920, 1080},
+		{"full turn", `,"side_data_list":[{"rotation":360}]`, 0, 1920, 1080},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := `{"format":{},"streams":[{"index":0,"codec_type":"video","width":1920,"height":1080` + tt.extra + `}]}`
+			f, err := media.FromFFProbe([]byte(in), media.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := f.Streams[0]
+			if s.Rotation != tt.rotation {
+				t.Errorf("Rotation = %d, want %d", s.Rotation, tt.rotation)
+			}
+			if w, h := s.DisplaySize(); w != tt.w || h != tt.h {
+				t.Errorf("DisplaySize = %dx%d, want %dx%d", w, h, tt.w, tt.h)
+			}
+		})
+	}
+	for _, bad := range []struct{ extra, msg string }{
+		{`,"side_data_list":{}`, "streams[0].side_data_list: not an array"},
+		{`,"side_data_list":[3]`, "streams[0].side_data_list[0]: not a JSON object"},
+		{`,"side_data_list":[{"rotation":"left"}]`, `streams[0].side_data_list[0].rotation: "left" is not a number`},
+		{`,"side_data_list":[{"rotation":1e300}]`, "streams[0].side_data_list[0].rotation: 1e300 is too large"},
+		{`,"tags":{"rotate":"up"}`, `streams[0].tags.rotate: "up" is not a number`},
+	} {
+		in := `{"format":{},"streams":[{"index":0,"codec_type":"video"` + bad.extra + `}]}`
+		_, err := media.FromFFProbe([]byte(in), media.Options{})
+		if !errors.Is(err, media.ErrProbe) || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%s: error %v, want one wrapping ErrProbe with %q", bad.extra, err, bad.msg)
+		}
 	}
 }

@@ -808,12 +808,7 @@ func (d *decoder) videoTranscode(v *yaml.Node, path string) *VideoTranscode {
 		sub := join(path, key)
 		switch key {
 		case "to":
-			if s, ok := d.enum(v, sub, videoCodecs...); ok {
-				vt.To = s
-				if s == VideoVP9 {
-					d.later(v, sub, "vp9 is not supported by vpo yet (use h264, hevc or av1)")
-				}
-			}
+			vt.To, _ = d.codec(v, sub, videoEncodes, []string{VideoVP9}, "h264, hevc or av1")
 		case "skip_if":
 			vt.SkipIf = d.skipIf(v, sub)
 		case "crf":
@@ -823,7 +818,7 @@ func (d *decoder) videoTranscode(v *yaml.Node, path string) *VideoTranscode {
 		case "preset":
 			vt.Preset, _ = d.enum(v, sub, presets...)
 		case "tune":
-			vt.Tune, _ = d.enum(v, sub, tunes...)
+			vt.Tune, _ = d.str(v, sub) // checked below, for the codec
 		case "target_bitrate":
 			vt.TargetBitrate = d.bitrate(v, sub)
 		case "min_bitrate":
@@ -872,6 +867,9 @@ func (d *decoder) videoTranscode(v *yaml.Node, path string) *VideoTranscode {
 	if _, ok := at["to"]; !ok {
 		d.fail(v, join(path, "to"), "missing: say h264, hevc or av1")
 	}
+	if n := at["tune"]; n != nil && vt.Tune != "" {
+		d.tune(n, join(path, "tune"), vt)
+	}
 	if n := at["target_bitrate"]; n != nil && at["crf"] != nil {
 		d.fail(n, join(path, "target_bitrate"), "crf and target_bitrate cannot both be set: use crf alone, target_bitrate alone, or crf with max_bitrate")
 	}
@@ -879,6 +877,55 @@ func (d *decoder) videoTranscode(v *yaml.Node, path string) *VideoTranscode {
 		d.fail(at["min_bitrate"], join(path, "min_bitrate"), "%s is more than max_bitrate %s", formatBitrate(vt.MinBitrate), formatBitrate(vt.MaxBitrate))
 	}
 	return vt
+}
+
+// codec reads a transcode target codec: one of encodes, or one of later
+// (upstream's, which vpo does not encode yet: reported by Check, saying
+// to use use). An error lists only encodes.
+func (d *decoder) codec(v *yaml.Node, path string, encodes, later []string, use string) (string, bool) {
+	s, ok := d.str(v, path)
+	if !ok {
+		return "", false
+	}
+	switch {
+	case contains(encodes, s):
+		return s, true
+	case contains(later, s):
+		d.later(v, path, fmt.Sprintf("%s is not supported by vpo yet (use %s)", s, use))
+		return s, true
+	}
+	hint := suggest(s, encodes)
+	switch lower := strings.ToLower(s); {
+	case contains(encodes, lower):
+		hint = fmt.Sprintf(" (codec names are lower case: %q)", lower)
+	case contains(later, lower):
+		hint = fmt.Sprintf(" (%s is not supported by vpo yet)", lower)
+	}
+	d.fail(v, path, "%q is not one of %s%s", s, strings.Join(encodes, ", "), hint)
+	return "", false
+}
+
+// tune checks transcode.video.tune (at v) against the tunings of the
+// encoder of vt.To: x264's for h264, x265's for hevc; the AV1 encoders
+// have none of them, so a tune with av1 is an error. With a to that is
+// missing, wrong or not encoded yet, only the names are checked.
+func (d *decoder) tune(v *yaml.Node, path string, vt *VideoTranscode) {
+	valid, ok := videoTunes[vt.To]
+	if !ok {
+		valid = tunes
+	}
+	switch {
+	case ok && len(valid) == 0:
+		d.fail(v, path, "%q: %s encoders have no tune; leave tune out", vt.Tune, vt.To)
+		vt.Tune = ""
+	case !contains(valid, vt.Tune):
+		for_ := ""
+		if ok {
+			for_ = " for " + vt.To
+		}
+		d.fail(v, path, "%q is not one of %s%s%s", vt.Tune, strings.Join(valid, ", "), for_, suggest(vt.Tune, valid))
+		vt.Tune = ""
+	}
 }
 
 // skipIf reads transcode.video.skip_if.
@@ -934,11 +981,8 @@ func (d *decoder) audioTranscode(v *yaml.Node, path string) *AudioTranscode {
 				at.Preserve = append(at.Preserve, s)
 			})
 		case "to":
-			if s, ok := d.enum(v, sub, audioCodecs...); ok {
+			if s, ok := d.codec(v, sub, audioEncodes, audioLater, strings.Join(audioEncodes, ", ")); ok {
 				at.To = s
-				if !contains(audioEncodes, s) {
-					d.later(v, sub, fmt.Sprintf("%s is not supported by vpo yet (use %s)", s, strings.Join(audioEncodes, ", ")))
-				}
 			}
 		case "bitrate":
 			if b := d.bitrate(v, sub); b > 0 {

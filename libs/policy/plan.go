@@ -89,7 +89,11 @@ type TargetTrack struct {
 	Default  bool   `json:"default"`
 	Forced   bool   `json:"forced"`
 	// Width and Height are the video track's dimensions in the result
-	// (after any scaling), 0 for other tracks or when not known.
+	// as shown (after any scaling), 0 for other tracks or when not known.
+	// A rotated source (phone footage) is planned at its displayed size
+	// (media.Stream.DisplaySize): ffmpeg turns it upright when it
+	// re-encodes it, so the result has that size and no rotation; a
+	// copied track keeps its stored size and rotation.
 	Width  int `json:"width,omitempty"`
 	Height int `json:"height,omitempty"`
 	// Encode, when set, re-encodes the track to Codec (the codec of the
@@ -119,8 +123,8 @@ type Encode struct {
 	Preset string `json:"preset,omitempty"`
 	Tune   string `json:"tune,omitempty"`
 	// Bitrate is the target bitrate in bits per second (video
-	// target_bitrate, or audio bitrate); MinBitrate and MaxBitrate bound
-	// a video encode. 0 = not set.
+	// target_bitrate, or audio bitrate; none for lossless flac and pcm);
+	// MinBitrate and MaxBitrate bound a video encode. 0 = not set.
 	Bitrate    int64 `json:"bitrate,omitempty"`
 	MinBitrate int64 `json:"min_bitrate,omitempty"`
 	MaxBitrate int64 `json:"max_bitrate,omitempty"`

@@ -167,6 +167,23 @@ func TestPlanGolden(t *testing.T) {
 		{policy: "tc-container-audio.yaml", probe: "h264-1080.mkv.json"},
 		// Nothing is incompatible: a plain remux, no encode.
 		{policy: "tc-container.yaml", probe: "mp4able.mkv.json"},
+		// Phone footage stored 1920x1080 and shown upright (display
+		// matrix -90, ffprobe 5.1): planned at the size shown, 1080x1920,
+		// as ffmpeg turns it upright when it encodes.
+		{policy: "tc-hevc.yaml", probe: "rotated.mp4.json"},
+		{policy: "tc-max-720.yaml", probe: "rotated.mp4.json"},
+		// An mp4 with an mjpeg cover and timecode (tmcd) tracks, as
+		// ffmpeg 5.1 writes it: a re-encode copies the cover and drops
+		// the timecode tracks, saying why, instead of failing.
+		{policy: "tc-hevc.yaml", probe: "cover-timecode.mp4.json"},
+		{policy: "tc-audio.yaml", probe: "cover-timecode.mp4.json"},
+		// flac is lossless: encoded with no bit rate.
+		{policy: "tc-flac.yaml", probe: "h264-1080.mkv.json"},
+		// A QuickTime .mov is called mov, not mp4.
+		{policy: "tc-hevc.yaml", probe: "timecode.mov.json"},
+		// Without a re-encode the timecode tracks still refuse the file
+		// (ffmpeg cannot copy them); the cover is not refused.
+		{policy: "track-order.yaml", probe: "cover-timecode.mp4.json", wantErr: policy.ErrIncompatibleCodec},
 	}
 	for _, tt := range tests {
 		name := strings.TrimSuffix(tt.policy, ".yaml") + "__" + strings.TrimSuffix(tt.probe, ".json")

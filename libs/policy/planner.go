@@ -66,7 +66,11 @@ var (
 // gives a plan with Skipped set and no changes. So does any change of an
 // mp4 file (ffmpeg rewrites it) that keeps a track ffmpeg cannot copy into
 // mp4, such as a timecode (tmcd) data track; the skip then comes from the
-// last container block, if any.
+// last container block, if any. A plan that re-encodes drops such data
+// tracks instead (a remove_track change of the last phase says why).
+// Cover art (an mjpeg or png picture with the attached_pic disposition)
+// is copied into mp4 and mkv. Messages call a QuickTime file (major_brand
+// "qt") mov: see ContainerName.
 //
 // A transcode block gives the tracks it re-encodes an Encode, a target
 // Codec and, for video, the result's Width and Height, with a
@@ -112,8 +116,13 @@ func (p *Policy) Plan(f media.File) (Plan, error) {
 		// ffmpeg rewrites the file: every track kept must be one it can
 		// copy into mp4 (not a timecode or other data track), as in a
 		// conversion.
+		if pl.encodes() {
+			// ffmpeg re-encodes the file anyway: losing a track it
+			// cannot copy beats failing the encode.
+			pl.dropUnfit(&p.Phases[len(p.Phases)-1], ContainerMP4)
+		}
 		if bad := pl.incompatible(ContainerMP4); bad != "" {
-			msg := "the plan's changes need ffmpeg to rewrite the mp4 file, and " + bad
+			msg := "the plan's changes need ffmpeg to rewrite the " + pl.name(ContainerMP4) + " file, and " + bad
 			if skipIncompatible(p.Phases) {
 				return Plan{Policy: p.Name, Changes: []Change{}, Target: sourceTarget(f, p.hasTranscode), Skipped: "container.on_incompatible_codec is skip and " + msg}, nil
 			}
@@ -131,6 +140,26 @@ func (p *Policy) Plan(f media.File) (Plan, error) {
 		return Plan{}, fmt.Errorf("%w: the file's container (%s) needs %d changes but vpo writes only mkv and mp4; add a container phase to convert it", ErrContainer, name, len(changes))
 	}
 	return Plan{Policy: p.Name, Changes: changes, Target: pl.target(), Notes: pl.notes()}, nil
+}
+
+// ContainerName is what messages call f's container: ContainerOf(f),
+// except "mov" for a QuickTime file (major_brand "qt"), which ffprobe names
+// like an mp4 and vpo writes as one.
+func ContainerName(f media.File) string {
+	c := ContainerOf(f)
+	if c == ContainerMP4 && f.Brand == "qt" {
+		return "mov"
+	}
+	return c
+}
+
+// name is what messages call container: the source's own name when it is
+// the source's container.
+func (pl *planner) name(container string) string {
+	if container == pl.srcCont && pl.srcName != "" {
+		return pl.srcName
+	}
+	return container
 }
 
 // skipIncompatible reports whether the last of phases with a container
@@ -170,7 +199,7 @@ func sourceTarget(f media.File, dims bool) Target {
 		tt := TargetTrack{Source: s.Index, Type: string(s.Type), Codec: s.Codec,
 			Language: s.Language, Title: s.Title, Default: s.Default, Forced: s.Forced}
 		if dims && s.Type == media.StreamVideo {
-			tt.Width, tt.Height = s.Width, s.Height
+			tt.Width, tt.Height = s.DisplaySize()
 		}
 		t.Tracks = append(t.Tracks, tt)
 	}
@@ -220,7 +249,10 @@ type planner struct {
 	tracks    []*track // kept, in current order
 	container string
 	srcCont   string
-	events    []event
+	// srcName is what the source's container is called in messages:
+	// srcCont, or "mov" for a QuickTime file (see ContainerName).
+	srcName string
+	events  []event
 	// bitRate is the file's bit rate (bits per second, 0 unknown).
 	bitRate int64
 }
@@ -228,14 +260,15 @@ type planner struct {
 // newPlanner starts from f as it is.
 func newPlanner(p *Policy, f media.File) *planner {
 	pl := &planner{p: p, container: ContainerOf(f), bitRate: f.BitRate}
-	pl.srcCont = pl.container
+	pl.srcCont, pl.srcName = pl.container, ContainerName(f)
 	all := make([]track, len(f.Streams))
 	pl.source = make([]*track, len(f.Streams))
 	pl.tracks = make([]*track, len(f.Streams))
 	for i := range f.Streams {
 		s := &f.Streams[i]
 		t := &all[i]
-		*t = track{s: s, codec: s.Codec, width: s.Width, height: s.Height, title: s.Title, def: s.Default, forced: s.Forced, commentary: s.Commentary}
+		w, h := s.DisplaySize()
+		*t = track{s: s, codec: s.Codec, width: w, height: h, title: s.Title, def: s.Default, forced: s.Forced, commentary: s.Commentary}
 		if s.Type == media.StreamAudio {
 			t.sfx = isSFX(s.Title)
 			t.music = !t.sfx && isMusic(s.Title)
@@ -333,6 +366,9 @@ func (pl *planner) phase(ph *Phase) (string, error) {
 func (t *track) describe() string {
 	if t.s.Type == media.StreamAttachment || t.s.Type == media.StreamData {
 		codec := t.s.Codec
+		if codec == "" && t.s.Tag != "" {
+			codec = t.s.Tag
+		}
 		if codec == "" {
 			codec = "unknown codec"
 		}
@@ -501,7 +537,7 @@ func (pl *planner) removeAttachments(ph *Phase) {
 func (pl *planner) incompatible(target string) string {
 	var bad []string
 	for _, t := range pl.tracks {
-		if !fits(target, t.s.Type, t.codec) {
+		if !t.fits(target) {
 			codec := t.codec
 			if codec == "" {
 				codec = "unknown codec"
@@ -512,7 +548,7 @@ func (pl *planner) incompatible(target string) string {
 	if len(bad) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%s cannot go into %s without transcoding", strings.Join(bad, ", "), target)
+	return fmt.Sprintf("%s cannot go into %s without transcoding", strings.Join(bad, ", "), pl.name(target))
 }
 
 // category returns t's track_order category.

@@ -32,16 +32,24 @@ const (
 )
 
 var (
-	// videoCodecs are the values of transcode.video.to.
-	videoCodecs = []string{VideoH264, VideoHEVC, VideoAV1, VideoVP9}
-	// audioCodecs are upstream's values of transcode.audio.to;
-	// audioEncodes are those vpo encodes (Check reports the others).
-	audioCodecs  = []string{"aac", "ac3", "eac3", "flac", "opus", "mp3", "truehd", "dts", "pcm_s16le", "pcm_s24le"}
+	// videoEncodes are the values of transcode.video.to vpo encodes;
+	// upstream's vp9 is parsed too and Check reports it.
+	videoEncodes = []string{VideoH264, VideoHEVC, VideoAV1}
+	// audioEncodes are the values of transcode.audio.to vpo encodes;
+	// audioLater are upstream's others, which Check reports.
 	audioEncodes = []string{"aac", "ac3", "eac3", "flac", "opus", "mp3"}
+	audioLater   = []string{"truehd", "dts", "pcm_s16le", "pcm_s24le"}
 	// presets are the encoder speed presets, fastest first.
 	presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
-	// tunes are x264's and x265's tunings.
-	tunes           = []string{"film", "animation", "grain", "stillimage", "fastdecode", "zerolatency"}
+	// tunes are x264's and x265's tunings; videoTunes those of the
+	// encoder of each target codec (libx264, libx265; the AV1 encoders
+	// have none of them).
+	tunes      = []string{"film", "animation", "grain", "stillimage", "fastdecode", "zerolatency", "psnr", "ssim"}
+	videoTunes = map[string][]string{
+		VideoH264: {"film", "animation", "grain", "stillimage", "fastdecode", "zerolatency", "psnr", "ssim"},
+		VideoHEVC: {"animation", "grain", "fastdecode", "zerolatency", "psnr", "ssim"},
+		VideoAV1:  {},
+	}
 	scaleAlgorithms = []string{ScaleLanczos, ScaleBicubic, ScaleBilinear}
 	hwMethods       = []string{HWAuto, HWNone, HWVAAPI, HWNVENC, HWQSV}
 	// defaultPreserve is upstream's transcode.audio.preserve.
@@ -91,6 +99,8 @@ type VideoTranscode struct {
 	SkipIf *SkipIf `json:"skip_if,omitempty"`
 	// CRF (0..51) and TargetBitrate exclude each other; MinBitrate and
 	// MaxBitrate bound either. Bit rates are in bits per second.
+	// Tune is one of the target encoder's tunings (x264's for h264,
+	// x265's for hevc); av1 takes none: the parser refuses the others.
 	CRF           *int   `json:"crf,omitempty"`
 	Preset        string `json:"preset"`
 	Tune          string `json:"tune,omitempty"`

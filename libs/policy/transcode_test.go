@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
@@ -23,7 +24,7 @@ func TestParseTranscode(t *testing.T) {
         skip_if: {codec_matches: [HEVC, h265], resolution_within: 1080P, bitrate_under: 10M}
         crf: 22
         preset: slow
-        tune: film
+        tune: grain
         max_bitrate: 8M
         max_resolution: 1080p
         max_width: 1600
@@ -50,7 +51,7 @@ func TestParseTranscode(t *testing.T) {
 	want := &policy.Transcode{
 		Video: &policy.VideoTranscode{To: "hevc",
 			SkipIf: &policy.SkipIf{CodecMatches: []string{"hevc", "h265"}, ResolutionWithin: "1080p", BitrateUnder: 10_000_000},
-			CRF:    &crf, Preset: "slow", Tune: "film", MaxBitrate: 8_000_000, MaxResolution: "1080p", MaxWidth: 1600,
+			CRF:    &crf, Preset: "slow", Tune: "grain", MaxBitrate: 8_000_000, MaxResolution: "1080p", MaxWidth: 1600,
 			ScaleAlgorithm: "bicubic", HW: "vaapi", HWFallback: false,
 			FFmpegArgs: []string{"-x265-params", "aq-mode=3", "-tag:v", "hvc1", "-an-flag", "-bf", "4"}},
 		Audio: &policy.AudioTranscode{Preserve: []string{"truehd", "dts-hd"}, To: "opus", Bitrate: 2500},
@@ -90,7 +91,7 @@ func TestParseTranscodeErrors(t *testing.T) {
 		{"unknown part", "    transcode:\n      subtitles: {}\n", `:5: phases[0].transcode.subtitles: unknown key`},
 		{"not a mapping", "    transcode: hevc\n", `:4: phases[0].transcode: must be a mapping of keys (video, audio), not "hevc"`},
 		{"to missing", "    transcode:\n      video: {crf: 20}\n", `:5: phases[0].transcode.video.to: missing: say h264, hevc or av1`},
-		{"bad codec", "    transcode:\n      video: {to: hvec}\n", `:5: phases[0].transcode.video.to: "hvec" is not one of h264, hevc, av1, vp9 (did you mean "hevc"?)`},
+		{"bad codec", "    transcode:\n      video: {to: hvec}\n", `:5: phases[0].transcode.video.to: "hvec" is not one of h264, hevc, av1 (did you mean "hevc"?)`},
 		{"crf out of range", "    transcode:\n      video: {to: hevc, crf: 52}\n", `:5: phases[0].transcode.video.crf: must be a whole number from 0 to 51, not 52`},
 		{"crf a string", "    transcode:\n      video: {to: hevc, crf: high}\n", `:5: phases[0].transcode.video.crf: must be a whole number, not "high"`},
 		{"crf and bitrate", "    transcode:\n      video:\n        to: hevc\n        crf: 20\n        target_bitrate: 5M\n",
@@ -101,7 +102,18 @@ func TestParseTranscodeErrors(t *testing.T) {
 		{"bitrate a list", "    transcode:\n      audio: {bitrate: [1]}\n", `:5: phases[0].transcode.audio.bitrate: must be a bit rate such as 192k or 10M, not a list`},
 		{"min above max", "    transcode:\n      video: {to: hevc, min_bitrate: 9M, max_bitrate: 2M}\n", `:5: phases[0].transcode.video.min_bitrate: 9M is more than max_bitrate 2M`},
 		{"bad preset", "    transcode:\n      video: {to: hevc, preset: medum}\n", `:5: phases[0].transcode.video.preset: "medum" is not one of ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow (did you mean "medium"?)`},
-		{"bad tune", "    transcode:\n      video: {to: hevc, tune: movie}\n", `:5: phases[0].transcode.video.tune: "movie" is not one of film, animation, grain, stillimage, fastdecode, zerolatency`},
+		{"bad tune", "    transcode:\n      video: {to: hevc, tune: movie}\n", `:5: phases[0].transcode.video.tune: "movie" is not one of animation, grain, fastdecode, zerolatency, psnr, ssim for hevc`},
+		// Tunes are the target encoder's: x265 has no film or stillimage,
+		// the AV1 encoders none of them; the error is at the tune's line.
+		{"film for hevc", "    transcode:\n      video:\n        to: hevc\n        tune: film\n", `:7: phases[0].transcode.video.tune: "film" is not one of animation, grain, fastdecode, zerolatency, psnr, ssim for hevc`},
+		{"stillimage for hevc", "    transcode:\n      video: {tune: stillimage, to: hevc}\n", `:5: phases[0].transcode.video.tune: "stillimage" is not one of animation, grain, fastdecode, zerolatency, psnr, ssim for hevc`},
+		{"tune for av1", "    transcode:\n      video:\n        to: av1\n        tune: grain\n", `:7: phases[0].transcode.video.tune: "grain": av1 encoders have no tune; leave tune out`},
+		{"bad tune for h264", "    transcode:\n      video: {to: h264, tune: flim}\n", `:5: phases[0].transcode.video.tune: "flim" is not one of film, animation, grain, stillimage, fastdecode, zerolatency, psnr, ssim for h264 (did you mean "film"?)`},
+		{"tune without to", "    transcode:\n      video: {tune: movie}\n", `:5: phases[0].transcode.video.to: missing: say h264, hevc or av1`},
+		// Only what vpo encodes is offered; upper case is named.
+		{"upper case codec", "    transcode:\n      video: {to: HEVC}\n", `:5: phases[0].transcode.video.to: "HEVC" is not one of h264, hevc, av1 (codec names are lower case: "hevc")`},
+		{"upper case vp9", "    transcode:\n      video: {to: VP9}\n", `:5: phases[0].transcode.video.to: "VP9" is not one of h264, hevc, av1 (vp9 is not supported by vpo yet)`},
+		{"upper case audio", "    transcode:\n      audio: {to: TrueHD}\n", `:5: phases[0].transcode.audio.to: "TrueHD" is not one of aac, ac3, eac3, flac, opus, mp3 (truehd is not supported by vpo yet)`},
 		{"bad resolution", "    transcode:\n      video: {to: hevc, max_resolution: 2160p}\n", `:5: phases[0].transcode.video.max_resolution: "2160p" is not one of 480p, 720p, 1080p, 1440p, 4k, 8k`},
 		{"bad width", "    transcode:\n      video: {to: hevc, max_width: 1}\n", `:5: phases[0].transcode.video.max_width: must be a whole number from 2 to 65536, not 1`},
 		{"bad algorithm", "    transcode:\n      video: {to: hevc, scale_algorithm: nearest}\n", `:5: phases[0].transcode.video.scale_algorithm: "nearest" is not one of lanczos, bicubic, bilinear`},
@@ -113,7 +125,7 @@ func TestParseTranscodeErrors(t *testing.T) {
 		{"skip_if empty codecs", "    transcode:\n      video:\n        to: hevc\n        skip_if: {codec_matches: []}\n", `:7: phases[0].transcode.video.skip_if.codec_matches: is empty: list codecs such as hevc, or leave codec_matches out`},
 		{"skip_if bad bitrate", "    transcode:\n      video:\n        to: hevc\n        skip_if: {bitrate_under: fast}\n", `:7: phases[0].transcode.video.skip_if.bitrate_under: "fast" is not a bit rate`},
 		{"skip_if codec not a list", "    transcode:\n      video:\n        to: hevc\n        skip_if: {codec_matches: hevc}\n", `:7: phases[0].transcode.video.skip_if.codec_matches: must be a list, not "hevc"`},
-		{"bad audio codec", "    transcode:\n      audio: {to: wav}\n", `:5: phases[0].transcode.audio.to: "wav" is not one of aac, ac3, eac3, flac, opus, mp3, truehd, dts, pcm_s16le, pcm_s24le`},
+		{"bad audio codec", "    transcode:\n      audio: {to: wav}\n", `:5: phases[0].transcode.audio.to: "wav" is not one of aac, ac3, eac3, flac, opus, mp3`},
 		{"empty preserve item", "    transcode:\n      audio: {preserve: [flac, ' ']}\n", `:5: phases[0].transcode.audio.preserve[1]: an empty codec name`},
 		{"ffmpeg_args not strings", "    transcode:\n      video: {to: hevc, ffmpeg_args: [-bf, 4]}\n", `:5: phases[0].transcode.video.ffmpeg_args[1]: must be a string, not 4`},
 	}
@@ -314,5 +326,26 @@ func TestPlanScaling(t *testing.T) {
 		if tt.scale && (got.Encode == nil || !got.Encode.Scale || got.Encode.ScaleAlgorithm != "lanczos") {
 			t.Errorf("%s %dx%d: encode %+v, want a lanczos scale", tt.limits, tt.w, tt.h, got.Encode)
 		}
+	}
+}
+
+// TestCheckAudioTargets: every audio target upstream allows and vpo does
+// not encode parses, and Check reports it at its line, so `vpo policy
+// check` refuses the policy before a job would fail.
+func TestCheckAudioTargets(t *testing.T) {
+	for _, codec := range []string{"truehd", "dts", "pcm_s16le", "pcm_s24le"} {
+		t.Run(codec, func(t *testing.T) {
+			p, err := policy.Parse(file, []byte(phaseWith("    transcode:\n      video: {to: hevc}\n      audio:\n        bitrate: 640k\n        to: "+codec+"\n")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := file + ":8: phases[0].transcode.audio.to: " + codec + " is not supported by vpo yet (use aac, ac3, eac3, flac, opus, mp3)"
+			if err := p.Check(); err == nil || err.Error() != want {
+				t.Errorf("Check = %v\nwant %s", err, want)
+			}
+			if _, err := p.Plan(media.File{FormatNames: []string{"matroska"}}); !errors.Is(err, policy.ErrUnsupported) {
+				t.Errorf("Plan error %v, want ErrUnsupported", err)
+			}
+		})
 	}
 }

@@ -76,7 +76,8 @@ func (pl *planner) notes() []string {
 // result's codec and size, recording the change with reason.
 func (pl *planner) setEncode(ph *Phase, t *track, enc *Encode, width, height int, reason string) {
 	t.encode = enc
-	t.codec, t.width, t.height = t.s.Codec, t.s.Width, t.s.Height
+	shownW, shownH := t.s.DisplaySize()
+	t.codec, t.width, t.height = t.s.Codec, shownW, shownH
 	kind := ChangeTranscodeAudio
 	if t.s.Type == media.StreamVideo {
 		kind = ChangeTranscodeVideo
@@ -85,12 +86,25 @@ func (pl *planner) setEncode(ph *Phase, t *track, enc *Encode, width, height int
 	if enc != nil {
 		t.codec, t.width, t.height = enc.Codec, width, height
 		if kind == ChangeTranscodeVideo {
-			from, to = describeVideo(t.s.Codec, t.s.Width, t.s.Height), describeVideo(enc.Codec, width, height)
+			from, to = describeVideo(t.s.Codec, shownW, shownH), describeVideo(enc.Codec, width, height)
 		} else {
-			from, to = orUnknown(t.s.Codec), enc.Codec+" "+formatBitrate(enc.Bitrate)
+			from, to = orUnknown(t.s.Codec), enc.Codec
+			if enc.Bitrate > 0 {
+				to += " " + formatBitrate(enc.Bitrate)
+			}
 		}
 	}
 	pl.add(ph, kind, t, attrEncode, from, to, reason)
+}
+
+// shown says, for a picture shown turned by a quarter, that its size is
+// the displayed one: " as shown (stored 1920x1080, rotated 90°)"; "" for
+// other pictures.
+func shown(s *media.Stream) string {
+	if w, h := s.DisplaySize(); w == s.Width && h == s.Height {
+		return ""
+	}
+	return fmt.Sprintf(" as shown (stored %dx%d, rotated %d°)", s.Width, s.Height, s.Rotation)
 }
 
 // describeVideo prints a video stream as "h264 1920x1080" ("h264" when
@@ -130,8 +144,11 @@ func (pl *planner) transcodeVideo(ph *Phase, t *track, vt *VideoTranscode, sever
 			t.note(ph, "%stranscode.video.skip_if.bitrate_under: the video's bit rate is unknown, so the condition does not hold and the video is not skipped", who)
 		}
 	}
+	// ffmpeg turns a rotated picture upright when it decodes it: the
+	// encode works on the size as shown.
+	shownW, shownH := t.s.DisplaySize()
 	boxW, boxH, boxName := videoBox(vt)
-	width, height, scale := scaleDown(t.s.Width, t.s.Height, boxW, boxH)
+	width, height, scale := scaleDown(shownW, shownH, boxW, boxH)
 	sameCodec := sameVideoCodec(t.s.Codec, vt.To)
 	if sameCodec && !scale {
 		within := ""
@@ -147,7 +164,7 @@ func (pl *planner) transcodeVideo(ph *Phase, t *track, vt *VideoTranscode, sever
 		reasons = append(reasons, fmt.Sprintf("%s is %s and transcode.video.to is %s", t.describe(), orUnknown(t.s.Codec), vt.To))
 	}
 	if scale {
-		reasons = append(reasons, fmt.Sprintf("%s is %dx%d, larger than %s", t.describe(), t.s.Width, t.s.Height, boxName))
+		reasons = append(reasons, fmt.Sprintf("%s is %dx%d%s, larger than %s", t.describe(), shownW, shownH, shown(t.s), boxName))
 	}
 	enc := &Encode{Codec: vt.To, CRF: vt.CRF, Preset: vt.Preset, Tune: vt.Tune,
 		Bitrate: vt.TargetBitrate, MinBitrate: vt.MinBitrate, MaxBitrate: vt.MaxBitrate,
@@ -181,9 +198,10 @@ func (pl *planner) skipIf(t *track, si *SkipIf) (skip bool, why []string, unknow
 	}
 	if si.ResolutionWithin != "" {
 		w, h, _ := resolutionBox(si.ResolutionWithin)
-		within := s.Width > 0 && s.Height > 0 && s.Width <= w && s.Height <= h
+		sw, sh := s.DisplaySize()
+		within := sw > 0 && sh > 0 && sw <= w && sh <= h
 		skip = skip && within
-		why = append(why, fmt.Sprintf("skip_if.resolution_within: %dx%d is within %s", s.Width, s.Height, si.ResolutionWithin))
+		why = append(why, fmt.Sprintf("skip_if.resolution_within: %dx%d%s is within %s", sw, sh, shown(s), si.ResolutionWithin))
 	}
 	if si.BitrateUnder > 0 {
 		rate, whose := s.BitRate, ""
@@ -242,7 +260,16 @@ func (pl *planner) transcodeAudio(ph *Phase, t *track, at *AudioTranscode) {
 	}
 	reason := fmt.Sprintf("%s is %s, not in transcode.audio.preserve %s, and transcode.audio.to is %s",
 		t.describe(), orUnknown(t.s.Codec), languageList(at.Preserve), at.To)
-	pl.setEncode(ph, t, &Encode{Codec: at.To, Bitrate: at.Bitrate}, 0, 0, reason)
+	pl.setEncode(ph, t, audioEncode(at.To, at.Bitrate), 0, 0, reason)
+}
+
+// audioEncode encodes audio to codec at bitrate, or with no bit rate for
+// a lossless codec (flac, pcm), whose size follows from the sound.
+func audioEncode(codec string, bitrate int64) *Encode {
+	if codec == "flac" || strings.HasPrefix(codec, "pcm") {
+		bitrate = 0
+	}
+	return &Encode{Codec: codec, Bitrate: bitrate}
 }
 
 // encodeUnfitAudio encodes the audio tracks the target container cannot
@@ -252,10 +279,10 @@ func (pl *planner) transcodeAudio(ph *Phase, t *track, at *AudioTranscode) {
 func (pl *planner) encodeUnfitAudio(ph *Phase, target string) {
 	enc := Encode{Codec: "aac", Bitrate: 192_000}
 	if tc := ph.Transcode; tc != nil && tc.Audio != nil && fits(target, media.StreamAudio, tc.Audio.To) {
-		enc = Encode{Codec: tc.Audio.To, Bitrate: tc.Audio.Bitrate}
+		enc = *audioEncode(tc.Audio.To, tc.Audio.Bitrate)
 	}
 	for _, t := range pl.of(media.StreamAudio) {
-		if fits(target, media.StreamAudio, t.codec) {
+		if t.fits(target) {
 			continue
 		}
 		e := enc
@@ -274,21 +301,40 @@ func (pl *planner) encodes() bool {
 	return false
 }
 
-// dropUnfit removes the subtitle tracks and attachments the target
-// container cannot hold, saying why. It runs for a file that is
-// re-encoded anyway (ffmpeg writes it), where losing them beats failing
-// the encode; the other tracks still have to fit.
+// dropUnfit removes the subtitle tracks, attachments and data tracks
+// (such as a QuickTime timecode) the target container cannot hold,
+// saying why. It runs for a file that is re-encoded anyway (ffmpeg
+// writes it), where losing them beats failing the encode; the other
+// tracks still have to fit.
 func (pl *planner) dropUnfit(ph *Phase, target string) {
+	name := pl.name(target)
 	for _, t := range pl.tracks {
-		if fits(target, t.s.Type, t.codec) {
+		if t.fits(target) {
 			continue
 		}
 		switch t.s.Type {
 		case media.StreamSubtitle:
-			pl.remove(ph, t, fmt.Sprintf("%s: %s cannot hold %s subtitles", t.describe(), target, orUnknown(t.codec)))
+			pl.remove(ph, t, fmt.Sprintf("%s: %s cannot hold %s subtitles", t.describe(), name, orUnknown(t.codec)))
 		case media.StreamAttachment:
-			pl.remove(ph, t, fmt.Sprintf("%s: %s cannot hold attachments", t.describe(), target))
+			pl.remove(ph, t, fmt.Sprintf("%s: %s cannot hold attachments", t.describe(), name))
+		case media.StreamData:
+			what := "a data track"
+			if t.s.Tag == "tmcd" {
+				what = "a timecode (tmcd) data track"
+			}
+			pl.remove(ph, t, fmt.Sprintf("%s: %s cannot keep %s when ffmpeg re-encodes the file", t.describe(), name, what))
 		}
 	}
 	pl.compact()
+}
+
+// fits reports whether t, as the phases left it, can be copied into
+// container: by its codec, or as cover art (an mjpeg or png picture with
+// the attached_pic disposition), which ffmpeg copies into mp4 and mkv.
+func (t *track) fits(container string) bool {
+	if fits(container, t.s.Type, t.codec) {
+		return true
+	}
+	cover := t.s.Type == media.StreamVideo && t.s.AttachedPic && t.encode == nil && (t.codec == "mjpeg" || t.codec == "png")
+	return cover && (container == ContainerMP4 || container == ContainerMKV)
 }

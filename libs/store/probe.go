@@ -33,10 +33,10 @@ const (
 // matched without regard to case (Matroska writes them in upper case).
 var (
 	probeFormatFields = []string{"format_name", "duration", "size", "bit_rate", "nb_streams", "start_time"}
-	probeFormatTags   = []string{"title", "encoder"}
-	probeStreamFields = []string{"index", "codec_type", "codec_name", "profile", "width", "height",
+	probeFormatTags   = []string{"title", "encoder", "major_brand"}
+	probeStreamFields = []string{"index", "codec_type", "codec_name", "codec_tag_string", "profile", "width", "height",
 		"pix_fmt", "channels", "channel_layout", "sample_rate", "bit_rate", "duration"}
-	probeStreamTags = []string{"language", "title", "handler_name"}
+	probeStreamTags = []string{"language", "title", "handler_name", "rotate"}
 	// probeDispositions are the disposition flags kept, each 0 or 1.
 	probeDispositions = []string{"default", "forced", "comment", "hearing_impaired", "visual_impaired",
 		"attached_pic", "original", "dub", "lyrics", "karaoke", "clean_effects", "captions",
@@ -105,8 +105,9 @@ func ReduceProbe(out []byte) (json.RawMessage, error) {
 	return json.RawMessage(b.Bytes()), nil
 }
 
-// reduceObject keeps fields and tags of o (and its disposition when
-// disposition is true), as a JSON object in that order.
+// reduceObject keeps fields and tags of o (and, when disposition is true,
+// a stream's disposition and display rotation), as a JSON object in that
+// order.
 func reduceObject(o map[string]json.RawMessage, fields, tags []string, disposition bool) []byte {
 	var b bytes.Buffer
 	b.WriteByte('{')
@@ -141,6 +142,11 @@ func reduceObject(o map[string]json.RawMessage, fields, tags []string, dispositi
 			}
 			db.WriteByte('}')
 			add("disposition", db.Bytes())
+		}
+	}
+	if disposition {
+		if r, ok := reduceRotation(o["side_data_list"]); ok {
+			add("side_data_list", r)
 		}
 	}
 	var t map[string]json.RawMessage
@@ -179,6 +185,22 @@ func reduceObject(o map[string]json.RawMessage, fields, tags []string, dispositi
 	}
 	b.WriteByte('}')
 	return b.Bytes()
+}
+
+// reduceRotation returns a stream's side_data_list cut to the display
+// matrix's rotation, [{"rotation":N}] (a rotated picture is shown with its
+// sides swapped), and false when it has none.
+func reduceRotation(v json.RawMessage) ([]byte, bool) {
+	var list []map[string]json.RawMessage
+	if json.Unmarshal(v, &list) != nil {
+		return nil, false
+	}
+	for _, sd := range list {
+		if r, ok := reduceScalar(sd["rotation"]); ok {
+			return []byte(`[{"rotation":` + string(r) + `}]`), true
+		}
+	}
+	return nil, false
 }
 
 // reduceScalar returns a JSON string (cut to MaxProbeString), a short

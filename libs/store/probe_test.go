@@ -37,6 +37,17 @@ func TestReduceProbe(t *testing.T) {
 			`"format":{"filename":"/a.mkv","nb_streams":1,"size":"10","probe_score":100,"tags":{"TITLE":"A"}}}`,
 			want: `{"format":{"size":"10","nb_streams":1,"tags":{"TITLE":"A"}},"streams":[{"index":1,"codec_type":"subtitle","codec_name":"subrip",` +
 				`"disposition":{"default":0,"forced":1},"tags":{"LANGUAGE":"fre","title":"Forced"}}]}`},
+		// A rotated picture (phone footage) keeps its display matrix's
+		// rotation, and the older rotate tag.
+		// mov and mp4 differ by their brand; a timecode track by its tag.
+		{name: "brand and codec tag", in: `{"streams":[{"index":0,"codec_type":"data","codec_tag_string":"tmcd","codec_tag":"0x64636d74"}],` +
+			`"format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","tags":{"major_brand":"qt  ","minor_version":"512"}}}`,
+			want: `{"format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","tags":{"major_brand":"qt  "}},"streams":[{"index":0,"codec_type":"data","codec_tag_string":"tmcd"}]}`},
+		{name: "rotation", in: `{"streams":[{"index":0,"codec_type":"video","width":1920,"height":1080,` +
+			`"side_data_list":[{"side_data_type":"CPB properties","max_bitrate":0},{"side_data_type":"Display Matrix","displaymatrix":"x","rotation":-90}],` +
+			`"tags":{"rotate":"90","encoder":"x"}}],"format":{}}`,
+			want: `{"format":{},"streams":[{"index":0,"codec_type":"video","width":1920,"height":1080,` +
+				`"side_data_list":[{"rotation":-90}],"tags":{"rotate":"90"}}]}`},
 		{name: "not utf-8", in: "{\"streams\":[],\"format\":{\"tags\":{\"title\":\"a\xffb\"}}}",
 			want: `{"format":{"tags":{"title":"a` + "\uFFFD" + `b"}},"streams":[]}`},
 		{name: "huge number dropped", in: `{"streams":[{"width":` + strings.Repeat("9", 100) + `}],"format":{}}`,

@@ -364,6 +364,34 @@ func TestPolicyPlan(t *testing.T) {
 		}
 	})
 
+	t.Run("notes and lossless audio", func(t *testing.T) {
+		// A transcode skip_if skipped says why in text mode too, and an
+		// encode to flac has no bit rate.
+		src := "schema_version: 13\nphases:\n  - name: x\n    transcode:\n      video:\n        to: hevc\n        skip_if: {codec_matches: [h264]}\n      audio: {to: flac}\n"
+		if err := os.WriteFile(filepath.Join(pdir, "lossless.yaml"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(filepath.Join(pdir, "lossless.yaml"))
+		code, out, errs := runPolicies(t, env, "policy", "plan", "lossless", filepath.Join(media, "b.mkv"))
+		want := "M/b.mkv\n" +
+			"    transcode_audio  track 1 (audio)  x: \"aac\" → \"flac\": audio track 1 (eng) is aac, not in transcode.audio.preserve [truehd dts-hd flac pcm_s24le], and transcode.audio.to is flac\n" +
+			"    note: phase \"x\": transcode skipped: skip_if.codec_matches: the video is h264\n" +
+			"1 file: 1 with changes, 0 without, 0 skipped, 0 failed\n"
+		if got := strings.ReplaceAll(out, media, "M"); code != 0 || got != want {
+			t.Errorf("exit %d, stdout:\n%s%s\nwant:\n%s", code, got, errs, want)
+		}
+		src = "schema_version: 13\nphases:\n  - name: x\n    transcode:\n      video:\n        to: hevc\n        skip_if: {codec_matches: [h264]}\n"
+		if err := os.WriteFile(filepath.Join(pdir, "lossless.yaml"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs = runPolicies(t, env, "policy", "plan", "lossless", filepath.Join(media, "b.mkv"))
+		want = "M/b.mkv\n    no changes\n    note: phase \"x\": transcode skipped: skip_if.codec_matches: the video is h264\n" +
+			"1 file: 0 with changes, 1 without, 0 skipped, 0 failed\n"
+		if got := strings.ReplaceAll(out, media, "M"); code != 0 || got != want {
+			t.Errorf("exit %d, stdout:\n%s%s\nwant:\n%s", code, got, errs, want)
+		}
+	})
+
 	t.Run("root is a link", func(t *testing.T) {
 		link := filepath.Join(home, "link")
 		if err := os.Symlink(media, link); err != nil {
@@ -449,5 +477,34 @@ func TestPolicyPlan(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(media, "a.mkv"))
 	if err != nil || string(b) != probeJSON("matroska,webm", "eng", "fre") {
 		t.Errorf("a.mkv changed: %q, %v", b, err)
+	}
+}
+
+// TestPolicyCheckTranscodeTargets: `vpo policy check` refuses, at the
+// value's line, audio targets vpo does not encode and a tune the target
+// encoder lacks, instead of saying ok and letting the job fail.
+func TestPolicyCheckTranscodeTargets(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, "policies")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + home, "VPO_POLICIES_DIR=" + dir}
+	for _, tc := range []struct{ name, body, stderr string }{
+		{"dts", "      audio:\n        to: dts\n", "DIR/dts.yaml:6: phases[0].transcode.audio.to: dts is not supported by vpo yet (use aac, ac3, eac3, flac, opus, mp3)\n"},
+		{"pcm", "      audio: {to: pcm_s16le}\n", "DIR/pcm.yaml:5: phases[0].transcode.audio.to: pcm_s16le is not supported by vpo yet (use aac, ac3, eac3, flac, opus, mp3)\n"},
+		{"film", "      video:\n        to: hevc\n        tune: film\n",
+			`DIR/film.yaml:7: phases[0].transcode.video.tune: "film" is not one of animation, grain, fastdecode, zerolatency, psnr, ssim for hevc` + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "schema_version: 13\nphases:\n  - name: t\n    transcode:\n" + tc.body
+			if err := os.WriteFile(filepath.Join(dir, tc.name+".yaml"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runPolicies(t, env, "policy", "check", tc.name)
+			if errs = strings.ReplaceAll(errs, dir, "DIR"); code != app.ExitConfig || out != "" || errs != tc.stderr {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit %d, stderr:\n%s", code, out, errs, app.ExitConfig, tc.stderr)
+			}
+		})
 	}
 }

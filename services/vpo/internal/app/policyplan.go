@@ -229,7 +229,9 @@ func (p *planPrinter) close() error {
 }
 
 // writeFilePlan writes the path, then one line per change (kind, track,
-// from → to, phase: reason), or "no changes", "skipped: …", "error: …".
+// from → to, phase: reason), or "no changes", "skipped: …", "error: …";
+// then the plan's notes, one "note: …" line each (what the policy asked
+// for and leaves undone, such as a transcode skip_if skipped).
 func writeFilePlan(w io.Writer, r filePlan) error {
 	if _, err := fmt.Fprintln(w, r.Path); err != nil {
 		return err
@@ -240,17 +242,28 @@ func writeFilePlan(w io.Writer, r filePlan) error {
 		_, err := fmt.Fprintf(w, "    error: %s\n", strings.ReplaceAll(strings.TrimSpace(r.Error), "\n", "\n           "))
 		return err
 	case r.Plan.Skipped != "":
-		_, err := fmt.Fprintf(w, "    skipped: %s\n", r.Plan.Skipped)
-		return err
+		if _, err := fmt.Fprintf(w, "    skipped: %s\n", r.Plan.Skipped); err != nil {
+			return err
+		}
 	case r.Plan.Empty():
-		_, err := fmt.Fprintln(w, "    no changes")
-		return err
+		if _, err := fmt.Fprintln(w, "    no changes"); err != nil {
+			return err
+		}
+	default:
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		for _, c := range r.Plan.Changes {
+			fmt.Fprintf(tw, "    %s\t%s\t%s\n", c.Kind, changeTrack(c), changeReason(c))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, c := range r.Plan.Changes {
-		fmt.Fprintf(tw, "    %s\t%s\t%s\n", c.Kind, changeTrack(c), changeReason(c))
+	for _, n := range r.Plan.Notes {
+		if _, err := fmt.Fprintf(w, "    note: %s\n", n); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 func changeTrack(c policy.Change) string {

@@ -116,8 +116,13 @@ func ffmpegMetadataArgs(src media.File, ts []policy.TargetTrack) []string {
 			continue
 		}
 		n := strconv.Itoa(k)
-		args = append(args, "-disposition:"+n, disposition(t), "-metadata:s:"+n, "title="+t.Title)
 		s, _ := streamByIndex(src, t.Source)
+		d := disposition(t)
+		if s.AttachedPic && t.Encode == nil {
+			// A cover stays a cover (mp4 writes it as such only then).
+			d = strings.TrimPrefix(d+"+attached_pic", "0+")
+		}
+		args = append(args, "-disposition:"+n, d, "-metadata:s:"+n, "title="+t.Title)
 		if lang := media.NormalizeLanguage(t.Language); lang != s.Language {
 			args = append(args, "-metadata:s:"+n, "language="+lang)
 		}

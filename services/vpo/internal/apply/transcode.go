@@ -44,6 +44,12 @@ func (e *Executor) prepareTranscode(ctx context.Context, path, out string, req R
 	ts := tracksFirst(req.Plan.Target.Tracks)
 	spec := transcode.Spec{Input: path, Output: out, Format: ffmpegFormat(req.Plan.Target.Container),
 		HW: transcode.HW{Method: transcode.Software}, Metadata: ffmpegMetadataArgs(req.Source, ts)}
+	if spec.Format == "mp4" {
+		// ffmpeg's mp4 muxer writes a new timecode (tmcd) track for a
+		// video stream with a timecode tag; the plan dropped the source's
+		// (it cannot be copied) and the result must have only its tracks.
+		spec.Metadata = append(spec.Metadata, "-write_tmcd", "0")
+	}
 	for _, t := range ts {
 		spec.Tracks = append(spec.Tracks, transcode.Track{Source: t.Source, Type: t.Type, Codec: t.Codec, Width: t.Width, Height: t.Height, Encode: t.Encode})
 		if t.Encode == nil || t.Type != string(media.StreamVideo) {

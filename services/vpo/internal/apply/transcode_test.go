@@ -18,6 +18,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/proc"
@@ -577,4 +578,113 @@ func TestTranscodeSurroundLayouts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTranscodeRotatedClip: phone footage (stored 320x240, shown upright
+// by its display matrix) is planned at the size shown; ffmpeg turns it
+// upright when it encodes, so the scaled result is 120x160 with no
+// rotation and passes verification.
+func TestTranscodeRotatedClip(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.mp4")
+	makeClip(t, plain, "320x240", 1, false)
+	path := filepath.Join(dir, "phone.mp4")
+	res, err := proc.Run(context.Background(), proc.Cmd{Path: "ffmpeg", MaxStderr: 8 << 10,
+		Args: []string{"-nostdin", "-v", "error", "-y", "-i", plain, "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=270", path}})
+	if err == nil && res.Exit != nil {
+		err = fmt.Errorf("%v: %s", res.Exit, res.Stderr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, jdir := newExecutor(t, nil)
+	src, _, err := e.Probe(context.Background(), path, media.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := src.Streams[0]; v.Rotation != 270 || v.Width != 320 {
+		t.Fatalf("source video %+v, want 320x240 rotated 270", v)
+	}
+	p, err := policy.Parse("phone.yaml", []byte("schema_version: 13\nphases:\n  - name: shrink\n    transcode:\n      video: {to: h264, preset: ultrafast, max_height: 160}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := p.Plan(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tt := plan.Target.Tracks[0]; tt.Width != 120 || tt.Height != 160 {
+		t.Fatalf("target video %dx%d, want 120x160", tt.Width, tt.Height)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := apply.Request{Path: path, Source: src, SourceSize: st.Size(), SourceMTime: st.ModTime(), Plan: plan}
+	if _, err := e.Apply(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	got := probeCheck(t, e, path, plan.Target, src)
+	if v := got.Streams[0]; v.Width != 120 || v.Height != 160 || v.Rotation != 0 {
+		t.Errorf("result video %+v, want 120x160 upright", v)
+	}
+	assertClean(t, dir, jdir)
+}
+
+// TestTranscodeMP4CoverAndTimecode: an mp4 with an mjpeg cover and a
+// timecode, as ffmpeg writes it, is re-encoded by the planner's plan: the
+// cover is copied, the timecode (tmcd) tracks are dropped and ffmpeg
+// writes no new one, so the result matches the plan.
+func TestTranscodeMP4CoverAndTimecode(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe")
+	dir := t.TempDir()
+	cover := filepath.Join(dir, "cover.jpg")
+	path := filepath.Join(dir, "clip.mp4")
+	for _, args := range [][]string{
+		{"-f", "lavfi", "-i", "testsrc=size=64x64:duration=1", "-frames:v", "1", cover},
+		{"-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=1", "-f", "lavfi", "-i", "sine=duration=1", "-i", cover,
+			"-map", "0", "-map", "1", "-map", "2", "-c:v:0", "libx264", "-preset", "ultrafast", "-c:v:1", "copy",
+			"-disposition:v:1", "attached_pic", "-c:a", "aac", "-timecode", "01:00:00:00", path},
+	} {
+		res, err := proc.Run(context.Background(), proc.Cmd{Path: "ffmpeg", MaxStderr: 8 << 10, Args: append([]string{"-nostdin", "-v", "error", "-y"}, args...)})
+		if err == nil && res.Exit != nil {
+			err = fmt.Errorf("%v: %s", res.Exit, res.Stderr)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, jdir := newExecutor(t, nil)
+	src, _, err := e.Probe(context.Background(), path, media.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Parse("hevc.yaml", []byte("schema_version: 13\nphases:\n  - name: encode\n    transcode:\n      video: {to: hevc, preset: ultrafast, crf: 32}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := p.Plan(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, tt := range plan.Target.Tracks {
+		kept = append(kept, tt.Type+" "+tt.Codec)
+	}
+	if want := "video hevc,audio aac,video mjpeg"; strings.Join(kept, ",") != want {
+		t.Fatalf("target %v, want %s", kept, want)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := apply.Request{Path: path, Source: src, SourceSize: st.Size(), SourceMTime: st.ModTime(), Plan: plan}
+	if _, err := e.Apply(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	got := probeCheck(t, e, path, plan.Target, src)
+	if c := got.Streams[2]; !c.AttachedPic || c.Codec != "mjpeg" {
+		t.Errorf("cover %+v, want the mjpeg attached picture", c)
+	}
+	assertClean(t, dir, jdir)
 }
