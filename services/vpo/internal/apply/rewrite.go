@@ -60,7 +60,7 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 	if err != nil {
 		return Result{}, err
 	}
-	in := intent{ID: id, Path: path, Temp: tempName(newPath, id), PID: os.Getpid(), Started: time.Now().UTC()}
+	in := intent{ID: id, Path: path, Temp: tempName(newPath, id), PID: os.Getpid(), Boot: bootID(), Started: time.Now().UTC()}
 	if newPath != path {
 		in.NewPath = newPath
 	}
