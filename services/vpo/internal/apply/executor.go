@@ -69,8 +69,8 @@ type Options struct {
 	// place; nil makes them by an mkvmerge rewrite.
 	InPlace inPlaceEditor
 	Logger  *logrus.Entry
-	// Nice is the niceness (0..19) of the ffmpeg of a transcode; 0 leaves
-	// it at vpo's. SetNice changes it for the transcodes started after.
+	// Nice is the niceness (0..19) of the ffmpeg of a transcode, or vpo's
+	// own when that is higher (proc.Cmd.Nice); 0 leaves it at vpo's. SetNice changes it for the transcodes started after.
 	// A transcode also runs in the idle I/O class.
 	Nice int
 	// DevRoot is where device nodes are looked for to encode with
