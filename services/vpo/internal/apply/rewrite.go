@@ -94,10 +94,16 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 		args = ffmpegArgs(path, in.Temp, req.Source, req.Plan.Target)
 	}
 	e.log.WithFields(logrus.Fields{"path": path, "executor": executor}).Debugf("running %s %s", tool, quoteArgs(args))
-	if executor == ExecutorTranscode {
-		err = e.runTranscode(ctx, enc, req.Source.Duration, req.Progress)
-	} else {
-		_, err = e.run(ctx, tool, toolPath, args, false)
+	switch executor {
+	case ExecutorTranscode:
+		err = e.runFFmpeg(ctx, enc, true, req.Source.Duration, req.Progress)
+	case ExecutorMkvMerge:
+		err = e.runMkvMerge(ctx, toolPath, args, req.Progress)
+	default:
+		var ff string
+		if ff, err = lookTool("ffmpeg", toolPath); err == nil {
+			err = e.runFFmpeg(ctx, encodeRun{ffmpeg: ff, args: args}, false, req.Source.Duration, req.Progress)
+		}
 	}
 	if err != nil {
 		var te *toolError
