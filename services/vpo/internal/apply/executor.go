@@ -97,6 +97,9 @@ type Executor struct {
 	// beforeReplace, when set, is called with the path just before the
 	// result takes it (a test hook: a file replaced at the last moment).
 	beforeReplace func(path string)
+	// toolDone, when set, is called with the temporary file's path once
+	// a rewrite's tool returned (a test hook).
+	toolDone func(temp string)
 }
 
 // New returns an Executor, creating Options.JournalDir when missing.

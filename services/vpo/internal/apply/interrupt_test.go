@@ -392,3 +392,62 @@ func TestRecoverLeavesARunningVpo(t *testing.T) {
 	}
 	assertCleanJournal(t, jdir)
 }
+
+// TestCancelRemovesTempBeforeTheToolIsReaped checks that a cancelled
+// rewrite's temporary file is gone by the time its tool returns (killed
+// and reaped): the removal does not wait for the tool, so a shutdown that
+// abandons the apply while a busy encoder is reaped leaves no partial
+// output.
+func TestCancelRemovesTempBeforeTheToolIsReaped(t *testing.T) {
+	for _, c := range []struct{ name, container string }{{"mkvmerge", "mkv"}, {"ffmpeg", "mp4"}} {
+		t.Run(c.name, func(t *testing.T) {
+			path := fixture(t, fixtureMKV)
+			answer := filepath.Join(t.TempDir(), "identify.json")
+			if out, err := exec.Command("mkvmerge", "-J", path).Output(); err != nil {
+				t.Fatal(err)
+			} else if err := os.WriteFile(answer, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tool, started := slowTool(t, answer)
+			tools := apply.Tools{MkvMerge: tool}
+			edit := dropJapanese
+			if c.container == "mp4" {
+				tools, edit = apply.Tools{FFmpeg: tool}, toMP4
+			}
+			jdir := filepath.Join(t.TempDir(), "journal")
+			e, err := apply.New(apply.Options{JournalDir: jdir, Tools: tools})
+			if err != nil {
+				t.Fatal(err)
+			}
+			probe, _ := newExecutor(t, nil)
+			req := request(t, probe, path, c.container, edit)
+			var temp string
+			var leftAtReap error
+			apply.SetToolDone(e, func(p string) {
+				temp = p
+				if _, err := os.Lstat(p); err == nil {
+					leftAtReap = fmt.Errorf("%s still there when the tool returned", p)
+				}
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				waitFile(t, started)
+				cancel()
+			}()
+			if _, err := e.Apply(ctx, req); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Apply: %v, want context.Canceled", err)
+			}
+			if temp == "" {
+				t.Fatal("the tool-done hook was not called")
+			}
+			if leftAtReap != nil {
+				t.Error(leftAtReap)
+			}
+			assertCleanJournal(t, jdir)
+			if len(tempFiles(t, filepath.Dir(path))) != 0 {
+				t.Errorf("temporary files left: %v", tempFiles(t, filepath.Dir(path)))
+			}
+		})
+	}
+}
