@@ -1,19 +1,18 @@
 package apply
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
 
 // Recover undoes what applies killed before their end left (call it at
@@ -53,7 +52,7 @@ func (e *Executor) Recover(ctx context.Context) ([]string, error) {
 		if in.PID == os.Getpid() && e.locks.held(in.Path) {
 			continue // an Apply of this process is at it
 		}
-		if in.PID != os.Getpid() && vpoRuns(in.PID, in.Boot) {
+		if in.PID != os.Getpid() && proc.OursRunning(in.PID, in.Boot) {
 			e.log.WithFields(logrus.Fields{"path": in.Path, "pid": in.PID}).
 				Infof("apply journal: %s belongs to vpo process %d, which still runs; left alone", in.Temp, in.PID)
 			continue
@@ -83,48 +82,6 @@ func (e *Executor) Recover(ctx context.Context) ([]string, error) {
 		}
 	}
 	return done, errors.Join(errs...)
-}
-
-// bootID is this boot's id (/proc/sys/kernel/random/boot_id), "" when it
-// cannot be read.
-var bootID = sync.OnceValue(func() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-})
-
-// vpoRuns reports whether the process pid of the boot boot is running and
-// is a vpo: its executable is the same file as ours, or it has our command
-// name (an upgrade replaces the file under a running daemon). A record of
-// another boot, or without a boot (older versions), is never of a running
-// process: its pid may have been reused since.
-func vpoRuns(pid int, boot string) bool {
-	if pid <= 0 || boot == "" || boot != bootID() {
-		return false
-	}
-	dir := "/proc/" + strconv.Itoa(pid)
-	if st, err := os.ReadFile(dir + "/stat"); err != nil || zombie(st) {
-		return false
-	}
-	if self, err := os.Executable(); err == nil {
-		a, err1 := os.Stat(self)
-		b, err2 := os.Stat(dir + "/exe")
-		if err1 == nil && err2 == nil && os.SameFile(a, b) {
-			return true
-		}
-	}
-	ours, err1 := os.ReadFile("/proc/self/comm")
-	theirs, err2 := os.ReadFile(dir + "/comm")
-	return err1 == nil && err2 == nil && string(ours) == string(theirs)
-}
-
-// zombie reports whether /proc/PID/stat content st is a process that
-// exited and was not reaped yet.
-func zombie(st []byte) bool {
-	i := bytes.LastIndexByte(st, ')')
-	return i >= 0 && i+2 < len(st) && (st[i+2] == 'Z' || st[i+2] == 'X')
 }
 
 // refusal is a record's temporary file that Recover leaves alone; the

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vpo-project/vpo/libs/media"
+	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
 
 // tempMark is in the name of every temporary file:
@@ -60,7 +61,7 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 	if err != nil {
 		return Result{}, err
 	}
-	in := intent{ID: id, Path: path, Temp: tempName(newPath, id), PID: os.Getpid(), Boot: bootID(), Started: time.Now().UTC()}
+	in := intent{ID: id, Path: path, Temp: tempName(newPath, id), PID: os.Getpid(), Boot: proc.BootID(), Started: time.Now().UTC()}
 	if newPath != path {
 		in.NewPath = newPath
 	}
