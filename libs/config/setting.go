@@ -167,7 +167,7 @@ func settings() []setting {
 			intSpec(Key{}, func(c *Config) *int { return &c.Jobs.Workers }, 1, maxWorkers)),
 		intSpec(Key{
 			Name: "jobs.nice", Env: "VPO_JOBS_NICE",
-			Help: "Niceness (0..19) of encodes (ffmpeg); encodes also use the idle I/O scheduling class.",
+			Help: "Niceness (0..19) of encodes (ffmpeg); an encode never gets more CPU priority than vpo itself: it runs at this or at vpo's own niceness, whichever is higher (0: vpo's). Encodes also use the idle I/O scheduling class.",
 			Live: true,
 		}, func(c *Config) *int { return &c.Jobs.Nice }, 0, 19),
 		boolSpec(Key{

@@ -115,6 +115,8 @@ type Pool struct {
 	stopOnce      sync.Once
 	interruptOnce sync.Once
 	jobs          sync.WaitGroup
+	// handlers counts the job handlers running, abandoned ones included.
+	handlers sync.WaitGroup
 
 	mu           sync.Mutex
 	state        poolState
@@ -506,6 +508,25 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 	}
 }
 
+// WaitHandlers waits until every job handler the pool started has
+// returned, those Shutdown abandoned included, or until ctx is done; it
+// reports whether they all returned. Call it after Shutdown and before
+// closing what handlers use (the store): an abandoned handler may still
+// record its outcome.
+func (p *Pool) WaitHandlers(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() {
+		p.handlers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 func (p *Pool) stop() {
 	p.stopOnce.Do(func() {
 		close(p.stopping)
@@ -750,7 +771,9 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 	prog := &progress{reported: make(chan struct{}, 1), now: p.opts.Now, alive: p.opts.Now()}
 	done := make(chan outcome, 1) // buffered: an abandoned handler never blocks
 	handlerStarted = true
+	p.handlers.Add(1)
 	go func() {
+		defer p.handlers.Done()
 		defer close(r.handlerDone)
 		defer func() {
 			if r := recover(); r != nil {

@@ -322,6 +322,44 @@ func TestShutdownAbandonsHandlerIgnoringCancellation(t *testing.T) {
 	}
 }
 
+// TestWaitHandlersWaitsForAbandonedHandlers: after a Shutdown that
+// abandoned a handler, WaitHandlers says it still runs until it returns.
+func TestWaitHandlersWaitsForAbandonedHandlers(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(release)
+		}
+	})
+	started := make(chan struct{})
+	e.register("stuck", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
+		close(started)
+		<-release // ignores ctx
+		return nil, nil
+	})
+	e.submit(store.NewJob{Kind: "stuck"})
+	p, errc := e.start(jobs.PoolOptions{Workers: 1, ShutdownGrace: time.Millisecond})
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the deadline is now
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if p.WaitHandlers(ctx) {
+		t.Error("WaitHandlers: all returned, but the abandoned handler still runs")
+	}
+	close(release)
+	released = true
+	if !p.WaitHandlers(context.Background()) {
+		t.Error("WaitHandlers without a deadline did not wait")
+	}
+}
+
 func TestRunContextCancelRequeues(t *testing.T) {
 	e := newEnv(t)
 	started := make(chan string, 1)

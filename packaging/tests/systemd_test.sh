@@ -54,7 +54,7 @@ awk -v s="$bare" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(s > m) }' || fail "self-ch
 echo "self-check: unhardened unit scores $bare"
 
 for key in 'Type=notify' 'User=vpo' 'StateDirectory=vpo' 'StateDirectoryMode=0750' 'Restart=on-failure' \
-	'RestartSec=5' 'RestartPreventExitStatus=3' 'TimeoutStopSec=35' 'KillMode=mixed' \
+	'RestartSec=5' 'RestartPreventExitStatus=3' 'TimeoutStopSec=40' 'KillMode=mixed' \
 	'ExecStart=/usr/bin/vpo serve --config /etc/vpo/config.toml' 'EnvironmentFile=-/etc/default/vpo' \
 	'ExecReload=/bin/kill -HUP $MAINPID'; do
 	grep -qxF "$key" "$unit" || fail "vpo.service lacks '$key'"

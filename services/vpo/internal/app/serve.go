@@ -25,12 +25,19 @@ import (
 )
 
 // shutdownGrace is how long past shutdown_timeout vpo still waits for its
-// parts to return before exiting anyway.
-const shutdownGrace = time.Second
+// parts to return before exiting anyway: the handlers' grace and a second
+// for the pool's bookkeeping. Then handlers abandoned still get up to
+// handlerGrace before the store closes: packaging/vpo.service's
+// TimeoutStopSec (shutdown_timeout's default + these 5 s + a margin)
+// depends on both.
+const shutdownGrace = handlerGrace + time.Second
 
 // handlerGrace is how long the worker pool waits, after cancelling jobs at
-// the deadline, for their handlers to return before abandoning them.
-const handlerGrace = 250 * time.Millisecond
+// the deadline, for their handlers to return before abandoning them: an
+// apply's cancellation removes its temporary file at once, then waits for
+// the tool's kill and reap and ends its journal record, which takes a busy
+// machine (a niced encoder with many threads) more than a moment.
+const handlerGrace = 2 * time.Second
 
 // serveCommand is the daemon's command; every other command gives the
 // signals back to their default dispositions.
@@ -264,6 +271,15 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 
 	runErr := group.Run(ctx)
 	close(groupDone)
+	// A handler abandoned at the deadline may still be recording its
+	// outcome (a plan's status): the store stays open for it a little
+	// longer. One still running after that leaves its plan approved; the
+	// job's next attempt supersedes it.
+	waitCtx, waitCancel := context.WithTimeout(context.WithoutCancel(ctx), handlerGrace)
+	if !pool.WaitHandlers(waitCtx) {
+		log.Warn("closing the database while abandoned job handlers still run; their jobs were requeued and run again")
+	}
+	waitCancel()
 	if err := closeStore(); err != nil {
 		log.Errorf("close database: %v", err)
 		if runErr == nil {

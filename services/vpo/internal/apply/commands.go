@@ -40,7 +40,7 @@ func propEditArgs(src media.File, target policy.Target, tracks map[int]mkvTrack)
 // file at path) as target to out. tracks maps src's stream indexes to
 // mkvmerge's IDs.
 func mkvMergeArgs(path, out string, src media.File, target policy.Target, tracks map[int]mkvTrack) []string {
-	args := []string{"--quiet", "--output", out}
+	args := []string{"--gui-mode", "--output", out}
 	kept := map[media.StreamType][]string{}
 	has := map[media.StreamType]bool{}
 	for _, s := range src.Streams {
@@ -88,7 +88,7 @@ func mkvMergeArgs(path, out string, src media.File, target policy.Target, tracks
 // tracks in target order, then attachments; every track's disposition
 // set, its title set or cleared, its language set where it differs.
 func ffmpegArgs(path, out string, src media.File, target policy.Target) []string {
-	args := []string{"-nostdin", "-v", "error", "-y", "-i", path}
+	args := []string{"-nostdin", "-v", "error", "-y", "-progress", "pipe:1", "-stats_period", "0.5", "-i", path}
 	ts := tracksFirst(target.Tracks)
 	for _, t := range ts {
 		args = append(args, "-map", "0:"+strconv.Itoa(t.Source))

@@ -31,6 +31,11 @@
 //     method that cannot work without hw_fallback is a permanent error.
 //     Result.Encoder and Result.HW say what encoded.
 //
+// Rewrites report progress too, so that a long remux is not taken for a
+// stalled one: mkvmerge runs with --gui-mode (its "#GUI#progress N%"
+// lines; its errors and warnings are kept as "Error: …" and "Warning: …"),
+// an ffmpeg copy with -progress, read as a transcode's.
+//
 // Matroska track numbers (mkvpropedit's track:@N) and mkvmerge's track and
 // attachment IDs are read from `mkvmerge -J` of the source and matched to
 // ffprobe's stream indexes by order and type: ffprobe lists a Matroska

@@ -69,8 +69,8 @@ type Options struct {
 	// place; nil makes them by an mkvmerge rewrite.
 	InPlace inPlaceEditor
 	Logger  *logrus.Entry
-	// Nice is the niceness (0..19) of the ffmpeg of a transcode; 0 leaves
-	// it at vpo's. SetNice changes it for the transcodes started after.
+	// Nice is the niceness (0..19) of the ffmpeg of a transcode, or vpo's
+	// own when that is higher (proc.Cmd.Nice); 0 leaves it at vpo's. SetNice changes it for the transcodes started after.
 	// A transcode also runs in the idle I/O class.
 	Nice int
 	// DevRoot is where device nodes are looked for to encode with
@@ -97,6 +97,9 @@ type Executor struct {
 	// beforeReplace, when set, is called with the path just before the
 	// result takes it (a test hook: a file replaced at the last moment).
 	beforeReplace func(path string)
+	// toolDone, when set, is called with the temporary file's path once
+	// a rewrite's tool returned (a test hook).
+	toolDone func(temp string)
 }
 
 // New returns an Executor, creating Options.JournalDir when missing.

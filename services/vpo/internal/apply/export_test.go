@@ -26,3 +26,7 @@ type InPlaceEditorForTest = inPlaceEditor
 
 // TempName is tempName.
 func TempName(path, id string) string { return tempName(path, id) }
+
+// SetToolDone makes e call f with the temporary file's path once a
+// rewrite's tool returned.
+func SetToolDone(e *Executor, f func(temp string)) { e.toolDone = f }

@@ -2,6 +2,7 @@ package apply_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -300,5 +301,153 @@ func TestRecoverLeavesWhatIsNotItsOwn(t *testing.T) {
 	}
 	if n := names(t, jdir); len(n) != 0 {
 		t.Errorf("journal after Recover: %v", n)
+	}
+}
+
+// TestRecoverLeavesARunningVpo checks that Recover leaves alone the record
+// and temporary file of an apply another vpo process (a child of this
+// test binary) is running, and recovers them once the record is of
+// another boot, or its process is dead.
+func TestRecoverLeavesARunningVpo(t *testing.T) {
+	path := fixture(t, fixtureMKV)
+	dir := filepath.Dir(path)
+	tool, started := slowTool(t, "/dev/null")
+	probe, _ := newExecutor(t, nil)
+	req := request(t, probe, path, "mp4", toMP4)
+	jdir := filepath.Join(t.TempDir(), "journal")
+	child := startChild(t, childSpec{JournalDir: jdir, Tools: apply.Tools{FFmpeg: tool}, Request: req})
+	defer func() {
+		_ = child.Process.Kill()
+		_ = child.Wait()
+	}()
+	waitFile(t, started)
+	e, err := apply.New(apply.Options{JournalDir: jdir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	temps := tempFiles(t, dir)
+	if len(temps) != 1 {
+		t.Fatalf("temporary files of the running apply: %v", temps)
+	}
+	records := func() []string {
+		var out []string
+		for _, n := range names(t, jdir) {
+			if strings.HasSuffix(n, ".intent") {
+				out = append(out, filepath.Join(jdir, n))
+			}
+		}
+		return out
+	}
+	recs := records()
+	if len(recs) != 1 {
+		t.Fatalf("records of the running apply: %v", recs)
+	}
+	data, err := os.ReadFile(recs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The child runs: its record and temporary file stay.
+	removed, err := e.Recover(context.Background())
+	if err != nil || len(removed) != 0 {
+		t.Errorf("Recover while the apply runs: removed %v, %v; want nothing", removed, err)
+	}
+	if len(tempFiles(t, dir)) != 1 || len(records()) != 1 {
+		t.Fatalf("Recover touched a running apply: temporary files %v, records %v", tempFiles(t, dir), records())
+	}
+
+	// The same process, recorded in another boot: its pid was reused.
+	var in map[string]any
+	if err := json.Unmarshal(data, &in); err != nil {
+		t.Fatal(err)
+	}
+	if in["boot"] == nil || in["boot"] == "" {
+		t.Errorf("record without a boot id: %s", data)
+	}
+	in["boot"] = "00000000-0000-0000-0000-000000000000"
+	other, _ := json.Marshal(in)
+	if err := os.WriteFile(recs[0], other, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removed, err = e.Recover(context.Background())
+	if err != nil || len(removed) != 1 || removed[0] != temps[0] {
+		t.Errorf("Recover of a record of another boot: removed %v, %v; want [%s]", removed, err, temps[0])
+	}
+	assertCleanJournal(t, jdir)
+
+	// A dead process of this boot.
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	if err := os.WriteFile(temps[0], []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(recs[0], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removed, err = e.Recover(context.Background())
+	if err != nil || len(removed) != 1 || removed[0] != temps[0] {
+		t.Errorf("Recover of a dead process's record: removed %v, %v; want [%s]", removed, err, temps[0])
+	}
+	assertCleanJournal(t, jdir)
+}
+
+// TestCancelRemovesTempBeforeTheToolIsReaped checks that a cancelled
+// rewrite's temporary file is gone by the time its tool returns (killed
+// and reaped): the removal does not wait for the tool, so a shutdown that
+// abandons the apply while a busy encoder is reaped leaves no partial
+// output.
+func TestCancelRemovesTempBeforeTheToolIsReaped(t *testing.T) {
+	for _, c := range []struct{ name, container string }{{"mkvmerge", "mkv"}, {"ffmpeg", "mp4"}} {
+		t.Run(c.name, func(t *testing.T) {
+			path := fixture(t, fixtureMKV)
+			answer := filepath.Join(t.TempDir(), "identify.json")
+			if out, err := exec.Command("mkvmerge", "-J", path).Output(); err != nil {
+				t.Fatal(err)
+			} else if err := os.WriteFile(answer, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tool, started := slowTool(t, answer)
+			tools := apply.Tools{MkvMerge: tool}
+			edit := dropJapanese
+			if c.container == "mp4" {
+				tools, edit = apply.Tools{FFmpeg: tool}, toMP4
+			}
+			jdir := filepath.Join(t.TempDir(), "journal")
+			e, err := apply.New(apply.Options{JournalDir: jdir, Tools: tools})
+			if err != nil {
+				t.Fatal(err)
+			}
+			probe, _ := newExecutor(t, nil)
+			req := request(t, probe, path, c.container, edit)
+			var temp string
+			var leftAtReap error
+			apply.SetToolDone(e, func(p string) {
+				temp = p
+				if _, err := os.Lstat(p); err == nil {
+					leftAtReap = fmt.Errorf("%s still there when the tool returned", p)
+				}
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				waitFile(t, started)
+				cancel()
+			}()
+			if _, err := e.Apply(ctx, req); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Apply: %v, want context.Canceled", err)
+			}
+			if temp == "" {
+				t.Fatal("the tool-done hook was not called")
+			}
+			if leftAtReap != nil {
+				t.Error(leftAtReap)
+			}
+			assertCleanJournal(t, jdir)
+			if len(tempFiles(t, filepath.Dir(path))) != 0 {
+				t.Errorf("temporary files left: %v", tempFiles(t, filepath.Dir(path)))
+			}
+		})
 	}
 }

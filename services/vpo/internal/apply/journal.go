@@ -30,8 +30,12 @@ type intent struct {
 	Temp    string `json:"temp"`
 	NewPath string `json:"new_path,omitempty"`
 	// Kept is where the original is kept, "" when it is not.
-	Kept    string    `json:"kept,omitempty"`
+	Kept string `json:"kept,omitempty"`
+	// PID is the process that wrote the record and Boot the boot it ran
+	// in (/proc/sys/kernel/random/boot_id; "" in records of older
+	// versions): Recover leaves alone the records of a vpo still running.
 	PID     int       `json:"pid"`
+	Boot    string    `json:"boot,omitempty"`
 	Started time.Time `json:"started"`
 }
 

@@ -63,8 +63,13 @@ func (e *Executor) run(ctx context.Context, name, path string, args []string, pr
 
 // runCmd runs cmd, the tool name, as run does.
 func (e *Executor) runCmd(ctx context.Context, name string, cmd proc.Cmd) ([]byte, error) {
-	args := cmd.Args
 	res, err := proc.Run(ctx, cmd)
+	return e.toolResult(ctx, name, cmd.Args, res, err)
+}
+
+// toolResult turns what proc.Run returned for the tool name run with args
+// into run's answer.
+func (e *Executor) toolResult(ctx context.Context, name string, args []string, res proc.Result, err error) ([]byte, error) {
 	if err == nil && res.PriorityErr != nil {
 		e.log.WithError(res.PriorityErr).Warnf("%s runs at vpo's priority", name)
 	}

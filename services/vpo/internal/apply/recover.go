@@ -9,10 +9,16 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
 
 // Recover undoes what applies killed before their end left (call it at
-// start-up, before any Apply): for each journal record, the temporary
+// start-up, before any Apply): a record of another vpo process that still
+// runs (same boot, its executable or command name ours) is left alone,
+// with a note; for each other journal record, the temporary
 // file it names is removed when it is there, matches the temporary name
 // pattern, lies in the recorded file's directory and is owned by vpo's
 // user; a NAME.original.EXT the record names is removed when it is still
@@ -45,6 +51,11 @@ func (e *Executor) Recover(ctx context.Context) ([]string, error) {
 		in := r.intent
 		if in.PID == os.Getpid() && e.locks.held(in.Path) {
 			continue // an Apply of this process is at it
+		}
+		if in.PID != os.Getpid() && proc.OursRunning(in.PID, in.Boot) {
+			e.log.WithFields(logrus.Fields{"path": in.Path, "pid": in.PID}).
+				Infof("apply journal: %s belongs to vpo process %d, which still runs; left alone", in.Temp, in.PID)
+			continue
 		}
 		removed, err := recoverIntent(in)
 		done = append(done, removed...)

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vpo-project/vpo/libs/media"
+	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
 
 // tempMark is in the name of every temporary file:
@@ -60,7 +61,7 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 	if err != nil {
 		return Result{}, err
 	}
-	in := intent{ID: id, Path: path, Temp: tempName(newPath, id), PID: os.Getpid(), Started: time.Now().UTC()}
+	in := intent{ID: id, Path: path, Temp: tempName(newPath, id), PID: os.Getpid(), Boot: proc.BootID(), Started: time.Now().UTC()}
 	if newPath != path {
 		in.NewPath = newPath
 	}
@@ -94,10 +95,33 @@ func (e *Executor) rewrite(ctx context.Context, path, newPath, executor string, 
 		args = ffmpegArgs(path, in.Temp, req.Source, req.Plan.Target)
 	}
 	e.log.WithFields(logrus.Fields{"path": path, "executor": executor}).Debugf("running %s %s", tool, quoteArgs(args))
-	if executor == ExecutorTranscode {
-		err = e.runTranscode(ctx, enc, req.Source.Duration, req.Progress)
-	} else {
-		_, err = e.run(ctx, tool, toolPath, args, false)
+	// A cancellation (shutdown, stall, a user) removes the temporary file
+	// at once, before the tool is killed and reaped (slow for a busy,
+	// niced encoder): if vpo exits before this apply returns, no partial
+	// output stays. The tool, if it still writes, writes to an unlinked
+	// file; one that recreates the name is dealt with by abandon, or by
+	// Recover, since the record stays until then.
+	dropped := make(chan struct{})
+	stopDrop := context.AfterFunc(ctx, func() {
+		defer close(dropped)
+		r.dropTemp()
+	})
+	switch executor {
+	case ExecutorTranscode:
+		err = e.runFFmpeg(ctx, enc, true, req.Source.Duration, req.Progress)
+	case ExecutorMkvMerge:
+		err = e.runMkvMerge(ctx, toolPath, args, req.Progress)
+	default:
+		var ff string
+		if ff, err = lookTool("ffmpeg", toolPath); err == nil {
+			err = e.runFFmpeg(ctx, encodeRun{ffmpeg: ff, args: args}, false, req.Source.Duration, req.Progress)
+		}
+	}
+	if !stopDrop() {
+		<-dropped
+	}
+	if e.toolDone != nil {
+		e.toolDone(in.Temp)
 	}
 	if err != nil {
 		var te *toolError
@@ -349,6 +373,17 @@ func (r *replacement) keep() error {
 		return diskErr("keep the original as "+in.Kept, err)
 	}
 	return nil
+}
+
+// dropTemp removes the temporary file, if this replacement created it,
+// without waiting for its tool: a cancellation's first step.
+func (r *replacement) dropTemp() {
+	if !r.created {
+		return
+	}
+	if err := os.Remove(r.in.Temp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.e.log.WithError(err).Warnf("remove temporary file %s", r.in.Temp)
+	}
 }
 
 // abandon undoes an uncommitted replacement: the temporary file and a link

@@ -75,13 +75,14 @@ func (e *Executor) prepareTranscode(ctx context.Context, path, out string, req R
 	return encodeRun{ffmpeg: ff, args: args, encoder: enc, hw: spec.HW}, nil
 }
 
-// runTranscode runs r's ffmpeg at the executor's niceness in the idle I/O
-// class, turning its -progress output into calls of progress (when set)
-// against the source's duration total: only when the encode advanced
-// (media time or frames), so a stuck ffmpeg stops reporting.
-func (e *Executor) runTranscode(ctx context.Context, r encodeRun, total time.Duration, progress func(float64, string, time.Duration)) error {
+// runFFmpeg runs r's ffmpeg (with -progress pipe:1 in its arguments),
+// turning its -progress output into calls of progress (when set) against
+// the source's duration total: only when the run advanced (media time or
+// frames), so a stuck ffmpeg stops reporting. An encode (polite) runs at
+// the executor's niceness in the idle I/O class; a copy at vpo's.
+func (e *Executor) runFFmpeg(ctx context.Context, r encodeRun, polite bool, total time.Duration, progress func(float64, string, time.Duration)) error {
 	var last transcode.Progress
-	cmd := proc.Cmd{Path: r.ffmpeg, Args: r.args, Env: transcode.EncoderEnv(r.encoder), MaxStderr: maxToolStderr, Nice: int(e.nice.Load()), IdleIO: true,
+	cmd := proc.Cmd{Path: r.ffmpeg, Args: r.args, Env: transcode.EncoderEnv(r.encoder), MaxStderr: maxToolStderr,
 		OnStdout: func(out io.Reader) {
 			err := transcode.ReadProgress(out, func(p transcode.Progress) {
 				if progress == nil || !(p.OutTime > last.OutTime || p.Frame > last.Frame || p.End && !last.End) {
@@ -98,6 +99,9 @@ func (e *Executor) runTranscode(ctx context.Context, r encodeRun, total time.Dur
 				e.log.WithError(err).Warn("ffmpeg's progress output; the encode goes on without progress reports")
 			}
 		}}
+	if polite {
+		cmd.Nice, cmd.IdleIO = int(e.nice.Load()), true
+	}
 	_, err := e.runCmd(ctx, "ffmpeg", cmd)
 	return err
 }

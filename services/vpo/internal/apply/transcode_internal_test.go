@@ -29,7 +29,7 @@ func TestRunTranscodeReportsOnlyAdvances(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	err = e.runTranscode(context.Background(), encodeRun{ffmpeg: ff, encoder: "libx265"}, 4*time.Second,
+	err = e.runFFmpeg(context.Background(), encodeRun{ffmpeg: ff, encoder: "libx265"}, true, 4*time.Second,
 		func(p float64, msg string, eta time.Duration) {
 			got = append(got, fmt.Sprintf("%g%% %s eta %v", p, msg, eta))
 		})

@@ -300,6 +300,14 @@ func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol
 	}
 	row := store.Plan{JobID: job.ID, Policy: pol.Name, Path: path, Plan: planJSON, FileSize: fi.Size(), FileMTime: fi.ModTime().UTC()}
 	res.Notes = plan.Notes
+	if !dryRun {
+		// Whatever this attempt plans (nothing to do, a plan to approve, a
+		// hand-off), an approved plan an interrupted attempt left stays
+		// approved no longer.
+		if err := h.supersedeInterrupted(ctx, job, path); err != nil {
+			return Result{}, err
+		}
+	}
 	switch {
 	case dryRun:
 		row.Status, row.DryRun, res.Outcome = store.PlanPlanned, true, OutcomePlanned
@@ -319,11 +327,6 @@ func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol
 		return Result{}, h.handOff(ctx, job, Payload{Policy: pol.Name, Path: path, Deferrals: deferralsOf(job)}, progress)
 	default:
 		row.Status = store.PlanApproved
-	}
-	if row.Status == store.PlanApproved {
-		if err := h.supersedeInterrupted(ctx, job, path); err != nil {
-			return Result{}, err
-		}
 	}
 	row, err = h.st.CreatePlan(ctx, row, h.now())
 	if err != nil {
@@ -352,8 +355,9 @@ func (h *Handler) handOff(ctx context.Context, job store.Job, p Payload, progres
 }
 
 // supersedeInterrupted closes the approved plans an earlier attempt of job
-// left for path (vpo stopped during the apply; the executor's recovery put
-// the file back): this attempt plans the file again.
+// left for path (vpo stopped during the apply, or the attempt was
+// abandoned at shutdown and could not record its end; the executor's
+// recovery put the file back): this attempt plans the file again.
 func (h *Handler) supersedeInterrupted(ctx context.Context, job store.Job, path string) error {
 	old, _, err := h.st.ListPlans(ctx, store.PlanFilter{Path: path, JobID: job.ID, Status: store.PlanApproved})
 	if err != nil {

@@ -398,6 +398,35 @@ func TestInterruptedAttemptSuperseded(t *testing.T) {
 	}
 }
 
+// TestInterruptedAttemptSupersededWhenPlannedForApproval: the approved
+// plan an interrupted attempt left is superseded also when the next
+// attempt's plan waits for approval (it is not carried out).
+func TestInterruptedAttemptSupersededWhenPlannedForApproval(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, applyjob.Settings{RequireApproval: true})
+	j, err := f.st.CreateJob(ctx, store.NewJob{Kind: applyjob.Kind, MaxAttempts: 2,
+		Payload: json.RawMessage(fmt.Sprintf(`{"policy":"eng","path":%q}`, f.file))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := f.st.CreatePlan(ctx, store.Plan{JobID: j.ID, Policy: "eng", Path: f.file, Status: store.PlanApproved,
+		Plan: json.RawMessage(`{}`)}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed, _, _ := f.st.ClaimJob(ctx, "w", []string{applyjob.Kind}, time.Minute, time.Now())
+	res, err := f.h.Run(ctx, claimed, noProgress{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := outcome(t, res); r.Outcome != applyjob.OutcomePendingApproval {
+		t.Fatalf("result = %+v", r)
+	}
+	if p, _ := f.st.GetPlan(ctx, stale.ID); p.Status != store.PlanSuperseded {
+		t.Errorf("stale plan = %s, want superseded", p.Status)
+	}
+}
+
 // TestQueuedBadPolicyName: a job already queued with a path (or another
 // value that is not a name) as its policy, or an approved plan recorded
 // with one, fails at once without reading the file it names.

@@ -38,8 +38,11 @@
 // still there and Recover, called at the next start, restores the file
 // (and drops records of files that are gone or were replaced, and never
 // acts on a record whose checksum fails). Restoring is idempotent, so a
-// crash during Recover is handled by the next Recover. Records are named
-// after their file, and a file that has a record is not edited again until
+// crash during Recover is handled by the next Recover. A record's name
+// also carries the pid and boot id of the vpo that wrote it: Recover
+// leaves alone the records of another vpo that still runs (a second
+// daemon on the same state directory). Records are named after their
+// file, and a file that has a record is not edited again until
 // that record is gone: a file left half edited is never taken for an
 // original.
 //

@@ -11,8 +11,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
 
 const (
@@ -40,7 +43,7 @@ func (e *Editor) writeRecord(rec record) (string, error) {
 		return "", fmt.Errorf("random record id: %w", err)
 	}
 	prefix := pathPrefix(rec.Path)
-	name := prefix + hex.EncodeToString(id[:]) + recordExt
+	name := prefix + hex.EncodeToString(id[:]) + ownerPart(os.Getpid(), proc.BootID()) + recordExt
 	tmp := filepath.Join(e.JournalDir, tempPrefix+name)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -79,6 +82,42 @@ func (e *Editor) writeRecord(rec record) (string, error) {
 		return "", errors.Join(err, rerr)
 	}
 	return name, nil
+}
+
+// ownerPart is what a record's name says of the process that wrote it:
+// ".PID.BOOT" (BOOT the boot id, maybe ""). Names of older versions have
+// none.
+func ownerPart(pid int, boot string) string {
+	return "." + strconv.Itoa(pid) + "." + boot
+}
+
+// ownerOf returns the process that wrote the record (or temporary record)
+// name and its boot; pid 0 when the name does not say.
+func ownerOf(name string) (pid int, boot string) {
+	name = strings.TrimSuffix(strings.TrimPrefix(name, tempPrefix), recordExt)
+	parts := strings.Split(name, ".")
+	if len(parts) != 3 {
+		return 0, ""
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return 0, ""
+	}
+	return pid, parts[2]
+}
+
+// liveOwner reports whether the record name was written by another vpo
+// process that still runs (its edit may be under way): Recover leaves it.
+func (e *Editor) liveOwner(name string) bool {
+	pid, boot := ownerOf(name)
+	if pid == 0 || pid == os.Getpid() || !proc.OursRunning(pid, boot) {
+		return false
+	}
+	if e.Logger != nil {
+		e.Logger.WithField("pid", pid).Infof("in-place undo record %s belongs to vpo process %d, which still runs; left alone",
+			filepath.Join(e.JournalDir, name), pid)
+	}
+	return true
 }
 
 // ErrBusy is wrapped by Edit's error when another edit of the same file
@@ -166,7 +205,9 @@ func syncDir(dir string) error {
 
 // Recover restores every file whose edit did not finish (vpo was killed
 // or the machine went down during an edit) and removes their records; it
-// returns the paths restored. Call it at start-up, before any Edit.
+// returns the paths restored. Call it at start-up, before any Edit. The
+// records of another vpo process that still runs (their names carry its
+// pid and boot id; see proc.OursRunning) are left alone, with a note.
 //
 // A record whose checksum fails is never acted on: it is renamed to
 // NAME.corrupt and named in the error, and its file (known by the record's
@@ -198,6 +239,7 @@ func (e *Editor) Recover(ctx context.Context) ([]string, error) {
 		}
 		name := ent.Name()
 		switch {
+		case (strings.HasPrefix(name, tempPrefix) || strings.HasSuffix(name, recordExt)) && e.liveOwner(name):
 		case strings.HasPrefix(name, tempPrefix):
 			// Never renamed into place: its edit never ran mkvpropedit.
 			if err := os.Remove(filepath.Join(e.JournalDir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {

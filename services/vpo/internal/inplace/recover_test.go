@@ -1,13 +1,19 @@
 package inplace_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -161,4 +167,97 @@ func TestRecoverNothingToDo(t *testing.T) {
 	if _, err := (&inplace.Editor{}).Recover(context.Background()); err == nil {
 		t.Error("Recover without JournalDir: no error")
 	}
+}
+
+// startStuckEdit starts a chaos child whose mkvpropedit edits path, then
+// hangs; it returns once the edit is made, with the child running, and a
+// channel closed when the child exited.
+func startStuckEdit(t *testing.T, ed *inplace.Editor, path string) (*exec.Cmd, <-chan struct{}) {
+	t.Helper()
+	dir := t.TempDir()
+	wrapper, edited := filepath.Join(dir, "mkvpropedit"), filepath.Join(dir, "edited")
+	script := fmt.Sprintf("#!/bin/sh\n%q \"$@\" || exit\n: > %q\nexec sleep 60\n", tool(t, "mkvpropedit"), edited)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(chaosJob{Path: path, Journal: ed.JournalDir, MkvPropEdit: wrapper, FFProbe: tool(t, "ffprobe"),
+		Args: flagsEdit("Director").args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), chaosEnv+"="+string(data))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		waitToolsGone(t, path)
+	})
+	for {
+		if _, err := os.Stat(edited); err == nil {
+			return cmd, exited
+		}
+		select {
+		case <-exited:
+			t.Fatalf("the child exited before its edit: %s", stderr.Bytes())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// TestRecoverLeavesARunningVpo: the undo record of an edit another vpo
+// process (a child of this test binary) is making is left alone; it is
+// acted on once it is of another boot, or its process is dead.
+func TestRecoverLeavesARunningVpo(t *testing.T) {
+	ed, path, hash, mt := setupBy(t, muxers[0])
+	child, _ := startStuckEdit(t, ed, path)
+	recs := records(t, ed.JournalDir)
+	if len(recs) != 1 || !strings.Contains(recs[0], "."+strconv.Itoa(child.Process.Pid)+".") {
+		t.Fatalf("journal of the running edit: %v, want one record naming pid %d", recs, child.Process.Pid)
+	}
+	edited := sum(t, path)
+	if edited == hash {
+		t.Fatal("the stuck edit did not edit")
+	}
+	restored, err := ed.Recover(context.Background())
+	if err != nil || len(restored) != 0 {
+		t.Errorf("Recover while the edit runs: %v, %v; want nothing restored", restored, err)
+	}
+	if got := records(t, ed.JournalDir); !reflect.DeepEqual(got, recs) || sum(t, path) != edited {
+		t.Fatalf("Recover touched a running edit: journal %v", got)
+	}
+
+	// The same record, of another boot: its pid may have been reused.
+	parts := strings.Split(recs[0], ".")
+	parts[2] = "00000000-0000-0000-0000-000000000000"
+	if err := os.Rename(filepath.Join(ed.JournalDir, recs[0]), filepath.Join(ed.JournalDir, strings.Join(parts, "."))); err != nil {
+		t.Fatal(err)
+	}
+	restored, err = ed.Recover(context.Background())
+	if err != nil || len(restored) != 1 {
+		t.Errorf("Recover of a record of another boot: %v, %v; want the file restored", restored, err)
+	}
+	checkOriginal(t, ed, path, hash, mt)
+
+	// A dead process of this boot.
+	child, exited := startStuckEdit(t, ed, path)
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	waitToolsGone(t, path)
+	restored, err = ed.Recover(context.Background())
+	if err != nil || len(restored) != 1 {
+		t.Errorf("Recover of a dead process's record: %v, %v; want the file restored", restored, err)
+	}
+	checkOriginal(t, ed, path, hash, mt)
 }

@@ -21,7 +21,7 @@ const (
 const IdlePriority = ioprioClassIdle << ioprioClassShift
 
 // setPriority gives every thread of process pid the niceness nice (when
-// not 0) and, when idleIO, the idle I/O class. Linux keeps both per
+// not 0; see toolNice) and, when idleIO, the idle I/O class. Linux keeps both per
 // thread: the threads are listed again until a pass finds no new one, so
 // that a thread started meanwhile by one not yet changed is changed too.
 // Threads started after that inherit them from their changed creator.
@@ -56,6 +56,36 @@ func setPriority(pid, nice int, idleIO bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// toolNice returns the niceness to give a tool started by the calling
+// thread when asked for nice: max(nice, vpo's own niceness), or 0 when
+// that is the niceness the tool inherited from the thread. vpo's own is
+// the higher of the calling thread's and the main thread's (renice(1)
+// of vpo's pid changes only the main thread).
+func toolNice(nice int) int {
+	inherited, err := niceOf(0)
+	if err != nil {
+		return nice
+	}
+	own := inherited
+	if main, err := niceOf(os.Getpid()); err == nil {
+		own = max(own, main)
+	}
+	if want := max(nice, own); want != inherited {
+		return want
+	}
+	return 0
+}
+
+// niceOf returns the niceness of thread tid (0: the calling one).
+func niceOf(tid int) (int, error) {
+	// The system call returns 20 - niceness, which x/sys passes on.
+	p, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+	if err != nil {
+		return 0, err
+	}
+	return 20 - p, nil
 }
 
 // threads lists the thread ids of process pid.

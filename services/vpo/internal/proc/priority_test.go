@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
@@ -100,5 +103,39 @@ func TestRunAddsEnv(t *testing.T) {
 	}
 	if string(res.Stdout) != "yes path" {
 		t.Errorf("stdout %q, want the added variable and vpo's PATH", res.Stdout)
+	}
+}
+
+// TestRunNeverRaisesPriorityAboveVpos checks that a tool asked to run at
+// a niceness lower than vpo's own (here, the thread starting it, at 15)
+// runs at vpo's instead, and that Nice 0 leaves it at vpo's.
+func TestRunNeverRaisesPriorityAboveVpos(t *testing.T) {
+	for _, nice := range []int{0, 10, 17} {
+		want := max(nice, 15)
+		got := make(chan int, 1)
+		go func() {
+			// This thread is niced and never given back: the goroutine
+			// ends locked to it, so the runtime ends the thread.
+			runtime.LockOSThread()
+			if err := unix.Setpriority(unix.PRIO_PROCESS, 0, 15); err != nil {
+				t.Error(err)
+				got <- -100
+				return
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			n := -100
+			res, err := proc.Run(ctx, proc.Cmd{Path: "sleep", Args: []string{"60"}, Nice: nice,
+				Started: func(pid int) { n = statNice(t, pid); cancel() }})
+			if err != nil {
+				t.Error(err)
+			} else if res.PriorityErr != nil {
+				t.Errorf("Nice %d: PriorityErr %v", nice, res.PriorityErr)
+			}
+			got <- n
+		}()
+		if n := <-got; n != want {
+			t.Errorf("Nice %d under a vpo at 15: the tool runs at %d, want %d", nice, n, want)
+		}
 	}
 }

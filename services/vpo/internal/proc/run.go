@@ -49,7 +49,9 @@ type Cmd struct {
 	// tool never blocks on a full pipe. It must return at the end of its
 	// reader (which comes when the tool's group is killed).
 	OnStdout func(io.Reader)
-	// Nice, when not 0, is the niceness given to the tool right after it
+	// Nice is the least niceness of the tool: it runs at Nice or at
+	// vpo's own niceness, whichever is higher (never with more CPU
+	// priority than vpo; 0 leaves it at vpo's), set right after it
 	// started (setpriority); IdleIO gives it the idle I/O scheduling
 	// class (ioprio_set). Both are set on every thread the tool has by
 	// then; threads and processes it starts later inherit them. A failure
@@ -131,8 +133,8 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 		res  Result
 		read sync.WaitGroup
 	)
-	if c.Nice != 0 || c.IdleIO {
-		res.PriorityErr = setPriority(cmd.Process.Pid, c.Nice, c.IdleIO)
+	if nice := toolNice(c.Nice); nice != 0 || c.IdleIO {
+		res.PriorityErr = setPriority(cmd.Process.Pid, nice, c.IdleIO)
 	}
 	if c.Started != nil {
 		c.Started(cmd.Process.Pid)
