@@ -269,7 +269,12 @@ func (d *daemon) tjob(id string) tjob {
 // submitKind queues a job of kind for one file with max_attempts.
 func (d *daemon) submitKind(kind, policy, path string, maxAttempts int) string {
 	d.t.Helper()
-	body := fmt.Sprintf(`{"kind":%q,"max_attempts":%d,"payload":{"policy":%q,"path":%q}}`, kind, maxAttempts, policy, path)
+	return d.submitBody(fmt.Sprintf(`{"kind":%q,"max_attempts":%d,"payload":{"policy":%q,"path":%q}}`, kind, maxAttempts, policy, path))
+}
+
+// submitBody queues the job of the JSON body and returns its id.
+func (d *daemon) submitBody(body string) string {
+	d.t.Helper()
 	code, _, b := d.call(http.MethodPost, "/api/jobs", body, "")
 	if code != http.StatusCreated {
 		d.t.Fatalf("submit %s: %d %s", body, code, b)
@@ -630,16 +635,7 @@ func TestTranscodeH264MaxResolutionAndSkipIf(t *testing.T) {
 // submitDryRun queues a dry-run apply job of one file.
 func (d *daemon) submitDryRun(policy, path string) string {
 	d.t.Helper()
-	body := fmt.Sprintf(`{"kind":"apply","payload":{"policy":%q,"path":%q,"dry_run":true}}`, policy, path)
-	code, _, b := d.call(http.MethodPost, "/api/jobs", body, "")
-	if code != http.StatusCreated {
-		d.t.Fatalf("submit %s: %d %s", body, code, b)
-	}
-	var j tjob
-	if err := json.Unmarshal(b, &j); err != nil {
-		d.t.Fatal(err)
-	}
-	return j.ID
+	return d.submitBody(fmt.Sprintf(`{"kind":"apply","payload":{"policy":%q,"path":%q,"dry_run":true}}`, policy, path))
 }
 
 // TestTranscodeToMP4DropsSubtitle: an MKV with a subrip track converted

@@ -26,6 +26,18 @@ import (
 
 func intp(n int) *int { return &n }
 
+// runFFmpeg runs ffmpeg with args and fails the test unless it exits 0.
+func runFFmpeg(t testing.TB, args ...string) {
+	t.Helper()
+	res, err := proc.Run(context.Background(), proc.Cmd{Path: "ffmpeg", Args: args, MaxStderr: 8 << 10})
+	if err == nil && res.Exit != nil {
+		err = fmt.Errorf("%v: %s", res.Exit, res.Stderr)
+	}
+	if err != nil {
+		t.Fatalf("ffmpeg %s: %v", strings.Join(args, " "), err)
+	}
+}
+
 // makeClip writes an H.264 clip of the given size and seconds at path
 // (its container from the extension) with a 440 Hz AAC track, a 660 Hz
 // FLAC track (MKV only) and, with srt, an English subtitle.
@@ -57,13 +69,7 @@ func makeClip(t testing.TB, path, size string, seconds int, srt bool) {
 		args = append(args, "-c:a:1", "flac", "-metadata:s:a:1", "language=fre")
 	}
 	args = append(args, path)
-	res, err := proc.Run(context.Background(), proc.Cmd{Path: "ffmpeg", Args: args, MaxStderr: 8 << 10})
-	if err == nil && res.Exit != nil {
-		err = fmt.Errorf("%v: %s", res.Exit, res.Stderr)
-	}
-	if err != nil {
-		t.Fatalf("make %s: %v", path, err)
-	}
+	runFFmpeg(t, args...)
 	old := time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC)
 	if err := os.Chtimes(path, old, old); err != nil {
 		t.Fatal(err)
@@ -542,16 +548,9 @@ func TestTranscodeSurroundLayouts(t *testing.T) {
 	} {
 		t.Run(tc.codec, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "surround.mkv")
-			res, err := proc.Run(context.Background(), proc.Cmd{Path: "ffmpeg", MaxStderr: 8 << 10, Args: []string{
-				"-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=2",
-				"-f", "lavfi", "-i", "sine=frequency=440:duration=2,aformat=channel_layouts=" + tc.layout,
-				"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "flac", path}})
-			if err == nil && res.Exit != nil {
-				err = fmt.Errorf("%v: %s", res.Exit, res.Stderr)
-			}
-			if err != nil {
-				t.Fatalf("make %s: %v", path, err)
-			}
+			runFFmpeg(t, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=2",
+				"-f", "lavfi", "-i", "sine=frequency=440:duration=2,aformat=channel_layouts="+tc.layout,
+				"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "flac", path)
 			old := time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC)
 			if err := os.Chtimes(path, old, old); err != nil {
 				t.Fatal(err)
@@ -589,14 +588,7 @@ func TestTranscodeRotatedClip(t *testing.T) {
 	plain := filepath.Join(dir, "plain.mp4")
 	makeClip(t, plain, "320x240", 1, false)
 	path := filepath.Join(dir, "phone.mp4")
-	res, err := proc.Run(context.Background(), proc.Cmd{Path: "ffmpeg", MaxStderr: 8 << 10,
-		Args: []string{"-nostdin", "-v", "error", "-y", "-i", plain, "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=270", path}})
-	if err == nil && res.Exit != nil {
-		err = fmt.Errorf("%v: %s", res.Exit, res.Stderr)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	runFFmpeg(t, "-nostdin", "-v", "error", "-y", "-i", plain, "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=270", path)
 	e, jdir := newExecutor(t, nil)
 	src, _, err := e.Probe(context.Background(), path, media.Options{})
 	if err != nil {
@@ -646,13 +638,7 @@ func TestTranscodeMP4CoverAndTimecode(t *testing.T) {
 			"-map", "0", "-map", "1", "-map", "2", "-c:v:0", "libx264", "-preset", "ultrafast", "-c:v:1", "copy",
 			"-disposition:v:1", "attached_pic", "-c:a", "aac", "-timecode", "01:00:00:00", path},
 	} {
-		res, err := proc.Run(context.Background(), proc.Cmd{Path: "ffmpeg", MaxStderr: 8 << 10, Args: append([]string{"-nostdin", "-v", "error", "-y"}, args...)})
-		if err == nil && res.Exit != nil {
-			err = fmt.Errorf("%v: %s", res.Exit, res.Stderr)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		runFFmpeg(t, append([]string{"-nostdin", "-v", "error", "-y"}, args...)...)
 	}
 	e, jdir := newExecutor(t, nil)
 	src, _, err := e.Probe(context.Background(), path, media.Options{})
