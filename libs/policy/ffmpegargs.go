@@ -56,6 +56,10 @@ var deniedOptions = map[string]string{
 	"filter":                "vpo sets the video filters (max_resolution); filters can write files",
 	"filter_script":         "it reads files",
 	"filter_complex_script": "it reads files",
+	"fpre":                  "it reads a preset file",
+	"vpre":                  "it reads a preset file",
+	"apre":                  "it reads a preset file",
+	"spre":                  "it reads a preset file",
 	"pass":                  "two-pass encoding writes log files (two_pass is not supported)",
 	"target":                "it chooses the format and codecs",
 }
@@ -70,7 +74,8 @@ var flagOptions = map[string]bool{
 	"debug_ts": true, "dump": true, "hex": true, "re": true, "autorotate": true,
 	"autoscale": true, "ignore_unknown": true, "copy_unknown": true, "fix_sub_duration": true,
 	"accurate_seek": true, "seek_timestamp": true, "intra": true, "psnr": true,
-	"qphist": true, "deinterlace": true, "stdin": true,
+	"qphist": true, "deinterlace": true, "stdin": true, "recast_media": true, "force_fps": true,
+	"auto_conversion_filters": true, "find_stream_info": true, "print_graphs": true,
 }
 
 // isFlag reports whether the option name (without "-") takes no value.
@@ -106,24 +111,27 @@ func isOption(arg string) bool {
 }
 
 // encoderFileParams are the keys of the encoders' own option lists
-// (-x264-params, -x265-params, -svtav1-params, -aom-params) that read or
-// write files: statistics of multi-pass encodes, logs, dumps, tables.
+// (-x264-params, -x264opts, -x265-params, -svtav1-params, -aom-params),
+// with "-" for "_" (the encoders take both), that read or write files or
+// run commands: statistics of multi-pass encodes, logs, dumps, tables,
+// reconstructed output.
 var encoderFileParams = []string{"stats", "pass", "csv", "analysis-save", "analysis-load", "analysis-reuse-file",
-	"recon", "qpfile", "dhdr10-info", "scaling-list", "lambda-file", "zonefile", "dump-yuv", "tcfile-in",
-	"tcfile-out", "cqmfile", "stat-file", "input-stat-file", "output-stat-file", "fgs-table"}
+	"recon", "recon-y4m-exec", "qpfile", "dhdr10-info", "dolby-vision-rpu", "scaling-list", "lambda-file",
+	"zonefile", "zone-file", "dump-yuv", "tcfile-in", "tcfile-out", "cqmfile", "stat-file", "input-stat-file",
+	"output-stat-file", "fgs-table", "fpmbstats", "passlogfile", "log-file", "hist-file"}
 
 // fileParam returns the key of value that reads or writes a file when opt
 // is an encoder's option list (-x265-params a=1:b=2), else "".
 func fileParam(opt, value string) string {
 	name, _, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(opt, "-")), ":")
-	if !strings.HasSuffix(name, "-params") && !strings.HasSuffix(name, "_params") && name != "svtav1-params" {
+	if !strings.HasSuffix(name, "-params") && !strings.HasSuffix(name, "_params") && !strings.HasSuffix(name, "opts") {
 		return ""
 	}
 	for _, kv := range strings.FieldsFunc(value, func(r rune) bool { return r == ':' || r == ',' }) {
 		key, _, _ := strings.Cut(kv, "=")
-		key = strings.ToLower(strings.TrimSpace(key))
+		key = strings.ReplaceAll(strings.ToLower(strings.TrimSpace(key)), "_", "-")
 		for _, bad := range encoderFileParams {
-			if key == bad {
+			if key == bad || strings.Contains(key, "file") || strings.Contains(key, "exec") {
 				return key
 			}
 		}
@@ -148,10 +156,12 @@ func fileLike(v string) string {
 		return "" // key=value lists, time stamps, filter-less option strings
 	}
 	if dot := strings.LastIndexByte(v, '.'); dot > 0 && dot < len(v)-1 {
+		// "x.265" names a raw HEVC file as surely as "x.mkv" a
+		// Matroska one; "1.5" is a number.
 		ext := v[dot+1:]
-		if _, err := strconv.ParseFloat(v, 64); err != nil && strings.IndexFunc(ext, func(r rune) bool {
+		if _, err := strconv.ParseFloat(v, 64); err != nil && len(ext) <= 5 && strings.IndexFunc(ext, func(r rune) bool {
 			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-		}) < 0 && strings.IndexFunc(ext, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) >= 0 {
+		}) < 0 {
 			return "looks like a file name"
 		}
 	}

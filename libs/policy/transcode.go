@@ -135,7 +135,11 @@ type VideoTranscode struct {
 	// ffmpeg would take it as another output file; so is a value that
 	// looks like a file: one with a "/" (other than a ratio such as
 	// 24000/1001) or a name with an extension such as "out.mkv". Options
-	// starting with "-/" (value read from a file) are refused. These
+	// starting with "-/" (value read from a file) are refused, and so
+	// are keys of encoder option lists (-x264-params, -x264opts,
+	// -x265-params, ...) that read or write files or run commands
+	// (stats, dump-yuv or dump_yuv, analysis-save, csv, any key naming a
+	// file or exec). These
 	// options are refused, with or without a stream
 	// specifier: -y, -n, -i, -f and -format, -map and -map_metadata,
 	// -progress and -stats_period, -filter_complex and -lavfi,

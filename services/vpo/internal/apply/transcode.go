@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"time"
 
@@ -102,7 +103,21 @@ func (e *Executor) runFFmpeg(ctx context.Context, r encodeRun, polite bool, tota
 	if polite {
 		cmd.Nice, cmd.IdleIO = int(e.nice.Load()), true
 	}
-	_, err := e.runCmd(ctx, "ffmpeg", cmd)
+	// ffmpeg works in an empty directory of its own, removed when it is
+	// done: a file that an option names relatively (an encoder's log,
+	// dump or statistics, an extra output) lands there, never next to the
+	// library or the database in vpo's working directory.
+	dir, err := os.MkdirTemp("", "vpo-ffmpeg-")
+	if err != nil {
+		return fmt.Errorf("make ffmpeg's working directory: %w", err)
+	}
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			e.log.WithError(err).Warn("remove ffmpeg's working directory")
+		}
+	}()
+	cmd.Dir = dir
+	_, err = e.runCmd(ctx, "ffmpeg", cmd)
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -673,4 +674,55 @@ func TestTranscodeMP4CoverAndTimecode(t *testing.T) {
 		t.Errorf("cover %+v, want the mjpeg attached picture", c)
 	}
 	assertClean(t, dir, jdir)
+}
+
+// TestFFmpegWorksInItsOwnDirectory: ffmpeg runs in an empty directory of
+// its own, removed afterwards, so a file an encoder option names
+// relatively (a log, a dump, an extra output) never lands in vpo's
+// working directory, where the packaged service keeps its database.
+func TestFFmpegWorksInItsOwnDirectory(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe")
+	real, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	seen := filepath.Join(dir, "pwd")
+	fake := filepath.Join(dir, "ffmpeg")
+	// Records where it runs and writes a file there, as an encoder's
+	// relative dump would, then runs the real ffmpeg.
+	script := fmt.Sprintf("#!/bin/sh\npwd > %q\necho dump > relative-dump.yuv\nexec %q \"$@\"\n", seen, real)
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := fixture(t, fixtureMKV)
+	probe, _ := newExecutor(t, nil)
+	req := request(t, probe, path, "mkv", encodeVideo(0, 0))
+	e, err := apply.New(apply.Options{JournalDir: filepath.Join(t.TempDir(), "journal"), Tools: apply.Tools{FFmpeg: fake}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Apply(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(seen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := strings.TrimSpace(string(b))
+	if ran == wd || ran == filepath.Dir(path) {
+		t.Errorf("ffmpeg ran in %s, vpo's working directory or the file's", ran)
+	}
+	if _, err := os.Stat(ran); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ffmpeg's working directory %s is still there (%v)", ran, err)
+	}
+	for _, d := range []string{wd, filepath.Dir(path)} {
+		if _, err := os.Stat(filepath.Join(d, "relative-dump.yuv")); err == nil {
+			t.Errorf("a relative file ffmpeg wrote landed in %s", d)
+		}
+	}
 }
