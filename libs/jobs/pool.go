@@ -411,7 +411,10 @@ func (p *Pool) recoverLoop(ctx context.Context) {
 func (p *Pool) recoverExpired(ctx context.Context) {
 	now := p.opts.Now()
 	p.renewOwn(ctx)
-	requeued, failed, err := p.q.RecoverExpired(ctx, now)
+	// The jobs this pool still runs are never taken back from it, not
+	// even one whose handler returned during the pause and whose outcome
+	// is being written (renewOwn no longer renews it).
+	requeued, failed, err := p.q.RecoverExpired(ctx, now, p.runningIDs()...)
 	if err != nil {
 		p.log.WithError(err).Error("recover jobs with expired leases")
 		return
@@ -423,6 +426,17 @@ func (p *Pool) recoverExpired(ctx context.Context) {
 	if requeued > 0 {
 		p.Notify()
 	}
+}
+
+// runningIDs returns the ids of the jobs this pool runs now.
+func (p *Pool) runningIDs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]string, 0, len(p.runs))
+	for id := range p.runs {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // renewOwn renews the lease of every run this pool holds now. A renewal

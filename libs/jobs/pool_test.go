@@ -756,9 +756,9 @@ type recoveryCounter struct {
 	recoveries atomic.Int64
 }
 
-func (q *recoveryCounter) RecoverExpired(ctx context.Context, now time.Time) (int, int, error) {
+func (q *recoveryCounter) RecoverExpired(ctx context.Context, now time.Time, keep ...string) (int, int, error) {
 	defer q.recoveries.Add(1)
-	return q.Store.RecoverExpired(ctx, now)
+	return q.Store.RecoverExpired(ctx, now, keep...)
 }
 
 // TestPausedPoolKeepsItsOwnJobs: the process is paused for longer than the
@@ -849,5 +849,65 @@ func TestPoolLeavesUnregisteredKindsQueued(t *testing.T) {
 	if got := e.job(unknown.ID); got.Status != store.StatusQueued || got.Attempts != 0 || got.Error != "" || got.LeaseOwner != "" {
 		t.Errorf("job of an unregistered kind = %s, attempts %d, error %q, owner %q; want queued and untouched",
 			got.Status, got.Attempts, got.Error, got.LeaseOwner)
+	}
+}
+
+// slowCompleter is the store, whose CompleteJob waits for release: the
+// outcome of a run is being written.
+type slowCompleter struct {
+	recoveryCounter
+	completing chan struct{}
+	release    chan struct{}
+}
+
+func (q *slowCompleter) CompleteJob(ctx context.Context, l store.Lease, result json.RawMessage, now time.Time) error {
+	close(q.completing)
+	<-q.release
+	return q.Store.CompleteJob(ctx, l, result, now)
+}
+
+// TestPausedPoolKeepsTheJobItIsFinishing: the handler returned and the
+// pool writes the job's outcome when the process wakes from a pause
+// longer than the lease. That run no longer renews its lease, but the
+// recovery of expired leases must still leave the job to the pool: it
+// completes with its first attempt instead of being requeued and run
+// again.
+func TestPausedPoolKeepsTheJobItIsFinishing(t *testing.T) {
+	e := newEnv(t)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	e.register("k", func(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) { return nil, nil })
+	j := e.submit(store.NewJob{Kind: "k", MaxAttempts: 5})
+	q := &slowCompleter{recoveryCounter: recoveryCounter{Store: e.store}, completing: make(chan struct{}), release: make(chan struct{})}
+	p := jobs.NewPool(q, e.reg, jobs.PoolOptions{Workers: 1, Lease: time.Minute, RecoverInterval: 10 * time.Millisecond,
+		PollInterval: 10 * time.Millisecond, Now: now, Log: e.log})
+	go func() { _ = p.Run(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	})
+	select {
+	case <-q.completing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job's outcome was not written")
+	}
+	clock.Add(int64(2 * time.Minute)) // woken up after a long pause
+	n := q.recoveries.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for q.recoveries.Load() < n+2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no recovery of expired leases ran")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := e.job(j.ID); got.Status != store.StatusRunning || got.Attempts != 1 {
+		t.Fatalf("while its outcome is written after the pause, job = %s, attempts %d (error %q); want still running under its first claim",
+			got.Status, got.Attempts, got.Error)
+	}
+	close(q.release)
+	if got := e.waitStatus(j.ID, store.StatusCompleted); got.Attempts != 1 {
+		t.Errorf("job completed after %d attempts, want 1", got.Attempts)
 	}
 }

@@ -24,7 +24,9 @@ type Queue interface {
 	RequeueInterrupted(ctx context.Context, l store.Lease, now time.Time) error
 	// UpdateProgress records the progress of the run l; eta < 0: unknown.
 	UpdateProgress(ctx context.Context, l store.Lease, percent float64, msg string, eta time.Duration) error
-	RecoverExpired(ctx context.Context, now time.Time) (requeued, failed int, err error)
+	// RecoverExpired takes back running jobs whose lease expired before
+	// now, except those named in keep.
+	RecoverExpired(ctx context.Context, now time.Time, keep ...string) (requeued, failed int, err error)
 	// AwaitChildren ends the run l by storing children and making the job
 	// wait for them (see Children); ErrConflict when its cancellation was
 	// requested.

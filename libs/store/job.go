@@ -516,16 +516,22 @@ func (s *Store) statusConflict(ctx context.Context, op, id string) error {
 // back to queued (the lost attempt counts); an exhausted job becomes failed,
 // and a job whose cancellation was requested becomes cancelled. requeued
 // counts the jobs put back to queued, failed the ones that reached a
-// terminal status.
-func (s *Store) RecoverExpired(ctx context.Context, now time.Time) (requeued, failed int, err error) {
+// terminal status. The jobs named in keep are left alone: their worker is
+// alive and still holds them (it may be writing their outcome right now,
+// after a pause longer than the lease).
+func (s *Store) RecoverExpired(ctx context.Context, now time.Time, keep ...string) (requeued, failed int, err error) {
+	kept, err := json.Marshal(append([]string{}, keep...))
+	if err != nil {
+		return 0, 0, fmt.Errorf("recover expired jobs: %w", err)
+	}
 	rows, err := s.wdb.QueryContext(ctx, `UPDATE jobs SET
 			status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
 			              WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
 			finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?1 END,
 			error = 'lease of worker ' || coalesce(lease_owner, '?') || ' expired at ' || coalesce(lease_expires_at, '?'),
 			eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL,`+retryClearsProgress+`
-		WHERE status = 'running' AND lease_expires_at < ?1
-		RETURNING status`, formatTime(now))
+		WHERE status = 'running' AND lease_expires_at < ?1 AND id NOT IN (SELECT value FROM json_each(?2))
+		RETURNING status`, formatTime(now), string(kept))
 	if err != nil {
 		return 0, 0, fmt.Errorf("recover expired jobs: %w", err)
 	}

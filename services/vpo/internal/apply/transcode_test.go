@@ -589,11 +589,25 @@ func TestTranscodeRotatedClip(t *testing.T) {
 	plain := filepath.Join(dir, "plain.mp4")
 	makeClip(t, plain, "320x240", 1, false)
 	path := filepath.Join(dir, "phone.mp4")
-	runFFmpeg(t, "-nostdin", "-v", "error", "-y", "-i", plain, "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=270", path)
 	e, jdir := newExecutor(t, nil)
-	src, _, err := e.Probe(context.Background(), path, media.Options{})
-	if err != nil {
-		t.Fatal(err)
+	// ffmpeg 5 writes a rotation from the rotate tag; later releases
+	// only from -display_rotation (the tag turns the other way round;
+	// both read back as 270).
+	var src media.File
+	for _, args := range [][]string{
+		{"-i", plain, "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=270", path},
+		{"-display_rotation", "270", "-i", plain, "-map", "0", "-c", "copy", path},
+	} {
+		res, err := proc.Run(context.Background(), proc.Cmd{Path: "ffmpeg", Args: append([]string{"-nostdin", "-v", "error", "-y"}, args...), MaxStderr: 8 << 10})
+		if err != nil || res.Exit != nil {
+			continue // an option this ffmpeg does not have
+		}
+		if src, _, err = e.Probe(context.Background(), path, media.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if src.Streams[0].Rotation != 0 {
+			break
+		}
 	}
 	if v := src.Streams[0]; v.Rotation != 270 || v.Width != 320 {
 		t.Fatalf("source video %+v, want 320x240 rotated 270", v)
