@@ -65,6 +65,10 @@ func claimAll(ctx context.Context, s *store.Store, owner string, record func(id 
 		if err := s.CompleteJob(ctx, j.Lease(), nil, time.Now()); err != nil {
 			return err
 		}
+		// A worker does some work between two claims; without it, one
+		// process's tight loop of writes can take every job before the
+		// other gets the write lock once, on a loaded machine.
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 
