@@ -47,12 +47,9 @@ func (e *Executor) Probe(ctx context.Context, path string, opts media.Options) (
 // error naming the tool, its exit status and the end of its standard
 // error; a cancellation is ctx's error.
 func (e *Executor) run(ctx context.Context, name, path string, args []string, probe bool) ([]byte, error) {
-	if path == "" {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			return nil, fmt.Errorf("%s is not installed: %w", name, err)
-		}
-		path = p
+	path, err := lookTool(name, path)
+	if err != nil {
+		return nil, err
 	}
 	cmd := proc.Cmd{Path: path, Args: args, MaxStderr: maxToolStderr, MaxStdout: maxToolStderr}
 	if probe {
