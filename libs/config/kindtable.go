@@ -3,7 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -70,11 +71,7 @@ func kindTableSpec[V any](k Key, field func(*Config) *map[string]V, entry spec[V
 			if !ok {
 				return nil, fmt.Errorf("must be a table of job kind = value, not %s", tomlType(v))
 			}
-			kinds := make([]string, 0, len(table))
-			for kind := range table {
-				kinds = append(kinds, kind)
-			}
-			sort.Strings(kinds)
+			kinds := slices.Sorted(maps.Keys(table))
 			out := map[string]V{}
 			for _, kind := range kinds {
 				raw := table[kind]
@@ -93,11 +90,7 @@ func kindTableSpec[V any](k Key, field func(*Config) *map[string]V, entry spec[V
 			if len(m) == 0 {
 				return "{}"
 			}
-			kinds := make([]string, 0, len(m))
-			for kind := range m {
-				kinds = append(kinds, kind)
-			}
-			sort.Strings(kinds)
+			kinds := slices.Sorted(maps.Keys(m))
 			parts := make([]string, len(kinds))
 			for i, kind := range kinds {
 				key := kind
@@ -128,11 +121,7 @@ func dottedKindHint(kind string, raw any) string {
 		if len(table) == 0 {
 			return ""
 		}
-		keys := make([]string, 0, len(table))
-		for k := range table {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(table))
 		kind, raw = kind+"."+keys[0], table[keys[0]]
 	}
 	if !strings.Contains(kind, ".") {

@@ -1,9 +1,6 @@
 package jobs
 
-import (
-	"maps"
-	"sort"
-)
+import "maps"
 
 // SetLimits changes the per-kind concurrency limits: limits[kind] is the
 // most jobs of that kind this pool runs at once; a kind without an entry
@@ -30,7 +27,7 @@ func (p *Pool) Limits() map[string]int {
 }
 
 // claimableKinds returns the registered kinds that have a free slot under
-// their limit, sorted. Called by dispatch, the only goroutine that adds
+// their limit, sorted (as Kinds returns them). Called by dispatch, the only goroutine that adds
 // running jobs, so a kind listed here still has a slot when its job is
 // claimed.
 func (p *Pool) claimableKinds() []string {
@@ -44,6 +41,5 @@ func (p *Pool) claimableKinds() []string {
 		}
 		out = append(out, k)
 	}
-	sort.Strings(out)
 	return out
 }

@@ -1,8 +1,8 @@
 package app
 
 import (
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -22,13 +22,13 @@ type jobLimits struct {
 // setStallTimeouts applies jobs.stall_timeout and jobs.stall_timeouts.
 func (l jobLimits) setStallTimeouts(c config.Config) {
 	l.pool.SetStallTimeouts(c.Jobs.StallTimeout, c.Jobs.StallTimeouts)
-	l.warnUnknown("jobs.stall_timeouts", keysOf(c.Jobs.StallTimeouts))
+	l.warnUnknown("jobs.stall_timeouts", slices.Sorted(maps.Keys(c.Jobs.StallTimeouts)))
 }
 
 // setLimits applies jobs.limits.
 func (l jobLimits) setLimits(c config.Config) {
 	l.pool.SetLimits(c.Jobs.Limits)
-	l.warnUnknown("jobs.limits", keysOf(c.Jobs.Limits))
+	l.warnUnknown("jobs.limits", slices.Sorted(maps.Keys(c.Jobs.Limits)))
 }
 
 // warnUnknown warns, once per call, about kinds set in key that this
@@ -46,13 +46,4 @@ func (l jobLimits) warnUnknown(key string, kinds []string) {
 	}
 	l.log.WithField("key", key).Warnf("%s names job kinds this daemon does not run: %s (known kinds: %s); their entries have no effect",
 		key, strings.Join(unknown, ", "), strings.Join(l.kinds, ", "))
-}
-
-func keysOf[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
