@@ -166,15 +166,14 @@ func (pl *planner) transcodeVideo(ph *Phase, t *track, vt *VideoTranscode, sever
 	if scale {
 		reasons = append(reasons, fmt.Sprintf("%s is %dx%d%s, larger than %s", t.describe(), shownW, shownH, shown(t.s), boxName))
 	}
-	enc := &Encode{Codec: vt.To, CRF: vt.CRF, Preset: vt.Preset, Tune: vt.Tune,
+	// A copy of the policy's settings (nil when it has no extra
+	// arguments): the plan must not share them with the policy.
+	enc := &Encode{Codec: vt.To, Preset: vt.Preset, Tune: vt.Tune,
 		Bitrate: vt.TargetBitrate, MinBitrate: vt.MinBitrate, MaxBitrate: vt.MaxBitrate,
 		HW: vt.HW, HWFallback: vt.HWFallback, FFmpegArgs: append([]string(nil), vt.FFmpegArgs...)}
 	if vt.CRF != nil {
 		crf := *vt.CRF
 		enc.CRF = &crf
-	}
-	if len(enc.FFmpegArgs) == 0 {
-		enc.FFmpegArgs = nil
 	}
 	if scale {
 		enc.Scale, enc.ScaleAlgorithm = true, vt.ScaleAlgorithm
