@@ -93,6 +93,9 @@ type NewJob struct {
 	RunAfter time.Time
 	// ParentID is set by AwaitChildren; CreateJob ignores it.
 	ParentID string
+	// UniqueKey, when set, is honoured by CreateUniqueJob (see there);
+	// CreateJob ignores it.
+	UniqueKey string
 }
 
 // JobFilter selects and pages ListJobs results. Jobs are listed newest first

@@ -200,6 +200,9 @@ func TestJobCountsMigration(t *testing.T) {
 		"ALTER TABLE jobs DROP COLUMN run_after", "ALTER TABLE jobs DROP COLUMN children_pending", "ALTER TABLE files DROP COLUMN id",
 		// and 0007
 		"ALTER TABLE jobs DROP COLUMN eta_seconds",
+		// and 0008
+		"DROP INDEX jobs_unique_queued", "ALTER TABLE jobs DROP COLUMN unique_key",
+		"DROP TABLE applied_files", "DROP TABLE queue_state",
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

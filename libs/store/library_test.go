@@ -1,0 +1,196 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vpo-project/vpo/libs/store"
+)
+
+func TestCreateUniqueJobKeepsOneQueuedJobPerKey(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	key := store.ApplyKey("normalize", "/lib/a.mkv")
+	nj := store.NewJob{Kind: "k", Payload: json.RawMessage(`{"n":1}`), UniqueKey: key}
+	first, created, err := s.CreateUniqueJob(ctx, nj)
+	if err != nil || !created {
+		t.Fatalf("first CreateUniqueJob = %v, %v; want a new job", created, err)
+	}
+	nj.Payload = json.RawMessage(`{"n":2}`)
+	again, created, err := s.CreateUniqueJob(ctx, nj)
+	if err != nil || created || again.ID != first.ID {
+		t.Fatalf("second CreateUniqueJob = %s, %v, %v; want the queued job %s", again.ID, created, err, first.ID)
+	}
+	other, created, err := s.CreateUniqueJob(ctx, store.NewJob{Kind: "k", UniqueKey: store.ApplyKey("other", "/lib/a.mkv")})
+	if err != nil || !created || other.ID == first.ID {
+		t.Fatalf("another policy's key = %s, %v, %v; want a new job", other.ID, created, err)
+	}
+	// Once the holder runs, the key is free: a change seen meanwhile must
+	// queue a new job.
+	if got := mustClaim(t, s, "w", t0); got.ID != first.ID {
+		t.Fatalf("claimed %s, want %s", got.ID, first.ID)
+	}
+	next, created, err := s.CreateUniqueJob(ctx, nj)
+	if err != nil || !created || next.ID == first.ID {
+		t.Fatalf("CreateUniqueJob while the holder runs = %s, %v, %v; want a new job", next.ID, created, err)
+	}
+	counts, err := s.CountJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["queued"] != 2 || counts["running"] != 1 {
+		t.Fatalf("job counts = %v, want 2 queued and 1 running", counts)
+	}
+}
+
+func TestCreateUniqueJobConcurrent(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	key := store.ScanKey("/lib")
+	var wg sync.WaitGroup
+	ids := make(chan string, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j, _, err := s.CreateUniqueJob(ctx, store.NewJob{Kind: "k", UniqueKey: key})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- j.ID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 1 {
+		t.Fatalf("20 concurrent CreateUniqueJob made %d jobs, want 1", len(seen))
+	}
+}
+
+func TestFilesToApply(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	mt := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	var files []store.File
+	for _, p := range []string{"/lib/a.mkv", "/lib/b.mkv", "/lib/c.mkv", "/lib/sub/d.mkv", "/lib2/e.mkv", "/lib/gone.mkv"} {
+		files = append(files, store.File{Path: p, Size: 10, ModTime: mt, LastScannedAt: mt})
+	}
+	if err := s.UpsertFiles(ctx, files); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MarkMissingPaths(ctx, []string{"/lib/gone.mkv"}, mt.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// a.mkv: applied at its current content; b.mkv: applied, then changed;
+	// c.mkv: applied under another policy only.
+	if err := s.MarkApplied(ctx, "/lib/a.mkv", "p", 10, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkApplied(ctx, "/lib/b.mkv", "p", 9, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkApplied(ctx, "/lib/c.mkv", "q", 10, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	after := ""
+	for {
+		page, err := s.FilesToApply(ctx, "/lib", "p", after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, f := range page {
+			got = append(got, f.Path)
+			if f.Size != 10 || !f.ModTime.Equal(mt) {
+				t.Errorf("%s: size %d mtime %v, want 10 %v", f.Path, f.Size, f.ModTime, mt)
+			}
+		}
+		after = page[len(page)-1].Path
+	}
+	want := []string{"/lib/b.mkv", "/lib/c.mkv", "/lib/sub/d.mkv"}
+	if len(got) != len(want) {
+		t.Fatalf("FilesToApply = %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("FilesToApply = %q, want %q", got, want)
+		}
+	}
+	size, when, ok, err := s.AppliedState(ctx, "/lib/a.mkv", "p")
+	if err != nil || !ok || size != 10 || !when.Equal(mt) {
+		t.Fatalf("AppliedState = %d %v %v %v", size, when, ok, err)
+	}
+	if _, _, ok, err := s.AppliedState(ctx, "/lib/a.mkv", "q"); err != nil || ok {
+		t.Fatalf("AppliedState of a policy never applied = %v %v", ok, err)
+	}
+}
+
+func TestQueueStateSurvivesReopen(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTestStorePath(t)
+	q, err := s.QueueState(ctx)
+	if err != nil || q.Paused || !q.ChangedAt.IsZero() {
+		t.Fatalf("initial queue state = %+v, %v; want running, never changed", q, err)
+	}
+	at := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	if err := s.SetQueueState(ctx, store.QueueState{Paused: true, Drain: true, ChangedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	q, err = s2.QueueState(ctx)
+	if err != nil || !q.Paused || !q.Drain || !q.ChangedAt.Equal(at) {
+		t.Fatalf("queue state after reopen = %+v, %v; want paused with drain at %v", q, err, at)
+	}
+	if err := s2.SetQueueState(ctx, store.QueueState{Drain: true}); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ = s2.QueueState(ctx); q.Paused || q.Drain {
+		t.Fatalf("queue state after resume = %+v; want neither paused nor draining", q)
+	}
+}
+
+func TestLastScan(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	if _, ok, err := s.LastScan(ctx, "/lib"); err != nil || ok {
+		t.Fatalf("LastScan with no scans = %v, %v", ok, err)
+	}
+	for _, root := range []string{"/lib", "/lib/sub"} {
+		if _, err := s.CreateJob(ctx, store.NewJob{Kind: "scan", Payload: json.RawMessage(`{"path":"` + root + `"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, ok, err := s.ClaimJob(ctx, "w", []string{"scan"}, time.Minute, t0)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	done := t0.Add(time.Minute)
+	if err := s.CompleteJob(ctx, first.Lease(), json.RawMessage(`{}`), done); err != nil {
+		t.Fatal(err)
+	}
+	at, ok, err := s.LastScan(ctx, "/lib")
+	if err != nil || !ok || !at.Equal(done) {
+		t.Fatalf("LastScan(/lib) = %v, %v, %v; want %v", at, ok, err, done)
+	}
+	if _, ok, _ := s.LastScan(ctx, "/lib/sub"); ok {
+		t.Fatal("LastScan(/lib/sub) found a scan that did not complete")
+	}
+}
