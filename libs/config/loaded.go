@@ -21,6 +21,14 @@ type Loaded struct {
 	Warnings []string
 
 	origins map[string]origin
+	// libraryLines locates each of Config.Libraries in File.
+	libraryLines []libraryLines
+}
+
+// libraryLines are the lines of one [[library]] table's header and keys
+// (0 when unknown).
+type libraryLines struct {
+	header, path, policy int
 }
 
 // Load assembles the configuration from defaults, VPO_* environment
