@@ -152,6 +152,20 @@ func (s Schedule) String() string {
 	return strings.Join(parts, ", ")
 }
 
+// MarshalText implements encoding.TextMarshaler with the canonical form,
+// so that JSON shows a Schedule as its string.
+func (s Schedule) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseSchedule.
+func (s *Schedule) UnmarshalText(text []byte) error {
+	v, err := ParseSchedule(string(text))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
 // fullDay reports whether the ranges cover every minute of the day, so
 // that the window never closes.
 func (s Schedule) fullDay() bool {

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -198,6 +199,20 @@ func TestScheduleWindows(t *testing.T) {
 				t.Errorf("NextClose(%v) = %v, want %v", tt.now, got, tt.nextClose)
 			}
 		})
+	}
+}
+
+func TestScheduleText(t *testing.T) {
+	var v struct{ Schedule config.Schedule }
+	if err := json.Unmarshal([]byte(`{"Schedule": "22:00-2:00, 01:00-01:30"}`), &v); err == nil {
+		t.Errorf("overlapping ranges decoded: %v", v.Schedule)
+	}
+	if err := json.Unmarshal([]byte(`{"Schedule": "22:00-2:00,03:00-04:00"}`), &v); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(v)
+	if err != nil || string(out) != `{"Schedule":"03:00-04:00, 22:00-02:00"}` {
+		t.Errorf("json = %s, %v", out, err)
 	}
 }
 
