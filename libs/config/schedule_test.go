@@ -278,3 +278,33 @@ func scanFor(s config.Schedule, t time.Time, open bool) time.Time {
 	}
 	return time.Time{}
 }
+
+// FuzzSchedule: any accepted schedule parses back from its canonical form,
+// NextOpen is open and not before t, NextClose is closed and after it.
+func FuzzSchedule(f *testing.F) {
+	for _, s := range []string{"", "01:00-07:00", "22:00-02:00, 03:00-04:00", "00:00-24:00", "23:59-00:00", "2:30-2:31", "1:00-1:00", "x"} {
+		f.Add(s, int64(1774746000)) // 2026-03-29 01:00 UTC, Berlin's spring forward
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, text string, unix int64) {
+		s, err := config.ParseSchedule(text)
+		if err != nil {
+			return
+		}
+		again, err := config.ParseSchedule(s.String())
+		if err != nil || again.String() != s.String() {
+			t.Fatalf("%q: canonical %q does not parse back: %v", text, s.String(), err)
+		}
+		now := time.Unix(unix%(1<<33), 0).In(berlin)
+		open := s.NextOpen(now)
+		if open.Before(now) || !s.Open(open) {
+			t.Fatalf("%q at %v: NextOpen %v", s, now, open)
+		}
+		if closing := s.NextClose(now); !closing.IsZero() && (!closing.After(open) || s.Open(closing)) {
+			t.Fatalf("%q at %v: NextClose %v (NextOpen %v)", s, now, closing, open)
+		}
+	})
+}
