@@ -152,7 +152,9 @@ func (ld *loader) applyLibraries(path string, v any, lines lineIndex) {
 func unknownTopLevel(name, typ string, sections map[string][]string, sectionNames []string) string {
 	if typ == "Hash" || typ == "ArrayHash" {
 		msg := "unknown section [" + name + "]"
-		if guess, ok := closest(name, sectionNames); ok {
+		if guess, ok := closest(name, sectionNames); ok && guess == libraryKey {
+			msg += " (did you mean [[library]]?)"
+		} else if ok {
 			msg += fmt.Sprintf(" (did you mean [%s]?)", guess)
 		}
 		return msg

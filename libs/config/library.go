@@ -49,8 +49,10 @@ const (
 // libraryKey is the name of the array of tables in the config file.
 const libraryKey = "library"
 
-// libraryFields are the keys of a [[library]] table, in display order.
-var libraryFields = [...]string{"path", "policy", "watch", "hold", "rescan_interval"}
+// libraryFields returns the keys of a [[library]] table, in display order.
+func libraryFields() []string {
+	return []string{"path", "policy", "watch", "hold", "rescan_interval"}
+}
 
 // libraryName names the Nth library (counted from 1) or one of its keys
 // in errors: "library[2]", "library[2].path".
@@ -64,8 +66,8 @@ func libraryName(n int, field string) string {
 
 // literal renders the library as a TOML inline table.
 func (l Library) literal() string {
-	parts := make([]string, len(libraryFields))
-	for i, f := range libraryFields {
+	parts := make([]string, len(libraryFields()))
+	for i, f := range libraryFields() {
 		parts[i] = f + " = " + l.fieldLiteral(f)
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
@@ -229,10 +231,10 @@ func decodeLibrary(n int, table map[string]any, home string) (Library, []library
 			}
 		default:
 			msg := "unknown key in [[library]]"
-			if guess, ok := closest(field, libraryFields[:]); ok {
+			if guess, ok := closest(field, libraryFields()); ok {
 				msg += fmt.Sprintf(" (did you mean %s?)", guess)
 			}
-			msg += "; a library has " + strings.Join(libraryFields[:], ", ")
+			msg += "; a library has " + strings.Join(libraryFields(), ", ")
 			bad(field, nil, msg)
 			continue
 		}

@@ -119,6 +119,7 @@ func TestLibraryErrors(t *testing.T) {
 		{"inside", two + "path = \"/srv/a/b\"\n", 5, "library[2].path", `"/srv/a/b"`, `inside library[1] (line 2) "/srv/a"`},
 		{"contains", two + "path = \"/srv\"\n", 5, "library[2].path", `"/srv"`, `contains library[1] (line 2) "/srv/a"`},
 		{"root contains", two + "path = \"/\"\n", 5, "library[2].path", `"/"`, `contains library[1]`},
+		{"misspelt", "[[libary]]\npath = \"/srv/a\"\n", 1, "libary", "", "unknown section [libary] (did you mean [[library]]?)"},
 		{"not an array", "[library]\npath = \"/srv/a\"\n", 1, "library", `{path = "/srv/a"}`, "must be an array of tables, written as [[library]] headers, not a table"},
 		{"string", "library = \"/srv/a\"\n", 1, "library", `"/srv/a"`, "must be an array of tables"},
 		{"inline entry", "library = [{path = \"/srv/a\"}, 3]\n", 1, "library[2]", "3", "must be a table, not an integer"},

@@ -54,7 +54,7 @@ func (l *Loaded) showLibraries(b *strings.Builder) {
 			o.line = l.libraryLines[i].header
 		}
 		b.WriteString("\n[[library]]  # " + o.String() + "\n")
-		for _, f := range libraryFields {
+		for _, f := range libraryFields() {
 			b.WriteString(f + " = " + lib.fieldLiteral(f) + "\n")
 		}
 	}
