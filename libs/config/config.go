@@ -13,6 +13,10 @@ type Config struct {
 	Database Database `toml:"database"`
 	Jobs     Jobs     `toml:"jobs"`
 	Policies Policies `toml:"policies"`
+	// Libraries are the directories vpo keeps processed on its own, from
+	// the config file's [[library]] tables (there is no environment or
+	// flag form); nil when there are none.
+	Libraries []Library `toml:"library"`
 }
 
 // Server configures the HTTP server.
@@ -73,6 +77,12 @@ type Jobs struct {
 	Limits map[string]int `toml:"limits"`
 	// Nice is the niceness (0..19) at which encodes run.
 	Nice int `toml:"nice"`
+	// Schedule is the processing window: outside it, workers start no
+	// new jobs of the ScheduledKinds. The zero Schedule is always open.
+	Schedule Schedule `toml:"schedule"`
+	// ScheduledKinds are the job kinds that wait for the Schedule's
+	// window (default apply and transcode); other kinds always run.
+	ScheduledKinds []string `toml:"scheduled_kinds"`
 }
 
 // Policies configures where policy files live and how they are applied.

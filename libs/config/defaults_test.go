@@ -104,7 +104,7 @@ func TestDefaults(t *testing.T) {
 		Logging:  config.Logging{Level: "info", Format: "text"},
 		Database: config.Database{Path: "/h/.vpo/library.db"},
 		Jobs: config.Jobs{Workers: 6, LeaseDuration: 30 * time.Second, RetentionDays: 30,
-			StallTimeout: 10 * time.Minute, Nice: 10},
+			StallTimeout: 10 * time.Minute, Nice: 10, ScheduledKinds: []string{"apply", "transcode"}},
 		Policies: config.Policies{Dir: "/h/.vpo/policies", MinFileAge: time.Minute},
 	}
 	if !reflect.DeepEqual(c, want) {

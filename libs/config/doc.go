@@ -24,7 +24,13 @@
 // file are errors; unknown VPO_* environment variables are reported as
 // warnings in [Loaded.Warnings].
 //
+// Libraries ([Library], the file's [[library]] tables) come only from the
+// config file; there is no environment variable or flag for them. Their
+// errors name the key library[N].KEY, N counting the tables from 1.
+//
 // The package has no package-level state and performs no I/O beyond finding
-// and reading the config file: the environment, home directory, user name and
-// CPU count are passed in through [Options], which keeps it hermetic in tests.
+// and reading the config file, and the existence checks of
+// [Loaded.CheckServe] (library directories, policy files): the environment,
+// home directory, user name and CPU count are passed in through [Options],
+// which keeps it hermetic in tests.
 package config

@@ -61,6 +61,11 @@ func (ld *loader) applyFile(path string, data []byte) {
 		if bad[top] {
 			continue
 		}
+		if top == libraryKey {
+			bad[top] = true // decoded once, as a whole
+			ld.applyLibraries(path, raw[top], lines)
+			continue
+		}
 		leaves, known := sections[top]
 		if !known {
 			bad[top] = true
@@ -110,11 +115,46 @@ func (ld *loader) applyFile(path string, data []byte) {
 	}
 }
 
+// applyLibraries decodes the [[library]] tables; each problem is reported
+// at its table's line (or its key's) as library[N].KEY, N counting from 1.
+func (ld *loader) applyLibraries(path string, v any, lines lineIndex) {
+	lineOf := func(index int, field string) int {
+		key := []string{libraryKey}
+		if index > 0 {
+			key = append(key, strconv.Itoa(index))
+			if field != "" {
+				key = append(key, field)
+			}
+		}
+		return lines.line(key)
+	}
+	libs, problems := decodeLibraries(v, ld.home, lineOf)
+	for _, p := range problems {
+		ld.errs = append(ld.errs, &Error{
+			Source: SourceFile, File: path, Line: lineOf(p.index, p.field),
+			Key: p.key(), Value: p.value, Msg: p.msg,
+		})
+	}
+	if len(problems) > 0 {
+		return
+	}
+	ld.loaded.Config.Libraries = libs
+	ld.loaded.libraryLines = make([]libraryLines, len(libs))
+	for i := range libs {
+		ld.loaded.libraryLines[i] = libraryLines{
+			header: lineOf(i+1, ""), path: lineOf(i+1, "path"), policy: lineOf(i+1, "policy"),
+		}
+	}
+	ld.record(libraryKey, origin{source: SourceFile, file: path, line: lineOf(0, "")})
+}
+
 // unknownTopLevel explains an unknown top-level key or table.
 func unknownTopLevel(name, typ string, sections map[string][]string, sectionNames []string) string {
 	if typ == "Hash" || typ == "ArrayHash" {
 		msg := "unknown section [" + name + "]"
-		if guess, ok := closest(name, sectionNames); ok {
+		if guess, ok := closest(name, sectionNames); ok && guess == libraryKey {
+			msg += " (did you mean [[library]]?)"
+		} else if ok {
 			msg += fmt.Sprintf(" (did you mean [%s]?)", guess)
 		}
 		return msg

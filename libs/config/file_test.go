@@ -49,6 +49,8 @@ func TestFileErrors(t *testing.T) {
 		// Files that start with a UTF-8 byte-order mark keep exact lines.
 		{"bom_port_line3.toml", 3, "server.port", "70000", "must be between 1 and 65535"},
 		{"bom_top_level_key.toml", 1, "port", "", "belongs in section [server]"},
+		// Libraries are numbered from 1, each at its own line.
+		{"library_inside.toml", 7, "library[2].path", `"/srv/media/movies"`, `inside library[1] (line 3) "/srv/media"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,31 @@ func checkValid(t *testing.T, c config.Config) {
 	if c.Jobs.Nice < 0 || c.Jobs.Nice > 19 {
 		t.Fatalf("accepted jobs.nice %d", c.Jobs.Nice)
 	}
+	if again, err := config.ParseSchedule(c.Jobs.Schedule.String()); err != nil || again.String() != c.Jobs.Schedule.String() {
+		t.Fatalf("accepted jobs.schedule %q that does not parse back: %v", c.Jobs.Schedule, err)
+	}
+	for _, kind := range c.Jobs.ScheduledKinds {
+		if !validKind(kind) {
+			t.Fatalf("accepted jobs.scheduled_kinds entry %q", kind)
+		}
+	}
+	for i, l := range c.Libraries {
+		if !filepath.IsAbs(l.Path) || filepath.Clean(l.Path) != l.Path {
+			t.Fatalf("accepted library path %q", l.Path)
+		}
+		if l.Hold < 0 || l.Hold > 24*time.Hour || l.RescanInterval < 0 || l.RescanInterval > 0 && l.RescanInterval < time.Minute {
+			t.Fatalf("accepted library %+v", l)
+		}
+		if strings.ContainsRune(l.Policy, '/') {
+			t.Fatalf("accepted library policy %q", l.Policy)
+		}
+		for _, o := range c.Libraries[:i] {
+			if o.Path == l.Path || strings.HasPrefix(l.Path, strings.TrimSuffix(o.Path, "/")+"/") ||
+				strings.HasPrefix(o.Path, strings.TrimSuffix(l.Path, "/")+"/") {
+				t.Fatalf("accepted nested libraries %q and %q", o.Path, l.Path)
+			}
+		}
+	}
 }
 
 // validKind reports whether kind is a lower-case, possibly dotted,
@@ -160,17 +186,17 @@ func FuzzConfigFile(f *testing.F) {
 // the variable.
 func FuzzConfigEnv(f *testing.F) {
 	f.Add("0.0.0.0", "8321", "30s", "s3cret", "vpo.lan, [::1]", "debug", "json", "~/lib.db", "4", "1m", "30", "true", "~/policies", "true", "90s", "false",
-		"10m", "transcode=30m,scan=0s", "transcode=1, test.sleep=2", "10")
+		"10m", "transcode=30m,scan=0s", "transcode=1, test.sleep=2", "10", "01:00-07:00, 22:00-23:30", "apply,transcode")
 	f.Add("", "0", "-1", "", "http://x:80/", "loud", "xml", "relative.db", "0", "0s", "-1", "maybe", "", "no", "-1s", "2",
-		"-1s", "transcode", "Transcode=1", "20")
+		"-1s", "transcode", "Transcode=1", "20", "7-8", "Apply")
 	f.Add("::1", "65536", "3601", "0123456789abcdef", "*.lan", "info", "text", "/x", "257", "1h1s", "36501", "1", "relative/dir", "0", "0s", "1",
-		"25h", "scan=25h", "scan=0", "-1")
+		"25h", "scan=25h", "scan=0", "-1", "22:00-02:00,01:00-03:00", "")
 	f.Add("localhost", " 80", "1e9", "\x00", ",,", "WARNING", "TEXT", "~", "-3", "1.5s", "0", "yes", "~", "FALSE", "25h", "true ",
-		"0", "a=1s,a=2s", "x.=1,,", " 0")
+		"0", "a=1s,a=2s", "x.=1,,", " 0", "24:00-24:00", "x.,y")
 	keys := config.Keys()
 	home := f.TempDir()
 	f.Fuzz(func(t *testing.T, bind, port, shutdown, token, hosts, level, format, db, workers, lease, retention, testKinds, policiesDir, keepOriginal, minFileAge, requireApproval,
-		stallTimeout, stallTimeouts, limits, nice string) {
+		stallTimeout, stallTimeouts, limits, nice, schedule, scheduledKinds string) {
 		values := map[string]string{
 			"server.bind": bind, "server.port": port, "server.shutdown_timeout": shutdown, "server.auth_token": token,
 			"server.allowed_hosts": hosts, "logging.level": level, "logging.format": format, "database.path": db,
@@ -178,7 +204,9 @@ func FuzzConfigEnv(f *testing.F) {
 			"jobs.stall_timeout": stallTimeout, "jobs.stall_timeouts": stallTimeouts, "jobs.limits": limits, "jobs.nice": nice,
 			"jobs.test_kinds": testKinds, "policies.dir": policiesDir, "policies.keep_original": keepOriginal,
 			"policies.min_file_age": minFileAge, "policies.require_approval": requireApproval,
+			"jobs.schedule": schedule, "jobs.scheduled_kinds": scheduledKinds,
 		}
+		keys := slices.DeleteFunc(slices.Clone(keys), func(k config.Key) bool { return k.Env == "" }) // libraries: file only
 		if len(values) != len(keys) {
 			t.Fatalf("%d fuzzed values for %d keys: update FuzzConfigEnv", len(values), len(keys))
 		}

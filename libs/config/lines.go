@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// lineIndex maps dotted TOML keys to the line that first defines them. The
+// lineIndex maps dotted TOML keys to the line that first defines them; the
+// tables of an array of tables are numbered from 1 ("library.2.path"). The
 // toml package keeps key positions private, so the file is scanned here. The
 // scan understands table headers, dotted and quoted keys, and skips comments
 // and multi-line strings; keys inside inline tables resolve to the line of
@@ -15,7 +16,8 @@ type lineIndex map[string]int
 func newLineIndex(text string) lineIndex {
 	idx := lineIndex{}
 	var table []string
-	closing := "" // delimiter of an open multi-line string
+	arrays := map[string]int{} // array of tables → tables so far
+	closing := ""              // delimiter of an open multi-line string
 	for i, line := range strings.Split(text, "\n") {
 		n := i + 1
 		if closing != "" {
@@ -30,6 +32,7 @@ func newLineIndex(text string) lineIndex {
 		}
 		if t[0] == '[' {
 			inner := strings.TrimPrefix(t, "[")
+			array := strings.HasPrefix(inner, "[")
 			inner = strings.TrimPrefix(inner, "[")
 			end := indexUnquoted(inner, ']')
 			if end < 0 {
@@ -37,6 +40,14 @@ func newLineIndex(text string) lineIndex {
 			}
 			table = splitKey(inner[:end])
 			idx.add(table, n)
+			if array {
+				// The Nth table of an array is indexed as NAME.N (N
+				// from 1): "library.2.path".
+				name := strings.Join(table, ".")
+				arrays[name]++
+				table = append(table, strconv.Itoa(arrays[name]))
+				idx.add(table, n)
+			}
 			continue
 		}
 		if !isKeyStart(t[0]) {

@@ -21,6 +21,14 @@ type Loaded struct {
 	Warnings []string
 
 	origins map[string]origin
+	// libraryLines locates each of Config.Libraries in File.
+	libraryLines []libraryLines
+}
+
+// libraryLines are the lines of one [[library]] table's header and keys
+// (0 when unknown).
+type libraryLines struct {
+	header, path, policy int
 }
 
 // Load assembles the configuration from defaults, VPO_* environment
@@ -128,7 +136,9 @@ func (ld *loader) applyEnv(env environment) {
 			continue
 		}
 		w := fmt.Sprintf("ignoring unknown environment variable %s", name)
-		if guess, ok := closest(name, known); ok {
+		if strings.HasPrefix(name, envPrefix+"LIBRAR") {
+			w += " (libraries are set only in the config file, as [[library]] tables)"
+		} else if guess, ok := closest(name, known); ok {
 			w += fmt.Sprintf(" (did you mean %s?)", guess)
 		}
 		ld.loaded.Warnings = append(ld.loaded.Warnings, w)

@@ -88,6 +88,8 @@ func Defaults(opts Options) Config {
 			RetentionDays: 30,
 			StallTimeout:  10 * time.Minute,
 			Nice:          10,
+			// A new slice each call: callers may keep and change it.
+			ScheduledKinds: []string{"apply", "transcode"},
 		},
 		Policies: Policies{
 			Dir:        defaultPoliciesDir(opts),

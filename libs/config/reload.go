@@ -5,6 +5,9 @@ type Change struct {
 	// Key is the dotted key, such as "logging.level".
 	Key string
 	// Old and New are the values as TOML literals; secrets are masked.
+	// A library (key "library", one Change per library added, removed or
+	// changed) is an inline table; Old is "" for an added library, New ""
+	// for a removed one.
 	Old, New string
 	// Live reports whether a running daemon can apply the new value (see
 	// Key.Live); otherwise it takes a restart.
@@ -12,10 +15,14 @@ type Change struct {
 }
 
 // Diff returns the keys whose values differ between old and new, in the
-// order of Keys.
+// order of Keys; the libraries (last) are matched by path.
 func Diff(old, new Config) []Change {
 	var changes []Change
 	for _, s := range settings() {
+		if _, ok := s.(librarySetting); ok {
+			changes = append(changes, libraryChanges(old.Libraries, new.Libraries)...)
+			continue
+		}
 		o, n := s.literal(&old), s.literal(&new)
 		if o == n {
 			continue

@@ -20,6 +20,10 @@ func TestLiveKeys(t *testing.T) {
 		"jobs.stall_timeouts":     true,
 		"jobs.limits":             true,
 		"jobs.nice":               true,
+		"jobs.schedule":           true,
+		"jobs.scheduled_kinds":    true,
+		// watchers are started and stopped as libraries come and go
+		"library": true,
 		// a policy job reads them when it starts
 		"policies.dir":              true,
 		"policies.keep_original":    true,

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vpo-project/vpo/libs/config"
 )
@@ -51,9 +52,10 @@ func TestSampleLoadsAsDefaults(t *testing.T) {
 }
 
 // TestSampleUncommented checks that every commented setting is valid TOML
-// holding the packaged default.
+// holding the packaged default, and that the [[library]] example is a
+// valid library.
 func TestSampleUncommented(t *testing.T) {
-	setting := regexp.MustCompile(`(?m)^# ([a-z_]+ = )`)
+	setting := regexp.MustCompile(`(?m)^# (\[\[library\]\]|[a-z_]+ = )`)
 	text := setting.ReplaceAllString(config.Sample(), "$1")
 	opts := hermetic(t, config.Options{Username: "vpo", NumCPU: 4})
 	opts.ExplicitPath = writeTemp(t, text)
@@ -61,7 +63,9 @@ func TestSampleUncommented(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(uncommented Sample()): %v\n%s", err, text)
 	}
-	if want := config.Defaults(opts); !reflect.DeepEqual(l.Config, want) {
+	want := config.Defaults(opts)
+	want.Libraries = []config.Library{{Path: "/srv/media/movies", Policy: "normalize", Watch: true, Hold: 2 * time.Minute, RescanInterval: 6 * time.Hour}}
+	if !reflect.DeepEqual(l.Config, want) {
 		t.Errorf("config = %+v, want %+v", l.Config, want)
 	}
 	for _, k := range config.Keys() {
@@ -73,7 +77,16 @@ func TestSampleUncommented(t *testing.T) {
 
 func TestSampleMentionsEveryKey(t *testing.T) {
 	sample := config.Sample()
+	if !strings.Contains(sample, "\n# [[library]]\n") {
+		t.Error("Sample lacks the commented [[library]] example")
+	}
 	for _, k := range config.Keys() {
+		if k.Name == "library" {
+			if !strings.Contains(sample, k.Help) {
+				t.Errorf("Sample lacks the help of %s", k.Name)
+			}
+			continue
+		}
 		sec, leaf, _ := strings.Cut(k.Name, ".")
 		if !strings.Contains(sample, "["+sec+"]\n") {
 			t.Errorf("Sample lacks section [%s]", sec)
@@ -110,7 +123,7 @@ func TestKeys(t *testing.T) {
 		if k.Flag != flags[k.Name] {
 			t.Errorf("%s: Flag = %q, want %q", k.Name, k.Flag, flags[k.Name])
 		}
-		if !strings.HasPrefix(k.Env, "VPO_") || k.Help == "" {
+		if (!strings.HasPrefix(k.Env, "VPO_") && k.Name != "library") || k.Help == "" {
 			t.Errorf("%s: incomplete %+v", k.Name, k)
 		}
 		if k.Flag != "" {
@@ -119,8 +132,8 @@ func TestKeys(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 20 {
-		t.Errorf("Keys() has %d keys, want 20", len(seen))
+	if len(seen) != 23 {
+		t.Errorf("Keys() has %d keys, want 23", len(seen))
 	}
 	if _, ok := config.FlagKey("--config"); ok {
 		t.Error("FlagKey(--config) reported a config key")

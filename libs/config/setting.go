@@ -170,6 +170,16 @@ func settings() []setting {
 			Help: "Niceness (0..19) of encodes (ffmpeg); an encode never gets more CPU priority than vpo itself: it runs at this or at vpo's own niceness, whichever is higher (0: vpo's). Encodes also use the idle I/O scheduling class.",
 			Live: true,
 		}, func(c *Config) *int { return &c.Jobs.Nice }, 0, 19),
+		scheduleSpec(Key{
+			Name: "jobs.schedule", Env: "VPO_JOBS_SCHEDULE",
+			Help: `Processing window in local time, e.g. "01:00-07:00" or "01:00-07:00, 22:00-23:30" (a range may cross midnight): outside it, workers start no new jobs of the scheduled_kinds (running jobs finish); empty means always.`,
+			Live: true,
+		}, func(c *Config) *Schedule { return &c.Jobs.Schedule }),
+		kindListSpec(Key{
+			Name: "jobs.scheduled_kinds", Env: "VPO_JOBS_SCHEDULED_KINDS",
+			Help: `Job kinds that wait for the schedule's window; other kinds (such as scan) always run; "apply,transcode" in the environment.`,
+			Live: true,
+		}, func(c *Config) *[]string { return &c.Jobs.ScheduledKinds }),
 		boolSpec(Key{
 			Name: "jobs.test_kinds", Env: "VPO_JOBS_TEST_KINDS",
 			Help: "Enables job kinds that exist for tests only; never enable in production.",
@@ -195,6 +205,9 @@ func settings() []setting {
 			Help: "Stores each non-empty plan as pending until an operator approves or rejects it, instead of applying it.",
 			Live: true,
 		}, func(c *Config) *bool { return &c.Policies.RequireApproval }),
+		// Last: Show writes the libraries as [[library]] tables, which
+		// must follow every other key.
+		librarySetting{},
 	}
 }
 
@@ -309,6 +322,52 @@ func durationSpec(k Key, field func(*Config) *time.Duration, lo, hi time.Duratio
 		text:   formatDuration,
 		quoted: true,
 	}
+}
+
+// scheduleSpec is a processing window (ParseSchedule) written as a string.
+func scheduleSpec(k Key, field func(*Config) *Schedule) spec[Schedule] {
+	return spec[Schedule]{
+		k:     k,
+		parse: ParseSchedule,
+		decode: func(v any) (Schedule, error) {
+			s, err := decodeString(v)
+			if err != nil {
+				return Schedule{}, err
+			}
+			return ParseSchedule(s)
+		},
+		field:  field,
+		text:   Schedule.String,
+		quoted: true,
+	}
+}
+
+// kindListSpec is a list of job kinds: a TOML array of strings, or a
+// comma-separated environment or flag value. Duplicates are dropped; an
+// empty list is kept (not nil), since it differs from the default.
+func kindListSpec(k Key, field func(*Config) *[]string) spec[[]string] {
+	s := hostListSpec(k, field)
+	parse := s.parse
+	s.parse = func(raw string) ([]string, error) {
+		v, err := parse(raw)
+		if v == nil && err == nil {
+			v = []string{}
+		}
+		return v, err
+	}
+	s.check = func(v []string, _ string) ([]string, error) {
+		out := make([]string, 0, len(v))
+		for _, kind := range v {
+			if err := checkKindName(kind); err != nil {
+				return nil, fmt.Errorf("%q: %w", kind, err)
+			}
+			if !slices.Contains(out, kind) {
+				out = append(out, kind)
+			}
+		}
+		return out, nil
+	}
+	return s
 }
 
 func boolSpec(k Key, field func(*Config) *bool) spec[bool] {

@@ -26,6 +26,9 @@ type Env struct {
 	// Exit ends the process at once; only SIGQUIT uses it (after the
 	// goroutine dump). Nil means os.Exit.
 	Exit func(code int)
+	// ProcSys is where `vpo doctor` reads kernel settings such as
+	// fs/inotify/max_user_watches; "" means /proc/sys.
+	ProcSys string
 }
 
 // exit ends the process with code.

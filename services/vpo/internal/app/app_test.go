@@ -78,3 +78,55 @@ func TestExitCodesAndOutput(t *testing.T) {
 		})
 	}
 }
+
+// TestLibrariesRefusedByCheckAndServe: a library whose directory or
+// policy is missing fails `vpo config check` and `vpo serve` alike, with
+// ExitConfig and the file, line, key and value of each problem.
+func TestLibrariesRefusedByCheckAndServe(t *testing.T) {
+	home := t.TempDir()
+	pdir := filepath.Join(home, "policies")
+	media := filepath.Join(home, "media")
+	if err := os.MkdirAll(media, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(home, "config.toml")
+	body := "[database]\npath = \"" + filepath.Join(home, "library.db") + "\"\n[policies]\ndir = \"" + pdir + "\"\n\n" +
+		"[[library]]\npath = \"" + filepath.Join(home, "nope") + "\"\n\n[[library]]\npath = \"" + media + "\"\npolicy = \"normalize\"\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		cfg + `:7: library[1].path = "` + filepath.Join(home, "nope") + `": no such directory`,
+		cfg + `:11: library[2].policy = "normalize": no such policy: neither normalize.yaml nor normalize.yml in policies.dir ` + pdir,
+	}
+	for _, args := range [][]string{{"config", "check"}, {"serve", "--port", "19117"}} {
+		code, out, errs := runMain(t, []string{"HOME=" + home}, append(args, "--config", cfg)...)
+		if code != app.ExitConfig {
+			t.Errorf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", args[0], code, app.ExitConfig, out, errs)
+		}
+		for _, w := range want {
+			if args[0] == "serve" { // a log line, one per problem
+				w = `msg="invalid configuration: ` + strings.ReplaceAll(w, `"`, `\"`)
+			}
+			if !strings.Contains(errs, w) {
+				t.Errorf("%s: stderr lacks %q:\n%s", args[0], w, errs)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(home, "library.db")); err == nil {
+		t.Error("serve created the database before refusing the configuration")
+	}
+	// Fixed: both pass.
+	if err := os.Mkdir(filepath.Join(home, "nope"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pdir, "normalize.yaml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runMain(t, []string{"HOME=" + home}, "config", "check", "--config", cfg); code != app.ExitOK {
+		t.Errorf("config check after the fix: exit %d\n%s%s", code, out, errs)
+	}
+}

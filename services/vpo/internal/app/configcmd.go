@@ -51,3 +51,11 @@ func addConfig(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 		return err
 	}
 }
+
+// splitJoined returns the errors joined in err (errors.Join), or err.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

@@ -28,7 +28,9 @@ import (
 const doctorToolTimeout = 10 * time.Second
 
 const doctorHelp = "Check that vpo can work here: the tools (ffprobe, ffmpeg, mkvmerge, mkvpropedit), " +
-	"the database (read-only, never migrated), the policies directory and each policy, and each PATH given " +
+	"the database (read-only, never migrated), the policies directory and each policy, each configured library " +
+	"(readable, writable when it has a policy, its policy exists) and the inotify watch limit against the directories " +
+	"of the watched libraries, and each PATH given " +
 	"(exists, readable, writable for apply; with the vpo systemd unit, writable by the service). " +
 	"One line per check: ok, warn or FAIL. Exit 0 when nothing needed is missing, 1 when a check FAILed, " +
 	"3 when the configuration is invalid."
@@ -38,7 +40,10 @@ func addDoctor(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 	cf := addConfigFlags(cmd, false)
 	paths := cmd.Arg("path", "Media directories or files that policies will be applied to.").Strings()
 	cmds[cmd.FullCommand()] = func(ctx context.Context) error {
-		doc := &doctor{env: env, pathList: env.getenv("PATH"), out: env.Stdout}
+		doc := &doctor{env: env, pathList: env.getenv("PATH"), out: env.Stdout, procSys: env.ProcSys}
+		if doc.procSys == "" {
+			doc.procSys = defaultProcSys
+		}
 		loaded, err := config.Load(cf.options(env))
 		if err != nil {
 			doc.report("FAIL", "config", err.Error())
@@ -53,6 +58,7 @@ func addDoctor(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 		doc.database(ctx, loaded.Config.Database.Path)
 		doc.policies(loaded.Config.Policies.Dir)
 		unit := doc.unit(ctx)
+		doc.libraries(loaded.Config, unit)
 		doc.paths(*paths, unit)
 		if unit != nil {
 			doc.sandbox(*paths, unit.sandbox)
@@ -69,6 +75,7 @@ func addDoctor(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 type doctor struct {
 	env      Env
 	pathList string // $PATH
+	procSys  string // /proc/sys
 	out      io.Writer
 	failed   int
 	warned   int

@@ -9,6 +9,9 @@ import (
 var (
 	DatabaseCheck = databaseCheck
 	NewRetention  = newRetention
+	// SuggestedWatches is the fs.inotify.max_user_watches doctor
+	// suggests for a number of directories.
+	SuggestedWatches = suggestedWatches
 )
 
 // Retention exposes the retention actor's type to tests.

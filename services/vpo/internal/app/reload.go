@@ -31,6 +31,10 @@ type liveParts struct {
 	applier   *applyjob.Handler
 	executor  *apply.Executor
 	limits    jobLimits
+	// window and libraries receive the processing window and the
+	// libraries after a reload changed them; nil: not wired (yet).
+	window    func(schedule config.Schedule, kinds []string)
+	libraries func([]config.Library)
 }
 
 // appliers maps every live key (config.Key.Live) to what applies it. To
@@ -55,6 +59,22 @@ func appliers(p liveParts) map[string]applyFunc {
 		"policies.keep_original":    func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },
 		"policies.min_file_age":     func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },
 		"policies.require_approval": func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },
+		// The pool holds jobs of the scheduled kinds outside the window.
+		"jobs.schedule":        func(_, c config.Config) { p.setWindow(c) },
+		"jobs.scheduled_kinds": func(_, c config.Config) { p.setWindow(c) },
+		// One change per library added, removed or changed; setting the
+		// whole list is idempotent, so repeating it per change is fine.
+		"library": func(_, c config.Config) {
+			if p.libraries != nil {
+				p.libraries(c.Libraries)
+			}
+		},
+	}
+}
+
+func (p liveParts) setWindow(c config.Config) {
+	if p.window != nil {
+		p.window(c.Jobs.Schedule, c.Jobs.ScheduledKinds)
 	}
 }
 
@@ -106,7 +126,14 @@ func (r *reloader) Reload(context.Context) {
 			continue
 		}
 		f(old, effective)
-		r.log.WithField("key", c.Key).Infof("%s changed from %s to %s", c.Key, shownValue(c.Old), shownValue(c.New))
+		switch {
+		case c.Old == "": // a library added
+			r.log.WithField("key", c.Key).Infof("%s added: %s", c.Key, c.New)
+		case c.New == "": // a library removed
+			r.log.WithField("key", c.Key).Infof("%s removed: %s", c.Key, c.Old)
+		default:
+			r.log.WithField("key", c.Key).Infof("%s changed from %s to %s", c.Key, shownValue(c.Old), shownValue(c.New))
+		}
 	}
 	r.running = effective
 	r.health.ConfigReloaded(len(live) > 0)

@@ -21,3 +21,42 @@ func TestAppliersCoverLiveKeys(t *testing.T) {
 		t.Fatalf("appliers for %q, want one for each live key %q", got, want)
 	}
 }
+
+// TestLiveWindowAndLibraries: a reload hands the new window and libraries
+// to whatever is wired to take them, and does nothing when nothing is.
+func TestLiveWindowAndLibraries(t *testing.T) {
+	var gotSchedule string
+	var gotKinds []string
+	var gotLibraries []config.Library
+	parts := liveParts{
+		window: func(s config.Schedule, kinds []string) { gotSchedule, gotKinds = s.String(), kinds },
+		libraries: func(libs []config.Library) {
+			gotLibraries = libs
+		},
+	}
+	c := config.Defaults(config.Options{Home: "/home/u", NumCPU: 2})
+	var err error
+	if c.Jobs.Schedule, err = config.ParseSchedule("01:00-07:00"); err != nil {
+		t.Fatal(err)
+	}
+	c.Jobs.ScheduledKinds = []string{"apply"}
+	c.Libraries = []config.Library{{Path: "/srv/a", Watch: true}}
+	a := appliers(parts)
+	a["jobs.schedule"](config.Config{}, c)
+	if gotSchedule != "01:00-07:00" || !slices.Equal(gotKinds, []string{"apply"}) {
+		t.Errorf("window = %q %q", gotSchedule, gotKinds)
+	}
+	gotSchedule = ""
+	a["jobs.scheduled_kinds"](config.Config{}, c)
+	if gotSchedule != "01:00-07:00" {
+		t.Errorf("scheduled_kinds did not set the window")
+	}
+	a["library"](config.Config{}, c)
+	if len(gotLibraries) != 1 || gotLibraries[0].Path != "/srv/a" {
+		t.Errorf("libraries = %+v", gotLibraries)
+	}
+	// Not wired: no panic.
+	for _, key := range []string{"jobs.schedule", "jobs.scheduled_kinds", "library"} {
+		appliers(liveParts{})[key](config.Config{}, c)
+	}
+}

@@ -121,7 +121,10 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 
 	// A configuration problem: refuse before touching the database.
 	if err := loaded.CheckServe(); err != nil {
-		log.Errorf("invalid configuration: %v", err)
+		// One log line per problem (several libraries may have one).
+		for _, problem := range splitJoined(err) {
+			log.Errorf("invalid configuration: %v", problem)
+		}
 		return reported(ExitConfig)
 	}
 
