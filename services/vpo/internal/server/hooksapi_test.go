@@ -52,6 +52,12 @@ func (f *fakeTarget) EnqueueImported(_ context.Context, path, source string) (st
 	return "", fmt.Errorf("enqueue %q: %w", path, errOutside)
 }
 
+func (f *fakeTarget) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = nil
+}
+
 func (f *fakeTarget) taken() []enqueued {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -193,6 +199,30 @@ func TestHookSamplePayloads(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHookPathsCleaned: the target gets clean paths ("//", "." and ".."
+// resolved), so that a library check by prefix cannot be fooled.
+func TestHookPathsCleaned(t *testing.T) {
+	for _, tc := range []struct{ app, body, want string }{
+		{"radarr", `{"eventType":"Download","movieFile":{"path":"/srv/media/movies//x/./a.mkv"}}`, "/srv/media/movies/x/a.mkv"},
+		{"radarr", `{"eventType":"Download","movie":{"folderPath":"/srv/media/movies/x/"},"movieFile":{"relativePath":"./a/../b.mkv"}}`, "/srv/media/movies/x/b.mkv"},
+		{"sonarr", `{"eventType":"Download","episodeFile":{"path":"/srv/media/tv/../movies/a.mkv"}}`, "/srv/media/movies/a.mkv"},
+		{"sonarr", `{"eventType":"Download","episodeFile":{"path":"/srv/media/tv/Show/../../../etc/passwd"}}`, ""},
+	} {
+		fx := newHooks(t, "")
+		rec := fx.post("/api/hooks/"+tc.app, tc.body, "")
+		got := fx.target.taken()
+		if tc.want == "" {
+			if rec.Code != 422 || len(got) != 0 {
+				t.Errorf("%s: %d %s, queued %v; want 422", tc.body, rec.Code, rec.Body.String(), got)
+			}
+			continue
+		}
+		if rec.Code != 202 || len(got) != 1 || got[0].path != tc.want {
+			t.Errorf("%s: %d, queued %v; want %q", tc.body, rec.Code, got, tc.want)
+		}
 	}
 }
 
