@@ -20,6 +20,7 @@ type HookTarget interface {
 
 // HooksAPIOptions configures NewHooksAPI.
 type HooksAPIOptions struct {
+	// Target takes the imported files (required).
 	Target HookTarget
 	// Outside is the error (matched with errors.Is) Target returns when no
 	// library contains the path: the hook then answers 422 and logs it.
