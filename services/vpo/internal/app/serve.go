@@ -208,9 +208,21 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Accepting: func() bool { return !hl.ShuttingDown() },
 		Log:       logging.Component(logger, "api"),
 	})
+	// --- Sonarr/Radarr hooks (POST /api/hooks/sonarr, /api/hooks/radarr) ---
+	// MERGE with the library manager (services/vpo/internal/library): set
+	// Target to the manager (it implements server.HookTarget) and Outside to
+	// library.ErrOutsideLibraries, then delete hookstarget.go.
+	hooksAPI := server.NewHooksAPI(server.HooksAPIOptions{
+		Target:    noLibraryManager{},
+		Outside:   errNoLibraryManager,
+		Submitted: pool.Notify,
+		Accepting: func() bool { return !hl.ShuttingDown() },
+		Log:       logging.Component(logger, "hooks"),
+	})
+	// --- end of the hooks block ---
 	httpLog := logging.Component(logger, "http")
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
-		Health: hl, Jobs: api, Policies: policiesAPI, Log: httpLog,
+		Health: hl, Jobs: api, Policies: policiesAPI, Hooks: hooksAPI, Log: httpLog,
 		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })
 

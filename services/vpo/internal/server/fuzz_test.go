@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -303,4 +305,93 @@ func loopbackLooking(host string) bool {
 	h := strings.ToLower(host)
 	return strings.HasPrefix(h, "localhost") || strings.HasPrefix(h, "127.") || strings.HasPrefix(h, "[::1]") ||
 		strings.HasPrefix(h, "[0:0:0:0:0:0:0:1]") || strings.HasPrefix(h, "[::0:1]") || strings.HasPrefix(h, "[0::1]")
+}
+
+// FuzzHookPayload posts arbitrary bodies to the Sonarr and Radarr hooks
+// (seeded with the samples in testdata/hooks): the answer is 200 (Test or
+// ignored, nothing queued), 202 (each queued file an absolute, clean path,
+// listed in the answer), 400 or 413 (a JSON error, nothing queued) or 422
+// (the refused path named, only the files listed as queued were queued);
+// never a 5xx, never a panic.
+func FuzzHookPayload(f *testing.F) {
+	entries, err := os.ReadDir(filepath.Join("testdata", "hooks"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("testdata", "hooks", e.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, strings.HasPrefix(e.Name(), "radarr"))
+	}
+	for _, seed := range []struct {
+		body   string
+		radarr bool
+	}{
+		{`{"eventType":"Download","series":{"path":"/srv/media/tv/x"},"episodeFiles":[{"relativePath":"a.mkv"},{"path":"/elsewhere/b.mkv"}]}`, false},
+		{`{"eventType":"Download","movie":{"folderPath":"/srv/media/movies/x/"},"movieFile":{"relativePath":"./a/../b.mkv"}}`, true},
+		{`{"eventType":"Download","episodeFile":{"path":"/srv/media/tv/../movies/a.mkv"}}`, false},
+		{`{"eventType":"Download","movieFile":{"path":"/srv/media/movies//x/./a.mkv"}}`, true},
+		{`{"eventType":"Download","episodeFile":{"path":"relative/a.mkv"}}`, false},
+		{`{"eventType":"Download","isUpgrade":null,"movieFile":{"path":"/srv/media/movies"}}`, true},
+		{`{"EVENTTYPE":"Test"}`, false}, {`{"eventType":"Test","eventType":"Download"}`, true},
+		{`null`, false}, {`[]`, true}, {``, false}, {`{`, true},
+	} {
+		f.Add([]byte(seed.body), seed.radarr)
+	}
+	fx := newHooks(f, "")
+	f.Fuzz(func(t *testing.T, body []byte, radarr bool) {
+		app := "sonarr"
+		if radarr {
+			app = "radarr"
+		}
+		fx.target.reset()
+		rec := fx.post("/api/hooks/"+app, string(body), "")
+		calls := fx.target.taken()
+		var m map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+			t.Fatalf("%d answer is not a JSON object: %q", rec.Code, rec.Body.String())
+		}
+		for _, c := range calls {
+			if c.source != app || !filepath.IsAbs(c.path) || filepath.Clean(c.path) != c.path {
+				t.Fatalf("queued %+v for %s: want an absolute, clean path", c, app)
+			}
+		}
+		listed := func(key string) []string {
+			var out []string
+			items, _ := m[key].([]any)
+			for _, it := range items {
+				p, _ := it.(map[string]any)["path"].(string)
+				out = append(out, p)
+			}
+			return out
+		}
+		var queued []string
+		for _, c := range calls {
+			queued = append(queued, c.path)
+		}
+		switch rec.Code {
+		case http.StatusOK:
+			if m["ok"] != true || m["event"] == "" || m["event"] == nil || len(calls) != 0 {
+				t.Fatalf("200 %v with %d files queued", m, len(calls))
+			}
+		case http.StatusAccepted:
+			if len(calls) == 0 || m["job_id"] != "job-1" || !slices.Equal(listed("files"), queued) {
+				t.Fatalf("202 %v, queued %q", m, queued)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			checkErrorBody(t, rec, "POST /api/hooks/"+app)
+			if len(calls) != 0 {
+				t.Fatalf("%d but queued %q", rec.Code, queued)
+			}
+		case http.StatusUnprocessableEntity:
+			checkErrorBody(t, rec, "POST /api/hooks/"+app)
+			if p, _ := m["path"].(string); p == "" || !slices.Equal(listed("queued"), queued) {
+				t.Fatalf("422 %v, queued %q", m, queued)
+			}
+		default:
+			t.Fatalf("POST /api/hooks/%s %q = %d %s", app, body, rec.Code, rec.Body.String())
+		}
+	})
 }
