@@ -31,6 +31,7 @@ type liveParts struct {
 	applier   *applyjob.Handler
 	executor  *apply.Executor
 	limits    jobLimits
+	queue     *queueControl // jobs.schedule, jobs.scheduled_kinds (see scheduleOf)
 }
 
 // appliers maps every live key (config.Key.Live) to what applies it. To
