@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,11 +209,30 @@ func TestClosedWindowHoldsScheduledKinds(t *testing.T) {
 	e.register("apply", g.run)
 	e.register("scan", noop)
 	running := e.submit(store.NewJob{Kind: "apply"})
-	p, _ := e.start(jobs.PoolOptions{Workers: 3, Now: clock.now, Lease: time.Hour})
+	q := &claimRecorder{Store: e.store}
+	p := jobs.NewPool(q, e.reg, jobs.PoolOptions{Workers: 3, Now: clock.now, Lease: time.Hour,
+		PollInterval: 20 * time.Millisecond, Log: e.log})
 	p.SetWindow(span{from: clock.at(-time.Hour), until: clock.at(time.Hour)}, []string{"apply"})
+	go func() { _ = p.Run(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	})
 	<-g.started // in the window
 
 	clock.add(2 * time.Hour) // the window closed; it opens again at its "tomorrow"
+	// A claim that began before the window closed may still take an apply
+	// job: wait for one that began after (it leaves apply out).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		c := q.claims()
+		if len(c) > 0 && !slices.Contains(c[len(c)-1], "apply") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no claim without apply after the window closed: %v", c)
+		}
+	}
 	if open, next := p.WindowOpen(); open || !next.Equal(clock.at(21*time.Hour)) {
 		t.Fatalf("WindowOpen() = %v, %v; want closed, opening at %v", open, next, clock.at(21*time.Hour))
 	}
