@@ -34,6 +34,12 @@
 // once: a kind at its limit is left out of claims, so it never holds up
 // other kinds.
 //
+// Pause stops all claims until Resume: with drain the running jobs go on
+// to their end, without it they are interrupted and requeued without
+// spending an attempt, as at a shutdown. A processing window (SetWindow,
+// any Window such as config.Schedule) holds back the jobs of its kinds
+// while it is closed (running ones finish); the pool wakes when it opens.
+//
 // Every log line about a job carries the field job_id, and file_path when
 // the job's payload is a JSON object with a "path" string.
 package jobs

@@ -1,6 +1,9 @@
 package jobs
 
-import "maps"
+import (
+	"maps"
+	"time"
+)
 
 // SetLimits changes the per-kind concurrency limits: limits[kind] is the
 // most jobs of that kind this pool runs at once; a kind without an entry
@@ -26,20 +29,33 @@ func (p *Pool) Limits() map[string]int {
 	return maps.Clone(p.kindLimits)
 }
 
-// claimableKinds returns the registered kinds that have a free slot under
-// their limit, sorted (as Kinds returns them). Called by dispatch, the only goroutine that adds
+// claimableKinds returns the registered kinds that may be claimed now,
+// sorted (as Kinds returns them): none while the pool is paused; not the
+// kinds whose processing window is closed (SetWindow), nor those at their
+// limit. reopen > 0 is how long until a window holding a kind back should
+// be looked at again. Called by dispatch, the only goroutine that adds
 // running jobs, so a kind listed here still has a slot when its job is
 // claimed.
-func (p *Pool) claimableKinds() []string {
-	kinds := p.reg.Kinds()
+func (p *Pool) claimableKinds() (kinds []string, reopen time.Duration) {
+	kinds = p.reg.Kinds()
+	now := p.opts.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.paused {
+		return nil, 0
+	}
 	out := kinds[:0]
 	for _, k := range kinds {
 		if n, ok := p.kindLimits[k]; ok && n > 0 && p.running[k] >= n {
 			continue
 		}
+		if held, d := p.heldByWindow(k, now); held {
+			if reopen == 0 || d < reopen {
+				reopen = d
+			}
+			continue
+		}
 		out = append(out, k)
 	}
-	return out
+	return out, reopen
 }

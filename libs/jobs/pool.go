@@ -127,6 +127,10 @@ type Pool struct {
 	stallDefault time.Duration            // 0: off (SetStallTimeouts)
 	stallPerKind map[string]time.Duration // overrides of stallDefault
 	runs         map[string]*claimRun     // running job id → the run of its latest claim
+	paused       bool                     // Pause: claim nothing
+	drain        bool                     // the pause lets running jobs finish
+	window       Window                   // SetWindow; nil: always open
+	windowKinds  []string                 // the kinds window holds back while closed
 }
 
 // NewPool returns a pool that takes jobs from q and runs them with the
@@ -255,7 +259,12 @@ func (p *Pool) Run(ctx context.Context) error {
 func (p *Pool) dispatch(ctx context.Context) {
 	timer := time.NewTimer(p.opts.PollInterval)
 	defer timer.Stop()
+	// reopen > 0: a processing window holds kinds back; look again then.
+	var reopen time.Duration
 	wait := func(d time.Duration) bool {
+		if reopen > 0 {
+			d = min(d, reopen)
+		}
 		timer.Reset(d)
 		select {
 		case <-p.wake:
@@ -274,10 +283,13 @@ func (p *Pool) dispatch(ctx context.Context) {
 		// (queued by a newer version, or a kind switched off) stays queued
 		// with its attempts untouched for a process that has it. Nor are
 		// kinds at their limit (SetLimits): their jobs wait for a slot of
-		// their kind while other kinds take the free workers.
-		kinds := p.claimableKinds()
+		// their kind while other kinds take the free workers. Nothing is
+		// claimed while the queue is paused, nor kinds whose processing
+		// window is closed (see SetWindow, Pause).
+		var kinds []string
+		kinds, reopen = p.claimableKinds()
 		if len(kinds) == 0 {
-			if !p.waitKindSlot() {
+			if !p.waitKindSlot(reopen) {
 				return
 			}
 			continue
@@ -300,10 +312,16 @@ func (p *Pool) dispatch(ctx context.Context) {
 		select {
 		case <-p.stopping:
 			// Claimed while Shutdown began: give it back untouched.
-			p.requeue(ctx, r)
+			p.requeue(ctx, r, errShutdown)
 			r.cancel(nil)
 			return
 		default:
+		}
+		if paused, _ := p.Paused(); paused {
+			// Claimed while the queue was paused: give it back untouched.
+			p.requeue(ctx, r, errPaused)
+			r.cancel(nil)
+			continue
 		}
 		p.mu.Lock()
 		p.active++
@@ -311,6 +329,11 @@ func (p *Pool) dispatch(ctx context.Context) {
 		p.mu.Unlock()
 		p.jobs.Add(1)
 		stale := p.track(r)
+		if p.pausedHard() {
+			// Paused (without drain) after the check above, before the
+			// run was tracked, so Pause did not see it.
+			r.pause()
+		}
 		go p.runJob(ctx, jctx, r, stale)
 	}
 }
@@ -337,11 +360,21 @@ func (p *Pool) waitSlot() bool {
 	}
 }
 
-// waitKindSlot waits, when every kind is at its limit, until a job ends
-// or the limits change; false when stopping.
-func (p *Pool) waitKindSlot() bool {
+// waitKindSlot waits, when no kind may be claimed (every kind at its
+// limit or outside its processing window, or the queue paused), until a
+// job ends, the limits, window or pause change, or reopen (> 0) has
+// passed; false when stopping.
+func (p *Pool) waitKindSlot(reopen time.Duration) bool {
+	var timeout <-chan time.Time
+	if reopen > 0 {
+		t := time.NewTimer(reopen)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case <-p.slotFreed:
+		return true
+	case <-timeout:
 		return true
 	case <-p.stopping:
 		return false
@@ -631,7 +664,7 @@ func (p *Pool) CheckCancel(id string) {
 func (p *Pool) newRun(ctx context.Context, job store.Job) (*claimRun, context.Context) {
 	jctx, cancel := context.WithCancelCause(ctx)
 	return &claimRun{job: job, lease: job.Lease(), log: p.jobLog(job), cancel: cancel,
-		poke: make(chan struct{}, 1), handlerDone: make(chan struct{})}, jctx
+		poke: make(chan struct{}, 1), handlerDone: make(chan struct{}), paused: make(chan struct{})}, jctx
 }
 
 // track makes r the run of its job. A run of an older claim of the same
@@ -703,7 +736,14 @@ func (p *Pool) awaitStale(ctx, jctx context.Context, r, stale *claimRun) bool {
 			r.cancel(errShutdown)
 			r.end()
 			if !r.gone.Load() {
-				p.requeue(ctx, r)
+				p.requeue(ctx, r, errShutdown)
+			}
+			return false
+		case <-r.paused:
+			r.cancel(errPaused)
+			r.end()
+			if !r.gone.Load() {
+				p.requeue(ctx, r, errPaused)
 			}
 			return false
 		}
@@ -945,41 +985,62 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 			}
 			return
 		case <-p.interrupt:
-			r.end()
-			select {
-			case o := <-done:
-				p.finish(ctx, r, o, context.Cause(jctx))
-				return
-			default:
-			}
-			cancel(errShutdown)
-			switch {
-			case r.gone.Load():
-			case r.stalled > 0:
-				p.fail(ctx, r, stalledMessage(r.stalled))
-			default:
-				p.requeue(ctx, r)
-			}
-			grace := time.NewTimer(p.opts.ShutdownGrace)
-			defer grace.Stop()
-			select {
-			case <-done:
-				<-r.handlerDone
-				log.Debug("interrupted job handler returned")
-			case <-grace.C:
-				abandoned = true
-				log.WithField("grace", p.opts.ShutdownGrace.String()).
-					Warn("job handler ignored cancellation: abandoned")
-			}
+			abandoned = p.interruptRun(ctx, r, jctx, done, errShutdown)
+			return
+		case <-r.paused:
+			abandoned = p.interruptRun(ctx, r, jctx, done, errPaused)
 			return
 		}
 	}
 }
 
-func (p *Pool) requeue(ctx context.Context, r *claimRun) {
+// interruptRun stops the run r of a handler still going, because the
+// pool shuts down or the queue was paused without drain (cause): its
+// context is cancelled and its job requeued without spending an attempt
+// (failed, if it had stalled). The handler gets ShutdownGrace to return;
+// abandoned reports that it did not. A handler that returned just before
+// has its outcome recorded instead.
+func (p *Pool) interruptRun(ctx context.Context, r *claimRun, jctx context.Context, done <-chan outcome, cause error) (abandoned bool) {
+	r.end()
+	select {
+	case o := <-done:
+		<-r.handlerDone
+		p.finish(ctx, r, o, context.Cause(jctx))
+		return false
+	default:
+	}
+	r.cancel(cause)
+	switch {
+	case r.gone.Load():
+	case r.stalled > 0:
+		p.fail(ctx, r, stalledMessage(r.stalled))
+	default:
+		p.requeue(ctx, r, cause)
+	}
+	grace := time.NewTimer(p.opts.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+		<-r.handlerDone
+		r.log.Debug("interrupted job handler returned")
+		return false
+	case <-grace.C:
+		r.log.WithField("grace", p.opts.ShutdownGrace.String()).
+			Warn("job handler ignored cancellation: abandoned")
+		return true
+	}
+}
+
+// requeue gives the job of r back to the queue without spending an
+// attempt; cause (errShutdown or errPaused) is why.
+func (p *Pool) requeue(ctx context.Context, r *claimRun, cause error) {
 	if p.write(ctx, r, "requeue", func(wctx context.Context) error {
 		return p.q.RequeueInterrupted(wctx, r.lease, p.opts.Now())
 	}) {
+		if errors.Is(cause, errPaused) {
+			r.log.Info("job interrupted by a pause of the queue, requeued")
+			return
+		}
 		r.log.Info("job interrupted by shutdown, requeued")
 	}
 }
@@ -1108,6 +1169,10 @@ type claimRun struct {
 	// handlerDone is closed once no handler of this run, nor of the stale
 	// runs of the job it waited for, runs any more.
 	handlerDone chan struct{}
+	// paused is closed when a pause of the queue without drain interrupts
+	// the run (see pause).
+	paused    chan struct{}
+	pauseOnce sync.Once
 
 	mu   sync.Mutex // held by each lease renewal
 	over bool       // guarded by mu: the run writes its outcome or gives the job back; no more renewals

@@ -84,6 +84,9 @@ gracefully within [server] shutdown_timeout. SIGHUP reloads the
 configuration; SIGQUIT writes the stacks of all goroutines to stderr and
 exits at once.
 
+'vpo queue pause|resume|status' pauses the job queue (the pause is stored
+and survives a restart) and shows it with its processing window.
+
 Policies (YAML files in [policies] dir): 'vpo policy list|check|plan' and
 'vpo doctor' work without a daemon; 'vpo policy apply' and 'vpo plan
 list|approve|reject' go through it.
@@ -194,6 +197,7 @@ func newCommands(app *kingpin.Application, env Env) map[string]commandFunc {
 	addVersion(app, env, cmds)
 	addConfig(app, env, cmds)
 	addJobs(app, env, cmds)
+	addQueue(app, env, cmds)
 	addPolicy(app, env, cmds)
 	addPlan(app, env, cmds)
 	addDoctor(app, env, cmds)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vpo-project/vpo/libs/config"
 	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/server"
 )
 
 // clientFlags locate the running daemon.
@@ -88,6 +89,16 @@ func addJobs(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 		}
 		if err := c.do(ctx, "GET", q, nil, &out); err != nil {
 			return err
+		}
+		if !lf.json {
+			// Why queued jobs may not start; a daemon that cannot say
+			// (an older version) just leaves the line out.
+			var st server.QueueStatus
+			if c.do(ctx, "GET", "/api/queue", nil, &st) == nil {
+				if notice := queueNotice(st, time.Now()); notice != "" {
+					fmt.Fprintln(env.Stdout, notice)
+				}
+			}
 		}
 		return printJobs(env.Stdout, lf.json, out.Jobs...)
 	}

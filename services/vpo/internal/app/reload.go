@@ -31,10 +31,10 @@ type liveParts struct {
 	applier   *applyjob.Handler
 	executor  *apply.Executor
 	limits    jobLimits
-	// window and libraries receive the processing window and the
-	// libraries after a reload changed them; nil: not wired (yet).
-	window    func(schedule config.Schedule, kinds []string)
+	// libraries receives the libraries after a reload changed them; nil:
+	// none wired.
 	libraries func([]config.Library)
+	queue     *queueControl // jobs.schedule, jobs.scheduled_kinds (see scheduleOf)
 }
 
 // appliers maps every live key (config.Key.Live) to what applies it. To
@@ -60,8 +60,8 @@ func appliers(p liveParts) map[string]applyFunc {
 		"policies.min_file_age":     func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },
 		"policies.require_approval": func(_, c config.Config) { p.applier.SetSettings(policySettings(c)) },
 		// The pool holds jobs of the scheduled kinds outside the window.
-		"jobs.schedule":        func(_, c config.Config) { p.setWindow(c) },
-		"jobs.scheduled_kinds": func(_, c config.Config) { p.setWindow(c) },
+		"jobs.schedule":        func(_, c config.Config) { p.setSchedule(c) },
+		"jobs.scheduled_kinds": func(_, c config.Config) { p.setSchedule(c) },
 		// One change per library added, removed or changed; setting the
 		// whole list is idempotent, so repeating it per change is fine.
 		"library": func(_, c config.Config) {
@@ -72,9 +72,9 @@ func appliers(p liveParts) map[string]applyFunc {
 	}
 }
 
-func (p liveParts) setWindow(c config.Config) {
-	if p.window != nil {
-		p.window(c.Jobs.Schedule, c.Jobs.ScheduledKinds)
+func (p liveParts) setSchedule(c config.Config) {
+	if p.queue != nil {
+		p.queue.setSchedule(scheduleOf(c))
 	}
 }
 

@@ -25,11 +25,10 @@ func TestAppliersCoverLiveKeys(t *testing.T) {
 // TestLiveWindowAndLibraries: a reload hands the new window and libraries
 // to whatever is wired to take them, and does nothing when nothing is.
 func TestLiveWindowAndLibraries(t *testing.T) {
-	var gotSchedule string
-	var gotKinds []string
 	var gotLibraries []config.Library
+	pool := &fakeQueuePool{}
 	parts := liveParts{
-		window: func(s config.Schedule, kinds []string) { gotSchedule, gotKinds = s.String(), kinds },
+		queue: newQueueControl(pool, &fakeQueueStore{}, nil),
 		libraries: func(libs []config.Library) {
 			gotLibraries = libs
 		},
@@ -43,12 +42,12 @@ func TestLiveWindowAndLibraries(t *testing.T) {
 	c.Libraries = []config.Library{{Path: "/srv/a", Watch: true}}
 	a := appliers(parts)
 	a["jobs.schedule"](config.Config{}, c)
-	if gotSchedule != "01:00-07:00" || !slices.Equal(gotKinds, []string{"apply"}) {
-		t.Errorf("window = %q %q", gotSchedule, gotKinds)
+	if s, ok := pool.window.(config.Schedule); !ok || s.String() != "01:00-07:00" || !slices.Equal(pool.kinds, []string{"apply"}) {
+		t.Errorf("window = %v %q", pool.window, pool.kinds)
 	}
-	gotSchedule = ""
+	pool.window, pool.kinds = nil, nil
 	a["jobs.scheduled_kinds"](config.Config{}, c)
-	if gotSchedule != "01:00-07:00" {
+	if pool.window == nil {
 		t.Errorf("scheduled_kinds did not set the window")
 	}
 	a["library"](config.Config{}, c)

@@ -186,12 +186,22 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	limits.setStallTimeouts(cfg)
 	limits.setLimits(cfg)
 
+	// The queue's processing window and its stored pause, in effect before
+	// the first claim: a queue paused before a restart stays paused.
+	queue := newQueueControl(pool, st, logging.Component(logger, "jobs"))
+	queue.setSchedule(scheduleOf(cfg))
+	if err := queue.restore(ctx); err != nil {
+		_ = ln.Close()
+		log.Errorf("cannot open the library database: %v", err)
+		return reported(ExitDatabase)
+	}
+
 	var queued atomic.Int64 // jobs_queued, refreshed by the database check
 	hl := health.New(health.Options{
 		Version:  env.Build.Version,
 		Database: databaseCheck(st, log, &queued),
 		Ready:    pool.Running,
-		Stats:    jobStats(pool, &queued),
+		Stats:    jobStats(pool, queue, &queued),
 	})
 	api := server.NewJobsAPI(server.JobsAPIOptions{
 		Store:     st,
@@ -223,6 +233,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	httpLog := logging.Component(logger, "http")
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
 		Health: hl, Jobs: api, Policies: policiesAPI, Hooks: hooksAPI, Log: httpLog,
+		Queue:     server.NewQueueAPI(queue, logging.Component(logger, "api")),
 		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })
 
@@ -256,7 +267,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 			}
 			return l, err
 		},
-		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier, executor: executor, limits: limits}),
+		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier, executor: executor, limits: limits, queue: queue}),
 		log:      log,
 		health:   hl,
 		announce: announce,
@@ -444,9 +455,11 @@ func (a *poolActor) Run(ctx context.Context) error      { return a.pool.Run(ctx)
 func (a *poolActor) Shutdown(ctx context.Context) error { return a.pool.Shutdown(ctx) }
 
 // jobStats adds the queue's numbers to /health from memory: the queued
-// count is the one the last database check read.
-func jobStats(pool *jobs.Pool, queued *atomic.Int64) func(ctx context.Context) map[string]any {
+// count is the one the last database check read; "queue" tells whether it
+// is paused and when its processing window opens.
+func jobStats(pool *jobs.Pool, queue *queueControl, queued *atomic.Int64) func(ctx context.Context) map[string]any {
 	return func(context.Context) map[string]any {
-		return map[string]any{"workers": pool.Workers(), "jobs_running": pool.Active(), "jobs_queued": queued.Load()}
+		return map[string]any{"workers": pool.Workers(), "jobs_running": pool.Active(), "jobs_queued": queued.Load(),
+			"queue": queue.health()}
 	}
 }

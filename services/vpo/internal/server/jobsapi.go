@@ -295,6 +295,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if !ok {
 		return false
 	}
+	return decodeBytes(w, body, v)
+}
+
+// decodeBytes decodes a strict JSON body that was read already into v.
+func decodeBytes(w http.ResponseWriter, body []byte, v any) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -28,6 +28,8 @@ type RouterOptions struct {
 	Policies *PoliciesAPI
 	// Hooks mounts the Sonarr and Radarr webhooks; nil leaves them out.
 	Hooks *HooksAPI
+	// Queue mounts /api/queue (pause, resume, status); nil leaves it out.
+	Queue *QueueAPI
 	Log   *logrus.Entry
 	// AuthToken, when set, is required on every request except the three
 	// health endpoints, as "Authorization: Bearer TOKEN" or as the password
@@ -60,6 +62,9 @@ func NewRouter(opts RouterOptions) http.Handler {
 	}
 	if opts.Hooks != nil {
 		opts.Hooks.mount(r)
+	}
+	if opts.Queue != nil {
+		opts.Queue.mount(r)
 	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", req.Method, req.URL.Path))

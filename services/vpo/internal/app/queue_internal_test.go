@@ -1,0 +1,213 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/vpo-project/vpo/libs/config"
+	"github.com/vpo-project/vpo/libs/jobs"
+	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/server"
+)
+
+// fakeQueuePool records what the queue control does to the pool.
+type fakeQueuePool struct {
+	paused, drain bool
+	window        jobs.Window
+	kinds         []string
+	active        int
+	calls         []string
+	now           time.Time
+}
+
+func (p *fakeQueuePool) Pause(drain bool) {
+	p.paused, p.drain = true, drain
+	p.calls = append(p.calls, "pause")
+}
+func (p *fakeQueuePool) Resume() {
+	p.paused, p.drain = false, false
+	p.calls = append(p.calls, "resume")
+}
+func (p *fakeQueuePool) Paused() (bool, bool) { return p.paused, p.drain }
+func (p *fakeQueuePool) SetWindow(w jobs.Window, kinds []string) {
+	p.window, p.kinds = w, kinds
+}
+func (p *fakeQueuePool) WindowOpen() (bool, time.Time) {
+	if p.window == nil || p.window.Open(p.now) {
+		return true, time.Time{}
+	}
+	return false, p.window.NextOpen(p.now)
+}
+func (p *fakeQueuePool) Active() int { return p.active }
+
+// fakeQueueStore keeps the queue state in memory.
+type fakeQueueStore struct {
+	state  store.QueueState
+	queued int
+	fail   error
+}
+
+func (s *fakeQueueStore) QueueState(context.Context) (store.QueueState, error) {
+	return s.state, s.fail
+}
+func (s *fakeQueueStore) SetQueueState(_ context.Context, q store.QueueState) error {
+	if s.fail != nil {
+		return s.fail
+	}
+	s.state = q
+	return nil
+}
+func (s *fakeQueueStore) CountQueued(context.Context) (int, error) { return s.queued, s.fail }
+
+// closedUntil is a window closed until a time, open after it.
+type closedUntil time.Time
+
+func (w closedUntil) Open(t time.Time) bool { return !t.Before(time.Time(w)) }
+func (w closedUntil) NextOpen(t time.Time) time.Time {
+	if w.Open(t) {
+		return t
+	}
+	return time.Time(w)
+}
+
+func newTestQueue(st *fakeQueueStore) (*queueControl, *fakeQueuePool, *logtest.Hook) {
+	logger, hook := logtest.NewNullLogger()
+	pool := &fakeQueuePool{}
+	q := newQueueControl(pool, st, logrus.NewEntry(logger))
+	return q, pool, hook
+}
+
+func TestQueueRestoresStoredPause(t *testing.T) {
+	at := time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)
+	st := &fakeQueueStore{state: store.QueueState{Paused: true, Drain: true, ChangedAt: at}}
+	q, pool, hook := newTestQueue(st)
+	if err := q.restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !pool.paused || !pool.drain {
+		t.Fatalf("pool paused=%v drain=%v after restoring a stored drain pause", pool.paused, pool.drain)
+	}
+	if e := hook.LastEntry(); e == nil || e.Level != logrus.WarnLevel || !strings.Contains(e.Message, "vpo queue resume") {
+		t.Errorf("restored pause logged as %v, want a warning naming 'vpo queue resume'", e)
+	}
+	s, err := q.Status(context.Background())
+	if err != nil || !s.Paused || s.PausedAt == nil || !s.PausedAt.Equal(at) {
+		t.Errorf("Status() = %+v, %v; want paused since %v", s, err, at)
+	}
+
+	// Not paused: nothing happens.
+	q2, pool2, _ := newTestQueue(&fakeQueueStore{})
+	if err := q2.restore(context.Background()); err != nil || pool2.paused {
+		t.Errorf("restore of an unpaused queue: %v, paused %v", err, pool2.paused)
+	}
+	// A failed read is an error (the start fails rather than running a
+	// queue someone paused).
+	q3, _, _ := newTestQueue(&fakeQueueStore{fail: errors.New("disk I/O error")})
+	if err := q3.restore(context.Background()); err == nil || !strings.Contains(err.Error(), "disk I/O error") {
+		t.Errorf("restore with a failing store = %v", err)
+	}
+}
+
+func TestQueuePauseResumeStored(t *testing.T) {
+	st := &fakeQueueStore{queued: 4}
+	q, pool, _ := newTestQueue(st)
+	first := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	q.now = func() time.Time { return first }
+	ctx := context.Background()
+	if err := q.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if !st.state.Paused || !st.state.Drain || !st.state.ChangedAt.Equal(first) || !pool.paused || !pool.drain {
+		t.Fatalf("after Pause(drain): stored %+v, pool paused=%v drain=%v", st.state, pool.paused, pool.drain)
+	}
+	q.now = func() time.Time { return first.Add(time.Hour) }
+	if err := q.Pause(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if st.state.Drain || pool.drain || !st.state.ChangedAt.Equal(first) {
+		t.Errorf("a second pause without drain: stored %+v, pool drain=%v; want no drain, paused since the first pause", st.state, pool.drain)
+	}
+	if err := q.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st.state.Paused || pool.paused {
+		t.Errorf("after Resume: stored %+v, pool paused=%v", st.state, pool.paused)
+	}
+	s, _ := q.Status(ctx)
+	if s.Paused || s.PausedAt != nil || s.Queued != 4 {
+		t.Errorf("Status() after resume = %+v", s)
+	}
+
+	// A pause that cannot be stored does not pause.
+	st.fail = errors.New("database is locked")
+	calls := len(pool.calls)
+	if err := q.Pause(ctx, false); err == nil || pool.paused || len(pool.calls) != calls {
+		t.Errorf("Pause with a failing store = %v, pool paused=%v", err, pool.paused)
+	}
+}
+
+func TestQueueStatusWindow(t *testing.T) {
+	st := &fakeQueueStore{}
+	q, pool, _ := newTestQueue(st)
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	pool.now = now
+	opens := now.Add(13 * time.Hour)
+	q.setSchedule(queueSchedule{window: closedUntil(opens), text: "01:00-07:00", kinds: []string{"apply", "transcode"}})
+	if strings.Join(pool.kinds, ",") != "apply,transcode" {
+		t.Fatalf("pool window kinds = %v", pool.kinds)
+	}
+	s, err := q.Status(context.Background())
+	if err != nil || s.WindowOpen || s.NextWindow == nil || !s.NextWindow.Equal(opens) || s.Schedule != "01:00-07:00" {
+		t.Fatalf("Status() = %+v, %v", s, err)
+	}
+	h := q.health()
+	if h["window_open"] != false || h["paused"] != false || *(h["next_window"].(*time.Time)) != opens {
+		t.Errorf("health queue = %v", h)
+	}
+	// No schedule: open, and next_window null.
+	q.setSchedule(scheduleOf(config.Config{}))
+	s, _ = q.Status(context.Background())
+	if !s.WindowOpen || s.NextWindow != nil || s.Schedule != "" || s.ScheduledKinds == nil {
+		t.Errorf("Status() without a schedule = %+v", s)
+	}
+}
+
+func TestQueueText(t *testing.T) {
+	now := time.Date(2026, 12, 2, 21, 48, 0, 0, time.Local)
+	at := time.Date(2026, 12, 2, 20, 0, 0, 0, time.Local)
+	next := time.Date(2026, 12, 3, 1, 0, 0, 0, time.Local)
+	for _, tc := range []struct {
+		name   string
+		st     server.QueueStatus
+		lines  string
+		notice string
+	}{
+		{"running", server.QueueStatus{Running: 1, Queued: 2, WindowOpen: true},
+			"queue: running\njobs: 1 running, 2 queued\nprocessing window: always open", ""},
+		{"paused with drain", server.QueueStatus{Paused: true, Drain: true, PausedAt: &at, WindowOpen: true},
+			"queue: paused since 2026-12-02 20:00:00 (drain: running jobs finish)\njobs: 0 running, 0 queued\nprocessing window: always open",
+			"queue paused (drain: running jobs finish); 'vpo queue resume' starts jobs again"},
+		{"window closed", server.QueueStatus{Schedule: "01:00-07:00", ScheduledKinds: []string{"apply", "transcode"}, NextWindow: &next},
+			"queue: running\njobs: 0 running, 0 queued\nprocessing window: 01:00-07:00 (apply, transcode); closed, opens at 01:00 (in 3h12m)",
+			"processing window closed; opens at 01:00 (in 3h12m) (apply, transcode wait)"},
+		{"window open", server.QueueStatus{Schedule: "01:00-07:00", ScheduledKinds: []string{"apply"}, WindowOpen: true},
+			"queue: running\njobs: 0 running, 0 queued\nprocessing window: 01:00-07:00 (apply); open", ""},
+	} {
+		if got := strings.Join(queueLines(tc.st, now), "\n"); got != tc.lines {
+			t.Errorf("%s: queueLines =\n%s\nwant\n%s", tc.name, got, tc.lines)
+		}
+		if got := queueNotice(tc.st, now); got != tc.notice {
+			t.Errorf("%s: queueNotice = %q, want %q", tc.name, got, tc.notice)
+		}
+	}
+	far := now.Add(50 * time.Hour)
+	if got := windowOpens(server.QueueStatus{NextWindow: &far}, now); got != "opens at 2026-12-04 23:48 (in 50h)" {
+		t.Errorf("windowOpens two days ahead = %q", got)
+	}
+}
