@@ -375,8 +375,6 @@ func TestEnqueueImported(t *testing.T) {
 func TestScanFinishedQueuesWhatIsNotApplied(t *testing.T) {
 	root := t.TempDir()
 	hold := 500 * time.Millisecond
-	h := startManager(t, library.Options{Ready: make(chan struct{})},
-		library.Spec{Path: root, Policy: "normalize", Hold: hold})
 	old := filepath.Join(root, "old.mkv")
 	done := filepath.Join(root, "done.mkv")
 	young := filepath.Join(root, "young.mkv")
@@ -388,6 +386,10 @@ func TestScanFinishedQueuesWhatIsNotApplied(t *testing.T) {
 		}
 	}
 	writeFile(t, young, "y")
+	// Started after the files were written: no event announces them.
+	h := startManager(t, library.Options{Ready: make(chan struct{})},
+		library.Spec{Path: root, Policy: "normalize", Hold: hold, Watch: true})
+	h.waitWatching(root, 1) // its runner takes the young file
 	for _, p := range []string{old, done, young} {
 		h.st.record(t, p)
 	}

@@ -26,7 +26,9 @@ type RouterOptions struct {
 	// Policies mounts the policies, plans and file-detail API; nil leaves
 	// it out.
 	Policies *PoliciesAPI
-	Log      *logrus.Entry
+	// Libraries mounts /api/libraries; nil leaves it out.
+	Libraries *LibrariesAPI
+	Log       *logrus.Entry
 	// AuthToken, when set, is required on every request except the three
 	// health endpoints, as "Authorization: Bearer TOKEN" or as the password
 	// of HTTP Basic auth; /health then shows only "status" and
@@ -55,6 +57,9 @@ func NewRouter(opts RouterOptions) http.Handler {
 	}
 	if opts.Policies != nil {
 		opts.Policies.mount(r)
+	}
+	if opts.Libraries != nil {
+		opts.Libraries.mount(r)
 	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", req.Method, req.URL.Path))
