@@ -191,6 +191,7 @@ func newCommands(app *kingpin.Application, env Env) map[string]commandFunc {
 	addVersion(app, env, cmds)
 	addConfig(app, env, cmds)
 	addJobs(app, env, cmds)
+	addLibrary(app, env, cmds)
 	addPolicy(app, env, cmds)
 	addPlan(app, env, cmds)
 	addDoctor(app, env, cmds)

@@ -66,6 +66,10 @@ type reloader struct {
 	log      *logrus.Entry
 	health   *health.Health
 	announce *announcer
+	// after, when set, gets the effective configuration after every
+	// successful reload (whatever changed: the libraries compare their
+	// settings themselves).
+	after func(config.Config)
 
 	mu      sync.Mutex
 	running config.Config
@@ -109,6 +113,9 @@ func (r *reloader) Reload(context.Context) {
 		r.log.WithField("key", c.Key).Infof("%s changed from %s to %s", c.Key, shownValue(c.Old), shownValue(c.New))
 	}
 	r.running = effective
+	if r.after != nil {
+		r.after(effective)
+	}
 	r.health.ConfigReloaded(len(live) > 0)
 	if len(live) == 0 {
 		r.log.Info("configuration reloaded: nothing to change")

@@ -182,13 +182,14 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	limits := jobLimits{pool: pool, kinds: registry.Kinds(), log: logging.Component(logger, "jobs")}
 	limits.setStallTimeouts(cfg)
 	limits.setLimits(cfg)
+	libs := newLibraries(cfg, env, st, pool, registry, logger)
 
 	var queued atomic.Int64 // jobs_queued, refreshed by the database check
 	hl := health.New(health.Options{
 		Version:  env.Build.Version,
 		Database: databaseCheck(st, log, &queued),
 		Ready:    pool.Running,
-		Stats:    jobStats(pool, &queued),
+		Stats:    libs.stats(jobStats(pool, &queued)),
 	})
 	api := server.NewJobsAPI(server.JobsAPIOptions{
 		Store:     st,
@@ -207,7 +208,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	})
 	httpLog := logging.Component(logger, "http")
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
-		Health: hl, Jobs: api, Policies: policiesAPI, Log: httpLog,
+		Health: hl, Jobs: api, Policies: policiesAPI, Libraries: libs.api(hl, logger), Log: httpLog,
 		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })
 
@@ -246,9 +247,11 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		health:   hl,
 		announce: announce,
 		running:  cfg,
+		after:    libs.reload,
 	}
 	signals.OnReload(reload.Reload)
 	group.Add(signals)
+	group.Add(libs.manager) // first to stop: no new jobs queued once shutdown starts
 	group.Add(&poolActor{pool: pool})
 	group.Add(httpSrv)
 	group.Add(retainer)

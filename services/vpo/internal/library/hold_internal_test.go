@@ -66,7 +66,9 @@ func (s *stubStore) FilesToApply(context.Context, string, string, string, int) (
 func (s *stubStore) FileStates(context.Context, string) (map[string]store.FileState, error) {
 	return nil, nil
 }
-func (s *stubStore) MarkMissingPaths(context.Context, []string, time.Time) (int, error) { return 0, nil }
+func (s *stubStore) MarkMissingPaths(context.Context, []string, time.Time) (int, error) {
+	return 0, nil
+}
 func (s *stubStore) LastScan(context.Context, string) (time.Time, bool, error) {
 	return time.Time{}, false, nil
 }
