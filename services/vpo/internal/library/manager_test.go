@@ -421,3 +421,21 @@ func TestStatusBeforeRun(t *testing.T) {
 	}
 	_ = store.ApplyKey
 }
+
+// TestSymlinkedRootIsWatched: a library whose path is a symbolic link to
+// a directory is watched through the link, under its own path.
+func TestSymlinkedRootIsWatched(t *testing.T) {
+	real := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(real, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(real, root); err != nil {
+		t.Fatal(err)
+	}
+	h := startManager(t, library.Options{}, policySpec(root, 100*time.Millisecond))
+	h.waitWatching(root, 2)
+	p := filepath.Join(root, "sub", "x.mkv")
+	writeFile(t, p, "x")
+	h.eventually("an apply of the file under the link's path", func() bool { return h.st.jobsOf(applyKind, p) == 1 })
+}

@@ -255,7 +255,10 @@ func (r *runner) closeWatcher() {
 // errWatchLimit.
 func (r *runner) addTree(dir string, files bool) ([]string, error) {
 	var found []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	// From "dir/": a library whose root is a symbolic link to a directory
+	// is walked (and watched) through it.
+	err := filepath.WalkDir(dir+string(filepath.Separator), func(path string, d fs.DirEntry, err error) error {
+		path = filepath.Clean(path)
 		if err != nil {
 			if path == dir && isNotExist(err) {
 				return fs.SkipAll
