@@ -47,15 +47,8 @@ type libraryParts struct {
 // found.
 func newLibraries(cfg config.Config, env Env, st *store.Store, pool *jobs.Pool, reg *jobs.Registry, logger *logrus.Logger) libraryParts {
 	log := logging.Component(logger, "library")
-	opts := library.Options{Store: st, Log: log, Submitted: pool.Notify, Ready: pool.Started()}
-	if v := env.getenv(testWatchLimitEnv); v != "" && cfg.Jobs.TestKinds {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			log.Errorf("%s=%q is not a positive number; ignored", testWatchLimitEnv, v)
-		} else {
-			log.Warnf("test-only watch limit of %d directories ([jobs] test_kinds, %s)", n, testWatchLimitEnv)
-			opts.WatchLimit = n
-		}
+	opts := library.Options{
+		Store: st, Log: log, Submitted: pool.Notify, Ready: pool.Started(), WatchLimit: watchLimit(cfg, env, log),
 	}
 	specs := librarySpecs(cfg)
 	m := library.New(opts, specs)
@@ -63,6 +56,22 @@ func newLibraries(cfg config.Config, env Env, st *store.Store, pool *jobs.Pool, 
 		log.Warn("the scanner reports no finished scans: rescans record files but queue no applies")
 	}
 	return libraryParts{manager: m}
+}
+
+// watchLimit is the test knob VPO_TEST_WATCH_LIMIT: a positive number,
+// honoured only with jobs.test_kinds on; 0 otherwise.
+func watchLimit(cfg config.Config, env Env, log *logrus.Entry) int {
+	v := env.getenv(testWatchLimitEnv)
+	if v == "" || !cfg.Jobs.TestKinds {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		log.Errorf("%s=%q is not a positive number; ignored", testWatchLimitEnv, v)
+		return 0
+	}
+	log.Warnf("test-only watch limit of %d directories ([jobs] test_kinds, %s)", n, testWatchLimitEnv)
+	return n
 }
 
 // scanFinisher is the scanner's hook for completed scans.
