@@ -439,3 +439,46 @@ func TestSymlinkedRootIsWatched(t *testing.T) {
 	writeFile(t, p, "x")
 	h.eventually("an apply of the file under the link's path", func() bool { return h.st.jobsOf(applyKind, p) == 1 })
 }
+
+// TestRootRemovedMarksNothingMissing: when the library's directory itself
+// goes away, its files keep their records and the library says why it is
+// not watched.
+func TestRootRemovedMarksNothingMissing(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "lib")
+	a := filepath.Join(root, "a.mkv")
+	writeFile(t, a, "a")
+	h := startManager(t, library.Options{FallbackInterval: time.Hour}, policySpec(root, 100*time.Millisecond))
+	h.st.record(t, a)
+	h.waitWatching(root, 1)
+	if err := os.Rename(root, root+".old"); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the fallback", func() bool {
+		s, _ := h.status(root)
+		return !s.Watching && strings.Contains(s.FallbackReason, "removed or renamed")
+	})
+	time.Sleep(200 * time.Millisecond)
+	if m := h.st.markedPaths(); len(m) != 0 {
+		t.Errorf("marked missing: %v, want nothing", m)
+	}
+}
+
+// TestKeptOriginalsInANewDirectory: in a new directory, a kept original
+// (NAME.original.EXT) gets no apply; the file beside it does.
+func TestKeptOriginalsInANewDirectory(t *testing.T) {
+	root := t.TempDir()
+	h := startManager(t, library.Options{}, policySpec(root, 100*time.Millisecond))
+	h.waitWatching(root, 1)
+	tmp := filepath.Join(t.TempDir(), "new")
+	writeFile(t, filepath.Join(tmp, "m.mkv"), "m")
+	writeFile(t, filepath.Join(tmp, "m.original.mkv"), "o")
+	dir := filepath.Join(root, "new")
+	if err := os.Rename(tmp, dir); err != nil { // appears with its files at once
+		t.Fatal(err)
+	}
+	h.eventually("the apply of m.mkv", func() bool { return h.st.jobsOf(applyKind, filepath.Join(dir, "m.mkv")) == 1 })
+	time.Sleep(300 * time.Millisecond)
+	if n := h.st.jobsOf(applyKind, filepath.Join(dir, "m.original.mkv")); n != 0 {
+		t.Errorf("%d applies of a kept original", n)
+	}
+}

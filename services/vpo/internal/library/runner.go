@@ -360,7 +360,7 @@ func (r *runner) event(ctx context.Context, ev fsnotify.Event) {
 			files, err := r.addTree(path, true)
 			for _, f := range files {
 				if fi, err := os.Lstat(f); err == nil {
-					r.hold.touch(f, fi.Size(), fi.ModTime(), true, now)
+					r.seen(f, fi, true, now)
 				}
 			}
 			if err != nil && errors.Is(err, errWatchLimit) {
@@ -397,6 +397,12 @@ func (r *runner) gone(ctx context.Context, path string) {
 		if fi, err := os.Lstat(path); err == nil && !fi.IsDir() {
 			r.seen(path, fi, true, r.m.opts.Now())
 		}
+		return
+	}
+	if path == r.spec.Path {
+		// The root itself went away (removed, renamed, unmounted): keep
+		// every record as it is, rather than take the library for empty.
+		r.fallBack(ctx, errors.New("the library's directory was removed or renamed; its files keep their recorded state"), false)
 		return
 	}
 	if r.dirs[path] {
