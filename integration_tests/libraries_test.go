@@ -383,3 +383,29 @@ func TestLibraryWatchLimitFallsBack(t *testing.T) {
 		t.Errorf("the fallback logged %d times, want once", n)
 	}
 }
+
+// TestLibraryStartupRescanAppliesExisting: a file already in a library
+// with a policy when vpo starts is applied once after the start-up rescan
+// (the scanner's finished-scan hook queues it), and the library shows its
+// last scan.
+func TestLibraryStartupRescanAppliesExisting(t *testing.T) {
+	lib := filepath.Join(t.TempDir(), "movies")
+	p := filepath.Join(lib, "old.mkv")
+	mkvFixture(t, p) // an hour old: stable for longer than the hold
+	d, _ := startLibraries(t, libraryTOML(lib, "eng", "1s"))
+	d.until(30*time.Second, "the apply of the existing file completed", func() bool {
+		js := d.jobsFor("apply", p)
+		return len(js) == 1 && js[0].Status == "completed"
+	})
+	if n := streams(t, p); n != 2 {
+		t.Errorf("%d streams after the apply, want 2", n)
+	}
+	d.until(10*time.Second, "last_scan shown", func() bool {
+		l, _ := d.librarySt(lib)
+		return l.LastScan != nil
+	})
+	time.Sleep(3 * time.Second)
+	if js := d.jobsFor("apply", p); len(js) != 1 {
+		t.Errorf("%d applies of the file, want 1", len(js))
+	}
+}
