@@ -198,6 +198,7 @@ func newCommands(app *kingpin.Application, env Env) map[string]commandFunc {
 	addConfig(app, env, cmds)
 	addJobs(app, env, cmds)
 	addQueue(app, env, cmds)
+	addLibrary(app, env, cmds)
 	addPolicy(app, env, cmds)
 	addPlan(app, env, cmds)
 	addDoctor(app, env, cmds)

@@ -21,6 +21,7 @@ import (
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
 	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
+	"github.com/vpo-project/vpo/services/vpo/internal/library"
 	"github.com/vpo-project/vpo/services/vpo/internal/server"
 )
 
@@ -185,6 +186,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	limits := jobLimits{pool: pool, kinds: registry.Kinds(), log: logging.Component(logger, "jobs")}
 	limits.setStallTimeouts(cfg)
 	limits.setLimits(cfg)
+	libs := newLibraries(cfg, env, st, pool, registry, logger)
 
 	// The queue's processing window and its stored pause, in effect before
 	// the first claim: a queue paused before a restart stays paused.
@@ -201,7 +203,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Version:  env.Build.Version,
 		Database: databaseCheck(st, log, &queued),
 		Ready:    pool.Running,
-		Stats:    jobStats(pool, queue, &queued),
+		Stats:    libs.stats(jobStats(pool, queue, &queued)),
 	})
 	api := server.NewJobsAPI(server.JobsAPIOptions{
 		Store:     st,
@@ -218,21 +220,17 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Accepting: func() bool { return !hl.ShuttingDown() },
 		Log:       logging.Component(logger, "api"),
 	})
-	// --- Sonarr/Radarr hooks (POST /api/hooks/sonarr, /api/hooks/radarr) ---
-	// MERGE with the library manager (services/vpo/internal/library): set
-	// Target to the manager (it implements server.HookTarget) and Outside to
-	// library.ErrOutsideLibraries, then delete hookstarget.go.
+	// Sonarr/Radarr hooks: imported files go to the library that holds them.
 	hooksAPI := server.NewHooksAPI(server.HooksAPIOptions{
-		Target:    noLibraryManager{},
-		Outside:   errNoLibraryManager,
+		Target:    libs.manager,
+		Outside:   library.ErrOutsideLibraries,
 		Submitted: pool.Notify,
 		Accepting: func() bool { return !hl.ShuttingDown() },
 		Log:       logging.Component(logger, "hooks"),
 	})
-	// --- end of the hooks block ---
 	httpLog := logging.Component(logger, "http")
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
-		Health: hl, Jobs: api, Policies: policiesAPI, Hooks: hooksAPI, Log: httpLog,
+		Health: hl, Jobs: api, Policies: policiesAPI, Hooks: hooksAPI, Libraries: libs.api(hl, logger), Log: httpLog,
 		Queue:     server.NewQueueAPI(queue, logging.Component(logger, "api")),
 		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })
@@ -267,7 +265,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 			}
 			return l, err
 		},
-		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier, executor: executor, limits: limits, queue: queue}),
+		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier, executor: executor, limits: limits, queue: queue, libraries: libs.reload}),
 		log:      log,
 		health:   hl,
 		announce: announce,
@@ -275,6 +273,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	}
 	signals.OnReload(reload.Reload)
 	group.Add(signals)
+	group.Add(libs.manager) // first to stop: no new jobs queued once shutdown starts
 	group.Add(&poolActor{pool: pool})
 	group.Add(httpSrv)
 	group.Add(retainer)

@@ -17,9 +17,6 @@ func Verify(got media.File, target policy.Target, source media.File) error {
 	return verify(got, target, source)
 }
 
-// IsTempName is isTempName.
-func IsTempName(base string) bool { return isTempName(base) }
-
 // InPlaceEditorForTest is the in-place editor interface, for tests that
 // provide one.
 type InPlaceEditorForTest = inPlaceEditor

@@ -522,6 +522,11 @@ func randomID() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
+// IsTempName reports whether base (a file name without directory) is
+// the name of a temporary file of a rewrite in progress, which a watcher
+// of the library must leave alone.
+func IsTempName(base string) bool { return isTempName(base) }
+
 // isTempName reports whether base is the name of a temporary file:
 // ".NAME.vpo-tmp-" followed by 16 lower-case hex digits, a dot and an
 // extension of letters and digits.

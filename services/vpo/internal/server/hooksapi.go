@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -138,6 +139,11 @@ func (a *HooksAPI) serve(app hookApp) http.HandlerFunc {
 			case a.opts.Outside != nil && errors.Is(err, a.opts.Outside):
 				a.refuse(w, r, flog, f, out.Files, err)
 				return
+			case errors.Is(err, fs.ErrNotExist):
+				// Inside a library, but not there: the application sees
+				// another file system (a container's mount) than vpo.
+				a.refuseMissing(w, r, flog, f, out.Files, err)
+				return
 			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 				writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("enqueue %q: %v", f.Path, err))
 				return
@@ -153,6 +159,20 @@ func (a *HooksAPI) serve(app hookApp) http.HandlerFunc {
 		out.JobID = out.Files[0].JobID
 		replyJSON(a.opts.Log, w, r, http.StatusAccepted, out)
 	}
+}
+
+// refuseMissing answers 422 for a file vpo cannot find, and logs it.
+func (a *HooksAPI) refuseMissing(w http.ResponseWriter, r *http.Request, log *logrus.Entry, f hookFile, queued []queuedFile, reason error) {
+	if len(queued) > 0 {
+		a.opts.Submitted()
+	}
+	log.Warnf("imported file refused: %q (%s) does not exist here: %v", f.Path, f.Field, reason)
+	replyJSON(a.opts.Log, w, r, http.StatusUnprocessableEntity, hookRefused{
+		Error: fmt.Sprintf("imported file %q (%s) does not exist on the machine vpo runs on "+
+			"(vpo must see the file under the same path as the application): %v", f.Path, f.Field, reason),
+		Path:   f.Path,
+		Queued: queued,
+	})
 }
 
 // refuse answers 422 for a file no library contains, and logs it: the

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -434,6 +435,13 @@ func TestHookTargetFailures(t *testing.T) {
 	}
 	if !logged {
 		t.Fatal("the failure was not logged")
+	}
+
+	// Inside a library but not on this machine: 422 that says so.
+	fx.target.fail = fmt.Errorf("stat: %w", fs.ErrNotExist)
+	rec = fx.post("/api/hooks/radarr", sample(t, "radarr-download.json"), "")
+	if m := decodeMap(t, rec); rec.Code != 422 || !strings.Contains(m["error"].(string), "does not exist on the machine vpo runs on") {
+		t.Fatalf("missing file: %d %v, want 422 naming it", rec.Code, m)
 	}
 
 	fx.target.fail = context.Canceled

@@ -30,7 +30,9 @@ type RouterOptions struct {
 	Hooks *HooksAPI
 	// Queue mounts /api/queue (pause, resume, status); nil leaves it out.
 	Queue *QueueAPI
-	Log   *logrus.Entry
+	// Libraries mounts /api/libraries; nil leaves it out.
+	Libraries *LibrariesAPI
+	Log       *logrus.Entry
 	// AuthToken, when set, is required on every request except the three
 	// health endpoints, as "Authorization: Bearer TOKEN" or as the password
 	// of HTTP Basic auth; /health then shows only "status" and
@@ -65,6 +67,9 @@ func NewRouter(opts RouterOptions) http.Handler {
 	}
 	if opts.Queue != nil {
 		opts.Queue.mount(r)
+	}
+	if opts.Libraries != nil {
+		opts.Libraries.mount(r)
 	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", req.Method, req.URL.Path))

@@ -1,0 +1,103 @@
+package library
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/apply"
+	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
+	"github.com/vpo-project/vpo/services/vpo/internal/scan"
+)
+
+// wanted tells whether the manager acts on the file at path: a video file
+// (scan.Container), not a temporary file of a rewrite in progress, and,
+// for applies (forApply), not a kept original.
+func wanted(path string, forApply bool) bool {
+	base := filepath.Base(path)
+	if _, ok := scan.Container(base); !ok || apply.IsTempName(base) {
+		return false
+	}
+	return !forApply || !apply.IsKeptOriginal(base)
+}
+
+// queueApply queues an apply of policy to the file at path unless one is
+// queued already; it returns the job's id and whether it is new.
+func (m *Manager) queueApply(ctx context.Context, policy, path string) (string, bool, error) {
+	payload, err := json.Marshal(applyjob.Payload{Policy: policy, Path: path})
+	if err != nil {
+		return "", false, fmt.Errorf("apply payload of %q: %w", path, err)
+	}
+	return m.queue(ctx, store.NewJob{
+		Kind: applyjob.Kind, Payload: payload, Priority: Priority, UniqueKey: store.ApplyKey(policy, path),
+	})
+}
+
+// queueRescan queues a recursive scan of the library's root unless one is
+// queued already, and returns its id.
+func (m *Manager) queueRescan(ctx context.Context, s Spec) (string, error) {
+	if !utf8.ValidString(s.Path) {
+		return "", fmt.Errorf("rescan %q: a scan payload takes only UTF-8 paths", s.Path)
+	}
+	payload, err := json.Marshal(scan.Payload{Path: s.Path})
+	if err != nil {
+		return "", fmt.Errorf("scan payload of %q: %w", s.Path, err)
+	}
+	id, _, err := m.queue(ctx, store.NewJob{
+		Kind: scan.Kind, Payload: payload, Priority: Priority, UniqueKey: store.ScanKey(s.Path),
+	})
+	return id, err
+}
+
+// queueFileScan queues a scan that records the file at path (of a library
+// without a policy): a scan of the file's directory alone (not
+// recursive), which records the files in it, unique per directory so
+// that a burst of new files in one directory is one scan. (Once a scan of
+// one file works, this can scan path itself with store.ScanKey(path).)
+func (m *Manager) queueFileScan(ctx context.Context, path string) (string, error) {
+	dir := filepath.Dir(path)
+	if !utf8.ValidString(dir) {
+		return "", fmt.Errorf("scan %q: a scan payload takes only UTF-8 paths", dir)
+	}
+	no := false
+	payload, err := json.Marshal(scan.Payload{Path: dir, Recursive: &no})
+	if err != nil {
+		return "", fmt.Errorf("scan payload of %q: %w", dir, err)
+	}
+	id, _, err := m.queue(ctx, store.NewJob{
+		Kind: scan.Kind, Payload: payload, Priority: Priority, UniqueKey: dirScanKey(dir),
+	})
+	return id, err
+}
+
+// dirScanKey is the unique key of a non-recursive scan of dir: not
+// store.ScanKey(dir), which a recursive rescan of dir holds (a queued
+// non-recursive scan must not stand in for it).
+func dirScanKey(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return "scan-dir:" + hex.EncodeToString(sum[:16])
+}
+
+// queue creates nj unless its unique key is held, and wakes the workers
+// for a new job.
+func (m *Manager) queue(ctx context.Context, nj store.NewJob) (string, bool, error) {
+	j, created, err := m.opts.Store.CreateUniqueJob(ctx, nj)
+	if err != nil {
+		return "", false, err
+	}
+	if created {
+		m.opts.Submitted()
+	}
+	return j.ID, created, nil
+}
+
+// hasPrefixDir tells whether path is under dir (not dir itself).
+func hasPrefixDir(path, dir string) bool {
+	return strings.HasPrefix(path, strings.TrimRight(dir, "/")+"/")
+}
