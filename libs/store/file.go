@@ -18,11 +18,15 @@ import (
 type File struct {
 	// ID is the file's stable number, given when its row is first written
 	// (0 in a File not read from the store).
-	ID              int64           `json:"id"`
-	Path            string          `json:"path"`
-	Size            int64           `json:"size"`
-	ModTime         time.Time       `json:"mtime"`
-	Container       string          `json:"container,omitempty"`
+	ID        int64     `json:"id"`
+	Path      string    `json:"path"`
+	Size      int64     `json:"size"`
+	ModTime   time.Time `json:"mtime"`
+	Container string    `json:"container,omitempty"`
+	// LastScannedAt is when the row last changed by a scan or an apply
+	// (the start of the scan that recorded the file as new, changed,
+	// probed again or back after it was missing): a scan that finds the
+	// file unchanged writes nothing, so it is not when a scan last saw it.
 	LastScannedAt   time.Time       `json:"last_scanned_at"`
 	Missing         bool            `json:"missing"`
 	Probe           json.RawMessage `json:"probe,omitempty"` // stream info as JSON, may be empty
@@ -363,10 +367,8 @@ func (s *Store) TouchFiles(ctx context.Context, paths []string, scannedAt time.T
 
 // TouchScanned sets last_scanned_at to scannedAt for every file under root
 // that is not missing and was last scanned before scannedAt (or never), in
-// one statement. A scan calls it after a complete walk of root, once the
-// files it did not see are flagged missing, so that it touches exactly the
-// files it saw without rewriting each one. It returns the number of rows
-// updated.
+// one statement, and returns the number of rows updated. (The scan job no
+// longer calls it: a rescan of an unchanged tree writes nothing.)
 func (s *Store) TouchScanned(ctx context.Context, root string, scannedAt time.Time) (int, error) {
 	lo, hi, err := underRoot(root)
 	if err != nil {
@@ -390,8 +392,10 @@ func (s *Store) TouchScanned(ctx context.Context, root string, scannedAt time.Ti
 }
 
 // MarkMissingPaths flags paths as missing, except those already missing
-// and those last scanned at or after scannedBefore (seen by a scan that
-// started later). Unknown paths are ignored. It returns the number of files
+// and those last scanned at or after scannedBefore (recorded by a scan
+// that started later). A scan also checks with lstat, just before, that
+// nothing is at the paths: an unchanged file seen by a concurrent scan has
+// no newer last_scanned_at. Unknown paths are ignored. It returns the number of files
 // flagged.
 func (s *Store) MarkMissingPaths(ctx context.Context, paths []string, scannedBefore time.Time) (int, error) {
 	before := formatTime(scannedBefore)

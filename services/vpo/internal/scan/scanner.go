@@ -8,6 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -20,14 +23,15 @@ import (
 const Kind = "scan"
 
 // Library is the part of the store a scan reads and writes. A scan loads
-// the recorded state of its root once, then writes only what changed, in
-// batches.
+// the recorded state of its root once (of its one file: FilesByPath), then
+// writes only what changed, in batches; a rescan of an unchanged tree
+// writes nothing.
 type Library interface {
 	FileStates(ctx context.Context, root string) (map[string]store.FileState, error)
+	FilesByPath(ctx context.Context, paths []string) (map[string]store.File, error)
 	UpsertFiles(ctx context.Context, files []store.File) error
 	TouchFiles(ctx context.Context, paths []string, scannedAt time.Time) (int, error)
 	MarkMissingPaths(ctx context.Context, paths []string, scannedBefore time.Time) (int, error)
-	TouchScanned(ctx context.Context, root string, scannedAt time.Time) (int, error)
 }
 
 // Batching of writes: pending rows are written when there are batchSize of
@@ -76,13 +80,41 @@ type Scanner struct {
 	log     *logrus.Entry
 	now     func() time.Time
 	readDir func(name string) ([]fs.DirEntry, error)
+	lstat   func(name string) (fs.FileInfo, error)
+
+	mu       sync.Mutex
+	finished []FinishedFunc
+}
+
+// FinishedFunc is called after a scan of root completed with res (see
+// OnFinished).
+type FinishedFunc func(ctx context.Context, root string, res Result)
+
+// OnFinished adds fn to the functions called after every completed scan
+// (not one that failed or was cancelled), in the order added. They run in
+// the job's goroutine with the job's context, after everything the scan
+// found is written and before the job is completed; root is the scanned
+// path (a directory or one file), cleaned.
+func (s *Scanner) OnFinished(fn FinishedFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished = append(s.finished, fn)
+}
+
+func (s *Scanner) notifyFinished(ctx context.Context, res Result) {
+	s.mu.Lock()
+	fns := slices.Clone(s.finished)
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(ctx, res.Root, res)
+	}
 }
 
 // New returns a scanner; prober may be nil (no ffprobe on this machine).
 // An *FFProbe with an empty Path is looked up on PATH at the start of each
 // scan.
 func New(lib Library, prober Prober, log *logrus.Entry) *Scanner {
-	return &Scanner{lib: lib, prober: prober, log: log, now: time.Now, readDir: os.ReadDir}
+	return &Scanner{lib: lib, prober: prober, log: log, now: time.Now, readDir: os.ReadDir, lstat: os.Lstat}
 }
 
 // Validate checks a payload at submission time (see ValidatePayload).
@@ -91,15 +123,23 @@ func (s *Scanner) Validate(payload json.RawMessage) error {
 	return err
 }
 
-// Run implements jobs.Handler. It is idempotent: unchanged files (same size
-// and mtime) are not rewritten, and not probed again once a probe of them
-// worked; files no longer on disk are marked missing once a scan of their
-// root completes (a non-recursive scan: the files directly in the root).
-// A file under a directory the scan could not read (permissions, I/O
-// error) is never marked missing: it keeps its recorded state, and the
-// result lists the unreadable paths. Every file a scan sees gets the scan's
-// start time as last_scanned_at. When ctx ends, the walk stops promptly;
-// what was recorded stays, nothing is marked missing.
+// Run implements jobs.Handler. The payload's path is a directory, whose
+// video files are recorded, or one video file. A scan is idempotent:
+// unchanged files (same size and mtime) are not rewritten, and not probed
+// again once a probe of them worked, so a rescan of an unchanged tree
+// writes nothing to the library. A row's last_scanned_at is the start of
+// the last scan that recorded a change of it (new, changed, probed again,
+// back after it was missing), not of the last scan that saw it.
+//
+// Files no longer on disk are marked missing once a scan of their root
+// completes (a non-recursive scan: the files directly in the root; a scan
+// of one file: that file), except a path where lstat finds a regular file
+// again when it is marked (it was created after the walk passed it, or
+// another scan has seen it). A file under a directory the scan could not
+// read (permissions, I/O error) is never marked missing: it keeps its
+// recorded state, and the result lists the unreadable paths. When ctx
+// ends, the walk stops promptly; what was recorded stays, nothing is
+// marked missing. After a completed scan the OnFinished functions run.
 //
 // The walk (directory reads and one lstat per video file) runs in its own
 // goroutine, ahead of the comparison with the library, so that it overlaps
@@ -109,7 +149,10 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRoot(p.Path); err != nil {
+	isDir, err := checkPath(p.Path)
+	if err != nil && !(errors.Is(err, fs.ErrNotExist) && isVideo(p.Path)) {
+		// A video file that vanished since the scan was queued is
+		// scanned (and marked missing when it was recorded).
 		return nil, err
 	}
 	log := s.log.WithFields(logrus.Fields{"job_id": job.ID, "file_path": p.Path})
@@ -123,24 +166,45 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 	if prober == nil {
 		log.Info("ffprobe is not installed; recording files without stream details")
 	}
-	top, err := s.readDir(p.Path)
-	if err != nil {
-		return nil, fmt.Errorf("read scan root %q: %w", p.Path, err)
-	}
 	r := &run{
-		Scanner: s, prober: prober, log: log, started: s.now(), recursive: p.recursive(),
+		Scanner: s, prober: prober, log: log, started: s.now(), recursive: p.recursive() && isDir,
 		res: Result{Root: p.Path, FFProbe: prober != nil},
 	}
+	if isDir {
+		err = r.scanDir(ctx, p.Path, progress)
+	} else {
+		err = r.scanFile(ctx, p.Path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := r.res
+	msg := fmt.Sprintf("%d video files seen, %d new, %d changed, %d missing", res.Seen, res.New, res.Changed, res.Missing)
+	if res.Skipped > 0 {
+		msg += fmt.Sprintf("; %d paths unreadable, %d files under them kept as recorded", res.Skipped, res.Kept)
+	}
+	s.notifyFinished(ctx, res)
+	progress.Report(100, msg)
+	log.WithFields(logrus.Fields{"files_seen": res.Seen, "new": res.New, "changed": res.Changed, "missing": res.Missing,
+		"unreadable": res.Skipped, "kept_unreadable": res.Kept}).Info("scan finished")
+	return json.Marshal(res)
+}
 
+// scanDir records the video files under the directory root.
+func (r *run) scanDir(ctx context.Context, root string, progress jobs.Progress) error {
+	top, err := r.readDir(root)
+	if err != nil {
+		return fmt.Errorf("read scan root %q: %w", root, err)
+	}
 	wctx, stopWalk := context.WithCancel(ctx)
 	defer stopWalk()
-	w := &walker{log: log, recursive: r.recursive, readDir: s.readDir, out: make(chan walked, walkAhead)}
+	w := &walker{log: r.log, recursive: r.recursive, readDir: r.readDir, out: make(chan walked, walkAhead)}
 	var walkErr error
 	go func() {
-		walkErr = w.walkRoot(wctx, p.Path, top)
+		walkErr = w.walkRoot(wctx, root, top)
 		close(w.out)
 	}()
-	err = r.consume(ctx, p.Path, w.out, len(top), progress)
+	err = r.consume(ctx, root, w.out, len(top), progress)
 	if err != nil {
 		stopWalk()
 		for range w.out {
@@ -149,38 +213,64 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 	// The walker is done once out is closed: walkErr and w.unreadable are
 	// set.
 	r.unreadable = w.unreadable
-	r.res.Skipped = len(w.unreadable)
-	for _, u := range w.unreadable[:min(len(w.unreadable), maxReported)] {
-		esc, _ := store.EscapePath(u)
-		r.res.Unreadable = append(r.res.Unreadable, esc)
-	}
 	if err == nil {
 		err = walkErr
 	}
+	r.reportUnreadable()
 	if err != nil {
 		if ctx.Err() == nil {
-			return nil, err
+			return err
 		}
 		// Cancelled: keep what was already recorded, mark nothing missing.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 		defer cancel()
 		if ferr := r.finish(fctx, false); ferr != nil {
-			log.Warnf("scan cancelled; recording the files seen so far: %v", ferr)
+			r.log.Warnf("scan cancelled; recording the files seen so far: %v", ferr)
 		}
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	if err := r.finish(ctx, true); err != nil {
-		return nil, err
+	return r.finish(ctx, true)
+}
+
+// scanFile records the one video file at path: new, changed, unchanged,
+// back after it was missing, or gone (then marked missing when recorded).
+func (r *run) scanFile(ctx context.Context, path string) error {
+	rows, err := r.lib.FilesByPath(ctx, []string{path})
+	if err != nil {
+		return err
 	}
-	res := r.res
-	msg := fmt.Sprintf("%d video files seen, %d new, %d changed, %d missing", res.Seen, res.New, res.Changed, res.Missing)
-	if res.Skipped > 0 {
-		msg += fmt.Sprintf("; %d paths unreadable, %d files under them kept as recorded", res.Skipped, res.Kept)
+	r.states = make(map[string]store.FileState, 1)
+	for p, f := range rows {
+		r.states[p] = store.FileState{Size: f.Size, ModTime: f.ModTime, Missing: f.Missing, Probed: f.Probed()}
 	}
-	progress.Report(100, msg)
-	log.WithFields(logrus.Fields{"files_seen": res.Seen, "new": res.New, "changed": res.Changed, "missing": res.Missing,
-		"unreadable": res.Skipped, "kept_unreadable": res.Kept}).Info("scan finished")
-	return json.Marshal(res)
+	fi, err := r.lstat(path)
+	switch {
+	case err == nil && fi.Mode().IsRegular():
+		container, _ := Container(path)
+		if err := r.record(ctx, walked{path: path, container: container, size: fi.Size(), mtime: fi.ModTime().UTC()}); err != nil {
+			return err
+		}
+	case err == nil, errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		// Gone, or no longer a regular file: missing when recorded.
+	default:
+		r.log.Warnf("scan: cannot examine the file, it keeps its recorded state: %v", err)
+		r.unreadable = []string{path}
+		if st, ok := r.states[path]; ok && !st.Missing {
+			r.res.Kept++
+		}
+		delete(r.states, path)
+	}
+	r.reportUnreadable()
+	return r.finish(ctx, true)
+}
+
+// reportUnreadable puts the unreadable paths into the result.
+func (r *run) reportUnreadable() {
+	r.res.Skipped = len(r.unreadable)
+	for _, u := range r.unreadable[:min(len(r.unreadable), maxReported)] {
+		esc, _ := store.EscapePath(u)
+		r.res.Unreadable = append(r.res.Unreadable, esc)
+	}
 }
 
 // walkAhead is how many video files the walk may find before the scan
@@ -296,7 +386,7 @@ type run struct {
 	*Scanner
 	prober    Prober // nil: no ffprobe for this scan
 	log       *logrus.Entry
-	started   time.Time // last_scanned_at of every file seen
+	started   time.Time // last_scanned_at of every row the scan writes
 	recursive bool
 	res       Result
 
@@ -304,10 +394,6 @@ type run struct {
 	// walk is deleted from it, so that after a complete walk it holds the
 	// files not seen.
 	states map[string]store.FileState
-	// touched are the unchanged files seen, whose last_scanned_at is set
-	// at the end (a complete recursive scan that could read everything sets
-	// it with one statement over the whole root instead).
-	touched []string
 	// unreadable are the paths the walk could not read.
 	unreadable []string
 
@@ -372,8 +458,7 @@ func (r *run) record(ctx context.Context, e walked) error {
 		if old.Missing {
 			return r.add(ctx, nil, e.path)
 		}
-		r.touched = append(r.touched, e.path)
-		return nil
+		return nil // nothing to write
 	case known:
 		r.res.Changed++
 	default:
@@ -434,32 +519,42 @@ func (r *run) flush(ctx context.Context) error {
 	return nil
 }
 
-// finish writes what is pending and the last_scanned_at of the unchanged
-// files seen. After a complete walk (complete), the files the scan should
-// have seen and did not are marked missing first: every one under the root
-// for a recursive scan, those directly in the root for a non-recursive one,
-// never one under a path the walk could not read. A complete recursive
-// scan that read everything then touches every other file under the root
-// in one statement.
+// finish writes what is pending. After a complete walk (complete), the
+// files the scan should have seen and did not are marked missing: every
+// one under the root for a recursive scan, those directly in the root for
+// a non-recursive one, the file itself for a scan of one file; never one
+// under a path the walk could not read, nor one where lstat now finds a
+// regular file (see gone).
 func (r *run) finish(ctx context.Context, complete bool) error {
 	if err := r.flush(ctx); err != nil {
 		return err
 	}
 	if !complete {
-		_, err := r.lib.TouchFiles(ctx, r.touched, r.started)
-		return err
+		return nil
 	}
-	n, err := r.lib.MarkMissingPaths(ctx, r.unseen(), r.started)
-	if err != nil {
-		return err
-	}
+	n, err := r.lib.MarkMissingPaths(ctx, r.gone(r.unseen()), r.started)
 	r.res.Missing = n
-	if r.recursive && len(r.unreadable) == 0 {
-		_, err = r.lib.TouchScanned(ctx, r.res.Root, r.started)
-		return err
-	}
-	_, err = r.lib.TouchFiles(ctx, r.touched, r.started)
 	return err
+}
+
+// gone returns those of paths that are still not there: lstat finds
+// nothing (or no regular file) at them. A path where a regular file is
+// found again was created after the walk passed it, or is another scan's
+// news; one lstat cannot examine keeps its state.
+func (r *run) gone(paths []string) []string {
+	out := paths[:0]
+	for _, p := range paths {
+		fi, err := r.lstat(p)
+		switch {
+		case err == nil && fi.Mode().IsRegular():
+			continue
+		case err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			r.log.WithField("file_path", p).Warnf("scan: cannot tell whether the file is gone, it keeps its recorded state: %v", err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // unseen returns the recorded files, not yet missing, that a complete walk
@@ -473,7 +568,7 @@ func (r *run) unseen() []string {
 	root := r.res.Root
 	var out []string
 	for path, st := range r.states {
-		if st.Missing || (!r.recursive && filepath.Dir(path) != root) {
+		if st.Missing || (!r.recursive && filepath.Dir(path) != root && path != root) {
 			continue
 		}
 		if r.under(path, blind) {
