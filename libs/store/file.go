@@ -314,31 +314,37 @@ func (s *Store) FileStates(ctx context.Context, root string) (map[string]FileSta
 	if err != nil {
 		return nil, fmt.Errorf("file states: %w", err)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT path, size, mtime, missing,
-		probed_at IS NOT NULL AND probe_error = '' FROM files WHERE path >= ? AND path < ?`, lo, hi)
+	// Sized at once: growing a map of 100,000 entries costs more than
+	// counting them.
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM files WHERE path >= ? AND path < ?", lo, hi).Scan(&n); err != nil {
+		return nil, fmt.Errorf("file states under %q: %w", root, err)
+	}
+	// Three columns instead of five: each column read costs more than the
+	// arithmetic (sizes are far below 2^61).
+	rows, err := s.rdb.QueryContext(ctx, `SELECT path, mtime,
+		(size << 2) | (missing << 1) | (probed_at IS NOT NULL AND probe_error = '')
+		FROM files WHERE path >= ? AND path < ?`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("file states under %q: %w", root, err)
 	}
 	defer rows.Close()
-	states := make(map[string]FileState)
+	states := make(map[string]FileState, n)
 	for rows.Next() {
 		var (
-			path    string
-			st      FileState
-			mtime   sql.NullString
-			missing int
+			path   string
+			mtime  sql.NullString
+			packed int64
 		)
-		if err := rows.Scan(&path, &st.Size, &mtime, &missing, &st.Probed); err != nil {
+		if err := rows.Scan(&path, &mtime, &packed); err != nil {
 			return nil, fmt.Errorf("file states under %q: %w", root, err)
 		}
-		mt, err := parseNullTime(mtime)
-		if err != nil {
-			return nil, fmt.Errorf("file states under %q: file %q: %w", root, path, err)
+		st := FileState{Size: packed >> 2, Missing: packed&2 != 0, Probed: packed&1 != 0}
+		if mtime.Valid {
+			if st.ModTime, err = parseTime(mtime.String); err != nil {
+				return nil, fmt.Errorf("file states under %q: file %q: %w", root, path, err)
+			}
 		}
-		if mt != nil {
-			st.ModTime = *mt
-		}
-		st.Missing = missing != 0
 		states[path] = st
 	}
 	if err := rows.Err(); err != nil {

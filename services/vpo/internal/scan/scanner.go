@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/store"
@@ -81,6 +83,8 @@ type Scanner struct {
 	now     func() time.Time
 	readDir func(name string) ([]fs.DirEntry, error)
 	lstat   func(name string) (fs.FileInfo, error)
+	// statAt: readDir is os.ReadDir (see walker.statAt).
+	statAt bool
 
 	mu       sync.Mutex
 	finished []FinishedFunc
@@ -114,7 +118,7 @@ func (s *Scanner) notifyFinished(ctx context.Context, res Result) {
 // An *FFProbe with an empty Path is looked up on PATH at the start of each
 // scan.
 func New(lib Library, prober Prober, log *logrus.Entry) *Scanner {
-	return &Scanner{lib: lib, prober: prober, log: log, now: time.Now, readDir: os.ReadDir, lstat: os.Lstat}
+	return &Scanner{lib: lib, prober: prober, log: log, now: time.Now, readDir: os.ReadDir, lstat: os.Lstat, statAt: true}
 }
 
 // Validate checks a payload at submission time (see ValidatePayload).
@@ -198,10 +202,14 @@ func (r *run) scanDir(ctx context.Context, root string, progress jobs.Progress) 
 	}
 	wctx, stopWalk := context.WithCancel(ctx)
 	defer stopWalk()
-	w := &walker{log: r.log, recursive: r.recursive, readDir: r.readDir, out: make(chan walked, walkAhead)}
+	w := &walker{log: r.log, recursive: r.recursive, readDir: r.readDir, statAt: r.statAt,
+		out: make(chan []walked, walkAhead/walkBatch)}
 	var walkErr error
 	go func() {
 		walkErr = w.walkRoot(wctx, root, top)
+		if walkErr == nil {
+			walkErr = w.push(wctx)
+		}
 		close(w.out)
 	}()
 	err = r.consume(ctx, root, w.out, len(top), progress)
@@ -274,8 +282,13 @@ func (r *run) reportUnreadable() {
 }
 
 // walkAhead is how many video files the walk may find before the scan
-// compared them with the library.
-const walkAhead = 1024
+// compared them with the library. The walk hands them on in batches of
+// walkBatch (a channel operation per file would cost more than comparing
+// the file).
+const (
+	walkAhead = 32768
+	walkBatch = 256
+)
 
 // walked is a video file found by the walk, or (path "") the mark that the
 // walk finished the top-level entry number done of the root.
@@ -291,7 +304,12 @@ type walker struct {
 	log       *logrus.Entry
 	recursive bool
 	readDir   func(name string) ([]fs.DirEntry, error)
-	out       chan walked
+	// statAt: readDir is os.ReadDir, and the walk may list directories
+	// itself and lstat their files relative to the directory (fstatat),
+	// which spares the kernel a lookup of every full path.
+	statAt bool
+	out    chan []walked
+	batch     []walked // not yet handed on
 	// unreadable are the directories that could not be listed (entirely)
 	// and the video files that could not be examined.
 	unreadable []string
@@ -309,10 +327,14 @@ func (w *walker) walkRoot(ctx context.Context, root string, top []fs.DirEntry) e
 					return err
 				}
 			}
-		} else if err := w.visit(ctx, full, e); err != nil {
+		} else if err := w.visit(ctx, full, e, nil); err != nil {
 			return err
 		}
 		if err := w.send(ctx, walked{done: i + 1}); err != nil {
+			return err
+		}
+		// Progress is reported at each top-level entry: hand them on.
+		if err := w.push(ctx); err != nil {
 			return err
 		}
 	}
@@ -326,6 +348,9 @@ func (w *walker) walk(ctx context.Context, dir string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if w.statAt {
+		return w.walkAt(ctx, dir)
+	}
 	entries, err := w.readDir(dir)
 	if err != nil {
 		w.cannotRead(dir, err)
@@ -335,7 +360,7 @@ func (w *walker) walk(ctx context.Context, dir string) error {
 		if e.IsDir() {
 			err = w.walk(ctx, full)
 		} else {
-			err = w.visit(ctx, full, e)
+			err = w.visit(ctx, full, e, nil)
 		}
 		if err != nil {
 			return err
@@ -344,13 +369,68 @@ func (w *walker) walk(ctx context.Context, dir string) error {
 	return nil
 }
 
+// walkAt is walk listing dir itself: it reads the entries as os.ReadDir
+// does (sorted by name), lstats the video files among them relative to
+// the open directory, and closes it before going down into the
+// subdirectories.
+func (w *walker) walkAt(ctx context.Context, dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		w.cannotRead(dir, err)
+		return nil
+	}
+	entries, err := d.ReadDir(-1)
+	if err != nil {
+		w.cannotRead(dir, err)
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	fd := int(d.Fd())
+	stats := make([]lstatAt, len(entries))
+	for i, e := range entries {
+		if e.Type().IsRegular() && isVideo(e.Name()) {
+			st := &stats[i]
+			st.err = ignoringEINTR(func() error { return unix.Fstatat(fd, e.Name(), &st.st, unix.AT_SYMLINK_NOFOLLOW) })
+			st.done = true
+		}
+	}
+	_ = d.Close()
+	for i, e := range entries {
+		full := dir + "/" + e.Name() // dir is clean, not "/": no Clean needed
+		if e.IsDir() {
+			err = w.walk(ctx, full)
+		} else {
+			err = w.visit(ctx, full, e, &stats[i])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lstatAt is the lstat of a directory entry made by walkAt (done).
+type lstatAt struct {
+	done bool
+	st   unix.Stat_t
+	err  error
+}
+
+func ignoringEINTR(fn func() error) error {
+	for {
+		if err := fn(); !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
 func (w *walker) cannotRead(path string, err error) {
 	w.log.WithField("file_path", path).Warnf("scan: cannot read, files under it keep their recorded state: %v", err)
 	w.unreadable = append(w.unreadable, path)
 }
 
-// visit sends a directory entry on if it is a video file.
-func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry) error {
+// visit sends a directory entry on if it is a video file, with its lstat
+// made by walkAt (at) or by d.Info.
+func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry, at *lstatAt) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -361,7 +441,22 @@ func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry) error {
 	if !ok {
 		return nil
 	}
-	info, err := d.Info()
+	var (
+		size  int64
+		mtime time.Time
+		err   error
+	)
+	if at != nil && at.done {
+		size, mtime, err = at.st.Size, time.Unix(at.st.Mtim.Sec, at.st.Mtim.Nsec), at.err
+		if err != nil {
+			err = &fs.PathError{Op: "lstat", Path: path, Err: err}
+		}
+	} else {
+		var info fs.FileInfo
+		if info, err = d.Info(); err == nil {
+			size, mtime = info.Size(), info.ModTime()
+		}
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // removed since the directory was read: it is gone
 	}
@@ -369,12 +464,26 @@ func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry) error {
 		w.cannotRead(path, err)
 		return nil
 	}
-	return w.send(ctx, walked{path: path, container: container, size: info.Size(), mtime: info.ModTime().UTC()})
+	return w.send(ctx, walked{path: path, container: container, size: size, mtime: mtime.UTC()})
 }
 
+// send adds e to the batch, and hands the batch on once it is full.
 func (w *walker) send(ctx context.Context, e walked) error {
+	w.batch = append(w.batch, e)
+	if len(w.batch) < walkBatch {
+		return nil
+	}
+	return w.push(ctx)
+}
+
+// push hands the batch on.
+func (w *walker) push(ctx context.Context) error {
+	if len(w.batch) == 0 {
+		return nil
+	}
 	select {
-	case w.out <- e:
+	case w.out <- w.batch:
+		w.batch = make([]walked, 0, walkBatch)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -407,28 +516,34 @@ type run struct {
 // consume loads the recorded states of root (while the walk starts), then
 // records each file the walk finds and reports progress at each of the
 // topLen top-level entries.
-func (r *run) consume(ctx context.Context, root string, files <-chan walked, topLen int, progress jobs.Progress) error {
+func (r *run) consume(ctx context.Context, root string, batches <-chan []walked, topLen int, progress jobs.Progress) error {
 	states, err := r.lib.FileStates(ctx, root)
 	if err != nil {
 		return err
 	}
 	r.states = states
 	percent := 0.0
-	for e := range files {
+	for batch := range batches {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if e.path == "" {
-			percent = float64(e.done) * 100 / float64(topLen+1)
-			progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
-			continue
+		for _, e := range batch {
+			if e.path == "" {
+				percent = float64(e.done) * 100 / float64(topLen+1)
+				continue
+			}
+			probes := r.res.Probed + r.res.ProbeErrors
+			if err := r.record(ctx, e); err != nil {
+				return err
+			}
+			if r.res.Probed+r.res.ProbeErrors != probes {
+				// A slow ffprobe must not make a large directory look
+				// stalled.
+				progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
+			}
 		}
-		if err := r.record(ctx, e); err != nil {
-			return err
-		}
-		// Each file is news too: a large top-level directory (or a slow
-		// ffprobe) must not look stalled. The pool writes reports at most
-		// once per second.
+		// Each batch is news (the pool writes reports at most once per
+		// second).
 		progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
 	}
 	return nil

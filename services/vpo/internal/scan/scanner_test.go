@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,8 @@ import (
 	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/scan"
 )
+
+var rescanFiles = flag.Int("rescan-files", 10000, "video files in BenchmarkRescan's tree")
 
 // memLibrary is an in-memory scan.Library.
 type memLibrary struct {
@@ -452,19 +455,21 @@ func TestContainer(t *testing.T) {
 	}
 }
 
-// BenchmarkRescan measures a rescan of an unchanged tree of 10,000 video
-// files recorded in a real SQLite library, without ffprobe.
+// BenchmarkRescan measures a rescan of an unchanged tree of video files
+// (10,000; -rescan-files for another count) recorded in a real SQLite
+// library, without ffprobe. tools/bench measures the whole daemon.
 func BenchmarkRescan(b *testing.B) {
 	root := b.TempDir()
-	for d := 0; d < 100; d++ {
-		dir := filepath.Join(root, fmt.Sprintf("show-%02d", d/10), fmt.Sprintf("season-%02d", d%10))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			b.Fatal(err)
-		}
-		for i := 0; i < 100; i++ {
-			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("episode-%03d.mkv", i)), nil, 0o644); err != nil {
+	n := *rescanFiles
+	for i := 0; i < n; i++ {
+		dir := filepath.Join(root, fmt.Sprintf("show-%03d", i/1000), fmt.Sprintf("season-%02d", i/100%10))
+		if i%100 == 0 {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
 				b.Fatal(err)
 			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("episode-%06d.mkv", i)), nil, 0o644); err != nil {
+			b.Fatal(err)
 		}
 	}
 	lib, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "vpo.db"), store.Options{})
