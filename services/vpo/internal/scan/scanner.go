@@ -309,7 +309,7 @@ type walker struct {
 	// which spares the kernel a lookup of every full path.
 	statAt bool
 	out    chan []walked
-	batch     []walked // not yet handed on
+	batch  []walked // not yet handed on
 	// unreadable are the directories that could not be listed (entirely)
 	// and the video files that could not be examined.
 	unreadable []string
