@@ -219,7 +219,11 @@ const probeNotOlder = `(excluded.probed_at IS NULL OR files.probed_at IS NULL OR
 // probe was taken (a scan that probed the file while an apply changed it
 // and recorded the result) cannot replace what the stored row says of the
 // file: only last_scanned_at and missing are taken from it.
-const upsertFileSQL = `INSERT INTO files (` + fileColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+const upsertFileSQL = `INSERT INTO files (` + fileColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + upsertConflictSQL
+
+// upsertConflictSQL is what an upsert of a file row does when the path
+// is recorded.
+const upsertConflictSQL = `
 	ON CONFLICT (path) DO UPDATE SET last_scanned_at = excluded.last_scanned_at, missing = excluded.missing` +
 	`, size = CASE WHEN ` + probeNotOlder + ` THEN excluded.size ELSE files.size END` +
 	`, mtime = CASE WHEN ` + probeNotOlder + ` THEN excluded.mtime ELSE files.mtime END` +
@@ -290,11 +294,67 @@ func (s *Store) UpsertFiles(ctx context.Context, files []File) error {
 		}
 		args[i] = a
 	}
-	err := s.eachInTx(ctx, upsertFileSQL, len(args), func(i int) []any { return args[i] }, nil)
-	if err != nil {
+	if err := s.upsertNumbered(ctx, args); err != nil {
 		return fmt.Errorf("upsert %d files: %w", len(files), err)
 	}
 	return nil
+}
+
+// upsertNumberedSQL returns upsertFileSQL for n rows, each with the id
+// of a new row given (then the files_assign_id trigger, which numbers a
+// row inserted without one by updating it, does nothing): the arguments
+// of a row are those of fileArgs, then the id.
+func upsertNumberedSQL(n int) string {
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	return "INSERT INTO files (" + fileColumns + ", id) VALUES " + row + strings.Repeat(", "+row, n-1) + upsertConflictSQL
+}
+
+// upsertRows is how many rows one statement of upsertNumbered writes:
+// one statement of many rows costs far less than as many statements.
+const upsertRows = 32
+
+// upsertNumbered writes the rows of args (fileArgs) in one transaction,
+// numbering the new ones after the highest id, as the trigger would.
+// (A row that exists keeps its id; its number is then left unused.)
+func (s *Store) upsertNumbered(ctx context.Context, args [][]any) (err error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var next int64
+	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) + 1 FROM files").Scan(&next); err != nil {
+		return err
+	}
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			_ = st.Close()
+		}
+	}()
+	flat := make([]any, 0, upsertRows*13)
+	for start := 0; start < len(args); start += upsertRows {
+		chunk := args[start:min(start+upsertRows, len(args))]
+		stmt, ok := stmts[len(chunk)]
+		if !ok {
+			if stmt, err = tx.PrepareContext(ctx, upsertNumberedSQL(len(chunk))); err != nil {
+				return err
+			}
+			stmts[len(chunk)] = stmt
+		}
+		flat = flat[:0]
+		for i, a := range chunk {
+			flat = append(append(flat, a...), next+int64(start+i))
+		}
+		if _, err := stmt.ExecContext(ctx, flat...); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // FileState is what a scan compares with the disk to tell whether a file

@@ -306,3 +306,47 @@ func TestMarkMissingPaths(t *testing.T) {
 		t.Errorf("MarkMissingPaths(nil) = %d, %v", n, err)
 	}
 }
+
+// TestUpsertFilesNumbersNewRows: UpsertFiles gives each new row its own id
+// above the highest one (in statements of many rows, a partial last one
+// included) and leaves the id of a recorded row as it was.
+func TestUpsertFilesNumbersNewRows(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	at := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	if err := s.UpsertFile(ctx, store.File{Path: "/lib/old.mkv", Size: 1, ModTime: at, LastScannedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.GetFile(ctx, "/lib/old.mkv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []store.File
+	for i := range 75 {
+		files = append(files, store.File{Path: fmt.Sprintf("/lib/new-%02d.mkv", i), Size: int64(i), ModTime: at, LastScannedAt: at})
+	}
+	files = append(files, store.File{Path: "/lib/old.mkv", Size: 2, ModTime: at, LastScannedAt: at})
+	if err := s.UpsertFiles(ctx, files); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[int64]string{}
+	for _, f := range files {
+		got, err := s.GetFile(ctx, f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Size != f.Size {
+			t.Errorf("%s: size %d, want %d", f.Path, got.Size, f.Size)
+		}
+		if other, dup := ids[got.ID]; dup || got.ID <= 0 {
+			t.Errorf("%s: id %d (also %q)", f.Path, got.ID, other)
+		}
+		ids[got.ID] = f.Path
+		if f.Path == old.Path && got.ID != old.ID {
+			t.Errorf("recorded row renumbered: id %d, was %d", got.ID, old.ID)
+		}
+		if f.Path != old.Path && got.ID <= old.ID {
+			t.Errorf("%s: id %d, not above the existing %d", f.Path, got.ID, old.ID)
+		}
+	}
+}

@@ -41,7 +41,7 @@ type Library interface {
 // (a probe costs far more than a small transaction, and a scan cancelled
 // during a slow probe then keeps every file probed before it).
 const (
-	batchSize = 500
+	batchSize = 2000
 	batchAge  = time.Second
 	// flushTimeout bounds the write of the pending batch after the scan was
 	// cancelled.
