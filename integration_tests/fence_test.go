@@ -282,13 +282,14 @@ func TestUnregisteredKindStaysQueued(t *testing.T) {
 	}
 }
 
-// TestSubmitRejectsBadScanRoot: a scan whose root does not exist, is not a
-// directory or holds a NUL byte is refused at submission with 400 and a
-// message naming the field, and no job is created (it used to be accepted
-// and then failed through all its attempts).
+// TestSubmitRejectsBadScanRoot: a scan whose path does not exist, is
+// neither a directory nor a video file or holds a NUL byte is refused at
+// submission with 400 and a message naming the field, and no job is
+// created (it used to be accepted and then failed through all its
+// attempts). (A scan of one video file is accepted.)
 func TestSubmitRejectsBadScanRoot(t *testing.T) {
 	d := start(t, startOpts{wait: true})
-	file := filepath.Join(d.dir, "movie.mkv")
+	file := filepath.Join(d.dir, "movie.nfo")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +298,7 @@ func TestSubmitRejectsBadScanRoot(t *testing.T) {
 		want       string
 	}{
 		{"missing", d.dir + "/no/such/dir", "does not exist"},
-		{"file", file, "is not a directory"},
+		{"file", file, "not a directory, nor a video file"},
 		{"NUL byte", d.dir + `\u0000/x`, "NUL byte"},
 	} {
 		body := `{"kind": "scan", "payload": {"path": "` + tc.path + `"}}`

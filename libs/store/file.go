@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,11 +19,15 @@ import (
 type File struct {
 	// ID is the file's stable number, given when its row is first written
 	// (0 in a File not read from the store).
-	ID              int64           `json:"id"`
-	Path            string          `json:"path"`
-	Size            int64           `json:"size"`
-	ModTime         time.Time       `json:"mtime"`
-	Container       string          `json:"container,omitempty"`
+	ID        int64     `json:"id"`
+	Path      string    `json:"path"`
+	Size      int64     `json:"size"`
+	ModTime   time.Time `json:"mtime"`
+	Container string    `json:"container,omitempty"`
+	// LastScannedAt is when the row last changed by a scan or an apply
+	// (the start of the scan that recorded the file as new, changed,
+	// probed again or back after it was missing): a scan that finds the
+	// file unchanged writes nothing, so it is not when a scan last saw it.
 	LastScannedAt   time.Time       `json:"last_scanned_at"`
 	Missing         bool            `json:"missing"`
 	Probe           json.RawMessage `json:"probe,omitempty"` // stream info as JSON, may be empty
@@ -215,7 +220,11 @@ const probeNotOlder = `(excluded.probed_at IS NULL OR files.probed_at IS NULL OR
 // probe was taken (a scan that probed the file while an apply changed it
 // and recorded the result) cannot replace what the stored row says of the
 // file: only last_scanned_at and missing are taken from it.
-const upsertFileSQL = `INSERT INTO files (` + fileColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+const upsertFileSQL = `INSERT INTO files (` + fileColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + upsertConflictSQL
+
+// upsertConflictSQL is what an upsert of a file row does when the path
+// is recorded.
+const upsertConflictSQL = `
 	ON CONFLICT (path) DO UPDATE SET last_scanned_at = excluded.last_scanned_at, missing = excluded.missing` +
 	`, size = CASE WHEN ` + probeNotOlder + ` THEN excluded.size ELSE files.size END` +
 	`, mtime = CASE WHEN ` + probeNotOlder + ` THEN excluded.mtime ELSE files.mtime END` +
@@ -286,11 +295,67 @@ func (s *Store) UpsertFiles(ctx context.Context, files []File) error {
 		}
 		args[i] = a
 	}
-	err := s.eachInTx(ctx, upsertFileSQL, len(args), func(i int) []any { return args[i] }, nil)
-	if err != nil {
+	if err := s.upsertNumbered(ctx, args); err != nil {
 		return fmt.Errorf("upsert %d files: %w", len(files), err)
 	}
 	return nil
+}
+
+// upsertNumberedSQL returns upsertFileSQL for n rows, each with the id
+// of a new row given (then the files_assign_id trigger, which numbers a
+// row inserted without one by updating it, does nothing): the arguments
+// of a row are those of fileArgs, then the id.
+func upsertNumberedSQL(n int) string {
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	return "INSERT INTO files (" + fileColumns + ", id) VALUES " + row + strings.Repeat(", "+row, n-1) + upsertConflictSQL
+}
+
+// upsertRows is how many rows one statement of upsertNumbered writes:
+// one statement of many rows costs far less than as many statements.
+const upsertRows = 32
+
+// upsertNumbered writes the rows of args (fileArgs) in one transaction,
+// numbering the new ones after the highest id, as the trigger would.
+// (A row that exists keeps its id; its number is then left unused.)
+func (s *Store) upsertNumbered(ctx context.Context, args [][]any) (err error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var next int64
+	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) + 1 FROM files").Scan(&next); err != nil {
+		return err
+	}
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			_ = st.Close()
+		}
+	}()
+	flat := make([]any, 0, upsertRows*13)
+	for start := 0; start < len(args); start += upsertRows {
+		chunk := args[start:min(start+upsertRows, len(args))]
+		stmt, ok := stmts[len(chunk)]
+		if !ok {
+			if stmt, err = tx.PrepareContext(ctx, upsertNumberedSQL(len(chunk))); err != nil {
+				return err
+			}
+			stmts[len(chunk)] = stmt
+		}
+		flat = flat[:0]
+		for i, a := range chunk {
+			flat = append(append(flat, a...), next+int64(start+i))
+		}
+		if _, err := stmt.ExecContext(ctx, flat...); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // FileState is what a scan compares with the disk to tell whether a file
@@ -305,42 +370,102 @@ type FileState struct {
 
 // FileStates returns the state of every recorded file under root (path
 // starting with root + "/"), missing ones included, keyed by path.
+//
+// A rescan reads every state of its root before it can compare, so this is
+// on its critical path: the states are read in pages of statesPage files,
+// each page as one row (the fields of its files joined by NUL bytes, which
+// no path holds), in one read transaction. Reading each file as a row of
+// its own costs several times more in the driver than in SQLite.
 func (s *Store) FileStates(ctx context.Context, root string) (map[string]FileState, error) {
 	lo, hi, err := underRoot(root)
 	if err != nil {
 		return nil, fmt.Errorf("file states: %w", err)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT path, size, mtime, missing,
-		probed_at IS NOT NULL AND probe_error = '' FROM files WHERE path >= ? AND path < ?`, lo, hi)
+	states, err := s.fileStates(ctx, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("file states under %q: %w", root, err)
 	}
-	defer rows.Close()
-	states := make(map[string]FileState)
-	for rows.Next() {
+	return states, nil
+}
+
+// statesPage is how many files a page of FileStates holds.
+const statesPage = 5000
+
+// statesPageSQL reads one page: the number of files, the last path and
+// the files' path, mtime and packed state (size << 2 | missing << 1 |
+// probed), all joined by NUL bytes. Its arguments: the path the page
+// starts after (excluded), the end of the range, the page size.
+const statesPageSQL = `SELECT count(*), max(path), group_concat(path || char(0) || coalesce(mtime, '') || char(0) ||
+		((size << 2) | (missing << 1) | (probed_at IS NOT NULL AND probe_error = '')), char(0))
+	FROM (SELECT path, mtime, size, missing, probed_at, probe_error FROM files
+		WHERE path >= ?1 AND path < ?2 ORDER BY path LIMIT ?3)`
+
+func (s *Store) fileStates(ctx context.Context, lo, hi string) (map[string]FileState, error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	// Sized at once: growing a map of 100,000 entries costs more than
+	// counting them.
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM files WHERE path >= ? AND path < ?", lo, hi).Scan(&n); err != nil {
+		return nil, err
+	}
+	states := make(map[string]FileState, n)
+	from := lo
+	for {
 		var (
-			path    string
-			st      FileState
-			mtime   sql.NullString
-			missing int
+			count  int
+			last   sql.NullString
+			joined sql.NullString
 		)
-		if err := rows.Scan(&path, &st.Size, &mtime, &missing, &st.Probed); err != nil {
-			return nil, fmt.Errorf("file states under %q: %w", root, err)
+		if err := tx.QueryRowContext(ctx, statesPageSQL, from, hi, statesPage).Scan(&count, &last, &joined); err != nil {
+			return nil, err
 		}
-		mt, err := parseNullTime(mtime)
+		if count == 0 {
+			return states, nil
+		}
+		if err := parseStates(joined.String, count, states); err != nil {
+			return nil, err
+		}
+		if count < statesPage {
+			return states, nil
+		}
+		// The next page starts after the last path: the smallest string
+		// greater than it.
+		from = last.String + "\x00"
+	}
+}
+
+// parseStates adds the count files of a page of statesPageSQL to states.
+func parseStates(joined string, count int, states map[string]FileState) error {
+	for i := 0; i < count; i++ {
+		var path, mtime, packed string
+		var ok bool
+		if path, joined, ok = strings.Cut(joined, "\x00"); !ok {
+			return fmt.Errorf("page of file states: file %d of %d cut short", i+1, count)
+		}
+		if mtime, joined, ok = strings.Cut(joined, "\x00"); !ok {
+			return fmt.Errorf("page of file states: file %q cut short", path)
+		}
+		packed, joined, _ = strings.Cut(joined, "\x00")
+		p, err := strconv.ParseInt(packed, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("file states under %q: file %q: %w", root, path, err)
+			return fmt.Errorf("page of file states: file %q: state %q: %w", path, packed, err)
 		}
-		if mt != nil {
-			st.ModTime = *mt
+		st := FileState{Size: p >> 2, Missing: p&2 != 0, Probed: p&1 != 0}
+		if mtime != "" {
+			if st.ModTime, err = parseStoredTime(mtime); err != nil {
+				return fmt.Errorf("page of file states: file %q: %w", path, err)
+			}
 		}
-		st.Missing = missing != 0
 		states[path] = st
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("file states under %q: %w", root, err)
+	if joined != "" {
+		return fmt.Errorf("page of file states: more than the %d files counted", count)
 	}
-	return states, nil
+	return nil
 }
 
 // TouchFiles records that a scan saw paths at scannedAt: their
@@ -363,10 +488,8 @@ func (s *Store) TouchFiles(ctx context.Context, paths []string, scannedAt time.T
 
 // TouchScanned sets last_scanned_at to scannedAt for every file under root
 // that is not missing and was last scanned before scannedAt (or never), in
-// one statement. A scan calls it after a complete walk of root, once the
-// files it did not see are flagged missing, so that it touches exactly the
-// files it saw without rewriting each one. It returns the number of rows
-// updated.
+// one statement, and returns the number of rows updated. (The scan job no
+// longer calls it: a rescan of an unchanged tree writes nothing.)
 func (s *Store) TouchScanned(ctx context.Context, root string, scannedAt time.Time) (int, error) {
 	lo, hi, err := underRoot(root)
 	if err != nil {
@@ -390,8 +513,10 @@ func (s *Store) TouchScanned(ctx context.Context, root string, scannedAt time.Ti
 }
 
 // MarkMissingPaths flags paths as missing, except those already missing
-// and those last scanned at or after scannedBefore (seen by a scan that
-// started later). Unknown paths are ignored. It returns the number of files
+// and those last scanned at or after scannedBefore (recorded by a scan
+// that started later). A scan also checks with lstat, just before, that
+// nothing is at the paths: an unchanged file seen by a concurrent scan has
+// no newer last_scanned_at. Unknown paths are ignored. It returns the number of files
 // flagged.
 func (s *Store) MarkMissingPaths(ctx context.Context, paths []string, scannedBefore time.Time) (int, error) {
 	before := formatTime(scannedBefore)

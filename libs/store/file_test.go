@@ -306,3 +306,109 @@ func TestMarkMissingPaths(t *testing.T) {
 		t.Errorf("MarkMissingPaths(nil) = %d, %v", n, err)
 	}
 }
+
+// TestUpsertFilesNumbersNewRows: UpsertFiles gives each new row its own id
+// above the highest one (in statements of many rows, a partial last one
+// included) and leaves the id of a recorded row as it was.
+func TestUpsertFilesNumbersNewRows(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	at := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	if err := s.UpsertFile(ctx, store.File{Path: "/lib/old.mkv", Size: 1, ModTime: at, LastScannedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.GetFile(ctx, "/lib/old.mkv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []store.File
+	for i := range 75 {
+		files = append(files, store.File{Path: fmt.Sprintf("/lib/new-%02d.mkv", i), Size: int64(i), ModTime: at, LastScannedAt: at})
+	}
+	files = append(files, store.File{Path: "/lib/old.mkv", Size: 2, ModTime: at, LastScannedAt: at})
+	if err := s.UpsertFiles(ctx, files); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[int64]string{}
+	for _, f := range files {
+		got, err := s.GetFile(ctx, f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Size != f.Size {
+			t.Errorf("%s: size %d, want %d", f.Path, got.Size, f.Size)
+		}
+		if other, dup := ids[got.ID]; dup || got.ID <= 0 {
+			t.Errorf("%s: id %d (also %q)", f.Path, got.ID, other)
+		}
+		ids[got.ID] = f.Path
+		if f.Path == old.Path && got.ID != old.ID {
+			t.Errorf("recorded row renumbered: id %d, was %d", got.ID, old.ID)
+		}
+		if f.Path != old.Path && got.ID <= old.ID {
+			t.Errorf("%s: id %d, not above the existing %d", f.Path, got.ID, old.ID)
+		}
+	}
+}
+
+// TestFileStatesPages: FileStates reads more files than a page holds, each
+// with its own size, mtime, missing flag and probe state, and none under a
+// neighbouring root.
+func TestFileStatesPages(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	base := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	n := 2*store.StatesPage + 7
+	var files []store.File
+	for i := range n {
+		f := store.File{Path: fmt.Sprintf("/lib/d%d/f%05d.mkv", i%3, i), Size: int64(i) * 1000003,
+			ModTime: base.Add(time.Duration(i) * 1234567 * time.Nanosecond), LastScannedAt: base}
+		if i%5 == 0 {
+			f.ProbedAt = base
+		}
+		if i%7 == 0 {
+			f.ProbedAt, f.ProbeError = base, "broken"
+		}
+		files = append(files, f)
+	}
+	files = append(files, store.File{Path: "/lib0/x.mkv", LastScannedAt: base}, store.File{Path: "/li/y.mkv", LastScannedAt: base})
+	if err := s.UpsertFiles(ctx, files); err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	for i := 0; i < n; i += 11 {
+		missing = append(missing, files[i].Path)
+	}
+	if _, err := s.MarkMissingPaths(ctx, missing, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	states, err := s.FileStates(ctx, "/lib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != n {
+		t.Fatalf("%d states, want %d", len(states), n)
+	}
+	for i, f := range files[:n] {
+		want := store.FileState{Size: f.Size, ModTime: f.ModTime, Missing: i%11 == 0, Probed: i%5 == 0 && i%7 != 0}
+		if got := states[f.Path]; got != want {
+			t.Fatalf("%s: state %+v, want %+v", f.Path, got, want)
+		}
+	}
+}
+
+// TestParseStoredTime: the fast parser reads what the store writes as
+// parseTime does, and leaves any other form to it.
+func TestParseStoredTime(t *testing.T) {
+	for _, s := range []string{
+		"2026-12-02T06:00:00.123456789Z", "1999-02-28T23:59:59.000000001Z", "2024-02-29T12:00:00.000000000Z",
+		"2026-12-02T06:00:00Z", "2026-12-02T07:00:00.5+01:00", "2026-04-31T00:00:00.000000000Z",
+		"2026-13-02T06:00:00.000000000Z", "2026-12-02T06:00:00.00000000xZ", "garbage",
+	} {
+		got, gotErr := store.ParseStoredTime(s)
+		want, wantErr := store.ParseTime(s)
+		if (gotErr != nil) != (wantErr != nil) || !got.Equal(want) || got.Location() != want.Location() {
+			t.Errorf("ParseStoredTime(%q) = %v, %v; parseTime says %v, %v", s, got, gotErr, want, wantErr)
+		}
+	}
+}

@@ -38,13 +38,17 @@ type AppliedChange struct {
 	// History is the entry to add (FileID and Path are filled in here);
 	// a History with an empty Executor adds none.
 	History HistoryEntry
+	// Policy, when set, is the policy the change applied: it is recorded
+	// as applied to File at its size and mtime, as MarkApplied does.
+	Policy string
 }
 
 // RecordApplied writes, in one transaction, the outcome of an applied
 // plan: the plan becomes applied, the file's row takes the result's state
 // (a row whose path changed is moved, keeping its id and history, unless a
 // row already holds the new path: the old one is then marked missing), and
-// the history entry is added under the file's id.
+// the history entry is added under the file's id, and Policy is marked
+// applied to the file.
 func (s *Store) RecordApplied(ctx context.Context, c AppliedChange, now time.Time) (err error) {
 	args, err := fileArgs(c.File)
 	if err != nil {
@@ -80,6 +84,12 @@ func (s *Store) RecordApplied(ctx context.Context, c AppliedChange, now time.Tim
 	}
 	if _, err = tx.ExecContext(ctx, upsertFileSQL, args...); err != nil {
 		return fmt.Errorf("record applied plan for %q: %w", c.File.Path, err)
+	}
+	if c.Policy != "" {
+		if _, err = tx.ExecContext(ctx, markAppliedSQL, c.File.Path, c.Policy, c.File.Size, formatTime(c.File.ModTime),
+			formatTime(now)); err != nil {
+			return fmt.Errorf("record applied plan for %q: mark policy %q applied: %w", c.File.Path, c.Policy, err)
+		}
 	}
 	if h := c.History; h.Executor != "" {
 		for _, raw := range []*json.RawMessage{&h.Plan, &h.TracksBefore, &h.TracksAfter} {

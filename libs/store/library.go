@@ -73,15 +73,19 @@ func (s *Store) MarkApplied(ctx context.Context, path, policy string, size int64
 	if path == "" || policy == "" {
 		return fmt.Errorf("mark applied: empty path or policy: %w", ErrInvalid)
 	}
-	_, err := s.wdb.ExecContext(ctx, `INSERT INTO applied_files (path, policy, size, mtime, applied_at)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (path, policy) DO UPDATE SET size = excluded.size, mtime = excluded.mtime,
-			applied_at = excluded.applied_at`, path, policy, size, formatTime(mtime), formatTime(at))
+	_, err := s.wdb.ExecContext(ctx, markAppliedSQL, path, policy, size, formatTime(mtime), formatTime(at))
 	if err != nil {
 		return fmt.Errorf("mark policy %q applied to %q: %w", policy, path, err)
 	}
 	return nil
 }
+
+// markAppliedSQL stores the applied state of a path and policy; its
+// arguments are path, policy, size, mtime, applied_at.
+const markAppliedSQL = `INSERT INTO applied_files (path, policy, size, mtime, applied_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (path, policy) DO UPDATE SET size = excluded.size, mtime = excluded.mtime,
+			applied_at = excluded.applied_at`
 
 // AppliedState returns the size and mtime the file at path had when
 // policy was last applied to it with success; ok is false when never.

@@ -194,3 +194,36 @@ func TestLastScan(t *testing.T) {
 		t.Fatal("LastScan(/lib/sub) found a scan that did not complete")
 	}
 }
+
+// TestRecordAppliedMarksPolicy: RecordApplied with a Policy records, in
+// its transaction, the policy as applied to the file's new path at its
+// new size and mtime; without one it records nothing.
+func TestRecordAppliedMarksPolicy(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	mtime := time.Date(2026, 12, 2, 6, 0, 0, 123456789, time.UTC)
+	for _, p := range []string{"/lib/a.mkv", "/lib/b.mkv"} {
+		if err := s.UpsertFile(ctx, store.File{Path: p, Size: 10, ModTime: mtime, LastScannedAt: mtime}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := store.File{Path: "/lib/a.mp4", Size: 9, ModTime: mtime.Add(time.Second), LastScannedAt: mtime}
+	if err := s.RecordApplied(ctx, store.AppliedChange{OldPath: "/lib/a.mkv", File: after, Policy: "mp4"}, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordApplied(ctx, store.AppliedChange{OldPath: "/lib/b.mkv", File: store.File{Path: "/lib/b.mkv", Size: 8,
+		ModTime: mtime, LastScannedAt: mtime}}, mtime); err != nil {
+		t.Fatal(err)
+	}
+	size, at, ok, err := s.AppliedState(ctx, "/lib/a.mp4", "mp4")
+	if err != nil || !ok || size != 9 || !at.Equal(after.ModTime) {
+		t.Fatalf("applied state of the moved file = %d, %s, %v, %v; want 9, %s", size, at, ok, err, after.ModTime)
+	}
+	if _, _, ok, _ := s.AppliedState(ctx, "/lib/b.mkv", "mp4"); ok {
+		t.Fatal("RecordApplied without a policy marked one applied")
+	}
+	todo, err := s.FilesToApply(ctx, "/lib", "mp4", "", 0)
+	if err != nil || len(todo) != 1 || todo[0].Path != "/lib/b.mkv" {
+		t.Fatalf("files to apply mp4 to = %+v, %v; want only /lib/b.mkv", todo, err)
+	}
+}

@@ -32,6 +32,7 @@ type options struct {
 	load       time.Duration
 	conns      int
 	files      int
+	scanRuns   int // rounds of the scan benchmark
 	queueJobs  int
 	// policyFiles is the size of the already-scanned library the dry run
 	// plans; applyRuns the runs per change of the apply overhead.
@@ -59,6 +60,7 @@ func run() int {
 	flag.DurationVar(&o.load, "load", 10*time.Second, "wrk duration per server")
 	flag.IntVar(&o.conns, "conns", 64, "wrk connections")
 	flag.IntVar(&o.files, "files", 100000, "files in the generated scan tree")
+	flag.IntVar(&o.scanRuns, "scan-runs", 5, "rounds of the scan benchmark (stat floor, first scan, stat floor, rescan)")
 	flag.IntVar(&o.queueJobs, "queue-jobs", 3000, "jobs per queue benchmark run")
 	flag.IntVar(&o.policyFiles, "policy-files", 10000, "files in the already-scanned library of the dry-run benchmark")
 	flag.IntVar(&o.applyRuns, "apply-runs", 5, "runs per change of the apply overhead benchmark")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -17,13 +18,37 @@ import (
 )
 
 // freePort returns a loopback port that is free right now.
+//
+// With VPOBENCH_PORTS=LO-HI in the environment (a machine shared with
+// other tests), the port is one of that range that can be bound, tried
+// from a random one on.
 func freePort() (int, error) {
+	if r := os.Getenv("VPOBENCH_PORTS"); r != "" {
+		return freePortIn(r)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func freePortIn(r string) (int, error) {
+	var lo, hi int
+	if _, err := fmt.Sscanf(r, "%d-%d", &lo, &hi); err != nil || lo <= 0 || hi < lo || hi > 65535 {
+		return 0, fmt.Errorf("VPOBENCH_PORTS=%q: want LO-HI, e.g. 19200-19299", r)
+	}
+	start := rand.IntN(hi - lo + 1)
+	for i := range hi - lo + 1 {
+		port := lo + (start+i)%(hi-lo+1)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("VPOBENCH_PORTS=%q: no free port", r)
 }
 
 // probe is an HTTP client that opens a new connection per request, as a

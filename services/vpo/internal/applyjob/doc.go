@@ -11,6 +11,12 @@
 // child jobs. A file job reuses the probe a scan stored when the file's size
 // and modification time still match, and probes it otherwise.
 //
+// Each successful apply of a file that is not a dry run — a plan carried
+// out (an approved one too) or a plan with nothing to do — records the
+// policy as applied to the file at its size and mtime as they are then
+// (store.MarkApplied), so that a library does not queue the file for the
+// policy again until it changes.
+//
 // Only a "transcode" job executes a plan that re-encodes a track: an apply
 // job of one file whose plan encodes hands the file to one transcode child
 // (an approved plan too), and a directory apply of a policy with a

@@ -57,6 +57,7 @@ type Store interface {
 	ListPlans(ctx context.Context, f store.PlanFilter) ([]store.Plan, string, error)
 	SetPlanStatus(ctx context.Context, id int64, from []string, status, errMsg string, now time.Time) (store.Plan, error)
 	RecordApplied(ctx context.Context, c store.AppliedChange, now time.Time) error
+	MarkApplied(ctx context.Context, path, policy string, size int64, mtime, at time.Time) error
 	CreateJob(ctx context.Context, nj store.NewJob) (store.Job, error)
 	FailFamily(ctx context.Context, parentID, child, msg string, now time.Time) error
 }
@@ -319,6 +320,11 @@ func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol
 		if plan.Skipped != "" {
 			res.Outcome = OutcomeSkipped
 		}
+		// Nothing to do (or the policy skips the file) is a success too:
+		// the file is not queued for this policy again until it changes.
+		if err := h.st.MarkApplied(ctx, path, pol.Name, fi.Size(), fi.ModTime(), h.now()); err != nil {
+			return Result{}, err
+		}
 		return res, nil
 	case cfg.RequireApproval:
 		row.Status, res.Outcome = store.PlanPending, OutcomePendingApproval
@@ -469,7 +475,8 @@ func (h *Handler) planFailed(ctx context.Context, row store.Plan, cause error) {
 }
 
 // execute carries out the approved plan row and records the outcome: the
-// file's row, the plan's status and the file's history.
+// file's row, the plan's status, the file's history and that the policy
+// was applied to the file as it is now (see store.MarkApplied).
 func (h *Handler) execute(ctx context.Context, job store.Job, cfg Settings, pol *policy.Policy, row store.Plan, src media.File,
 	plan policy.Plan, progress jobs.Progress) (Result, error) {
 	keep := cfg.KeepOriginal
@@ -528,7 +535,7 @@ func (h *Handler) execute(ctx context.Context, job store.Job, cfg Settings, pol 
 	after := fileRow(out.Path, out.Size, out.MTime, out.After, out.AfterProbe, now)
 	before, _ := json.Marshal(Tracks(src))
 	afterTracks, _ := json.Marshal(Tracks(out.After))
-	change := store.AppliedChange{PlanID: row.ID, OldPath: row.Path, File: after}
+	change := store.AppliedChange{PlanID: row.ID, OldPath: row.Path, File: after, Policy: pol.Name}
 	if out.Executor != apply.ExecutorNone {
 		change.History = store.HistoryEntry{Policy: pol.Name, JobID: job.ID, Executor: out.Executor, Plan: row.Plan,
 			TracksBefore: before, TracksAfter: afterTracks}

@@ -34,3 +34,6 @@ func Container(name string) (string, bool) {
 	}
 	return "", false
 }
+
+// videoExtensions lists the extensions Container knows, for messages.
+const videoExtensions = ".mkv, .mk3d, .webm, .mp4, .m4v, .mov, .avi, .ts, .m2ts, .mts, .mpg, .mpeg, .wmv, .flv, .ogv, .3gp"

@@ -4,4 +4,6 @@ import "io/fs"
 
 // SetReadDir replaces how s lists directories, to inject file-system
 // errors in tests.
-func SetReadDir(s *Scanner, readDir func(name string) ([]fs.DirEntry, error)) { s.readDir = readDir }
+func SetReadDir(s *Scanner, readDir func(name string) ([]fs.DirEntry, error)) {
+	s.readDir, s.statAt = readDir, false
+}

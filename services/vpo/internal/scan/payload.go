@@ -46,31 +46,46 @@ func ParsePayload(raw json.RawMessage) (Payload, error) {
 }
 
 // ValidatePayload is what the API checks when a scan is submitted:
-// ParsePayload, and that the root exists and is a directory, so that an
-// obviously wrong root is refused at once instead of failing the job
-// through all its attempts. Errors name the field.
+// ParsePayload, and that the path exists and is a directory or a regular
+// video file (by its extension, see Container), so that an obviously wrong
+// path is refused at once instead of failing the job through all its
+// attempts. Errors name the field.
 func ValidatePayload(raw json.RawMessage) (Payload, error) {
 	p, err := ParsePayload(raw)
 	if err != nil {
 		return p, err
 	}
-	if err := checkRoot(p.Path); err != nil {
+	if _, err := checkPath(p.Path); err != nil {
 		return p, fmt.Errorf("scan payload: %w", err)
 	}
 	return p, nil
 }
 
-// checkRoot verifies the scan root is a directory; errors name the path
-// field.
-func checkRoot(path string) error {
+// checkPath tells whether the scan path is a directory (followed when it
+// is a symbolic link) or a regular video file (not a link: a scan records
+// regular files only); errors name the path field, and one for a path that
+// does not exist wraps fs.ErrNotExist.
+func checkPath(path string) (isDir bool, err error) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("path %q does not exist", path)
+		return false, fmt.Errorf("path %q does not exist: %w", path, fs.ErrNotExist)
 	case err != nil:
-		return fmt.Errorf("path %q: %w", path, err)
-	case !fi.IsDir():
-		return fmt.Errorf("path %q is not a directory", path)
+		return false, fmt.Errorf("path %q: %w", path, err)
+	case fi.IsDir():
+		return true, nil
 	}
-	return nil
+	if li, err := os.Lstat(path); err != nil || !li.Mode().IsRegular() {
+		return false, fmt.Errorf("path %q is neither a directory nor a regular file", path)
+	}
+	if !isVideo(path) {
+		return false, fmt.Errorf("path %q is not a directory, nor a video file by its extension (%s)", path, videoExtensions)
+	}
+	return false, nil
+}
+
+// isVideo tells whether path names a video file by its extension.
+func isVideo(path string) bool {
+	_, ok := Container(path)
+	return ok
 }

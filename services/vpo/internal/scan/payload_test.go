@@ -15,7 +15,14 @@ import (
 func TestValidatePayload(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "movie.mkv")
-	if err := os.WriteFile(file, nil, 0o600); err != nil {
+	text := filepath.Join(dir, "notes.txt")
+	link := filepath.Join(dir, "link.mkv")
+	for _, f := range []string{file, text} {
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(file, link); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -24,7 +31,9 @@ func TestValidatePayload(t *testing.T) {
 	}{
 		{"directory", `{"path": "` + dir + `"}`, nil},
 		{"missing root", `{"path": "` + dir + `/nope"}`, []string{"scan payload", "path", dir + "/nope", "does not exist"}},
-		{"file as root", `{"path": "` + file + `"}`, []string{"scan payload", "path", file, "is not a directory"}},
+		{"video file", `{"path": "` + file + `"}`, nil},
+		{"other file", `{"path": "` + text + `"}`, []string{"scan payload", "path", text, "not a directory, nor a video file", ".mkv"}},
+		{"link to a video file", `{"path": "` + link + `"}`, []string{"scan payload", "path", link, "neither a directory nor a regular file"}},
 		{"NUL byte", `{"path": "` + dir + `\u0000x"}`, []string{"scan payload", "path", "NUL byte"}},
 		{"relative", `{"path": "media"}`, []string{"scan payload", "path", "must be absolute"}},
 	} {

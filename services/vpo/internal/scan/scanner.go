@@ -8,9 +8,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/store"
@@ -20,14 +25,15 @@ import (
 const Kind = "scan"
 
 // Library is the part of the store a scan reads and writes. A scan loads
-// the recorded state of its root once, then writes only what changed, in
-// batches.
+// the recorded state of its root once (of its one file: FilesByPath), then
+// writes only what changed, in batches; a rescan of an unchanged tree
+// writes nothing.
 type Library interface {
 	FileStates(ctx context.Context, root string) (map[string]store.FileState, error)
+	FilesByPath(ctx context.Context, paths []string) (map[string]store.File, error)
 	UpsertFiles(ctx context.Context, files []store.File) error
 	TouchFiles(ctx context.Context, paths []string, scannedAt time.Time) (int, error)
 	MarkMissingPaths(ctx context.Context, paths []string, scannedBefore time.Time) (int, error)
-	TouchScanned(ctx context.Context, root string, scannedAt time.Time) (int, error)
 }
 
 // Batching of writes: pending rows are written when there are batchSize of
@@ -35,7 +41,7 @@ type Library interface {
 // (a probe costs far more than a small transaction, and a scan cancelled
 // during a slow probe then keeps every file probed before it).
 const (
-	batchSize = 500
+	batchSize = 2000
 	batchAge  = time.Second
 	// flushTimeout bounds the write of the pending batch after the scan was
 	// cancelled.
@@ -76,13 +82,43 @@ type Scanner struct {
 	log     *logrus.Entry
 	now     func() time.Time
 	readDir func(name string) ([]fs.DirEntry, error)
+	lstat   func(name string) (fs.FileInfo, error)
+	// statAt: readDir is os.ReadDir (see walker.statAt).
+	statAt bool
+
+	mu       sync.Mutex
+	finished []FinishedFunc
+}
+
+// FinishedFunc is called after a scan of root completed with res (see
+// OnFinished).
+type FinishedFunc func(ctx context.Context, root string, res Result)
+
+// OnFinished adds fn to the functions called after every completed scan
+// (not one that failed or was cancelled), in the order added. They run in
+// the job's goroutine with the job's context, after everything the scan
+// found is written and before the job is completed; root is the scanned
+// path (a directory or one file), cleaned.
+func (s *Scanner) OnFinished(fn FinishedFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished = append(s.finished, fn)
+}
+
+func (s *Scanner) notifyFinished(ctx context.Context, res Result) {
+	s.mu.Lock()
+	fns := slices.Clone(s.finished)
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(ctx, res.Root, res)
+	}
 }
 
 // New returns a scanner; prober may be nil (no ffprobe on this machine).
 // An *FFProbe with an empty Path is looked up on PATH at the start of each
 // scan.
 func New(lib Library, prober Prober, log *logrus.Entry) *Scanner {
-	return &Scanner{lib: lib, prober: prober, log: log, now: time.Now, readDir: os.ReadDir}
+	return &Scanner{lib: lib, prober: prober, log: log, now: time.Now, readDir: os.ReadDir, lstat: os.Lstat, statAt: true}
 }
 
 // Validate checks a payload at submission time (see ValidatePayload).
@@ -91,15 +127,23 @@ func (s *Scanner) Validate(payload json.RawMessage) error {
 	return err
 }
 
-// Run implements jobs.Handler. It is idempotent: unchanged files (same size
-// and mtime) are not rewritten, and not probed again once a probe of them
-// worked; files no longer on disk are marked missing once a scan of their
-// root completes (a non-recursive scan: the files directly in the root).
-// A file under a directory the scan could not read (permissions, I/O
-// error) is never marked missing: it keeps its recorded state, and the
-// result lists the unreadable paths. Every file a scan sees gets the scan's
-// start time as last_scanned_at. When ctx ends, the walk stops promptly;
-// what was recorded stays, nothing is marked missing.
+// Run implements jobs.Handler. The payload's path is a directory, whose
+// video files are recorded, or one video file. A scan is idempotent:
+// unchanged files (same size and mtime) are not rewritten, and not probed
+// again once a probe of them worked, so a rescan of an unchanged tree
+// writes nothing to the library. A row's last_scanned_at is the start of
+// the last scan that recorded a change of it (new, changed, probed again,
+// back after it was missing), not of the last scan that saw it.
+//
+// Files no longer on disk are marked missing once a scan of their root
+// completes (a non-recursive scan: the files directly in the root; a scan
+// of one file: that file), except a path where lstat finds a regular file
+// again when it is marked (it was created after the walk passed it, or
+// another scan has seen it). A file under a directory the scan could not
+// read (permissions, I/O error) is never marked missing: it keeps its
+// recorded state, and the result lists the unreadable paths. When ctx
+// ends, the walk stops promptly; what was recorded stays, nothing is
+// marked missing. After a completed scan the OnFinished functions run.
 //
 // The walk (directory reads and one lstat per video file) runs in its own
 // goroutine, ahead of the comparison with the library, so that it overlaps
@@ -109,7 +153,10 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRoot(p.Path); err != nil {
+	isDir, err := checkPath(p.Path)
+	if err != nil && !(errors.Is(err, fs.ErrNotExist) && isVideo(p.Path)) {
+		// A video file that vanished since the scan was queued is
+		// scanned (and marked missing when it was recorded).
 		return nil, err
 	}
 	log := s.log.WithFields(logrus.Fields{"job_id": job.ID, "file_path": p.Path})
@@ -123,24 +170,49 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 	if prober == nil {
 		log.Info("ffprobe is not installed; recording files without stream details")
 	}
-	top, err := s.readDir(p.Path)
-	if err != nil {
-		return nil, fmt.Errorf("read scan root %q: %w", p.Path, err)
-	}
 	r := &run{
-		Scanner: s, prober: prober, log: log, started: s.now(), recursive: p.recursive(),
+		Scanner: s, prober: prober, log: log, started: s.now(), recursive: p.recursive() && isDir,
 		res: Result{Root: p.Path, FFProbe: prober != nil},
 	}
+	if isDir {
+		err = r.scanDir(ctx, p.Path, progress)
+	} else {
+		err = r.scanFile(ctx, p.Path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := r.res
+	msg := fmt.Sprintf("%d video files seen, %d new, %d changed, %d missing", res.Seen, res.New, res.Changed, res.Missing)
+	if res.Skipped > 0 {
+		msg += fmt.Sprintf("; %d paths unreadable, %d files under them kept as recorded", res.Skipped, res.Kept)
+	}
+	s.notifyFinished(ctx, res)
+	progress.Report(100, msg)
+	log.WithFields(logrus.Fields{"files_seen": res.Seen, "new": res.New, "changed": res.Changed, "missing": res.Missing,
+		"unreadable": res.Skipped, "kept_unreadable": res.Kept}).Info("scan finished")
+	return json.Marshal(res)
+}
 
+// scanDir records the video files under the directory root.
+func (r *run) scanDir(ctx context.Context, root string, progress jobs.Progress) error {
+	top, err := r.readDir(root)
+	if err != nil {
+		return fmt.Errorf("read scan root %q: %w", root, err)
+	}
 	wctx, stopWalk := context.WithCancel(ctx)
 	defer stopWalk()
-	w := &walker{log: log, recursive: r.recursive, readDir: s.readDir, out: make(chan walked, walkAhead)}
+	w := &walker{log: r.log, recursive: r.recursive, readDir: r.readDir, statAt: r.statAt,
+		out: make(chan []walked, walkAhead/walkBatch)}
 	var walkErr error
 	go func() {
-		walkErr = w.walkRoot(wctx, p.Path, top)
+		walkErr = w.walkRoot(wctx, root, top)
+		if walkErr == nil {
+			walkErr = w.push(wctx)
+		}
 		close(w.out)
 	}()
-	err = r.consume(ctx, p.Path, w.out, len(top), progress)
+	err = r.consume(ctx, root, w.out, len(top), progress)
 	if err != nil {
 		stopWalk()
 		for range w.out {
@@ -149,43 +221,75 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 	// The walker is done once out is closed: walkErr and w.unreadable are
 	// set.
 	r.unreadable = w.unreadable
-	r.res.Skipped = len(w.unreadable)
-	for _, u := range w.unreadable[:min(len(w.unreadable), maxReported)] {
-		esc, _ := store.EscapePath(u)
-		r.res.Unreadable = append(r.res.Unreadable, esc)
-	}
 	if err == nil {
 		err = walkErr
 	}
+	r.reportUnreadable()
 	if err != nil {
 		if ctx.Err() == nil {
-			return nil, err
+			return err
 		}
 		// Cancelled: keep what was already recorded, mark nothing missing.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 		defer cancel()
 		if ferr := r.finish(fctx, false); ferr != nil {
-			log.Warnf("scan cancelled; recording the files seen so far: %v", ferr)
+			r.log.Warnf("scan cancelled; recording the files seen so far: %v", ferr)
 		}
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	if err := r.finish(ctx, true); err != nil {
-		return nil, err
+	return r.finish(ctx, true)
+}
+
+// scanFile records the one video file at path: new, changed, unchanged,
+// back after it was missing, or gone (then marked missing when recorded).
+func (r *run) scanFile(ctx context.Context, path string) error {
+	rows, err := r.lib.FilesByPath(ctx, []string{path})
+	if err != nil {
+		return err
 	}
-	res := r.res
-	msg := fmt.Sprintf("%d video files seen, %d new, %d changed, %d missing", res.Seen, res.New, res.Changed, res.Missing)
-	if res.Skipped > 0 {
-		msg += fmt.Sprintf("; %d paths unreadable, %d files under them kept as recorded", res.Skipped, res.Kept)
+	r.states = make(map[string]store.FileState, 1)
+	for p, f := range rows {
+		r.states[p] = store.FileState{Size: f.Size, ModTime: f.ModTime, Missing: f.Missing, Probed: f.Probed()}
 	}
-	progress.Report(100, msg)
-	log.WithFields(logrus.Fields{"files_seen": res.Seen, "new": res.New, "changed": res.Changed, "missing": res.Missing,
-		"unreadable": res.Skipped, "kept_unreadable": res.Kept}).Info("scan finished")
-	return json.Marshal(res)
+	fi, err := r.lstat(path)
+	switch {
+	case err == nil && fi.Mode().IsRegular():
+		container, _ := Container(path)
+		if err := r.record(ctx, walked{path: path, container: container, size: fi.Size(), mtime: fi.ModTime().UTC()}); err != nil {
+			return err
+		}
+	case err == nil, errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		// Gone, or no longer a regular file: missing when recorded.
+	default:
+		r.log.Warnf("scan: cannot examine the file, it keeps its recorded state: %v", err)
+		r.unreadable = []string{path}
+		if st, ok := r.states[path]; ok && !st.Missing {
+			r.res.Kept++
+		}
+		delete(r.states, path)
+	}
+	r.reportUnreadable()
+	return r.finish(ctx, true)
+}
+
+// reportUnreadable puts the unreadable paths into the result.
+func (r *run) reportUnreadable() {
+	r.res.Skipped = len(r.unreadable)
+	for _, u := range r.unreadable[:min(len(r.unreadable), maxReported)] {
+		esc, _ := store.EscapePath(u)
+		r.res.Unreadable = append(r.res.Unreadable, esc)
+	}
 }
 
 // walkAhead is how many video files the walk may find before the scan
-// compared them with the library.
-const walkAhead = 1024
+// compared them with the library: enough for the walk to go on while the
+// recorded states of a library of 100,000 files are read (some 7 MB of
+// paths held at most). The walk hands them on in batches of walkBatch (a
+// channel operation per file would cost more than comparing the file).
+const (
+	walkAhead = 65536
+	walkBatch = 256
+)
 
 // walked is a video file found by the walk, or (path "") the mark that the
 // walk finished the top-level entry number done of the root.
@@ -201,7 +305,12 @@ type walker struct {
 	log       *logrus.Entry
 	recursive bool
 	readDir   func(name string) ([]fs.DirEntry, error)
-	out       chan walked
+	// statAt: readDir is os.ReadDir, and the walk may list directories
+	// itself and lstat their files relative to the directory (fstatat),
+	// which spares the kernel a lookup of every full path.
+	statAt bool
+	out    chan []walked
+	batch  []walked // not yet handed on
 	// unreadable are the directories that could not be listed (entirely)
 	// and the video files that could not be examined.
 	unreadable []string
@@ -219,10 +328,14 @@ func (w *walker) walkRoot(ctx context.Context, root string, top []fs.DirEntry) e
 					return err
 				}
 			}
-		} else if err := w.visit(ctx, full, e); err != nil {
+		} else if err := w.visit(ctx, full, e, nil); err != nil {
 			return err
 		}
 		if err := w.send(ctx, walked{done: i + 1}); err != nil {
+			return err
+		}
+		// Progress is reported at each top-level entry: hand them on.
+		if err := w.push(ctx); err != nil {
 			return err
 		}
 	}
@@ -236,6 +349,9 @@ func (w *walker) walk(ctx context.Context, dir string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if w.statAt {
+		return w.walkAt(ctx, dir)
+	}
 	entries, err := w.readDir(dir)
 	if err != nil {
 		w.cannotRead(dir, err)
@@ -245,7 +361,7 @@ func (w *walker) walk(ctx context.Context, dir string) error {
 		if e.IsDir() {
 			err = w.walk(ctx, full)
 		} else {
-			err = w.visit(ctx, full, e)
+			err = w.visit(ctx, full, e, nil)
 		}
 		if err != nil {
 			return err
@@ -254,13 +370,68 @@ func (w *walker) walk(ctx context.Context, dir string) error {
 	return nil
 }
 
+// walkAt is walk listing dir itself: it reads the entries as os.ReadDir
+// does (sorted by name), lstats the video files among them relative to
+// the open directory, and closes it before going down into the
+// subdirectories.
+func (w *walker) walkAt(ctx context.Context, dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		w.cannotRead(dir, err)
+		return nil
+	}
+	entries, err := d.ReadDir(-1)
+	if err != nil {
+		w.cannotRead(dir, err)
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	fd := int(d.Fd())
+	stats := make([]lstatAt, len(entries))
+	for i, e := range entries {
+		if e.Type().IsRegular() && isVideo(e.Name()) {
+			st := &stats[i]
+			st.err = ignoringEINTR(func() error { return unix.Fstatat(fd, e.Name(), &st.st, unix.AT_SYMLINK_NOFOLLOW) })
+			st.done = true
+		}
+	}
+	_ = d.Close()
+	for i, e := range entries {
+		full := dir + "/" + e.Name() // dir is clean, not "/": no Clean needed
+		if e.IsDir() {
+			err = w.walk(ctx, full)
+		} else {
+			err = w.visit(ctx, full, e, &stats[i])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lstatAt is the lstat of a directory entry made by walkAt (done).
+type lstatAt struct {
+	done bool
+	st   unix.Stat_t
+	err  error
+}
+
+func ignoringEINTR(fn func() error) error {
+	for {
+		if err := fn(); !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
 func (w *walker) cannotRead(path string, err error) {
 	w.log.WithField("file_path", path).Warnf("scan: cannot read, files under it keep their recorded state: %v", err)
 	w.unreadable = append(w.unreadable, path)
 }
 
-// visit sends a directory entry on if it is a video file.
-func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry) error {
+// visit sends a directory entry on if it is a video file, with its lstat
+// made by walkAt (at) or by d.Info.
+func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry, at *lstatAt) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -271,7 +442,22 @@ func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry) error {
 	if !ok {
 		return nil
 	}
-	info, err := d.Info()
+	var (
+		size  int64
+		mtime time.Time
+		err   error
+	)
+	if at != nil && at.done {
+		size, mtime, err = at.st.Size, time.Unix(at.st.Mtim.Sec, at.st.Mtim.Nsec), at.err
+		if err != nil {
+			err = &fs.PathError{Op: "lstat", Path: path, Err: err}
+		}
+	} else {
+		var info fs.FileInfo
+		if info, err = d.Info(); err == nil {
+			size, mtime = info.Size(), info.ModTime()
+		}
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // removed since the directory was read: it is gone
 	}
@@ -279,12 +465,26 @@ func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry) error {
 		w.cannotRead(path, err)
 		return nil
 	}
-	return w.send(ctx, walked{path: path, container: container, size: info.Size(), mtime: info.ModTime().UTC()})
+	return w.send(ctx, walked{path: path, container: container, size: size, mtime: mtime.UTC()})
 }
 
+// send adds e to the batch, and hands the batch on once it is full.
 func (w *walker) send(ctx context.Context, e walked) error {
+	w.batch = append(w.batch, e)
+	if len(w.batch) < walkBatch {
+		return nil
+	}
+	return w.push(ctx)
+}
+
+// push hands the batch on.
+func (w *walker) push(ctx context.Context) error {
+	if len(w.batch) == 0 {
+		return nil
+	}
 	select {
-	case w.out <- e:
+	case w.out <- w.batch:
+		w.batch = make([]walked, 0, walkBatch)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -296,7 +496,7 @@ type run struct {
 	*Scanner
 	prober    Prober // nil: no ffprobe for this scan
 	log       *logrus.Entry
-	started   time.Time // last_scanned_at of every file seen
+	started   time.Time // last_scanned_at of every row the scan writes
 	recursive bool
 	res       Result
 
@@ -304,10 +504,6 @@ type run struct {
 	// walk is deleted from it, so that after a complete walk it holds the
 	// files not seen.
 	states map[string]store.FileState
-	// touched are the unchanged files seen, whose last_scanned_at is set
-	// at the end (a complete recursive scan that could read everything sets
-	// it with one statement over the whole root instead).
-	touched []string
 	// unreadable are the paths the walk could not read.
 	unreadable []string
 
@@ -321,28 +517,34 @@ type run struct {
 // consume loads the recorded states of root (while the walk starts), then
 // records each file the walk finds and reports progress at each of the
 // topLen top-level entries.
-func (r *run) consume(ctx context.Context, root string, files <-chan walked, topLen int, progress jobs.Progress) error {
+func (r *run) consume(ctx context.Context, root string, batches <-chan []walked, topLen int, progress jobs.Progress) error {
 	states, err := r.lib.FileStates(ctx, root)
 	if err != nil {
 		return err
 	}
 	r.states = states
 	percent := 0.0
-	for e := range files {
+	for batch := range batches {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if e.path == "" {
-			percent = float64(e.done) * 100 / float64(topLen+1)
-			progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
-			continue
+		for _, e := range batch {
+			if e.path == "" {
+				percent = float64(e.done) * 100 / float64(topLen+1)
+				continue
+			}
+			probes := r.res.Probed + r.res.ProbeErrors
+			if err := r.record(ctx, e); err != nil {
+				return err
+			}
+			if r.res.Probed+r.res.ProbeErrors != probes {
+				// A slow ffprobe must not make a large directory look
+				// stalled.
+				progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
+			}
 		}
-		if err := r.record(ctx, e); err != nil {
-			return err
-		}
-		// Each file is news too: a large top-level directory (or a slow
-		// ffprobe) must not look stalled. The pool writes reports at most
-		// once per second.
+		// Each batch is news (the pool writes reports at most once per
+		// second).
 		progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
 	}
 	return nil
@@ -372,8 +574,7 @@ func (r *run) record(ctx context.Context, e walked) error {
 		if old.Missing {
 			return r.add(ctx, nil, e.path)
 		}
-		r.touched = append(r.touched, e.path)
-		return nil
+		return nil // nothing to write
 	case known:
 		r.res.Changed++
 	default:
@@ -434,32 +635,42 @@ func (r *run) flush(ctx context.Context) error {
 	return nil
 }
 
-// finish writes what is pending and the last_scanned_at of the unchanged
-// files seen. After a complete walk (complete), the files the scan should
-// have seen and did not are marked missing first: every one under the root
-// for a recursive scan, those directly in the root for a non-recursive one,
-// never one under a path the walk could not read. A complete recursive
-// scan that read everything then touches every other file under the root
-// in one statement.
+// finish writes what is pending. After a complete walk (complete), the
+// files the scan should have seen and did not are marked missing: every
+// one under the root for a recursive scan, those directly in the root for
+// a non-recursive one, the file itself for a scan of one file; never one
+// under a path the walk could not read, nor one where lstat now finds a
+// regular file (see gone).
 func (r *run) finish(ctx context.Context, complete bool) error {
 	if err := r.flush(ctx); err != nil {
 		return err
 	}
 	if !complete {
-		_, err := r.lib.TouchFiles(ctx, r.touched, r.started)
-		return err
+		return nil
 	}
-	n, err := r.lib.MarkMissingPaths(ctx, r.unseen(), r.started)
-	if err != nil {
-		return err
-	}
+	n, err := r.lib.MarkMissingPaths(ctx, r.gone(r.unseen()), r.started)
 	r.res.Missing = n
-	if r.recursive && len(r.unreadable) == 0 {
-		_, err = r.lib.TouchScanned(ctx, r.res.Root, r.started)
-		return err
-	}
-	_, err = r.lib.TouchFiles(ctx, r.touched, r.started)
 	return err
+}
+
+// gone returns those of paths that are still not there: lstat finds
+// nothing (or no regular file) at them. A path where a regular file is
+// found again was created after the walk passed it, or is another scan's
+// news; one lstat cannot examine keeps its state.
+func (r *run) gone(paths []string) []string {
+	out := paths[:0]
+	for _, p := range paths {
+		fi, err := r.lstat(p)
+		switch {
+		case err == nil && fi.Mode().IsRegular():
+			continue
+		case err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			r.log.WithField("file_path", p).Warnf("scan: cannot tell whether the file is gone, it keeps its recorded state: %v", err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // unseen returns the recorded files, not yet missing, that a complete walk
@@ -473,7 +684,7 @@ func (r *run) unseen() []string {
 	root := r.res.Root
 	var out []string
 	for path, st := range r.states {
-		if st.Missing || (!r.recursive && filepath.Dir(path) != root) {
+		if st.Missing || (!r.recursive && filepath.Dir(path) != root && path != root) {
 			continue
 		}
 		if r.under(path, blind) {
