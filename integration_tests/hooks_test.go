@@ -224,13 +224,19 @@ rescan_interval = "0"
 		if code != http.StatusAccepted || id == "" {
 			t.Fatalf("%s import of %s = %d %v, want 202 with a job_id", app, file, code, m)
 		}
-		if j := jobOf(id); j.Kind != kind || j.Payload.Path != file || j.Payload.Policy != policy {
-			t.Fatalf("%s import of %s queued %+v, want a %s job of that path with policy %q", app, file, j, kind, policy)
+		// A library without a policy records the file by a scan of its
+		// directory (one scan for a burst of files in one directory).
+		want := file
+		if kind == "scan" {
+			want = filepath.Dir(file)
+		}
+		if j := jobOf(id); j.Kind != kind || j.Payload.Path != want || j.Payload.Policy != policy {
+			t.Fatalf("%s import of %s queued %+v, want a %s job of %s with policy %q", app, file, j, kind, want, policy)
 		}
 		return id
 	}
 
-	// Sonarr, a library without a policy: a scan of the file.
+	// Sonarr, a library without a policy: a scan of the file's directory.
 	expect("sonarr", sonarrImport(filepath.Join(tv, "Show"), "Season 01/Show - S01E01.mkv", false), episode, "scan", "")
 	// Radarr, an upgrade named by folderPath + relativePath, in a library
 	// with a policy: an apply of that policy.
@@ -254,7 +260,7 @@ rescan_interval = "0"
 	for i, want := range []string{episode, episode2} {
 		f, _ := files[i].(map[string]any)
 		id, _ := f["job_id"].(string)
-		if j := jobOf(id); f["path"] != want || j.Payload.Path != want {
+		if j := jobOf(id); f["path"] != want || j.Payload.Path != filepath.Dir(want) {
 			t.Fatalf("season pack file %d: %v queued %+v, want %s", i, f, j, want)
 		}
 	}

@@ -74,8 +74,12 @@ func watchLimit(cfg config.Config, env Env, log *logrus.Entry) int {
 
 // scanFinisher is the scanner's hook for completed scans.
 type scanFinisher interface {
-	OnFinished(func(ctx context.Context, root string, res scan.Result))
+	OnFinished(scan.FinishedFunc)
 }
+
+// The scan handler serve registers has the hook: a change of its
+// signature must break the build, not silently stop the applies.
+var _ scanFinisher = (*scan.Scanner)(nil)
 
 // hookScans makes every completed scan call m.ScanFinished; false when
 // the registered scan handler has no such hook.

@@ -77,14 +77,14 @@ func TestPrintLibraries(t *testing.T) {
 
 // finishingScanner is a scan handler with the OnFinished hook.
 type finishingScanner struct {
-	hook func(ctx context.Context, root string, res scan.Result)
+	hook scan.FinishedFunc
 }
 
 func (f *finishingScanner) Run(context.Context, store.Job, jobs.Progress) (json.RawMessage, error) {
 	return nil, nil
 }
 
-func (f *finishingScanner) OnFinished(h func(ctx context.Context, root string, res scan.Result)) {
+func (f *finishingScanner) OnFinished(h scan.FinishedFunc) {
 	f.hook = h
 }
 

@@ -58,8 +58,9 @@ func (m *Manager) queueRescan(ctx context.Context, s Spec) (string, error) {
 // queueFileScan queues a scan that records the file at path (of a library
 // without a policy): a scan of the file's directory alone (not
 // recursive), which records the files in it, unique per directory so
-// that a burst of new files in one directory is one scan. (Once a scan of
-// one file works, this can scan path itself with store.ScanKey(path).)
+// that a burst of new files in one directory is one scan rather than one
+// per file (the files in it that did not change cost a stat each and
+// write nothing).
 func (m *Manager) queueFileScan(ctx context.Context, path string) (string, error) {
 	dir := filepath.Dir(path)
 	if !utf8.ValidString(dir) {
