@@ -735,6 +735,7 @@ var checks = []check{
 	}},
 	{"policy apply under systemd: keep-english drops the French track, ownership kept", policyEvidence, policyApplied},
 	{"transcode under systemd: MPEG-4 to H.264 in a transcode job, encode niced", transcodeEvidence, transcoded},
+	{"watched library under systemd: a file moved in is applied by itself, once", libraryEvidence, libraryWatched},
 	{"apt remove keeps /var/lib/vpo", []string{"apt-remove.log"}, func(r *results) error {
 		return all(r.eq("remove.rc", "0"), r.eq("remove.binary", "no"), r.oneOf("remove.active", "inactive", "unknown"),
 			r.eq("remove.statedir", "yes"), r.eq("remove.db", "yes"), r.eq("remove.config", "yes"))
@@ -762,6 +763,27 @@ var checks = []check{
 		return all(r.eq("rpm.erase_rc", "0"), r.eq("rpm.rpmsave", "1"), r.eq("rpm.erase_config", "no"),
 			r.eq("rpm.erase_binary", "no"), r.eq("rpm.erase_data", "yes"))
 	}},
+}
+
+// libraryEvidence are the files shown when the library step fails.
+var libraryEvidence = []string{"library-list.json", "library-jobs.json", "library-journal.txt", "library-ffmpeg.log"}
+
+// libraryWatched checks scenario.sh's library_step: after a reload added
+// the library, the service watched it (inotify under the unit's sandbox),
+// and a clip moved into it lost its French track through exactly one apply
+// job (vpo's own rewrite did not queue another), with nothing left beside
+// it.
+func libraryWatched(r *results) error {
+	if err := all(r.eq("library.ffmpeg_rc", "0"), r.eq("library.audio_before", "eng fre"), r.eq("library.reload_rc", "0")); err != nil {
+		return fmt.Errorf("the step's set-up (media, reload) failed, not vpo's library: %w", err)
+	}
+	if err := r.eq("library.watching", "true"); err != nil {
+		return fmt.Errorf("GET /api/libraries after the reload: the library is not watched: %w", err)
+	}
+	if err := r.eq("library.audio_after", "eng"); err != nil {
+		return fmt.Errorf("%ss after the clip was moved into the library: %w", r.facts["library.seconds"], err)
+	}
+	return all(r.eq("library.apply_jobs", "1"), r.eq("library.dir_after", "w.mkv"))
 }
 
 // transcodeEvidence are the files shown when the transcode step fails.
@@ -840,6 +862,8 @@ func healthSchema(path string, workers int) error {
 		"shutting_down": "bool", "ready": "bool", "jobs_queued": "number", "jobs_running": "number", "workers": "number",
 		// The reload state (SIGHUP), named as upstream VPO names it.
 		"config_reload_count": "number", "last_config_reload": "string or null", "config_reload_error": "string or null",
+		// The queue's pause and processing window, and the libraries.
+		"queue": "object", "libraries": "array",
 	}
 	var keys []string
 	for k := range h {
@@ -880,6 +904,10 @@ func jsonType(v any) string {
 		return "bool"
 	case nil:
 		return "null"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -890,7 +918,8 @@ func jsonType(v any) string {
 // check fails when no debug line follows the reload.
 func TestReloadChecks(t *testing.T) {
 	const health = `{"status":"healthy","database":"connected","uptime_seconds":9,"version":"0.1.0",` +
-		`"shutting_down":false,"ready":true,"jobs_queued":0,"jobs_running":0,"workers":2%s}`
+		`"shutting_down":false,"ready":true,"jobs_queued":0,"jobs_running":0,"workers":2,` +
+		`"queue":{"paused":false,"drain":false,"window_open":true,"next_window":null},"libraries":[]%s}`
 	reloaded := map[string]string{
 		"reload.ExecReload": "{ path=/bin/kill ; argv[]=/bin/kill -HUP $MAINPID ; }", "reload.edit": "1", "reload.rc": "0",
 		"reload.ActiveState": "active", "reload.SubState": "running", "reload.pid_before": "42", "reload.MainPID": "42",

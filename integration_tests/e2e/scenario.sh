@@ -411,6 +411,7 @@ policy_apply_step() {
 		>"$EV/policy-journal.txt" 2>&1
 
 	transcode_step
+	library_step
 	rm -f "$DROPIN/70-media.conf"
 	systemctl daemon-reload
 }
@@ -467,6 +468,56 @@ transcode_step() {
 	journalctl -u vpo.service --no-pager -o short-precise --since "@$(awk -v t="$t" 'BEGIN{printf "%d", t-1}')" \
 		>"$EV/transcode-journal.txt" 2>&1
 	fact transcode.priority_warnings "$(grep -c "at vpo's priority" "$EV/transcode-journal.txt")"
+}
+# library_step: under the same drop-in, a watched library: a [[library]]
+# with the keep-english policy appended to the config and a systemctl
+# reload; the library is then watched (GET /api/libraries); a clip moved in
+# (made next to it first, as a downloader does) loses its French track by
+# itself, through exactly one apply job, and nothing is left next to it.
+# The config is restored (and reloaded) at the end.
+library_step() {
+	local lib=/srv/media/watched f=/srv/media/watched/w.mkv t
+	mkdir -p "$lib"
+	chown vpo:vpo "$lib"
+	cp "$CONF" "$EV/config-before-library.toml"
+	cat >>"$CONF" <<-EOF
+
+		[[library]]
+		path = "$lib"
+		policy = "keep-english"
+		hold = "2s"
+		rescan_interval = "0s"
+	EOF
+	systemctl reload vpo.service
+	fact library.reload_rc $?
+	watching() { curl -s -m 5 "$URL/api/libraries" | grep -q '"watching": *true'; }
+	wait_until 15 watching
+	curl -s -m 5 "$URL/api/libraries" >"$EV/library-list.json"
+	fact library.watching "$(grep -o '"watching": *[a-z]*' "$EV/library-list.json" | head -n1 | sed 's/.*: *//')"
+	ffmpeg -nostdin -hide_banner -loglevel error -f lavfi -i testsrc=size=160x120:rate=10 \
+		-f lavfi -i sine=frequency=440:sample_rate=8000 -f lavfi -i sine=frequency=660:sample_rate=8000 \
+		-t 2 -map 0:v -map 1:a -map 2:a -c:v mpeg4 -q:v 10 -c:a mp2 -b:a 32k \
+		-metadata:s:a:0 language=eng -metadata:s:a:1 language=fre /srv/media/.incoming.mkv >"$EV/library-ffmpeg.log" 2>&1
+	fact library.ffmpeg_rc $?
+	chown vpo:vpo /srv/media/.incoming.mkv
+	chmod 0644 /srv/media/.incoming.mkv
+	fact library.audio_before "$(audio /srv/media/.incoming.mkv)"
+	t=$(now)
+	mv /srv/media/.incoming.mkv "$f"
+	eng_only() { [[ $(audio "$f") == eng ]]; }
+	wait_until 90 eng_only
+	fact library.seconds "$(since "$t")"
+	# vpo's own rewrite of the file is an event too: it must not queue
+	# another apply (hold 2 s: one would be queued by now).
+	sleep 4
+	curl -s -m 5 "$URL/api/jobs?kind=apply&limit=100" >"$EV/library-jobs.json"
+	fact library.apply_jobs "$(grep -o "\"path\": *\"$f\"" "$EV/library-jobs.json" | wc -l)"
+	fact library.audio_after "$(audio "$f")"
+	fact library.dir_after "$(ls -A "$lib" | paste -sd' ')"
+	journalctl -u vpo.service --no-pager -o short-precise --since "@$(awk -v t="$t" 'BEGIN{printf "%d", t-1}')" \
+		>"$EV/library-journal.txt" 2>&1
+	cp "$EV/config-before-library.toml" "$CONF"
+	systemctl reload vpo.service
 }
 phase "apply a policy"
 policy_apply_step
