@@ -369,50 +369,76 @@ type FileState struct {
 }
 
 // FileStates returns the state of every recorded file under root (path
-// starting with root + "/"), missing ones included, keyed by path.
-//
-// A rescan reads every state of its root before it can compare, so this is
-// on its critical path: the states are read in pages of statesPage files,
-// each page as one row (the fields of its files joined by NUL bytes, which
-// no path holds), in one read transaction. Reading each file as a row of
-// its own costs several times more in the driver than in SQLite.
+// starting with root + "/"), missing ones included, keyed by path (the
+// pages of EachFileStatePage put together).
 func (s *Store) FileStates(ctx context.Context, root string) (map[string]FileState, error) {
-	lo, hi, err := underRoot(root)
+	var states map[string]FileState
+	err := s.EachFileStatePage(ctx, root, func(p FileStatePage) error {
+		if states == nil {
+			states = p.States
+			return nil
+		}
+		for path, st := range p.States {
+			states[path] = st
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("file states: %w", err)
+		return nil, err
 	}
-	states, err := s.fileStates(ctx, lo, hi)
-	if err != nil {
-		return nil, fmt.Errorf("file states under %q: %w", root, err)
+	if states == nil {
+		states = map[string]FileState{}
 	}
 	return states, nil
 }
 
-// statesPage is how many files a page of FileStates holds.
+// FileStatePage is a page of EachFileStatePage: the states of the
+// recorded files after the previous page's Last, up to and including
+// Last, keyed by path.
+type FileStatePage struct {
+	States map[string]FileState
+	Last   string
+}
+
+// EachFileStatePage calls fn with the states of the recorded files under
+// root, missing ones included, page by page in path order (each page
+// holds at most statesPage files), all read in one read transaction. An
+// error of fn stops the reading and is returned.
+//
+// A rescan cannot compare a file with its record before the page that
+// holds it is read, so this is on its critical path: each page is read as
+// one row (the fields of its files joined by NUL bytes, which no path
+// holds). Reading each file as a row of its own costs several times more
+// in the driver than in SQLite.
+func (s *Store) EachFileStatePage(ctx context.Context, root string, fn func(FileStatePage) error) error {
+	lo, hi, err := underRoot(root)
+	if err != nil {
+		return fmt.Errorf("file states: %w", err)
+	}
+	if err := s.fileStatePages(ctx, lo, hi, fn); err != nil {
+		return fmt.Errorf("file states under %q: %w", root, err)
+	}
+	return nil
+}
+
+// statesPage is how many files a page of EachFileStatePage holds.
 const statesPage = 5000
 
 // statesPageSQL reads one page: the number of files, the last path and
 // the files' path, mtime and packed state (size << 2 | missing << 1 |
 // probed), all joined by NUL bytes. Its arguments: the path the page
-// starts after (excluded), the end of the range, the page size.
+// starts at, the end of the range (excluded), the page size.
 const statesPageSQL = `SELECT count(*), max(path), group_concat(path || char(0) || coalesce(mtime, '') || char(0) ||
 		((size << 2) | (missing << 1) | (probed_at IS NOT NULL AND probe_error = '')), char(0))
 	FROM (SELECT path, mtime, size, missing, probed_at, probe_error FROM files
 		WHERE path >= ?1 AND path < ?2 ORDER BY path LIMIT ?3)`
 
-func (s *Store) fileStates(ctx context.Context, lo, hi string) (map[string]FileState, error) {
+func (s *Store) fileStatePages(ctx context.Context, lo, hi string, fn func(FileStatePage) error) error {
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	// Sized at once: growing a map of 100,000 entries costs more than
-	// counting them.
-	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM files WHERE path >= ? AND path < ?", lo, hi).Scan(&n); err != nil {
-		return nil, err
-	}
-	states := make(map[string]FileState, n)
 	from := lo
 	for {
 		var (
@@ -421,16 +447,20 @@ func (s *Store) fileStates(ctx context.Context, lo, hi string) (map[string]FileS
 			joined sql.NullString
 		)
 		if err := tx.QueryRowContext(ctx, statesPageSQL, from, hi, statesPage).Scan(&count, &last, &joined); err != nil {
-			return nil, err
+			return err
 		}
 		if count == 0 {
-			return states, nil
+			return nil
 		}
+		states := make(map[string]FileState, count)
 		if err := parseStates(joined.String, count, states); err != nil {
-			return nil, err
+			return err
+		}
+		if err := fn(FileStatePage{States: states, Last: last.String}); err != nil {
+			return err
 		}
 		if count < statesPage {
-			return states, nil
+			return nil
 		}
 		// The next page starts after the last path: the smallest string
 		// greater than it.

@@ -199,7 +199,7 @@ func runScan(ctx context.Context, base, root string) (scanResult, error) {
 		select {
 		case <-ctx.Done():
 			return scanResult{}, ctx.Err()
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }

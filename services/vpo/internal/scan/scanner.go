@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,12 +25,12 @@ import (
 // Kind is the job kind name.
 const Kind = "scan"
 
-// Library is the part of the store a scan reads and writes. A scan loads
-// the recorded state of its root once (of its one file: FilesByPath), then
-// writes only what changed, in batches; a rescan of an unchanged tree
-// writes nothing.
+// Library is the part of the store a scan reads and writes. A scan reads
+// the recorded state of its root once, page by page while it walks (of its
+// one file: FilesByPath), then writes only what changed, in batches; a
+// rescan of an unchanged tree writes nothing.
 type Library interface {
-	FileStates(ctx context.Context, root string) (map[string]store.FileState, error)
+	EachFileStatePage(ctx context.Context, root string, fn func(store.FileStatePage) error) error
 	FilesByPath(ctx context.Context, paths []string) (map[string]store.File, error)
 	UpsertFiles(ctx context.Context, files []store.File) error
 	TouchFiles(ctx context.Context, paths []string, scannedAt time.Time) (int, error)
@@ -203,7 +204,7 @@ func (r *run) scanDir(ctx context.Context, root string, progress jobs.Progress) 
 	wctx, stopWalk := context.WithCancel(ctx)
 	defer stopWalk()
 	w := &walker{log: r.log, recursive: r.recursive, readDir: r.readDir, statAt: r.statAt,
-		out: make(chan []walked, walkAhead/walkBatch)}
+		out: make(chan []walked, 16)}
 	var walkErr error
 	go func() {
 		walkErr = w.walkRoot(wctx, root, top)
@@ -247,10 +248,12 @@ func (r *run) scanFile(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	r.states = make(map[string]store.FileState, 1)
+	page := store.FileStatePage{States: make(map[string]store.FileState, 1), Last: path}
 	for p, f := range rows {
-		r.states[p] = store.FileState{Size: f.Size, ModTime: f.ModTime, Missing: f.Missing, Probed: f.Probed()}
+		page.States[p] = store.FileState{Size: f.Size, ModTime: f.ModTime, Missing: f.Missing, Probed: f.Probed()}
 	}
+	r.states.add(page)
+	r.states.done = true
 	fi, err := r.lstat(path)
 	switch {
 	case err == nil && fi.Mode().IsRegular():
@@ -263,10 +266,9 @@ func (r *run) scanFile(ctx context.Context, path string) error {
 	default:
 		r.log.Warnf("scan: cannot examine the file, it keeps its recorded state: %v", err)
 		r.unreadable = []string{path}
-		if st, ok := r.states[path]; ok && !st.Missing {
+		if st, ok := r.states.take(path); ok && !st.Missing {
 			r.res.Kept++
 		}
-		delete(r.states, path)
 	}
 	r.reportUnreadable()
 	return r.finish(ctx, true)
@@ -282,10 +284,11 @@ func (r *run) reportUnreadable() {
 }
 
 // walkAhead is how many video files the walk may find before the scan
-// compared them with the library: enough for the walk to go on while the
-// recorded states of a library of 100,000 files are read (some 7 MB of
-// paths held at most). The walk hands them on in batches of walkBatch (a
-// channel operation per file would cost more than comparing the file).
+// compared them with the library (that is, before the recorded states up
+// to them are read): enough for the walk to go on while the states of a
+// library of 100,000 files are read (some 7 MB of paths held at most). The
+// walk hands them on in batches of walkBatch (a channel operation per file
+// would cost more than comparing the file).
 const (
 	walkAhead = 65536
 	walkBatch = 256
@@ -501,9 +504,9 @@ type run struct {
 	res       Result
 
 	// states holds the recorded files under the root; a file seen by the
-	// walk is deleted from it, so that after a complete walk it holds the
+	// walk is taken from it, so that after a complete walk it holds the
 	// files not seen.
-	states map[string]store.FileState
+	states recordedStates
 	// unreadable are the paths the walk could not read.
 	unreadable []string
 
@@ -514,21 +517,70 @@ type run struct {
 	since    time.Time
 }
 
-// consume loads the recorded states of root (while the walk starts), then
-// records each file the walk finds and reports progress at each of the
-// topLen top-level entries.
-func (r *run) consume(ctx context.Context, root string, batches <-chan []walked, topLen int, progress jobs.Progress) error {
-	states, err := r.lib.FileStates(ctx, root)
-	if err != nil {
-		return err
+// recordedStates are the pages of recorded states read so far, in path
+// order; done once every page is read.
+type recordedStates struct {
+	pages []store.FileStatePage
+	done  bool
+}
+
+func (rs *recordedStates) add(p store.FileStatePage) { rs.pages = append(rs.pages, p) }
+
+// covers tells whether the state of path is known: recorded in a page read
+// already, or not recorded at all.
+func (rs *recordedStates) covers(path string) bool {
+	return rs.done || (len(rs.pages) > 0 && rs.pages[len(rs.pages)-1].Last >= path)
+}
+
+// take removes and returns the recorded state of path (covered).
+func (rs *recordedStates) take(path string) (store.FileState, bool) {
+	i := sort.Search(len(rs.pages), func(i int) bool { return rs.pages[i].Last >= path })
+	if i == len(rs.pages) {
+		return store.FileState{}, false
 	}
-	r.states = states
-	percent := 0.0
-	for batch := range batches {
-		if err := ctx.Err(); err != nil {
-			return err
+	st, ok := rs.pages[i].States[path]
+	if ok {
+		delete(rs.pages[i].States, path)
+	}
+	return st, ok
+}
+
+// statesAhead is how many pages of recorded states may be read before the
+// scan compared files with them.
+const statesAhead = 4
+
+// consume reads the recorded states of root page by page while the walk
+// goes on, records each file the walk finds as soon as the page that would
+// hold it is read, and reports progress at each of the topLen top-level
+// entries. It returns once the walk is done, every file found is recorded
+// and every page is read.
+func (r *run) consume(ctx context.Context, root string, batches <-chan []walked, topLen int, progress jobs.Progress) error {
+	lctx, stopReading := context.WithCancel(ctx)
+	pages := make(chan store.FileStatePage, statesAhead)
+	var readErr error
+	go func() {
+		readErr = r.lib.EachFileStatePage(lctx, root, func(p store.FileStatePage) error {
+			select {
+			case pages <- p:
+				return nil
+			case <-lctx.Done():
+				return lctx.Err()
+			}
+		})
+		close(pages)
+	}()
+	defer func() {
+		stopReading()
+		for range pages {
 		}
-		for _, e := range batch {
+	}()
+	percent := 0.0
+	var queue []walked // found, not yet recorded: their page is not read yet
+	reading := pages   // nil once every page is read
+	for {
+		n := 0
+		for ; n < len(queue) && r.states.covers(queue[n].path); n++ {
+			e := queue[n]
 			if e.path == "" {
 				percent = float64(e.done) * 100 / float64(topLen+1)
 				continue
@@ -543,11 +595,39 @@ func (r *run) consume(ctx context.Context, root string, batches <-chan []walked,
 				progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
 			}
 		}
-		// Each batch is news (the pool writes reports at most once per
-		// second).
-		progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
+		queue = queue[n:]
+		if n > 0 {
+			// News (the pool writes reports at most once per second).
+			progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
+		}
+		if batches == nil && reading == nil && len(queue) == 0 {
+			return nil
+		}
+		in := batches
+		if len(queue) >= walkAhead {
+			in = nil // the walk waits for the pages
+		}
+		select {
+		case batch, ok := <-in:
+			if !ok {
+				batches = nil
+				continue
+			}
+			queue = append(queue, batch...)
+		case p, ok := <-reading:
+			if !ok {
+				reading = nil
+				if readErr != nil {
+					return readErr
+				}
+				r.states.done = true
+				continue
+			}
+			r.states.add(p)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	return nil
 }
 
 // record compares one video file with the library and queues what changed.
@@ -561,8 +641,7 @@ func (r *run) record(ctx context.Context, e walked) error {
 	f := store.File{
 		Path: e.path, Size: e.size, ModTime: e.mtime, Container: e.container, LastScannedAt: r.started,
 	}
-	old, known := r.states[e.path]
-	delete(r.states, e.path)
+	old, known := r.states.take(e.path)
 	switch {
 	case known && old.Size == f.Size && old.ModTime.Equal(f.ModTime):
 		r.res.Unchanged++
@@ -683,15 +762,17 @@ func (r *run) unseen() []string {
 	}
 	root := r.res.Root
 	var out []string
-	for path, st := range r.states {
-		if st.Missing || (!r.recursive && filepath.Dir(path) != root && path != root) {
-			continue
+	for _, page := range r.states.pages {
+		for path, st := range page.States {
+			if st.Missing || (!r.recursive && filepath.Dir(path) != root && path != root) {
+				continue
+			}
+			if r.under(path, blind) {
+				r.res.Kept++
+				continue
+			}
+			out = append(out, path)
 		}
-		if r.under(path, blind) {
-			r.res.Kept++
-			continue
-		}
-		out = append(out, path)
 	}
 	return out
 }

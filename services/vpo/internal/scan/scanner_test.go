@@ -34,16 +34,33 @@ func newMem() *memLibrary { return &memLibrary{files: map[string]store.File{}} }
 
 func under(p, root string) bool { return strings.HasPrefix(p, strings.TrimRight(root, "/")+"/") }
 
-func (m *memLibrary) FileStates(_ context.Context, root string) (map[string]store.FileState, error) {
+// EachFileStatePage hands the states on in pages of two files, as the
+// store does in larger ones.
+func (m *memLibrary) EachFileStatePage(_ context.Context, root string, fn func(store.FileStatePage) error) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := map[string]store.FileState{}
-	for p, f := range m.files {
+	var paths []string
+	for p := range m.files {
 		if under(p, root) {
-			out[p] = store.FileState{Size: f.Size, ModTime: f.ModTime, Missing: f.Missing, Probed: f.Probed()}
+			paths = append(paths, p)
 		}
 	}
-	return out, nil
+	sort.Strings(paths)
+	var pages []store.FileStatePage
+	for i, p := range paths {
+		if i%2 == 0 {
+			pages = append(pages, store.FileStatePage{States: map[string]store.FileState{}})
+		}
+		f := m.files[p]
+		pages[len(pages)-1].States[p] = store.FileState{Size: f.Size, ModTime: f.ModTime, Missing: f.Missing, Probed: f.Probed()}
+		pages[len(pages)-1].Last = p
+	}
+	m.mu.Unlock()
+	for _, pg := range pages {
+		if err := fn(pg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (m *memLibrary) UpsertFiles(_ context.Context, files []store.File) error {
