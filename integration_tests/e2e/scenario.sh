@@ -511,7 +511,8 @@ library_step() {
 	# another apply (hold 2 s: one would be queued by now).
 	sleep 4
 	curl -s -m 5 "$URL/api/jobs?kind=apply&limit=100" >"$EV/library-jobs.json"
-	fact library.apply_jobs "$(grep -o "\"path\": *\"$f\"" "$EV/library-jobs.json" | wc -l)"
+	# (the payload's path: a result names the path too)
+	fact library.apply_jobs "$(grep -o "\"payload\": *{[^}]*\"path\": *\"$f\"" "$EV/library-jobs.json" | wc -l)"
 	fact library.audio_after "$(audio "$f")"
 	fact library.dir_after "$(ls -A "$lib" | paste -sd' ')"
 	journalctl -u vpo.service --no-pager -o short-precise --since "@$(awk -v t="$t" 'BEGIN{printf "%d", t-1}')" \
