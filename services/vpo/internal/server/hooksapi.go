@@ -51,15 +51,7 @@ type HooksAPI struct {
 
 // NewHooksAPI returns the API; mount it with RouterOptions.Hooks.
 func NewHooksAPI(opts HooksAPIOptions) *HooksAPI {
-	if opts.Submitted == nil {
-		opts.Submitted = func() {}
-	}
-	if opts.Accepting == nil {
-		opts.Accepting = func() bool { return true }
-	}
-	if opts.Log == nil {
-		opts.Log = discardLog()
-	}
+	optionDefaults(&opts.Submitted, &opts.Accepting, &opts.Log)
 	return &HooksAPI{opts: opts}
 }
 
@@ -130,19 +122,19 @@ func (a *HooksAPI) serve(app hookApp) http.HandlerFunc {
 		for _, f := range ev.Files {
 			flog := log.WithFields(logrus.Fields{"path": f.Path, "upgrade": ev.Upgrade})
 			if f.Relative {
-				a.refuse(w, r, flog, f, out.Files, fmt.Errorf("not an absolute path on this machine"))
+				a.refuse(w, r, flog, f, out.Files, false, fmt.Errorf("not an absolute path on this machine"))
 				return
 			}
 			id, err := a.opts.Target.EnqueueImported(r.Context(), f.Path, app.name)
 			switch {
 			case err == nil:
 			case a.opts.Outside != nil && errors.Is(err, a.opts.Outside):
-				a.refuse(w, r, flog, f, out.Files, err)
+				a.refuse(w, r, flog, f, out.Files, false, err)
 				return
 			case errors.Is(err, fs.ErrNotExist):
 				// Inside a library, but not there: the application sees
 				// another file system (a container's mount) than vpo.
-				a.refuseMissing(w, r, flog, f, out.Files, err)
+				a.refuse(w, r, flog, f, out.Files, true, err)
 				return
 			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 				writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("enqueue %q: %v", f.Path, err))
@@ -161,30 +153,21 @@ func (a *HooksAPI) serve(app hookApp) http.HandlerFunc {
 	}
 }
 
-// refuseMissing answers 422 for a file vpo cannot find, and logs it.
-func (a *HooksAPI) refuseMissing(w http.ResponseWriter, r *http.Request, log *logrus.Entry, f hookFile, queued []queuedFile, reason error) {
+// refuse answers 422 for a file vpo will not queue (why: "is not inside
+// any library" or "does not exist here"), and logs it: the operator sees
+// it in vpo's log, the application shows the answer.
+func (a *HooksAPI) refuse(w http.ResponseWriter, r *http.Request, log *logrus.Entry, f hookFile, queued []queuedFile, missing bool, reason error) {
 	if len(queued) > 0 {
 		a.opts.Submitted()
 	}
-	log.Warnf("imported file refused: %q (%s) does not exist here: %v", f.Path, f.Field, reason)
-	replyJSON(a.opts.Log, w, r, http.StatusUnprocessableEntity, hookRefused{
-		Error: fmt.Sprintf("imported file %q (%s) does not exist on the machine vpo runs on "+
-			"(vpo must see the file under the same path as the application): %v", f.Path, f.Field, reason),
-		Path:   f.Path,
-		Queued: queued,
-	})
-}
-
-// refuse answers 422 for a file no library contains, and logs it: the
-// operator sees it in vpo's log, the application shows the answer.
-func (a *HooksAPI) refuse(w http.ResponseWriter, r *http.Request, log *logrus.Entry, f hookFile, queued []queuedFile, reason error) {
-	if len(queued) > 0 {
-		a.opts.Submitted()
+	why, hint := "is not inside any library", "is not inside any library of this vpo ([[library]] path in its configuration; "
+	if missing {
+		why, hint = "does not exist here", "does not exist on the machine vpo runs on ("
 	}
-	log.Warnf("imported file refused: %q (%s) is not inside any library: %v", f.Path, f.Field, reason)
+	log.Warnf("imported file refused: %q (%s) %s: %v", f.Path, f.Field, why, reason)
 	replyJSON(a.opts.Log, w, r, http.StatusUnprocessableEntity, hookRefused{
-		Error: fmt.Sprintf("imported file %q (%s) is not inside any library of this vpo ([[library]] path in its configuration; "+
-			"vpo must see the file under the same path as the application): %v", f.Path, f.Field, reason),
+		Error: fmt.Sprintf("imported file %q (%s) %svpo must see the file under the same path as the application): %v",
+			f.Path, f.Field, hint, reason),
 		Path:   f.Path,
 		Queued: queued,
 	})

@@ -68,17 +68,9 @@ type JobsAPI struct {
 
 // NewJobsAPI returns the API; mount it with RouterOptions.Jobs.
 func NewJobsAPI(opts JobsAPIOptions) *JobsAPI {
-	if opts.Submitted == nil {
-		opts.Submitted = func() {}
-	}
+	optionDefaults(&opts.Submitted, &opts.Accepting, &opts.Log)
 	if opts.Cancelled == nil {
 		opts.Cancelled = func(string) {}
-	}
-	if opts.Accepting == nil {
-		opts.Accepting = func() bool { return true }
-	}
-	if opts.Log == nil {
-		opts.Log = discardLog()
 	}
 	return &JobsAPI{opts: opts}
 }

@@ -33,12 +33,7 @@ type LibrariesAPI struct {
 
 // NewLibrariesAPI returns the API; mount it with RouterOptions.Libraries.
 func NewLibrariesAPI(opts LibrariesAPIOptions) *LibrariesAPI {
-	if opts.Accepting == nil {
-		opts.Accepting = func() bool { return true }
-	}
-	if opts.Log == nil {
-		opts.Log = discardLog()
-	}
+	optionDefaults(nil, &opts.Accepting, &opts.Log)
 	return &LibrariesAPI{opts: opts}
 }
 

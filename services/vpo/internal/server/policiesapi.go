@@ -52,15 +52,7 @@ type PoliciesAPI struct {
 
 // NewPoliciesAPI returns the API; mount it with RouterOptions.Policies.
 func NewPoliciesAPI(opts PoliciesAPIOptions) *PoliciesAPI {
-	if opts.Submitted == nil {
-		opts.Submitted = func() {}
-	}
-	if opts.Accepting == nil {
-		opts.Accepting = func() bool { return true }
-	}
-	if opts.Log == nil {
-		opts.Log = discardLog()
-	}
+	optionDefaults(&opts.Submitted, &opts.Accepting, &opts.Log)
 	return &PoliciesAPI{opts: opts}
 }
 

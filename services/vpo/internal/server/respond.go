@@ -60,6 +60,21 @@ func replyJSON(log *logrus.Entry, w http.ResponseWriter, r *http.Request, code i
 }
 
 // discardLog is the logger of an API built without one.
+// optionDefaults fills the options the APIs share when they are left
+// nil: no one to tell of new jobs (submitted may itself be nil when the API
+// submits none), always accepting, a discarded log.
+func optionDefaults(submitted *func(), accepting *func() bool, log **logrus.Entry) {
+	if submitted != nil && *submitted == nil {
+		*submitted = func() {}
+	}
+	if *accepting == nil {
+		*accepting = func() bool { return true }
+	}
+	if *log == nil {
+		*log = discardLog()
+	}
+}
+
 func discardLog() *logrus.Entry {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
