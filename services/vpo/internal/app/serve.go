@@ -224,6 +224,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	hooksAPI := server.NewHooksAPI(server.HooksAPIOptions{
 		Target:    libs.manager,
 		Outside:   library.ErrOutsideLibraries,
+		NotQueued: library.ErrNotQueued,
 		Submitted: pool.Notify,
 		Accepting: func() bool { return !hl.ShuttingDown() },
 		Log:       logging.Component(logger, "hooks"),

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
@@ -24,7 +25,27 @@ func wanted(path string, forApply bool) bool {
 	if _, ok := scan.Container(base); !ok || apply.IsTempName(base) {
 		return false
 	}
-	return !forApply || !apply.IsKeptOriginal(base)
+	return !forApply || !keptOriginal(path)
+}
+
+// keptOriginal tells whether path is the original vpo kept of a file it
+// rewrote (policies.keep_original): named NAME.original[.N].EXT with a
+// video file NAME.* beside it. A file merely named so, alone, is a video
+// like any other.
+func keptOriginal(path string) bool {
+	base := filepath.Base(path)
+	if !apply.IsKeptOriginal(base) {
+		return false
+	}
+	stem := strings.TrimSuffix(base, filepath.Ext(base))
+	stem = stem[:strings.LastIndex(stem, ".original")]
+	dir := filepath.Dir(path)
+	for _, ext := range candidateExts(filepath.Ext(base)) {
+		if fi, err := os.Lstat(filepath.Join(dir, stem+ext)); err == nil && fi.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
 }
 
 // queueApply queues an apply of policy to the file at path unless one is
@@ -101,4 +122,15 @@ func (m *Manager) queue(ctx context.Context, nj store.NewJob) (string, bool, err
 // hasPrefixDir tells whether path is under dir (not dir itself).
 func hasPrefixDir(path, dir string) bool {
 	return strings.HasPrefix(path, strings.TrimRight(dir, "/")+"/")
+}
+
+// candidateExts are the extensions the source of a kept original may
+// have: the original's own first, then every video extension in lower
+// and upper case.
+func candidateExts(own string) []string {
+	out := []string{own}
+	for _, e := range scan.VideoExtensionList() {
+		out = append(out, e, strings.ToUpper(e))
+	}
+	return out
 }

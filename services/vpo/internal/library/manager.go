@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vpo-project/vpo/services/vpo/internal/scan"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,6 +32,11 @@ type Store interface {
 // ErrOutsideLibraries is returned by EnqueueImported for a path that no
 // library contains.
 var ErrOutsideLibraries = errors.New("the path is in no configured library")
+
+// ErrNotQueued is returned by EnqueueImported for a file inside a library
+// that vpo does not act on: not a regular file, not a video file, or a
+// kept original.
+var ErrNotQueued = errors.New("not a file vpo acts on")
 
 // ErrUnknownLibrary is returned by Rescan for an id no library has.
 var ErrUnknownLibrary = errors.New("no such library")
@@ -224,6 +230,8 @@ func (m *Manager) Rescan(ctx context.Context, id string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("library %q: %w", id, ErrUnknownLibrary)
 	}
+	// A library that fell back to rescans tries to watch again.
+	m.runnerOf(s.ID, func(r *runner) { r.send(ctx, trackReq{rewatch: true}) })
 	return m.queueRescan(ctx, s)
 }
 
@@ -242,12 +250,18 @@ func (m *Manager) EnqueueImported(ctx context.Context, path, source string) (str
 	if !ok {
 		return "", fmt.Errorf("imported file %q: %w", path, ErrOutsideLibraries)
 	}
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return "", fmt.Errorf("imported file %q: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("imported file %q is not a regular file", path)
+	// What the watcher would not act on is refused too.
+	switch {
+	case !fi.Mode().IsRegular():
+		return "", fmt.Errorf("imported file %q is not a regular file (a directory, a symbolic link, …): %w", path, ErrNotQueued)
+	case !wanted(path, false):
+		return "", fmt.Errorf("imported file %q is not a video file vpo handles (%s): %w", path, scan.VideoExtensions, ErrNotQueued)
+	case s.Policy != "" && !wanted(path, true):
+		return "", fmt.Errorf("imported file %q is the original vpo kept of a file it rewrote: %w", path, ErrNotQueued)
 	}
 	var id string
 	if s.Policy != "" {

@@ -367,6 +367,33 @@ func TestEnqueueImported(t *testing.T) {
 	if _, err := h.m.EnqueueImported(ctx, filepath.Join(withPolicy, "gone.mkv"), "sonarr"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v, want not exist", err)
 	}
+	// What the watcher would not act on is refused: a directory, a
+	// symbolic link, a file that is not a video, the original vpo kept
+	// beside a rewritten file.
+	link := filepath.Join(withPolicy, "link.mkv")
+	if err := os.Symlink(a, link); err != nil {
+		t.Fatal(err)
+	}
+	notes := filepath.Join(withPolicy, "notes.txt")
+	writeFile(t, notes, "x")
+	kept := filepath.Join(withPolicy, "show", "e1.original.mkv")
+	writeFile(t, kept, "o")
+	before := len(h.st.queued())
+	for _, p := range []string{filepath.Join(withPolicy, "show"), link, notes, kept} {
+		if _, err := h.m.EnqueueImported(ctx, p, "radarr"); !errors.Is(err, library.ErrNotQueued) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: %v, want ErrNotQueued naming it", p, err)
+		}
+	}
+	if n := len(h.st.queued()); n != before {
+		t.Errorf("%d jobs queued for refused files", n-before)
+	}
+	// A file merely named like a kept original, with no source beside it,
+	// is a video like any other.
+	lone := filepath.Join(withPolicy, "solo.original.mkv")
+	writeFile(t, lone, "x")
+	if _, err := h.m.EnqueueImported(ctx, lone, "radarr"); err != nil || h.st.jobsOf(applyKind, lone) != 1 {
+		t.Errorf("lone NAME.original.mkv: %v, %d applies, want one", err, h.st.jobsOf(applyKind, lone))
+	}
 }
 
 // TestScanFinishedQueuesWhatIsNotApplied: after a scan, files the policy
@@ -461,6 +488,22 @@ func TestRootRemovedMarksNothingMissing(t *testing.T) {
 	if m := h.st.markedPaths(); len(m) != 0 {
 		t.Errorf("marked missing: %v, want nothing", m)
 	}
+	// The directory is back: a rescan asked for watches it again, and
+	// new files in it are acted on.
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := h.status(root)
+	if _, err := h.m.Rescan(context.Background(), id.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("watching again", func() bool {
+		s, _ := h.status(root)
+		return s.Watching && s.FallbackReason == ""
+	})
+	b := filepath.Join(root, "b.mkv")
+	writeFile(t, b, "b")
+	h.eventually("the apply of a file written after the re-watch", func() bool { return h.st.jobsOf(applyKind, b) == 1 })
 }
 
 // TestKeptOriginalsInANewDirectory: in a new directory, a kept original

@@ -43,6 +43,9 @@ type runner struct {
 type trackReq struct {
 	path   string
 	forget bool
+	// rewatch asks a library that fell back to rescans to try watching
+	// again (a rescan was asked for).
+	rewatch bool
 }
 
 func newRunner(m *Manager, s Spec) *runner {
@@ -147,6 +150,7 @@ func (r *runner) run(ctx context.Context) {
 			r.rescan(ctx, "start-up")
 			schedule()
 		case <-rescan:
+			r.rewatch()
 			r.rescan(ctx, "periodic")
 			schedule()
 		case ev, ok := <-events:
@@ -334,6 +338,25 @@ func (r *runner) fallBack(ctx context.Context, err error, rescan bool) {
 	}
 }
 
+// rewatch tries to watch a library that fell back to rescans again (its
+// directory is back, watches were freed, the overflow is over). On
+// success the fallback ends (logged once); otherwise nothing changes. The
+// rescan that goes with it catches what happened meanwhile.
+func (r *runner) rewatch() {
+	if !r.fallback || !r.spec.Watch {
+		return
+	}
+	if err := r.startWatch(); err != nil {
+		r.closeWatcher()
+		r.update(func(st *Status) { st.Watching = false })
+		return
+	}
+	r.fallback, r.warned = false, false
+	n := len(r.dirs)
+	r.update(func(st *Status) { st.Watching, st.WatchedDirs, st.FallbackReason = true, n, "" })
+	r.log.WithField("watched_dirs", n).Info("watching the library again")
+}
+
 // watchError handles an error of the watcher: an overflowing event queue
 // (events were lost) makes the library fall back to rescans.
 func (r *runner) watchError(ctx context.Context, err error) {
@@ -459,6 +482,10 @@ func (r *runner) flushMissing(ctx context.Context) {
 
 // request handles a trackReq.
 func (r *runner) request(req trackReq) {
+	if req.rewatch {
+		r.rewatch()
+		return
+	}
 	if req.forget {
 		r.hold.forget(req.path)
 		return

@@ -35,5 +35,9 @@ func Container(name string) (string, bool) {
 	return "", false
 }
 
-// videoExtensions lists the extensions Container knows, for messages.
-const videoExtensions = ".mkv, .mk3d, .webm, .mp4, .m4v, .mov, .avi, .ts, .m2ts, .mts, .mpg, .mpeg, .wmv, .flv, .ogv, .3gp"
+// VideoExtensions lists the extensions Container knows, for messages.
+const VideoExtensions = ".mkv, .mk3d, .webm, .mp4, .m4v, .mov, .avi, .ts, .m2ts, .mts, .mpg, .mpeg, .wmv, .flv, .ogv, .3gp"
+
+// VideoExtensionList returns the extensions Container knows, lower case
+// with their dot.
+func VideoExtensionList() []string { return strings.Split(VideoExtensions, ", ") }

@@ -79,7 +79,7 @@ func checkPath(path string) (isDir bool, err error) {
 		return false, fmt.Errorf("path %q is neither a directory nor a regular file", path)
 	}
 	if !isVideo(path) {
-		return false, fmt.Errorf("path %q is not a directory, nor a video file by its extension (%s)", path, videoExtensions)
+		return false, fmt.Errorf("path %q is not a directory, nor a video file by its extension (%s)", path, VideoExtensions)
 	}
 	return false, nil
 }

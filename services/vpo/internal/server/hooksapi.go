@@ -26,6 +26,10 @@ type HooksAPIOptions struct {
 	// Outside is the error (matched with errors.Is) Target returns when no
 	// library contains the path: the hook then answers 422 and logs it.
 	Outside error
+	// NotQueued is the error (matched with errors.Is) Target returns for a
+	// file inside a library that vpo does not act on (a directory, a
+	// symbolic link, not a video, a kept original): 422 as well.
+	NotQueued error
 	// Submitted is called after a file was enqueued (wakes idle workers).
 	Submitted func()
 	// Accepting reports whether new jobs are taken (false while shutting
@@ -122,19 +126,22 @@ func (a *HooksAPI) serve(app hookApp) http.HandlerFunc {
 		for _, f := range ev.Files {
 			flog := log.WithFields(logrus.Fields{"path": f.Path, "upgrade": ev.Upgrade})
 			if f.Relative {
-				a.refuse(w, r, flog, f, out.Files, false, fmt.Errorf("not an absolute path on this machine"))
+				a.refuse(w, r, flog, f, out.Files, refusedOutside, fmt.Errorf("not an absolute path on this machine"))
 				return
 			}
 			id, err := a.opts.Target.EnqueueImported(r.Context(), f.Path, app.name)
 			switch {
 			case err == nil:
 			case a.opts.Outside != nil && errors.Is(err, a.opts.Outside):
-				a.refuse(w, r, flog, f, out.Files, false, err)
+				a.refuse(w, r, flog, f, out.Files, refusedOutside, err)
 				return
 			case errors.Is(err, fs.ErrNotExist):
 				// Inside a library, but not there: the application sees
 				// another file system (a container's mount) than vpo.
-				a.refuse(w, r, flog, f, out.Files, true, err)
+				a.refuse(w, r, flog, f, out.Files, refusedMissing, err)
+				return
+			case a.opts.NotQueued != nil && errors.Is(err, a.opts.NotQueued):
+				a.refuse(w, r, flog, f, out.Files, refusedNotQueued, err)
 				return
 			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 				writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("enqueue %q: %v", f.Path, err))
@@ -153,21 +160,30 @@ func (a *HooksAPI) serve(app hookApp) http.HandlerFunc {
 	}
 }
 
-// refuse answers 422 for a file vpo will not queue (why: "is not inside
-// any library" or "does not exist here"), and logs it: the operator sees
-// it in vpo's log, the application shows the answer.
-func (a *HooksAPI) refuse(w http.ResponseWriter, r *http.Request, log *logrus.Entry, f hookFile, queued []queuedFile, missing bool, reason error) {
+// Why an imported file is refused (422).
+const (
+	refusedOutside = iota
+	refusedMissing
+	refusedNotQueued
+)
+
+// refuse answers 422 for a file vpo will not queue, and logs it: the
+// operator sees it in vpo's log, the application shows the answer.
+func (a *HooksAPI) refuse(w http.ResponseWriter, r *http.Request, log *logrus.Entry, f hookFile, queued []queuedFile, why int, reason error) {
 	if len(queued) > 0 {
 		a.opts.Submitted()
 	}
-	why, hint := "is not inside any library", "is not inside any library of this vpo ([[library]] path in its configuration; "
-	if missing {
-		why, hint = "does not exist here", "does not exist on the machine vpo runs on ("
+	short, long := "is not inside any library", "is not inside any library of this vpo ([[library]] path in its configuration; "+
+		"vpo must see the file under the same path as the application)"
+	switch why {
+	case refusedMissing:
+		short, long = "does not exist here", "does not exist on the machine vpo runs on (vpo must see the file under the same path as the application)"
+	case refusedNotQueued:
+		short, long = "is not a file vpo acts on", "is not a file vpo acts on"
 	}
-	log.Warnf("imported file refused: %q (%s) %s: %v", f.Path, f.Field, why, reason)
+	log.Warnf("imported file refused: %q (%s) %s: %v", f.Path, f.Field, short, reason)
 	replyJSON(a.opts.Log, w, r, http.StatusUnprocessableEntity, hookRefused{
-		Error: fmt.Sprintf("imported file %q (%s) %svpo must see the file under the same path as the application): %v",
-			f.Path, f.Field, hint, reason),
+		Error:  fmt.Sprintf("imported file %q (%s) %s: %v", f.Path, f.Field, long, reason),
 		Path:   f.Path,
 		Queued: queued,
 	})

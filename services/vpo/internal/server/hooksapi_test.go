@@ -26,6 +26,9 @@ import (
 // this path" error.
 var errOutside = errors.New("outside every library")
 
+// errNotQueued is what the fake target answers for a file it does not act on.
+var errNotQueued = errors.New("not a file vpo acts on")
+
 // enqueued is one call of the fake target.
 type enqueued struct{ path, source string }
 
@@ -83,6 +86,7 @@ func newHooks(t testing.TB, token string) *hooksFixture {
 	api := server.NewHooksAPI(server.HooksAPIOptions{
 		Target:    fx.target,
 		Outside:   errOutside,
+		NotQueued: errNotQueued,
 		Submitted: func() { fx.submitted++ },
 		Accepting: func() bool { return fx.accepting },
 		Log:       logrus.NewEntry(logger),
@@ -442,6 +446,14 @@ func TestHookTargetFailures(t *testing.T) {
 	rec = fx.post("/api/hooks/radarr", sample(t, "radarr-download.json"), "")
 	if m := decodeMap(t, rec); rec.Code != 422 || !strings.Contains(m["error"].(string), "does not exist on the machine vpo runs on") {
 		t.Fatalf("missing file: %d %v, want 422 naming it", rec.Code, m)
+	}
+
+	// Inside a library but not a file vpo acts on (a directory, not a
+	// video, a kept original): 422 with the target's reason.
+	fx.target.fail = fmt.Errorf("imported file is a directory: %w", errNotQueued)
+	rec = fx.post("/api/hooks/radarr", sample(t, "radarr-download.json"), "")
+	if m := decodeMap(t, rec); rec.Code != 422 || !strings.Contains(m["error"].(string), "is a directory") {
+		t.Fatalf("not queued: %d %v, want 422 with the reason", rec.Code, m)
 	}
 
 	fx.target.fail = context.Canceled
