@@ -224,3 +224,28 @@ func (s *Store) LastScan(ctx context.Context, root string) (time.Time, bool, err
 	}
 	return *t, true, nil
 }
+
+// CancelQueuedApplies cancels the queued apply jobs of policy for files
+// under root that were queued as unique jobs (by a library's watcher,
+// rescans or hooks; not the applies an operator submitted), with msg as
+// their error, and returns how many. A library removed from the
+// configuration, or given another policy, calls it so that its pending
+// work is not carried out after all. (An apply of a path given as
+// path_b64, not UTF-8, is not matched.)
+func (s *Store) CancelQueuedApplies(ctx context.Context, root, policy, msg string, now time.Time) (int, error) {
+	lo, hi, err := underRoot(root)
+	if err != nil {
+		return 0, fmt.Errorf("cancel queued applies under %q: %w", root, err)
+	}
+	res, err := s.wdb.ExecContext(ctx, `UPDATE jobs SET status = 'cancelled', finished_at = ?1, error = ?2,
+			cancel_requested = 1
+		WHERE status = 'queued' AND kind = 'apply' AND unique_key IS NOT NULL
+		  AND json_extract(payload, '$.policy') = ?3
+		  AND json_extract(payload, '$.path') > ?4 AND json_extract(payload, '$.path') < ?5`,
+		formatTime(now), msg, policy, lo, hi)
+	if err != nil {
+		return 0, fmt.Errorf("cancel queued applies of %q under %q: %w", policy, root, err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

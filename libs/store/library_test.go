@@ -227,3 +227,41 @@ func TestRecordAppliedMarksPolicy(t *testing.T) {
 		t.Fatalf("files to apply mp4 to = %+v, %v; want only /lib/b.mkv", todo, err)
 	}
 }
+
+func TestCancelQueuedApplies(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	mk := func(policy, path string, unique bool) store.Job {
+		t.Helper()
+		nj := store.NewJob{Kind: "apply", Payload: json.RawMessage(`{"policy":"` + policy + `","path":"` + path + `"}`)}
+		if unique {
+			nj.UniqueKey = store.ApplyKey(policy, path)
+		}
+		j, _, err := s.CreateUniqueJob(ctx, nj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	gone := []store.Job{mk("p", "/lib/a.mkv", true), mk("p", "/lib/sub/b.mkv", true)}
+	kept := []store.Job{
+		mk("p", "/lib/c.mkv", false),    // submitted by an operator
+		mk("q", "/lib/d.mkv", true),     // another policy
+		mk("p", "/lib2/e.mkv", true),    // another library
+		mk("p", "/library/f.mkv", true), // a sibling whose name starts alike
+	}
+	n, err := s.CancelQueuedApplies(ctx, "/lib", "p", "library removed", t0)
+	if err != nil || n != 2 {
+		t.Fatalf("CancelQueuedApplies = %d, %v; want 2", n, err)
+	}
+	for _, j := range gone {
+		if got := mustGet(t, s, j.ID); got.Status != store.StatusCancelled || got.Error != "library removed" {
+			t.Errorf("%s: %s %q, want cancelled with the reason", j.Payload, got.Status, got.Error)
+		}
+	}
+	for _, j := range kept {
+		if got := mustGet(t, s, j.ID); got.Status != store.StatusQueued {
+			t.Errorf("%s: %s, want still queued", j.Payload, got.Status)
+		}
+	}
+}

@@ -64,6 +64,27 @@ func (f *fakeStore) CreateUniqueJob(_ context.Context, nj store.NewJob) (store.J
 	return j, true, nil
 }
 
+func (f *fakeStore) CancelQueuedApplies(_ context.Context, root, policy, msg string, _ time.Time) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for i, j := range f.jobs {
+		var p struct{ Policy, Path string }
+		if j.Kind != "apply" || j.Status != store.StatusQueued || json.Unmarshal(j.Payload, &p) != nil ||
+			p.Policy != policy || !strings.HasPrefix(p.Path, root+"/") {
+			continue
+		}
+		f.jobs[i].Status, f.jobs[i].Error = store.StatusCancelled, msg
+		for k, id := range f.keys {
+			if id == j.ID {
+				delete(f.keys, k)
+			}
+		}
+		n++
+	}
+	return n, nil
+}
+
 func (f *fakeStore) AppliedState(_ context.Context, path, policy string) (int64, time.Time, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -155,6 +176,9 @@ func (f *fakeStore) queued() []job {
 	defer f.mu.Unlock()
 	out := make([]job, 0, len(f.jobs))
 	for _, j := range f.jobs {
+		if j.Status != store.StatusQueued {
+			continue
+		}
 		var p struct {
 			Path      string `json:"path"`
 			Policy    string `json:"policy"`

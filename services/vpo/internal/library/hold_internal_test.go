@@ -57,6 +57,9 @@ func (s *stubStore) CreateUniqueJob(_ context.Context, nj store.NewJob) (store.J
 	s.jobs = append(s.jobs, nj)
 	return store.Job{ID: fmt.Sprint(len(s.jobs))}, true, nil
 }
+func (s *stubStore) CancelQueuedApplies(context.Context, string, string, string, time.Time) (int, error) {
+	return 0, nil
+}
 func (s *stubStore) AppliedState(context.Context, string, string) (int64, time.Time, bool, error) {
 	return 0, time.Time{}, false, nil
 }

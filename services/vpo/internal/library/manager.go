@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ type Store interface {
 	FileStates(ctx context.Context, root string) (map[string]store.FileState, error)
 	MarkMissingPaths(ctx context.Context, paths []string, scannedBefore time.Time) (int, error)
 	LastScan(ctx context.Context, root string) (time.Time, bool, error)
+	CancelQueuedApplies(ctx context.Context, root, policy, msg string, now time.Time) (int, error)
 }
 
 // ErrOutsideLibraries is returned by EnqueueImported for a path that no
@@ -79,8 +81,11 @@ type Manager struct {
 	// watches counts the directory watches in use (WatchLimit).
 	watches atomic.Int64
 
-	mu      sync.Mutex
-	specs   []Spec
+	mu    sync.Mutex
+	specs []Spec
+	// dropped are the libraries (path and policy) Set took a policy from;
+	// Run cancels their queued applies.
+	dropped []Spec
 	runners map[string]*runner
 }
 
@@ -124,6 +129,11 @@ func (m *Manager) Set(specs []Spec) {
 		norm = append(norm, s.normalize())
 	}
 	m.mu.Lock()
+	for _, o := range m.specs {
+		if o.Policy != "" && !slices.ContainsFunc(norm, func(n Spec) bool { return n.Path == o.Path && n.Policy == o.Policy }) {
+			m.dropped = append(m.dropped, o)
+		}
+	}
 	m.specs = norm
 	m.mu.Unlock()
 	select {
@@ -131,6 +141,33 @@ func (m *Manager) Set(specs []Spec) {
 	default:
 	}
 }
+
+// dropPending cancels the queued applies a library queued under a policy
+// it no longer has (the library was removed, or given another policy or
+// none; Set lists them): the configuration that wanted them is gone.
+// Applies already running finish.
+func (m *Manager) dropPending(ctx context.Context) {
+	m.mu.Lock()
+	dropped := m.dropped
+	m.dropped = nil
+	m.mu.Unlock()
+	for _, o := range dropped {
+		msg := fmt.Sprintf("not applied: library %s no longer has policy %q (configuration reloaded)", o.Path, o.Policy)
+		dctx, cancel := context.WithTimeout(ctx, dropTimeout)
+		n, err := m.opts.Store.CancelQueuedApplies(dctx, o.Path, o.Policy, msg, m.opts.Now())
+		cancel()
+		log := m.opts.Log.WithFields(logrus.Fields{"library": o.Path, "policy": o.Policy})
+		switch {
+		case err != nil:
+			log.Errorf("cancel the queued applies of the policy the library no longer has: %v", err)
+		case n > 0:
+			log.WithField("cancelled", n).Warn("queued applies cancelled: the library no longer has this policy")
+		}
+	}
+}
+
+// dropTimeout bounds the cancellation of a library's queued applies.
+const dropTimeout = 30 * time.Second
 
 // Run runs the libraries until ctx ends or Shutdown is called.
 func (m *Manager) Run(ctx context.Context) error {
@@ -146,6 +183,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-m.quit:
 			return nil
 		case <-m.changed:
+			m.dropPending(ctx)
 			m.reconcile(ctx, &wg)
 		}
 	}

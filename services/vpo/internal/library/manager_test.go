@@ -302,12 +302,14 @@ func TestSetStartsAndStopsWatchers(t *testing.T) {
 	if n := h.st.jobsOf(applyKind, q); n != 0 {
 		t.Errorf("a removed library still queues applies")
 	}
-	// A changed setting restarts the library with it.
+	// A changed setting restarts the library with it; the applies queued
+	// under the policy it no longer has are cancelled.
 	h.m.Set([]library.Spec{{Path: two, Policy: "other", Watch: true, Hold: 100 * time.Millisecond}})
 	h.eventually("the new policy in the status", func() bool {
 		s, ok := h.status(two)
 		return ok && s.Policy == "other" && s.Watching
 	})
+	h.eventually("the queued apply of the old policy cancelled", func() bool { return h.st.jobsOf(applyKind, p) == 0 })
 }
 
 // TestRescan: Rescan queues one scan of the library's root (the same job
