@@ -76,32 +76,38 @@ func (m *Manager) queueRescan(ctx context.Context, s Spec) (string, error) {
 	return id, err
 }
 
-// queueFileScan queues a scan that records the file at path (of a library
-// without a policy): a scan of the file's directory alone (not
+// queueFileScan queues a scan that records the file at path: a scan of
+// the file's directory alone (not
 // recursive), which records the files in it, unique per directory so
 // that a burst of new files in one directory is one scan rather than one
 // per file (the files in it that did not change cost a stat each and
 // write nothing).
 func (m *Manager) queueFileScan(ctx context.Context, path string) (string, error) {
 	dir := filepath.Dir(path)
-	if !utf8.ValidString(dir) {
-		return "", fmt.Errorf("scan %q: a scan payload takes only UTF-8 paths", dir)
+	recursive := false
+	// A scan payload names its path in UTF-8 (as a library's root is):
+	// under a directory named otherwise, the nearest parent that is not
+	// is scanned, with its subdirectories.
+	for !utf8.ValidString(dir) && dir != filepath.Dir(dir) {
+		dir, recursive = filepath.Dir(dir), true
 	}
-	no := false
-	payload, err := json.Marshal(scan.Payload{Path: dir, Recursive: &no})
+	payload, err := json.Marshal(scan.Payload{Path: dir, Recursive: &recursive})
 	if err != nil {
 		return "", fmt.Errorf("scan payload of %q: %w", dir, err)
 	}
 	id, _, err := m.queue(ctx, store.NewJob{
-		Kind: scan.Kind, Payload: payload, Priority: Priority, UniqueKey: dirScanKey(dir),
+		Kind: scan.Kind, Payload: payload, Priority: Priority, UniqueKey: dirScanKey(dir, recursive),
 	})
 	return id, err
 }
 
-// dirScanKey is the unique key of a non-recursive scan of dir: not
-// store.ScanKey(dir), which a recursive rescan of dir holds (a queued
+// dirScanKey is the unique key of a scan of dir: a non-recursive one's is
+// not store.ScanKey(dir), which a recursive scan of dir holds (a queued
 // non-recursive scan must not stand in for it).
-func dirScanKey(dir string) string {
+func dirScanKey(dir string, recursive bool) string {
+	if recursive {
+		return store.ScanKey(dir)
+	}
 	sum := sha256.Sum256([]byte(dir))
 	return "scan-dir:" + hex.EncodeToString(sum[:16])
 }

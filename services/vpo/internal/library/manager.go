@@ -292,6 +292,9 @@ func (m *Manager) EnqueueImported(ctx context.Context, path, source string) (str
 	if err != nil {
 		return "", fmt.Errorf("imported file %q: %w", path, err)
 	}
+	if err := underRealRoot(s.Path, path); err != nil {
+		return "", fmt.Errorf("imported file %q: %w", path, err)
+	}
 	// What the watcher would not act on is refused too.
 	switch {
 	case !fi.Mode().IsRegular():
@@ -316,9 +319,33 @@ func (m *Manager) EnqueueImported(ctx context.Context, path, source string) (str
 	return id, nil
 }
 
-// ScanFinished is the scanner's hook after a completed scan of root: it
-// records the time of a library's full scan, and for a library with a
-// policy queues an apply of every recorded file under root its policy was
+// underRealRoot checks that path, inside the library at root, is reached
+// without a symbolic link below root (the watcher and the scans follow
+// none either): a link could lead out of the library, or give one file a
+// second name that escapes the one-job-per-file rule.
+func underRealRoot(root, path string) error {
+	rel, err := filepath.Rel(root, path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotQueued, err)
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return fmt.Errorf("library %q: %w", root, err)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	if real != filepath.Join(realRoot, rel) {
+		return fmt.Errorf("reached through a symbolic link (it is %q): %w", real, ErrNotQueued)
+	}
+	return nil
+}
+
+// ScanFinished is the scanner's hook after a completed scan of root: for
+// the scan of a whole library (root is its path), it records the time,
+// and when the library has a policy queues an apply of every recorded file
+// under root its policy was
 // not applied to at the file's size and mtime: at once for a file
 // unchanged for its hold, through the hold queue for a younger one.
 func (m *Manager) ScanFinished(ctx context.Context, root string) {
@@ -327,7 +354,10 @@ func (m *Manager) ScanFinished(ctx context.Context, root string) {
 	if s, ok := m.spec(func(s Spec) bool { return s.Path == root }); ok {
 		m.runnerOf(s.ID, func(r *runner) { r.setLastScan(now) })
 	}
-	s, ok := m.libraryOf(root)
+	// Only a scan of a whole library: the scans of one directory that
+	// the watcher queues (to record new files) come with the applies
+	// already queued.
+	s, ok := m.spec(func(s Spec) bool { return s.Path == root })
 	if !ok || s.Policy == "" {
 		return
 	}

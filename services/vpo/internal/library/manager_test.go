@@ -110,6 +110,18 @@ func TestBurstIsCoalesced(t *testing.T) {
 	if key, calls := h.st.maxCalls(); calls != 1 {
 		t.Errorf("unique key %s asked for %d times, want once", key, calls)
 	}
+	// The new files are recorded by one scan of their directory (besides
+	// the start-up rescan), which runs even while the applies wait (a
+	// window, a pause).
+	dirScans := 0
+	for _, j := range h.st.queued() {
+		if j.Kind == scanKind && j.Path == root && j.Recursive != nil && !*j.Recursive {
+			dirScans++
+		}
+	}
+	if dirScans != 1 {
+		t.Errorf("%d scans of the directory %s queued, want 1", dirScans, root)
+	}
 }
 
 // TestAppliedContentIsNotQueuedAgain: a file the policy was applied to as
@@ -388,6 +400,24 @@ func TestEnqueueImported(t *testing.T) {
 	}
 	if n := len(h.st.queued()); n != before {
 		t.Errorf("%d jobs queued for refused files", n-before)
+	}
+	// A file reached through a linked directory (out of the library, or
+	// a second name of a file in it) is refused too.
+	out := filepath.Join(outside, "o.mkv")
+	writeFile(t, out, "x")
+	if err := os.Symlink(outside, filepath.Join(withPolicy, "linkdir")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(withPolicy, "show"), filepath.Join(withPolicy, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(withPolicy, "linkdir", "o.mkv"), filepath.Join(withPolicy, "alias", "e1.mkv")} {
+		if _, err := h.m.EnqueueImported(ctx, p, "radarr"); !errors.Is(err, library.ErrNotQueued) || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("%s: %v, want ErrNotQueued naming the link", p, err)
+		}
+	}
+	if n := len(h.st.queued()); n != before {
+		t.Errorf("%d jobs queued for files behind links", n-before)
 	}
 	// A file merely named like a kept original, with no source beside it,
 	// is a video like any other.

@@ -499,6 +499,7 @@ func (r *runner) request(req trackReq) {
 // acted on, a changed one is held again.
 func (r *runner) due(ctx context.Context) {
 	now := r.m.opts.Now()
+	record := map[string]string{} // directory → a stable file in it
 	for path, h := range r.hold.popDue(now) {
 		fi, err := os.Lstat(path)
 		if err != nil || !fi.Mode().IsRegular() {
@@ -508,37 +509,55 @@ func (r *runner) due(ctx context.Context) {
 			r.hold.touch(path, fi.Size(), fi.ModTime(), true, now)
 			continue
 		}
-		if err := r.act(ctx, path, fi); err != nil {
+		queued, err := r.act(ctx, path, fi)
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			r.log.WithField("file_path", path).Errorf("queue the stable file: %v", err)
+			continue
 		}
+		if queued {
+			record[filepath.Dir(path)] = path
+		}
+	}
+	// The files are recorded by one scan of each directory (an apply may
+	// wait for a processing window or a paused queue; scans always run).
+	for _, path := range record {
+		id, err := r.m.queueFileScan(ctx, path)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.log.WithField("file_path", path).Errorf("queue the scan that records the stable file: %v", err)
+			continue
+		}
+		r.log.WithFields(logrus.Fields{"file_path": filepath.Dir(path), "job_id": id}).Debug("scan of new or changed files queued")
 	}
 }
 
-// act queues the work for a stable file: an apply of the library's policy
-// unless it was applied to this very content, or a scan.
-func (r *runner) act(ctx context.Context, path string, fi fs.FileInfo) error {
-	log := r.log.WithField("file_path", path)
+// act queues the apply of the library's policy to a stable file unless it
+// was applied to this very content; queued tells whether the file is new
+// or changed (a scan is to record it).
+func (r *runner) act(ctx context.Context, path string, fi fs.FileInfo) (queued bool, err error) {
 	if r.spec.Policy == "" {
-		id, err := r.m.queueFileScan(ctx, path)
-		if err == nil {
-			log.WithField("job_id", id).Debug("stable file: scan queued")
-		}
-		return err
+		return true, nil
 	}
+	log := r.log.WithField("file_path", path)
 	size, mtime, ok, err := r.m.opts.Store.AppliedState(ctx, path, r.spec.Policy)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if ok && size == fi.Size() && mtime.Equal(fi.ModTime()) {
 		log.Debug("stable file: the policy was applied to it as it is; nothing to queue")
-		return nil
+		return false, nil
 	}
 	id, created, err := r.m.queueApply(ctx, r.spec.Policy, path)
-	if err == nil && created {
+	if err != nil {
+		return false, err
+	}
+	if created {
 		log.WithField("job_id", id).Info("stable file: apply queued")
 	}
-	return err
+	return true, nil
 }

@@ -89,6 +89,8 @@ type Scanner struct {
 
 	mu       sync.Mutex
 	finished []FinishedFunc
+	// roots runs one scan of a path at a time.
+	roots rootLocks
 }
 
 // FinishedFunc is called after a scan of root completed with res (see
@@ -161,6 +163,11 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		return nil, err
 	}
 	log := s.log.WithFields(logrus.Fields{"job_id": job.ID, "file_path": p.Path})
+	unlock, err := s.roots.lock(ctx, p.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	prober := s.prober
 	if f, ok := prober.(*FFProbe); ok {
 		prober = nil
