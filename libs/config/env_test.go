@@ -31,7 +31,7 @@ func TestEnvErrors(t *testing.T) {
 		{"VPO_JOBS_RETENTION_DAYS=36501", "VPO_JOBS_RETENTION_DAYS", "jobs.retention_days", "between 0 and 36500"},
 		{"VPO_JOBS_RETENTION_DAYS=month", "VPO_JOBS_RETENTION_DAYS", "jobs.retention_days", "not an integer"},
 		{"VPO_JOBS_TEST_KINDS=maybe", "VPO_JOBS_TEST_KINDS", "jobs.test_kinds", "not a boolean"},
-		{"VPO_JOBS_STALL_TIMEOUT=-1s", "VPO_JOBS_STALL_TIMEOUT", "jobs.stall_timeout", "greater than zero"},
+		{"VPO_JOBS_STALL_TIMEOUT=-1s", "VPO_JOBS_STALL_TIMEOUT", "jobs.stall_timeout", "must not be negative: 0s (off) or between 1s and 24h"},
 		{"VPO_JOBS_STALL_TIMEOUT=25h", "VPO_JOBS_STALL_TIMEOUT", "jobs.stall_timeout", "must be 0s (off) or between 1s and 24h"},
 		{"VPO_JOBS_STALL_TIMEOUT=1ns", "VPO_JOBS_STALL_TIMEOUT", "jobs.stall_timeout", "must be 0s (off) or between 1s and 24h"},
 		{"VPO_JOBS_STALL_TIMEOUTS=scan=999ms", "VPO_JOBS_STALL_TIMEOUTS", "jobs.stall_timeouts", `"scan": must be 0s (off) or between 1s and 24h`},
@@ -127,5 +127,18 @@ func TestUnknownEnvIsAWarning(t *testing.T) {
 	}
 	if len(l.Warnings) != 1 || !containsAll(l.Warnings, "VPO_SERVER_PROT", "VPO_SERVER_PORT") {
 		t.Errorf("Warnings = %q, want exactly one about VPO_SERVER_PROT", l.Warnings)
+	}
+}
+
+// TestTestKnobsAreNotWarnedAbout: VPO_TEST_* variables are knobs of vpo's
+// own tests, read by the daemon; other unknown VPO_* variables are warned
+// about.
+func TestTestKnobsAreNotWarnedAbout(t *testing.T) {
+	l, err := config.Load(hermetic(t, config.Options{Env: []string{"VPO_TEST_WATCH_LIMIT=3", "VPO_WORKERZ=2"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Warnings) != 1 || !strings.Contains(l.Warnings[0], "VPO_WORKERZ") {
+		t.Errorf("warnings %q, want exactly one, about VPO_WORKERZ", l.Warnings)
 	}
 }

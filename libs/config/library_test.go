@@ -110,7 +110,7 @@ func TestLibraryErrors(t *testing.T) {
 		{"sub-table", two + "path = \"/srv/b\"\n[library.extra]\nx = 1\n", 4, "library[2].extra", "", "unknown key in [[library]]"},
 		{"watch", two + "path = \"/srv/b\"\nwatch = \"yes\"\n", 6, "library[2].watch", `"yes"`, "must be true or false, not a string"},
 		{"hold too long", two + "path = \"/srv/b\"\nhold = \"25h\"\n", 6, "library[2].hold", `"25h"`, "must be between 0s and 24h"},
-		{"hold negative", two + "path = \"/srv/b\"\nhold = \"-1s\"\n", 6, "library[2].hold", `"-1s"`, "greater than zero"},
+		{"hold negative", two + "path = \"/srv/b\"\nhold = \"-1s\"\n", 6, "library[2].hold", `"-1s"`, "must not be negative: 0s to 24h"},
 		{"hold not a duration", two + "path = \"/srv/b\"\nhold = \"soon\"\n", 6, "library[2].hold", `"soon"`, "not a duration"},
 		{"rescan too short", two + "path = \"/srv/b\"\nrescan_interval = \"30s\"\n", 6, "library[2].rescan_interval", `"30s"`, "must be 0s (off) or between 1m and 8760h"},
 		{"policy path", two + "path = \"/srv/b\"\npolicy = \"../x\"\n", 6, "library[2].policy", `"../x"`, "not a path"},

@@ -132,7 +132,7 @@ func (ld *loader) applyEnv(env environment) {
 		ld.record(k.Name, origin{source: SourceEnv, name: k.Env})
 	}
 	for _, name := range env.names {
-		if !strings.HasPrefix(name, envPrefix) || slices.Contains(known, name) {
+		if !strings.HasPrefix(name, envPrefix) || slices.Contains(known, name) || strings.HasPrefix(name, testEnvPrefix) {
 			continue
 		}
 		w := fmt.Sprintf("ignoring unknown environment variable %s", name)
@@ -144,6 +144,10 @@ func (ld *loader) applyEnv(env environment) {
 		ld.loaded.Warnings = append(ld.loaded.Warnings, w)
 	}
 }
+
+// testEnvPrefix starts the knobs of vpo's own tests (VPO_TEST_WATCH_LIMIT),
+// which the daemon reads itself: not configuration, never warned about.
+const testEnvPrefix = envPrefix + "TEST_"
 
 func (ld *loader) applyFlags(flags map[string]string) {
 	names := make([]string, 0, len(flags))

@@ -260,18 +260,31 @@ func intSpec(k Key, field func(*Config) *int, lo, hi int) spec[int] {
 func zeroDurationSpec(k Key, field func(*Config) *time.Duration, lo, hi time.Duration) spec[time.Duration] {
 	s := durationSpec(k, field, 0, hi)
 	positive, decodePositive := s.parse, s.decode
+	negative := fmt.Errorf("must not be negative: 0s to %s", formatDuration(hi))
+	if lo > 0 {
+		negative = fmt.Errorf("must not be negative: 0s (off) or between %s and %s", formatDuration(lo), formatDuration(hi))
+	}
 	s.parse = func(raw string) (time.Duration, error) {
 		if isZeroDuration(raw) {
 			return 0, nil
 		}
+		if isNegativeDuration(raw) {
+			return 0, negative
+		}
 		return positive(raw)
 	}
 	s.decode = func(v any) (time.Duration, error) {
-		if n, ok := v.(int64); ok && n == 0 {
+		if n, ok := v.(int64); ok && n <= 0 {
+			if n < 0 {
+				return 0, negative
+			}
 			return 0, nil
 		}
 		if str, ok := v.(string); ok && isZeroDuration(str) {
 			return 0, nil
+		}
+		if str, ok := v.(string); ok && isNegativeDuration(str) {
+			return 0, negative
 		}
 		return decodePositive(v)
 	}
@@ -285,6 +298,17 @@ func zeroDurationSpec(k Key, field func(*Config) *time.Duration, lo, hi time.Dur
 		return v, nil
 	}
 	return s
+}
+
+// isNegativeDuration reports whether raw spells a duration below zero
+// ("-5m", "-1").
+func isNegativeDuration(raw string) bool {
+	raw = strings.TrimSpace(raw)
+	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+		return n < 0
+	}
+	d, err := time.ParseDuration(raw)
+	return err == nil && d < 0
 }
 
 // isZeroDuration reports whether raw spells a zero duration ("0", "0s").

@@ -74,6 +74,7 @@ func appliers(p liveParts) map[string]applyFunc {
 
 func (p liveParts) setSchedule(c config.Config) {
 	if p.queue != nil {
+		p.limits.warnUnknown("jobs.scheduled_kinds", c.Jobs.ScheduledKinds)
 		p.queue.setSchedule(scheduleOf(c))
 	}
 }

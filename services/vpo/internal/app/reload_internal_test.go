@@ -1,6 +1,10 @@
 package app
 
 import (
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"github.com/sirupsen/logrus/hooks/test"
 	"slices"
 	"testing"
 
@@ -27,8 +31,10 @@ func TestAppliersCoverLiveKeys(t *testing.T) {
 func TestLiveWindowAndLibraries(t *testing.T) {
 	var gotLibraries []config.Library
 	pool := &fakeQueuePool{}
+	logger, logged := test.NewNullLogger()
 	parts := liveParts{
-		queue: newQueueControl(pool, &fakeQueueStore{}, nil),
+		queue:  newQueueControl(pool, &fakeQueueStore{}, nil),
+		limits: jobLimits{kinds: []string{"apply", "scan", "transcode"}, log: logrus.NewEntry(logger)},
 		libraries: func(libs []config.Library) {
 			gotLibraries = libs
 		},
@@ -38,12 +44,16 @@ func TestLiveWindowAndLibraries(t *testing.T) {
 	if c.Jobs.Schedule, err = config.ParseSchedule("01:00-07:00"); err != nil {
 		t.Fatal(err)
 	}
-	c.Jobs.ScheduledKinds = []string{"apply"}
+	c.Jobs.ScheduledKinds = []string{"apply", "aplly"}
 	c.Libraries = []config.Library{{Path: "/srv/a", Watch: true}}
 	a := appliers(parts)
 	a["jobs.schedule"](config.Config{}, c)
-	if s, ok := pool.window.(config.Schedule); !ok || s.String() != "01:00-07:00" || !slices.Equal(pool.kinds, []string{"apply"}) {
+	if s, ok := pool.window.(config.Schedule); !ok || s.String() != "01:00-07:00" || !slices.Equal(pool.kinds, []string{"apply", "aplly"}) {
 		t.Errorf("window = %v %q", pool.window, pool.kinds)
+	}
+	// A kind this daemon does not run is named in a warning.
+	if e := logged.LastEntry(); e == nil || !strings.Contains(e.Message, "jobs.scheduled_kinds names job kinds this daemon does not run: aplly") {
+		t.Errorf("no warning about the unknown scheduled kind: %v", e)
 	}
 	pool.window, pool.kinds = nil, nil
 	a["jobs.scheduled_kinds"](config.Config{}, c)
