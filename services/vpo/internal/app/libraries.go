@@ -92,7 +92,14 @@ func hookScans(reg *jobs.Registry, m *library.Manager) bool {
 	if !ok {
 		return false
 	}
-	f.OnFinished(func(ctx context.Context, root string, _ scan.Result) { m.ScanFinished(ctx, root) })
+	f.OnFinished(func(ctx context.Context, root string, res scan.Result) {
+		// Only a scan with the subdirectories can be a library's rescan:
+		// the watcher's scans of one directory record files whose applies
+		// it queued already.
+		if res.Recursive {
+			m.ScanFinished(ctx, root)
+		}
+	})
 	return true
 }
 

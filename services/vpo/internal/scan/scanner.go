@@ -54,14 +54,17 @@ const maxReported = 100
 
 // Result is the summary stored with a completed scan job.
 type Result struct {
-	Root        string `json:"root"`
-	Seen        int    `json:"files_seen"`
-	New         int    `json:"new"`
-	Changed     int    `json:"changed"`
-	Unchanged   int    `json:"unchanged"`
-	Missing     int    `json:"missing"`
-	Probed      int    `json:"probed"`
-	ProbeErrors int    `json:"probe_errors"`
+	Root string `json:"root"`
+	// Recursive tells whether the scan covered the subdirectories of Root
+	// (false for a scan of one directory alone or of one file).
+	Recursive   bool `json:"recursive"`
+	Seen        int  `json:"files_seen"`
+	New         int  `json:"new"`
+	Changed     int  `json:"changed"`
+	Unchanged   int  `json:"unchanged"`
+	Missing     int  `json:"missing"`
+	Probed      int  `json:"probed"`
+	ProbeErrors int  `json:"probe_errors"`
 	// Reprobed counts the unchanged files probed again because no probe
 	// of them had worked yet (they are also in Probed or ProbeErrors).
 	Reprobed int `json:"reprobed"`
@@ -180,7 +183,7 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 	}
 	r := &run{
 		Scanner: s, prober: prober, log: log, started: s.now(), recursive: p.recursive() && isDir,
-		res: Result{Root: p.Path, FFProbe: prober != nil},
+		res: Result{Root: p.Path, Recursive: p.recursive() && isDir, FFProbe: prober != nil},
 	}
 	if isDir {
 		err = r.scanDir(ctx, p.Path, progress)

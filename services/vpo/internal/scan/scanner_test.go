@@ -353,7 +353,7 @@ func TestScanWithStore(t *testing.T) {
 		if err := json.Unmarshal(out, &got); err != nil {
 			t.Fatal(err)
 		}
-		step.want.Root, step.want.FFProbe = root, true
+		step.want.Root, step.want.Recursive, step.want.FFProbe = root, true, true
 		if !reflect.DeepEqual(got, step.want) {
 			t.Fatalf("%s: result %+v\nwant %+v", step.name, got, step.want)
 		}
