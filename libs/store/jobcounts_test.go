@@ -201,7 +201,7 @@ func TestJobCountsMigration(t *testing.T) {
 		// and 0007
 		"ALTER TABLE jobs DROP COLUMN eta_seconds",
 		// and 0008
-		"DROP INDEX jobs_unique_queued", "ALTER TABLE jobs DROP COLUMN unique_key",
+		"DROP INDEX jobs_unique_queued", "DROP INDEX jobs_unique_running", "ALTER TABLE jobs DROP COLUMN unique_key",
 		"DROP TABLE applied_files", "DROP TABLE queue_state",
 	} {
 		if _, err := db.Exec(q); err != nil {

@@ -62,6 +62,17 @@ func (s *Store) CreateUniqueJob(ctx context.Context, nj NewJob) (Job, bool, erro
 	return Job{}, false, fmt.Errorf("create job of kind %q: its unique key stays taken by jobs claimed at once: %w", nj.Kind, ErrConflict)
 }
 
+// UniqueJobRunning tells whether a job holding the unique key key runs
+// (a parent waiting for its children included).
+func (s *Store) UniqueJobRunning(ctx context.Context, key string) (bool, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM jobs WHERE unique_key = ? AND status = 'running'", key).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("running job of key %s: %w", key, err)
+	}
+	return n > 0, nil
+}
+
 const insertUniqueJobSQL = `INSERT INTO jobs (id, kind, payload, status, priority, attempts, max_attempts, created_at,
 			parent_id, run_after, unique_key)
 		VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?)

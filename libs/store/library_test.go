@@ -30,8 +30,14 @@ func TestCreateUniqueJobKeepsOneQueuedJobPerKey(t *testing.T) {
 	}
 	// Once the holder runs, the key is free: a change seen meanwhile must
 	// queue a new job.
+	if running, err := s.UniqueJobRunning(ctx, key); err != nil || running {
+		t.Fatalf("UniqueJobRunning of a queued job = %v, %v", running, err)
+	}
 	if got := mustClaim(t, s, "w", t0); got.ID != first.ID {
 		t.Fatalf("claimed %s, want %s", got.ID, first.ID)
+	}
+	if running, err := s.UniqueJobRunning(ctx, key); err != nil || !running {
+		t.Fatalf("UniqueJobRunning of the claimed job = %v, %v", running, err)
 	}
 	next, created, err := s.CreateUniqueJob(ctx, nj)
 	if err != nil || !created || next.ID == first.ID {

@@ -9,6 +9,9 @@
 ALTER TABLE jobs ADD COLUMN unique_key TEXT;
 CREATE UNIQUE INDEX jobs_unique_queued ON jobs (unique_key)
     WHERE unique_key IS NOT NULL AND status = 'queued';
+-- and finds the running job of a key (UniqueJobRunning).
+CREATE INDEX jobs_unique_running ON jobs (unique_key)
+    WHERE unique_key IS NOT NULL AND status = 'running';
 
 -- applied_files records, per file and policy, the size and modification
 -- time the file had right after the policy was last applied to it with

@@ -31,6 +31,7 @@ type fakeStore struct {
 	missing map[string]bool
 	marked  []string
 	last    map[string]time.Time
+	running map[string]bool // unique keys of running jobs
 }
 
 type applied struct {
@@ -62,6 +63,22 @@ func (f *fakeStore) CreateUniqueJob(_ context.Context, nj store.NewJob) (store.J
 		f.keys[nj.UniqueKey] = j.ID
 	}
 	return j, true, nil
+}
+
+func (f *fakeStore) UniqueJobRunning(_ context.Context, key string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.running[key], nil
+}
+
+// setRunning makes the job of key run.
+func (f *fakeStore) setRunning(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.running == nil {
+		f.running = map[string]bool{}
+	}
+	f.running[key] = true
 }
 
 func (f *fakeStore) CancelQueuedApplies(_ context.Context, root, policy, msg string, _ time.Time) (int, error) {

@@ -57,6 +57,8 @@ func (s *stubStore) CreateUniqueJob(_ context.Context, nj store.NewJob) (store.J
 	s.jobs = append(s.jobs, nj)
 	return store.Job{ID: fmt.Sprint(len(s.jobs))}, true, nil
 }
+func (s *stubStore) UniqueJobRunning(context.Context, string) (bool, error) { return false, nil }
+
 func (s *stubStore) CancelQueuedApplies(context.Context, string, string, string, time.Time) (int, error) {
 	return 0, nil
 }

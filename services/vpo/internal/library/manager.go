@@ -29,6 +29,7 @@ type Store interface {
 	MarkMissingPaths(ctx context.Context, paths []string, scannedBefore time.Time) (int, error)
 	LastScan(ctx context.Context, root string) (time.Time, bool, error)
 	CancelQueuedApplies(ctx context.Context, root, policy, msg string, now time.Time) (int, error)
+	UniqueJobRunning(ctx context.Context, key string) (bool, error)
 }
 
 // ErrOutsideLibraries is returned by EnqueueImported for a path that no
@@ -381,6 +382,15 @@ func (m *Manager) ScanFinished(ctx context.Context, root string) {
 			if fi.Size() != ref.Size || !fi.ModTime().Equal(ref.ModTime) || now.Sub(fi.ModTime()) < s.Hold {
 				held++
 				m.runnerOf(s.ID, func(r *runner) { r.send(ctx, trackReq{path: ref.Path}) })
+				continue
+			}
+			// An apply of the file that runs now records it when done
+			// (the scan may have read the file before that apply's
+			// rewrite): no second one.
+			if running, err := m.opts.Store.UniqueJobRunning(ctx, store.ApplyKey(s.Policy, ref.Path)); err != nil {
+				log.WithField("file_path", ref.Path).Errorf("queue apply: %v", err)
+				return
+			} else if running {
 				continue
 			}
 			if _, created, err := m.queueApply(ctx, s.Policy, ref.Path); err != nil {

@@ -437,7 +437,8 @@ func TestScanFinishedQueuesWhatIsNotApplied(t *testing.T) {
 	old := filepath.Join(root, "old.mkv")
 	done := filepath.Join(root, "done.mkv")
 	young := filepath.Join(root, "young.mkv")
-	for _, p := range []string{old, done} {
+	busy := filepath.Join(root, "busy.mkv") // its apply runs
+	for _, p := range []string{old, done, busy} {
 		writeFile(t, p, "x")
 		past := time.Now().Add(-time.Hour)
 		if err := os.Chtimes(p, past, past); err != nil {
@@ -449,17 +450,21 @@ func TestScanFinishedQueuesWhatIsNotApplied(t *testing.T) {
 	h := startManager(t, library.Options{Ready: make(chan struct{})},
 		library.Spec{Path: root, Policy: "normalize", Hold: hold, Watch: true})
 	h.waitWatching(root, 1) // its runner takes the young file
-	for _, p := range []string{old, done, young} {
+	for _, p := range []string{old, done, young, busy} {
 		h.st.record(t, p)
 	}
 	fi, _ := os.Stat(done)
 	h.st.setApplied(done, "normalize", fi)
+	h.st.setRunning(store.ApplyKey("normalize", busy))
 	h.m.ScanFinished(context.Background(), root)
 	if h.st.jobsOf(applyKind, old) != 1 {
 		t.Errorf("old file not queued at once: %+v", h.st.queued())
 	}
 	if h.st.jobsOf(applyKind, done) != 0 {
 		t.Errorf("applied file queued again")
+	}
+	if h.st.jobsOf(applyKind, busy) != 0 {
+		t.Errorf("a file whose apply runs was queued again")
 	}
 	h.eventually("the young file queued after its hold", func() bool { return h.st.jobsOf(applyKind, young) == 1 })
 	s, _ := h.status(root)
@@ -520,12 +525,21 @@ func TestRootRemovedMarksNothingMissing(t *testing.T) {
 	if m := h.st.markedPaths(); len(m) != 0 {
 		t.Errorf("marked missing: %v, want nothing", m)
 	}
+	// A rescan asked for while the directory is still gone changes
+	// nothing: the library stays in its fallback.
+	id, _ := h.status(root)
+	if _, err := h.m.Rescan(context.Background(), id.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if s, _ := h.status(root); s.Watching || s.FallbackReason == "" {
+		t.Fatalf("watching %v (reason %q) with the directory gone, want the fallback kept", s.Watching, s.FallbackReason)
+	}
 	// The directory is back: a rescan asked for watches it again, and
 	// new files in it are acted on.
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	id, _ := h.status(root)
 	if _, err := h.m.Rescan(context.Background(), id.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -346,6 +346,9 @@ func (r *runner) rewatch() {
 	if !r.fallback || !r.spec.Watch {
 		return
 	}
+	if fi, err := os.Stat(r.spec.Path); err != nil || !fi.IsDir() {
+		return // still gone: nothing to watch yet
+	}
 	if err := r.startWatch(); err != nil {
 		r.closeWatcher()
 		r.update(func(st *Status) { st.Watching = false })

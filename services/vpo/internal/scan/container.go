@@ -3,11 +3,18 @@ package scan
 import (
 	"path/filepath"
 	"strings"
+
+	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 )
 
 // Container returns the container format named by a video file's extension,
-// and false for files that are not videos.
+// and false for files that are not videos of the library: other files, and
+// the temporary files of rewrites in progress (apply.IsTempName), which a
+// scan must not record.
 func Container(name string) (string, bool) {
+	if apply.IsTempName(filepath.Base(name)) {
+		return "", false
+	}
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".mkv", ".mk3d":
 		return "matroska", true

@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // rootLocks lets one scan of a path run at a time: a second scan of the
@@ -14,9 +15,16 @@ type rootLocks struct {
 	busy map[string]chan struct{}
 }
 
+// waitReport is how often a scan waiting for another one says so (its
+// progress keeps it from looking stalled).
+const waitReport = 5 * time.Second
+
 // lock waits until no other scan of path runs, then holds path until
-// unlock is called; it fails only when ctx ends first.
-func (l *rootLocks) lock(ctx context.Context, path string) (unlock func(), err error) {
+// unlock is called; it fails only when ctx ends first. While it waits,
+// waiting is called every waitReport.
+func (l *rootLocks) lock(ctx context.Context, path string, waiting func()) (unlock func(), err error) {
+	tick := time.NewTicker(waitReport)
+	defer tick.Stop()
 	for {
 		l.mu.Lock()
 		if l.busy == nil {
@@ -37,6 +45,8 @@ func (l *rootLocks) lock(ctx context.Context, path string) (unlock func(), err e
 		l.mu.Unlock()
 		select {
 		case <-done:
+		case <-tick.C:
+			waiting()
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

@@ -12,18 +12,18 @@ import (
 func TestRootLocks(t *testing.T) {
 	var l rootLocks
 	ctx := context.Background()
-	unlock, err := l.lock(ctx, "/lib/a")
+	unlock, err := l.lock(ctx, "/lib/a", func() {})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := l.lock(ctx, "/lib/b")
+	other, err := l.lock(ctx, "/lib/b", func() {})
 	if err != nil {
 		t.Fatal(err)
 	}
 	other()
 	got := make(chan struct{})
 	go func() {
-		u, err := l.lock(ctx, "/lib/a")
+		u, err := l.lock(ctx, "/lib/a", func() {})
 		if err == nil {
 			u()
 		}
@@ -36,11 +36,11 @@ func TestRootLocks(t *testing.T) {
 	}
 	unlock()
 	<-got
-	hold, _ := l.lock(ctx, "/lib/a")
+	hold, _ := l.lock(ctx, "/lib/a", func() {})
 	defer hold()
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := l.lock(cctx, "/lib/a"); err == nil {
+	if _, err := l.lock(cctx, "/lib/a", func() {}); err == nil {
 		t.Fatal("a cancelled waiter got the lock")
 	}
 }

@@ -166,7 +166,9 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		return nil, err
 	}
 	log := s.log.WithFields(logrus.Fields{"job_id": job.ID, "file_path": p.Path})
-	unlock, err := s.roots.lock(ctx, p.Path)
+	unlock, err := s.roots.lock(ctx, p.Path, func() {
+		progress.Report(0, "waiting for the scan of the same path that runs")
+	})
 	if err != nil {
 		return nil, err
 	}

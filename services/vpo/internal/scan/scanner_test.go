@@ -464,6 +464,8 @@ func TestContainer(t *testing.T) {
 	for name, want := range map[string]string{
 		"a.MKV": "matroska", "b.mp4": "mp4", "c.m4v": "mp4", "d.ts": "mpegts", "e.webm": "webm",
 		"f.mov": "quicktime", "g.avi": "avi", "h.txt": "", "noext": "", "i.mkv.part": "",
+		// the temporary file of a rewrite in progress
+		".j.vpo-tmp-0123456789abcdef.mkv": "", "/lib/.j.vpo-tmp-0123456789abcdef.mkv": "",
 	} {
 		got, ok := scan.Container(name)
 		if got != want || ok != (want != "") {
