@@ -69,27 +69,45 @@ func (s *Store) DirDigests(ctx context.Context, root string) (map[string]DirDige
 }
 
 // PutDirDigests records the digests of dirs (keyed by directory path, no
-// trailing "/"), replacing those recorded, in one transaction.
+// trailing "/"), replacing those recorded, in one transaction; a DirDigest
+// without Digest drops the directory's.
 func (s *Store) PutDirDigests(ctx context.Context, dirs map[string]DirDigest) error {
 	if len(dirs) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(dirs))
 	for dir, d := range dirs {
-		if dir == "" || d.Digest == nil || d.Rows < 0 || d.Live < 0 || d.Live > d.Rows {
-			return fmt.Errorf("directory digest of %q: empty path or digest, or counts %d/%d: %w", dir, d.Live, d.Rows, ErrInvalid)
+		if dir == "" || d.Rows < 0 || d.Live < 0 || d.Live > d.Rows {
+			return fmt.Errorf("directory digest of %q: empty path, or counts %d/%d: %w", dir, d.Live, d.Rows, ErrInvalid)
 		}
-		keys = append(keys, dir)
 	}
-	err := s.eachInTx(ctx, `INSERT OR REPLACE INTO scan_dirs (dir, digest, rows, live, probed) VALUES (?, ?, ?, ?, ?)`, len(keys),
-		func(i int) []any {
-			d := dirs[keys[i]]
-			probed := 0
-			if d.Probed {
-				probed = 1
+	err := func() (err error) {
+		tx, err := s.wdb.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				_ = tx.Rollback()
 			}
-			return []any{strings.TrimRight(keys[i], "/") + "/", d.Digest, d.Rows, d.Live, probed}
-		}, nil)
+		}()
+		for dir, d := range dirs {
+			key := strings.TrimRight(dir, "/") + "/"
+			if d.Digest == nil {
+				_, err = tx.ExecContext(ctx, `DELETE FROM scan_dirs WHERE dir = ?`, key)
+			} else {
+				probed := 0
+				if d.Probed {
+					probed = 1
+				}
+				_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO scan_dirs (dir, digest, rows, live, probed) VALUES (?, ?, ?, ?, ?)`,
+					key, d.Digest, d.Rows, d.Live, probed)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
 	if err != nil {
 		return fmt.Errorf("record %d directory digests: %w", len(dirs), err)
 	}

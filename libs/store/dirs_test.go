@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -70,7 +72,74 @@ func TestDirDigestsDroppedByFileWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after a file in /lib was touched", "/lib/a", "/lib/b")
+	put()
+	if err := s.UpsertFiles(ctx, []store.File{{Path: "/lib/b/new.mkv", ModTime: mt, LastScannedAt: mt}}); err != nil {
+		t.Fatal(err)
+	}
+	got, rows, err := s.DirDigests(ctx, "/lib")
+	if _, ok := got["/lib/b"]; err != nil || ok || rows != 4 || len(got) != 2 {
+		t.Fatalf("after a new file in /lib/b: %v, %d rows, %v", got, rows, err)
+	}
 	if err := s.PutDirDigests(ctx, map[string]store.DirDigest{"/lib/c": {Digest: []byte("c"), Rows: 1, Live: 2}}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("more live files than rows: %v", err)
+	}
+}
+
+// TestUpsertFilesBareRowsAsOthers: files with no probe details sharing a
+// scan time (written with fewer bound values) are stored exactly as the
+// same files written one by one, new or over recorded rows.
+func TestUpsertFilesBareRowsAsOthers(t *testing.T) {
+	ctx := context.Background()
+	open := func() *store.Store {
+		s, err := store.Open(ctx, filepath.Join(t.TempDir(), "vpo.db"), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	batch, single := open(), open()
+	mt := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	at := mt.Add(time.Hour)
+	old := store.File{Path: "/m/0.mkv", Size: 1, ModTime: mt, Container: "matroska", LastScannedAt: mt, Missing: true,
+		Probe: []byte(`{"streams":[]}`), Codec: "h264", Tracks: 2, DurationSeconds: 3, ProbedAt: mt, ProbeError: ""}
+	var files []store.File
+	for i := range 70 {
+		files = append(files, store.File{Path: fmt.Sprintf("/m/%d.mkv", i), Size: int64(i), ModTime: mt.Add(time.Duration(i)),
+			Container: "matroska", LastScannedAt: at})
+	}
+	for _, s := range []*store.Store{batch, single} {
+		if err := s.UpsertFile(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.UpsertFiles(ctx, files); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if err := single.UpsertFile(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, err := batch.ListFiles(ctx, 100, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := single.ListFiles(ctx, 100, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 70 || len(want) != 70 {
+		t.Fatalf("%d and %d rows", len(got), len(want))
+	}
+	for i := range got {
+		// Ids differ: a batch leaves the number of a recorded row unused.
+		got[i].ID, want[i].ID = 0, 0
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("row written in a batch:\n%+v\nwritten alone:\n%+v", got[i], want[i])
+		}
+	}
+	if err := batch.UpsertFiles(ctx, []store.File{{Path: "", LastScannedAt: at}}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("empty path: %v", err)
 	}
 }

@@ -192,7 +192,7 @@ func TestJobCountsMigration(t *testing.T) {
 	db := rawDB(t, path)
 	for _, q := range []string{
 		// 0009 first
-		"DROP TRIGGER files_drop_dir_digest_insert", "DROP TRIGGER files_drop_dir_digest_update",
+		"DROP TRIGGER files_drop_dir_digest_update",
 		"DROP TRIGGER files_drop_dir_digest_delete", "DROP TABLE scan_dirs",
 		"DROP TRIGGER job_counts_insert", "DROP TRIGGER job_counts_delete", "DROP TRIGGER job_counts_update",
 		"DROP TABLE job_counts", "DELETE FROM schema_migrations WHERE version >= 5",

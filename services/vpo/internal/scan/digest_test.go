@@ -2,6 +2,7 @@ package scan_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -165,5 +166,40 @@ func TestRescanOfSubtreeWithDigests(t *testing.T) {
 	}
 	if res, read := scanReads(t, s, lib, root); res.Unchanged != 4 || read {
 		t.Fatalf("scan of the root: %+v, read the records: %v", res, read)
+	}
+}
+
+// TestRescanWithDigestsRowInsertedBehindTheStore: a row inserted into a
+// matched directory by other means than the store (which would drop the
+// digest) is found by the row count: the file is not on disk, so it is
+// marked missing, and the directory is compared again until its digest is
+// right.
+func TestRescanWithDigestsRowInsertedBehindTheStore(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "a/one.mkv", "a/two.mkv", "b/three.mkv")
+	st, dbPath := openStore(t)
+	lib := &readCountingStore{Store: st}
+	s := scan.New(lib, nil, quietLog())
+	runScan(t, s, root)
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ghost := filepath.Join(root, "a", "ghost.mkv")
+	if _, err := db.Exec("INSERT INTO files (path, size, mtime, id) VALUES (?, 1, '2026-01-01T00:00:00.000000000Z', 1000)", ghost); err != nil {
+		t.Fatal(err)
+	}
+	if res, read := scanReads(t, s, lib, root); res.Missing != 1 || res.Unchanged != 3 || !read {
+		t.Fatalf("rescan after a row was inserted: %+v, read the records: %v", res, read)
+	}
+	if got := allFiles(t, st)[ghost]; !got.Missing {
+		t.Fatalf("inserted row of no file: %+v", got)
+	}
+	if res, read := scanReads(t, s, lib, root); res.Unchanged != 3 || res.Missing != 0 || !read {
+		t.Fatalf("second rescan (the directory compared again): %+v, read the records: %v", res, read)
+	}
+	if res, read := scanReads(t, s, lib, root); res.Unchanged != 3 || read {
+		t.Fatalf("third rescan: %+v, read the records: %v", res, read)
 	}
 }

@@ -969,8 +969,11 @@ func (r *run) putDigests(ctx context.Context) error {
 		out[dir] = store.DirDigest{Digest: digest, Rows: rows, Live: files, Probed: !r.unprobed[dir]}
 	}
 	for dir, d := range r.walk.dirs {
-		if !d.matched {
+		switch {
+		case !d.matched:
 			add(dir, d.digest, d.files)
+		case !r.matchedAsRecorded(dir):
+			out[dir] = store.DirDigest{} // compared file by file next time
 		}
 	}
 	empty := sha256.New().Sum(nil)
@@ -1008,6 +1011,16 @@ func (r *run) gone(paths []string) []string {
 	return out
 }
 
+// matchedAsRecorded tells whether dir matched its digest and holds as many
+// rows as the digest counted (a row inserted without dropping the digest
+// would not be there on disk).
+func (r *run) matchedAsRecorded(dir string) bool {
+	if r.walk == nil || !r.walk.dirs[dir].matched {
+		return false
+	}
+	return r.rowsIn == nil || r.rowsIn[dir] == r.walk.digests[dir].Rows
+}
+
 // keep notes that the unseen path p keeps its record.
 func (r *run) keep(p string) {
 	if r.kept == nil {
@@ -1031,7 +1044,7 @@ func (r *run) unseen() []string {
 			if st.Missing || (!r.recursive && filepath.Dir(path) != root && path != root) {
 				continue
 			}
-			if r.walk != nil && r.walk.dirs[dirOf(path)].matched {
+			if r.matchedAsRecorded(dirOf(path)) {
 				continue // its files are all there, as recorded
 			}
 			if r.under(path, blind) {
