@@ -203,3 +203,32 @@ func TestRescanWithDigestsRowInsertedBehindTheStore(t *testing.T) {
 		t.Fatalf("third rescan: %+v, read the records: %v", res, read)
 	}
 }
+
+// TestScanOfManyTopLevelDirectories: the top-level directories (walked in
+// parallel) are all recorded, and changes in some of them found.
+func TestScanOfManyTopLevelDirectories(t *testing.T) {
+	root := t.TempDir()
+	var rels []string
+	for i := range 25 {
+		for j := range 3 {
+			rels = append(rels, filepath.Join(string(rune('a'+i)), "s", string(rune('0'+j))+".mkv"))
+		}
+	}
+	write(t, root, append(rels, "top.mkv")...)
+	st, _ := openStore(t)
+	lib := &readCountingStore{Store: st}
+	s := scan.New(lib, nil, quietLog())
+	if res := runScan(t, s, root); res.New != 76 || res.Seen != 76 {
+		t.Fatalf("first scan: %+v", res)
+	}
+	if n := len(allFiles(t, st)); n != 76 {
+		t.Fatalf("%d files recorded, want 76", n)
+	}
+	write(t, root, "c/s/new.mkv", "x/s/new.mkv")
+	if err := os.Remove(filepath.Join(root, "q/s/1.mkv")); err != nil {
+		t.Fatal(err)
+	}
+	if res, read := scanReads(t, s, lib, root); res.New != 2 || res.Missing != 1 || res.Unchanged != 75 || !read {
+		t.Fatalf("rescan: %+v, read the records: %v", res, read)
+	}
+}

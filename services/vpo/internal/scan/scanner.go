@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -423,12 +424,20 @@ func (w *walker) walkRoot(ctx context.Context, root string, top []fs.DirEntry) e
 		}
 		matched = w.digestDir(root, top, stats)
 	}
+	subtrees := w.walkSubtrees(ctx, root, top)
+	if subtrees != nil {
+		defer subtrees.stop()
+	}
 	for i, e := range top {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if e.IsDir() {
-			if w.recursive {
+			if subtrees != nil {
+				if err := w.merge(ctx, subtrees, i); err != nil {
+					return err
+				}
+			} else if w.recursive {
 				if err := w.walk(ctx, filepath.Join(root, e.Name())); err != nil {
 					return err
 				}
@@ -443,6 +452,89 @@ func (w *walker) walkRoot(ctx context.Context, root string, top []fs.DirEntry) e
 		}
 		// Progress is reported at each top-level entry: hand them on.
 		if err := w.push(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subtreesAhead is how many top-level directories may be walked (or
+// walked already, and not yet handed on) at a time: the listing and the
+// lstat of each file are system calls, which the cores share.
+var subtreesAhead = max(2, runtime.GOMAXPROCS(0))
+
+// subtree is the walk of one top-level directory by a walker of its own.
+type subtree struct {
+	w   *walker
+	err error
+}
+
+// subtreeWalks are the walks of the top-level directories of a root,
+// subtreesAhead at a time, handed on in order by merge.
+type subtreeWalks struct {
+	done  []chan subtree // per entry of top, for directories
+	slots chan struct{}
+	stop  context.CancelFunc
+}
+
+// walkSubtrees starts walking the top-level directories of a recursive
+// walk that lists directories itself, in parallel; nil otherwise.
+func (w *walker) walkSubtrees(ctx context.Context, root string, top []fs.DirEntry) *subtreeWalks {
+	if !w.recursive || !w.statAt {
+		return nil
+	}
+	ctx, stop := context.WithCancel(ctx)
+	sw := &subtreeWalks{done: make([]chan subtree, len(top)), slots: make(chan struct{}, subtreesAhead), stop: stop}
+	for i, e := range top {
+		if e.IsDir() {
+			sw.done[i] = make(chan subtree, 1)
+		}
+	}
+	go func() {
+		for i, e := range top {
+			if !e.IsDir() {
+				continue
+			}
+			select {
+			case sw.slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				sub := &walker{log: w.log, recursive: true, readDir: w.readDir, statAt: true,
+					digests: w.digests, needProbed: w.needProbed}
+				if w.dirs != nil {
+					sub.dirs = map[string]dirSeen{}
+				}
+				err := sub.walk(ctx, filepath.Join(root, e.Name()))
+				sw.done[i] <- subtree{w: sub, err: err}
+			}()
+		}
+	}()
+	return sw
+}
+
+// merge hands on what the walk of the top-level directory i found, as if
+// w had walked it.
+func (w *walker) merge(ctx context.Context, sw *subtreeWalks, i int) error {
+	var st subtree
+	select {
+	case st = <-sw.done[i]:
+		<-sw.slots
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if st.err != nil {
+		return st.err
+	}
+	sub := st.w
+	w.unreadable = append(w.unreadable, sub.unreadable...)
+	for dir, d := range sub.dirs {
+		w.dirs[dir] = d
+	}
+	w.matchedFiles += sub.matchedFiles
+	for _, e := range sub.batch {
+		if err := w.send(ctx, e); err != nil {
 			return err
 		}
 	}
@@ -590,7 +682,8 @@ func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry, at *lsta
 // send adds e to the batch, and hands the batch on once it is full.
 func (w *walker) send(ctx context.Context, e walked) error {
 	w.batch = append(w.batch, e)
-	if len(w.batch) < walkBatch {
+	if w.out == nil || len(w.batch) < walkBatch {
+		// (A walker of one subtree, without out, keeps everything.)
 		return nil
 	}
 	return w.push(ctx)
