@@ -463,18 +463,15 @@ func (w *walker) walkRoot(ctx context.Context, root string, top []fs.DirEntry) e
 // lstat of each file are system calls, which the cores share.
 var subtreesAhead = max(2, runtime.GOMAXPROCS(0))
 
-// subtree is the walk of one top-level directory by a walker of its own.
-type subtree struct {
-	w   *walker
-	err error
-}
-
-// subtreeWalks are the walks of the top-level directories of a root,
-// subtreesAhead at a time, handed on in order by merge.
+// subtreeWalks are the walks of the top-level directories of a root by
+// walkers of their own, subtreesAhead at a time, handed on in order by
+// merge. Each walker's out holds at most walkAhead/subtreesAhead files,
+// so that the walks ahead hold no more than one walk did.
 type subtreeWalks struct {
-	done  []chan subtree // per entry of top, for directories
-	slots chan struct{}
-	stop  context.CancelFunc
+	started []chan *walker // per entry of top, for directories
+	errs    []error        // the walks' errors, set before their out is closed
+	slots   chan struct{}
+	stop    context.CancelFunc
 }
 
 // walkSubtrees starts walking the top-level directories of a recursive
@@ -484,10 +481,11 @@ func (w *walker) walkSubtrees(ctx context.Context, root string, top []fs.DirEntr
 		return nil
 	}
 	ctx, stop := context.WithCancel(ctx)
-	sw := &subtreeWalks{done: make([]chan subtree, len(top)), slots: make(chan struct{}, subtreesAhead), stop: stop}
+	sw := &subtreeWalks{started: make([]chan *walker, len(top)), errs: make([]error, len(top)),
+		slots: make(chan struct{}, subtreesAhead), stop: stop}
 	for i, e := range top {
 		if e.IsDir() {
-			sw.done[i] = make(chan subtree, 1)
+			sw.started[i] = make(chan *walker, 1)
 		}
 	}
 	go func() {
@@ -500,14 +498,20 @@ func (w *walker) walkSubtrees(ctx context.Context, root string, top []fs.DirEntr
 			case <-ctx.Done():
 				return
 			}
+			sub := &walker{log: w.log, recursive: true, readDir: w.readDir, statAt: true,
+				digests: w.digests, needProbed: w.needProbed,
+				out: make(chan []walked, max(1, walkAhead/walkBatch/subtreesAhead))}
+			if w.dirs != nil {
+				sub.dirs = map[string]dirSeen{}
+			}
+			sw.started[i] <- sub
 			go func() {
-				sub := &walker{log: w.log, recursive: true, readDir: w.readDir, statAt: true,
-					digests: w.digests, needProbed: w.needProbed}
-				if w.dirs != nil {
-					sub.dirs = map[string]dirSeen{}
-				}
 				err := sub.walk(ctx, filepath.Join(root, e.Name()))
-				sw.done[i] <- subtree{w: sub, err: err}
+				if err == nil {
+					err = sub.push(ctx)
+				}
+				sw.errs[i] = err
+				close(sub.out)
 			}()
 		}
 	}()
@@ -517,27 +521,32 @@ func (w *walker) walkSubtrees(ctx context.Context, root string, top []fs.DirEntr
 // merge hands on what the walk of the top-level directory i found, as if
 // w had walked it.
 func (w *walker) merge(ctx context.Context, sw *subtreeWalks, i int) error {
-	var st subtree
+	var sub *walker
 	select {
-	case st = <-sw.done[i]:
-		<-sw.slots
+	case sub = <-sw.started[i]:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if st.err != nil {
-		return st.err
+	for batch := range sub.out {
+		for _, e := range batch {
+			if err := w.send(ctx, e); err != nil {
+				sw.stop()
+				for range sub.out {
+				}
+				return err
+			}
+		}
 	}
-	sub := st.w
+	<-sw.slots
+	// out is closed: the walk is done.
+	if err := sw.errs[i]; err != nil {
+		return err
+	}
 	w.unreadable = append(w.unreadable, sub.unreadable...)
 	for dir, d := range sub.dirs {
 		w.dirs[dir] = d
 	}
 	w.matchedFiles += sub.matchedFiles
-	for _, e := range sub.batch {
-		if err := w.send(ctx, e); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -682,8 +691,7 @@ func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry, at *lsta
 // send adds e to the batch, and hands the batch on once it is full.
 func (w *walker) send(ctx context.Context, e walked) error {
 	w.batch = append(w.batch, e)
-	if w.out == nil || len(w.batch) < walkBatch {
-		// (A walker of one subtree, without out, keeps everything.)
+	if len(w.batch) < walkBatch {
 		return nil
 	}
 	return w.push(ctx)
