@@ -271,7 +271,25 @@ func (s *Store) UpsertFile(ctx context.Context, f File) error {
 	if err != nil {
 		return fmt.Errorf("upsert file: %w", err)
 	}
-	if _, err := s.wdb.ExecContext(ctx, upsertFileSQL, args...); err != nil {
+	err = func() (err error) {
+		tx, err := s.wdb.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				_ = tx.Rollback()
+			}
+		}()
+		if _, err := tx.ExecContext(ctx, upsertFileSQL, args...); err != nil {
+			return err
+		}
+		if err := dropDirDigests(ctx, tx, func(int) string { return f.Path }, 1); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
 		return fmt.Errorf("upsert file %q: %w", f.Path, err)
 	}
 	return nil
@@ -284,6 +302,12 @@ func (s *Store) UpsertFile(ctx context.Context, f File) error {
 // ErrInvalid before anything is written.
 func (s *Store) UpsertFiles(ctx context.Context, files []File) error {
 	if len(files) == 0 {
+		return nil
+	}
+	if bare(files) {
+		if err := s.upsertBare(ctx, files); err != nil {
+			return fmt.Errorf("upsert %d files: %w", len(files), err)
+		}
 		return nil
 	}
 	args := make([][]any, len(files))
@@ -355,7 +379,110 @@ func (s *Store) upsertNumbered(ctx context.Context, args [][]any) (err error) {
 			return err
 		}
 	}
+	if err := dropDirDigests(ctx, tx, func(i int) string { return args[i][0].(string) }, len(args)); err != nil {
+		return err
+	}
 	return tx.Commit()
+}
+
+// bare tells whether files hold nothing but a path, size, mtime and
+// container, and share one (non-zero) LastScannedAt: what a scan without
+// ffprobe writes.
+func bare(files []File) bool {
+	at := files[0].LastScannedAt
+	if at.IsZero() {
+		return false
+	}
+	for _, f := range files {
+		if len(f.Probe) > 0 || f.Codec != "" || f.DurationSeconds != 0 || f.Tracks != 0 || !f.ProbedAt.IsZero() ||
+			f.ProbeError != "" || !f.LastScannedAt.Equal(at) {
+			return false
+		}
+	}
+	return true
+}
+
+// upsertBareSQL is upsertNumberedSQL for n bare rows: the arguments of a
+// row are its path, size, mtime, container, last_scanned_at and id. (Plain
+// "?" parameters: the driver looks the name of each numbered one up in a
+// list, which costs more than binding a value again.)
+func upsertBareSQL(n int) string {
+	row := "(?, ?, ?, ?, ?, 0, NULL, '', 0, 0, NULL, '', ?)"
+	return "INSERT INTO files (" + fileColumns + ", id) VALUES " + row + strings.Repeat(", "+row, n-1) + upsertConflictSQL
+}
+
+// upsertBare writes bare files (see bare) as upsertNumbered does, binding
+// five values a row instead of thirteen.
+func (s *Store) upsertBare(ctx context.Context, files []File) (err error) {
+	for i, f := range files {
+		if f.Path == "" {
+			return fmt.Errorf("item %d: empty path: %w", i, ErrInvalid)
+		}
+		if f.Size < 0 {
+			return fmt.Errorf("item %d: file %q: negative size %d: %w", i, f.Path, f.Size, ErrInvalid)
+		}
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var next int64
+	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) + 1 FROM files").Scan(&next); err != nil {
+		return err
+	}
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			_ = st.Close()
+		}
+	}()
+	flat := make([]any, 0, upsertRows*6)
+	at := formatTime(files[0].LastScannedAt)
+	for start := 0; start < len(files); start += upsertRows {
+		chunk := files[start:min(start+upsertRows, len(files))]
+		stmt, ok := stmts[len(chunk)]
+		if !ok {
+			if stmt, err = tx.PrepareContext(ctx, upsertBareSQL(len(chunk))); err != nil {
+				return err
+			}
+			stmts[len(chunk)] = stmt
+		}
+		flat = flat[:0]
+		for i, f := range chunk {
+			flat = append(flat, f.Path, f.Size, nullTime(&f.ModTime), f.Container, at, next+int64(start+i))
+		}
+		if _, err := stmt.ExecContext(ctx, flat...); err != nil {
+			return err
+		}
+	}
+	if err := dropDirDigests(ctx, tx, func(i int) string { return files[i].Path }, len(files)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// dropDirDigests drops, in tx, the directory digests of the directories of
+// paths (see DirDigest: the triggers drop them on updates and deletes; new
+// rows are written only here).
+func dropDirDigests(ctx context.Context, tx *sql.Tx, paths func(i int) string, n int) error {
+	done := map[string]bool{}
+	for i := 0; i < n; i++ {
+		p := paths(i)
+		dir := p[:strings.LastIndexByte(p, '/')+1]
+		if done[dir] {
+			continue
+		}
+		done[dir] = true
+		if _, err := tx.ExecContext(ctx, "DELETE FROM scan_dirs WHERE dir = ?", dir); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FileState is what a scan compares with the disk to tell whether a file

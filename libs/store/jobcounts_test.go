@@ -191,6 +191,9 @@ func TestJobCountsMigration(t *testing.T) {
 	// Back to schema 4, then rows written by a binary without the triggers.
 	db := rawDB(t, path)
 	for _, q := range []string{
+		// 0009 first
+		"DROP TRIGGER files_drop_dir_digest_update",
+		"DROP TRIGGER files_drop_dir_digest_delete", "DROP TABLE scan_dirs",
 		"DROP TRIGGER job_counts_insert", "DROP TRIGGER job_counts_delete", "DROP TRIGGER job_counts_update",
 		"DROP TABLE job_counts", "DELETE FROM schema_migrations WHERE version >= 5",
 		// and undo 0006, which comes after

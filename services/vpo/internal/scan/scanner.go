@@ -1,13 +1,17 @@
 package scan
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -35,6 +39,16 @@ type Library interface {
 	UpsertFiles(ctx context.Context, files []store.File) error
 	TouchFiles(ctx context.Context, paths []string, scannedAt time.Time) (int, error)
 	MarkMissingPaths(ctx context.Context, paths []string, scannedBefore time.Time) (int, error)
+}
+
+// DigestLibrary is a Library that also keeps the digests of the
+// directories a recursive scan recorded (see store.DirDigest). With one, a
+// rescan reads no recorded state when every directory's digest still
+// matches: nothing under the root changed.
+type DigestLibrary interface {
+	Library
+	DirDigests(ctx context.Context, root string) (map[string]store.DirDigest, int, error)
+	PutDirDigests(ctx context.Context, dirs map[string]store.DirDigest) error
 }
 
 // Batching of writes: pending rows are written when there are batchSize of
@@ -217,6 +231,18 @@ func (r *run) scanDir(ctx context.Context, root string, progress jobs.Progress) 
 	defer stopWalk()
 	w := &walker{log: r.log, recursive: r.recursive, readDir: r.readDir, statAt: r.statAt,
 		out: make(chan []walked, 16)}
+	r.walk = w
+	if dl, ok := r.lib.(DigestLibrary); ok && r.recursive && r.statAt {
+		// Without digests (an error reading them) the scan compares
+		// every file, as a scan of a library without them does.
+		stored, rows, err := dl.DirDigests(ctx, root)
+		if err != nil {
+			r.log.Warnf("scan: comparing every file: %v", err)
+		} else {
+			r.digests, r.digestRows = dl, rows
+			w.digests, w.needProbed, w.dirs = stored, r.prober != nil, map[string]dirSeen{}
+		}
+	}
 	var walkErr error
 	go func() {
 		walkErr = w.walkRoot(wctx, root, top)
@@ -231,9 +257,11 @@ func (r *run) scanDir(ctx context.Context, root string, progress jobs.Progress) 
 		for range w.out {
 		}
 	}
-	// The walker is done once out is closed: walkErr and w.unreadable are
-	// set.
+	// The walker is done once out is closed: walkErr, w.unreadable and
+	// w.dirs are set.
 	r.unreadable = w.unreadable
+	r.res.Seen += w.matchedFiles
+	r.res.Unchanged += w.matchedFiles
 	if err == nil {
 		err = walkErr
 	}
@@ -329,21 +357,106 @@ type walker struct {
 	// unreadable are the directories that could not be listed (entirely)
 	// and the video files that could not be examined.
 	unreadable []string
+
+	// digests are the recorded directory digests under the root, nil when
+	// the scan does not use them. A directory whose video files have the
+	// recorded digest (and, with needProbed, were all probed) is matched:
+	// its files are not handed on, only counted in matchedFiles.
+	digests      map[string]store.DirDigest
+	needProbed   bool
+	dirs         map[string]dirSeen // the directories digested
+	matchedFiles int
+}
+
+// dirSeen is the digest of the video files directly in a directory as the
+// walk saw them, their number, and whether it matched the recorded one.
+type dirSeen struct {
+	digest  []byte
+	files   int
+	matched bool
+}
+
+// digestDir digests the video files among entries of dir (those with
+// stats[i].done), records the digest in w.dirs and tells whether it is
+// the recorded one. A file that cannot be examined leaves dir without a
+// digest (and unmatched).
+func (w *walker) digestDir(dir string, entries []fs.DirEntry, stats []lstatAt) bool {
+	if w.digests == nil {
+		return false
+	}
+	h := sha256.New()
+	var buf [24]byte
+	n := 0
+	for i, e := range entries {
+		st := &stats[i]
+		if !st.done {
+			continue
+		}
+		if st.err != nil {
+			if errors.Is(st.err, fs.ErrNotExist) {
+				continue // gone: not handed on either
+			}
+			return false
+		}
+		h.Write([]byte(e.Name()))
+		binary.LittleEndian.PutUint64(buf[0:], uint64(st.st.Size))
+		binary.LittleEndian.PutUint64(buf[8:], uint64(st.st.Mtim.Sec))
+		binary.LittleEndian.PutUint64(buf[16:], uint64(st.st.Mtim.Nsec))
+		// The NUL ends the name (no name holds one).
+		h.Write([]byte{0})
+		h.Write(buf[:])
+		n++
+	}
+	d := dirSeen{digest: h.Sum(nil), files: n}
+	rec, ok := w.digests[dir]
+	d.matched = ok && bytes.Equal(rec.Digest, d.digest) && rec.Live == n && (!w.needProbed || rec.Probed || n == 0)
+	w.dirs[dir] = d
+	if d.matched {
+		w.matchedFiles += n
+	}
+	return d.matched
 }
 
 func (w *walker) walkRoot(ctx context.Context, root string, top []fs.DirEntry) error {
+	var (
+		stats   []lstatAt
+		matched bool
+	)
+	if w.digests != nil {
+		// The root's own files are digested as walkAt does those of a
+		// directory (os.ReadDir listed them in order).
+		stats = make([]lstatAt, len(top))
+		for i, e := range top {
+			if e.Type().IsRegular() && isVideo(e.Name()) {
+				st := &stats[i]
+				full := filepath.Join(root, e.Name())
+				st.err = ignoringEINTR(func() error { return unix.Lstat(full, &st.st) })
+				st.done = true
+			}
+		}
+		matched = w.digestDir(root, top, stats)
+	}
+	subtrees := w.walkSubtrees(ctx, root, top)
+	if subtrees != nil {
+		defer subtrees.stop()
+	}
 	for i, e := range top {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		full := filepath.Join(root, e.Name())
 		if e.IsDir() {
-			if w.recursive {
-				if err := w.walk(ctx, full); err != nil {
+			if subtrees != nil {
+				if err := w.merge(ctx, subtrees, i); err != nil {
+					return err
+				}
+			} else if w.recursive {
+				if err := w.walk(ctx, filepath.Join(root, e.Name())); err != nil {
 					return err
 				}
 			}
-		} else if err := w.visit(ctx, full, e, nil); err != nil {
+		} else if matched {
+			// Recorded as it is.
+		} else if err := w.visit(ctx, filepath.Join(root, e.Name()), e, statOf(stats, i)); err != nil {
 			return err
 		}
 		if err := w.send(ctx, walked{done: i + 1}); err != nil {
@@ -354,6 +467,98 @@ func (w *walker) walkRoot(ctx context.Context, root string, top []fs.DirEntry) e
 			return err
 		}
 	}
+	return nil
+}
+
+// subtreesAhead is how many top-level directories may be walked (or
+// walked already, and not yet handed on) at a time: the listing and the
+// lstat of each file are system calls, which the cores share.
+var subtreesAhead = max(2, runtime.GOMAXPROCS(0))
+
+// subtreeWalks are the walks of the top-level directories of a root by
+// walkers of their own, subtreesAhead at a time, handed on in order by
+// merge. Each walker's out holds at most walkAhead/subtreesAhead files,
+// so that the walks ahead hold no more than one walk did.
+type subtreeWalks struct {
+	started []chan *walker // per entry of top, for directories
+	errs    []error        // the walks' errors, set before their out is closed
+	slots   chan struct{}
+	stop    context.CancelFunc
+}
+
+// walkSubtrees starts walking the top-level directories of a recursive
+// walk that lists directories itself, in parallel; nil otherwise.
+func (w *walker) walkSubtrees(ctx context.Context, root string, top []fs.DirEntry) *subtreeWalks {
+	if !w.recursive || !w.statAt {
+		return nil
+	}
+	ctx, stop := context.WithCancel(ctx)
+	sw := &subtreeWalks{started: make([]chan *walker, len(top)), errs: make([]error, len(top)),
+		slots: make(chan struct{}, subtreesAhead), stop: stop}
+	for i, e := range top {
+		if e.IsDir() {
+			sw.started[i] = make(chan *walker, 1)
+		}
+	}
+	go func() {
+		for i, e := range top {
+			if !e.IsDir() {
+				continue
+			}
+			select {
+			case sw.slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			sub := &walker{log: w.log, recursive: true, readDir: w.readDir, statAt: true,
+				digests: w.digests, needProbed: w.needProbed,
+				out: make(chan []walked, max(1, walkAhead/walkBatch/subtreesAhead))}
+			if w.dirs != nil {
+				sub.dirs = map[string]dirSeen{}
+			}
+			sw.started[i] <- sub
+			go func() {
+				err := sub.walk(ctx, filepath.Join(root, e.Name()))
+				if err == nil {
+					err = sub.push(ctx)
+				}
+				sw.errs[i] = err
+				close(sub.out)
+			}()
+		}
+	}()
+	return sw
+}
+
+// merge hands on what the walk of the top-level directory i found, as if
+// w had walked it.
+func (w *walker) merge(ctx context.Context, sw *subtreeWalks, i int) error {
+	var sub *walker
+	select {
+	case sub = <-sw.started[i]:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for batch := range sub.out {
+		for _, e := range batch {
+			if err := w.send(ctx, e); err != nil {
+				sw.stop()
+				for range sub.out {
+				}
+				return err
+			}
+		}
+	}
+	<-sw.slots
+	// out is closed: the walk is done.
+	if err := sw.errs[i]; err != nil {
+		return err
+	}
+	w.unreadable = append(w.unreadable, sub.unreadable...)
+	for dir, d := range sub.dirs {
+		w.dirs[dir] = d
+	}
+	w.matchedFiles += sub.matchedFiles
 	return nil
 }
 
@@ -410,7 +615,11 @@ func (w *walker) walkAt(ctx context.Context, dir string) error {
 		}
 	}
 	_ = d.Close()
+	matched := w.digestDir(dir, entries, stats)
 	for i, e := range entries {
+		if !e.IsDir() && matched {
+			continue // recorded as it is
+		}
 		full := dir + "/" + e.Name() // dir is clean, not "/": no Clean needed
 		if e.IsDir() {
 			err = w.walk(ctx, full)
@@ -429,6 +638,14 @@ type lstatAt struct {
 	done bool
 	st   unix.Stat_t
 	err  error
+}
+
+// statOf returns &stats[i], nil when stats is nil.
+func statOf(stats []lstatAt, i int) *lstatAt {
+	if stats == nil {
+		return nil
+	}
+	return &stats[i]
 }
 
 func ignoringEINTR(fn func() error) error {
@@ -522,6 +739,22 @@ type run struct {
 	// unreadable are the paths the walk could not read.
 	unreadable []string
 
+	// walk is the walker of a directory scan.
+	walk *walker
+	// digests is set when the scan uses directory digests (walk.digests
+	// holds those recorded, digestRows the number of rows under the root
+	// then). Then the recorded states are read only when some file or
+	// directory does not match (reading); rowsIn counts per directory the
+	// rows recorded (read or written by this scan) and unprobed the
+	// directories with a file that is not probed.
+	digests    DigestLibrary
+	digestRows int
+	reading    bool
+	rowsIn     map[string]int
+	unprobed   map[string]bool
+	// kept are the directories of the unseen files lstat found again.
+	kept map[string]bool
+
 	// The pending batch: files to write, files seen again unchanged after
 	// being missing, and when the oldest of them was added.
 	pending  []store.File
@@ -570,28 +803,40 @@ func (r *run) consume(ctx context.Context, root string, batches <-chan []walked,
 	lctx, stopReading := context.WithCancel(ctx)
 	pages := make(chan store.FileStatePage, statesAhead)
 	var readErr error
-	go func() {
-		readErr = r.lib.EachFileStatePage(lctx, root, func(p store.FileStatePage) error {
-			select {
-			case pages <- p:
-				return nil
-			case <-lctx.Done():
-				return lctx.Err()
-			}
-		})
-		close(pages)
-	}()
+	var reading chan store.FileStatePage // nil once every page is read, or before the reading starts
+	startReading := func() {
+		r.reading = true
+		reading = pages
+		if r.digests != nil {
+			r.rowsIn, r.unprobed = map[string]int{}, map[string]bool{}
+		}
+		go func() {
+			readErr = r.lib.EachFileStatePage(lctx, root, func(p store.FileStatePage) error {
+				select {
+				case pages <- p:
+					return nil
+				case <-lctx.Done():
+					return lctx.Err()
+				}
+			})
+			close(pages)
+		}()
+	}
 	defer func() {
 		stopReading()
-		for range pages {
+		if r.reading {
+			for range pages {
+			}
 		}
 	}()
+	if r.digests == nil {
+		startReading()
+	}
 	percent := 0.0
 	var queue []walked // found, not yet recorded: their page is not read yet
-	reading := pages   // nil once every page is read
 	for {
 		n := 0
-		for ; n < len(queue) && r.states.covers(queue[n].path); n++ {
+		for ; n < len(queue) && (queue[n].path == "" || r.states.covers(queue[n].path)); n++ {
 			e := queue[n]
 			if e.path == "" {
 				percent = float64(e.done) * 100 / float64(topLen+1)
@@ -613,7 +858,13 @@ func (r *run) consume(ctx context.Context, root string, batches <-chan []walked,
 			progress.Report(percent, fmt.Sprintf("%d video files seen", r.res.Seen))
 		}
 		if batches == nil && reading == nil && len(queue) == 0 {
-			return nil
+			if r.reading || !r.mustRead() {
+				return nil
+			}
+			// Something recorded under the root is not in a matched
+			// directory: compare as without digests.
+			startReading()
+			continue
 		}
 		in := batches
 		if len(queue) >= walkAhead {
@@ -625,6 +876,16 @@ func (r *run) consume(ctx context.Context, root string, batches <-chan []walked,
 				batches = nil
 				continue
 			}
+			if !r.reading {
+				// A file handed on is in a directory that does not
+				// match: its record must be read.
+				for _, e := range batch {
+					if e.path != "" {
+						startReading()
+						break
+					}
+				}
+			}
 			queue = append(queue, batch...)
 		case p, ok := <-reading:
 			if !ok {
@@ -635,11 +896,43 @@ func (r *run) consume(ctx context.Context, root string, batches <-chan []walked,
 				r.states.done = true
 				continue
 			}
+			if r.rowsIn != nil {
+				for path := range p.States {
+					r.rowsIn[dirOf(path)]++
+				}
+			}
 			r.states.add(p)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// mustRead tells, once a walk that handed on no file is done, whether the
+// recorded states must still be read: a path was unreadable, a recorded
+// directory with files not missing was not matched (gone, or emptied), or
+// some row under the root lies in a directory without a digest.
+func (r *run) mustRead() bool {
+	if len(r.unreadable) > 0 || len(r.walk.unreadable) > 0 {
+		return true
+	}
+	sum := 0
+	for dir, d := range r.walk.digests {
+		sum += d.Rows
+		if d.Live > 0 && !r.walk.dirs[dir].matched {
+			return true
+		}
+	}
+	return sum != r.digestRows
+}
+
+// dirOf is the directory of a recorded path.
+func dirOf(path string) string {
+	i := strings.LastIndexByte(path, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return path[:i]
 }
 
 // record compares one video file with the library and queues what changed.
@@ -654,10 +947,24 @@ func (r *run) record(ctx context.Context, e walked) error {
 		Path: e.path, Size: e.size, ModTime: e.mtime, Container: e.container, LastScannedAt: r.started,
 	}
 	old, known := r.states.take(e.path)
+	kept := false // the record stays as it is
+	if r.rowsIn != nil {
+		dir := dirOf(e.path)
+		if !known {
+			r.rowsIn[dir]++
+		}
+		defer func() {
+			if (kept && !old.Probed) || (!kept && !f.Probed()) {
+				r.unprobed[dir] = true
+			}
+		}()
+	}
 	switch {
 	case known && old.Size == f.Size && old.ModTime.Equal(f.ModTime):
 		r.res.Unchanged++
+		kept = true
 		if !old.Probed && r.prober != nil {
+			kept = false
 			// Never probed (no ffprobe then) or the probe failed: try again.
 			r.res.Reprobed++
 			break
@@ -741,7 +1048,58 @@ func (r *run) finish(ctx context.Context, complete bool) error {
 	}
 	n, err := r.lib.MarkMissingPaths(ctx, r.gone(r.unseen()), r.started)
 	r.res.Missing = n
-	return err
+	if err != nil {
+		return err
+	}
+	return r.putDigests(ctx)
+}
+
+// putDigests records, after a complete scan that read the recorded states,
+// the digests of the directories that did not match: those the walk
+// digested, and those with rows that it did not find (with the digest of
+// no file). It leaves out every directory the scan could not fully see:
+// under an unreadable path, holding an unreadable file, or one where lstat
+// found again a file the walk missed. Those are compared file by file next
+// time.
+func (r *run) putDigests(ctx context.Context) error {
+	if r.digests == nil || !r.reading {
+		return nil
+	}
+	blind := make(map[string]bool, len(r.unreadable))
+	for _, u := range r.unreadable {
+		blind[u] = true
+		blind[dirOf(u)] = true
+	}
+	out := map[string]store.DirDigest{}
+	add := func(dir string, digest []byte, files int) {
+		rows := r.rowsIn[dir]
+		if rows == 0 && files == 0 {
+			return
+		}
+		if r.kept[dir] || blind[dir] || r.under(dir, blind) || files > rows {
+			return
+		}
+		out[dir] = store.DirDigest{Digest: digest, Rows: rows, Live: files, Probed: !r.unprobed[dir]}
+	}
+	for dir, d := range r.walk.dirs {
+		switch {
+		case !d.matched:
+			add(dir, d.digest, d.files)
+		case !r.matchedAsRecorded(dir):
+			out[dir] = store.DirDigest{} // compared file by file next time
+		}
+	}
+	empty := sha256.New().Sum(nil)
+	for dir := range r.rowsIn {
+		if _, seen := r.walk.dirs[dir]; !seen && (dir == r.res.Root || strings.HasPrefix(dir, r.res.Root+"/")) {
+			add(dir, empty, 0)
+		}
+	}
+	if err := r.digests.PutDirDigests(ctx, out); err != nil {
+		// The scan itself is recorded: the next one compares every file.
+		r.log.Warnf("scan: %v", err)
+	}
+	return nil
 }
 
 // gone returns those of paths that are still not there: lstat finds
@@ -754,14 +1112,34 @@ func (r *run) gone(paths []string) []string {
 		fi, err := r.lstat(p)
 		switch {
 		case err == nil && fi.Mode().IsRegular():
+			r.keep(p)
 			continue
 		case err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
 			r.log.WithField("file_path", p).Warnf("scan: cannot tell whether the file is gone, it keeps its recorded state: %v", err)
+			r.keep(p)
 			continue
 		}
 		out = append(out, p)
 	}
 	return out
+}
+
+// matchedAsRecorded tells whether dir matched its digest and holds as many
+// rows as the digest counted (a row inserted without dropping the digest
+// would not be there on disk).
+func (r *run) matchedAsRecorded(dir string) bool {
+	if r.walk == nil || !r.walk.dirs[dir].matched {
+		return false
+	}
+	return r.rowsIn == nil || r.rowsIn[dir] == r.walk.digests[dir].Rows
+}
+
+// keep notes that the unseen path p keeps its record.
+func (r *run) keep(p string) {
+	if r.kept == nil {
+		r.kept = map[string]bool{}
+	}
+	r.kept[dirOf(p)] = true
 }
 
 // unseen returns the recorded files, not yet missing, that a complete walk
@@ -778,6 +1156,9 @@ func (r *run) unseen() []string {
 		for path, st := range page.States {
 			if st.Missing || (!r.recursive && filepath.Dir(path) != root && path != root) {
 				continue
+			}
+			if r.matchedAsRecorded(dirOf(path)) {
+				continue // its files are all there, as recorded
 			}
 			if r.under(path, blind) {
 				r.res.Kept++

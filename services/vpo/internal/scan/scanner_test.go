@@ -474,12 +474,32 @@ func TestContainer(t *testing.T) {
 	}
 }
 
-// BenchmarkRescan measures a rescan of an unchanged tree of video files
-// (10,000; -rescan-files for another count) recorded in a real SQLite
-// library, without ffprobe. tools/bench measures the whole daemon.
-func BenchmarkRescan(b *testing.B) {
+// BenchmarkFirstScan measures a first scan of a tree of new video files
+// (10,000; -rescan-files for another count) into a new SQLite library,
+// without ffprobe.
+func BenchmarkFirstScan(b *testing.B) {
+	root := benchTree(b, *rescanFiles)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		lib, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "vpo.db"), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := scan.New(lib, nil, quietLog())
+		b.StartTimer()
+		if _, err := s.Run(context.Background(), job(`{"path":"`+root+`"}`), noProgress{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		lib.Close()
+		b.StartTimer()
+	}
+}
+
+// benchTree makes a tree of n empty video files, 100 per directory.
+func benchTree(b *testing.B, n int) string {
 	root := b.TempDir()
-	n := *rescanFiles
 	for i := 0; i < n; i++ {
 		dir := filepath.Join(root, fmt.Sprintf("show-%03d", i/1000), fmt.Sprintf("season-%02d", i/100%10))
 		if i%100 == 0 {
@@ -491,6 +511,14 @@ func BenchmarkRescan(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	return root
+}
+
+// BenchmarkRescan measures a rescan of an unchanged tree of video files
+// (10,000; -rescan-files for another count) recorded in a real SQLite
+// library, without ffprobe. tools/bench measures the whole daemon.
+func BenchmarkRescan(b *testing.B) {
+	root := benchTree(b, *rescanFiles)
 	lib, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "vpo.db"), store.Options{})
 	if err != nil {
 		b.Fatal(err)
