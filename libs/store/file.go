@@ -643,32 +643,6 @@ func (s *Store) TouchFiles(ctx context.Context, paths []string, scannedAt time.T
 	return n, nil
 }
 
-// TouchScanned sets last_scanned_at to scannedAt for every file under root
-// that is not missing and was last scanned before scannedAt (or never), in
-// one statement, and returns the number of rows updated. (The scan job no
-// longer calls it: a rescan of an unchanged tree writes nothing.)
-func (s *Store) TouchScanned(ctx context.Context, root string, scannedAt time.Time) (int, error) {
-	lo, hi, err := underRoot(root)
-	if err != nil {
-		return 0, fmt.Errorf("touch scanned: %w", err)
-	}
-	if scannedAt.IsZero() {
-		return 0, fmt.Errorf("touch scanned under %q: zero scan time: %w", root, ErrInvalid)
-	}
-	at := formatTime(scannedAt)
-	res, err := s.wdb.ExecContext(ctx, `UPDATE files SET last_scanned_at = ?3
-		WHERE path >= ?1 AND path < ?2 AND missing = 0
-		  AND (last_scanned_at IS NULL OR last_scanned_at < ?3)`, lo, hi, at)
-	if err != nil {
-		return 0, fmt.Errorf("touch scanned under %q: %w", root, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("touch scanned under %q: %w", root, err)
-	}
-	return int(n), nil
-}
-
 // MarkMissingPaths flags paths as missing, except those already missing
 // and those last scanned at or after scannedBefore (recorded by a scan
 // that started later). A scan also checks with lstat, just before, that

@@ -241,45 +241,6 @@ func TestTouchFiles(t *testing.T) {
 	}
 }
 
-func TestTouchScanned(t *testing.T) {
-	ctx := context.Background()
-	s := openTestStore(t)
-	scan := t0
-	before, after := scan.Add(-time.Hour), scan.Add(time.Second)
-	files := map[string]time.Time{
-		"/media/old.mkv":     before, // touched
-		"/media/sub/old.mkv": before, // touched
-		"/media/never.mkv":   {},     // never scanned: touched
-		"/media/gone.mkv":    before, // missing: kept
-		"/media/later.mkv":   after,  // scanned later: kept
-		"/media2/old.mkv":    before, // other root: kept
-		"/media":             before, // the root itself: kept
-		"/mediafoo.mkv":      before, // kept
-	}
-	seedFiles(t, s, files, "/media/gone.mkv")
-	n, err := s.TouchScanned(ctx, "/media", scan)
-	if err != nil || n != 3 {
-		t.Fatalf("TouchScanned = %d, %v; want 3", n, err)
-	}
-	for p, was := range files {
-		want := was
-		if p == "/media/old.mkv" || p == "/media/sub/old.mkv" || p == "/media/never.mkv" {
-			want = scan
-		}
-		if got := getFile(t, s, p).LastScannedAt; !got.Equal(want) {
-			t.Errorf("%s last scanned %s, want %s", p, got, want)
-		}
-	}
-	for _, bad := range []struct {
-		root string
-		at   time.Time
-	}{{"", scan}, {"/media", time.Time{}}} {
-		if _, err := s.TouchScanned(ctx, bad.root, bad.at); !errors.Is(err, store.ErrInvalid) {
-			t.Errorf("TouchScanned(%q, %s) = %v, want ErrInvalid", bad.root, bad.at, err)
-		}
-	}
-}
-
 func TestMarkMissingPaths(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
