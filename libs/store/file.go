@@ -341,7 +341,19 @@ const upsertRows = 32
 // upsertNumbered writes the rows of args (fileArgs) in one transaction,
 // numbering the new ones after the highest id, as the trigger would.
 // (A row that exists keeps its id; its number is then left unused.)
-func (s *Store) upsertNumbered(ctx context.Context, args [][]any) (err error) {
+func (s *Store) upsertNumbered(ctx context.Context, args [][]any) error {
+	return s.upsertInChunks(ctx, len(args), 13, upsertNumberedSQL,
+		func(flat []any, i int, id int64) []any { return append(append(flat, args[i]...), id) },
+		func(i int) string { return args[i][0].(string) })
+}
+
+// upsertInChunks writes n rows in one transaction, upsertRows of them a
+// statement (sqlOf(k) for k rows; width values a row): args appends the
+// values of row i with the id it gets if it is new, numbered after the
+// highest id as the trigger would. Then it drops the digests of the rows'
+// directories (path names row i).
+func (s *Store) upsertInChunks(ctx context.Context, n, width int, sqlOf func(rows int) string,
+	args func(flat []any, i int, id int64) []any, path func(i int) string) (err error) {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -361,25 +373,25 @@ func (s *Store) upsertNumbered(ctx context.Context, args [][]any) (err error) {
 			_ = st.Close()
 		}
 	}()
-	flat := make([]any, 0, upsertRows*13)
-	for start := 0; start < len(args); start += upsertRows {
-		chunk := args[start:min(start+upsertRows, len(args))]
-		stmt, ok := stmts[len(chunk)]
+	flat := make([]any, 0, upsertRows*width)
+	for start := 0; start < n; start += upsertRows {
+		k := min(upsertRows, n-start)
+		stmt, ok := stmts[k]
 		if !ok {
-			if stmt, err = tx.PrepareContext(ctx, upsertNumberedSQL(len(chunk))); err != nil {
+			if stmt, err = tx.PrepareContext(ctx, sqlOf(k)); err != nil {
 				return err
 			}
-			stmts[len(chunk)] = stmt
+			stmts[k] = stmt
 		}
 		flat = flat[:0]
-		for i, a := range chunk {
-			flat = append(append(flat, a...), next+int64(start+i))
+		for i := start; i < start+k; i++ {
+			flat = args(flat, i, next+int64(i))
 		}
 		if _, err := stmt.ExecContext(ctx, flat...); err != nil {
 			return err
 		}
 	}
-	if err := dropDirDigests(ctx, tx, func(i int) string { return args[i][0].(string) }, len(args)); err != nil {
+	if err := dropDirDigests(ctx, tx, path, n); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -412,8 +424,8 @@ func upsertBareSQL(n int) string {
 }
 
 // upsertBare writes bare files (see bare) as upsertNumbered does, binding
-// five values a row instead of thirteen.
-func (s *Store) upsertBare(ctx context.Context, files []File) (err error) {
+// six values a row instead of thirteen (the id included).
+func (s *Store) upsertBare(ctx context.Context, files []File) error {
 	for i, f := range files {
 		if f.Path == "" {
 			return fmt.Errorf("item %d: empty path: %w", i, ErrInvalid)
@@ -422,48 +434,13 @@ func (s *Store) upsertBare(ctx context.Context, files []File) (err error) {
 			return fmt.Errorf("item %d: file %q: negative size %d: %w", i, f.Path, f.Size, ErrInvalid)
 		}
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	var next int64
-	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) + 1 FROM files").Scan(&next); err != nil {
-		return err
-	}
-	stmts := map[int]*sql.Stmt{}
-	defer func() {
-		for _, st := range stmts {
-			_ = st.Close()
-		}
-	}()
-	flat := make([]any, 0, upsertRows*6)
 	at := formatTime(files[0].LastScannedAt)
-	for start := 0; start < len(files); start += upsertRows {
-		chunk := files[start:min(start+upsertRows, len(files))]
-		stmt, ok := stmts[len(chunk)]
-		if !ok {
-			if stmt, err = tx.PrepareContext(ctx, upsertBareSQL(len(chunk))); err != nil {
-				return err
-			}
-			stmts[len(chunk)] = stmt
-		}
-		flat = flat[:0]
-		for i, f := range chunk {
-			flat = append(flat, f.Path, f.Size, nullTime(&f.ModTime), f.Container, at, next+int64(start+i))
-		}
-		if _, err := stmt.ExecContext(ctx, flat...); err != nil {
-			return err
-		}
-	}
-	if err := dropDirDigests(ctx, tx, func(i int) string { return files[i].Path }, len(files)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return s.upsertInChunks(ctx, len(files), 6, upsertBareSQL,
+		func(flat []any, i int, id int64) []any {
+			f := &files[i]
+			return append(flat, f.Path, f.Size, nullTime(&f.ModTime), f.Container, at, id)
+		},
+		func(i int) string { return files[i].Path })
 }
 
 // dropDirDigests drops, in tx, the directory digests of the directories of
