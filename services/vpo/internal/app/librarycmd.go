@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -59,12 +58,10 @@ func addLibrary(app *kingpin.Application, env Env, cmds map[string]commandFunc) 
 			out = append(out, rescanResult{ID: l.ID, Path: l.Path, JobID: ans.JobID})
 		}
 		if rf.json {
-			enc := json.NewEncoder(env.Stdout)
-			enc.SetIndent("", "  ")
 			if out == nil {
 				out = []rescanResult{}
 			}
-			return enc.Encode(out)
+			return writeJSON(env.Stdout, out)
 		}
 		if len(out) == 0 {
 			_, err := fmt.Fprintln(env.Stdout, "no libraries configured")
@@ -128,12 +125,10 @@ func chooseLibraries(libs []library.Status, names []string) ([]library.Status, e
 
 func printLibraries(w io.Writer, asJSON bool, libs []library.Status, now time.Time) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
 		if libs == nil {
 			libs = []library.Status{}
 		}
-		return enc.Encode(libs)
+		return writeJSON(w, libs)
 	}
 	if len(libs) == 0 {
 		_, err := fmt.Fprintln(w, "no libraries configured (add [[library]] tables to the configuration file)")

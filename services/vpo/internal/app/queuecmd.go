@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -96,9 +95,7 @@ func waitDrained(ctx context.Context, c *apiClient, st server.QueueStatus, progr
 // printQueue prints the queue's state: JSON, or the lines of queueLines.
 func printQueue(w io.Writer, asJSON bool, st server.QueueStatus, now time.Time) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return writeJSON(w, st)
 	}
 	_, err := fmt.Fprintln(w, strings.Join(queueLines(st, now), "\n"))
 	return err
