@@ -20,6 +20,11 @@ func ApplyKey(policy, path string) string {
 // file).
 func ScanKey(path string) string { return uniqueKey("scan", "", path) }
 
+// DirScanKey is the unique key of a scan of the directory dir alone (not
+// recursive): not ScanKey(dir), which a recursive scan of dir holds (a
+// queued scan of the directory alone must not stand in for it).
+func DirScanKey(dir string) string { return uniqueKey("scan-dir", "", dir) }
+
 func uniqueKey(kind, policy, path string) string {
 	sum := sha256.Sum256([]byte(policy + "\x00" + path))
 	return kind + ":" + hex.EncodeToString(sum[:16])

@@ -2,8 +2,6 @@ package library
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -101,15 +99,13 @@ func (m *Manager) queueFileScan(ctx context.Context, path string) (string, error
 	return id, err
 }
 
-// dirScanKey is the unique key of a scan of dir: a non-recursive one's is
-// not store.ScanKey(dir), which a recursive scan of dir holds (a queued
-// non-recursive scan must not stand in for it).
+// dirScanKey is the unique key of a scan of dir (with its
+// subdirectories when recursive).
 func dirScanKey(dir string, recursive bool) string {
 	if recursive {
 		return store.ScanKey(dir)
 	}
-	sum := sha256.Sum256([]byte(dir))
-	return "scan-dir:" + hex.EncodeToString(sum[:16])
+	return store.DirScanKey(dir)
 }
 
 // queue creates nj unless its unique key is held, and wakes the workers
