@@ -16,11 +16,10 @@ import (
 )
 
 // wanted tells whether the manager acts on the file at path: a video file
-// (scan.Container), not a temporary file of a rewrite in progress, and,
-// for applies (forApply), not a kept original.
+// of the library (scan.Container, which leaves out the temporary files of
+// rewrites in progress) and, for applies (forApply), not a kept original.
 func wanted(path string, forApply bool) bool {
-	base := filepath.Base(path)
-	if _, ok := scan.Container(base); !ok || apply.IsTempName(base) {
+	if _, ok := scan.Container(path); !ok {
 		return false
 	}
 	return !forApply || !keptOriginal(path)
