@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -284,7 +285,11 @@ func (s *Store) UpsertFile(ctx context.Context, f File) error {
 		if _, err := tx.ExecContext(ctx, upsertFileSQL, args...); err != nil {
 			return err
 		}
-		if err := dropDirDigests(ctx, tx, func(int) string { return f.Path }, 1); err != nil {
+		err = dropDirDigests(func(int) string { return f.Path }, 1, func(dir string) error {
+			_, err := tx.ExecContext(ctx, dropDirDigestSQL, dir)
+			return err
+		})
+		if err != nil {
 			return err
 		}
 		return tx.Commit()
@@ -352,33 +357,70 @@ func (s *Store) upsertNumbered(ctx context.Context, args [][]any) error {
 // values of row i with the id it gets if it is new, numbered after the
 // highest id as the trigger would. Then it drops the digests of the rows'
 // directories (path names row i).
+//
+// It talks to the driver's connection itself rather than through
+// database/sql, which would convert every value into a new slice of named
+// values for every statement: a first scan writes 100,000 rows, and that
+// garbage cost the collector more than the conversion itself.
 func (s *Store) upsertInChunks(ctx context.Context, n, width int, sqlOf func(rows int) string,
+	args func(flat []any, i int, id int64) []any, path func(i int) string) error {
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(rawConn)
+		if !ok {
+			return fmt.Errorf("database driver connection %T lacks a method the store uses", dc)
+		}
+		return writeChunks(ctx, c, n, width, sqlOf, args, path)
+	})
+}
+
+// rawConn is what upsertInChunks uses of the driver's connection.
+type rawConn interface {
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+}
+
+// writeChunks is upsertInChunks on the driver's connection c.
+func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows int) string,
 	args func(flat []any, i int, id int64) []any, path func(i int) string) (err error) {
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	tx, err := c.BeginTx(ctx, driver.TxOptions{})
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			_ = tx.Rollback()
+			if rerr := tx.Rollback(); rerr != nil {
+				// A connection left in a transaction must not be used again.
+				err = fmt.Errorf("%w (and rolling back: %v: %w)", err, rerr, driver.ErrBadConn)
+			}
 		}
 	}()
-	var next int64
-	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) + 1 FROM files").Scan(&next); err != nil {
+	next, err := nextFileID(ctx, c)
+	if err != nil {
 		return err
 	}
-	stmts := map[int]*sql.Stmt{}
+	stmts := map[int]driver.Stmt{}
 	defer func() {
 		for _, st := range stmts {
 			_ = st.Close()
 		}
 	}()
 	flat := make([]any, 0, upsertRows*width)
+	named := make([]driver.NamedValue, upsertRows*width)
+	for i := range named {
+		named[i].Ordinal = i + 1
+	}
 	for start := 0; start < n; start += upsertRows {
 		k := min(upsertRows, n-start)
 		stmt, ok := stmts[k]
 		if !ok {
-			if stmt, err = tx.PrepareContext(ctx, sqlOf(k)); err != nil {
+			if stmt, err = c.PrepareContext(ctx, sqlOf(k)); err != nil {
 				return err
 			}
 			stmts[k] = stmt
@@ -387,14 +429,46 @@ func (s *Store) upsertInChunks(ctx context.Context, n, width int, sqlOf func(row
 		for i := start; i < start+k; i++ {
 			flat = args(flat, i, next+int64(i))
 		}
-		if _, err := stmt.ExecContext(ctx, flat...); err != nil {
+		for i, v := range flat {
+			if x, ok := v.(int); ok {
+				v = int64(x) // what database/sql would have made of it
+			}
+			named[i].Value = v
+		}
+		exec, ok := stmt.(driver.StmtExecContext)
+		if !ok {
+			return fmt.Errorf("database driver statement %T lacks ExecContext", stmt)
+		}
+		if _, err := exec.ExecContext(ctx, named[:len(flat)]); err != nil {
 			return err
 		}
 	}
-	if err := dropDirDigests(ctx, tx, path, n); err != nil {
+	err = dropDirDigests(path, n, func(dir string) error {
+		_, err := c.ExecContext(ctx, dropDirDigestSQL, []driver.NamedValue{{Ordinal: 1, Value: dir}})
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// nextFileID returns, on c, the id a new file row gets.
+func nextFileID(ctx context.Context, c driver.QueryerContext) (int64, error) {
+	rows, err := c.QueryContext(ctx, "SELECT coalesce(max(id), 0) + 1 FROM files", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		return 0, err
+	}
+	next, ok := dest[0].(int64)
+	if !ok {
+		return 0, fmt.Errorf("next file id: got %T", dest[0])
+	}
+	return next, nil
 }
 
 // bare tells whether files hold nothing but a path, size, mtime and
@@ -443,10 +517,14 @@ func (s *Store) upsertBare(ctx context.Context, files []File) error {
 		func(i int) string { return files[i].Path })
 }
 
-// dropDirDigests drops, in tx, the directory digests of the directories of
-// paths (see DirDigest: the triggers drop them on updates and deletes; new
-// rows are written only here).
-func dropDirDigests(ctx context.Context, tx *sql.Tx, paths func(i int) string, n int) error {
+// dropDirDigestSQL drops the digest of one directory.
+const dropDirDigestSQL = "DELETE FROM scan_dirs WHERE dir = ?"
+
+// dropDirDigests drops, with drop (dropDirDigestSQL in the transaction that
+// writes the rows), the directory digests of the directories of paths (see
+// DirDigest: the triggers drop them on updates and deletes; new rows are
+// written only here).
+func dropDirDigests(paths func(i int) string, n int, drop func(dir string) error) error {
 	done := map[string]bool{}
 	for i := 0; i < n; i++ {
 		p := paths(i)
@@ -455,7 +533,7 @@ func dropDirDigests(ctx context.Context, tx *sql.Tx, paths func(i int) string, n
 			continue
 		}
 		done[dir] = true
-		if _, err := tx.ExecContext(ctx, "DELETE FROM scan_dirs WHERE dir = ?", dir); err != nil {
+		if err := drop(dir); err != nil {
 			return err
 		}
 	}

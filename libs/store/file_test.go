@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -371,5 +372,47 @@ func TestParseStoredTime(t *testing.T) {
 		if (gotErr != nil) != (wantErr != nil) || !got.Equal(want) || got.Location() != want.Location() {
 			t.Errorf("ParseStoredTime(%q) = %v, %v; parseTime says %v, %v", s, got, gotErr, want, wantErr)
 		}
+	}
+}
+
+// TestUpsertFilesFailureMidway: when a statement fails after others of the
+// same call were written (a trigger refuses the 70th of 100 bare rows, in
+// the third statement), or the context is cancelled, none of the call's
+// rows stay, and the store's connection is fit for the next call.
+func TestUpsertFilesFailureMidway(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTestStorePath(t)
+	db := rawDB(t, path)
+	if _, err := db.Exec(`CREATE TRIGGER refuse_bad BEFORE INSERT ON files WHEN NEW.path = '/m/069.mkv'
+		BEGIN SELECT RAISE(ABORT, 'refused by test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	batch := func(prefix string) []store.File {
+		files := make([]store.File, 100)
+		for i := range files {
+			files[i] = store.File{Path: fmt.Sprintf("%s%03d.mkv", prefix, i), Size: int64(i), LastScannedAt: t0}
+		}
+		return files
+	}
+	if err := s.UpsertFiles(ctx, batch("/m/")); err == nil || !strings.Contains(err.Error(), "refused by test") {
+		t.Fatalf("UpsertFiles = %v, want the trigger's error", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.UpsertFiles(cancelled, batch("/c/")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("UpsertFiles with a cancelled context = %v", err)
+	}
+	files, _, err := s.ListFiles(ctx, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 0 {
+		t.Fatalf("%d rows stayed after failed calls (first %q), want none", len(files), files[0].Path)
+	}
+	if err := s.UpsertFiles(ctx, batch("/n/")); err != nil {
+		t.Fatalf("UpsertFiles after the failures: %v", err)
+	}
+	if files, _, err = s.ListFiles(ctx, 200, ""); err != nil || len(files) != 100 {
+		t.Fatalf("after a good call: %d rows, %v; want 100", len(files), err)
 	}
 }
