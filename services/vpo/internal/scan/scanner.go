@@ -399,9 +399,9 @@ func (w *walker) digestDir(dir string, entries []fs.DirEntry, stats []lstatAt) b
 			return false
 		}
 		h.Write([]byte(e.Name()))
-		binary.LittleEndian.PutUint64(buf[0:], uint64(st.st.Size))
-		binary.LittleEndian.PutUint64(buf[8:], uint64(st.st.Mtim.Sec))
-		binary.LittleEndian.PutUint64(buf[16:], uint64(st.st.Mtim.Nsec))
+		binary.LittleEndian.PutUint64(buf[0:], uint64(st.size))
+		binary.LittleEndian.PutUint64(buf[8:], uint64(st.sec))
+		binary.LittleEndian.PutUint64(buf[16:], uint64(st.nsec))
 		// The NUL ends the name (no name holds one).
 		h.Write([]byte{0})
 		h.Write(buf[:])
@@ -430,8 +430,8 @@ func (w *walker) walkRoot(ctx context.Context, root string, top []fs.DirEntry) e
 			if e.Type().IsRegular() && isVideo(e.Name()) {
 				st := &stats[i]
 				full := filepath.Join(root, e.Name())
-				st.err = ignoringEINTR(func() error { return unix.Lstat(full, &st.st) })
-				st.done = true
+				var out unix.Stat_t
+				st.set(&out, ignoringEINTR(func() error { return unix.Lstat(full, &out) }))
 			}
 		}
 		matched = w.digestDir(root, top, stats)
@@ -540,13 +540,17 @@ func (w *walker) merge(ctx context.Context, sw *subtreeWalks, i int) error {
 		return ctx.Err()
 	}
 	for batch := range sub.out {
-		for _, e := range batch {
-			if err := w.send(ctx, e); err != nil {
-				sw.stop()
-				for range sub.out {
-				}
-				return err
+		// What w found before comes first; the batch itself is handed on
+		// as it is (not copied file by file into w's).
+		err := w.push(ctx)
+		if err == nil {
+			err = w.pushBatch(ctx, batch)
+		}
+		if err != nil {
+			sw.stop()
+			for range sub.out {
 			}
+			return err
 		}
 	}
 	<-sw.slots
@@ -610,8 +614,8 @@ func (w *walker) walkAt(ctx context.Context, dir string) error {
 	for i, e := range entries {
 		if e.Type().IsRegular() && isVideo(e.Name()) {
 			st := &stats[i]
-			st.err = ignoringEINTR(func() error { return unix.Fstatat(fd, e.Name(), &st.st, unix.AT_SYMLINK_NOFOLLOW) })
-			st.done = true
+			var out unix.Stat_t
+			st.set(&out, ignoringEINTR(func() error { return unix.Fstatat(fd, e.Name(), &out, unix.AT_SYMLINK_NOFOLLOW) }))
 		}
 	}
 	_ = d.Close()
@@ -633,11 +637,20 @@ func (w *walker) walkAt(ctx context.Context, dir string) error {
 	return nil
 }
 
-// lstatAt is the lstat of a directory entry made by walkAt (done).
+// lstatAt is what the walk keeps of the lstat of a directory entry (done
+// when made): a walk holds one for every entry of the directories it is
+// in, so it keeps three numbers rather than the whole stat buffer.
 type lstatAt struct {
-	done bool
-	st   unix.Stat_t
-	err  error
+	done            bool
+	size, sec, nsec int64
+	err             error
+}
+
+// set keeps of out, filled by a call to lstat that returned err, what
+// the walk uses.
+func (st *lstatAt) set(out *unix.Stat_t, err error) {
+	st.done, st.err = true, err
+	st.size, st.sec, st.nsec = out.Size, out.Mtim.Sec, out.Mtim.Nsec
 }
 
 // statOf returns &stats[i], nil when stats is nil.
@@ -680,7 +693,7 @@ func (w *walker) visit(ctx context.Context, path string, d fs.DirEntry, at *lsta
 		err   error
 	)
 	if at != nil && at.done {
-		size, mtime, err = at.st.Size, time.Unix(at.st.Mtim.Sec, at.st.Mtim.Nsec), at.err
+		size, mtime, err = at.size, time.Unix(at.sec, at.nsec), at.err
 		if err != nil {
 			err = &fs.PathError{Op: "lstat", Path: path, Err: err}
 		}
@@ -714,9 +727,17 @@ func (w *walker) push(ctx context.Context) error {
 	if len(w.batch) == 0 {
 		return nil
 	}
+	if err := w.pushBatch(ctx, w.batch); err != nil {
+		return err
+	}
+	w.batch = make([]walked, 0, walkBatch)
+	return nil
+}
+
+// pushBatch hands batch on; it is not to be used after.
+func (w *walker) pushBatch(ctx context.Context, batch []walked) error {
 	select {
-	case w.out <- w.batch:
-		w.batch = make([]walked, 0, walkBatch)
+	case w.out <- batch:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -886,7 +907,11 @@ func (r *run) consume(ctx context.Context, root string, batches <-chan []walked,
 					}
 				}
 			}
-			queue = append(queue, batch...)
+			if len(queue) == 0 {
+				queue = batch // the walk does not touch it again
+			} else {
+				queue = append(queue, batch...)
+			}
 		case p, ok := <-reading:
 			if !ok {
 				reading = nil
