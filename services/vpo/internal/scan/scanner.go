@@ -202,7 +202,9 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		res: Result{Root: p.Path, Recursive: p.recursive() && isDir, FFProbe: prober != nil},
 	}
 	if isDir {
+		restore := relaxGC()
 		err = r.scanDir(ctx, p.Path, progress)
+		restore()
 	} else {
 		err = r.scanFile(ctx, p.Path)
 	}
