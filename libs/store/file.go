@@ -394,11 +394,9 @@ func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows i
 		return err
 	}
 	defer func() {
-		if err != nil {
-			if rerr := tx.Rollback(); rerr != nil {
-				// A connection left in a transaction must not be used again.
-				err = fmt.Errorf("%w (and rolling back: %v: %w)", err, rerr, driver.ErrBadConn)
-			}
+		if err != nil && tx.Rollback() != nil && inTransaction(c) {
+			// A connection left in a transaction must not be used again.
+			err = fmt.Errorf("%w (and the rollback failed: %w)", err, driver.ErrBadConn)
 		}
 	}()
 	next, err := nextFileID(ctx, c)
@@ -451,6 +449,19 @@ func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows i
 		return err
 	}
 	return tx.Commit()
+}
+
+// inTransaction tells, after a rollback failed, whether c is still in a
+// transaction. (SQLite ends a transaction itself when a statement is
+// interrupted, and then the rollback fails for want of one: the connection
+// is fine.) It asks by beginning one, which only works outside any.
+func inTransaction(c driver.ExecerContext) bool {
+	ctx := context.Background()
+	if _, err := c.ExecContext(ctx, "BEGIN", nil); err != nil {
+		return true
+	}
+	_, err := c.ExecContext(ctx, "ROLLBACK", nil)
+	return err != nil
 }
 
 // nextFileID returns, on c, the id a new file row gets.

@@ -2,13 +2,17 @@ package store_test
 
 import (
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"modernc.org/sqlite"
 
 	"github.com/vpo-project/vpo/libs/store"
 )
@@ -414,5 +418,65 @@ func TestUpsertFilesFailureMidway(t *testing.T) {
 	}
 	if files, _, err = s.ListFiles(ctx, 200, ""); err != nil || len(files) != 100 {
 		t.Fatalf("after a good call: %d rows, %v; want 100", len(files), err)
+	}
+}
+
+// cancelDuringInsert is called by a trigger in
+// TestUpsertFilesCancelledMidStatement: it cancels the test's context
+// while SQLite runs the statement.
+var cancelDuringInsert struct {
+	sync.Mutex
+	cancel context.CancelFunc
+}
+
+func init() {
+	sqlite.MustRegisterScalarFunction("vpo_test_cancel", 0, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+		cancelDuringInsert.Lock()
+		defer cancelDuringInsert.Unlock()
+		if cancelDuringInsert.cancel != nil {
+			cancelDuringInsert.cancel()
+			time.Sleep(20 * time.Millisecond) // the driver interrupts SQLite meanwhile
+		}
+		return int64(0), nil
+	})
+}
+
+// TestUpsertFilesCancelledMidStatement: a context cancelled while a
+// statement runs (SQLite then ends the transaction itself) makes the call
+// fail with the context's error, keeps none of its rows and leaves the
+// connection as it was (not discarded as broken), for bare and full rows.
+func TestUpsertFilesCancelledMidStatement(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTestStorePath(t)
+	db := rawDB(t, path)
+	if _, err := db.Exec(`CREATE TRIGGER cancel_midway AFTER INSERT ON files WHEN NEW.path = '/m/040.mkv'
+		BEGIN SELECT vpo_test_cancel(); END`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tracks := range []int{0, 2} { // bare rows, then rows with probe details
+		files := make([]store.File, 100)
+		for i := range files {
+			files[i] = store.File{Path: fmt.Sprintf("/m/%03d.mkv", i), Size: int64(i), LastScannedAt: t0, Tracks: tracks}
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancelDuringInsert.Lock()
+		cancelDuringInsert.cancel = cancel
+		cancelDuringInsert.Unlock()
+		err := s.UpsertFiles(cctx, files)
+		cancelDuringInsert.Lock()
+		cancelDuringInsert.cancel = nil
+		cancelDuringInsert.Unlock()
+		if !errors.Is(err, context.Canceled) || errors.Is(err, driver.ErrBadConn) {
+			t.Fatalf("tracks %d: UpsertFiles = %v, want the context's error alone", tracks, err)
+		}
+		if got, _, err := s.ListFiles(ctx, 0, ""); err != nil || len(got) != 0 {
+			t.Fatalf("tracks %d: %d rows stayed (%v), want none", tracks, len(got), err)
+		}
+		if err := s.UpsertFiles(ctx, files[:3]); err != nil {
+			t.Fatalf("tracks %d: the next call: %v", tracks, err)
+		}
+		if _, err := db.Exec(`DELETE FROM files`); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
