@@ -202,9 +202,10 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		res: Result{Root: p.Path, Recursive: p.recursive() && isDir, FFProbe: prober != nil},
 	}
 	if isDir {
-		restore := relaxGC()
-		err = r.scanDir(ctx, p.Path, progress)
-		restore()
+		err = func() error {
+			defer relaxGC()() // also when the scan panics (the pool recovers)
+			return r.scanDir(ctx, p.Path, progress)
+		}()
 	} else {
 		err = r.scanFile(ctx, p.Path)
 	}
