@@ -1,8 +1,10 @@
 package health
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"sync"
 )
 
 // HealthHandler serves the Report as JSON (GET /health): 200 when healthy,
@@ -10,15 +12,21 @@ import (
 func (h *Health) HealthHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rep := h.Report(r.Context())
-		body, err := json.Marshal(rep)
-		if err != nil {
+		buf := reportBuffers.Get().(*bytes.Buffer)
+		defer reportBuffers.Put(buf)
+		buf.Reset()
+		if err := rep.encode(buf); err != nil {
 			// Only Extra can fail to encode; the probe must still answer.
 			rep.Extra = nil
-			body, _ = json.Marshal(rep) // the fixed fields always encode
+			buf.Reset()
+			_ = rep.encode(buf) // the fixed fields always encode
 		}
-		writeJSON(w, r, rep.HTTPStatus(), body)
+		writeJSON(w, r, rep.HTTPStatus(), buf.Bytes())
 	})
 }
+
+// reportBuffers hold the documents of /health while they are written.
+var reportBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // LiveHandler answers the liveness probe (GET /health/live): 200
 // {"status":"alive"}, or 503 {"status":"shutting_down"} once shutdown has

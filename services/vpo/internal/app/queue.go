@@ -164,8 +164,18 @@ func (q *queueControl) state() server.QueueStatus {
 	return st
 }
 
+// queueHealth is the "queue" object of /health (a struct, not a map: the
+// encoder sorts a map's keys by reflection on every request; the fields
+// are in the order a map's keys had).
+type queueHealth struct {
+	Drain      bool       `json:"drain"`
+	NextWindow *time.Time `json:"next_window"`
+	Paused     bool       `json:"paused"`
+	WindowOpen bool       `json:"window_open"`
+}
+
 // health is the "queue" object of /health.
-func (q *queueControl) health() map[string]any {
+func (q *queueControl) health() queueHealth {
 	st := q.state()
-	return map[string]any{"paused": st.Paused, "drain": st.Drain, "window_open": st.WindowOpen, "next_window": st.NextWindow}
+	return queueHealth{Paused: st.Paused, Drain: st.Drain, WindowOpen: st.WindowOpen, NextWindow: st.NextWindow}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -167,8 +168,12 @@ func TestQueueStatusWindow(t *testing.T) {
 		t.Fatalf("Status() = %+v, %v", s, err)
 	}
 	h := q.health()
-	if h["window_open"] != false || h["paused"] != false || *(h["next_window"].(*time.Time)) != opens {
-		t.Errorf("health queue = %v", h)
+	if h.WindowOpen || h.Paused || h.NextWindow == nil || !h.NextWindow.Equal(opens) {
+		t.Errorf("health queue = %+v", h)
+	}
+	if b, err := json.Marshal(h); err != nil || !strings.HasPrefix(string(b), `{"drain":false,"next_window":"`) ||
+		!strings.HasSuffix(string(b), `","paused":false,"window_open":false}`) {
+		t.Errorf("health queue as JSON = %s, %v", b, err)
 	}
 	// No schedule: open, and next_window null.
 	q.setSchedule(scheduleOf(config.Config{}))
