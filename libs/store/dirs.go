@@ -80,20 +80,11 @@ func (s *Store) PutDirDigests(ctx context.Context, dirs map[string]DirDigest) er
 			return fmt.Errorf("directory digest of %q: empty path, or counts %d/%d: %w", dir, d.Live, d.Rows, ErrInvalid)
 		}
 	}
-	err := func() (err error) {
-		tx, err := s.wdb.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err != nil {
-				_ = tx.Rollback()
-			}
-		}()
+	err := s.inWriteTx(ctx, func(tx *sql.Tx) (err error) {
 		for dir, d := range dirs {
 			key := strings.TrimRight(dir, "/") + "/"
 			if d.Digest == nil {
-				_, err = tx.ExecContext(ctx, `DELETE FROM scan_dirs WHERE dir = ?`, key)
+				_, err = tx.ExecContext(ctx, dropDirDigestSQL, key)
 			} else {
 				probed := 0
 				if d.Probed {
@@ -106,8 +97,8 @@ func (s *Store) PutDirDigests(ctx context.Context, dirs map[string]DirDigest) er
 				return err
 			}
 		}
-		return tx.Commit()
-	}()
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("record %d directory digests: %w", len(dirs), err)
 	}

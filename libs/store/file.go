@@ -272,28 +272,15 @@ func (s *Store) UpsertFile(ctx context.Context, f File) error {
 	if err != nil {
 		return fmt.Errorf("upsert file: %w", err)
 	}
-	err = func() (err error) {
-		tx, err := s.wdb.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err != nil {
-				_ = tx.Rollback()
-			}
-		}()
+	err = s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, upsertFileSQL, args...); err != nil {
 			return err
 		}
-		err = dropDirDigests(func(int) string { return f.Path }, 1, func(dir string) error {
+		return dropDirDigests(func(int) string { return f.Path }, 1, func(dir string) error {
 			_, err := tx.ExecContext(ctx, dropDirDigestSQL, dir)
 			return err
 		})
-		if err != nil {
-			return err
-		}
-		return tx.Commit()
-	}()
+	})
 	if err != nil {
 		return fmt.Errorf("upsert file %q: %w", f.Path, err)
 	}
@@ -734,35 +721,29 @@ func (s *Store) eachInTx(ctx context.Context, query string, n int, args func(i i
 	if n == 0 {
 		return nil
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	stmt, err := tx.PrepareContext(ctx, query)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
 	total := int64(0)
-	for i := 0; i < n; i++ {
-		res, err := stmt.ExecContext(ctx, args(i)...)
+	err = s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, query)
 		if err != nil {
 			return err
 		}
-		if affected != nil {
-			k, err := res.RowsAffected()
+		defer stmt.Close()
+		for i := 0; i < n; i++ {
+			res, err := stmt.ExecContext(ctx, args(i)...)
 			if err != nil {
 				return err
 			}
-			total += k
+			if affected != nil {
+				k, err := res.RowsAffected()
+				if err != nil {
+					return err
+				}
+				total += k
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	if affected != nil {

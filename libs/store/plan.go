@@ -158,19 +158,15 @@ const plansPerInsert = 64
 
 // insertPlans inserts the rows of args (each from planArgs) in one
 // transaction, plansPerInsert rows per statement.
-func (s *Store) insertPlans(ctx context.Context, args [][]any) (err error) {
+func (s *Store) insertPlans(ctx context.Context, args [][]any) error {
 	if len(args) == 0 {
 		return nil
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
+	return s.inWriteTx(ctx, func(tx *sql.Tx) error { return insertPlanChunks(ctx, tx, args) })
+}
+
+// insertPlanChunks is insertPlans in tx.
+func insertPlanChunks(ctx context.Context, tx *sql.Tx, args [][]any) (err error) {
 	var full *sql.Stmt
 	for start := 0; start < len(args); start += plansPerInsert {
 		chunk := args[start:min(start+plansPerInsert, len(args))]
@@ -193,7 +189,7 @@ func (s *Store) insertPlans(ctx context.Context, args [][]any) (err error) {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // multiRowInsert is insertPlanSQL with n rows of values.

@@ -371,3 +371,22 @@ func parseNullTime(ns sql.NullString) (*time.Time, error) {
 	}
 	return &t, nil
 }
+
+// inWriteTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits
+// it; when fn or the commit fails, the transaction is rolled back and the
+// error returned.
+func (s *Store) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return nil
+}
