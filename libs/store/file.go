@@ -373,6 +373,12 @@ type rawConn interface {
 	driver.QueryerContext
 }
 
+// execStmt is what writeChunks uses of the driver's prepared statements.
+type execStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+}
+
 // writeChunks is upsertInChunks on the driver's connection c.
 func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows int) string,
 	args func(flat []any, i int, id int64) []any, path func(i int) string) (err error) {
@@ -390,7 +396,7 @@ func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows i
 	if err != nil {
 		return err
 	}
-	stmts := map[int]driver.Stmt{}
+	stmts := map[int]execStmt{}
 	defer func() {
 		for _, st := range stmts {
 			_ = st.Close()
@@ -405,8 +411,13 @@ func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows i
 		k := min(upsertRows, n-start)
 		stmt, ok := stmts[k]
 		if !ok {
-			if stmt, err = c.PrepareContext(ctx, sqlOf(k)); err != nil {
+			prepared, err := c.PrepareContext(ctx, sqlOf(k))
+			if err != nil {
 				return err
+			}
+			if stmt, ok = prepared.(execStmt); !ok {
+				_ = prepared.Close()
+				return fmt.Errorf("database driver statement %T lacks ExecContext", prepared)
 			}
 			stmts[k] = stmt
 		}
@@ -420,11 +431,7 @@ func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows i
 			}
 			named[i].Value = v
 		}
-		exec, ok := stmt.(driver.StmtExecContext)
-		if !ok {
-			return fmt.Errorf("database driver statement %T lacks ExecContext", stmt)
-		}
-		if _, err := exec.ExecContext(ctx, named[:len(flat)]); err != nil {
+		if _, err := stmt.ExecContext(ctx, named[:len(flat)]); err != nil {
 			return err
 		}
 	}
