@@ -106,15 +106,15 @@ func TestPausedPoolClaimsNothingUntilResume(t *testing.T) {
 func TestPauseWithoutDrainRequeuesRunningJobs(t *testing.T) {
 	e := newEnv(t)
 	started := make(chan string, 4)
+	cancelled := make(chan string, 4)
 	var runs atomic.Int64
-	var cancelled atomic.Int64
 	e.register("slow", func(ctx context.Context, j store.Job, _ jobs.Progress) (json.RawMessage, error) {
 		if runs.Add(1) > 2 {
 			return nil, nil // the runs after the resume complete
 		}
 		started <- j.ID
 		<-ctx.Done()
-		cancelled.Add(1)
+		cancelled <- j.ID
 		return nil, ctx.Err()
 	})
 	a := e.submit(store.NewJob{Kind: "slow", MaxAttempts: 1})
@@ -132,8 +132,14 @@ func TestPauseWithoutDrainRequeuesRunningJobs(t *testing.T) {
 			t.Errorf("no log line about the interruption of %s", id)
 		}
 	}
-	if cancelled.Load() != 2 {
-		t.Errorf("%d handlers saw their context cancelled, want 2", cancelled.Load())
+	// The job is requeued as its handler is cancelled, not after the
+	// handler returned: wait for both handlers to see it.
+	for i := range 2 {
+		select {
+		case <-cancelled:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d handlers saw their context cancelled within 10s, want 2", i)
+		}
 	}
 	p.Resume()
 	for _, id := range []string{a.ID, b.ID} {
