@@ -191,7 +191,11 @@ func TestJobCountsMigration(t *testing.T) {
 	// Back to schema 4, then rows written by a binary without the triggers.
 	db := rawDB(t, path)
 	for _, q := range []string{
-		// 0009 first
+		// 0010 first
+		"DROP TRIGGER events_job_created", "DROP TRIGGER events_job_status", "DROP TRIGGER events_job_progress",
+		"DROP TRIGGER events_job_cancel_requested", "DROP TRIGGER events_queue_state", "DROP TRIGGER events_job_log",
+		"DROP TRIGGER job_logs_delete", "DROP TABLE job_logs", "DROP TABLE events",
+		// then 0009
 		"DROP TRIGGER files_drop_dir_digest_update",
 		"DROP TRIGGER files_drop_dir_digest_delete", "DROP TABLE scan_dirs",
 		"DROP TRIGGER job_counts_insert", "DROP TRIGGER job_counts_delete", "DROP TRIGGER job_counts_update",
