@@ -60,22 +60,13 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]Even
 }
 
 // EventBounds returns the ids of the oldest and newest events kept (0, 0
-// when there are none), and the highest id ever given (the newest one
-// pruned since included), so that a reader can tell an empty feed from
-// one whose events it missed.
-func (s *Store) EventBounds(ctx context.Context) (oldest, newest, last int64, err error) {
+// when there are none yet); the newest is never pruned.
+func (s *Store) EventBounds(ctx context.Context) (oldest, newest int64, err error) {
 	var o, n sql.NullInt64
 	if err := s.rdb.QueryRowContext(ctx, `SELECT min(id), max(id) FROM events`).Scan(&o, &n); err != nil {
-		return 0, 0, 0, fmt.Errorf("read event bounds: %w", err)
+		return 0, 0, fmt.Errorf("read event bounds: %w", err)
 	}
-	err = s.rdb.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'events'`).Scan(&last)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = nil
-	}
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("read event bounds: %w", err)
-	}
-	return o.Int64, n.Int64, max(last, n.Int64), nil
+	return o.Int64, n.Int64, nil
 }
 
 // AddEvent appends an event of type typ (not empty) whose data is the JSON
@@ -102,10 +93,12 @@ func (s *Store) AddEvent(ctx context.Context, typ, jobID string, data any) (int6
 }
 
 // PruneEvents deletes the events older than before, keeping at least the
-// newest keep events whatever their age, at most limit in one call; it
-// returns how many it deleted.
+// newest keep events (and always the newest one, so that ids are never
+// reused) whatever their age, at most limit in one call; it returns how
+// many it deleted.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep, limit int) (int, error) {
-	if limit <= 0 || limit > MaxRetentionBatch || keep < 0 {
+	keep = max(keep, 1)
+	if limit <= 0 || limit > MaxRetentionBatch {
 		return 0, fmt.Errorf("prune events: keep %d, batch size %d not in 1..%d: %w", keep, limit, MaxRetentionBatch, ErrInvalid)
 	}
 	res, err := s.wdb.ExecContext(ctx, `DELETE FROM events WHERE id IN (

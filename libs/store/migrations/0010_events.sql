@@ -4,10 +4,12 @@
 -- below in the same transaction as the change itself: whatever process
 -- made the change (the daemon, a CLI, another node), the feed has it, in
 -- commit order, and a reader resumes from the last id it saw (SSE's
--- Last-Event-ID). AUTOINCREMENT: ids are never reused, even after the
--- oldest events are pruned. data is a JSON object that names its object.
+-- Last-Event-ID). Ids are never reused: pruning (PruneEvents) always keeps
+-- the newest event, so the next id stays above every id given (no
+-- AUTOINCREMENT, whose sqlite_sequence write costs every insert). data is
+-- a JSON object that names its object.
 CREATE TABLE events (
-    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    id     INTEGER PRIMARY KEY,
     at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     type   TEXT    NOT NULL CHECK (type <> ''),
     job_id TEXT,
