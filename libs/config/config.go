@@ -35,6 +35,9 @@ type Server struct {
 	// that a request's Host header may carry when no AuthToken is set,
 	// besides localhost and loopback addresses.
 	AllowedHosts []string `toml:"allowed_hosts"`
+	// MaxEventStreams bounds the open /api/events streams; one more is
+	// answered 503.
+	MaxEventStreams int `toml:"max_event_streams"`
 }
 
 // Logging configures the logger.

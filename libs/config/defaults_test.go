@@ -100,7 +100,7 @@ func TestPoliciesDirDefaults(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	c := config.Defaults(config.Options{Home: "/h", NumCPU: 6})
 	want := config.Config{
-		Server:   config.Server{Bind: "127.0.0.1", Port: 8321, ShutdownTimeout: 30 * time.Second},
+		Server:   config.Server{Bind: "127.0.0.1", Port: 8321, ShutdownTimeout: 30 * time.Second, MaxEventStreams: 256},
 		Logging:  config.Logging{Level: "info", Format: "text"},
 		Database: config.Database{Path: "/h/.vpo/library.db"},
 		Jobs: config.Jobs{Workers: 6, LeaseDuration: 30 * time.Second, RetentionDays: 30,

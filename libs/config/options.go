@@ -74,6 +74,7 @@ func Defaults(opts Options) Config {
 			Bind:            "127.0.0.1",
 			Port:            8321,
 			ShutdownTimeout: 30 * time.Second,
+			MaxEventStreams: 256,
 		},
 		Logging: Logging{
 			Level:  "info",

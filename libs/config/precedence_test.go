@@ -29,6 +29,7 @@ var layeredKeys = []layered{
 	{"server.shutdown_timeout", "60", "3m", func(c config.Config) string { return c.Server.ShutdownTimeout.String() }, "1m0s", "2m0s", "3m0s"},
 	{"server.auth_token", "env-token-0123456789", "flag-token-0123456789", func(c config.Config) string { return c.Server.AuthToken }, "env-token-0123456789", "file-token-0123456789", "flag-token-0123456789"},
 	{"server.allowed_hosts", "env.example, 10.0.0.1", "Flag.Example.", func(c config.Config) string { return strings.Join(c.Server.AllowedHosts, ",") }, "env.example,10.0.0.1", "file.example,::1", "flag.example"},
+	{"server.max_event_streams", "11", "13", func(c config.Config) string { return strconv.Itoa(c.Server.MaxEventStreams) }, "11", "12", "13"},
 	{"logging.level", "debug", "ERROR", func(c config.Config) string { return c.Logging.Level }, "debug", "warning", "error"},
 	{"logging.format", "json", "json", func(c config.Config) string { return c.Logging.Format }, "json", "text", "json"},
 	{"database.path", "/env/library.db", "/flag/library.db", func(c config.Config) string { return c.Database.Path }, "/env/library.db", "/file/library.db", "/flag/library.db"},

@@ -117,6 +117,10 @@ func settings() []setting {
 			Name: "server.allowed_hosts", Env: "VPO_SERVER_ALLOWED_HOSTS",
 			Help: `Extra host names the Host header may carry when no auth_token is set (localhost and loopback addresses are always allowed); comma-separated in the environment.`,
 		}, func(c *Config) *[]string { return &c.Server.AllowedHosts }),
+		intSpec(Key{
+			Name: "server.max_event_streams", Env: "VPO_SERVER_MAX_EVENT_STREAMS",
+			Help: "Most /api/events streams (dashboards, followers) open at once; one more is answered 503.",
+		}, func(c *Config) *int { return &c.Server.MaxEventStreams }, 1, 10000),
 		stringSpec(Key{
 			Name: "logging.level", Env: "VPO_LOG_LEVEL", Flag: "--log-level",
 			Help: `Least severe messages logged: "debug", "info", "warning" or "error".`,
