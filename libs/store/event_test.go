@@ -218,3 +218,39 @@ func TestJobLogBounds(t *testing.T) {
 		t.Errorf("%d log lines left after their jobs were deleted (%v)", left, err)
 	}
 }
+
+// TestLibraryScanEvents: a library's scan (unique key scan:…) starting and
+// ending is an event naming the library's path; other scans are not.
+func TestLibraryScanEvents(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	lib, _, err := s.CreateUniqueJob(ctx, store.NewJob{Kind: "scan", Payload: json.RawMessage(`{"path":"/srv/movies"}`),
+		UniqueKey: store.ScanKey("/srv/movies")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, store.NewJob{Kind: "scan", Payload: json.RawMessage(`{"path":"/tmp/x"}`)})
+	for range 2 {
+		c := mustClaim(t, s, "w", t0)
+		if err := s.CompleteJob(ctx, c.Lease(), json.RawMessage(`{"files":3}`), t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := s.EventsAfter(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		if strings.HasPrefix(e.Type, "library.") {
+			got = append(got, e.Type+" "+string(e.Data))
+		}
+	}
+	want := []string{
+		`library.scan_started {"path":"/srv/movies","job_id":"` + lib.ID + `","status":"running","result":null,"error":null}`,
+		`library.scan_finished {"path":"/srv/movies","job_id":"` + lib.ID + `","status":"completed","result":{"files":3},"error":null}`,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("library events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

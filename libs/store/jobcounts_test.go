@@ -193,7 +193,7 @@ func TestJobCountsMigration(t *testing.T) {
 	for _, q := range []string{
 		// 0010 first
 		"DROP TRIGGER events_job_created", "DROP TRIGGER events_job_status", "DROP TRIGGER events_job_progress",
-		"DROP TRIGGER events_job_cancel_requested", "DROP TRIGGER events_queue_state", "DROP TRIGGER events_job_log",
+		"DROP TRIGGER events_job_cancel_requested", "DROP TRIGGER events_queue_state", "DROP TRIGGER events_job_log", "DROP TRIGGER events_library_scan",
 		"DROP TRIGGER job_logs_delete", "DROP TABLE job_logs", "DROP TABLE events",
 		// then 0009
 		"DROP TRIGGER files_drop_dir_digest_update",

@@ -20,7 +20,8 @@ CREATE TRIGGER events_job_created AFTER INSERT ON jobs
 BEGIN
     INSERT INTO events (type, job_id, data) VALUES ('job.created', NEW.id,
         json_object('id', NEW.id, 'kind', NEW.kind, 'status', NEW.status,
-                    'priority', NEW.priority, 'parent_id', NEW.parent_id));
+                    'priority', NEW.priority, 'parent_id', NEW.parent_id,
+                    'path', json_extract(NEW.payload, '$.path')));
 END;
 
 -- A status change: started (claimed), queued again (retry, requeue,
@@ -35,7 +36,22 @@ BEGIN
         NEW.id,
         json_object('id', NEW.id, 'kind', NEW.kind, 'status', NEW.status,
                     'attempts', NEW.attempts, 'max_attempts', NEW.max_attempts,
-                    'error', NEW.error, 'parent_id', NEW.parent_id));
+                    'error', NEW.error, 'parent_id', NEW.parent_id,
+                    'path', json_extract(NEW.payload, '$.path')));
+END;
+
+-- A library's scan (the recursive scan of its root that its rescans and
+-- start-up queue, holding the unique key 'scan:…') starting and ending.
+CREATE TRIGGER events_library_scan AFTER UPDATE OF status ON jobs
+    WHEN OLD.status IS NOT NEW.status AND NEW.kind = 'scan' AND NEW.unique_key LIKE 'scan:%'
+     AND NEW.status <> 'queued'
+BEGIN
+    INSERT INTO events (type, job_id, data) VALUES (
+        CASE NEW.status WHEN 'running' THEN 'library.scan_started' ELSE 'library.scan_finished' END,
+        NEW.id,
+        json_object('path', json_extract(NEW.payload, '$.path'), 'job_id', NEW.id, 'status', NEW.status,
+                    'result', json(CASE WHEN NEW.status = 'completed' AND json_valid(NEW.result) THEN NEW.result END),
+                    'error', NEW.error));
 END;
 
 -- Progress of a running job (the pool writes it at most once a second per
