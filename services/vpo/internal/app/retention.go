@@ -16,15 +16,23 @@ const (
 	retentionInterval = time.Hour
 	retentionBatch    = 500
 	retentionPause    = 50 * time.Millisecond
+
+	// Events (the feed of /api/events) are kept a day, and the newest
+	// eventsKept whatever their age: enough for a dashboard or follower
+	// to resume after a restart or a network outage.
+	eventRetention = 24 * time.Hour
+	eventsKept     = 10000
 )
 
 // jobPruner is what the retention task needs from the store.
 type jobPruner interface {
 	DeleteFinishedJobs(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	PruneEvents(ctx context.Context, before time.Time, keep, limit int) (int, error)
 }
 
 // retention is the maintenance actor that deletes finished jobs (completed,
-// failed, cancelled) older than jobs.retention_days; 0 keeps them forever.
+// failed, cancelled) older than jobs.retention_days (0 keeps them
+// forever), with their logs, and events older than eventRetention.
 // Queued and running jobs are never touched. SetDays changes the period
 // while it runs (SIGHUP reload); the new value applies at once.
 type retention struct {
@@ -90,36 +98,54 @@ func (r *retention) Shutdown(context.Context) error {
 	return nil
 }
 
-// pass deletes, batch by batch, every finished job older than the period.
+// pass deletes, batch by batch, every finished job older than the period,
+// and the old events.
 func (r *retention) pass(ctx context.Context) {
+	before := r.now().Add(-eventRetention)
+	n, err := r.inBatches(ctx, func(ctx context.Context) (int, error) {
+		return r.store.PruneEvents(ctx, before, eventsKept, r.batch)
+	})
+	if err != nil && ctx.Err() == nil {
+		r.log.Warnf("retention: deleting events older than %s failed after %d: %v", eventRetention, n, err)
+	} else if n > 0 {
+		r.log.WithField("deleted", n).Debugf("retention: deleted %d events older than %s", n, eventRetention)
+	}
 	days := r.Days()
 	if days <= 0 {
 		return
 	}
 	cutoff := r.now().Add(-time.Duration(days) * 24 * time.Hour)
+	n, err = r.inBatches(ctx, func(ctx context.Context) (int, error) {
+		return r.store.DeleteFinishedJobs(ctx, cutoff, r.batch)
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warnf("retention: deleting finished jobs older than %d days failed after %d: %v", days, n, err)
+		}
+		return
+	}
+	if n > 0 {
+		r.log.WithFields(logrus.Fields{"deleted": n, "retention_days": days}).
+			Infof("retention: deleted %d finished jobs older than %d days", n, days)
+	}
+}
+
+// inBatches calls del, which deletes at most r.batch rows, until it
+// deletes fewer, pausing between batches; it returns the rows deleted.
+func (r *retention) inBatches(ctx context.Context, del func(ctx context.Context) (int, error)) (int, error) {
 	total := 0
 	for {
-		n, err := r.store.DeleteFinishedJobs(ctx, cutoff, r.batch)
+		n, err := del(ctx)
 		total += n
-		if err != nil {
-			if ctx.Err() == nil {
-				r.log.Warnf("retention: deleting finished jobs older than %d days failed after %d: %v", days, total, err)
-			}
-			return
-		}
-		if n < r.batch {
-			break
+		if err != nil || n < r.batch {
+			return total, err
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return total, ctx.Err()
 		case <-r.stop:
-			return
+			return total, nil
 		case <-time.After(r.pause):
 		}
-	}
-	if total > 0 {
-		r.log.WithFields(logrus.Fields{"deleted": total, "retention_days": days}).
-			Infof("retention: deleted %d finished jobs older than %d days", total, days)
 	}
 }

@@ -19,6 +19,17 @@ type fakePruner struct {
 	left    int
 	cutoffs []time.Time
 	called  chan struct{}
+	// events: the cutoffs and keep counts of PruneEvents
+	eventCuts []time.Time
+	eventKeep []int
+}
+
+func (f *fakePruner) PruneEvents(_ context.Context, before time.Time, keep, _ int) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.eventCuts = append(f.eventCuts, before)
+	f.eventKeep = append(f.eventKeep, keep)
+	return 0, nil
 }
 
 func (f *fakePruner) DeleteFinishedJobs(_ context.Context, cutoff time.Time, limit int) (int, error) {
@@ -108,5 +119,12 @@ func TestRetentionZeroKeepsEverything(t *testing.T) {
 	<-done
 	if c := f.calls(); len(c) != 0 {
 		t.Errorf("%d deletions with retention 0, want none", len(c))
+	}
+	// Events are pruned whatever the jobs' retention: a day, keeping the
+	// newest 10,000.
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.eventCuts) == 0 || f.eventKeep[0] != 10000 || time.Since(f.eventCuts[0]) < 23*time.Hour {
+		t.Errorf("event pruning: cutoffs %v keep %v, want one a day back keeping 10000", f.eventCuts, f.eventKeep)
 	}
 }

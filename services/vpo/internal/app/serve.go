@@ -20,6 +20,7 @@ import (
 	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
+	"github.com/vpo-project/vpo/services/vpo/internal/events"
 	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
 	"github.com/vpo-project/vpo/services/vpo/internal/library"
 	"github.com/vpo-project/vpo/services/vpo/internal/server"
@@ -206,6 +207,10 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Ready:    pool.Running,
 		Stats:    libs.stats(jobStats(pool, queue, &queued)),
 	})
+	broker := events.New(st, events.Options{
+		MaxStreams: cfg.Server.MaxEventStreams,
+		Log:        logging.Component(logger, "events"),
+	})
 	api := server.NewJobsAPI(server.JobsAPIOptions{
 		Store:     st,
 		Kinds:     registry,
@@ -234,6 +239,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
 		Health: hl, Jobs: api, Policies: policiesAPI, Hooks: hooksAPI, Libraries: libs.api(hl, logger), Log: httpLog,
 		Queue:     server.NewQueueAPI(queue, logging.Component(logger, "api")),
+		Events:    broker.Handler(),
 		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })
 
@@ -275,6 +281,9 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	}
 	signals.OnReload(reload.Reload)
 	group.Add(signals)
+	// Event streams end first: they must not hold the HTTP server's drain.
+	group.Add(broker)
+	group.Add(newHealthWatch(hl.Report, broker))
 	group.Add(libs.manager) // first to stop: no new jobs queued once shutdown starts
 	group.Add(&poolActor{pool: pool})
 	group.Add(httpSrv)

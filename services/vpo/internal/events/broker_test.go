@@ -24,6 +24,7 @@ type env struct {
 	st     *store.Store
 	broker *events.Broker
 	srv    *httptest.Server
+	url    string // of the server the streams open on
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -45,6 +46,7 @@ func newEnv(t *testing.T, opts events.Options) *env {
 		_ = e.broker.Run(ctx)
 	}()
 	e.srv = httptest.NewServer(e.broker.Handler())
+	e.url = e.srv.URL
 	t.Cleanup(func() {
 		_ = e.broker.Shutdown(context.Background())
 		e.srv.Close()
@@ -80,7 +82,7 @@ type event struct {
 
 func (e *env) open(query string, header http.Header) *sse {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/api/events"+query, nil)
+	req, err := http.NewRequest(http.MethodGet, e.url+"/api/events"+query, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -296,7 +298,7 @@ func TestFilters(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	for _, q := range []string{"?types=Job", "?types=job..x", "?last_event_id=-1", "?last_event_id=x", "?job=" + strings.Repeat("a", 101)} {
-		resp, err := http.Get(e.srv.URL + "/api/events" + q)
+		resp, err := http.Get(e.url + "/api/events" + q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -449,5 +451,25 @@ func TestShutdownEndsStreams(t *testing.T) {
 	b.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/events", nil))
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("stream after shutdown: %d, want 503", rec.Code)
+	}
+}
+
+// TestStreamOutlivesServerTimeouts: the HTTP server's read and write
+// timeouts (vpo sets both) do not end a stream.
+func TestStreamOutlivesServerTimeouts(t *testing.T) {
+	e := newEnv(t, events.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: e.broker.Handler(), ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	e.url = "http://" + ln.Addr().String()
+	c := e.open("", nil)
+	time.Sleep(400 * time.Millisecond)
+	e.submit("k")
+	if ev := c.next(); ev.typ != "job.created" {
+		t.Fatalf("after the server's timeouts: %+v", ev)
 	}
 }

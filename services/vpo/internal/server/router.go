@@ -32,7 +32,10 @@ type RouterOptions struct {
 	Queue *QueueAPI
 	// Libraries mounts /api/libraries; nil leaves it out.
 	Libraries *LibrariesAPI
-	Log       *logrus.Entry
+	// Events serves GET /api/events (Server-Sent Events); nil leaves it
+	// out.
+	Events http.Handler
+	Log    *logrus.Entry
 	// AuthToken, when set, is required on every request except the three
 	// health endpoints, as "Authorization: Bearer TOKEN" or as the password
 	// of HTTP Basic auth; /health then shows only "status" and
@@ -71,6 +74,9 @@ func NewRouter(opts RouterOptions) http.Handler {
 	if opts.Libraries != nil {
 		opts.Libraries.mount(r)
 	}
+	if opts.Events != nil {
+		r.Handle("/api/events", opts.Events).Methods(http.MethodGet)
+	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", req.Method, req.URL.Path))
 	})
@@ -101,6 +107,10 @@ type statusWriter struct {
 	http.ResponseWriter
 	code int
 }
+
+// Unwrap lets http.ResponseController reach the connection (event
+// streams flush and set write deadlines through it).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.code = code
