@@ -103,6 +103,8 @@ func addJobs(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 		return printJobs(env.Stdout, lf.json, out.Jobs...)
 	}
 
+	addJobsLogs(jobsCmd, env, cmds)
+
 	for _, action := range []struct{ name, help, method, suffix string }{
 		{"show", "Show one job; a running one with its progress and estimated time left.", "GET", ""},
 		{"cancel", "Cancel a job: a queued job at once, a running one as soon as its handler stops.", "POST", "/cancel"},

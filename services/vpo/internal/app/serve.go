@@ -22,6 +22,7 @@ import (
 	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
 	"github.com/vpo-project/vpo/services/vpo/internal/events"
 	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
+	"github.com/vpo-project/vpo/services/vpo/internal/joblog"
 	"github.com/vpo-project/vpo/services/vpo/internal/library"
 	"github.com/vpo-project/vpo/services/vpo/internal/server"
 )
@@ -207,6 +208,9 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Ready:    pool.Running,
 		Stats:    libs.stats(jobStats(pool, queue, &queued)),
 	})
+	// The log lines of each job are kept with it.
+	jobLogs := joblog.NewHook()
+	logger.AddHook(jobLogs)
 	broker := events.New(st, events.Options{
 		MaxStreams: cfg.Server.MaxEventStreams,
 		Log:        logging.Component(logger, "events"),
@@ -286,6 +290,8 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	group.Add(newHealthWatch(hl.Report, broker))
 	group.Add(libs.manager) // first to stop: no new jobs queued once shutdown starts
 	group.Add(&poolActor{pool: pool})
+	// After the pool: the lines of jobs interrupted at shutdown are kept.
+	group.Add(joblog.NewWriter(jobLogs, st, logging.Component(logger, "joblog")))
 	group.Add(httpSrv)
 	group.Add(retainer)
 

@@ -31,6 +31,7 @@ type JobsStore interface {
 	CancelJob(ctx context.Context, id string, now time.Time) (store.Job, error)
 	RetryJob(ctx context.Context, id string) (store.Job, error)
 	ListFiles(ctx context.Context, limit int, cursor string) ([]store.File, string, error)
+	JobLog(ctx context.Context, id string, after int64, limit int) ([]store.LogLine, error)
 }
 
 // Kinds tells which job kinds exist.
@@ -82,6 +83,7 @@ func (a *JobsAPI) mount(r *mux.Router) {
 		{"/api/jobs/{id}", http.MethodGet, a.get()},
 		{"/api/jobs/{id}/cancel", http.MethodPost, a.cancel()},
 		{"/api/jobs/{id}/retry", http.MethodPost, a.retry()},
+		{"/api/jobs/{id}/log", http.MethodGet, a.log},
 		{"/api/files", http.MethodGet, a.files},
 	})
 }
@@ -357,4 +359,56 @@ func writeStoreError(w http.ResponseWriter, err error) {
 	default:
 		writeError(w, http.StatusInternalServerError, "storage error: "+err.Error())
 	}
+}
+
+// logLine is one line of GET /api/jobs/{id}/log.
+type logLine struct {
+	Seq   int64     `json:"seq"`
+	At    time.Time `json:"at"`
+	Level string    `json:"level"`
+	Line  string    `json:"line"`
+}
+
+// jobLog is the body of GET /api/jobs/{id}/log: the lines after ?after
+// (a seq; default 0), at most ?limit (default and most 1000), oldest
+// first; next is the seq to pass as after for the lines that follow.
+type jobLog struct {
+	JobID string    `json:"job_id"`
+	Lines []logLine `json:"lines"`
+	Next  int64     `json:"next"`
+}
+
+func (a *JobsAPI) log(w http.ResponseWriter, r *http.Request) {
+	id, ok := jobID(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	limit, ok := queryLimit(w, q.Get("limit"))
+	if !ok {
+		return
+	}
+	if limit == 0 || limit > store.MaxJobLogLines {
+		limit = store.MaxJobLogLines
+	}
+	var after int64
+	if s := q.Get("after"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("after %q must be a line number (seq) >= 0", s))
+			return
+		}
+		after = n
+	}
+	lines, err := a.opts.Store.JobLog(r.Context(), id, after, limit)
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	out := jobLog{JobID: id, Lines: make([]logLine, 0, len(lines)), Next: after}
+	for _, l := range lines {
+		out.Lines = append(out.Lines, logLine{Seq: l.Seq, At: l.At, Level: l.Level, Line: l.Line})
+		out.Next = l.Seq
+	}
+	a.reply(w, r, http.StatusOK, out)
 }

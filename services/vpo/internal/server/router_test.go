@@ -95,6 +95,20 @@ func (f *fakeStore) ListFiles(context.Context, int, string) ([]store.File, strin
 	return nil, "", nil
 }
 
+// JobLog: every job has the lines 1..3.
+func (f *fakeStore) JobLog(_ context.Context, id string, after int64, limit int) ([]store.LogLine, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.jobs[id]; !ok {
+		return nil, fmt.Errorf("job %s: %w", id, store.ErrNotFound)
+	}
+	var out []store.LogLine
+	for seq := after + 1; seq <= 3 && len(out) < limit; seq++ {
+		out = append(out, store.LogLine{JobID: id, Seq: seq, Level: "info", Line: fmt.Sprintf("line %d", seq)})
+	}
+	return out, nil
+}
+
 func (f *fakeStore) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
