@@ -75,6 +75,9 @@ type PoolOptions struct {
 	// StallTimeouts overrides StallTimeout per job kind; an entry <= 0
 	// switches stall detection off for its kind.
 	StallTimeouts map[string]time.Duration
+	// Observer is told of claims, ends of runs, stalls and lost leases
+	// (metrics). Default: nobody.
+	Observer Observer
 	// Limits bounds the number of jobs of a kind this pool runs at once
 	// (kind → limit); kinds without an entry are bounded only by Workers.
 	// See SetLimits.
@@ -162,6 +165,9 @@ func NewPool(q Queue, reg *Registry, opts PoolOptions) *Pool {
 	}
 	if opts.StallTimeout == 0 {
 		opts.StallTimeout = DefaultStallTimeout
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	log := opts.Log
 	if log == nil {
@@ -663,8 +669,9 @@ func (p *Pool) CheckCancel(id string) {
 // with the context its handler gets.
 func (p *Pool) newRun(ctx context.Context, job store.Job) (*claimRun, context.Context) {
 	jctx, cancel := context.WithCancelCause(ctx)
-	return &claimRun{job: job, lease: job.Lease(), log: p.jobLog(job), cancel: cancel,
-		poke: make(chan struct{}, 1), handlerDone: make(chan struct{}), paused: make(chan struct{})}, jctx
+	p.opts.Observer.JobClaimed(job.Kind)
+	return &claimRun{job: job, lease: job.Lease(), log: p.jobLog(job), cancel: cancel, obs: p.opts.Observer,
+		started: p.opts.Now(), poke: make(chan struct{}, 1), handlerDone: make(chan struct{}), paused: make(chan struct{})}, jctx
 }
 
 // track makes r the run of its job. A run of an older claim of the same
@@ -724,6 +731,7 @@ func (p *Pool) awaitStale(ctx, jctx context.Context, r, stale *claimRun) bool {
 				continue
 			}
 			r.stalled = timeout
+			r.obs.JobStalled(r.job.Kind)
 			r.log.WithField("stall_timeout", timeout.String()).
 				Warn("job stalled: the handler of its previous run has not returned for " + timeout.String())
 			r.cancel(errStalled)
@@ -957,6 +965,7 @@ func (p *Pool) runJob(ctx, jctx context.Context, r, stale *claimRun) {
 				break // cancelled already (by a user, a lost lease): that wins
 			}
 			r.stalled = timeout
+			r.obs.JobStalled(r.job.Kind)
 			log.WithField("stall_timeout", timeout.String()).
 				Warn("job stalled: no progress reported for " + timeout.String() + ", cancelling it")
 			cancel(errStalled)
@@ -1037,6 +1046,7 @@ func (p *Pool) requeue(ctx context.Context, r *claimRun, cause error) {
 	if p.write(ctx, r, "requeue", func(wctx context.Context) error {
 		return p.q.RequeueInterrupted(wctx, r.lease, p.opts.Now())
 	}) {
+		r.ended(OutcomeInterrupted, p.opts.Now())
 		if errors.Is(cause, errPaused) {
 			r.log.Info("job interrupted by a pause of the queue, requeued")
 			return
@@ -1062,6 +1072,7 @@ func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) 
 		if p.write(ctx, r, "finish cancelled", func(wctx context.Context) error {
 			return p.q.FinishCancelled(wctx, r.lease, p.opts.Now())
 		}) {
+			r.ended(OutcomeCancelled, p.opts.Now())
 			r.log.Info("job cancelled")
 		}
 	case errors.As(o.err, new(*Children)):
@@ -1070,6 +1081,7 @@ func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) 
 		if p.write(ctx, r, "fail", func(wctx context.Context) error {
 			return p.q.FailJobFinal(wctx, r.lease, o.err.Error(), p.opts.Now())
 		}) {
+			r.ended(OutcomeFailed, p.opts.Now())
 			r.log.WithField("error", o.err.Error()).Error("job failed (another attempt would not help)")
 		}
 	case o.err != nil:
@@ -1081,6 +1093,7 @@ func (p *Pool) finish(ctx context.Context, r *claimRun, o outcome, cause error) 
 			invalid = errors.Is(err, store.ErrInvalid)
 			return err
 		}) {
+			r.ended(OutcomeCompleted, p.opts.Now())
 			r.log.Info("job completed")
 		} else if invalid {
 			p.fail(ctx, r, "job handler returned a result that is not valid JSON")
@@ -1100,6 +1113,7 @@ func (p *Pool) awaitChildren(ctx context.Context, r *claimRun, err error) {
 		conflict = errors.Is(err, store.ErrConflict)
 		return err
 	}) {
+		r.ended(OutcomeWaiting, p.opts.Now())
 		r.log.WithField("children", len(ch.Jobs)).Info("job waits for its child jobs")
 		p.Notify()
 		return
@@ -1107,6 +1121,7 @@ func (p *Pool) awaitChildren(ctx context.Context, r *claimRun, err error) {
 	if conflict && p.write(ctx, r, "finish cancelled", func(wctx context.Context) error {
 		return p.q.FinishCancelled(wctx, r.lease, p.opts.Now())
 	}) {
+		r.ended(OutcomeCancelled, p.opts.Now())
 		r.log.Info("job cancelled before its child jobs were stored")
 	}
 }
@@ -1119,8 +1134,10 @@ func (p *Pool) fail(ctx context.Context, r *claimRun, msg string) {
 		return
 	}
 	if r.job.Attempts >= r.job.MaxAttempts {
+		r.ended(OutcomeFailed, p.opts.Now())
 		log.Error("job failed")
 	} else {
+		r.ended(OutcomeRetried, p.opts.Now())
 		log.Warn("job attempt failed, will retry")
 	}
 }
@@ -1159,13 +1176,15 @@ func (p *Pool) jobLog(job store.Job) *logrus.Entry {
 // the handler's context, and the channel that asks the run to look at the
 // job's stored state now.
 type claimRun struct {
-	job    store.Job
-	lease  store.Lease
-	log    *logrus.Entry
-	cancel context.CancelCauseFunc // the handler's context, with one of the causes above
-	poke   chan struct{}           // capacity 1
-	lost   sync.Once
-	gone   atomic.Bool // the claim is no longer the job's (lose was called)
+	job     store.Job
+	obs     Observer
+	started time.Time // when this pool claimed it
+	lease   store.Lease
+	log     *logrus.Entry
+	cancel  context.CancelCauseFunc // the handler's context, with one of the causes above
+	poke    chan struct{}           // capacity 1
+	lost    sync.Once
+	gone    atomic.Bool // the claim is no longer the job's (lose was called)
 	// handlerDone is closed once no handler of this run, nor of the stale
 	// runs of the job it waited for, runs any more.
 	handlerDone chan struct{}
@@ -1211,6 +1230,7 @@ func (r *claimRun) handlerDoneAfter(stale *claimRun) {
 func (r *claimRun) lose(err error) {
 	r.lost.Do(func() {
 		r.gone.Store(true)
+		r.obs.LeaseLost(r.job.Kind)
 		r.log.WithError(err).WithField("lease_token", r.lease.Token).
 			Warn("job lease lost: run stopped, its outcome is discarded")
 		r.cancel(errLeaseLost)

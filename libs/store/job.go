@@ -556,6 +556,34 @@ func (s *Store) RecoverExpired(ctx context.Context, now time.Time, keep ...strin
 	return requeued, failed, nil
 }
 
+// JobCount is the number of jobs of one kind in one status.
+type JobCount struct {
+	Status, Kind string
+	N            int
+}
+
+// CountJobsByKind counts the jobs by status and kind (the job metrics);
+// it reads every job, through the index on status.
+func (s *Store) CountJobsByKind(ctx context.Context) ([]JobCount, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT status, kind, count(*) FROM jobs GROUP BY status, kind ORDER BY status, kind")
+	if err != nil {
+		return nil, fmt.Errorf("count jobs by kind: %w", err)
+	}
+	defer rows.Close()
+	var out []JobCount
+	for rows.Next() {
+		var c JobCount
+		if err := rows.Scan(&c.Status, &c.Kind, &c.N); err != nil {
+			return nil, fmt.Errorf("count jobs by kind: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count jobs by kind: %w", err)
+	}
+	return out, nil
+}
+
 // CountJobs returns the number of jobs per status; every status is present.
 func (s *Store) CountJobs(ctx context.Context) (map[string]int, error) {
 	rows, err := s.rdb.QueryContext(ctx, "SELECT status, count(*) FROM jobs GROUP BY status")

@@ -82,10 +82,13 @@ func (p liveParts) setSchedule(c config.Config) {
 // reloader re-reads the configuration on SIGHUP and applies what can
 // change while vpo runs. Reloads are serialised.
 type reloader struct {
-	load     func() (*config.Loaded, error)
-	apply    map[string]applyFunc
-	log      *logrus.Entry
-	health   *health.Health
+	load   func() (*config.Loaded, error)
+	apply  map[string]applyFunc
+	log    *logrus.Entry
+	health *health.Health
+	// reloaded, when set, is told each reload's result: "changed",
+	// "unchanged" or "failed" (metrics).
+	reloaded func(result string)
 	announce *announcer
 
 	mu      sync.Mutex
@@ -107,6 +110,7 @@ func (r *reloader) Reload(context.Context) {
 		failed = err
 		r.log.Errorf("configuration reload failed, keeping the running configuration: %v", err)
 		r.health.ConfigReloadFailed(err.Error())
+		r.count("failed")
 		return
 	}
 	for _, w := range loaded.Warnings {
@@ -139,9 +143,11 @@ func (r *reloader) Reload(context.Context) {
 	r.running = effective
 	r.health.ConfigReloaded(len(live) > 0)
 	if len(live) == 0 {
+		r.count("unchanged")
 		r.log.Info("configuration reloaded: nothing to change")
 		return
 	}
+	r.count("changed")
 	r.log.WithField("changed", len(live)).Info("configuration reloaded")
 }
 
@@ -162,4 +168,10 @@ func liveKeys(m map[string]applyFunc) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+func (r *reloader) count(result string) {
+	if r.reloaded != nil {
+		r.reloaded(result)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,8 @@ import (
 	"github.com/vpo-project/vpo/services/vpo/internal/inplace"
 	"github.com/vpo-project/vpo/services/vpo/internal/joblog"
 	"github.com/vpo-project/vpo/services/vpo/internal/library"
+	"github.com/vpo-project/vpo/services/vpo/internal/metrics"
+	"github.com/vpo-project/vpo/services/vpo/internal/scan"
 	"github.com/vpo-project/vpo/services/vpo/internal/server"
 )
 
@@ -179,7 +182,20 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		log.Errorf("job kinds: %v", err)
 		return reported(ExitFailure)
 	}
+	// The log lines of each job are kept with it.
+	jobLogs := joblog.NewHook()
+	logger.AddHook(jobLogs)
+	broker := events.New(st, events.Options{
+		MaxStreams: cfg.Server.MaxEventStreams,
+		Log:        logging.Component(logger, "events"),
+	})
+	mx := metrics.New(metrics.Options{
+		Version: env.Build.Version, Commit: env.Build.Commit, GoVersion: runtime.Version(),
+		JobCounts: st.CountJobsByKind, Streams: broker.Stats, JobLogDropped: jobLogs.Dropped,
+	})
+	countScans(registry, mx)
 	pool := jobs.NewPool(st, registry, jobs.PoolOptions{
+		Observer:      mx,
 		Workers:       cfg.Jobs.Workers,
 		Lease:         cfg.Jobs.LeaseDuration,
 		ShutdownGrace: handlerGrace,
@@ -204,16 +220,9 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	var queued atomic.Int64 // jobs_queued, refreshed by the database check
 	hl := health.New(health.Options{
 		Version:  env.Build.Version,
-		Database: databaseCheck(st, log, &queued),
+		Database: timedCheck(databaseCheck(st, log, &queued), mx.DatabaseChecked),
 		Ready:    pool.Running,
 		Stats:    libs.stats(jobStats(pool, queue, &queued)),
-	})
-	// The log lines of each job are kept with it.
-	jobLogs := joblog.NewHook()
-	logger.AddHook(jobLogs)
-	broker := events.New(st, events.Options{
-		MaxStreams: cfg.Server.MaxEventStreams,
-		Log:        logging.Component(logger, "events"),
 	})
 	api := server.NewJobsAPI(server.JobsAPIOptions{
 		Store:     st,
@@ -244,6 +253,8 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Health: hl, Jobs: api, Policies: policiesAPI, Hooks: hooksAPI, Libraries: libs.api(hl, logger), Log: httpLog,
 		Queue:     server.NewQueueAPI(queue, logging.Component(logger, "api")),
 		Events:    broker.Handler(),
+		Metrics:   mx.Handler(),
+		Observe:   mx.Observe,
 		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })
 
@@ -280,6 +291,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier, executor: executor, limits: limits, queue: queue, libraries: libs.reload}),
 		log:      log,
 		health:   hl,
+		reloaded: mx.ConfigReloaded,
 		announce: announce,
 		running:  cfg,
 	}
@@ -477,5 +489,30 @@ func jobStats(pool *jobs.Pool, queue *queueControl, queued *atomic.Int64) func(c
 	return func(context.Context) map[string]any {
 		return map[string]any{"workers": pool.Workers(), "jobs_running": pool.Active(), "jobs_queued": queued.Load(),
 			"queue": queue.health()}
+	}
+}
+
+// timedCheck tells observe how long each run of check took and how it
+// ended (metrics).
+func timedCheck(check health.Checker, observe func(time.Duration, error)) health.Checker {
+	return health.CheckerFunc(func(ctx context.Context) error {
+		start := time.Now()
+		err := check.Check(ctx)
+		observe(time.Since(start), err)
+		return err
+	})
+}
+
+// countScans hooks the scan metrics to the scan handler of reg.
+func countScans(reg *jobs.Registry, mx *metrics.Metrics) {
+	h, ok := reg.Lookup(scan.Kind)
+	if !ok {
+		return
+	}
+	if f, ok := h.(scanFinisher); ok {
+		f.OnFinished(func(_ context.Context, _ string, res scan.Result) {
+			mx.ScanFinished(res.Recursive, res.New, res.Changed, res.Unchanged, res.Missing,
+				time.Duration(res.Seconds*float64(time.Second)))
+		})
 	}
 }

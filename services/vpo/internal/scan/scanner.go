@@ -91,6 +91,9 @@ type Result struct {
 	// could not see and left as they were (not marked missing).
 	Kept    int  `json:"kept_unreadable"`
 	FFProbe bool `json:"ffprobe"`
+	// Seconds is how long the scan took (waiting for another scan of the
+	// same path excluded).
+	Seconds float64 `json:"duration_seconds"`
 }
 
 // Scanner is the scan job handler.
@@ -213,6 +216,7 @@ func (s *Scanner) Run(ctx context.Context, job store.Job, progress jobs.Progress
 		return nil, err
 	}
 	res := r.res
+	res.Seconds = s.now().Sub(r.started).Seconds()
 	msg := fmt.Sprintf("%d video files seen, %d new, %d changed, %d missing", res.Seen, res.New, res.Changed, res.Missing)
 	if res.Skipped > 0 {
 		msg += fmt.Sprintf("; %d paths unreadable, %d files under them kept as recorded", res.Skipped, res.Kept)

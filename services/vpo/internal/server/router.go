@@ -35,7 +35,13 @@ type RouterOptions struct {
 	// Events serves GET /api/events (Server-Sent Events); nil leaves it
 	// out.
 	Events http.Handler
-	Log    *logrus.Entry
+	// Metrics serves GET /metrics; nil leaves it out.
+	Metrics http.Handler
+	// Observe, when set, is told of every request: its route pattern
+	// ("unmatched" when no route matched), method, status code and
+	// duration (metrics).
+	Observe func(route, method string, code int, d time.Duration)
+	Log     *logrus.Entry
 	// AuthToken, when set, is required on every request except the three
 	// health endpoints, as "Authorization: Bearer TOKEN" or as the password
 	// of HTTP Basic auth; /health then shows only "status" and
@@ -55,6 +61,9 @@ func NewRouter(opts RouterOptions) http.Handler {
 	g := newGuard(opts.AuthToken, opts.AllowedHosts)
 	r := mux.NewRouter()
 	r.StrictSlash(false)
+	if opts.Observe != nil {
+		r.Use(observed(opts.Observe, ""))
+	}
 	r.Use(g.route)
 	r.Handle("/health", redactedHealth(g.trusted, opts.Health.HealthHandler())).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/health/live", opts.Health.LiveHandler()).Methods(http.MethodGet, http.MethodHead)
@@ -77,6 +86,9 @@ func NewRouter(opts RouterOptions) http.Handler {
 	if opts.Events != nil {
 		r.Handle("/api/events", opts.Events).Methods(http.MethodGet)
 	}
+	if opts.Metrics != nil {
+		r.Handle("/metrics", opts.Metrics).Methods(http.MethodGet, http.MethodHead)
+	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", req.Method, req.URL.Path))
 	})
@@ -85,7 +97,34 @@ func NewRouter(opts RouterOptions) http.Handler {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", req.Method, req.URL.Path, strings.Join(allow, ", ")))
 	})
+	if opts.Observe != nil {
+		// No route matched: mux runs no middleware for these.
+		r.NotFoundHandler = observed(opts.Observe, "unmatched")(r.NotFoundHandler)
+		r.MethodNotAllowedHandler = observed(opts.Observe, "unmatched")(r.MethodNotAllowedHandler)
+	}
 	return recoverer(opts.Log, accessLog(opts.Log, g.outer(r)))
+}
+
+// observed is the middleware that tells observe of each request, under
+// its route's pattern (or route, when given).
+func observed(observe func(route, method string, code int, d time.Duration), route string) mux.MiddlewareFunc {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+			next.ServeHTTP(sw, r)
+			name := route
+			if name == "" {
+				name = "unmatched"
+				if cur := mux.CurrentRoute(r); cur != nil {
+					if tpl, err := cur.GetPathTemplate(); err == nil {
+						name = tpl
+					}
+				}
+			}
+			observe(name, r.Method, sw.code, time.Since(start))
+		})
+	}
 }
 
 // allowedMethods lists the methods some route of r serves on req's path.
