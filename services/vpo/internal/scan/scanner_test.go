@@ -354,6 +354,10 @@ func TestScanWithStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		step.want.Root, step.want.Recursive, step.want.FFProbe = root, true, true
+		if got.Seconds <= 0 {
+			t.Fatalf("%s: duration %v, want > 0", step.name, got.Seconds)
+		}
+		got.Seconds = 0
 		if !reflect.DeepEqual(got, step.want) {
 			t.Fatalf("%s: result %+v\nwant %+v", step.name, got, step.want)
 		}
