@@ -65,7 +65,8 @@ func NewRouter(opts RouterOptions) http.Handler {
 		r.Use(observed(opts.Observe, ""))
 	}
 	r.Use(g.route)
-	r.Handle("/health", redactedHealth(g.trusted, opts.Health.HealthHandler())).Methods(http.MethodGet, http.MethodHead)
+	health := redactedHealth(g.trusted, opts.Health.HealthHandler())
+	r.Handle("/health", health).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/health/live", opts.Health.LiveHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/health/ready", opts.Health.ReadyHandler()).Methods(http.MethodGet, http.MethodHead)
 	if opts.Jobs != nil {
@@ -102,7 +103,21 @@ func NewRouter(opts RouterOptions) http.Handler {
 		r.NotFoundHandler = observed(opts.Observe, "unmatched")(r.NotFoundHandler)
 		r.MethodNotAllowedHandler = observed(opts.Observe, "unmatched")(r.MethodNotAllowedHandler)
 	}
-	return recoverer(opts.Log, accessLog(opts.Log, g.outer(r)))
+	routed := recoverer(opts.Log, accessLog(opts.Log, g.outer(r)))
+	// /health is what probes and load balancers hit most: straight to its
+	// handler. The guard has no rule for it (no token, any Host) and no
+	// other route shares its path, so this answers as routing would.
+	if opts.Observe != nil {
+		health = observed(opts.Observe, "/health")(health)
+	}
+	health = recoverer(opts.Log, accessLog(opts.Log, health))
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/health" && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
+			health.ServeHTTP(w, req)
+			return
+		}
+		routed.ServeHTTP(w, req)
+	})
 }
 
 // observed is the middleware that tells observe of each request, under
