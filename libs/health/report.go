@@ -81,10 +81,8 @@ func (r Report) encode(buf *bytes.Buffer) error {
 		buf.Truncate(buf.Len() - 1)
 		return nil
 	}
-	type fixed Report // without the MarshalJSON method
-	if err := put(fixed(r)); err != nil {
-		return fmt.Errorf("encode health report: %w", err)
-	}
+	buf.Write(appendFixed(buf.AvailableBuffer(), r))
+	buf.WriteByte('}')
 	keys := make([]string, 0, len(r.Extra))
 	for k := range r.Extra {
 		if !isReportField(k) {
