@@ -27,10 +27,9 @@ type mirror struct {
 
 func checkSame(t *testing.T, r health.Report) {
 	t.Helper()
-	got, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The handler writes these bytes as they are (json.Marshal of the
+	// report would escape them again: not what is served).
+	got := append(health.AppendFixed(nil, r), '}')
 	want, err := json.Marshal(mirror{r.Status, r.Database, r.UptimeSeconds, r.Version, r.ShuttingDown, r.Ready,
 		r.ConfigReloadCount, r.LastConfigReload, r.ConfigReloadError})
 	if err != nil {

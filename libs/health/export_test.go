@@ -1,0 +1,4 @@
+package health
+
+// AppendFixed exposes appendFixed to the tests.
+var AppendFixed = appendFixed
