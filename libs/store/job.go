@@ -556,6 +556,19 @@ func (s *Store) RecoverExpired(ctx context.Context, now time.Time, keep ...strin
 	return requeued, failed, nil
 }
 
+// CanonicalJobID returns id in the canonical spelling the store uses
+// (lower case, hyphenated): upper case, braces, an urn:uuid: prefix or no
+// hyphens name the same job. ok is false when id is not a UUID.
+func CanonicalJobID(id string) (string, bool) {
+	u, err := uuid.Parse(id)
+	// uuid.Parse takes any 38-character string as {uuid} without looking at
+	// the first and last characters: only braces are a spelling of a UUID.
+	if err != nil || (len(id) == 38 && (id[0] != '{' || id[37] != '}')) {
+		return "", false
+	}
+	return u.String(), true
+}
+
 // JobCount is the number of jobs of one kind in one status.
 type JobCount struct {
 	Status, Kind string

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 	"github.com/sirupsen/logrus"
 
@@ -160,7 +159,7 @@ func (a *JobsAPI) list(w http.ResponseWriter, r *http.Request) {
 	}
 	parent := q.Get("parent")
 	if parent != "" {
-		c, ok := canonicalJobID(parent)
+		c, ok := store.CanonicalJobID(parent)
 		if !ok {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("parent %q is not a job id (a UUID)", parent))
 			return
@@ -193,27 +192,14 @@ func queryLimit(w http.ResponseWriter, s string) (int, bool) {
 }
 
 // jobID reads the {id} path variable and returns it in the canonical
-// spelling the store uses (see canonicalJobID). Anything else is 400.
+// spelling the store uses (see store.CanonicalJobID). Anything else is 400.
 func jobID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := mux.Vars(r)["id"]
-	c, ok := canonicalJobID(id)
+	c, ok := store.CanonicalJobID(id)
 	if !ok {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid job id %q: not a UUID", id))
 	}
 	return c, ok
-}
-
-// canonicalJobID returns id in the canonical spelling the store uses
-// (lower case, hyphenated): upper case, braces, an urn:uuid: prefix or no
-// hyphens name the same job. ok is false when id is not a UUID.
-func canonicalJobID(id string) (string, bool) {
-	u, err := uuid.Parse(id)
-	// uuid.Parse takes any 38-character string as {uuid} without looking at
-	// the first and last characters: only braces are a spelling of a UUID.
-	if err != nil || (len(id) == 38 && (id[0] != '{' || id[37] != '}')) {
-		return "", false
-	}
-	return u.String(), true
 }
 
 // jobAction is one operation on the job named by the {id} path variable.

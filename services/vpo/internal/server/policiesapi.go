@@ -252,7 +252,7 @@ func (a *PoliciesAPI) listPlans(w http.ResponseWriter, r *http.Request) {
 	job := q.Get("job")
 	if job != "" {
 		// Spelled as /api/jobs/{id} takes it; the store holds the canonical form.
-		c, ok := canonicalJobID(job)
+		c, ok := store.CanonicalJobID(job)
 		if !ok {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("job %q is not a job id (a UUID)", job))
 			return
