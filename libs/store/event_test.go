@@ -254,3 +254,27 @@ func TestLibraryScanEvents(t *testing.T) {
 		t.Errorf("library events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestLongLogLineEventCut: a long log line is kept whole in the job's log
+// and cut in its event.
+func TestLongLogLineEventCut(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	j := mustCreate(t, s, store.NewJob{Kind: "k"})
+	line := strings.Repeat("ab", 2000)
+	if err := s.AppendJobLogs(ctx, []store.LogLine{{JobID: j.ID, At: t0, Level: "info", Line: line}}); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := s.JobLog(ctx, j.ID, 0, 10)
+	if err != nil || len(lines) != 1 || lines[0].Line != line {
+		t.Fatalf("stored line: %v, %v", len(lines), err)
+	}
+	evs, err := s.EventsAfter(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct{ Line string }
+	if err := json.Unmarshal(evs[len(evs)-1].Data, &d); err != nil || d.Line != line[:1024]+"…" {
+		t.Errorf("event line of %d characters, want the first 1024 and a mark (%v)", len([]rune(d.Line)), err)
+	}
+}

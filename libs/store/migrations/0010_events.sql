@@ -96,12 +96,13 @@ CREATE TABLE job_logs (
 ) WITHOUT ROWID;
 
 -- A log line is also an event, so that a follower (vpo jobs logs --follow)
--- reads new lines from the same stream as everything else.
+-- reads new lines from the same stream as everything else; its first 1024
+-- characters (the whole line is in job_logs), to keep events small.
 CREATE TRIGGER events_job_log AFTER INSERT ON job_logs
 BEGIN
     INSERT INTO events (type, job_id, data) VALUES ('job.log', NEW.job_id,
-        json_object('id', NEW.job_id, 'seq', NEW.seq, 'at', NEW.at,
-                    'level', NEW.level, 'line', NEW.line));
+        json_object('id', NEW.job_id, 'seq', NEW.seq, 'at', NEW.at, 'level', NEW.level,
+                    'line', CASE WHEN length(NEW.line) > 1024 THEN substr(NEW.line, 1, 1024) || '…' ELSE NEW.line END));
 END;
 
 -- A job's log goes with the job (retention).

@@ -24,7 +24,15 @@ const (
 	DefaultHeartbeat  = 15 * time.Second
 	DefaultMaxStreams = 256
 	DefaultWriteStall = 10 * time.Second
-	readBatch         = 1000
+	DefaultRingBytes  = 16 << 20
+	// readBatch is how many events one read of the store takes: the
+	// broker's, and a stream's catching up (whose buffer is flushed every
+	// flushBytes).
+	readBatch = 200
+	// catchUps bounds the streams reading the store at once, so that
+	// clients resuming from far back leave the database's read
+	// connections to the rest of the daemon (the health check).
+	catchUps = 2
 )
 
 // Options configures a Broker. Zero fields take the defaults.
@@ -34,6 +42,9 @@ type Options struct {
 	Poll time.Duration
 	// Ring is how many recent events are kept in memory. Default 4096.
 	Ring int
+	// RingBytes bounds the data of the events kept in memory. Default
+	// 16 MiB.
+	RingBytes int
 	// Heartbeat is the interval of the comment lines that keep an idle
 	// stream open through proxies. Default 15s.
 	Heartbeat time.Duration
@@ -63,9 +74,13 @@ type Broker struct {
 	log  *logrus.Entry
 	poke chan struct{}
 
+	reading chan struct{} // a token per stream reading the store (catchUps)
+
 	mu      sync.Mutex
-	ring    []entry // ring[pos % len(ring)]
+	ring    []entry // ring[pos % len(ring)], for oldest <= pos < next
+	oldest  int64   // pos of the oldest entry kept
 	next    int64   // pos of the next entry
+	bytes   int     // data bytes of the entries kept
 	lastID  int64   // newest store id read
 	primed  bool    // lastID was set from the store
 	changed chan struct{}
@@ -82,6 +97,9 @@ func New(src Source, opts Options) *Broker {
 	}
 	if opts.Ring <= 0 {
 		opts.Ring = DefaultRing
+	}
+	if opts.RingBytes <= 0 {
+		opts.RingBytes = DefaultRingBytes
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = DefaultHeartbeat
@@ -101,6 +119,7 @@ func New(src Source, opts Options) *Broker {
 	return &Broker{
 		src: src, opts: opts, log: log,
 		poke:    make(chan struct{}, 1),
+		reading: make(chan struct{}, catchUps),
 		ring:    make([]entry, opts.Ring),
 		changed: make(chan struct{}),
 		closing: make(chan struct{}),
@@ -194,9 +213,17 @@ func (b *Broker) read(ctx context.Context) error {
 	}
 }
 
-// appendLocked adds e to the ring and wakes the streams; b.mu is held.
+// appendLocked adds e to the ring, dropping the oldest entries beyond the
+// ring's bounds, and wakes the streams; b.mu is held.
 func (b *Broker) appendLocked(e store.Event) {
+	for b.oldest < b.next && (b.next-b.oldest >= int64(len(b.ring)) || b.bytes+len(e.Data) > b.opts.RingBytes) {
+		i := b.oldest % int64(len(b.ring))
+		b.bytes -= len(b.ring[i].ev.Data)
+		b.ring[i] = entry{}
+		b.oldest++
+	}
 	b.ring[b.next%int64(len(b.ring))] = entry{pos: b.next, ev: e}
+	b.bytes += len(e.Data)
 	b.next++
 	close(b.changed)
 	b.changed = make(chan struct{})
@@ -222,8 +249,7 @@ func (b *Broker) Publish(typ string, data any) {
 func (b *Broker) since(pos int64, max int) (out []entry, next int64, wait <-chan struct{}, behind bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	oldest := b.next - int64(len(b.ring))
-	if pos < oldest {
+	if pos < b.oldest {
 		return nil, pos, b.changed, true
 	}
 	for p := pos; p < b.next && len(out) < max; p++ {
@@ -237,7 +263,7 @@ func (b *Broker) since(pos int64, max int) (out []entry, next int64, wait <-chan
 func (b *Broker) positionAfter(id int64) int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for p := max(b.next-int64(len(b.ring)), 0); p < b.next; p++ {
+	for p := b.oldest; p < b.next; p++ {
 		if e := b.ring[p%int64(len(b.ring))]; e.ev.ID > id {
 			return p
 		}

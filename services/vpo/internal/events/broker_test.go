@@ -3,6 +3,7 @@ package events_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -14,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	_ "modernc.org/sqlite"
 
 	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/events"
@@ -189,7 +193,7 @@ func TestLiveEvents(t *testing.T) {
 // event after the id, once each, in order, then live ones; also when
 // the ring in memory no longer holds them.
 func TestResumeWithLastEventID(t *testing.T) {
-	e := newEnv(t, events.Options{Ring: 8})
+	e := newEnv(t, events.Options{Ring: 8, RingBytes: 600}) // a few events' worth
 	first := e.submit("k")
 	evs, err := e.st.EventsAfter(context.Background(), 0, 10)
 	if err != nil || len(evs) != 1 {
@@ -230,9 +234,13 @@ func TestResumeWithLastEventID(t *testing.T) {
 		t.Fatalf("resume by query parameter: first id %s, want %d", ev.id, last)
 	}
 	// An id beyond the feed (a replaced database) is announced as lost.
+	_, newest, err := e.st.EventBounds(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	c3 := e.open("", http.Header{"Last-Event-ID": {"999999"}})
-	if ev := c3.next(); ev.typ != "lost" {
-		t.Fatalf("resume from an unknown id: %+v, want a lost event", ev)
+	if ev := c3.next(); ev.typ != "lost" || ev.id != strconv.FormatInt(newest, 10) {
+		t.Fatalf("resume from an unknown id: %+v, want a lost event with id %d (the newest)", ev, newest)
 	}
 	e.submit("k")
 	if ev := c3.next(); ev.typ != "job.created" {
@@ -260,8 +268,8 @@ func TestPrunedEventsAnnounced(t *testing.T) {
 	}
 	c := e.open("?last_event_id=1", nil)
 	ev := c.next()
-	if ev.typ != "lost" || ev.data != `{"after":1,"next":4}` {
-		t.Fatalf("first event = %+v, want lost after 1, next 4", ev)
+	if ev.typ != "lost" || ev.data != `{"after":1,"next":4}` || ev.id != "3" {
+		t.Fatalf("first event = %+v, want lost after 1, next 4, with id 3", ev)
 	}
 	if ev := c.next(); ev.id != "4" {
 		t.Fatalf("then id %s, want 4", ev.id)
@@ -272,7 +280,8 @@ func TestPrunedEventsAnnounced(t *testing.T) {
 func TestFilters(t *testing.T) {
 	e := newEnv(t, events.Options{})
 	a := e.submit("k")
-	c := e.open("?types=job.finished,queue&job="+a.ID, nil)
+	// Any spelling of the id selects the job.
+	c := e.open("?types=job.finished,queue&job="+strings.ToUpper(a.ID), nil)
 	b := e.submit("k")
 	ctx := context.Background()
 	for _, id := range []string{a.ID, b.ID} {
@@ -297,7 +306,7 @@ func TestFilters(t *testing.T) {
 		}
 	case <-time.After(200 * time.Millisecond):
 	}
-	for _, q := range []string{"?types=Job", "?types=job..x", "?last_event_id=-1", "?last_event_id=x", "?job=" + strings.Repeat("a", 101)} {
+	for _, q := range []string{"?types=Job", "?types=job..x", "?last_event_id=-1", "?last_event_id=x", "?job=not-a-job", "?job=" + strings.Repeat("a", 101)} {
 		resp, err := http.Get(e.url + "/api/events" + q)
 		if err != nil {
 			t.Fatal(err)
@@ -472,4 +481,70 @@ func TestStreamOutlivesServerTimeouts(t *testing.T) {
 	if ev := c.next(); ev.typ != "job.created" {
 		t.Fatalf("after the server's timeouts: %+v", ev)
 	}
+}
+
+// TestShutdownEndsBlockedWrite: a stream whose write blocks on a client
+// that does not read ends at Shutdown, not at its write deadline.
+func TestShutdownEndsBlockedWrite(t *testing.T) {
+	e := newEnv(t, events.Options{Ring: 64, WriteStall: time.Minute})
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitStreams(t, e.broker, 1)
+	big := map[string]string{"pad": strings.Repeat("x", 64<<10)}
+	for range 400 { // 25 MiB: more than the sockets hold
+		if _, err := e.st.AddEvent(context.Background(), "test.big", "", big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.broker.Poke()
+	time.Sleep(500 * time.Millisecond) // the stream writes until it blocks
+	if err := e.broker.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitStreams(t, e.broker, 0) // 10 s at most, against a minute's deadline
+}
+
+// TestHeadAndInvalidUTF8: HEAD answers the stream's headers without
+// opening one; data that is not UTF-8 goes out as valid UTF-8.
+func TestHeadAndInvalidUTF8(t *testing.T) {
+	e := newEnv(t, events.Options{MaxStreams: 1})
+	req, _ := http.NewRequest(http.MethodHead, e.url+"/api/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("HEAD: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	c := e.open("", nil) // the only place: HEAD took none
+	if _, err := e.st.AddEvent(context.Background(), "test.bytes", "", map[string]string{"path": "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	db := rawEvents(t, e)
+	if _, err := db.Exec(`UPDATE events SET data = CAST(? AS TEXT) WHERE type = 'test.bytes'`, []byte("{\"path\":\"a\xffb\"}")); err != nil {
+		t.Fatal(err)
+	}
+	e.broker.Poke()
+	ev := c.nextOf("test.bytes")
+	if !utf8.ValidString(ev.data) || ev.data != "{\"path\":\"a\uFFFDb\"}" {
+		t.Fatalf("data %q, want valid UTF-8 with U+FFFD", ev.data)
+	}
+}
+
+// rawEvents opens the test store's file directly.
+func rawEvents(t *testing.T, e *env) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", e.st.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vpo-project/vpo/libs/store"
 )
@@ -53,10 +56,11 @@ func parseFilter(r *http.Request) (filter, error) {
 		}
 	}
 	if v := q.Get("job"); v != "" {
-		if len(v) > 100 {
-			return f, errors.New("job: id longer than 100 characters")
+		id, ok := store.CanonicalJobID(v)
+		if !ok {
+			return f, fmt.Errorf("job: %q is not a job id (a UUID)", v)
 		}
-		f.job = v
+		f.job = id
 	}
 	return f, nil
 }
@@ -113,6 +117,13 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) stream(w http.ResponseWriter, r *http.Request, f filter, last int64) {
+	if r.Method == http.MethodHead {
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	closing, ok := b.open()
 	if !ok {
 		w.Header().Set("Retry-After", "5")
@@ -120,8 +131,19 @@ func (b *Broker) stream(w http.ResponseWriter, r *http.Request, f filter, last i
 			fmt.Sprintf("no event stream available: at most %d open at once, or vpo is shutting down", b.opts.MaxStreams))
 		return
 	}
-	s := &stream{b: b, w: w, rc: http.NewResponseController(w), f: f, last: max(last, 0)}
+	s := &stream{b: b, w: w, rc: http.NewResponseController(w), f: f, last: max(last, 0), closing: closing}
 	defer func() { b.release(s.dropped) }()
+	// At shutdown a write blocked on a client that does not read must end
+	// at once, not at its deadline.
+	ended := make(chan struct{})
+	defer close(ended)
+	go func() {
+		select {
+		case <-closing:
+			s.abort()
+		case <-ended:
+		}
+	}()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -176,6 +198,9 @@ func (b *Broker) stream(w http.ResponseWriter, r *http.Request, f filter, last i
 	}
 }
 
+// flushBytes is how much a stream buffers before it writes.
+const flushBytes = 64 << 10
+
 // stream is one open /api/events response.
 type stream struct {
 	b       *Broker
@@ -185,6 +210,14 @@ type stream struct {
 	buf     strings.Builder
 	last    int64 // the newest stored event id this stream has passed
 	dropped bool
+	closing <-chan struct{}
+	aborted atomic.Bool
+}
+
+// abort ends a write in progress (shutdown): its deadline is now.
+func (s *stream) abort() {
+	s.aborted.Store(true)
+	_ = s.rc.SetWriteDeadline(time.Unix(1, 0))
 }
 
 // add writes e to the buffer unless the stream passed it already or does
@@ -202,7 +235,13 @@ func (s *stream) add(e store.Event) {
 	if e.ID != 0 {
 		fmt.Fprintf(&s.buf, "id: %d\n", e.ID)
 	}
-	fmt.Fprintf(&s.buf, "event: %s\ndata: %s\n\n", e.Type, e.Data)
+	data := e.Data
+	if !utf8.Valid(data) {
+		// A file name or a tool's output that is not UTF-8, copied into
+		// the event by the database: the stream is UTF-8.
+		data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
+	}
+	fmt.Fprintf(&s.buf, "event: %s\ndata: %s\n\n", e.Type, data)
 }
 
 // resume checks the id a client resumes from against the feed: an id
@@ -217,7 +256,7 @@ func (s *stream) resume(ctx context.Context) bool {
 		return false
 	}
 	if s.last > newest {
-		fmt.Fprintf(&s.buf, "event: lost\ndata: {\"after\":%d,\"next\":%d}\n\n", s.last, newest+1)
+		fmt.Fprintf(&s.buf, "id: %d\nevent: lost\ndata: {\"after\":%d,\"next\":%d}\n\n", newest, s.last, newest+1)
 		s.last = newest
 	}
 	return true
@@ -228,18 +267,22 @@ func (s *stream) resume(ctx context.Context) bool {
 // announced with a "lost" event, after which a client reloads its state.
 func (s *stream) catchUp(ctx context.Context) bool {
 	for {
-		evs, err := s.b.src.EventsAfter(ctx, s.last, readBatch)
+		evs, err := s.readStore(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !errors.Is(err, errClosing) {
 				s.b.log.WithError(err).Warn("event stream ended: cannot read the event feed")
 			}
 			return false
 		}
 		if len(evs) > 0 && evs[0].ID > s.last+1 {
-			fmt.Fprintf(&s.buf, "event: lost\ndata: {\"after\":%d,\"next\":%d}\n\n", s.last, evs[0].ID)
+			// The id lets a client that reconnects resume after the gap.
+			fmt.Fprintf(&s.buf, "id: %d\nevent: lost\ndata: {\"after\":%d,\"next\":%d}\n\n", evs[0].ID-1, s.last, evs[0].ID)
 		}
 		for _, e := range evs {
 			s.add(e)
+			if s.buf.Len() >= flushBytes && !s.flush(ctx) {
+				return false
+			}
 		}
 		if s.buf.Len() > 0 && !s.flush(ctx) {
 			return false
@@ -250,18 +293,42 @@ func (s *stream) catchUp(ctx context.Context) bool {
 	}
 }
 
+// readStore reads one batch of stored events after s.last, waiting for
+// one of the catchUps tokens so that streams never take every read
+// connection of the database.
+func (s *stream) readStore(ctx context.Context) ([]store.Event, error) {
+	select {
+	case s.b.reading <- struct{}{}:
+	case <-s.closing:
+		return nil, errClosing
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.b.reading }()
+	return s.b.src.EventsAfter(ctx, s.last, readBatch)
+}
+
+var errClosing = errors.New("vpo is shutting down")
+
 // flush sends the buffer; a write that blocks longer than WriteStall (a
 // client that does not read) drops the stream.
 func (s *stream) flush(ctx context.Context) bool {
+	if s.aborted.Load() {
+		return false
+	}
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.b.opts.WriteStall))
+	if s.aborted.Load() { // abort ran between the check and the deadline
+		_ = s.rc.SetWriteDeadline(time.Unix(1, 0))
+		return false
+	}
 	_, err := io.WriteString(s.w, s.buf.String())
 	s.buf.Reset()
 	if err == nil {
 		err = s.rc.Flush()
 	}
 	if err != nil {
-		if !errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil { // the client went away
-			return false
+		if s.aborted.Load() || (!errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil) {
+			return false // shutdown, or the client went away
 		}
 		s.dropped = true
 		s.b.log.WithError(err).Info("event stream dropped: the client does not read fast enough or went away")
