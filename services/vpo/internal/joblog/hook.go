@@ -3,9 +3,12 @@ package joblog
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 
@@ -56,10 +59,13 @@ func (h *Hook) Fire(e *logrus.Entry) error {
 func (h *Hook) Dropped() int64 { return h.dropped.Load() }
 
 // format is the message and the entry's other fields, key=value sorted by
-// key, values quoted when they hold spaces or quotes.
+// key, values quoted when they hold spaces or quotes. Control characters,
+// characters that do not print and bytes that are not UTF-8 (a file name,
+// a tool's output) are escaped, so that printing a job's log on a
+// terminal can never drive the terminal.
 func format(e *logrus.Entry) string {
 	var b strings.Builder
-	b.WriteString(e.Message)
+	b.WriteString(escaped(e.Message))
 	keys := make([]string, 0, len(e.Data))
 	for k := range e.Data {
 		if !slices.Contains(omitted, k) {
@@ -73,8 +79,8 @@ func format(e *logrus.Entry) string {
 			v = err.Error()
 		}
 		s := fmt.Sprint(v)
-		if s == "" || strings.ContainsAny(s, " \t\n\"=") {
-			s = fmt.Sprintf("%q", s)
+		if s == "" || strings.ContainsAny(s, " \"=") || needsEscape(s) {
+			s = strconv.Quote(s)
 		}
 		b.WriteString(" ")
 		b.WriteString(k)
@@ -82,4 +88,19 @@ func format(e *logrus.Entry) string {
 		b.WriteString(s)
 	}
 	return b.String()
+}
+
+// needsEscape reports whether s holds a character that does not print
+// (controls, bidirectional overrides and the like) or is not UTF-8.
+func needsEscape(s string) bool {
+	return !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
+}
+
+// escaped is s with what needsEscape finds written as Go escapes.
+func escaped(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }

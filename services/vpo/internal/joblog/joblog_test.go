@@ -39,6 +39,7 @@ func TestLinesOfJobsStored(t *testing.T) {
 	jl := logger.WithFields(logrus.Fields{"job_id": j.ID, "job_kind": "k", "attempt": 1})
 	jl.WithField("file_path", "/media/a b.mkv").Info("job started")
 	jl.WithError(errors.New("disk full")).Warn("apply failed")
+	jl.WithField("file_path", "/m/x\x1b[31mRED\x1b]0;T\x07\xff.mkv").Warn("probe: \x01\x02 bad\r\n")
 	logger.Info("a line of no job")
 	logger.WithField("job_id", j.ID).Debug("below the logger's level: not kept")
 	if err := w.Shutdown(ctx); err != nil {
@@ -60,7 +61,8 @@ func TestLinesOfJobsStored(t *testing.T) {
 	for _, l := range lines {
 		got = append(got, l.Level+" "+l.Line)
 	}
-	want := []string{`info job started file_path="/media/a b.mkv"`, `warning apply failed error="disk full"`}
+	want := []string{`info job started file_path="/media/a b.mkv"`, `warning apply failed error="disk full"`,
+		`warning probe: \x01\x02 bad\r\n file_path="/m/x\x1b[31mRED\x1b]0;T\a\xff.mkv"`}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("stored log:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
