@@ -136,7 +136,7 @@ func New(opts Options) *Metrics {
 // Handler serves the metrics in the Prometheus text format (or
 // OpenMetrics when the scraper asks for it).
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, EnableOpenMetrics: true})
 }
 
 // JobClaimed implements jobs.Observer.

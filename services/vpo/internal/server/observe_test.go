@@ -44,4 +44,20 @@ func TestObserveByRoutePattern(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("observed %q\nwant     %q", got, want)
 	}
+
+	// Refused before routing: counted too.
+	got = nil
+	h = server.NewRouter(server.RouterOptions{
+		Health: fakeHealth{}, AuthToken: "0123456789abcdef-token",
+		Jobs: server.NewJobsAPI(server.JobsAPIOptions{
+			Store: &fakeStore{jobs: map[string]store.Job{}}, Kinds: jobs.NewRegistry(),
+		}),
+		Observe: func(route, method string, code int, _ time.Duration) {
+			got = append(got, fmt.Sprintf("%s %s %d", route, method, code))
+		},
+	})
+	h.ServeHTTP(httptest.NewRecorder(), apiRequest("GET", "/api/jobs", nil))
+	if want := []string{"unmatched GET 401"}; !slices.Equal(got, want) {
+		t.Errorf("without the token: observed %q, want %q", got, want)
+	}
 }

@@ -62,7 +62,7 @@ func NewRouter(opts RouterOptions) http.Handler {
 	r := mux.NewRouter()
 	r.StrictSlash(false)
 	if opts.Observe != nil {
-		r.Use(observed(opts.Observe, ""))
+		r.Use(nameRoute)
 	}
 	r.Use(g.route)
 	health := redactedHealth(g.trusted, opts.Health.HealthHandler())
@@ -85,7 +85,7 @@ func NewRouter(opts RouterOptions) http.Handler {
 		opts.Libraries.mount(r)
 	}
 	if opts.Events != nil {
-		r.Handle("/api/events", opts.Events).Methods(http.MethodGet)
+		r.Handle("/api/events", opts.Events).Methods(http.MethodGet, http.MethodHead)
 	}
 	if opts.Metrics != nil {
 		r.Handle("/metrics", opts.Metrics).Methods(http.MethodGet, http.MethodHead)
@@ -98,19 +98,18 @@ func NewRouter(opts RouterOptions) http.Handler {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", req.Method, req.URL.Path, strings.Join(allow, ", ")))
 	})
-	if opts.Observe != nil {
-		// No route matched: mux runs no middleware for these.
-		r.NotFoundHandler = observed(opts.Observe, "unmatched")(r.NotFoundHandler)
-		r.MethodNotAllowedHandler = observed(opts.Observe, "unmatched")(r.MethodNotAllowedHandler)
-	}
+
 	routed := recoverer(opts.Log, accessLog(opts.Log, g.outer(r)))
 	// /health is what probes and load balancers hit most: straight to its
 	// handler. The guard has no rule for it (no token, any Host) and no
 	// other route shares its path, so this answers as routing would.
+	health = recoverer(opts.Log, accessLog(opts.Log, health))
 	if opts.Observe != nil {
+		// Outermost, so that what the guard refuses (401, 421) and what
+		// no route serves are counted too, as "unmatched".
+		routed = observed(opts.Observe, "")(routed)
 		health = observed(opts.Observe, "/health")(health)
 	}
-	health = recoverer(opts.Log, accessLog(opts.Log, health))
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/health" && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
 			health.ServeHTTP(w, req)
@@ -121,25 +120,59 @@ func NewRouter(opts RouterOptions) http.Handler {
 }
 
 // observed is the middleware that tells observe of each request, under
-// its route's pattern (or route, when given).
-func observed(observe func(route, method string, code int, d time.Duration), route string) mux.MiddlewareFunc {
+// route, or when route is "" under the pattern of the route that served
+// it (set by nameRoute), "unmatched" when none did.
+func observed(observe func(route, method string, code int, d time.Duration), route string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-			next.ServeHTTP(sw, r)
-			name := route
-			if name == "" {
-				name = "unmatched"
-				if cur := mux.CurrentRoute(r); cur != nil {
-					if tpl, err := cur.GetPathTemplate(); err == nil {
-						name = tpl
-					}
-				}
+			ow := &observedWriter{ResponseWriter: w, code: http.StatusOK, route: route}
+			if route == "" {
+				ow.route = "unmatched"
 			}
-			observe(name, r.Method, sw.code, time.Since(start))
+			next.ServeHTTP(ow, r)
+			observe(ow.route, r.Method, ow.code, time.Since(start))
 		})
 	}
+}
+
+// observedWriter remembers the status code and the route of a request
+// for observed.
+type observedWriter struct {
+	http.ResponseWriter
+	code  int
+	route string
+}
+
+func (w *observedWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController and nameRoute reach through.
+func (w *observedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// nameRoute is the router middleware that tells observed which route
+// pattern serves the request.
+func nameRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for inner := w; inner != nil; {
+			if ow, ok := inner.(*observedWriter); ok {
+				if cur := mux.CurrentRoute(r); cur != nil {
+					if tpl, err := cur.GetPathTemplate(); err == nil {
+						ow.route = tpl
+					}
+				}
+				break
+			}
+			u, ok := inner.(interface{ Unwrap() http.ResponseWriter })
+			if !ok {
+				break
+			}
+			inner = u.Unwrap()
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // allowedMethods lists the methods some route of r serves on req's path.
