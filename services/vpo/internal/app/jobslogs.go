@@ -1,18 +1,17 @@
 package app
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/events"
 )
 
 // followLinger is how long `vpo jobs logs --follow` goes on reading after
@@ -113,10 +112,10 @@ func (p *logPrinter) follow(ctx context.Context, s *eventStream, active bool) er
 				}
 				return withCode(ExitUnavailable, fmt.Errorf("event stream of the daemon ended (vpo stopped?)"))
 			}
-			switch ev.typ {
+			switch ev.Type {
 			case "job.log":
 				var l logLineJSON
-				if err := json.Unmarshal([]byte(ev.data), &l); err == nil {
+				if err := json.Unmarshal([]byte(ev.Data), &l); err == nil {
 					p.print(l)
 				}
 			case "job.finished":
@@ -133,15 +132,10 @@ func (p *logPrinter) follow(ctx context.Context, s *eventStream, active bool) er
 	}
 }
 
-// sseEvent is one event of /api/events as a client reads it.
-type sseEvent struct {
-	id, typ, data string
-}
-
 // eventStream is an open GET /api/events.
 type eventStream struct {
 	body io.ReadCloser
-	ch   chan sseEvent
+	ch   chan events.Message
 	err  error
 }
 
@@ -171,36 +165,25 @@ func (c *apiClient) events(ctx context.Context, query string) (*eventStream, err
 		}
 		return nil, withCode(ExitUnavailable, &daemonError{Status: resp.StatusCode, Msg: e.Error})
 	}
-	s := &eventStream{body: resp.Body, ch: make(chan sseEvent, 64)}
+	s := &eventStream{body: resp.Body, ch: make(chan events.Message, 64)}
 	go s.read()
 	return s, nil
 }
 
 func (s *eventStream) read() {
 	defer close(s.ch)
-	sc := bufio.NewScanner(s.body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	var cur sseEvent
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if cur.typ != "" || cur.data != "" {
-				s.ch <- cur
-			}
-			cur = sseEvent{}
-		case strings.HasPrefix(line, "id:"):
-			cur.id = strings.TrimSpace(line[3:])
-		case strings.HasPrefix(line, "event:"):
-			cur.typ = strings.TrimSpace(line[6:])
-		case strings.HasPrefix(line, "data:"):
-			cur.data = strings.TrimPrefix(line[5:], " ")
+	d := events.NewDecoder(s.body)
+	for {
+		m, ok := d.Next()
+		if !ok {
+			s.err = d.Err()
+			return
 		}
+		s.ch <- m
 	}
-	s.err = sc.Err()
 }
 
-func (s *eventStream) events() <-chan sseEvent { return s.ch }
+func (s *eventStream) events() <-chan events.Message { return s.ch }
 
 // Err is why the stream ended, once its channel is closed (nil: the
 // daemon closed it).

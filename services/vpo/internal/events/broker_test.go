@@ -106,28 +106,15 @@ func (e *env) open(query string, header http.Header) *sse {
 		e.t.Fatalf("Content-Type %q", ct)
 	}
 	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var cur event
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if cur != (event{}) {
-					c.evs <- cur
-				}
-				cur = event{}
-			case strings.HasPrefix(line, ":"):
-				cur.comment = strings.TrimSpace(line[1:])
-			case strings.HasPrefix(line, "id: "):
-				cur.id = line[4:]
-			case strings.HasPrefix(line, "event: "):
-				cur.typ = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				cur.data = line[6:]
+		d := events.NewDecoder(resp.Body)
+		for {
+			m, ok := d.Next()
+			if !ok {
+				break
 			}
+			c.evs <- event{id: m.ID, typ: m.Type, data: m.Data, comment: m.Comment}
 		}
-		c.errc <- sc.Err()
+		c.errc <- d.Err()
 		close(c.evs)
 	}()
 	return c
