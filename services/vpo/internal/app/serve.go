@@ -194,6 +194,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		JobCounts: st.CountJobsByKind, Streams: broker.Stats, JobLogDropped: jobLogs.Dropped,
 	})
 	countScans(registry, mx)
+	applier.OnWritten(mx.Written)
 	pool := jobs.NewPool(st, registry, jobs.PoolOptions{
 		Observer:      mx,
 		Workers:       cfg.Jobs.Workers,

@@ -99,6 +99,9 @@ type Result struct {
 	// Notes are the plan's notes: what the policy asked for but left
 	// undone for this file and why (a transcode skipped by its skip_if).
 	Notes []string `json:"notes,omitempty"`
+	// BytesWritten is the size of the new file a remux or transcode
+	// wrote (0 for an edit in place, which rewrites headers only).
+	BytesWritten int64 `json:"bytes_written,omitempty"`
 }
 
 // MarshalJSON writes "path" and "new_path" by the files API's rule: a
@@ -140,7 +143,12 @@ type Handler struct {
 	// policy.Policy.HasTranscode (tests put others in).
 	plan       func(pol *policy.Policy, src media.File) (policy.Plan, error)
 	transcodes func(pol *policy.Policy) bool
+	written    atomic.Pointer[func(kind string, n int64)]
 }
+
+// OnWritten sets fn to be told, after each file a job of kind rewrote,
+// how many bytes its new file has (metrics).
+func (h *Handler) OnWritten(fn func(kind string, n int64)) { h.written.Store(&fn) }
 
 // New returns the handler.
 func New(st Store, exec Executor, s Settings, log *logrus.Entry) *Handler {
@@ -546,6 +554,12 @@ func (h *Handler) execute(ctx context.Context, job store.Job, cfg Settings, pol 
 	res.Outcome, res.Executor, res.Encoder, res.HW = OutcomeApplied, out.Executor, out.Encoder, out.HW
 	if out.Executor == apply.ExecutorNone {
 		res.Outcome, res.Executor = OutcomeUnchanged, ""
+	}
+	if out.Executor != apply.ExecutorNone && out.Executor != apply.ExecutorMkvPropEdit {
+		res.BytesWritten = out.Size
+		if fn := h.written.Load(); fn != nil {
+			(*fn)(job.Kind, out.Size)
+		}
 	}
 	if out.Path != row.Path {
 		res.NewPath = out.Path

@@ -167,6 +167,8 @@ func TestStoredProbeReused(t *testing.T) {
 func TestApplyRecordsPlanAndHistory(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, applyjob.Settings{})
+	var written []string
+	f.h.OnWritten(func(kind string, n int64) { written = append(written, fmt.Sprintf("%s %d", kind, n)) })
 	job, res, err := f.run(t, fmt.Sprintf(`{"policy":"eng","path":%q}`, f.file))
 	if err != nil {
 		t.Fatal(err)
@@ -174,6 +176,14 @@ func TestApplyRecordsPlanAndHistory(t *testing.T) {
 	r := outcome(t, res)
 	if r.Outcome != applyjob.OutcomeApplied || r.Executor != apply.ExecutorMkvMerge || f.exec.applies != 1 {
 		t.Fatalf("result %+v, %d applies", r, f.exec.applies)
+	}
+	fi, err := os.Stat(f.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A remux wrote a new file: its size is in the result and counted.
+	if want := fmt.Sprintf("apply %d", fi.Size()); r.BytesWritten != fi.Size() || len(written) != 1 || written[0] != want {
+		t.Errorf("bytes_written %d, OnWritten %q; want %d and [%q]", r.BytesWritten, written, fi.Size(), want)
 	}
 	p, err := f.st.GetPlan(ctx, r.PlanID)
 	if err != nil || p.Status != store.PlanApplied || p.JobID != job.ID {

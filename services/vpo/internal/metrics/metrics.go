@@ -46,6 +46,8 @@ type Metrics struct {
 	httpDuration *prometheus.HistogramVec
 	routes       sync.Map // routeKey → *routeMetrics
 
+	written *prometheus.CounterVec
+
 	dbCheck    prometheus.Histogram
 	dbFailures prometheus.Counter
 	reloads    *prometheus.CounterVec
@@ -93,6 +95,9 @@ func New(opts Options) *Metrics {
 		Name: "vpo_scan_duration_seconds", Help: "Duration of finished scans.",
 		Buckets: []float64{0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 1800},
 	})
+	m.written = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpo_written_bytes_total", Help: "Bytes of the new files that apply and transcode jobs wrote (remuxes and re-encodes; edits in place not counted), by job kind.",
+	}, []string{"kind"})
 	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpo_http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
 	}, []string{"route", "method", "code"})
@@ -111,7 +116,7 @@ func New(opts Options) *Metrics {
 		Name: "vpo_config_reloads_total", Help: "Configuration reloads (SIGHUP), by result (changed, unchanged, failed).",
 	}, []string{"result"})
 	for _, c := range []prometheus.Collector{m.claims, m.runs, m.retries, m.stalls, m.leaseLost, m.scans, m.scanFiles,
-		m.scanDuration, m.httpRequests, m.httpDuration, m.dbCheck, m.dbFailures, m.reloads} {
+		m.scanDuration, m.written, m.httpRequests, m.httpDuration, m.dbCheck, m.dbFailures, m.reloads} {
 		f(c)
 	}
 	if opts.Streams != nil {
@@ -165,6 +170,9 @@ func (m *Metrics) ScanFinished(recursive bool, newFiles, changed, unchanged, mis
 	m.scanFiles.WithLabelValues("missing").Add(float64(missing))
 	m.scanDuration.Observe(d.Seconds())
 }
+
+// Written counts the bytes of a new file a job of kind wrote.
+func (m *Metrics) Written(kind string, n int64) { m.written.WithLabelValues(kind).Add(float64(n)) }
 
 // DatabaseChecked records one database health check.
 func (m *Metrics) DatabaseChecked(d time.Duration, err error) {
