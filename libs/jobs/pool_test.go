@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -536,7 +537,8 @@ func TestLostLeaseCancelsHandlerAndDiscardsOutcome(t *testing.T) {
 		return json.RawMessage(`"second"`), nil
 	})
 	j := e.submit(store.NewJob{Kind: "k"})
-	p, _ := e.start(jobs.PoolOptions{Workers: 1, Lease: 150 * time.Millisecond, RecoverInterval: time.Hour})
+	rec := &recorder{}
+	p, _ := e.start(jobs.PoolOptions{Workers: 1, Lease: 150 * time.Millisecond, RecoverInterval: time.Hour, Observer: rec})
 	for calls.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -552,6 +554,15 @@ func TestLostLeaseCancelsHandlerAndDiscardsOutcome(t *testing.T) {
 	p.Notify()
 	if got := e.waitStatus(j.ID, store.StatusCompleted); string(got.Result) != `"second"` || got.Attempts != 2 {
 		t.Errorf("job = %+v", got)
+	}
+	// The lost run is a lease loss to the observer, not an outcome.
+	want := []string{"claimed k", "lost k", "claimed k", "ended k completed"}
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Equal(rec.got(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("observer told %q\nwant %q", rec.got(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,11 +81,22 @@ func TestStalledJobRetriedThenFailed(t *testing.T) {
 	var calls atomic.Int64
 	e.register("k", silentUntilCancelled(&calls, context.Canceled))
 	j := e.submit(store.NewJob{Kind: "k", MaxAttempts: 3})
-	e.start(jobs.PoolOptions{Workers: 1, StallTimeout: 30 * time.Millisecond})
+	rec := &recorder{}
+	e.start(jobs.PoolOptions{Workers: 1, StallTimeout: 30 * time.Millisecond, Observer: rec})
 	got := e.waitStatus(j.ID, store.StatusFailed)
 	if got.Attempts != 3 || calls.Load() != 3 || got.Error != "stalled: no progress for 30ms" {
 		t.Errorf("job = %s after %d attempts (%d runs), error %q; want failed as stalled after 3",
 			got.Status, got.Attempts, calls.Load(), got.Error)
+	}
+	// The observer (metrics) saw three stalls: two retried, one failed.
+	want := []string{"claimed k", "stalled k", "ended k retried", "claimed k", "stalled k", "ended k retried",
+		"claimed k", "stalled k", "ended k failed"}
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Equal(rec.got(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("observer told %q\nwant %q", rec.got(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
