@@ -189,6 +189,11 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		MaxStreams: cfg.Server.MaxEventStreams,
 		Log:        logging.Component(logger, "events"),
 	})
+	if err := broker.Prime(ctx); err != nil {
+		_ = ln.Close()
+		log.Errorf("cannot open the library database: %v", err)
+		return reported(ExitDatabase)
+	}
 	mx := metrics.New(metrics.Options{
 		Version: env.Build.Version, Commit: env.Build.Commit, GoVersion: runtime.Version(),
 		JobCounts: st.CountJobsByKind, Streams: broker.Stats, JobLogDropped: jobLogs.Dropped,

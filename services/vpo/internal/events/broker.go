@@ -169,6 +169,23 @@ func (b *Broker) Shutdown(context.Context) error {
 	return nil
 }
 
+// Prime makes the broker start after the newest stored event. Call it
+// before streams are served: a stream that opened before the broker knew
+// where the feed stood could miss events stored meanwhile. Run primes a
+// broker that was not.
+func (b *Broker) Prime(ctx context.Context) error {
+	_, newest, err := b.src.EventBounds(ctx)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.primed {
+		b.lastID, b.primed = newest, true
+	}
+	return nil
+}
+
 // Poke makes Run read the store now, after a local change.
 func (b *Broker) Poke() {
 	select {
@@ -183,14 +200,12 @@ func (b *Broker) read(ctx context.Context) error {
 	primed, after := b.primed, b.lastID
 	b.mu.Unlock()
 	if !primed {
-		_, newest, err := b.src.EventBounds(ctx)
-		if err != nil {
+		if err := b.Prime(ctx); err != nil {
 			return err
 		}
 		b.mu.Lock()
-		b.lastID, b.primed = newest, true
+		after = b.lastID
 		b.mu.Unlock()
-		after = newest
 	}
 	for {
 		evs, err := b.src.EventsAfter(ctx, after, readBatch)
@@ -260,23 +275,26 @@ func (b *Broker) since(pos int64, max int) (out []entry, next int64, wait <-chan
 
 // positionAfter returns the ring position of the first stored event with
 // an id greater than id, or the end of the ring when there is none yet.
-func (b *Broker) positionAfter(id int64) int64 {
+// ok is false when the ring no longer holds the event right after id (it
+// was read into the ring and dropped again while the caller read the
+// store): the caller must read the store again first.
+func (b *Broker) positionAfter(id int64) (pos int64, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for p := b.oldest; p < b.next; p++ {
 		if e := b.ring[p%int64(len(b.ring))]; e.ev.ID > id {
-			return p
+			return p, e.ev.ID == id+1
 		}
 	}
-	return b.next
+	return b.next, true
 }
 
-// tail returns the position at the end of the ring: a new stream starts
-// there.
-func (b *Broker) tail() int64 {
+// tail returns the position at the end of the ring, where a new stream
+// starts, and the id of the newest stored event read into the ring.
+func (b *Broker) tail() (pos, lastID int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.next
+	return b.next, b.lastID
 }
 
 // open counts a new stream in, or refuses it (too many, or closing).

@@ -33,10 +33,12 @@ func BenchmarkBurst(b *testing.B) {
 			b.Fatal(err)
 		}
 		br := events.New(st, events.Options{MaxStreams: clients})
+		if err := br.Prime(ctx); err != nil {
+			b.Fatal(err)
+		}
 		rctx, cancel := context.WithCancel(ctx)
 		go func() { _ = br.Run(rctx) }()
 		srv := httptest.NewServer(br.Handler())
-		time.Sleep(50 * time.Millisecond) // the broker starts after the newest event
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)

@@ -144,6 +144,9 @@ func (b *Broker) stream(w http.ResponseWriter, r *http.Request, f filter, last i
 		case <-ended:
 		}
 	}()
+	// Where "from now on" starts: before the answer goes out, so that a
+	// client that saw the 200 gets every event stored after it.
+	pos, newest := b.tail()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -154,12 +157,19 @@ func (b *Broker) stream(w http.ResponseWriter, r *http.Request, f filter, last i
 	if !s.flush(ctx) {
 		return
 	}
-	pos := b.tail()
+	if last < 0 {
+		// From now on: were it ever to fall behind the ring, it would
+		// catch up from here, not from the first event stored.
+		s.last = newest
+	}
 	if last >= 0 {
-		if !s.resume(ctx) || !s.catchUp(ctx) {
+		if !s.resume(ctx) {
 			return
 		}
-		pos = b.positionAfter(s.last)
+		var ok bool
+		if pos, ok = s.catchUpToRing(ctx); !ok {
+			return
+		}
 	}
 	beat := time.NewTicker(b.opts.Heartbeat)
 	defer beat.Stop()
@@ -167,10 +177,10 @@ func (b *Broker) stream(w http.ResponseWriter, r *http.Request, f filter, last i
 		entries, next, wait, behind := b.since(pos, ringBatch)
 		if behind {
 			// Overwritten before this stream read it: from the store.
-			if !s.catchUp(ctx) {
+			var ok bool
+			if pos, ok = s.catchUpToRing(ctx); !ok {
 				return
 			}
-			pos = b.positionAfter(s.last)
 			continue
 		}
 		for _, e := range entries {
@@ -289,6 +299,20 @@ func (s *stream) catchUp(ctx context.Context) bool {
 		}
 		if len(evs) < readBatch {
 			return true
+		}
+	}
+}
+
+// catchUpToRing reads the store until the ring holds what follows, and
+// returns the ring position to go on from; ok is false when the stream
+// must end.
+func (s *stream) catchUpToRing(ctx context.Context) (pos int64, ok bool) {
+	for {
+		if !s.catchUp(ctx) {
+			return 0, false
+		}
+		if pos, ok := s.b.positionAfter(s.last); ok {
+			return pos, true
 		}
 	}
 }
