@@ -59,11 +59,17 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]Even
 	return out, nil
 }
 
+// eventBoundsSQL reads the oldest and newest ids in two subqueries:
+// SQLite answers a lone min() or max() of the key from the b-tree's ends,
+// but both in one SELECT by a scan of the whole table (a test checks the
+// plan).
+const eventBoundsSQL = `SELECT (SELECT min(id) FROM events), (SELECT max(id) FROM events)`
+
 // EventBounds returns the ids of the oldest and newest events kept (0, 0
 // when there are none yet); the newest is never pruned.
 func (s *Store) EventBounds(ctx context.Context) (oldest, newest int64, err error) {
 	var o, n sql.NullInt64
-	if err := s.rdb.QueryRowContext(ctx, `SELECT min(id), max(id) FROM events`).Scan(&o, &n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, eventBoundsSQL).Scan(&o, &n); err != nil {
 		return 0, 0, fmt.Errorf("read event bounds: %w", err)
 	}
 	return o.Int64, n.Int64, nil

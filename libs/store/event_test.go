@@ -278,3 +278,13 @@ func TestLongLogLineEventCut(t *testing.T) {
 		t.Errorf("event line of %d characters, want the first 1024 and a mark (%v)", len([]rune(d.Line)), err)
 	}
 }
+
+// TestEventBoundsPlan: the bounds are read from the ends of the key, not
+// by a scan of every event (a resuming stream reads them).
+func TestEventBoundsPlan(t *testing.T) {
+	_, path := openTestStorePath(t)
+	plan := queryPlan(t, path, store.EventBoundsSQL)
+	if strings.Contains(plan, "SCAN events") || strings.Count(plan, "SEARCH events") != 2 {
+		t.Errorf("plan of the event bounds:\n%s\nwant two searches, no scan", plan)
+	}
+}

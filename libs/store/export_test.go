@@ -16,3 +16,6 @@ func ParseStoredTime(s string) (time.Time, error) { return parseStoredTime(s) }
 
 // ParseTime exposes the reference parser.
 func ParseTime(s string) (time.Time, error) { return parseTime(s) }
+
+// EventBoundsSQL exposes the event bounds query to the plan test.
+const EventBoundsSQL = eventBoundsSQL

@@ -258,9 +258,13 @@ func (s *stream) add(e store.Event) {
 // beyond its newest event (a client of a database since replaced) is
 // announced as lost, and the stream goes on from the newest.
 func (s *stream) resume(ctx context.Context) bool {
-	_, newest, err := s.b.src.EventBounds(ctx)
+	var newest int64
+	err := s.withRead(ctx, func() (err error) {
+		_, newest, err = s.b.src.EventBounds(ctx)
+		return err
+	})
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !errors.Is(err, errClosing) {
 			s.b.log.WithError(err).Warn("event stream ended: cannot read the event feed")
 		}
 		return false
@@ -317,19 +321,29 @@ func (s *stream) catchUpToRing(ctx context.Context) (pos int64, ok bool) {
 	}
 }
 
-// readStore reads one batch of stored events after s.last, waiting for
-// one of the catchUps tokens so that streams never take every read
-// connection of the database.
-func (s *stream) readStore(ctx context.Context) ([]store.Event, error) {
+// readStore reads one batch of stored events after s.last, holding one of
+// the catchUps tokens so that streams never take every read connection of
+// the database.
+func (s *stream) readStore(ctx context.Context) (evs []store.Event, err error) {
+	err = s.withRead(ctx, func() (err error) {
+		evs, err = s.b.src.EventsAfter(ctx, s.last, readBatch)
+		return err
+	})
+	return evs, err
+}
+
+// withRead runs read, a read of the store, holding one of the catchUps
+// tokens.
+func (s *stream) withRead(ctx context.Context, read func() error) error {
 	select {
 	case s.b.reading <- struct{}{}:
 	case <-s.closing:
-		return nil, errClosing
+		return errClosing
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	defer func() { <-s.b.reading }()
-	return s.b.src.EventsAfter(ctx, s.last, readBatch)
+	return read()
 }
 
 var errClosing = errors.New("vpo is shutting down")
