@@ -264,33 +264,43 @@ func (s *stream) resume(ctx context.Context) bool {
 		return err
 	})
 	if err != nil {
-		if ctx.Err() == nil && !errors.Is(err, errClosing) {
-			s.b.log.WithError(err).Warn("event stream ended: cannot read the event feed")
-		}
+		s.readFailed(ctx, err)
 		return false
 	}
 	if s.last > newest {
-		fmt.Fprintf(&s.buf, "id: %d\nevent: lost\ndata: {\"after\":%d,\"next\":%d}\n\n", newest, s.last, newest+1)
+		s.lost(s.last, newest+1)
 		s.last = newest
 	}
 	return true
 }
 
+// lost announces that the events after after and before next are gone
+// (pruned, or a database since replaced), after which a client reloads its
+// state. Its id is next-1, so that a client that reconnects resumes there.
+func (s *stream) lost(after, next int64) {
+	fmt.Fprintf(&s.buf, "id: %d\nevent: lost\ndata: {\"after\":%d,\"next\":%d}\n\n", next-1, after, next)
+}
+
+// readFailed logs why a read of the store ended the stream, unless the
+// client left or vpo is shutting down.
+func (s *stream) readFailed(ctx context.Context, err error) {
+	if ctx.Err() == nil && !errors.Is(err, errClosing) {
+		s.b.log.WithError(err).Warn("event stream ended: cannot read the event feed")
+	}
+}
+
 // catchUp writes the stored events after s.last, reading the store until
 // it has no more; a gap (events pruned before this stream read them) is
-// announced with a "lost" event, after which a client reloads its state.
+// announced as lost.
 func (s *stream) catchUp(ctx context.Context) bool {
 	for {
 		evs, err := s.readStore(ctx)
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, errClosing) {
-				s.b.log.WithError(err).Warn("event stream ended: cannot read the event feed")
-			}
+			s.readFailed(ctx, err)
 			return false
 		}
 		if len(evs) > 0 && evs[0].ID > s.last+1 {
-			// The id lets a client that reconnects resume after the gap.
-			fmt.Fprintf(&s.buf, "id: %d\nevent: lost\ndata: {\"after\":%d,\"next\":%d}\n\n", evs[0].ID-1, s.last, evs[0].ID)
+			s.lost(s.last, evs[0].ID)
 		}
 		for _, e := range evs {
 			s.add(e)

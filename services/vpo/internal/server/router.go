@@ -126,7 +126,7 @@ func observed(observe func(route, method string, code int, d time.Duration), rou
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			ow := &observedWriter{ResponseWriter: w, code: http.StatusOK, route: route}
+			ow := &observedWriter{statusWriter: statusWriter{ResponseWriter: w, code: http.StatusOK}, route: route}
 			if route == "" {
 				ow.route = "unmatched"
 			}
@@ -136,21 +136,12 @@ func observed(observe func(route, method string, code int, d time.Duration), rou
 	}
 }
 
-// observedWriter remembers the status code and the route of a request
-// for observed.
+// observedWriter is a statusWriter that also carries the route of a
+// request, for observed.
 type observedWriter struct {
-	http.ResponseWriter
-	code  int
+	statusWriter
 	route string
 }
-
-func (w *observedWriter) WriteHeader(code int) {
-	w.code = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController and nameRoute reach through.
-func (w *observedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // nameRoute is the router middleware that tells observed which route
 // pattern serves the request.
@@ -195,8 +186,8 @@ type statusWriter struct {
 	code int
 }
 
-// Unwrap lets http.ResponseController reach the connection (event
-// streams flush and set write deadlines through it).
+// Unwrap lets http.ResponseController (event streams flush and set write
+// deadlines through it) and nameRoute reach through.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) WriteHeader(code int) {
