@@ -35,21 +35,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	resp, err := c.send(ctx, c.http, method, path, rd, body != nil, "")
 	if err != nil {
-		return withCode(ExitUsage, fmt.Errorf("bad daemon URL %q: %w", c.base, err))
-	}
-	if body != nil || method != http.MethodGet {
-		// The daemon refuses state-changing requests without this
-		// header, with or without a body (cancel and retry have none).
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return withCode(ExitUnavailable, fmt.Errorf("cannot reach the vpo daemon at %s (is 'vpo serve' running? see --url/--config): %w", c.base, err))
+		return err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -57,13 +45,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		return withCode(ExitUnavailable, fmt.Errorf("read answer from %s: %w", c.base, err))
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = string(data)
-		}
-		return withCode(ExitUnavailable, &daemonError{Status: resp.StatusCode, Msg: e.Error})
+		return answerError(resp.StatusCode, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -71,6 +53,43 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		}
 	}
 	return nil
+}
+
+// send sends a request through hc with the token, and accept as the Accept
+// header when not empty; a daemon it cannot reach is ExitUnavailable.
+func (c *apiClient) send(ctx context.Context, hc *http.Client, method, path string, body io.Reader, hasBody bool, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, withCode(ExitUsage, fmt.Errorf("bad daemon URL %q: %w", c.base, err))
+	}
+	if hasBody || method != http.MethodGet {
+		// The daemon refuses state-changing requests without this
+		// header, with or without a body (cancel and retry have none).
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, withCode(ExitUnavailable, fmt.Errorf("cannot reach the vpo daemon at %s (is 'vpo serve' running? see --url/--config): %w", c.base, err))
+	}
+	return resp, nil
+}
+
+// answerError is the error of a non-2xx answer with body data: the
+// daemon's JSON message, else the body itself.
+func answerError(status int, data []byte) error {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		e.Error = string(data)
+	}
+	return withCode(ExitUnavailable, &daemonError{Status: status, Msg: e.Error})
 }
 
 // daemonError is a non-2xx answer of the daemon.

@@ -142,28 +142,14 @@ type eventStream struct {
 // events opens /api/events?query with no overall timeout (the API
 // client's would cut the stream).
 func (c *apiClient) events(ctx context.Context, query string) (*eventStream, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/events?"+query, nil)
+	resp, err := c.send(ctx, &http.Client{}, http.MethodGet, "/api/events?"+query, nil, false, "text/event-stream")
 	if err != nil {
-		return nil, withCode(ExitUsage, fmt.Errorf("bad daemon URL %q: %w", c.base, err))
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := (&http.Client{}).Do(req)
-	if err != nil {
-		return nil, withCode(ExitUnavailable, fmt.Errorf("cannot reach the vpo daemon at %s (is 'vpo serve' running? see --url/--config): %w", c.base, err))
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
-		var e struct {
-			Error string `json:"error"`
-		}
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = string(data)
-		}
-		return nil, withCode(ExitUnavailable, &daemonError{Status: resp.StatusCode, Msg: e.Error})
+		return nil, answerError(resp.StatusCode, data)
 	}
 	s := &eventStream{body: resp.Body, ch: make(chan events.Message, 64)}
 	go s.read()
