@@ -348,6 +348,21 @@ func waitStreams(t *testing.T, b *events.Broker, n int) {
 	}
 }
 
+// openUnread opens a stream on a raw connection that sends the request
+// and then reads nothing, and waits until it is the broker's only stream.
+func openUnread(t *testing.T, e *env) {
+	t.Helper()
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if _, err := fmt.Fprintf(conn, "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitStreams(t, e.broker, 1)
+}
+
 // TestHeartbeat: an idle stream gets comment lines.
 func TestHeartbeat(t *testing.T) {
 	e := newEnv(t, events.Options{Heartbeat: 30 * time.Millisecond})
@@ -370,16 +385,7 @@ func TestHeartbeat(t *testing.T) {
 // on unhindered.
 func TestSlowReaderDropped(t *testing.T) {
 	e := newEnv(t, events.Options{Ring: 64, WriteStall: 200 * time.Millisecond})
-	// A raw connection that sends the request and then reads nothing.
-	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := fmt.Fprintf(conn, "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	waitStreams(t, e.broker, 1)
+	openUnread(t, e)
 	good := e.open("", nil)
 	big := map[string]string{"pad": strings.Repeat("x", 64<<10)}
 	received := 0
@@ -482,15 +488,7 @@ func TestStreamOutlivesServerTimeouts(t *testing.T) {
 // that does not read ends at Shutdown, not at its write deadline.
 func TestShutdownEndsBlockedWrite(t *testing.T) {
 	e := newEnv(t, events.Options{Ring: 64, WriteStall: time.Minute})
-	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := fmt.Fprintf(conn, "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	waitStreams(t, e.broker, 1)
+	openUnread(t, e)
 	big := map[string]string{"pad": strings.Repeat("x", 64<<10)}
 	for range 400 { // 25 MiB: more than the sockets hold
 		if _, err := e.st.AddEvent(context.Background(), "test.big", "", big); err != nil {
