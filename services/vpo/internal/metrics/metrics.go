@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/store"
 )
 
@@ -150,7 +151,7 @@ func (m *Metrics) JobClaimed(kind string) { m.claims.WithLabelValues(kind).Inc()
 // JobEnded implements jobs.Observer.
 func (m *Metrics) JobEnded(kind, outcome string, d time.Duration) {
 	m.runs.WithLabelValues(kind, outcome).Observe(d.Seconds())
-	if outcome == "retried" {
+	if outcome == jobs.OutcomeRetried {
 		m.retries.WithLabelValues(kind).Inc()
 	}
 }
