@@ -775,52 +775,6 @@ func underRoot(root string) (lo, hi string, err error) {
 // even if it holds fewer than limit files.
 const MaxListBytes = 8 << 20
 
-// ListFiles returns up to limit files (0 means DefaultListLimit) in path
-// order after the position of cursor ("" for the first page) and the cursor
-// of the next page ("" when this is the last page). Cursors are opaque. A
-// page also ends, with a next cursor, once its paths and probes reach
-// MaxListBytes; each probe on it is at most MaxProbeBytes (larger ones,
-// stored by older versions, are reduced as ReduceProbe does).
-func (s *Store) ListFiles(ctx context.Context, limit int, cursor string) ([]File, string, error) {
-	limit, err := pageLimit(limit)
-	if err != nil {
-		return nil, "", fmt.Errorf("list files: %w", err)
-	}
-	after := ""
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || len(b) == 0 {
-			return nil, "", fmt.Errorf("list files: malformed cursor %q: %w", cursor, ErrInvalid)
-		}
-		after = string(b)
-	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+fileSelectColumns+" FROM files WHERE path > ? ORDER BY path LIMIT ?",
-		after, limit+1)
-	if err != nil {
-		return nil, "", fmt.Errorf("list files: %w", err)
-	}
-	defer rows.Close()
-	files := make([]File, 0, limit)
-	next := ""
-	size := 0
-	for rows.Next() {
-		if len(files) == limit || size >= MaxListBytes {
-			next = base64.RawURLEncoding.EncodeToString([]byte(files[len(files)-1].Path))
-			break
-		}
-		f, err := scanFile(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("list files: %w", err)
-		}
-		files = append(files, f)
-		size += len(f.Path) + len(f.Probe)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list files: %w", err)
-	}
-	return files, next, nil
-}
-
 // EscapePath returns a form of path that is valid UTF-8 and whether it is
 // path itself. A path that is valid UTF-8 and holds no backslash is
 // returned as is (exact). Any other path is escaped: each backslash becomes

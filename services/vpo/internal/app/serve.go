@@ -254,12 +254,20 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Accepting: func() bool { return !hl.ShuttingDown() },
 		Log:       logging.Component(logger, "hooks"),
 	})
+	dash, sessions, err := dashboard(cfg, st, hl, registry, applier, logging.Component(logger, "web"))
+	if err != nil {
+		_ = ln.Close()
+		log.Errorf("cannot set up the dashboard: %v", err)
+		return reported(ExitFailure)
+	}
 	httpLog := logging.Component(logger, "http")
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
 		Health: hl, Jobs: api, Policies: policiesAPI, Hooks: hooksAPI, Libraries: libs.api(hl, logger), Log: httpLog,
 		Queue:     server.NewQueueAPI(queue, logging.Component(logger, "api")),
 		Events:    broker.Handler(),
 		Metrics:   mx.Handler(),
+		Dashboard: dash.Routes(),
+		Sessions:  sessions,
 		Observe:   mx.Observe,
 		AuthToken: cfg.Server.AuthToken, AllowedHosts: cfg.Server.AllowedHosts,
 	}), func(s string) { httpLog.Debug(s) })

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"mime"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/vpo-project/vpo/libs/config"
+	"github.com/vpo-project/vpo/services/vpo/internal/web"
 )
 
 // guard holds the request rules that keep web pages the operator opens
@@ -18,18 +20,32 @@ import (
 //
 //   - without a token (vpo then listens on loopback only) the Host header
 //     must name the daemon, else 421: this stops DNS rebinding;
-//   - with a token every request except the three health endpoints needs
-//     it, else 401, before any 404 or 405;
+//   - with a token every request except the three health endpoints, the
+//     login page and the dashboard's static files needs it, else 401
+//     (a dashboard page redirects to the login page instead), before any
+//     404 or 405; a dashboard session cookie stands for the token;
 //   - a state-changing request to an existing route must carry
 //     "Content-Type: application/json" (else 415), which a cross-site page
 //     cannot send without a CORS preflight, and an Origin header, when
-//     present, must be the daemon's own origin (else 403).
+//     present, must be the daemon's own origin (else 403); a request
+//     that a session cookie authenticates must also carry the session's
+//     CSRF token in X-CSRF-Token (else 403). The login and logout forms
+//     are exempt from the Content-Type rule (logout checks the token in
+//     its form).
 //
 // The first two run before routing (outer), the last after it (route).
 type guard struct {
-	token tokenCheck // nil: no token configured
-	hosts []string   // extra allowed host names, normalised
+	token    tokenCheck // nil: no token configured
+	hosts    []string   // extra allowed host names, normalised
+	sessions *web.Sessions
+	// pages is true when the dashboard is mounted: a browser asking for
+	// one of its pages without credentials goes to the login page.
+	pages bool
 }
+
+// sessionKey marks, in a request's context, the CSRF token of the
+// dashboard session that authenticated it.
+type sessionKey struct{}
 
 func newGuard(token string, allowedHosts []string) *guard {
 	g := &guard{}
@@ -61,6 +77,18 @@ func (g *guard) outer(next http.Handler) http.Handler {
 				"host %q does not name this vpo daemon: use localhost, 127.0.0.1 or [::1], or add the name to [server] allowed_hosts (VPO_SERVER_ALLOWED_HOSTS)", r.Host))
 			return
 		case g.token != nil && !g.token.allows(r):
+			if csrf, ok := g.sessions.Check(r); ok {
+				r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, csrf))
+				break
+			}
+			if web.Public(r.URL.Path) {
+				break
+			}
+			if g.pages && web.Page(r.URL.Path) && r.Header.Get("Authorization") == "" &&
+				(r.Method == http.MethodGet || r.Method == http.MethodHead) {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
 			writeUnauthorized(w)
 			return
 		}
@@ -125,6 +153,15 @@ func (g *guard) route(next http.Handler) http.Handler {
 		if origins := r.Header.Values("Origin"); len(origins) > 0 && !sameOrigin(origins, r.Host) {
 			writeError(w, http.StatusForbidden, fmt.Sprintf(
 				"cross-origin %s refused: Origin %q is not this daemon (http://%s)", r.Method, strings.Join(origins, ", "), r.Host))
+			return
+		}
+		if r.URL.Path == "/login" || r.URL.Path == "/logout" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if csrf, ok := r.Context().Value(sessionKey{}).(string); ok && !web.CheckCSRF(csrf, r.Header.Get(web.CSRFHeader)) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf(
+				"%s refused: a request made with a dashboard session needs the session's %s header", r.Method, web.CSRFHeader))
 			return
 		}
 		cts := r.Header.Values("Content-Type")

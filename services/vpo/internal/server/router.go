@@ -9,6 +9,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/services/vpo/internal/web"
 )
 
 // HealthHandlers are the three health endpoints (libs/health provides them).
@@ -37,6 +39,12 @@ type RouterOptions struct {
 	Events http.Handler
 	// Metrics serves GET /metrics; nil leaves it out.
 	Metrics http.Handler
+	// Dashboard are the web pages, their static files and the login
+	// (web.Dashboard.Routes); nil leaves them out.
+	Dashboard []web.Route
+	// Sessions, with AuthToken, lets a dashboard login stand for the
+	// token (state changes then need the session's CSRF token too).
+	Sessions *web.Sessions
 	// Observe, when set, is told of every request: its route pattern
 	// ("unmatched" when no route matched), method, status code and
 	// duration (metrics).
@@ -59,6 +67,7 @@ type RouterOptions struct {
 // as JSON.
 func NewRouter(opts RouterOptions) http.Handler {
 	g := newGuard(opts.AuthToken, opts.AllowedHosts)
+	g.sessions, g.pages = opts.Sessions, len(opts.Dashboard) > 0
 	r := mux.NewRouter()
 	r.StrictSlash(false)
 	if opts.Observe != nil {
@@ -89,6 +98,9 @@ func NewRouter(opts RouterOptions) http.Handler {
 	}
 	if opts.Metrics != nil {
 		r.Handle("/metrics", opts.Metrics).Methods(http.MethodGet, http.MethodHead)
+	}
+	for _, rt := range opts.Dashboard {
+		mountRoutes(r, []route{{rt.Path, rt.Method, rt.Handler.ServeHTTP}})
 	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", req.Method, req.URL.Path))

@@ -1,0 +1,73 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// loginDelay slows down each wrong token typed on the login page.
+const loginDelay = 500 * time.Millisecond
+
+type loginData struct {
+	Next, Error string
+}
+
+// safeNext returns next when it is a path of this daemon, else "/": the
+// login page never sends a browser elsewhere.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/"
+	}
+	return next
+}
+
+func (d *Dashboard) loginForm(w http.ResponseWriter, r *http.Request) {
+	next := safeNext(r.URL.Query().Get("next"))
+	if d.opts.Sessions == nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	d.render(w, r, http.StatusOK, "login", view{Title: "Log in", Data: loginData{Next: next}})
+}
+
+func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		d.render(w, r, http.StatusBadRequest, "login", view{Title: "Log in", Data: loginData{Next: "/", Error: "unreadable form: " + err.Error()}})
+		return
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	if d.opts.Sessions == nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	if !d.opts.LoginOK(r.PostForm.Get("token")) {
+		d.opts.Log.WithField("remote", r.RemoteAddr).Warn("dashboard login refused: wrong token")
+		select {
+		case <-time.After(loginDelay):
+		case <-r.Context().Done():
+		}
+		d.render(w, r, http.StatusUnauthorized, "login", view{Title: "Log in", Data: loginData{Next: next, Error: "That is not the auth token of this daemon."}})
+		return
+	}
+	if _, err := d.opts.Sessions.Start(w, r); err != nil {
+		d.opts.Log.Errorf("dashboard login: %v", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	_ = r.ParseForm()
+	if csrf, ok := d.opts.Sessions.Check(r); ok && !CheckCSRF(csrf, r.PostForm.Get("csrf")) {
+		http.Error(w, "logout refused: the form's CSRF token is not this session's", http.StatusForbidden)
+		return
+	}
+	if d.opts.Sessions != nil {
+		d.opts.Sessions.End(w, r)
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
