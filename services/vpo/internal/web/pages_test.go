@@ -49,6 +49,15 @@ func dashboard(t *testing.T, sessions *web.Sessions) (*httptest.Server, *store.S
 	if _, err := st.CreatePlan(ctx, store.Plan{JobID: last.ID, Policy: "english", Path: "/m/Alpha.mkv", Status: store.PlanPlanned, DryRun: true, Plan: json.RawMessage(plan)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	alpha, err := st.GetFile(ctx, "/m/Alpha.mkv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordApplied(ctx, store.AppliedChange{File: alpha, Policy: "english", History: store.HistoryEntry{
+		Policy: "english", JobID: last.ID, Executor: "mkvmerge", Plan: json.RawMessage(plan),
+		TracksBefore: json.RawMessage(`[]`), TracksAfter: json.RawMessage(`[]`)}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	pdir := filepath.Join(dir, "policies")
 	if err := os.MkdirAll(pdir, 0o755); err != nil {
 		t.Fatal(err)
@@ -119,7 +128,8 @@ func TestPages(t *testing.T) {
 		{"/library?filter=missing", 200, "Library", []string{"No files match"}},
 		{"/library?filter=nope", 400, "Bad Request", []string{"filter"}},
 		{"/library?cursor=%25%25", 400, "Bad Request", []string{"malformed cursor"}},
-		{"/library/1", 200, "File 1", []string{"Change history", "has not been probed"}},
+		{"/library/1", 200, "File 1", []string{"Change history", "has not been probed", "vpo has not changed this file"}},
+		{"/library/2", 200, "File 2", []string{"/m/Alpha.mkv", "policy english", "with mkvmerge", "remove_track", "audio track 2 (fre) not in keep_audio.languages [eng]"}},
 		{"/library/999", 404, "Not Found", []string{"file 999 not found"}},
 		{"/library/x", 404, "Not Found", []string{"not a file id"}},
 		{"/plans", 200, "Plans", []string{"No plans wait for approval"}},
