@@ -191,7 +191,9 @@ func TestJobCountsMigration(t *testing.T) {
 	// Back to schema 4, then rows written by a binary without the triggers.
 	db := rawDB(t, path)
 	for _, q := range []string{
-		// 0010 first
+		// 0011 first
+		"DROP INDEX files_missing_path", "DROP INDEX files_probe_failed_path",
+		// then 0010
 		"DROP TRIGGER events_job_created", "DROP TRIGGER events_job_status", "DROP TRIGGER events_job_progress",
 		"DROP TRIGGER events_job_cancel_requested", "DROP TRIGGER events_queue_state", "DROP TRIGGER events_job_log", "DROP TRIGGER events_library_scan",
 		"DROP TRIGGER job_logs_delete", "DROP TABLE job_logs", "DROP TABLE events",
