@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -109,9 +110,22 @@ func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// shot saves a full-page screenshot as NAME.png.
+// unlabelled lists the page's controls that have no accessible name: an
+// input or select without a label (for=, wrapping, aria-label or
+// aria-labelledby), a button without text or aria-label.
+const unlabelled = `Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea, button')).filter(function (el) {
+  if (el.tagName === 'BUTTON') { return !(el.textContent.trim() || el.getAttribute('aria-label')); }
+  return !((el.id && document.querySelector('label[for="' + el.id + '"]')) || el.closest('label') ||
+    el.getAttribute('aria-label') || el.getAttribute('aria-labelledby'));
+}).map(function (el) { return el.outerHTML; })`
+
+// shot saves a full-page screenshot as NAME.png, after checking that
+// every control of the page has a label.
 func (b *browser) shot(name string) {
 	b.t.Helper()
+	if bad := get(b, "find unlabelled controls", chromedp.Evaluate[[]string](unlabelled)); len(bad) > 0 {
+		b.t.Errorf("%s page: controls without a label: %v", name, bad)
+	}
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
@@ -350,6 +364,20 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("POST with the session cookie and no CSRF token: %d, want 403", status)
 	}
 
+	// Without EventSource the pages fall back to refreshing themselves.
+	if _, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument,
+		page.AddScriptToEvaluateOnNewDocumentParams{Source: "delete window.EventSource;"}); err != nil {
+		t.Fatal(err)
+	}
+	b.run("open jobs without EventSource", chromedp.Navigate(base+"/jobs"))
+	b.waitText("#live-status", "refreshes every 10 seconds")
+	b.mark()
+	late := d.submitAs(token, "test.sleep", `{"seconds": 0.1}`)
+	b.waitText("#live", shortID(late))
+	if !b.marked() {
+		t.Fatal("the fallback reloaded the whole page; it must refresh the live part only")
+	}
+
 	// Logout ends the session.
 	b.run("log out", chromedp.Click(chromedp.CSS(`form.logout button`)), chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.Navigate(base+"/jobs"), chromedp.WaitVisible(chromedp.CSS("#token")))
@@ -382,3 +410,5 @@ func (d *daemon) submitAs(token, kind, payload string) string {
 	}
 	return jsonField(d.t, string(body), "id")
 }
+
+func shortID(id string) string { return id[:8] }
