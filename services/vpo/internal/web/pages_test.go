@@ -25,7 +25,7 @@ const hostile = `/m/<script>alert(1)</script> & "quotes".mkv`
 
 // dashboard serves the pages over a real store holding 60 jobs, a few
 // files (one with a hostile name) and a dry-run plan.
-func dashboard(t *testing.T, sessions *web.Sessions) (*httptest.Server, *store.Store, string) {
+func dashboard(t *testing.T, sessions *web.Sessions) fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -47,6 +47,10 @@ func dashboard(t *testing.T, sessions *web.Sessions) (*httptest.Server, *store.S
 	}
 	plan := `{"policy":"english","changes":[{"kind":"remove_track","track":2,"track_type":"audio","phase":"filter","reason":"audio track 2 (fre) not in keep_audio.languages [eng]"}],"target":{}}`
 	if _, err := st.CreatePlan(ctx, store.Plan{JobID: last.ID, Policy: "english", Path: "/m/Alpha.mkv", Status: store.PlanPlanned, DryRun: true, Plan: json.RawMessage(plan)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := st.CreatePlan(ctx, store.Plan{JobID: last.ID, Policy: "english", Path: "/m/Beta.mkv", Status: store.PlanPending, Plan: json.RawMessage(plan)}, time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
 	alpha, err := st.GetFile(ctx, "/m/Alpha.mkv")
@@ -91,7 +95,14 @@ func dashboard(t *testing.T, sessions *web.Sessions) (*httptest.Server, *store.S
 	}
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	return srv, st, last.ID
+	return fixture{srv: srv, lastJob: last.ID, pendingPlan: pending.ID}
+}
+
+// fixture is what dashboard made.
+type fixture struct {
+	srv         *httptest.Server
+	lastJob     string // the newest job
+	pendingPlan int64  // a plan waiting for approval
 }
 
 var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -108,7 +119,8 @@ func get(t *testing.T, srv *httptest.Server, path string) (int, http.Header, str
 }
 
 func TestPages(t *testing.T) {
-	srv, _, lastJob := dashboard(t, nil)
+	fx := dashboard(t, nil)
+	srv, lastJob, pendingPlan := fx.srv, fx.lastJob, fx.pendingPlan
 	tests := []struct {
 		path  string
 		code  int
@@ -132,7 +144,7 @@ func TestPages(t *testing.T) {
 		{"/library/2", 200, "File 2", []string{"/m/Alpha.mkv", "policy english", "with mkvmerge", "remove_track", "audio track 2 (fre) not in keep_audio.languages [eng]"}},
 		{"/library/999", 404, "Not Found", []string{"file 999 not found"}},
 		{"/library/x", 404, "Not Found", []string{"not a file id"}},
-		{"/plans", 200, "Plans", []string{"No plans wait for approval"}},
+		{"/plans", 200, "Plans", []string{"/m/Beta.mkv", fmt.Sprintf(`data-action="/api/plans/%d/approve"`, pendingPlan), fmt.Sprintf(`data-action="/api/plans/%d/reject"`, pendingPlan), "No plans applied yet"}},
 		{"/plans?job=" + lastJob, 200, "Plans of job " + lastJob[:8], []string{"/m/Alpha.mkv", "remove_track", "not in keep_audio.languages [eng]", "(dry run)"}},
 		{"/plans?job=nope", 400, "Bad Request", []string{"not a job id"}},
 		{"/policies", 200, "Policies", []string{"<h1>Policies</h1>", "English only", "does not parse", `<option>english</option>`}},
@@ -167,7 +179,7 @@ func TestPages(t *testing.T) {
 }
 
 func TestJobsPaging(t *testing.T) {
-	srv, _, _ := dashboard(t, nil)
+	srv := dashboard(t, nil).srv
 	seen := map[string]bool{}
 	next := "/jobs"
 	for pages := 0; next != ""; pages++ {
@@ -196,7 +208,7 @@ func TestJobsPaging(t *testing.T) {
 func TestLogin(t *testing.T) {
 	key, _, _ := web.LoadKey(t.TempDir())
 	sessions := web.NewSessions(key, "token-0123456789abcdef")
-	srv, _, _ := dashboard(t, sessions)
+	srv := dashboard(t, sessions).srv
 	post := func(token, next string) (int, http.Header) {
 		resp, err := noFollow.PostForm(srv.URL+"/login", url.Values{"token": {token}, "next": {next}})
 		if err != nil {
@@ -220,7 +232,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestStaticFiles(t *testing.T) {
-	srv, _, _ := dashboard(t, nil)
+	srv := dashboard(t, nil).srv
 	for _, p := range []string{"/static/app.js", "/static/style.css"} {
 		code, h, body := get(t, srv, p)
 		if code != http.StatusOK || len(body) < 100 || h.Get("Content-Security-Policy") == "" {
