@@ -172,13 +172,21 @@ func jsonField(t *testing.T, s, field string) string {
 func TestTokenBeforeRouting(t *testing.T) {
 	d := start(t, startOpts{wait: true, env: []string{"VPO_AUTH_TOKEN=" + testToken, "VPO_JOBS_TEST_KINDS=true"}})
 	for _, c := range []struct{ method, path string }{
-		{"GET", "/api/nope"}, {"GET", "/api"}, {"GET", "/"}, {"DELETE", "/api/jobs"}, {"PUT", "/api/jobs/x"},
+		{"GET", "/api/nope"}, {"GET", "/api"}, {"GET", "/nope"}, {"DELETE", "/api/jobs"}, {"PUT", "/api/jobs/x"},
 		{"GET", "/api/jobs/00000000-0000-0000-0000-000000000000/cancel"},
 	} {
 		code, hdr, b := request(t, d, c.method, c.path, "", map[string]string{"Content-Type": "application/json"})
 		if code != http.StatusUnauthorized || !strings.Contains(strings.Join(hdr.Values("WWW-Authenticate"), " "), "Basic") {
 			t.Errorf("%s %s without the token = %d %q %s, want 401 with Bearer and Basic challenges", c.method, c.path, code, hdr.Values("WWW-Authenticate"), b)
 		}
+	}
+	// A dashboard page sends a browser (no Authorization header) to the
+	// login page, and answers a client with a wrong token 401.
+	if code, _, b := request(t, d, "GET", "/", "", nil); code != http.StatusOK || !strings.Contains(b, "<title>Log in · vpo</title>") {
+		t.Errorf("GET / without the token = %d %s, want the login page", code, b)
+	}
+	if code, _, b := request(t, d, "GET", "/", "", map[string]string{"Authorization": "Bearer wrong-token-0123456789"}); code != http.StatusUnauthorized {
+		t.Errorf("GET / with a wrong token = %d %s, want 401", code, b)
 	}
 	bearer := map[string]string{"Authorization": "bearer " + testToken, "Host": "vpo.example.net"}
 	code, hdr, b := request(t, d, "DELETE", "/api/jobs", "", bearer)

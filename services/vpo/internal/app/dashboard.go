@@ -24,14 +24,14 @@ func dashboard(cfg config.Config, st *store.Store, hl *health.Health, reg *jobs.
 	token := cfg.Server.AuthToken
 	if token != "" {
 		dir := filepath.Dir(cfg.Database.Path)
-		key, replaced, err := web.LoadKey(dir)
+		s, replaced, err := web.OpenSessions(dir, token)
 		if err != nil {
 			return nil, nil, err
 		}
 		if replaced {
 			log.Warnf("the session key %s was not a key: replaced it (dashboard logins start again)", filepath.Join(dir, web.KeyFile))
 		}
-		sessions = web.NewSessions(key, token)
+		sessions = s
 	}
 	d, err := web.New(web.Options{
 		Store:     st,

@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -193,7 +194,15 @@ func (d *Dashboard) page(fn pageFunc) http.Handler {
 		if csrf, ok := d.opts.Sessions.Check(r); ok {
 			v.CSRF = csrf
 		}
-		name, err := fn(r, &v)
+		var name string
+		// r.URL.Query drops what it cannot parse; a page must not show
+		// everything when a filter was meant.
+		_, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			err = failf(http.StatusBadRequest, "malformed query string: %v", err)
+		} else {
+			name, err = fn(r, &v)
+		}
 		code := http.StatusOK
 		if err != nil {
 			code = http.StatusInternalServerError

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -14,9 +15,15 @@ type loginData struct {
 }
 
 // safeNext returns next when it is a path of this daemon, else "/": the
-// login page never sends a browser elsewhere.
+// login page never sends a browser elsewhere. Browsers drop tabs and line
+// breaks from URLs and read a backslash as a slash, so "/\t/host" would be
+// "//host": any control character or backslash is refused.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" {
 		return "/"
 	}
 	return next
@@ -67,7 +74,13 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d.opts.Sessions != nil {
+		if err := d.opts.Sessions.EndAll(); err != nil {
+			d.opts.Log.Errorf("dashboard logout: %v", err)
+			http.Error(w, "logout failed: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
 		d.opts.Sessions.End(w, r)
+		d.opts.Log.WithField("remote", r.RemoteAddr).Info("dashboard logout: every session ended")
 	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

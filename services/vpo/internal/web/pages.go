@@ -112,6 +112,9 @@ func (d *Dashboard) jobs(r *http.Request, v *view) (string, error) {
 	if data.Status != "" && !slices.Contains(data.Statuses, data.Status) {
 		return "", failf(http.StatusBadRequest, "state %q is not a job state (one of %v)", data.Status, data.Statuses)
 	}
+	if data.Kind != "" && !slices.Contains(data.Kinds, data.Kind) {
+		return "", failf(http.StatusBadRequest, "kind %q is not a job kind (one of %v)", data.Kind, data.Kinds)
+	}
 	jobs, next, err := d.opts.Store.ListJobs(r.Context(), store.JobFilter{Status: data.Status, Kind: data.Kind, Limit: pageSize, Cursor: data.Cursor})
 	if err != nil {
 		return "", storeFailure(err, "jobs")

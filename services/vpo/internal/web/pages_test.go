@@ -131,6 +131,9 @@ func TestPages(t *testing.T) {
 		{"/jobs", 200, "Jobs", []string{"Older jobs", `data-action="/api/jobs/` + lastJob + `/cancel"`, "/m/59"}},
 		{"/jobs?state=queued&kind=scan", 200, "Jobs", []string{"/m/59"}},
 		{"/jobs?state=bogus", 400, "Bad Request", []string{`state &#34;bogus&#34; is not a job state`}},
+		{"/jobs?kind=bogus", 400, "Bad Request", []string{`kind &#34;bogus&#34; is not a job kind`}},
+		{"/jobs?state=%zz", 400, "Bad Request", []string{"malformed query string"}},
+		{"/library?filter=missing;x=1", 400, "Bad Request", []string{"malformed query string"}},
 		{"/jobs/" + lastJob, 200, "Job " + lastJob[:8], []string{"Payload", "/m/59", "No log lines yet"}},
 		{"/jobs/" + strings.ToUpper(lastJob), 200, "Job " + lastJob[:8], []string{"/m/59"}},
 		{"/jobs/not-a-job", 404, "Not Found", []string{"is not a job id"}},
@@ -220,7 +223,8 @@ func TestLogin(t *testing.T) {
 	if code, h := post("wrong-token-0123456789", "/jobs"); code != http.StatusUnauthorized || h.Get("Set-Cookie") != "" {
 		t.Errorf("wrong token: %d, cookie %q", code, h.Get("Set-Cookie"))
 	}
-	for next, want := range map[string]string{"/jobs?state=failed": "/jobs?state=failed", "//evil.example/": "/", "https://evil.example/": "/", `/\evil`: "/", "": "/"} {
+	for next, want := range map[string]string{"/jobs?state=failed": "/jobs?state=failed", "//evil.example/": "/", "https://evil.example/": "/",
+		`/\evil`: "/", "": "/", "/\t/evil.example/": "/", "/\n/evil.example": "/", "/\x7f/x": "/", "javascript:alert(1)": "/"} {
 		code, h := post("token-0123456789abcdef", next)
 		if code != http.StatusSeeOther || h.Get("Location") != want || !strings.Contains(h.Get("Set-Cookie"), web.SessionCookie+"=") {
 			t.Errorf("login with next %q: %d to %q (cookie %q), want 303 to %q", next, code, h.Get("Location"), h.Get("Set-Cookie"), want)

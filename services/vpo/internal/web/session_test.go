@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,5 +133,64 @@ func TestLoadKey(t *testing.T) {
 	}
 	if _, _, err := web.LoadKey(filepath.Join(dir, "no", "such")); err == nil || !strings.Contains(err.Error(), "no/such") {
 		t.Errorf("LoadKey in a missing directory: %v, want an error naming it", err)
+	}
+}
+
+// TestEndAll: logout ends every session, also a copy of the cookie kept
+// elsewhere and also after a restart (the key file is new).
+func TestEndAll(t *testing.T) {
+	dir := t.TempDir()
+	s, _, err := web.OpenSessions(dir, "token-0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := login(t, s)
+	if err := s.EndAll(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Check(with(c)); ok {
+		t.Error("a session survived EndAll")
+	}
+	fresh, _ := login(t, s)
+	restarted, _, err := web.OpenSessions(dir, "token-0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := restarted.Check(with(c)); ok {
+		t.Error("a session ended by EndAll came back after a restart")
+	}
+	if _, ok := restarted.Check(with(fresh)); !ok {
+		t.Error("a session started after EndAll did not survive a restart")
+	}
+}
+
+// TestSessionExpiryTooFar: a signed expiry further away than a session's
+// lifetime is refused (only Start makes cookies).
+func TestSessionExpiryTooFar(t *testing.T) {
+	key, _, _ := web.LoadKey(t.TempDir())
+	now := time.Now()
+	s := web.NewSessions(key, "token-0123456789abcdef")
+	web.SetClock(s, func() time.Time { return now.Add(2 * web.SessionTTL) })
+	c, _ := login(t, s)
+	web.SetClock(s, func() time.Time { return now })
+	if _, ok := s.Check(with(c)); ok {
+		t.Error("a cookie expiring beyond a session's lifetime was accepted")
+	}
+}
+
+func TestLoadKeyRefusesFIFO(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, web.KeyFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, _, err := web.LoadKey(dir); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("LoadKey over a FIFO: %v, want an error saying it is not a regular file", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("LoadKey blocked on a FIFO")
 	}
 }
