@@ -20,6 +20,15 @@ const guardToken = "guard-0123456789abcdef"
 // over an in-memory store holding one queued job.
 func newGuardedRouter(t *testing.T, token string, hosts []string) (http.Handler, *fakeStore, string) {
 	t.Helper()
+	api, st, id := jobsAPIWithJob(t)
+	h := server.NewRouter(server.RouterOptions{Health: fakeHealth{}, Jobs: api, AuthToken: token, AllowedHosts: hosts})
+	return h, st, id
+}
+
+// jobsAPIWithJob is the jobs API over an in-memory store holding one
+// queued scan job, whose id it returns.
+func jobsAPIWithJob(t *testing.T) (*server.JobsAPI, *fakeStore, string) {
+	t.Helper()
 	reg := jobs.NewRegistry()
 	if err := reg.Register("scan", validatingHandler{}); err != nil {
 		t.Fatal(err)
@@ -29,9 +38,7 @@ func newGuardedRouter(t *testing.T, token string, hosts []string) (http.Handler,
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := server.NewJobsAPI(server.JobsAPIOptions{Store: st, Kinds: reg})
-	h := server.NewRouter(server.RouterOptions{Health: fakeHealth{}, Jobs: api, AuthToken: token, AllowedHosts: hosts})
-	return h, st, job.ID
+	return server.NewJobsAPI(server.JobsAPIOptions{Store: st, Kinds: reg}), st, job.ID
 }
 
 // guardCase is one request and the answer it must get.

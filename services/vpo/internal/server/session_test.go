@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vpo-project/vpo/libs/jobs"
-	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/server"
 	"github.com/vpo-project/vpo/services/vpo/internal/web"
 )
@@ -17,15 +15,7 @@ import (
 // send a browser without credentials to the login page; the login page
 // and the static files need nothing.
 func TestDashboardSessions(t *testing.T) {
-	reg := jobs.NewRegistry()
-	if err := reg.Register("scan", validatingHandler{}); err != nil {
-		t.Fatal(err)
-	}
-	st := &fakeStore{jobs: map[string]store.Job{}}
-	job, err := st.CreateJob(t.Context(), store.NewJob{Kind: "scan"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api, _, jobID := jobsAPIWithJob(t)
 	key, _, err := web.LoadKey(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +23,7 @@ func TestDashboardSessions(t *testing.T) {
 	sessions := web.NewSessions(key, guardToken)
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	h := server.NewRouter(server.RouterOptions{
-		Health: fakeHealth{}, Jobs: server.NewJobsAPI(server.JobsAPIOptions{Store: st, Kinds: reg}),
+		Health: fakeHealth{}, Jobs: api,
 		AuthToken: guardToken, Sessions: sessions,
 		Dashboard: []web.Route{
 			{Path: "/", Method: http.MethodGet, Handler: ok},
@@ -55,7 +45,7 @@ func TestDashboardSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	foreign := rec.Result().Cookies()[0].String()
-	cancel := "/api/jobs/" + job.ID + "/cancel"
+	cancel := "/api/jobs/" + jobID + "/cancel"
 	bearer := "Bearer " + guardToken
 
 	for _, c := range []struct {
@@ -64,7 +54,7 @@ func TestDashboardSessions(t *testing.T) {
 		want               int
 		location           string
 	}{
-		{"page without credentials", "GET", "/jobs/" + job.ID + "?a=b", nil, 303, "/login?next=%2Fjobs%2F" + job.ID + "%3Fa%3Db"},
+		{"page without credentials", "GET", "/jobs/" + jobID + "?a=b", nil, 303, "/login?next=%2Fjobs%2F" + jobID + "%3Fa%3Db"},
 		{"page with a wrong token", "GET", "/", map[string]string{"Authorization": "Bearer nope"}, 401, ""},
 		{"page with a session", "GET", "/", map[string]string{"Cookie": cookie}, 200, ""},
 		{"page with another token's session", "GET", "/", map[string]string{"Cookie": foreign}, 303, "/login?next=%2F"},
@@ -73,7 +63,7 @@ func TestDashboardSessions(t *testing.T) {
 		{"change with a session, no CSRF token", "POST", cancel, map[string]string{"Cookie": cookie}, 403, ""},
 		{"change with a session, wrong CSRF token", "POST", cancel, map[string]string{"Cookie": cookie, "X-CSRF-Token": csrf + "x"}, 403, ""},
 		{"change with a session and its CSRF token", "POST", cancel, map[string]string{"Cookie": cookie, "X-CSRF-Token": csrf}, 200, ""},
-		{"change with the token (API client)", "POST", "/api/jobs/" + job.ID + "/retry", map[string]string{"Authorization": bearer}, 409, ""},
+		{"change with the token (API client)", "POST", "/api/jobs/" + jobID + "/retry", map[string]string{"Authorization": bearer}, 409, ""},
 		{"login page", "GET", "/login", nil, 200, ""},
 		{"login form post", "POST", "/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://127.0.0.1:8321"}, 200, ""},
 		{"cross-site login post", "POST", "/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://evil.example"}, 403, ""},
