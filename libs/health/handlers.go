@@ -5,12 +5,30 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
+	"time"
 )
+
+// renderedDoc is a /health answer kept for Options.RenderFor.
+type renderedDoc struct {
+	body []byte // the document and its newline; never written to
+	code int
+	at   time.Time
+	gen  uint64 // Health.gen when the report was taken
+}
 
 // HealthHandler serves the Report as JSON (GET /health): 200 when healthy,
 // 503 otherwise.
 func (h *Health) HealthHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.renderFor > 0 {
+			if doc := h.rendered.Load(); doc != nil && doc.gen == h.gen.Load() && h.now().Sub(doc.at) < h.renderFor {
+				writeBody(w, r, doc.code, doc.body)
+				return
+			}
+		}
+		// Read before the report: a change while it is taken makes the
+		// next request write the document again.
+		gen := h.gen.Load()
 		rep := h.Report(r.Context())
 		buf := reportBuffers.Get().(*bytes.Buffer)
 		defer reportBuffers.Put(buf)
@@ -21,7 +39,12 @@ func (h *Health) HealthHandler() http.Handler {
 			buf.Reset()
 			_ = rep.encode(buf) // the fixed fields always encode
 		}
-		writeJSON(w, r, rep.HTTPStatus(), buf.Bytes())
+		buf.WriteByte('\n')
+		code := rep.HTTPStatus()
+		if h.renderFor > 0 {
+			h.rendered.Store(&renderedDoc{body: bytes.Clone(buf.Bytes()), code: code, at: h.now(), gen: gen})
+		}
+		writeBody(w, r, code, buf.Bytes())
 	})
 }
 
@@ -67,11 +90,23 @@ func (h *Health) ReadyHandler() http.Handler {
 // writeJSON writes a JSON response that no cache keeps; HEAD gets the
 // headers only.
 func writeJSON(w http.ResponseWriter, r *http.Request, code int, body []byte) {
+	writeBody(w, r, code, append(body, '\n'))
+}
+
+// The header values of every answer, shared (never modified): setting
+// them costs no allocation and no canonicalisation per request.
+var (
+	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
+	noSniff  = []string{"nosniff"}
+)
+
+// writeBody is writeJSON of a body that ends with its newline.
+func writeBody(w http.ResponseWriter, r *http.Request, code int, body []byte) {
 	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	body = append(body, '\n')
+	hdr["Content-Type"] = jsonType
+	hdr["Cache-Control"] = noStore
+	hdr["X-Content-Type-Options"] = noSniff
 	w.WriteHeader(code)
 	if r.Method == http.MethodHead {
 		return

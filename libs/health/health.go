@@ -35,6 +35,13 @@ type Options struct {
 	// Ready is an extra readiness condition, e.g. "the worker pool runs".
 	// It is called for every readiness evaluation. Nil means always true.
 	Ready func() bool
+	// RenderFor, when above zero, is how long the /health document, once
+	// written, is served again as is to the requests that follow, unless
+	// something it shows changed meanwhile: the state setters below, a
+	// database check with another outcome, or Changed. Under load the
+	// document is then made a few times a second, not for every request;
+	// Stats values may lag by up to RenderFor. Zero renders every request.
+	RenderFor time.Duration
 }
 
 // Health holds the liveness and readiness state of the daemon. It is safe
@@ -49,6 +56,10 @@ type Health struct {
 
 	started      atomic.Bool
 	shuttingDown atomic.Bool
+
+	renderFor time.Duration
+	gen       atomic.Uint64 // bumped by every change the document shows
+	rendered  atomic.Pointer[renderedDoc]
 
 	reloadMu    sync.Mutex
 	reloads     int
@@ -67,12 +78,13 @@ func New(opts Options) *Health {
 	if opts.CacheFor == 0 {
 		opts.CacheFor = DefaultCacheFor
 	}
-	return &Health{
-		version: opts.Version,
-		now:     opts.Now,
-		start:   opts.Now(),
-		stats:   opts.Stats,
-		ready:   opts.Ready,
+	h := &Health{
+		version:   opts.Version,
+		now:       opts.Now,
+		start:     opts.Now(),
+		stats:     opts.Stats,
+		ready:     opts.Ready,
+		renderFor: opts.RenderFor,
 		db: &probe{
 			checker:  opts.Database,
 			timeout:  opts.Timeout,
@@ -80,17 +92,28 @@ func New(opts Options) *Health {
 			now:      opts.Now,
 		},
 	}
+	h.db.changed = h.Changed
+	return h
+}
+
+// Changed tells /health that something its document shows has changed
+// (the queue was paused, say): the next request writes it anew rather
+// than serving the one written up to RenderFor ago.
+func (h *Health) Changed() {
+	h.gen.Add(1)
 }
 
 // SetReady records whether the daemon has finished starting: call it with
 // true once the store is open and the listener is bound.
 func (h *Health) SetReady(ready bool) {
 	h.started.Store(ready)
+	h.Changed()
 }
 
 // SetShuttingDown records that shutdown has begun. It cannot be undone.
 func (h *Health) SetShuttingDown() {
 	h.shuttingDown.Store(true)
+	h.Changed()
 }
 
 // ConfigReloaded records a successful configuration reload. Only a reload
@@ -98,6 +121,7 @@ func (h *Health) SetShuttingDown() {
 // error of an earlier failed reload.
 func (h *Health) ConfigReloaded(changed bool) {
 	now := h.now()
+	defer h.Changed()
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
 	h.reloadError = ""
@@ -110,6 +134,7 @@ func (h *Health) ConfigReloaded(changed bool) {
 // ConfigReloadFailed records a reload that changed nothing because the new
 // configuration was invalid; msg says where and why.
 func (h *Health) ConfigReloadFailed(msg string) {
+	defer h.Changed()
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
 	h.reloadError = msg

@@ -16,6 +16,7 @@ type probe struct {
 	timeout  time.Duration
 	cacheFor time.Duration // < 0: never reuse a finished result
 	now      func() time.Time
+	changed  func() // called when a check's outcome differs from the last
 
 	mu       sync.Mutex
 	inflight *probeCall // callers are waiting for this check
@@ -102,9 +103,13 @@ func (p *probe) run(ctx context.Context, call *probeCall) {
 	}
 
 	p.mu.Lock()
+	differs := p.last.valid && errText(p.last.err) != errText(err)
 	p.last = probeResult{valid: true, at: p.now(), err: err}
 	p.inflight = nil
 	p.mu.Unlock()
+	if differs && p.changed != nil {
+		p.changed()
+	}
 
 	call.err = err
 	close(call.done)
@@ -119,4 +124,11 @@ func (p *probe) invoke(ctx context.Context) (err error) {
 		}
 	}()
 	return p.checker.Check(ctx)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

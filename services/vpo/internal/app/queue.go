@@ -61,13 +61,17 @@ type queueControl struct {
 	log  *logrus.Entry
 	now  func() time.Time
 
+	// changed is told of every pause, resume and new window (/health
+	// writes its document again).
+	changed func()
+
 	mu       sync.Mutex // serialises pauses and resumes; guards the fields below
 	sched    queueSchedule
 	pausedAt time.Time // zero when not paused
 }
 
 func newQueueControl(pool queuePool, st queueStore, log *logrus.Entry) *queueControl {
-	return &queueControl{pool: pool, st: st, log: log, now: time.Now}
+	return &queueControl{pool: pool, st: st, log: log, now: time.Now, changed: func() {}}
 }
 
 var _ server.QueueControl = (*queueControl)(nil)
@@ -98,6 +102,7 @@ func (q *queueControl) setSchedule(s queueSchedule) {
 	q.sched = queueSchedule{window: s.window, text: s.text, kinds: slices.Clone(s.kinds)}
 	q.mu.Unlock()
 	q.pool.SetWindow(s.window, s.kinds)
+	q.changed()
 }
 
 // Pause stores the pause, then pauses the pool. Pausing a paused queue
@@ -115,6 +120,7 @@ func (q *queueControl) Pause(ctx context.Context, drain bool) error {
 	}
 	q.pausedAt = at
 	q.pool.Pause(drain)
+	q.changed()
 	return nil
 }
 
@@ -127,6 +133,7 @@ func (q *queueControl) Resume(ctx context.Context) error {
 	}
 	q.pausedAt = time.Time{}
 	q.pool.Resume()
+	q.changed()
 	return nil
 }
 

@@ -229,7 +229,12 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Database: timedCheck(databaseCheck(st, log, &queued), mx.DatabaseChecked),
 		Ready:    pool.Running,
 		Stats:    libs.stats(jobStats(pool, queue, &queued)),
+		// Under load /health is written a few times a second, not for
+		// every request (docs/benchmarks.md); what an operator changes
+		// (pause, resume, window, reload, shutdown) shows at once.
+		RenderFor: healthRenderFor,
 	})
+	queue.changed = hl.Changed
 	api := server.NewJobsAPI(server.JobsAPIOptions{
 		Store:     st,
 		Kinds:     registry,
@@ -499,6 +504,9 @@ func (a *poolActor) Shutdown(ctx context.Context) error { return a.pool.Shutdown
 // jobStats adds the queue's numbers to /health from memory: the queued
 // count is the one the last database check read; "queue" tells whether it
 // is paused and when its processing window opens.
+// healthRenderFor is how long a written /health document is served again.
+const healthRenderFor = 20 * time.Millisecond
+
 func jobStats(pool *jobs.Pool, queue *queueControl, queued *atomic.Int64) func(ctx context.Context) map[string]any {
 	return func(context.Context) map[string]any {
 		return map[string]any{"workers": pool.Workers(), "jobs_running": pool.Active(), "jobs_queued": queued.Load(),

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/vpo-project/vpo/libs/config"
 	"github.com/vpo-project/vpo/services/vpo/internal/web"
@@ -38,6 +39,9 @@ type guard struct {
 	token    tokenCheck // nil: no token configured
 	hosts    []string   // extra allowed host names, normalised
 	sessions *web.Sessions
+	// lastHost is the last Host header hostAllowed accepted: probes and
+	// clients send the same one again and again.
+	lastHost atomic.Pointer[string]
 	// pages is true when the dashboard is mounted: a browser asking for
 	// one of its pages without credentials goes to the login page.
 	pages bool
@@ -107,6 +111,17 @@ func (g *guard) trusted(r *http.Request) bool {
 // hostAllowed reports whether a Host header names this daemon: localhost,
 // a loopback address, or an allowed host, with or without a port.
 func (g *guard) hostAllowed(hostport string) bool {
+	if last := g.lastHost.Load(); last != nil && *last == hostport {
+		return true
+	}
+	if !g.hostAllowedSlow(hostport) {
+		return false
+	}
+	g.lastHost.Store(&hostport)
+	return true
+}
+
+func (g *guard) hostAllowedSlow(hostport string) bool {
 	host := hostport
 	if h, port, err := net.SplitHostPort(hostport); err == nil {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
