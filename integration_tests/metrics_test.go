@@ -132,6 +132,7 @@ func TestMetricsMoveWithWork(t *testing.T) {
 		{"completed scan jobs stored", value(after, "vpo_jobs", map[string]string{"kind": "scan", "status": "completed"}), scans},
 		{"scans finished", moved("vpo_scans_total", nil), scans},
 		{"new files seen by the first scan", moved("vpo_scan_files_total", map[string]string{"result": "new"}), 3},
+		{"bytes of those new files (1 each)", moved("vpo_scan_bytes_total", nil), 3},
 		{"submissions by route", moved("vpo_http_requests_total", map[string]string{"route": "/api/jobs", "method": "POST", "code": "201"}), scans},
 		{"polls by route pattern", moved("vpo_http_requests_total", map[string]string{"route": "/api/jobs/{id}", "method": "GET"}), -1},
 		{"unmatched paths", moved("vpo_http_requests_total", map[string]string{"route": "unmatched", "code": "404"}), 1},

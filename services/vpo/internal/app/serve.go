@@ -533,7 +533,7 @@ func countScans(reg *jobs.Registry, mx *metrics.Metrics) {
 	}
 	if f, ok := h.(scanFinisher); ok {
 		f.OnFinished(func(_ context.Context, _ string, res scan.Result) {
-			mx.ScanFinished(res.Recursive, res.New, res.Changed, res.Unchanged, res.Missing,
+			mx.ScanFinished(res.Recursive, res.New, res.Changed, res.Unchanged, res.Missing, res.Bytes,
 				time.Duration(res.Seconds*float64(time.Second)))
 		})
 	}

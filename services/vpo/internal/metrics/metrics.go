@@ -41,6 +41,7 @@ type Metrics struct {
 
 	scans        *prometheus.CounterVec
 	scanFiles    *prometheus.CounterVec
+	scanBytes    prometheus.Counter
 	scanDuration prometheus.Histogram
 
 	httpRequests *prometheus.CounterVec
@@ -92,6 +93,9 @@ func New(opts Options) *Metrics {
 	m.scanFiles = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpo_scan_files_total", Help: "Video files seen by scans, by what the scan found (new, changed, unchanged, missing).",
 	}, []string{"result"})
+	m.scanBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vpo_scan_bytes_total", Help: "Bytes in the new and changed video files scans found.",
+	})
 	m.scanDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "vpo_scan_duration_seconds", Help: "Duration of finished scans.",
 		Buckets: []float64{0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 1800},
@@ -116,7 +120,7 @@ func New(opts Options) *Metrics {
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpo_config_reloads_total", Help: "Configuration reloads (SIGHUP), by result (changed, unchanged, failed).",
 	}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.claims, m.runs, m.retries, m.stalls, m.leaseLost, m.scans, m.scanFiles,
+	for _, c := range []prometheus.Collector{m.claims, m.runs, m.retries, m.stalls, m.leaseLost, m.scans, m.scanFiles, m.scanBytes,
 		m.scanDuration, m.written, m.httpRequests, m.httpDuration, m.dbCheck, m.dbFailures, m.reloads} {
 		f(c)
 	}
@@ -163,7 +167,8 @@ func (m *Metrics) JobStalled(kind string) { m.stalls.WithLabelValues(kind).Inc()
 func (m *Metrics) LeaseLost(kind string) { m.leaseLost.WithLabelValues(kind).Inc() }
 
 // ScanFinished counts a finished scan.
-func (m *Metrics) ScanFinished(recursive bool, newFiles, changed, unchanged, missing int, d time.Duration) {
+func (m *Metrics) ScanFinished(recursive bool, newFiles, changed, unchanged, missing int, bytes int64, d time.Duration) {
+	m.scanBytes.Add(float64(bytes))
 	m.scans.WithLabelValues(strconv.FormatBool(recursive)).Inc()
 	m.scanFiles.WithLabelValues("new").Add(float64(newFiles))
 	m.scanFiles.WithLabelValues("changed").Add(float64(changed))

@@ -213,10 +213,10 @@ func TestScanOfOneFile(t *testing.T) {
 		missing bool
 		writes  bool
 	}{
-		{"new", func() {}, scan.Result{Seen: 1, New: 1, Probed: 1}, 1, false, true},
+		{"new", func() {}, scan.Result{Seen: 1, New: 1, Bytes: int64(len("show/e1.mkv")), Probed: 1}, 1, false, true},
 		{"unchanged", func() {}, scan.Result{Seen: 1, Unchanged: 1}, 1, false, false},
 		{"changed", func() { write(t, root, "show/e1.mkv.longer"); mustRename(t, file+".longer", file) },
-			scan.Result{Seen: 1, Changed: 1, Probed: 1}, 2, false, true},
+			scan.Result{Seen: 1, Changed: 1, Bytes: int64(len("show/e1.mkv.longer")), Probed: 1}, 2, false, true},
 		{"gone", func() { mustRename(t, file, file+".away") }, scan.Result{Missing: 1}, 2, true, true},
 		{"gone again", func() {}, scan.Result{}, 2, true, false},
 		{"back", func() { mustRename(t, file+".away", file) }, scan.Result{Seen: 1, Unchanged: 1}, 2, false, true},

@@ -71,14 +71,17 @@ type Result struct {
 	Root string `json:"root"`
 	// Recursive tells whether the scan covered the subdirectories of Root
 	// (false for a scan of one directory alone or of one file).
-	Recursive   bool `json:"recursive"`
-	Seen        int  `json:"files_seen"`
-	New         int  `json:"new"`
-	Changed     int  `json:"changed"`
-	Unchanged   int  `json:"unchanged"`
-	Missing     int  `json:"missing"`
-	Probed      int  `json:"probed"`
-	ProbeErrors int  `json:"probe_errors"`
+	Recursive bool `json:"recursive"`
+	Seen      int  `json:"files_seen"`
+	New       int  `json:"new"`
+	Changed   int  `json:"changed"`
+	Unchanged int  `json:"unchanged"`
+	Missing   int  `json:"missing"`
+	// Bytes is the size of the new and changed files together (the
+	// content the scan recorded anew).
+	Bytes       int64 `json:"new_changed_bytes"`
+	Probed      int   `json:"probed"`
+	ProbeErrors int   `json:"probe_errors"`
 	// Reprobed counts the unchanged files probed again because no probe
 	// of them had worked yet (they are also in Probed or ProbeErrors).
 	Reprobed int `json:"reprobed"`
@@ -1007,8 +1010,10 @@ func (r *run) record(ctx context.Context, e walked) error {
 		return nil // nothing to write
 	case known:
 		r.res.Changed++
+		r.res.Bytes += f.Size
 	default:
 		r.res.New++
+		r.res.Bytes += f.Size
 	}
 	if r.prober == nil {
 		return r.add(ctx, &f, "")

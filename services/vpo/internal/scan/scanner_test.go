@@ -330,7 +330,7 @@ func TestScanWithStore(t *testing.T) {
 		before func()
 		want   scan.Result
 	}{
-		{"first scan", func() {}, scan.Result{Seen: 700, New: 700, Probed: 700}},
+		{"first scan", func() {}, scan.Result{Seen: 700, New: 700, Bytes: 700 * 11, Probed: 700}},
 		{"rescan", func() {}, scan.Result{Seen: 700, Unchanged: 700}},
 		{"file removed", func() {
 			if err := os.Remove(victim); err != nil {
