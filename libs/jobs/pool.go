@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"runtime"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vpo-project/vpo/libs/logging"
 	"github.com/vpo-project/vpo/libs/store"
 )
 
@@ -171,9 +171,7 @@ func NewPool(q Queue, reg *Registry, opts PoolOptions) *Pool {
 	}
 	log := opts.Log
 	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = logrus.NewEntry(l)
+		log = logging.Discard()
 	}
 	return &Pool{
 		q:            q,

@@ -103,6 +103,14 @@ func Component(l *logrus.Logger, name string) *logrus.Entry {
 	return l.WithField(FieldLogger, name)
 }
 
+// Discard returns an entry that writes nowhere, for a component given no
+// logger.
+func Discard() *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return logrus.NewEntry(l)
+}
+
 func applyLevel(l *logrus.Logger, level logrus.Level) {
 	l.SetLevel(level)
 	l.SetReportCaller(level >= logrus.DebugLevel)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/libs/logging"
 )
 
 // QueueStatus is the body of GET /api/queue and of the answers to pause
@@ -52,7 +54,7 @@ type QueueAPI struct {
 // receives the answers that failed (nil: discarded).
 func NewQueueAPI(ctl QueueControl, log *logrus.Entry) *QueueAPI {
 	if log == nil {
-		log = discardLog()
+		log = logging.Discard()
 	}
 	return &QueueAPI{ctl: ctl, log: log}
 }

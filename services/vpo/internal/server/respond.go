@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/gorilla/mux"
 	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/libs/logging"
 )
 
 // errorBody is the JSON shape of every error answer.
@@ -71,14 +72,8 @@ func optionDefaults(submitted *func(), accepting *func() bool, log **logrus.Entr
 		*accepting = func() bool { return true }
 	}
 	if *log == nil {
-		*log = discardLog()
+		*log = logging.Discard()
 	}
-}
-
-func discardLog() *logrus.Entry {
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	return logrus.NewEntry(l)
 }
 
 // route is one path and method an API serves.

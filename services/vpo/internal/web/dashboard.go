@@ -15,6 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vpo-project/vpo/libs/logging"
 	"github.com/vpo-project/vpo/libs/store"
 )
 
@@ -69,9 +70,7 @@ type Route struct {
 // New parses the templates and returns the dashboard.
 func New(opts Options) (*Dashboard, error) {
 	if opts.Log == nil {
-		l := logrus.New()
-		l.SetOutput(nopWriter{})
-		opts.Log = logrus.NewEntry(l)
+		opts.Log = logging.Discard()
 	}
 	d := &Dashboard{opts: opts, pages: map[string]*template.Template{}}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
@@ -91,10 +90,6 @@ func New(opts Options) (*Dashboard, error) {
 	}
 	return d, nil
 }
-
-type nopWriter struct{}
-
-func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // Routes lists the dashboard's paths. The static files and the login
 // page are public (the guard lets them through without a token).
