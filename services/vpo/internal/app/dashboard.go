@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/subtle"
 	"path/filepath"
 
 	"github.com/sirupsen/logrus"
@@ -39,10 +38,7 @@ func dashboard(cfg config.Config, st *store.Store, hl *health.Health, reg *jobs.
 		Kinds:     reg.Kinds,
 		PolicyDir: func() string { return applier.Settings().Dir },
 		Sessions:  sessions,
-		LoginOK: func(given string) bool {
-			return subtle.ConstantTimeCompare([]byte(given), []byte(token)) == 1
-		},
-		Log: log,
+		Log:       log,
 	})
 	return d, sessions, err
 }

@@ -99,9 +99,11 @@ func NewRouter(opts RouterOptions) http.Handler {
 	if opts.Metrics != nil {
 		r.Handle("/metrics", opts.Metrics).Methods(http.MethodGet, http.MethodHead)
 	}
+	dashboard := make([]route, 0, len(opts.Dashboard))
 	for _, rt := range opts.Dashboard {
-		mountRoutes(r, []route{{rt.Path, rt.Method, rt.Handler.ServeHTTP}})
+		dashboard = append(dashboard, route{rt.Path, rt.Method, rt.Handler.ServeHTTP})
 	}
+	mountRoutes(r, dashboard)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", req.Method, req.URL.Path))
 	})

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -50,9 +51,7 @@ type Options struct {
 	// Sessions, when set (an auth token is configured), makes the pages
 	// need a login; nil serves them to every caller the guard lets in.
 	Sessions *Sessions
-	// LoginOK checks a token typed on the login page.
-	LoginOK func(token string) bool
-	Log     *logrus.Entry
+	Log      *logrus.Entry
 }
 
 // Dashboard serves the pages.
@@ -115,7 +114,7 @@ func (d *Dashboard) Routes() []Route {
 // Public reports whether a path is served without a token: the login
 // page and the static files.
 func Public(path string) bool {
-	return path == "/login" || (len(path) > len("/static/") && path[:len("/static/")] == "/static/")
+	return path == "/login" || (strings.HasPrefix(path, "/static/") && path != "/static/")
 }
 
 // Page reports whether path is a dashboard page (a browser asking for it
@@ -126,7 +125,7 @@ func Page(path string) bool {
 		return true
 	}
 	for _, prefix := range []string{"/jobs/", "/library/", "/policies/"} {
-		if len(path) > len(prefix) && path[:len(prefix)] == prefix {
+		if strings.HasPrefix(path, prefix) && path != prefix {
 			return true
 		}
 	}

@@ -49,7 +49,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	if !d.opts.LoginOK(r.PostForm.Get("token")) {
+	if !d.opts.Sessions.TokenOK(r.PostForm.Get("token")) {
 		d.opts.Log.WithField("remote", r.RemoteAddr).Warn("dashboard login refused: wrong token")
 		select {
 		case <-time.After(loginDelay):

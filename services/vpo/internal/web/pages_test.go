@@ -84,7 +84,6 @@ func dashboard(t *testing.T, sessions *web.Sessions) fixture {
 		Kinds:     func() []string { return []string{"apply", "scan"} },
 		PolicyDir: func() string { return pdir },
 		Sessions:  sessions,
-		LoginOK:   func(tok string) bool { return tok == "token-0123456789abcdef" },
 	})
 	if err != nil {
 		t.Fatal(err)

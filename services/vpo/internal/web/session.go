@@ -206,6 +206,12 @@ func (s *Sessions) Check(r *http.Request) (csrf string, ok bool) {
 	return base64.RawURLEncoding.EncodeToString(payload[8:]), true
 }
 
+// TokenOK reports whether given is the auth token the sessions stand for
+// (the login page), comparing in constant time.
+func (s *Sessions) TokenOK(given string) bool {
+	return subtle.ConstantTimeCompare([]byte(given), []byte(s.token)) == 1
+}
+
 // CSRFHeader carries the session's CSRF token on state-changing requests
 // made by the dashboard.
 const CSRFHeader = "X-CSRF-Token"
