@@ -32,6 +32,15 @@ func storeFailure(err error, what string) error {
 	return err
 }
 
+// oneOf checks the query parameter param: empty, or one of allowed (400
+// naming them otherwise).
+func oneOf(param, what, value string, allowed []string) error {
+	if value == "" || slices.Contains(allowed, value) {
+		return nil
+	}
+	return failf(http.StatusBadRequest, "%s %q is not %s (one of %v)", param, value, what, allowed)
+}
+
 // overviewDoc is the part of /health the overview shows.
 type overviewDoc struct {
 	Status        string  `json:"status"`
@@ -109,11 +118,11 @@ func (d *Dashboard) jobs(r *http.Request, v *view) (string, error) {
 	v.Title, v.Nav, v.Live = "Jobs", "jobs", "job.created,job.started,job.finished,job.queued,job.progress,job.cancel_requested"
 	q := r.URL.Query()
 	data := jobsData{Status: q.Get("state"), Kind: q.Get("kind"), Statuses: store.Statuses(), Kinds: d.opts.Kinds(), Cursor: q.Get("cursor")}
-	if data.Status != "" && !slices.Contains(data.Statuses, data.Status) {
-		return "", failf(http.StatusBadRequest, "state %q is not a job state (one of %v)", data.Status, data.Statuses)
+	if err := oneOf("state", "a job state", data.Status, data.Statuses); err != nil {
+		return "", err
 	}
-	if data.Kind != "" && !slices.Contains(data.Kinds, data.Kind) {
-		return "", failf(http.StatusBadRequest, "kind %q is not a job kind (one of %v)", data.Kind, data.Kinds)
+	if err := oneOf("kind", "a job kind", data.Kind, data.Kinds); err != nil {
+		return "", err
 	}
 	jobs, next, err := d.opts.Store.ListJobs(r.Context(), store.JobFilter{Status: data.Status, Kind: data.Kind, Limit: pageSize, Cursor: data.Cursor})
 	if err != nil {
@@ -172,8 +181,8 @@ func (d *Dashboard) library(r *http.Request, v *view) (string, error) {
 	v.Title, v.Nav, v.Live = "Library", "library", "library"
 	q := r.URL.Query()
 	data := libraryData{Search: q.Get("q"), Filter: q.Get("filter"), Cursor: q.Get("cursor"), Filters: store.FileFilters()}
-	if data.Filter != "" && !slices.Contains(data.Filters, data.Filter) {
-		return "", failf(http.StatusBadRequest, "filter %q is not one of %v", data.Filter, data.Filters)
+	if err := oneOf("filter", "a file filter", data.Filter, data.Filters); err != nil {
+		return "", err
 	}
 	files, next, err := d.opts.Store.SearchFiles(r.Context(), store.FileQuery{Search: data.Search, Filter: data.Filter, Limit: pageSize, Cursor: data.Cursor})
 	if err != nil {
