@@ -193,12 +193,27 @@ func (d *Dashboard) library(r *http.Request, v *view) (string, error) {
 	return "library", nil
 }
 
-// planView is a stored plan with its changes decoded.
-type planView struct {
-	store.HistoryEntry
+// planChanges is what a stored plan (policy.Plan as JSON) shows: its
+// changes, why it skips the file, its notes.
+type planChanges struct {
 	Changes []policy.Change
 	Skipped string
 	Notes   []string
+}
+
+// changesOf decodes a stored plan (nothing when it does not decode).
+func changesOf(raw json.RawMessage) planChanges {
+	var p policy.Plan
+	if json.Unmarshal(raw, &p) != nil {
+		return planChanges{}
+	}
+	return planChanges{Changes: p.Changes, Skipped: p.Skipped, Notes: p.Notes}
+}
+
+// planView is a change history entry with its plan decoded.
+type planView struct {
+	store.HistoryEntry
+	planChanges
 }
 
 type fileData struct {
@@ -229,12 +244,7 @@ func (d *Dashboard) file(r *http.Request, v *view) (string, error) {
 		return "", err
 	}
 	for _, h := range hist {
-		pv := planView{HistoryEntry: h}
-		var p policy.Plan
-		if json.Unmarshal(h.Plan, &p) == nil {
-			pv.Changes, pv.Skipped, pv.Notes = p.Changes, p.Skipped, p.Notes
-		}
-		data.History = append(data.History, pv)
+		data.History = append(data.History, planView{HistoryEntry: h, planChanges: changesOf(h.Plan)})
 	}
 	v.Title = "File " + raw
 	v.Data = data
@@ -244,20 +254,13 @@ func (d *Dashboard) file(r *http.Request, v *view) (string, error) {
 // storedPlan is a plan with its changes decoded.
 type storedPlan struct {
 	store.Plan
-	Changes []policy.Change
-	Skipped string
-	Notes   []string
+	planChanges
 }
 
 func decodePlans(plans []store.Plan) []storedPlan {
 	out := make([]storedPlan, 0, len(plans))
 	for _, p := range plans {
-		sp := storedPlan{Plan: p}
-		var pl policy.Plan
-		if json.Unmarshal(p.Plan, &pl) == nil {
-			sp.Changes, sp.Skipped, sp.Notes = pl.Changes, pl.Skipped, pl.Notes
-		}
-		out = append(out, sp)
+		out = append(out, storedPlan{Plan: p, planChanges: changesOf(p.Plan)})
 	}
 	return out
 }
