@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -783,7 +784,23 @@ const MaxListBytes = 8 << 20
 // one never does, and the escaping is reversible, so two different paths
 // never get the same form.
 func EscapePath(path string) (string, bool) {
-	if utf8.ValidString(path) && !strings.Contains(path, `\`) {
+	return escapePath(path, false)
+}
+
+// DisplayPath is EscapePath's form of path for a screen (the dashboard):
+// control characters (C0, DEL, C1) are escaped too, as `\xNN` of their
+// UTF-8 bytes, so that a newline or an escape sequence in a name neither
+// hides nor moves anything and two names never look alike. UnescapePath
+// reverses it.
+func DisplayPath(path string) string {
+	s, _ := escapePath(path, true)
+	return s
+}
+
+// escapePath is EscapePath, also escaping control characters when
+// controls is set.
+func escapePath(path string, controls bool) (string, bool) {
+	if utf8.ValidString(path) && !strings.Contains(path, `\`) && (!controls || !strings.ContainsFunc(path, unicode.IsControl)) {
 		return path, true
 	}
 	var b strings.Builder
@@ -794,6 +811,10 @@ func EscapePath(path string) (string, bool) {
 			fmt.Fprintf(&b, `\x%02x`, path[i])
 		case r == '\\':
 			b.WriteString(`\\`)
+		case controls && unicode.IsControl(r):
+			for j := i; j < i+n; j++ {
+				fmt.Fprintf(&b, `\x%02x`, path[j])
+			}
 		default:
 			b.WriteString(path[i : i+n])
 		}

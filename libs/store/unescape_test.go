@@ -17,6 +17,21 @@ func TestUnescapePath(t *testing.T) {
 			t.Errorf("UnescapePath(%q) = %q, %v; want %q", esc, got, err, p)
 		}
 	}
+	// DisplayPath escapes control characters too; UnescapePath reverses it.
+	for p, want := range map[string]string{
+		"/m/nl\nname.mkv":       `/m/nl\x0aname.mkv`,
+		"/m/\x1b[31mred.mkv":    `/m/\x1b[31mred.mkv`,
+		"/m/c1\u0085.mkv":       `/m/c1\xc2\x85.mkv`,
+		"/m/del\x7f \xff é.mkv": `/m/del\x7f \xff é.mkv`,
+		"/m/plain é.mkv":        "/m/plain é.mkv",
+		`/m/a\b.mkv`:            `/m/a\\b.mkv`,
+	} {
+		got := store.DisplayPath(p)
+		back, err := store.UnescapePath(got)
+		if got != want || err != nil || back != p {
+			t.Errorf("DisplayPath(%q) = %q (back %q, %v), want %q", p, got, back, err, want)
+		}
+	}
 	for _, tc := range []struct{ in, want string }{
 		{`/m/a\b.mkv`, "backslash at byte 4"},
 		{`/m/a\xZZ.mkv`, `"\\xZZ" at byte 4`},

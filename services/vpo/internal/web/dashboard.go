@@ -274,10 +274,9 @@ func templateFuncs() template.FuncMap {
 			return buf.String()
 		},
 		"short": func(id string) string { return shortID(id) },
-		// shown is a path as the API prints it: exact when it is UTF-8
-		// without a backslash, else escaped (\\, \xNN), so that two
-		// names never look alike.
-		"shown":     func(p string) string { s, _ := store.EscapePath(p); return s },
+		// shown is a path as the API prints it, control characters
+		// escaped too (store.DisplayPath): two names never look alike.
+		"shown":     store.DisplayPath,
 		"target":    jobTarget,
 		"retryable": func(status string) bool { return status == store.StatusFailed || status == store.StatusCancelled },
 		"pct":       func(p float64) string { return fmt.Sprintf("%.0f%%", p) },
@@ -304,12 +303,11 @@ func jobTarget(payload json.RawMessage) string {
 	}
 	if p.Path == "" && p.PathB64 != "" {
 		if b, err := base64.StdEncoding.DecodeString(p.PathB64); err == nil {
-			s, _ := store.EscapePath(string(b))
-			return s
+			return store.DisplayPath(string(b))
 		}
 		return "(path in base64) " + p.PathB64
 	}
-	return p.Path
+	return store.DisplayPath(p.Path)
 }
 
 func humanSize(n int64) string {

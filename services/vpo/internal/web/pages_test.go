@@ -40,7 +40,7 @@ func dashboard(t *testing.T, sessions *web.Sessions) fixture {
 			t.Fatal(err)
 		}
 	}
-	for _, p := range []string{hostile, "/m/Alpha.mkv", "/m/Beta.mkv", "/m/caf\xe9.mkv"} {
+	for _, p := range []string{hostile, "/m/Alpha.mkv", "/m/Beta.mkv", "/m/caf\xe9.mkv", "/m/nl\nname.mkv"} {
 		if err := st.UpsertFile(ctx, store.File{Path: p, LastScannedAt: time.Now(), Size: 1 << 20}); err != nil {
 			t.Fatal(err)
 		}
@@ -140,6 +140,7 @@ func TestPages(t *testing.T) {
 		{"/library", 200, "Library", []string{"/m/Alpha.mkv", "/m/Beta.mkv", "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quotes&#34;.mkv"}},
 		{"/library?q=alp", 200, "Library", []string{"/m/Alpha.mkv"}},
 		{"/library?q=caf", 200, "Library", []string{`/m/caf\xe9.mkv`}},
+		{"/library?q=name", 200, "Library", []string{`/m/nl\x0aname.mkv`}},
 		{"/library?filter=missing", 200, "Library", []string{"No files match"}},
 		{"/library?filter=nope", 400, "Bad Request", []string{"filter"}},
 		{"/library?cursor=%25%25", 400, "Bad Request", []string{"malformed cursor"}},
