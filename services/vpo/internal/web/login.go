@@ -70,13 +70,15 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	_ = r.ParseForm()
 	if csrf, ok := d.opts.Sessions.Check(r); ok && !CheckCSRF(csrf, r.PostForm.Get("csrf")) {
-		http.Error(w, "logout refused: the form's CSRF token is not this session's", http.StatusForbidden)
+		d.render(w, r, http.StatusForbidden, "error", view{Title: http.StatusText(http.StatusForbidden),
+			Data: "Logout refused: the form's CSRF token is not this session's (reload the page and try again)."})
 		return
 	}
 	if d.opts.Sessions != nil {
 		if err := d.opts.Sessions.EndAll(); err != nil {
 			d.opts.Log.Errorf("dashboard logout: %v", err)
-			http.Error(w, "logout failed: "+err.Error(), http.StatusInternalServerError)
+			d.render(w, r, http.StatusInternalServerError, "error", view{Title: http.StatusText(http.StatusInternalServerError),
+				Data: "Logout failed, the sessions were not ended (every one is still valid): " + err.Error()})
 			return
 		}
 		d.opts.Sessions.End(w, r)

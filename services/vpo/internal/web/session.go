@@ -45,6 +45,11 @@ type Sessions struct {
 // wrong size is replaced: the key only signs sessions, which then end.
 func LoadKey(dir string) (key []byte, replaced bool, err error) {
 	path := filepath.Join(dir, KeyFile)
+	// What a writeKey killed half-way left behind.
+	stale, _ := filepath.Glob(filepath.Join(dir, tempKeyPattern))
+	for _, f := range stale {
+		_ = os.Remove(f)
+	}
 	// Never read a FIFO or a device: that could block start-up for good.
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, false, fmt.Errorf("session key %q is not a regular file (%s): remove it, vpo writes a new one", path, fi.Mode().Type())
@@ -69,7 +74,7 @@ func writeKey(dir string) ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("make session key: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".session.key-*")
+	tmp, err := os.CreateTemp(dir, tempKeyPattern)
 	if err != nil {
 		return nil, fmt.Errorf("write session key in %q: %w", dir, err)
 	}
@@ -83,10 +88,31 @@ func writeKey(dir string) ([]byte, error) {
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
+	if err == nil {
+		// The rename itself must survive a power cut: an old key coming
+		// back would revive the sessions a logout ended.
+		err = syncDir(dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("write session key %q: %w", path, err)
 	}
 	return key, nil
+}
+
+// tempKeyPattern names the files writeKey writes before renaming them.
+const tempKeyPattern = ".session.key-*"
+
+// syncDir fsyncs the directory dir.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // OpenSessions returns the sessions of a daemon whose auth token is token,

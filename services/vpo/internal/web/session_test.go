@@ -120,7 +120,14 @@ func TestLoadKey(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v, mode %v", err, fi.Mode())
 	}
+	stale := filepath.Join(dir, ".session.key-123456")
+	if err := os.WriteFile(stale, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	again, replaced, err := web.LoadKey(dir)
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("a temporary key file left by a killed write is still there")
+	}
 	if err != nil || replaced || string(again) != string(key) {
 		t.Fatalf("second LoadKey did not read the same key (replaced %v, %v)", replaced, err)
 	}
