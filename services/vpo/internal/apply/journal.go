@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/vpo-project/vpo/libs/durable"
 )
 
 // journalExt ends the name of every intent record.
@@ -73,7 +75,7 @@ func (j *journal) begin(in intent) error {
 		err = cerr
 	}
 	if err == nil {
-		err = syncDir(j.dir)
+		err = durable.SyncDir(j.dir)
 	}
 	if err != nil {
 		_ = os.Remove(p)
@@ -87,7 +89,7 @@ func (j *journal) end(id string) error {
 	if err := os.Remove(j.recordPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("journal: %w", err)
 	}
-	if err := syncDir(j.dir); err != nil {
+	if err := durable.SyncDir(j.dir); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
@@ -141,17 +143,4 @@ func readIntent(file string) (intent, error) {
 		return intent{}, fmt.Errorf("%s: records id %q", file, in.ID)
 	}
 	return in, nil
-}
-
-// syncDir fsyncs the directory dir.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vpo-project/vpo/libs/durable"
 	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
 
@@ -126,7 +127,7 @@ func recoverIntent(in intent) ([]string, error) {
 		}
 	}
 	if len(removed) > 0 {
-		if err := syncDir(dir); err != nil {
+		if err := durable.SyncDir(dir); err != nil {
 			return removed, err
 		}
 	}

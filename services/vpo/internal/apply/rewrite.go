@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/vpo-project/vpo/libs/durable"
 	"github.com/vpo-project/vpo/libs/media"
 	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
@@ -310,7 +311,7 @@ func (r *replacement) commit() error {
 			}
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		r.e.log.WithError(err).Warnf("fsync %s", dir)
 	}
 	if err := r.e.journal.end(in.ID); err != nil {

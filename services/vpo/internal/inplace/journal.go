@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vpo-project/vpo/libs/durable"
 	"github.com/vpo-project/vpo/services/vpo/internal/proc"
 )
 
@@ -60,7 +61,7 @@ func (e *Editor) writeRecord(rec record) (string, error) {
 		werr = os.Rename(tmp, filepath.Join(e.JournalDir, name))
 	}
 	if werr == nil {
-		werr = syncDir(e.JournalDir)
+		werr = durable.SyncDir(e.JournalDir)
 	}
 	if werr != nil {
 		_ = os.Remove(tmp)
@@ -153,7 +154,7 @@ func (e *Editor) removeRecord(name string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove undo record: %w", err)
 	}
-	if err := syncDir(e.JournalDir); err != nil {
+	if err := durable.SyncDir(e.JournalDir); err != nil {
 		return fmt.Errorf("remove undo record %s: %w", p, err)
 	}
 	return nil
@@ -182,23 +183,9 @@ func makeDir(dir string) error {
 		return err
 	}
 	for _, d := range missing {
-		if err := syncDir(filepath.Dir(d)); err != nil {
+		if err := durable.SyncDir(filepath.Dir(d)); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// syncDir fsyncs the directory dir, making renames and removals in it
-// durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/vpo-project/vpo/libs/durable"
 )
 
 // SessionCookie is the name of the dashboard's session cookie.
@@ -91,7 +93,7 @@ func writeKey(dir string) ([]byte, error) {
 	if err == nil {
 		// The rename itself must survive a power cut: an old key coming
 		// back would revive the sessions a logout ended.
-		err = syncDir(dir)
+		err = durable.SyncDir(dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("write session key %q: %w", path, err)
@@ -101,19 +103,6 @@ func writeKey(dir string) ([]byte, error) {
 
 // tempKeyPattern names the files writeKey writes before renaming them.
 const tempKeyPattern = ".session.key-*"
-
-// syncDir fsyncs the directory dir.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
 
 // OpenSessions returns the sessions of a daemon whose auth token is token,
 // with the key file in dir (see LoadKey); replaced tells that a file that
