@@ -48,11 +48,19 @@ type Logging struct {
 	Format string `toml:"format"`
 }
 
-// Database configures the SQLite library database.
+// Database configures the library database: a SQLite file, or a
+// PostgreSQL database that several nodes share.
 type Database struct {
-	// Path is the database file, with a leading "~/" already expanded.
+	// Path is the SQLite database file, with a leading "~/" already
+	// expanded; not used when URL is set.
 	Path string `toml:"path"`
+	// URL, when set, is the PostgreSQL database (postgres://…) in place of
+	// the SQLite file. It may hold a password: print RedactedURL.
+	URL string `toml:"url"`
 }
+
+// RedactedURL is URL with its password replaced, fit to print.
+func (d Database) RedactedURL() string { return RedactPasswords(d.URL) }
 
 // Jobs configures the worker pool.
 type Jobs struct {

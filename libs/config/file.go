@@ -173,7 +173,7 @@ func shownLiteral(s setting, v any) string {
 	if s.secret() {
 		return secretMask
 	}
-	return tomlLiteral(v)
+	return s.redacted(tomlLiteral(v))
 }
 
 // tomlLiteral renders a decoded TOML value for messages.

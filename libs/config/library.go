@@ -322,6 +322,8 @@ func (librarySetting) literal(c *Config) string {
 
 func (librarySetting) secret() bool { return false }
 
+func (librarySetting) redacted(text string) string { return text }
+
 func (librarySetting) copyValue(dst, src *Config) { dst.Libraries = slices.Clone(src.Libraries) }
 
 // libraryChanges returns one Change (key "library") per library added,

@@ -110,7 +110,7 @@ func shown(s setting, raw string) string {
 	if s.secret() && raw != "" {
 		return secretMask
 	}
-	return raw
+	return s.redacted(raw)
 }
 
 func (ld *loader) applyEnv(env environment) {

@@ -30,6 +30,7 @@ func Diff(old, new Config) []Change {
 		if s.secret() {
 			o, n = maskedLiteral(o), maskedLiteral(n)
 		}
+		o, n = s.redacted(o), s.redacted(n)
 		k := s.key()
 		changes = append(changes, Change{Key: k.Name, Old: o, New: n, Live: k.Live})
 	}

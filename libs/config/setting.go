@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +26,9 @@ type setting interface {
 	literal(c *Config) string
 	// secret reports whether the value must never be printed.
 	secret() bool
+	// redacted returns a printed value (raw or a TOML literal) with what
+	// must not be printed of it (a password in a URL) replaced.
+	redacted(text string) string
 	// copyValue sets the value in dst to the one in src.
 	copyValue(dst, src *Config)
 }
@@ -34,6 +39,7 @@ type spec[T any] struct {
 	// dynamicDefault describes a host-dependent default for Key.Default.
 	dynamicDefault string
 	hidden         bool
+	redact         func(text string) string
 	parse          func(raw string) (T, error)
 	decode         func(v any) (T, error)
 	check          func(v T, home string) (T, error)
@@ -54,6 +60,13 @@ func (s spec[T]) key() Key {
 }
 
 func (s spec[T]) secret() bool { return s.hidden }
+
+func (s spec[T]) redacted(text string) string {
+	if s.redact != nil {
+		return s.redact(text)
+	}
+	return text
+}
 
 func (s spec[T]) copyValue(dst, src *Config) { *s.field(dst) = *s.field(src) }
 
@@ -136,6 +149,10 @@ func settings() []setting {
 			Help: `SQLite library database file; a leading "~/" means the home directory.`,
 		}, func(c *Config) *string { return &c.Database.Path }, checkPath),
 			"$STATE_DIRECTORY/library.db under systemd, "+packagedDatabasePath+" for user vpo, else ~/.vpo/library.db"),
+		urlSpec(Key{
+			Name: "database.url", Env: "VPO_DATABASE_URL",
+			Help: `PostgreSQL database shared by several vpo nodes, "postgres://user:password@host:5432/vpo?sslmode=verify-full" (libpq's settings: host, port, sslmode, sslrootcert, …); empty uses the SQLite file at database.path. The password is never shown.`,
+		}, func(c *Config) *string { return &c.Database.URL }),
 		withDynamicDefault(intSpec(Key{
 			Name: "jobs.workers", Env: "VPO_JOBS_WORKERS",
 			Help: "Number of jobs run at the same time; defaults to the number of CPUs.",
@@ -236,6 +253,50 @@ func secretSpec(k Key, field func(*Config) *string, check func(string, string) (
 	s := stringSpec(k, field, check)
 	s.hidden = true
 	return s
+}
+
+// urlSpec is a database URL: empty, or postgres:// or postgresql://,
+// shown with its password redacted.
+func urlSpec(k Key, field func(*Config) *string) spec[string] {
+	s := stringSpec(k, field, checkDatabaseURL)
+	s.redact = RedactPasswords
+	return s
+}
+
+func checkDatabaseURL(v, _ string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	if !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+		return "", errors.New(`must be a "postgres://" URL (or empty for SQLite)`)
+	}
+	if _, err := url.Parse(v); err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("not a valid URL: %s", RedactPasswords(err.Error()))
+	}
+	return v, nil
+}
+
+// passwordPatterns match the password of a URL's user information and
+// of a password setting.
+var passwordPatterns = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`(://[^/?#@\s:]*:)[^/?#@\s]*@`), "${1}xxxxx@"},
+	{regexp.MustCompile(`(?i)(\bpassword=)[^&\s"]*`), "${1}xxxxx"},
+}
+
+// RedactPasswords returns text with every password of a database URL in
+// it (user:password@, password=…) replaced by "xxxxx".
+func RedactPasswords(text string) string {
+	for _, p := range passwordPatterns {
+		text = p.re.ReplaceAllString(text, p.with)
+	}
+	return text
 }
 
 func intSpec(k Key, field func(*Config) *int, lo, hi int) spec[int] {

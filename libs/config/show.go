@@ -39,6 +39,7 @@ func (l *Loaded) Show(w io.Writer) error {
 		if s.secret() && value != `""` {
 			value = secretMask
 		}
+		value = s.redacted(value)
 		b.WriteString(name + " = " + value + "  # " + l.describe(name) + "\n")
 	}
 	_, err := io.WriteString(w, b.String())

@@ -53,8 +53,8 @@ func (s *Store) AwaitChildren(ctx context.Context, l Lease, children []NewJob, c
 			_ = tx.Rollback()
 		}
 	}()
-	res, err := tx.ExecContext(ctx, `UPDATE jobs SET awaiting_children = 1, children_pending = ?4, error = NULL, result = ?5,
-		progress_message = 'child jobs left: ' || ?4, eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL`+
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET awaiting_children = 1, children_pending = CAST(?4 AS INTEGER), error = NULL, result = ?5,
+		progress_message = 'child jobs left: ' || CAST(?4 AS INTEGER), eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL`+
 		leasedRunning+" AND cancel_requested = 0",
 		l.JobID, l.Owner, l.Token, len(children), result)
 	if err != nil {

@@ -80,7 +80,7 @@ func (s *Store) PutDirDigests(ctx context.Context, dirs map[string]DirDigest) er
 			return fmt.Errorf("directory digest of %q: empty path, or counts %d/%d: %w", dir, d.Live, d.Rows, ErrInvalid)
 		}
 	}
-	err := s.inWriteTx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.inWriteTx(ctx, func(tx *wtx) (err error) {
 		for dir, d := range dirs {
 			key := strings.TrimRight(dir, "/") + "/"
 			if d.Digest == nil {
@@ -90,7 +90,9 @@ func (s *Store) PutDirDigests(ctx context.Context, dirs map[string]DirDigest) er
 				if d.Probed {
 					probed = 1
 				}
-				_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO scan_dirs (dir, digest, rows, live, probed) VALUES (?, ?, ?, ?, ?)`,
+				_, err = tx.ExecContext(ctx, `INSERT INTO scan_dirs (dir, digest, rows, live, probed) VALUES (?, ?, ?, ?, ?)
+					ON CONFLICT (dir) DO UPDATE SET digest = excluded.digest, rows = excluded.rows,
+						live = excluded.live, probed = excluded.probed`,
 					key, d.Digest, d.Rows, d.Live, probed)
 			}
 			if err != nil {

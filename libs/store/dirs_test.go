@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -17,11 +16,7 @@ import (
 // row drops the digest of the row's directory only.
 func TestDirDigestsDroppedByFileWrites(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "vpo.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	mt := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	if err := s.UpsertFiles(ctx, []store.File{
 		{Path: "/lib/a/1.mkv", ModTime: mt}, {Path: "/lib/b/2.mkv", ModTime: mt}, {Path: "/lib/3.mkv", ModTime: mt},
@@ -90,14 +85,7 @@ func TestDirDigestsDroppedByFileWrites(t *testing.T) {
 // same files written one by one, new or over recorded rows.
 func TestUpsertFilesBareRowsAsOthers(t *testing.T) {
 	ctx := context.Background()
-	open := func() *store.Store {
-		s, err := store.Open(ctx, filepath.Join(t.TempDir(), "vpo.db"), store.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
+	open := func() *store.Store { return openTestStore(t) }
 	batch, single := open(), open()
 	mt := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	at := mt.Add(time.Hour)

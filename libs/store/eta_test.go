@@ -96,7 +96,7 @@ func TestETAClearedOnClaimAndRetry(t *testing.T) {
 	}
 	// An estimate left behind (a row written by an older version) is
 	// cleared by a retry, and by a claim.
-	db := rawDB(t, s.Path())
+	db := s.Raw()
 	if _, err := db.Exec("UPDATE jobs SET eta_seconds = 5 WHERE id = ?", j.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -51,6 +52,14 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]Even
 			return nil, fmt.Errorf("read event %d: %w", e.ID, err)
 		}
 		e.Data = json.RawMessage(data)
+		if s.pg {
+			// PostgreSQL's json_build_object spaces its output; the feed
+			// carries the compact form on both backends.
+			var b bytes.Buffer
+			if json.Compact(&b, e.Data) == nil {
+				e.Data = b.Bytes()
+			}
+		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -212,7 +212,7 @@ func TestJobLogBounds(t *testing.T) {
 	if n, err := s.DeleteFinishedJobs(ctx, time.Now().Add(time.Hour), 100); err != nil || n != 2 {
 		t.Fatalf("DeleteFinishedJobs = %d, %v", n, err)
 	}
-	db := rawDB(t, s.Path())
+	db := s.Raw()
 	var left int
 	if err := db.QueryRow(`SELECT count(*) FROM job_logs`).Scan(&left); err != nil || left != 0 {
 		t.Errorf("%d log lines left after their jobs were deleted (%v)", left, err)
@@ -282,6 +282,7 @@ func TestLongLogLineEventCut(t *testing.T) {
 // TestEventBoundsPlan: the bounds are read from the ends of the key, not
 // by a scan of every event (a resuming stream reads them).
 func TestEventBoundsPlan(t *testing.T) {
+	sqliteOnly(t)
 	_, path := openTestStorePath(t)
 	plan := queryPlan(t, path, store.EventBoundsSQL)
 	if strings.Contains(plan, "SCAN events") || strings.Count(plan, "SEARCH events") != 2 {

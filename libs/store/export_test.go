@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"context"
+	"database/sql"
+	"time"
+)
 
 // RetentionSelectSQL exposes the retention batch query to the plan test.
 const RetentionSelectSQL = retentionSelectSQL
@@ -19,3 +23,23 @@ func ParseTime(s string) (time.Time, error) { return parseTime(s) }
 
 // EventBoundsSQL exposes the event bounds query to the plan test.
 const EventBoundsSQL = eventBoundsSQL
+
+// RawDB runs statements on a store's database directly, bypassing its
+// methods: SQLite's dialect, translated on PostgreSQL as the store's own
+// statements are.
+type RawDB struct{ s *Store }
+
+// Raw returns the store's database for direct statements.
+func (s *Store) Raw() RawDB { return RawDB{s} }
+
+func (r RawDB) Exec(q string, args ...any) (sql.Result, error) {
+	return r.s.wdb.ExecContext(context.Background(), q, args...)
+}
+
+func (r RawDB) QueryRow(q string, args ...any) *dbRow {
+	return r.s.wdb.QueryRowContext(context.Background(), q, args...)
+}
+
+func (r RawDB) Query(q string, args ...any) (*dbRows, error) {
+	return r.s.rdb.QueryContext(context.Background(), q, args...)
+}

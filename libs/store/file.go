@@ -273,7 +273,7 @@ func (s *Store) UpsertFile(ctx context.Context, f File) error {
 	if err != nil {
 		return fmt.Errorf("upsert file: %w", err)
 	}
-	err = s.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err = s.inWriteTx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, upsertFileSQL, args...); err != nil {
 			return err
 		}
@@ -352,7 +352,10 @@ func (s *Store) upsertNumbered(ctx context.Context, args [][]any) error {
 // garbage cost the collector more than the conversion itself.
 func (s *Store) upsertInChunks(ctx context.Context, n, width int, sqlOf func(rows int) string,
 	args func(flat []any, i int, id int64) []any, path func(i int) string) error {
-	conn, err := s.wdb.Conn(ctx)
+	if s.pg {
+		return s.wdb.inTx(ctx, func(tx *wtx) error { return writeChunksTx(ctx, tx, n, width, sqlOf, args, path) })
+	}
+	conn, err := s.wdb.db.Conn(ctx)
 	if err != nil {
 		return err
 	}
@@ -444,6 +447,44 @@ func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows i
 		return err
 	}
 	return tx.Commit()
+}
+
+// writeChunksTx is writeChunks through database/sql in tx (PostgreSQL).
+func writeChunksTx(ctx context.Context, tx *wtx, n, width int, sqlOf func(rows int) string,
+	args func(flat []any, i int, id int64) []any, path func(i int) string) error {
+	var next int64
+	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) + 1 FROM files").Scan(&next); err != nil {
+		return err
+	}
+	stmts := map[int]*dbStmt{}
+	defer func() {
+		for _, st := range stmts {
+			_ = st.Close()
+		}
+	}()
+	flat := make([]any, 0, upsertRows*width)
+	for start := 0; start < n; start += upsertRows {
+		k := min(upsertRows, n-start)
+		stmt, ok := stmts[k]
+		if !ok {
+			var err error
+			if stmt, err = tx.PrepareContext(ctx, sqlOf(k)); err != nil {
+				return err
+			}
+			stmts[k] = stmt
+		}
+		flat = flat[:0]
+		for i := start; i < start+k; i++ {
+			flat = args(flat, i, next+int64(i))
+		}
+		if _, err := stmt.ExecContext(ctx, flat...); err != nil {
+			return err
+		}
+	}
+	return dropDirDigests(path, n, func(dir string) error {
+		_, err := tx.ExecContext(ctx, dropDirDigestSQL, dir)
+		return err
+	})
 }
 
 // inTransaction tells, after a rollback failed, whether c is still in a
@@ -622,6 +663,9 @@ const statesPageSQL = `SELECT count(*), max(path), group_concat(path || char(0) 
 		WHERE path >= ?1 AND path < ?2 ORDER BY path LIMIT ?3)`
 
 func (s *Store) fileStatePages(ctx context.Context, lo, hi string, fn func(FileStatePage) error) error {
+	if s.pg {
+		return s.fileStatePagesRows(ctx, lo, hi, fn)
+	}
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
@@ -653,6 +697,70 @@ func (s *Store) fileStatePages(ctx context.Context, lo, hi string, fn func(FileS
 		// The next page starts after the last path: the smallest string
 		// greater than it.
 		from = last.String + "\x00"
+	}
+}
+
+// statesRowsSQL is statesPageSQL with a row per file (PostgreSQL, whose
+// text holds no NUL byte to join them by). Its arguments: the path the
+// page starts after, the end of the range (excluded), the page size.
+const statesRowsSQL = `SELECT path, coalesce(mtime, ''), size, missing,
+		CASE WHEN probed_at IS NOT NULL AND probe_error = '' THEN 1 ELSE 0 END
+	FROM files WHERE path > ?1 AND path < ?2 ORDER BY path LIMIT ?3`
+
+// fileStatePagesRows is fileStatePages reading a row per file, in one
+// repeatable-read transaction.
+func (s *Store) fileStatePagesRows(ctx context.Context, lo, hi string, fn func(FileStatePage) error) error {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	// lo ends with '/', which no path under it does: the first page
+	// starts after lo itself.
+	after := lo
+	for {
+		rows, err := tx.QueryContext(ctx, statesRowsSQL, after, hi, statesPage)
+		if err != nil {
+			return err
+		}
+		states := make(map[string]FileState, 64)
+		last := ""
+		for rows.Next() {
+			var (
+				path, mtime     string
+				st              FileState
+				missing, probed int
+			)
+			if err := rows.Scan(&path, &mtime, &st.Size, &missing, &probed); err != nil {
+				_ = rows.Close()
+				return err
+			}
+			st.Missing, st.Probed = missing != 0, probed != 0
+			if mtime != "" {
+				if st.ModTime, err = parseStoredTime(mtime); err != nil {
+					_ = rows.Close()
+					return fmt.Errorf("page of file states: file %q: %w", path, err)
+				}
+			}
+			states[path] = st
+			last = path
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(states) == 0 {
+			return nil
+		}
+		if err := fn(FileStatePage{States: states, Last: last}); err != nil {
+			return err
+		}
+		if len(states) < statesPage {
+			return nil
+		}
+		after = last
 	}
 }
 
@@ -730,7 +838,7 @@ func (s *Store) eachInTx(ctx context.Context, query string, n int, args func(i i
 		return nil
 	}
 	total := int64(0)
-	err = s.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err = s.inWriteTx(ctx, func(tx *wtx) error {
 		stmt, err := tx.PrepareContext(ctx, query)
 		if err != nil {
 			return err

@@ -384,6 +384,7 @@ func TestParseStoredTime(t *testing.T) {
 // the third statement), or the context is cancelled, none of the call's
 // rows stay, and the store's connection is fit for the next call.
 func TestUpsertFilesFailureMidway(t *testing.T) {
+	sqliteOnly(t) // a SQLite trigger; the PostgreSQL writes are one plain transaction
 	ctx := context.Background()
 	s, path := openTestStorePath(t)
 	db := rawDB(t, path)
@@ -446,6 +447,7 @@ func init() {
 // fail with the context's error, keeps none of its rows and leaves the
 // connection as it was (not discarded as broken), for bare and full rows.
 func TestUpsertFilesCancelledMidStatement(t *testing.T) {
+	sqliteOnly(t) // SQLite's driver connection
 	ctx := context.Background()
 	s, path := openTestStorePath(t)
 	db := rawDB(t, path)

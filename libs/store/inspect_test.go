@@ -12,6 +12,7 @@ import (
 )
 
 func TestReadSchemaVersion(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 

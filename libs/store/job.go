@@ -375,7 +375,7 @@ func (s *Store) leaseLost(ctx context.Context, op string, l Lease) error {
 // execLeased runs an UPDATE whose WHERE clause checks id (?1), owner (?2)
 // and token (?3) of a running job and maps "no row" to ErrLeaseLost /
 // ErrNotFound.
-func (s *Store) execLeased(ctx context.Context, op string, l Lease, stmt *sql.Stmt, args ...any) error {
+func (s *Store) execLeased(ctx context.Context, op string, l Lease, stmt *dbStmt, args ...any) error {
 	res, err := stmt.ExecContext(ctx, append([]any{l.JobID, l.Owner, l.Token}, args...)...)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", op, l, err)

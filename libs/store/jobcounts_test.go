@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -15,9 +14,17 @@ import (
 
 // statusCounts runs query, which returns (status, n) rows, on db; every
 // status is present in the result.
-func statusCounts(t *testing.T, db *sql.DB, query string) map[string]int {
+// rowsLike is what statusCounts reads of the rows of a query.
+type rowsLike interface {
+	Next() bool
+	Scan(dest ...any) error
+	Close() error
+	Err() error
+}
+
+func statusCounts[R rowsLike](t *testing.T, run func(q string, args ...any) (R, error), query string) map[string]int {
 	t.Helper()
-	rows, err := db.Query(query)
+	rows, err := run(query)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +53,9 @@ const (
 )
 
 // checkCounts compares job_counts and CountQueued with the jobs table.
-func checkCounts(t *testing.T, s *store.Store, db *sql.DB, when string) {
+func checkCounts[R rowsLike](t *testing.T, s *store.Store, query func(q string, args ...any) (R, error), when string) {
 	t.Helper()
-	counted, actual := statusCounts(t, db, countedSQL), statusCounts(t, db, actualSQL)
+	counted, actual := statusCounts(t, query, countedSQL), statusCounts(t, query, actualSQL)
 	if fmt.Sprint(counted) != fmt.Sprint(actual) {
 		t.Fatalf("%s: job_counts = %v, jobs has %v", when, counted, actual)
 	}
@@ -65,8 +72,8 @@ func TestJobCountsStayExact(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			ctx := context.Background()
-			s, path := openTestStorePath(t)
-			db := rawDB(t, path)
+			s := openTestStore(t)
+			db := s.Raw()
 			rng := rand.New(rand.NewPCG(seed, 0))
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			var running []store.Job // claimed, maybe finished or recovered since
@@ -150,12 +157,12 @@ func TestJobCountsStayExact(t *testing.T) {
 				if step < 20 {
 					op = ops[0]
 				}
-				before := statusCounts(t, db, actualSQL)
+				before := statusCounts(t, db.Query, actualSQL)
 				if err := op.run(); err != nil {
 					t.Fatalf("step %d, %s: %v", step, op.name, err)
 				}
-				checkCounts(t, s, db, fmt.Sprintf("step %d, after %s", step, op.name))
-				if fmt.Sprint(before) != fmt.Sprint(statusCounts(t, db, actualSQL)) {
+				checkCounts(t, s, db.Query, fmt.Sprintf("step %d, after %s", step, op.name))
+				if fmt.Sprint(before) != fmt.Sprint(statusCounts(t, db.Query, actualSQL)) {
 					moved[op.name] = true
 				}
 				now = now.Add(time.Second)
@@ -181,6 +188,7 @@ func ignoreConflict(err error) error {
 // TestJobCountsMigration: migration 0005 counts the jobs already in the
 // table when it runs.
 func TestJobCountsMigration(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "library.db")
 	s, err := store.Open(ctx, path, store.Options{})
@@ -218,10 +226,10 @@ func TestJobCountsMigration(t *testing.T) {
 		}
 	}
 	_ = db.Close()
-	fillFinished(t, path, 30)
-	fillQueued(t, path, "other", 12)
-	insertJob(t, path, "r1", store.StatusRunning, time.Now(), nil)
-	insertJob(t, path, "f1", store.StatusFailed, time.Now(), nil)
+	fillFinished(t, rawDB(t, path), 30)
+	fillQueued(t, rawDB(t, path), "other", 12)
+	insertJob(t, rawDB(t, path), "r1", store.StatusRunning, time.Now(), nil)
+	insertJob(t, rawDB(t, path), "f1", store.StatusFailed, time.Now(), nil)
 
 	s, err = store.Open(ctx, path, store.Options{})
 	if err != nil {
@@ -229,8 +237,8 @@ func TestJobCountsMigration(t *testing.T) {
 	}
 	defer s.Close()
 	db = rawDB(t, path)
-	checkCounts(t, s, db, "after migration 0005")
-	if got := statusCounts(t, db, countedSQL); fmt.Sprint(got) != fmt.Sprint(map[string]int{
+	checkCounts(t, s, db.Query, "after migration 0005")
+	if got := statusCounts(t, db.Query, countedSQL); fmt.Sprint(got) != fmt.Sprint(map[string]int{
 		"queued": 12, "running": 1, "completed": 30, "failed": 1, "cancelled": 0,
 	}) {
 		t.Errorf("job_counts = %v", got)

@@ -35,13 +35,13 @@ func (s *Store) AppendJobLogs(ctx context.Context, lines []LogLine) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err := s.inWriteTx(ctx, func(tx *wtx) error {
 		next := make(map[string]int64) // job → seq of its next line; 0: no such job
 		for _, l := range lines {
 			seq, seen := next[l.JobID]
 			if !seen {
 				var last sql.NullInt64
-				err := tx.QueryRowContext(ctx, `SELECT (SELECT max(seq) FROM job_logs WHERE job_id = ?1)
+				err := tx.QueryRowContext(ctx, `SELECT (SELECT max(seq) FROM job_logs WHERE job_id = ?1) AS newest
 					FROM jobs WHERE id = ?1`, l.JobID).Scan(&last)
 				switch {
 				case errors.Is(err, sql.ErrNoRows):
@@ -73,7 +73,7 @@ func (s *Store) AppendJobLogs(ctx context.Context, lines []LogLine) error {
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM job_logs WHERE job_id = ?1 AND seq < (
 				SELECT min(seq) FROM (SELECT seq, sum(bytes) OVER (ORDER BY seq DESC) AS total
-				                        FROM job_logs WHERE job_id = ?1)
+				                        FROM job_logs WHERE job_id = ?1) AS newest
 				 WHERE total <= ?2)`, job, MaxJobLogBytes); err != nil {
 				return err
 			}

@@ -144,7 +144,11 @@ func TestFilesToApply(t *testing.T) {
 
 func TestQueueStateSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
-	s, path := openTestStorePath(t)
+	open, _ := newDatabase(t)
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
 	q, err := s.QueueState(ctx)
 	if err != nil || q.Paused || !q.ChangedAt.IsZero() {
 		t.Fatalf("initial queue state = %+v, %v; want running, never changed", q, err)
@@ -156,7 +160,7 @@ func TestQueueStateSurvivesReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := store.Open(ctx, path, store.Options{})
+	s2, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,13 @@ import (
 	"time"
 )
 
-// migrationFiles holds the schema migrations, named NNNN_description.sql and
-// numbered contiguously from 0001. It is read-only.
+// migrationFiles holds the schema migrations, named NNNN_description.sql:
+// SQLite's in migrations/, numbered contiguously from 0001, and
+// PostgreSQL's in pgmigrations/, numbered contiguously from the version
+// PostgreSQL support starts at (its first file creates the whole schema of
+// that version). Both end at the same version. It is read-only.
 //
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql pgmigrations/*.sql
 var migrationFiles embed.FS
 
 type migration struct {
@@ -24,9 +27,14 @@ type migration struct {
 	sql     string
 }
 
-// loadMigrations parses the embedded migrations and checks their numbering.
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+// loadMigrations parses SQLite's embedded migrations and checks their
+// numbering.
+func loadMigrations() ([]migration, error) { return loadMigrationsIn("migrations", 1) }
+
+// loadMigrationsIn parses the embedded migrations of dir, which must be
+// numbered contiguously from first.
+func loadMigrationsIn(dir string, first int) ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, dir)
 	if err != nil {
 		return nil, fmt.Errorf("read embedded migrations: %w", err)
 	}
@@ -41,7 +49,7 @@ func loadMigrations() ([]migration, error) {
 		if !ok || err != nil || v <= 0 {
 			return nil, fmt.Errorf("embedded migration %q: name must be NNNN_description.sql", name)
 		}
-		body, err := fs.ReadFile(migrationFiles, "migrations/"+name)
+		body, err := fs.ReadFile(migrationFiles, dir+"/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("read embedded migration %q: %w", name, err)
 		}
@@ -49,8 +57,8 @@ func loadMigrations() ([]migration, error) {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("embedded migration %q: version %d, want %d", m.name, m.version, i+1)
+		if m.version != first+i {
+			return nil, fmt.Errorf("embedded migration %s/%s: version %d, want %d", dir, m.name, m.version, first+i)
 		}
 	}
 	return ms, nil

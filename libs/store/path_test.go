@@ -149,6 +149,7 @@ var schemaV1 string
 // probed at their last scan, the others as never probed (so a scan probes
 // them).
 func TestProbeStateMigrationKeepsRows(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
 	db := rawDB(t, path)

@@ -162,12 +162,12 @@ func (s *Store) insertPlans(ctx context.Context, args [][]any) error {
 	if len(args) == 0 {
 		return nil
 	}
-	return s.inWriteTx(ctx, func(tx *sql.Tx) error { return insertPlanChunks(ctx, tx, args) })
+	return s.inWriteTx(ctx, func(tx *wtx) error { return insertPlanChunks(ctx, tx, args) })
 }
 
 // insertPlanChunks is insertPlans in tx.
-func insertPlanChunks(ctx context.Context, tx *sql.Tx, args [][]any) (err error) {
-	var full *sql.Stmt
+func insertPlanChunks(ctx context.Context, tx *wtx, args [][]any) (err error) {
+	var full *dbStmt
 	for start := 0; start < len(args); start += plansPerInsert {
 		chunk := args[start:min(start+plansPerInsert, len(args))]
 		flat := make([]any, 0, len(chunk)*len(chunk[0]))
@@ -277,7 +277,7 @@ func (s *Store) SetPlanStatus(ctx context.Context, id int64, from []string, stat
 }
 
 type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryRowContext(ctx context.Context, query string, args ...any) *dbRow
 }
 
 func (s *Store) setPlanStatus(ctx context.Context, q queryer, id int64, from []string, status, errMsg, applyJob string, now time.Time) (Plan, error) {

@@ -149,6 +149,7 @@ func TestRecordAppliedMovesFileAndKeepsHistory(t *testing.T) {
 
 // TestFileIDsSurviveVacuum: ids are a column, not the rowid.
 func TestFileIDsSurviveVacuum(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	s, path := openTestStorePath(t)
 	for _, p := range []string{"/m/c.mkv", "/m/a.mkv", "/m/b.mkv"} {

@@ -73,6 +73,7 @@ func claimAll(ctx context.Context, s *store.Store, owner string, record func(id 
 }
 
 func TestTwoProcessesNoDoubleClaim(t *testing.T) {
+	sqliteOnly(t)
 	if testing.Short() {
 		t.Skip("starts a second process")
 	}

@@ -34,8 +34,9 @@ func queryPlan(t *testing.T, path, query string, args ...any) string {
 // the partial index jobs_finished_at, in its order, rather than sorting
 // every finished job in a temporary B-tree on each batch.
 func TestRetentionSelectUsesFinishedAtIndex(t *testing.T) {
+	sqliteOnly(t)
 	s, path := openTestStorePath(t)
-	fillFinished(t, path, 2000)
+	fillFinished(t, rawDB(t, path), 2000)
 	addJobs(t, s, "k", 10)
 
 	plan := queryPlan(t, path, store.RetentionSelectSQL, "2030-01-01T00:00:00.000000000Z", 500)
@@ -50,8 +51,9 @@ func TestRetentionSelectUsesFinishedAtIndex(t *testing.T) {
 // TestRetentionDeleteUsesPrimaryKey: the retention DELETE finds its rows by
 // primary key, not by a range of an index that grows with the table.
 func TestRetentionDeleteUsesPrimaryKey(t *testing.T) {
+	sqliteOnly(t)
 	_, path := openTestStorePath(t)
-	fillFinished(t, path, 2000)
+	fillFinished(t, rawDB(t, path), 2000)
 
 	plan := queryPlan(t, path, store.RetentionDeleteSQL(3), "2030-01-01T00:00:00.000000000Z", 1, 2, 3)
 	if !strings.Contains(plan, "INTEGER PRIMARY KEY (rowid=?)") {

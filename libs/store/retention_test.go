@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,9 +16,14 @@ import (
 const rowTime = "2006-01-02T15:04:05.000000000Z"
 
 // insertJob writes a job row directly, with the given status and age.
-func insertJob(t testing.TB, path, id, status string, created time.Time, finished *time.Time) {
+// execer runs a statement on a database: a *sql.DB on a SQLite file, or
+// a store's Raw().
+type execer interface {
+	Exec(q string, args ...any) (sql.Result, error)
+}
+
+func insertJob(t testing.TB, db execer, id, status string, created time.Time, finished *time.Time) {
 	t.Helper()
-	db := rawDB(t, path)
 	var fin any
 	if finished != nil {
 		fin = finished.UTC().Format(rowTime)
@@ -26,7 +32,6 @@ func insertJob(t testing.TB, path, id, status string, created time.Time, finishe
 		id, status, created.UTC().Format(rowTime), fin); err != nil {
 		t.Fatal(err)
 	}
-	_ = db.Close()
 }
 
 func TestDeleteFinishedJobs(t *testing.T) {
@@ -48,9 +53,9 @@ func TestDeleteFinishedJobs(t *testing.T) {
 		{"old-running", store.StatusRunning, nil, true},
 		{"old-queued-after-retry", store.StatusQueued, &old, true}, // defensive: a stale finished_at
 	}
-	s, path := openTestStorePath(t)
+	s := openTestStore(t)
 	for _, tt := range tests {
-		insertJob(t, path, tt.id, tt.status, old, tt.finished)
+		insertJob(t, s.Raw(), tt.id, tt.status, old, tt.finished)
 	}
 
 	// Batches of 2: 3 old finished jobs take two batches, then none is left.
@@ -83,8 +88,8 @@ func TestDeleteFinishedJobs(t *testing.T) {
 
 func TestCountQueued(t *testing.T) {
 	ctx := context.Background()
-	s, path := openTestStorePath(t)
-	fillFinished(t, path, 1000)
+	s := openTestStore(t)
+	fillFinished(t, s.Raw(), 1000)
 	addJobs(t, s, "k", 7)
 	if n, err := s.CountQueued(ctx); err != nil || n != 7 {
 		t.Errorf("CountQueued = %d, %v; want 7", n, err)
@@ -92,27 +97,23 @@ func TestCountQueued(t *testing.T) {
 }
 
 // fillFinished inserts n completed jobs in one transaction.
-func fillFinished(t testing.TB, path string, n int) {
+func fillFinished(t testing.TB, db execer, n int) {
 	t.Helper()
-	db := rawDB(t, path)
 	if _, err := db.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
 		INSERT INTO jobs (id, kind, status, created_at, finished_at)
 		SELECT 'done-' || i, 'scan', 'completed', '2020-01-01T00:00:00.000000000Z', '2020-01-01T00:00:01.000000000Z' FROM n`, n); err != nil {
 		t.Fatal(err)
 	}
-	_ = db.Close()
 }
 
 // fillQueued inserts n queued jobs of kind in one transaction.
-func fillQueued(t testing.TB, path, kind string, n int) {
+func fillQueued(t testing.TB, db execer, kind string, n int) {
 	t.Helper()
-	db := rawDB(t, path)
 	if _, err := db.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
 		INSERT INTO jobs (id, kind, status, created_at)
 		SELECT 'waiting-' || i, ?, 'queued', '2020-01-01T00:00:00.000000000Z' FROM n`, n, kind); err != nil {
 		t.Fatal(err)
 	}
-	_ = db.Close()
 }
 
 var (
@@ -137,8 +138,8 @@ func BenchmarkHealthQuery(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	fillFinished(b, path, *healthRows)
-	fillQueued(b, path, "unregistered", *healthQueued)
+	fillFinished(b, rawDB(b, path), *healthRows)
+	fillQueued(b, rawDB(b, path), "unregistered", *healthQueued)
 	addJobs(b, s, "k", 100)
 	want := *healthQueued + 100
 	b.ResetTimer()
@@ -167,7 +168,7 @@ func BenchmarkDeleteFinishedJobs(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	fillFinished(b, path, *retentionRows)
+	fillFinished(b, rawDB(b, path), *retentionRows)
 	addJobs(b, s, "k", 100)
 	cutoff := time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)
 	deleted := 0

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 )
@@ -34,7 +33,7 @@ const (
 			progress_percent = 0, progress_message = '', eta_seconds = NULL
 		WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND kind IN (SELECT value FROM json_each(?4))
 			AND (run_after IS NULL OR run_after <= ?1)
-			ORDER BY priority, seq LIMIT 1)
+			ORDER BY priority, seq LIMIT 1) AND status = 'queued'
 		RETURNING ` + jobColumns
 
 	renewLeaseSQL = "UPDATE jobs SET lease_expires_at = ?4" + leasedRunning + " RETURNING cancel_requested"
@@ -58,7 +57,7 @@ const (
 	requeueSQL = `UPDATE jobs SET
 		status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END,
 		finished_at = CASE WHEN cancel_requested = 1 THEN ?4 END,
-		attempts = max(attempts - 1, 0), eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL,
+		attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL,
 		progress_percent = CASE WHEN cancel_requested = 1 THEN progress_percent ELSE 0 END,
 		progress_message = CASE WHEN cancel_requested = 1 THEN progress_message ELSE '' END` + leasedRunning
 
@@ -66,12 +65,12 @@ const (
 )
 
 type stmts struct {
-	insertJob, claimJob, renewLease, completeJob, failJob, failJobFinal, finishCancelled, requeue, updateProgress *sql.Stmt
+	insertJob, claimJob, renewLease, completeJob, failJob, failJobFinal, finishCancelled, requeue, updateProgress *dbStmt
 }
 
-func (st *stmts) prepare(ctx context.Context, db *sql.DB) error {
+func (st *stmts) prepare(ctx context.Context, db dbHandle) error {
 	for _, p := range []struct {
-		dst  **sql.Stmt
+		dst  **dbStmt
 		name string
 		sql  string
 	}{
@@ -96,7 +95,7 @@ func (st *stmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (st *stmts) close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{st.insertJob, st.claimJob, st.renewLease, st.completeJob,
+	for _, s := range []*dbStmt{st.insertJob, st.claimJob, st.renewLease, st.completeJob,
 		st.failJob, st.failJobFinal, st.finishCancelled, st.requeue, st.updateProgress} {
 		if s != nil {
 			errs = append(errs, s.Close())

@@ -54,8 +54,9 @@ type Store struct {
 	path  string
 	id    fileID            // the database file opened at path
 	side  map[string]fileID // its -wal and -shm files as created at open
-	wdb   *sql.DB           // exactly one connection: all writes
-	rdb   *sql.DB           // read-only connections
+	pg    bool              // PostgreSQL (path is then the URL without its password)
+	wdb   dbHandle          // SQLite: exactly one connection: all writes
+	rdb   dbHandle          // SQLite: read-only connections; PostgreSQL: the same pool as wdb
 	stmts stmts             // prepared on wdb
 }
 
@@ -122,7 +123,7 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 
-	s := &Store{path: path, id: id, wdb: wdb}
+	s := &Store{path: path, id: id, wdb: dbHandle{db: wdb, writer: true}}
 	if err := s.verify(ctx); err != nil {
 		_ = wdb.Close()
 		return nil, err
@@ -140,7 +141,7 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 
-	if err := s.stmts.prepare(ctx, wdb); err != nil {
+	if err := s.stmts.prepare(ctx, s.wdb); err != nil {
 		_ = s.stmts.close()
 		_ = wdb.Close()
 		return nil, err
@@ -156,7 +157,7 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	rdb.SetMaxIdleConns(readConns)
 	rdb.SetConnMaxLifetime(0)
 	rdb.SetConnMaxIdleTime(0)
-	s.rdb = rdb
+	s.rdb = dbHandle{db: rdb}
 	if err := rdb.PingContext(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("open read connection: %w", err)
@@ -237,8 +238,10 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Ping(ctx context.Context) error {
 	// access(2) opens no descriptor: closing one would drop SQLite's POSIX
 	// locks on the file.
-	if err := syscall.Access(s.path, 0o6); err != nil { // R_OK|W_OK
-		return fmt.Errorf("ping database %q: %w", s.path, err)
+	if !s.pg {
+		if err := syscall.Access(s.path, 0o6); err != nil { // R_OK|W_OK
+			return fmt.Errorf("ping database %q: %w", s.path, err)
+		}
 	}
 	var v sql.NullInt64
 	if err := s.rdb.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v); err != nil {
@@ -256,14 +259,21 @@ func (s *Store) Ping(ctx context.Context) error {
 // and removes the log and shared-memory files that belong to it.
 func (s *Store) Close() error {
 	errs := []error{s.stmts.close()}
-	if s.rdb != nil {
-		errs = append(errs, s.rdb.Close())
+	if s.pg {
+		errs = append(errs, s.wdb.db.Close())
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("close database %s: %w", s.path, err)
+		}
+		return nil
+	}
+	if s.rdb.db != nil {
+		errs = append(errs, s.rdb.db.Close())
 	}
 	orphaned := false
 	if cur, err := statID(s.path); err != nil || !cur.sameFile(s.id) {
 		orphaned = s.checkpointAll()
 	}
-	errs = append(errs, s.wdb.Close())
+	errs = append(errs, s.wdb.db.Close())
 	if orphaned {
 		errs = append(errs, removeSideFiles(s.side))
 	}
@@ -277,7 +287,7 @@ func (s *Store) Close() error {
 // and truncates the log; it reports whether that completed.
 func (s *Store) checkpointAll() bool {
 	var busy, logFrames, done int
-	err := s.wdb.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+	err := s.wdb.db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
 	return err == nil && busy == 0
 }
 
@@ -293,6 +303,11 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // IntegrityCheck runs PRAGMA integrity_check and returns its result, "ok"
 // for a healthy database (several problems are joined by newlines).
 func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
+	if s.pg {
+		// PostgreSQL checks its pages itself (data checksums) and has
+		// no whole-database check to run from a client.
+		return "ok", nil
+	}
 	rows, err := s.rdb.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
 		return "", fmt.Errorf("integrity check of %q: %w", s.path, err)
@@ -375,18 +390,6 @@ func parseNullTime(ns sql.NullString) (*time.Time, error) {
 // inWriteTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits
 // it; when fn or the commit fails, the transaction is rolled back and the
 // error returned.
-func (s *Store) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return nil
+func (s *Store) inWriteTx(ctx context.Context, fn func(tx *wtx) error) error {
+	return s.wdb.inTx(ctx, fn)
 }

@@ -65,6 +65,7 @@ func exists(path string) bool {
 // shared-memory file behind that SQLite could replay into a file put at the
 // path later.
 func TestCloseRemovesLogOfDeletedFile(t *testing.T) {
+	sqliteOnly(t)
 	path := filepath.Join(t.TempDir(), "library.db")
 	s, err := store.Open(context.Background(), path, store.Options{})
 	if err != nil {
@@ -89,6 +90,7 @@ func TestCloseRemovesLogOfDeletedFile(t *testing.T) {
 // open; what was written goes into the moved file, and no log is left at
 // the old path.
 func TestCloseCheckpointsMovedFile(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "library.db")
 	moved := filepath.Join(dir, "moved.db")
@@ -116,6 +118,7 @@ func TestCloseCheckpointsMovedFile(t *testing.T) {
 // that vpo wrote for another file lies next to a (restored) database file:
 // Open fails with ErrForeignWAL naming the paths and changes nothing.
 func TestOpenRefusesForeignLog(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "library.db")
 	backup := filepath.Join(dir, "backup.db")
@@ -188,6 +191,7 @@ func TestOpenRefusesForeignLog(t *testing.T) {
 // TestOpenKeepsOwnLog: the log a crash leaves behind next to the same file
 // is replayed (this is how committed work survives SIGKILL).
 func TestOpenKeepsOwnLog(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "library.db")
 	s, err := store.Open(context.Background(), path, store.Options{})
@@ -216,6 +220,7 @@ func TestOpenKeepsOwnLog(t *testing.T) {
 // record of its database file is replayed, as SQLite would, but Open says
 // so: it may be a crash's log next to a backup copied in place.
 func TestOpenWarnsOfUnrecordedLog(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "library.db")
 	s, err := store.Open(context.Background(), path, store.Options{})
@@ -260,6 +265,7 @@ func TestOpenWarnsOfUnrecordedLog(t *testing.T) {
 // device or huge fails Open at once, naming it; nothing blocks or fills
 // memory.
 func TestOpenRefusesStrangeOwnerRecord(t *testing.T) {
+	sqliteOnly(t)
 	for _, tt := range []struct {
 		name string
 		make func(owner string) error
@@ -319,6 +325,7 @@ func TestOpenRefusesStrangeOwnerRecord(t *testing.T) {
 // together with its log (a file system snapshot: new files for both) is
 // opened with the log's transactions, as SQLite would.
 func TestOpenTrustsLogRestoredWithItsDatabase(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "library.db")
 	s, err := store.Open(context.Background(), path, store.Options{})
@@ -350,6 +357,7 @@ func TestOpenTrustsLogRestoredWithItsDatabase(t *testing.T) {
 // TestOpenPathWithDoubleSlash: "//dir/library.db" is an absolute path like
 // any other, not a URI with a host.
 func TestOpenPathWithDoubleSlash(t *testing.T) {
+	sqliteOnly(t)
 	path := "/" + filepath.Join(t.TempDir(), "library.db")
 	s, err := store.Open(context.Background(), path, store.Options{})
 	if err != nil {
