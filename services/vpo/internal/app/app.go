@@ -202,6 +202,7 @@ func newCommands(app *kingpin.Application, env Env) map[string]commandFunc {
 	addPolicy(app, env, cmds)
 	addPlan(app, env, cmds)
 	addDoctor(app, env, cmds)
+	addDB(app, env, cmds)
 	return cmds
 }
 

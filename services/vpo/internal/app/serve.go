@@ -18,7 +18,6 @@ import (
 	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/lifecycle"
 	"github.com/vpo-project/vpo/libs/logging"
-	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
 	"github.com/vpo-project/vpo/services/vpo/internal/events"
@@ -122,7 +121,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	}
 	log.WithFields(logrus.Fields{
 		"version": env.Build.Version, "commit": env.Build.Commit, "config_file": configFile,
-		"address": cfg.Addr(), "database": cfg.Database.Path, "workers": cfg.Jobs.Workers,
+		"address": cfg.Addr(), "database": databaseName(cfg), "workers": cfg.Jobs.Workers,
 	}).Info("starting vpo")
 
 	// A configuration problem: refuse before touching the database.
@@ -142,7 +141,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		return reported(ExitBind)
 	}
 
-	st, err := store.Open(ctx, cfg.Database.Path, store.Options{Warn: func(msg string) { log.Warn(msg) }})
+	st, err := openStore(ctx, cfg, func(msg string) { log.Warn(msg) })
 	if err != nil {
 		_ = ln.Close()
 		log.Errorf("cannot open the library database: %v", err)
