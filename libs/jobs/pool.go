@@ -505,12 +505,22 @@ func (p *Pool) renew(ctx context.Context, r *claimRun) (cancelRequested bool) {
 	if r.over || r.gone.Load() {
 		return false
 	}
-	cancelRequested, err := p.q.RenewLease(ctx, r.lease, p.Lease(), p.opts.Now())
+	now := p.opts.Now()
+	cancelRequested, err := p.q.RenewLease(ctx, r.lease, p.Lease(), now)
 	switch {
 	case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
 		r.lose(err)
+	case err != nil && !now.Add(p.renewEvery()).Before(r.expires):
+		// The database cannot be reached (or refuses) and the lease ends
+		// before the next renewal: once it has, another process may
+		// recover the job and run it. Stop now, while this run still
+		// holds the job alone; the job is recovered once the lease has
+		// expired, by whichever process sees it first.
+		r.lose(fmt.Errorf("lease expires at %s and could not be renewed: %w", r.expires.Format(time.RFC3339Nano), err))
 	case err != nil:
 		r.log.WithError(err).Warn("renew job lease")
+	default:
+		r.expires = now.Add(p.Lease())
 	}
 	return cancelRequested
 }
@@ -668,8 +678,13 @@ func (p *Pool) CheckCancel(id string) {
 func (p *Pool) newRun(ctx context.Context, job store.Job) (*claimRun, context.Context) {
 	jctx, cancel := context.WithCancelCause(ctx)
 	p.opts.Observer.JobClaimed(job.Kind)
+	now := p.opts.Now()
+	expires := now.Add(p.Lease())
+	if job.LeaseExpiresAt != nil {
+		expires = *job.LeaseExpiresAt
+	}
 	return &claimRun{job: job, lease: job.Lease(), log: p.jobLog(job), cancel: cancel, obs: p.opts.Observer,
-		started: p.opts.Now(), poke: make(chan struct{}, 1), handlerDone: make(chan struct{}), paused: make(chan struct{})}, jctx
+		started: now, expires: expires, poke: make(chan struct{}, 1), handlerDone: make(chan struct{}), paused: make(chan struct{})}, jctx
 }
 
 // track makes r the run of its job. A run of an older claim of the same
@@ -1193,6 +1208,8 @@ type claimRun struct {
 
 	mu   sync.Mutex // held by each lease renewal
 	over bool       // guarded by mu: the run writes its outcome or gives the job back; no more renewals
+	// expires is when the lease ends unless renewed (guarded by mu).
+	expires time.Time
 
 	// stalled is the stall timeout that cancelled the handler (0: not
 	// stalled); written and read by the run's own goroutine.
