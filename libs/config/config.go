@@ -13,6 +13,7 @@ type Config struct {
 	Database Database `toml:"database"`
 	Jobs     Jobs     `toml:"jobs"`
 	Policies Policies `toml:"policies"`
+	Node     Node     `toml:"node"`
 	// Libraries are the directories vpo keeps processed on its own, from
 	// the config file's [[library]] tables (there is no environment or
 	// flag form); nil when there are none.
@@ -62,6 +63,13 @@ type Database struct {
 // RedactedURL is URL with its password replaced, fit to print.
 func (d Database) RedactedURL() string { return RedactPasswords(d.URL) }
 
+// Node names this daemon among the nodes that share a database.
+type Node struct {
+	// Name identifies the node in the nodes list and in the jobs it ran;
+	// default the host name.
+	Name string `toml:"name"`
+}
+
 // Jobs configures the worker pool.
 type Jobs struct {
 	// Workers is the number of jobs run concurrently, 1..256.
@@ -82,6 +90,10 @@ type Jobs struct {
 	// StallTimeouts overrides StallTimeout per job kind (kind → timeout,
 	// 1s..24h; 0 turns it off for that kind). nil when empty.
 	StallTimeouts map[string]time.Duration `toml:"stall_timeouts"`
+	// Tags are the worker tags this node offers (such as "gpu"): it claims
+	// the jobs that require only tags among them, and jobs that require
+	// none. Never nil after Load.
+	Tags []string `toml:"tags"`
 	// Limits bounds how many jobs of a kind run at once on this node
 	// (kind → 1..256); kinds without an entry are bounded only by Workers.
 	// nil when empty.

@@ -104,8 +104,9 @@ func TestDefaults(t *testing.T) {
 		Logging:  config.Logging{Level: "info", Format: "text"},
 		Database: config.Database{Path: "/h/.vpo/library.db"},
 		Jobs: config.Jobs{Workers: 6, LeaseDuration: 30 * time.Second, RetentionDays: 30,
-			StallTimeout: 10 * time.Minute, Nice: 10, ScheduledKinds: []string{"apply", "transcode"}},
+			StallTimeout: 10 * time.Minute, Nice: 10, ScheduledKinds: []string{"apply", "transcode"}, Tags: []string{}},
 		Policies: config.Policies{Dir: "/h/.vpo/policies", MinFileAge: time.Minute},
+		Node:     config.Node{Name: "vpo"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults = %+v, want %+v", c, want)
@@ -116,6 +117,17 @@ func TestDefaults(t *testing.T) {
 	for _, tt := range []struct{ cpus, want int }{{0, 1}, {-1, 1}, {1, 1}, {300, 256}} {
 		if got := config.Defaults(config.Options{NumCPU: tt.cpus}).Jobs.Workers; got != tt.want {
 			t.Errorf("NumCPU %d: workers = %d, want %d", tt.cpus, got, tt.want)
+		}
+	}
+}
+
+func TestDefaultNodeName(t *testing.T) {
+	for host, want := range map[string]string{
+		"media-1": "media-1", "media-1.lan.example": "media-1", "": "vpo", "bad host": "vpo",
+		"x" + strings.Repeat("y", 64): "vpo",
+	} {
+		if got := config.Defaults(config.Options{Home: "/h", Hostname: host}).Node.Name; got != want {
+			t.Errorf("node name for host %q = %q, want %q", host, got, want)
 		}
 	}
 }

@@ -186,17 +186,17 @@ func FuzzConfigFile(f *testing.F) {
 // the variable.
 func FuzzConfigEnv(f *testing.F) {
 	f.Add("0.0.0.0", "8321", "30s", "s3cret", "vpo.lan, [::1]", "debug", "json", "~/lib.db", "4", "1m", "30", "true", "~/policies", "true", "90s", "false",
-		"10m", "transcode=30m,scan=0s", "transcode=1, test.sleep=2", "10", "01:00-07:00, 22:00-23:30", "apply,transcode", "64", "postgres://vpo:pw@db/vpo?sslmode=require")
+		"10m", "transcode=30m,scan=0s", "transcode=1, test.sleep=2", "10", "01:00-07:00, 22:00-23:30", "apply,transcode", "64", "postgres://vpo:pw@db/vpo?sslmode=require", "media-1", "gpu,nvenc")
 	f.Add("", "0", "-1", "", "http://x:80/", "loud", "xml", "relative.db", "0", "0s", "-1", "maybe", "", "no", "-1s", "2",
-		"-1s", "transcode", "Transcode=1", "20", "7-8", "Apply", "0", "mysql://x")
+		"-1s", "transcode", "Transcode=1", "20", "7-8", "Apply", "0", "mysql://x", "", "GPU")
 	f.Add("::1", "65536", "3601", "0123456789abcdef", "*.lan", "info", "text", "/x", "257", "1h1s", "36501", "1", "relative/dir", "0", "0s", "1",
-		"25h", "scan=25h", "scan=0", "-1", "22:00-02:00,01:00-03:00", "", "10001", "postgres://a:b@[::1")
+		"25h", "scan=25h", "scan=0", "-1", "22:00-02:00,01:00-03:00", "", "10001", "postgres://a:b@[::1", "a b", "gpu,,gpu")
 	f.Add("localhost", " 80", "1e9", "\x00", ",,", "WARNING", "TEXT", "~", "-3", "1.5s", "0", "yes", "~", "FALSE", "25h", "true ",
-		"0", "a=1s,a=2s", "x.=1,,", " 0", "24:00-24:00", "x.,y", " 1", "postgresql://h/db?password=x y")
+		"0", "a=1s,a=2s", "x.=1,,", " 0", "24:00-24:00", "x.,y", " 1", "postgresql://h/db?password=x y", "n\x00", "-x")
 	keys := config.Keys()
 	home := f.TempDir()
 	f.Fuzz(func(t *testing.T, bind, port, shutdown, token, hosts, level, format, db, workers, lease, retention, testKinds, policiesDir, keepOriginal, minFileAge, requireApproval,
-		stallTimeout, stallTimeouts, limits, nice, schedule, scheduledKinds, maxStreams, dbURL string) {
+		stallTimeout, stallTimeouts, limits, nice, schedule, scheduledKinds, maxStreams, dbURL, nodeName, tags string) {
 		values := map[string]string{
 			"server.bind": bind, "server.port": port, "server.shutdown_timeout": shutdown, "server.auth_token": token,
 			"server.allowed_hosts": hosts, "logging.level": level, "logging.format": format, "database.path": db,
@@ -205,7 +205,7 @@ func FuzzConfigEnv(f *testing.F) {
 			"jobs.test_kinds": testKinds, "policies.dir": policiesDir, "policies.keep_original": keepOriginal,
 			"policies.min_file_age": minFileAge, "policies.require_approval": requireApproval,
 			"jobs.schedule": schedule, "jobs.scheduled_kinds": scheduledKinds, "server.max_event_streams": maxStreams,
-			"database.url": dbURL,
+			"database.url": dbURL, "node.name": nodeName, "jobs.tags": tags,
 		}
 		keys := slices.DeleteFunc(slices.Clone(keys), func(k config.Key) bool { return k.Env == "" }) // libraries: file only
 		if len(values) != len(keys) {

@@ -55,6 +55,8 @@ type Options struct {
 	StateDirectory string
 	// NumCPU is runtime.NumCPU(); it sets the default number of workers.
 	NumCPU int
+	// Hostname is os.Hostname(); it is the default node name.
+	Hostname string
 }
 
 func (o Options) systemPath() string {
@@ -91,12 +93,24 @@ func Defaults(opts Options) Config {
 			Nice:          10,
 			// A new slice each call: callers may keep and change it.
 			ScheduledKinds: []string{"apply", "transcode"},
+			Tags:           []string{},
 		},
 		Policies: Policies{
 			Dir:        defaultPoliciesDir(opts),
 			MinFileAge: time.Minute,
 		},
+		Node: Node{Name: defaultNodeName(opts.Hostname)},
 	}
+}
+
+// defaultNodeName is the host name up to its first dot when it is a valid
+// node name, else "vpo".
+func defaultNodeName(host string) string {
+	host, _, _ = strings.Cut(host, ".")
+	if checkNodeName(host) != nil {
+		return "vpo"
+	}
+	return host
 }
 
 // packagedPoliciesDir is where the packages keep policy files.

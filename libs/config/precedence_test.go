@@ -34,6 +34,8 @@ var layeredKeys = []layered{
 	{"logging.format", "json", "json", func(c config.Config) string { return c.Logging.Format }, "json", "text", "json"},
 	{"database.path", "/env/library.db", "/flag/library.db", func(c config.Config) string { return c.Database.Path }, "/env/library.db", "/file/library.db", "/flag/library.db"},
 	{"database.url", "postgres://env@db/vpo", "postgres://flag@db/vpo", func(c config.Config) string { return c.Database.URL }, "postgres://env@db/vpo", "postgres://file@db/vpo", "postgres://flag@db/vpo"},
+	{"node.name", "env-node", "flag-node", func(c config.Config) string { return c.Node.Name }, "env-node", "file-node", "flag-node"},
+	{"jobs.tags", "gpu,b", "x", func(c config.Config) string { return strings.Join(c.Jobs.Tags, ",") }, "b,gpu", "file", "x"},
 	{"jobs.workers", "11", "13", func(c config.Config) string { return strconv.Itoa(c.Jobs.Workers) }, "11", "12", "13"},
 	{"jobs.lease_duration", "11s", "13", func(c config.Config) string { return c.Jobs.LeaseDuration.String() }, "11s", "12s", "13s"},
 	{"jobs.retention_days", "11", "13", func(c config.Config) string { return strconv.Itoa(c.Jobs.RetentionDays) }, "11", "12", "13"},

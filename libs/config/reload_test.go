@@ -22,6 +22,7 @@ func TestLiveKeys(t *testing.T) {
 		"jobs.nice":               true,
 		"jobs.schedule":           true,
 		"jobs.scheduled_kinds":    true,
+		"jobs.tags":               true,
 		// watchers are started and stopped as libraries come and go
 		"library": true,
 		// a policy job reads them when it starts

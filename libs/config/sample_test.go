@@ -132,8 +132,8 @@ func TestKeys(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 25 {
-		t.Errorf("Keys() has %d keys, want 25", len(seen))
+	if len(seen) != 27 {
+		t.Errorf("Keys() has %d keys, want 27", len(seen))
 	}
 	if _, ok := config.FlagKey("--config"); ok {
 		t.Error("FlagKey(--config) reported a config key")

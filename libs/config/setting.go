@@ -153,6 +153,11 @@ func settings() []setting {
 			Name: "database.url", Env: "VPO_DATABASE_URL",
 			Help: `PostgreSQL database shared by several vpo nodes, "postgres://user:password@host:5432/vpo?sslmode=verify-full" (libpq's settings: host, port, sslmode, sslrootcert, …); empty uses the SQLite file at database.path. The password is never shown.`,
 		}, func(c *Config) *string { return &c.Database.URL }),
+		withDynamicDefault(stringSpec(Key{
+			Name: "node.name", Env: "VPO_NODE_NAME",
+			Help: `Name of this node among the vpo daemons that share a PostgreSQL database (1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'): the nodes list and every job it runs show it. Give each node its own.`,
+		}, func(c *Config) *string { return &c.Node.Name }, func(v, _ string) (string, error) { return v, checkNodeName(v) }),
+			"the host name up to its first dot"),
 		withDynamicDefault(intSpec(Key{
 			Name: "jobs.workers", Env: "VPO_JOBS_WORKERS",
 			Help: "Number of jobs run at the same time; defaults to the number of CPUs.",
@@ -180,6 +185,11 @@ func settings() []setting {
 			Live: true,
 		}, func(c *Config) *map[string]time.Duration { return &c.Jobs.StallTimeouts },
 			zeroDurationSpec(Key{}, func(c *Config) *time.Duration { return &c.Jobs.StallTimeout }, minStallTimeout, maxStallTimeout)),
+		tagListSpec(Key{
+			Name: "jobs.tags", Env: "VPO_JOBS_TAGS",
+			Help: `Worker tags this node offers, e.g. ["gpu"]: it claims the jobs that require only tags among these (a job's "requires"), and jobs that require none; "gpu,nvenc" in the environment.`,
+			Live: true,
+		}, func(c *Config) *[]string { return &c.Jobs.Tags }),
 		kindTableSpec(Key{
 			Name: "jobs.limits", Env: "VPO_JOBS_LIMITS",
 			Help: `Most jobs of a kind run at once on this node, e.g. { transcode = 1 } so that one encode runs while other workers scan and apply; kinds not listed are bounded only by workers; "transcode=1,scan=2" in the environment.`,
@@ -457,6 +467,51 @@ func kindListSpec(k Key, field func(*Config) *[]string) spec[[]string] {
 		return out, nil
 	}
 	return s
+}
+
+// tagListSpec is a list of worker tags: lower-case names, kept sorted
+// without repeats.
+func tagListSpec(k Key, field func(*Config) *[]string) spec[[]string] {
+	s := kindListSpec(k, field)
+	s.check = func(v []string, _ string) ([]string, error) {
+		out := make([]string, 0, len(v))
+		for _, tag := range v {
+			if err := checkTag(tag); err != nil {
+				return nil, fmt.Errorf("%q: %w", tag, err)
+			}
+			out = append(out, tag)
+		}
+		slices.Sort(out)
+		return slices.Compact(out), nil
+	}
+	return s
+}
+
+// checkTag accepts what store.ValidTag does.
+func checkTag(tag string) error {
+	if tag == "" || len(tag) > 64 {
+		return errors.New("a tag is 1 to 64 characters")
+	}
+	for i, c := range []byte(tag) {
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return errors.New("a tag is made of a-z, 0-9, '.', '_', '-' and starts with a letter or digit")
+		}
+	}
+	return nil
+}
+
+// checkNodeName accepts 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'.
+func checkNodeName(name string) error {
+	if name == "" || len(name) > 64 {
+		return errors.New("must be 1 to 64 characters")
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%q is not allowed (use A-Z, a-z, 0-9, '.', '_', '-')", string(rune(c)))
+		}
+	}
+	return nil
 }
 
 func boolSpec(k Key, field func(*Config) *bool) spec[bool] {

@@ -67,6 +67,12 @@ type Job struct {
 	AwaitingChildren bool `json:"awaiting_children,omitempty"`
 	// RunAfter, when set, is the earliest time the queued job is claimed.
 	RunAfter *time.Time `json:"run_after,omitempty"`
+	// Node is the node whose worker claimed the job last ("" when never
+	// claimed).
+	Node string `json:"node"`
+	// Requires are the worker tags a node must offer to claim the job
+	// (nil: any node).
+	Requires []string `json:"requires,omitempty"`
 }
 
 // Lease names the claim that returned this job (see Lease).
@@ -96,6 +102,9 @@ type NewJob struct {
 	// UniqueKey, when set, is honoured by CreateUniqueJob (see there);
 	// CreateJob ignores it.
 	UniqueKey string
+	// Requires are worker tags (ValidTag) a node must offer to claim the
+	// job, e.g. "gpu"; empty: any node.
+	Requires []string
 }
 
 // JobFilter selects and pages ListJobs results. Jobs are listed newest first
@@ -111,7 +120,8 @@ type JobFilter struct {
 
 const jobColumns = `id, kind, payload, status, priority, attempts, max_attempts, created_at,
 	started_at, finished_at, lease_owner, lease_expires_at, progress_percent, progress_message,
-	error, result, cancel_requested, lease_token, seq, parent_id, awaiting_children, run_after, eta_seconds`
+	error, result, cancel_requested, lease_token, seq, parent_id, awaiting_children, run_after, eta_seconds,
+	node, requires`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -121,16 +131,25 @@ func scanJob(r rowScanner) (Job, int64, error) {
 		payload, created                     string
 		started, finished, owner, leaseUntil sql.NullString
 		errMsg, result, parent, runAfter     sql.NullString
+		node                                 sql.NullString
+		requires                             string
 		cancel, awaiting                     int
 		seq                                  int64
 		eta                                  sql.NullInt64
 	)
 	if err := r.Scan(&j.ID, &j.Kind, &payload, &j.Status, &j.Priority, &j.Attempts, &j.MaxAttempts,
 		&created, &started, &finished, &owner, &leaseUntil, &j.ProgressPercent, &j.ProgressMessage,
-		&errMsg, &result, &cancel, &j.LeaseToken, &seq, &parent, &awaiting, &runAfter, &eta); err != nil {
+		&errMsg, &result, &cancel, &j.LeaseToken, &seq, &parent, &awaiting, &runAfter, &eta,
+		&node, &requires); err != nil {
 		return Job{}, 0, err
 	}
 	j.ParentID = parent.String
+	j.Node = node.String
+	if requires != "[]" && requires != "" {
+		if err := json.Unmarshal([]byte(requires), &j.Requires); err != nil {
+			return Job{}, 0, fmt.Errorf("job %s: stored requires %q: %w", j.ID, requires, err)
+		}
+	}
 	j.AwaitingChildren = awaiting != 0
 	var err error
 	if j.CreatedAt, err = parseTime(created); err != nil {
@@ -180,7 +199,8 @@ func insertJobArgs(j Job, payload string) []any {
 	if j.ParentID != "" {
 		parent = j.ParentID
 	}
-	return []any{j.ID, j.Kind, payload, j.Priority, j.MaxAttempts, formatTime(j.CreatedAt), parent, nullTime(j.RunAfter)}
+	return []any{j.ID, j.Kind, payload, j.Priority, j.MaxAttempts, formatTime(j.CreatedAt), parent, nullTime(j.RunAfter),
+		tagList(j.Requires)}
 }
 
 // newJobRow checks nj and returns the row to insert and its payload.
@@ -198,6 +218,10 @@ func newJobRow(nj NewJob) (Job, string, error) {
 	if nj.MaxAttempts == 0 {
 		nj.MaxAttempts = DefaultMaxAttempts
 	}
+	requires, err := CleanTags(nj.Requires)
+	if err != nil {
+		return Job{}, "", fmt.Errorf("create job of kind %q: requires: %w", nj.Kind, err)
+	}
 	payload := "{}"
 	if len(nj.Payload) > 0 {
 		if !json.Valid(nj.Payload) {
@@ -212,6 +236,7 @@ func newJobRow(nj NewJob) (Job, string, error) {
 	j := Job{
 		ID: id.String(), Kind: nj.Kind, Payload: json.RawMessage(payload), Status: StatusQueued,
 		Priority: nj.Priority, MaxAttempts: nj.MaxAttempts, CreatedAt: time.Now().UTC(), ParentID: nj.ParentID,
+		Requires: requires,
 	}
 	if !nj.RunAfter.IsZero() {
 		at := nj.RunAfter.UTC()
@@ -338,7 +363,12 @@ func (s *Store) ClaimJob(ctx context.Context, owner string, kinds []string, leas
 	if err != nil {
 		return Job{}, false, fmt.Errorf("claim job: %w", err)
 	}
-	row := s.stmts.claimJob.QueryRowContext(ctx, formatTime(now), owner, formatTime(now.Add(lease)), string(kindList))
+	w := s.identity()
+	var node any
+	if w.node != "" {
+		node = w.node
+	}
+	row := s.stmts.claimJob.QueryRowContext(ctx, formatTime(now), owner, formatTime(now.Add(lease)), string(kindList), node, w.tags)
 	j, _, err := scanJob(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, false, nil

@@ -199,7 +199,9 @@ func TestJobCountsMigration(t *testing.T) {
 	// Back to schema 4, then rows written by a binary without the triggers.
 	db := rawDB(t, path)
 	for _, q := range []string{
-		// 0011 first
+		// 0012 first
+		"DROP TABLE nodes", "ALTER TABLE jobs DROP COLUMN node", "ALTER TABLE jobs DROP COLUMN requires",
+		// then 0011
 		"DROP INDEX files_missing_path", "DROP INDEX files_probe_failed_path",
 		// then 0010
 		"DROP TRIGGER events_job_created", "DROP TRIGGER events_job_status", "DROP TRIGGER events_job_progress",

@@ -79,8 +79,8 @@ func (s *Store) UniqueJobRunning(ctx context.Context, key string) (bool, error) 
 }
 
 const insertUniqueJobSQL = `INSERT INTO jobs (id, kind, payload, status, priority, attempts, max_attempts, created_at,
-			parent_id, run_after, unique_key)
-		VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?)
+			parent_id, run_after, requires, unique_key)
+		VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING`
 
 // MarkApplied stores that policy was applied with success to the file

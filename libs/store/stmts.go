@@ -24,15 +24,17 @@ const retryClearsProgress = `
 // connection.
 const (
 	insertJobSQL = `INSERT INTO jobs (id, kind, payload, status, priority, attempts, max_attempts, created_at,
-			parent_id, run_after)
-		VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?)`
+			parent_id, run_after, requires)
+		VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?)`
 
 	claimJobSQL = `UPDATE jobs SET
 			status = 'running', attempts = attempts + 1, started_at = ?1, finished_at = NULL,
 			lease_owner = ?2, lease_expires_at = ?3, lease_token = lease_token + 1,
-			progress_percent = 0, progress_message = '', eta_seconds = NULL
+			progress_percent = 0, progress_message = '', eta_seconds = NULL, node = ?5
 		WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND kind IN (SELECT value FROM json_each(?4))
 			AND (run_after IS NULL OR run_after <= ?1)
+			AND (requires = '[]' OR NOT EXISTS (SELECT 1 FROM json_each(jobs.requires) AS r
+				WHERE r.value NOT IN (SELECT value FROM json_each(?6))))
 			ORDER BY priority, seq LIMIT 1) AND status = 'queued'
 		RETURNING ` + jobColumns
 

@@ -58,6 +58,8 @@ type Store struct {
 	wdb   dbHandle          // SQLite: exactly one connection: all writes
 	rdb   dbHandle          // SQLite: read-only connections; PostgreSQL: the same pool as wdb
 	stmts stmts             // prepared on wdb
+	// worker is the node ClaimJob acts for (SetNode).
+	worker workerSlot
 }
 
 // Open opens (creating if needed) the database at path, verifies it and

@@ -203,6 +203,7 @@ func newCommands(app *kingpin.Application, env Env) map[string]commandFunc {
 	addPlan(app, env, cmds)
 	addDoctor(app, env, cmds)
 	addDB(app, env, cmds)
+	addNodes(app, env, cmds)
 	return cmds
 }
 

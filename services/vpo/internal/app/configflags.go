@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"os"
 	"os/user"
 	"runtime"
 	"strings"
@@ -65,7 +66,9 @@ func (f *configFlags) options(env Env) config.Options {
 			home = u.HomeDir
 		}
 	}
+	hostname, _ := os.Hostname()
 	return config.Options{
+		Hostname:       hostname,
 		ExplicitPath:   f.path,
 		Env:            env.Environ,
 		Flags:          flags,

@@ -13,6 +13,7 @@ import (
 	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/lifecycle"
 	"github.com/vpo-project/vpo/libs/logging"
+	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
 )
@@ -35,6 +36,23 @@ type liveParts struct {
 	// none wired.
 	libraries func([]config.Library)
 	queue     *queueControl // jobs.schedule, jobs.scheduled_kinds (see scheduleOf)
+	node      nodeTags      // jobs.tags
+}
+
+// nodeTags applies jobs.tags: claims (the store) and the nodes list (the
+// heartbeat).
+type nodeTags struct {
+	st   *store.Store
+	beat *heartbeat
+	name string
+}
+
+func (n nodeTags) set(tags []string) {
+	if n.st == nil {
+		return
+	}
+	_ = n.st.SetNode(n.name, tags) // checked by the configuration
+	n.beat.SetTags(tags)
 }
 
 // appliers maps every live key (config.Key.Live) to what applies it. To
@@ -52,6 +70,7 @@ func appliers(p liveParts) map[string]applyFunc {
 		"jobs.stall_timeout":      func(_, c config.Config) { p.limits.setStallTimeouts(c) },
 		"jobs.stall_timeouts":     func(_, c config.Config) { p.limits.setStallTimeouts(c) },
 		"jobs.limits":             func(_, c config.Config) { p.limits.setLimits(c) },
+		"jobs.tags":               func(_, c config.Config) { p.node.set(c.Jobs.Tags) },
 		// Encodes started from now on run at the new niceness.
 		"jobs.nice": func(_, c config.Config) { p.executor.SetNice(c.Jobs.Nice) },
 		// Apply jobs read the policies.* keys when they start.

@@ -18,6 +18,7 @@ import (
 	"github.com/vpo-project/vpo/libs/jobs"
 	"github.com/vpo-project/vpo/libs/lifecycle"
 	"github.com/vpo-project/vpo/libs/logging"
+	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/apply"
 	"github.com/vpo-project/vpo/services/vpo/internal/applyjob"
 	"github.com/vpo-project/vpo/services/vpo/internal/events"
@@ -147,6 +148,12 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		log.Errorf("cannot open the library database: %v", err)
 		return reported(ExitDatabase)
 	}
+	if err := st.SetNode(cfg.Node.Name, cfg.Jobs.Tags); err != nil {
+		_ = st.Close()
+		_ = ln.Close()
+		log.Errorf("invalid configuration: %v", err)
+		return reported(ExitConfig)
+	}
 	storeClosed := false
 	closeStore := func() error {
 		if storeClosed {
@@ -206,6 +213,9 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		ShutdownGrace: handlerGrace,
 		Log:           logging.Component(logger, "jobs"),
 	})
+	beat := newHeartbeat(st, store.Node{
+		Name: cfg.Node.Name, Owner: pool.Owner(), Version: env.Build.Version, Address: ln.Addr().String(), StartedAt: time.Now(),
+	}, cfg.Jobs.Tags, pool.Workers, pool.Lease, logging.Component(logger, "node"))
 	limits := jobLimits{pool: pool, kinds: registry.Kinds(), log: logging.Component(logger, "jobs")}
 	limits.setStallTimeouts(cfg)
 	limits.setLimits(cfg)
@@ -268,6 +278,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
 		Health: hl, Jobs: api, Policies: policiesAPI, Hooks: hooksAPI, Libraries: libs.api(hl, logger), Log: httpLog,
 		Queue:     server.NewQueueAPI(queue, logging.Component(logger, "api")),
+		Nodes:     server.NewNodesAPI(server.NodesAPIOptions{Store: st, Lease: pool.Lease, Self: cfg.Node.Name, Log: logging.Component(logger, "api")}),
 		Events:    broker.Handler(),
 		Metrics:   mx.Handler(),
 		Dashboard: dash.Routes(),
@@ -306,7 +317,8 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 			}
 			return l, err
 		},
-		apply:    appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier, executor: executor, limits: limits, queue: queue, libraries: libs.reload}),
+		apply: appliers(liveParts{logger: logger, journal: journal, pool: pool, group: group, retention: retainer, applier: applier,
+			executor: executor, limits: limits, queue: queue, libraries: libs.reload, node: nodeTags{st: st, beat: beat, name: cfg.Node.Name}}),
 		log:      log,
 		health:   hl,
 		reloaded: mx.ConfigReloaded,
@@ -324,6 +336,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	group.Add(joblog.NewWriter(jobLogs, st, logging.Component(logger, "joblog")))
 	group.Add(httpSrv)
 	group.Add(retainer)
+	group.Add(beat)
 
 	// Ready once the workers run (the store is open and the port bound
 	// already): only then do /health and READY=1 say so.

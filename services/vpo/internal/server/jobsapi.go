@@ -93,6 +93,8 @@ type submitRequest struct {
 	Payload     json.RawMessage `json:"payload"`
 	Priority    *int            `json:"priority"`
 	MaxAttempts int             `json:"max_attempts"`
+	// Requires are worker tags a node must offer to run the job.
+	Requires []string `json:"requires"`
 }
 
 // DefaultPriority is used when a submission names none.
@@ -134,7 +136,7 @@ func (a *JobsAPI) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	job, err := a.opts.Store.CreateJob(r.Context(), store.NewJob{
-		Kind: req.Kind, Payload: req.Payload, Priority: prio, MaxAttempts: req.MaxAttempts,
+		Kind: req.Kind, Payload: req.Payload, Priority: prio, MaxAttempts: req.MaxAttempts, Requires: req.Requires,
 	})
 	if err != nil {
 		writeStoreError(w, err)

@@ -34,6 +34,8 @@ type RouterOptions struct {
 	Queue *QueueAPI
 	// Libraries mounts /api/libraries; nil leaves it out.
 	Libraries *LibrariesAPI
+	// Nodes mounts /api/nodes; nil leaves it out.
+	Nodes *NodesAPI
 	// Events serves GET /api/events (Server-Sent Events); nil leaves it
 	// out.
 	Events http.Handler
@@ -92,6 +94,9 @@ func NewRouter(opts RouterOptions) http.Handler {
 	}
 	if opts.Libraries != nil {
 		opts.Libraries.mount(r)
+	}
+	if opts.Nodes != nil {
+		opts.Nodes.mount(r)
 	}
 	if opts.Events != nil {
 		r.Handle("/api/events", opts.Events).Methods(http.MethodGet, http.MethodHead)
