@@ -114,10 +114,10 @@ func openPostgres(ctx context.Context, dbURL, shown string) (*Store, error) {
 		cfg.ConnectTimeout = pgConnectTimeout
 	}
 	db := stdlib.OpenDB(*cfg)
+	s := &Store{path: shown, pg: true, pgConfig: cfg, wdb: dbHandle{db: db, pg: true, writer: true}, rdb: dbHandle{db: db, pg: true}}
 	db.SetMaxOpenConns(pgMaxConns)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
-	s := &Store{path: shown, pg: true, wdb: dbHandle{db: db, pg: true, writer: true}, rdb: dbHandle{db: db, pg: true}}
 	if err := s.verifyPostgres(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -198,6 +198,56 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 		return nil
 	})
 }
+
+// eventsChannel is the channel the events table notifies on commit.
+const eventsChannel = "vpo_events"
+
+// ListenEvents calls wake each time a transaction that added events
+// commits, on any node (PostgreSQL's LISTEN on a connection of its own),
+// and once after every (re)connection, since what was committed while it
+// was not listening is not told; it reconnects after a lost connection,
+// waiting retry in between, until ctx ends. On SQLite there is nothing to
+// listen to: it returns nil at once (readers poll).
+func (s *Store) ListenEvents(ctx context.Context, retry time.Duration, wake func()) error {
+	if !s.pg {
+		return nil
+	}
+	for ctx.Err() == nil {
+		err := s.listen(ctx, wake)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && s.listenErr != nil {
+			s.listenErr(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(retry):
+		}
+	}
+	return nil
+}
+
+func (s *Store) listen(ctx context.Context, wake func()) error {
+	conn, err := pgx.ConnectConfig(ctx, s.pgConfig)
+	if err != nil {
+		return fmt.Errorf("listen for events: %w", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	if _, err := conn.Exec(ctx, "LISTEN "+eventsChannel); err != nil {
+		return fmt.Errorf("listen for events: %w", err)
+	}
+	wake()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("listen for events: %w", err)
+		}
+		wake()
+	}
+}
+
+// OnListenError makes ListenEvents tell f of each failed connection.
+func (s *Store) OnListenError(f func(error)) { s.listenErr = f }
 
 // Postgres tells whether the store is on PostgreSQL.
 func (s *Store) Postgres() bool { return s.pg }

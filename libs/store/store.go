@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -60,6 +61,10 @@ type Store struct {
 	stmts stmts             // prepared on wdb
 	// worker is the node ClaimJob acts for (SetNode).
 	worker workerSlot
+	// pgConfig is the PostgreSQL connection's (nil on SQLite), for the
+	// connection ListenEvents opens; listenErr is told of its failures.
+	pgConfig  *pgx.ConnConfig
+	listenErr func(error)
 }
 
 // Open opens (creating if needed) the database at path, verifies it and

@@ -186,3 +186,32 @@ func (q *queueControl) health() queueHealth {
 	st := q.state()
 	return queueHealth{Paused: st.Paused, Drain: st.Drain, WindowOpen: st.WindowOpen, NextWindow: st.NextWindow}
 }
+
+// follow brings the pool in line with the stored pause after the change
+// feed told of a pause or resume, which another node (or the CLI on
+// another node) may have made: the queue is paused cluster-wide. The
+// stored state is read again (not the event's), so that events read late
+// cannot undo a newer change.
+func (q *queueControl) follow(ctx context.Context) {
+	s, err := q.st.QueueState(ctx)
+	if err != nil {
+		q.log.WithError(err).Warn("could not read the stored queue pause after another node changed it")
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	paused, drain := q.pool.Paused()
+	if paused == s.Paused && (!paused || drain == s.Drain) {
+		return
+	}
+	if s.Paused {
+		q.pool.Pause(s.Drain)
+		q.pausedAt = s.ChangedAt
+		q.log.WithField("drain", s.Drain).Info("queue paused (by another node): no job is started until it is resumed")
+	} else {
+		q.pool.Resume()
+		q.pausedAt = time.Time{}
+		q.log.Info("queue resumed (by another node)")
+	}
+	q.changed()
+}

@@ -191,9 +191,13 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	// The log lines of each job are kept with it.
 	jobLogs := joblog.NewHook()
 	logger.AddHook(jobLogs)
+	// What other nodes store reaches this one through the feed (the
+	// pool and queue it acts on are made below, before the broker runs).
+	var feed *clusterFeed
 	broker := events.New(st, events.Options{
 		MaxStreams: cfg.Server.MaxEventStreams,
 		Log:        logging.Component(logger, "events"),
+		OnEvent:    func(e store.Event) { feed.onEvent(e) },
 	})
 	if err := broker.Prime(ctx); err != nil {
 		_ = ln.Close()
@@ -244,6 +248,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		RenderFor: healthRenderFor,
 	})
 	queue.changed = hl.Changed
+	feed = newClusterFeed(pool.Notify, pool.CheckCancel, queue.follow)
 	api := server.NewJobsAPI(server.JobsAPIOptions{
 		Store:     st,
 		Kinds:     registry,
@@ -329,6 +334,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	group.Add(signals)
 	// Event streams end first: they must not hold the HTTP server's drain.
 	group.Add(broker)
+	group.Add(newListener(st, feed, broker.Poke, logging.Component(logger, "events")))
 	group.Add(newHealthWatch(hl.Report, broker))
 	group.Add(libs.manager) // first to stop: no new jobs queued once shutdown starts
 	group.Add(&poolActor{pool: pool})

@@ -54,7 +54,10 @@ type Options struct {
 	// WriteStall is how long one write to a stream may block before the
 	// stream is dropped as too slow. Default 10s.
 	WriteStall time.Duration
-	Log        *logrus.Entry
+	// OnEvent, when set, is called with every stored event the broker
+	// reads, in order, whichever node wrote it (it must not block).
+	OnEvent func(store.Event)
+	Log     *logrus.Entry
 }
 
 // entry is an event in the ring: pos is its place in the ring's sequence
@@ -221,6 +224,11 @@ func (b *Broker) read(ctx context.Context) error {
 		}
 		b.lastID = evs[len(evs)-1].ID
 		b.mu.Unlock()
+		if b.opts.OnEvent != nil {
+			for _, e := range evs {
+				b.opts.OnEvent(e)
+			}
+		}
 		after = evs[len(evs)-1].ID
 		if len(evs) < readBatch {
 			return nil

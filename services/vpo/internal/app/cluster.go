@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vpo-project/vpo/libs/store"
+)
+
+// clusterFeed acts on the change feed for this node: what any node (or a
+// CLI) stored reaches every node's pool. New or requeued work wakes idle
+// workers, a cancellation requested stops the run here if it runs here,
+// and a pause or resume is followed.
+type clusterFeed struct {
+	wake   func()
+	cancel func(jobID string)
+	queue  func(ctx context.Context)
+	// queueCh hands pause changes to a goroutine of their own: OnEvent
+	// must not block the broker on a database read.
+	queueCh chan struct{}
+}
+
+func newClusterFeed(wake func(), cancel func(string), queue func(context.Context)) *clusterFeed {
+	return &clusterFeed{wake: wake, cancel: cancel, queue: queue, queueCh: make(chan struct{}, 1)}
+}
+
+// onEvent is the broker's OnEvent.
+func (f *clusterFeed) onEvent(e store.Event) {
+	switch e.Type {
+	case "job.created", "job.queued":
+		f.wake()
+	case "job.cancel_requested":
+		f.cancel(e.JobID)
+	case "queue.paused", "queue.resumed":
+		select {
+		case f.queueCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// listener is the actor that keeps the feed current: on PostgreSQL it
+// LISTENs for committed events and pokes the broker at once (the broker's
+// poll stays the safety net); it also follows pause changes.
+type listener struct {
+	st   *store.Store
+	feed *clusterFeed
+	poke func()
+	log  *logrus.Entry
+
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+func newListener(st *store.Store, feed *clusterFeed, poke func(), log *logrus.Entry) *listener {
+	return &listener{st: st, feed: feed, poke: poke, log: log, stop: make(chan struct{})}
+}
+
+func (l *listener) Name() string { return "event listener" }
+
+func (l *listener) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-l.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.feed.queueCh:
+				l.feed.queue(ctx)
+			}
+		}
+	}()
+	failing := false
+	l.st.OnListenError(func(err error) {
+		if !failing {
+			failing = true
+			l.log.WithError(err).Warn("not listening for other nodes' changes (retrying every second); the event feed is polled meanwhile")
+		}
+	})
+	_ = l.st.ListenEvents(ctx, time.Second, func() {
+		if failing {
+			failing = false
+			l.log.Info("listening for other nodes' changes again")
+		}
+		l.poke()
+	})
+	<-ctx.Done()
+	return nil
+}
+
+func (l *listener) Shutdown(context.Context) error {
+	l.stopOnce.Do(func() { close(l.stop) })
+	return nil
+}
