@@ -29,6 +29,7 @@ type Cluster struct {
 	dir     string // holds data/, the socket and the log
 	cred    *syscall.Credential
 	version string
+	opts    Options
 	dbs     atomic.Int64
 }
 
@@ -53,6 +54,22 @@ func majorOf(initdb string) int {
 // under root the cluster runs as the user nobody, and its directory is
 // made theirs.
 func Start(ctx context.Context, base string) (*Cluster, error) {
+	return StartWith(ctx, base, Options{})
+}
+
+// Options are the settings of StartWith.
+type Options struct {
+	// Listen, when set, is an IP address the server also accepts TCP
+	// connections on (besides its socket), at Port.
+	Listen string
+	Port   int
+	// Trust are networks (CIDR) whose TCP connections are trusted
+	// without a password.
+	Trust []string
+}
+
+// StartWith is Start with TCP settings.
+func StartWith(ctx context.Context, base string, o Options) (*Cluster, error) {
 	bin, err := Binaries()
 	if err != nil {
 		return nil, err
@@ -61,7 +78,7 @@ func Start(ctx context.Context, base string) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres cluster directory: %w", err)
 	}
-	c := &Cluster{bin: bin, dir: dir, version: filepath.Base(filepath.Dir(bin))}
+	c := &Cluster{bin: bin, dir: dir, version: filepath.Base(filepath.Dir(bin)), opts: o}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("nobody")
 		if err != nil {
@@ -89,14 +106,59 @@ func Start(ctx context.Context, base string) (*Cluster, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
-	opts := fmt.Sprintf("-c listen_addresses='' -c unix_socket_directories='%s' -c fsync=off "+
-		"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200", dir)
-	if out, err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+	if len(o.Trust) > 0 {
+		f, err := os.OpenFile(filepath.Join(data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("pg_hba.conf: %w", err)
+		}
+		for _, n := range o.Trust {
+			fmt.Fprintf(f, "host all all %s trust\n", n)
+		}
+		if err := f.Close(); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("pg_hba.conf: %w", err)
+		}
+	}
+	if err := c.Resume(ctx); err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
+		return nil, err
 	}
 	return c, nil
+}
+
+// Resume starts the server of a cluster that Halt stopped.
+func (c *Cluster) Resume(ctx context.Context) error {
+	opts := fmt.Sprintf("-c listen_addresses='%s' -c port=%d -c unix_socket_directories='%s' -c fsync=off "+
+		"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200", c.opts.Listen, c.port(), c.dir)
+	data := filepath.Join(c.dir, "data")
+	if out, err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(c.dir, "log"), "-o", opts); err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "log"))
+		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
+	}
+	return nil
+}
+
+// Halt stops the server (fast shutdown: sessions are ended, committed
+// data kept), as an outage or a restart of the database would.
+func (c *Cluster) Halt(ctx context.Context) error {
+	if out, err := c.run(ctx, "pg_ctl", "stop", "-m", "fast", "-w", "-D", filepath.Join(c.dir, "data")); err != nil {
+		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// port is the server's port (PostgreSQL's default unless Options.Port).
+func (c *Cluster) port() int {
+	if c.opts.Port != 0 {
+		return c.opts.Port
+	}
+	return 5432
+}
+
+// TCPURL is the URL of database name over TCP (Options.Listen).
+func (c *Cluster) TCPURL(name string) string {
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", Superuser, c.opts.Listen, c.opts.Port, name)
 }
 
 func (c *Cluster) run(ctx context.Context, prog string, args ...string) ([]byte, error) {
@@ -117,16 +179,25 @@ func (c *Cluster) Version() string { return c.version }
 // URL is the connection URL of database name on the cluster (libpq form:
 // the socket directory as host).
 func (c *Cluster) URL(name string) string {
-	return fmt.Sprintf("postgres://%s@/%s?host=%s&sslmode=disable", Superuser, name, c.dir)
+	return fmt.Sprintf("postgres://%s@/%s?host=%s&port=%d&sslmode=disable", Superuser, name, c.dir, c.port())
 }
 
 // NewDatabase creates a fresh, empty database and returns its URL.
 func (c *Cluster) NewDatabase(ctx context.Context) (string, error) {
-	name := fmt.Sprintf("vpo_test_%d", c.dbs.Add(1))
-	if out, err := c.run(ctx, "createdb", "-h", c.dir, "-U", Superuser, name); err != nil {
-		return "", fmt.Errorf("createdb %s: %w\n%s", name, err, out)
+	name, err := c.NewDatabaseName(ctx)
+	if err != nil {
+		return "", err
 	}
 	return c.URL(name), nil
+}
+
+// NewDatabaseName creates a fresh, empty database and returns its name.
+func (c *Cluster) NewDatabaseName(ctx context.Context) (string, error) {
+	name := fmt.Sprintf("vpo_test_%d", c.dbs.Add(1))
+	if out, err := c.run(ctx, "createdb", "-h", c.dir, "-p", strconv.Itoa(c.port()), "-U", Superuser, name); err != nil {
+		return "", fmt.Errorf("createdb %s: %w\n%s", name, err, out)
+	}
+	return name, nil
 }
 
 // Stop stops the cluster at once and removes its directory.

@@ -215,7 +215,11 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		Workers:       cfg.Jobs.Workers,
 		Lease:         cfg.Jobs.LeaseDuration,
 		ShutdownGrace: handlerGrace,
-		Log:           logging.Component(logger, "jobs"),
+		// Every node looks for expired leases every second (one indexed
+		// UPDATE), so that a job of a node that died runs again within
+		// about a second after its lease ends.
+		RecoverInterval: recoverEvery,
+		Log:             logging.Component(logger, "jobs"),
 	})
 	beat := newHeartbeat(st, store.Node{
 		Name: cfg.Node.Name, Owner: pool.Owner(), Version: env.Build.Version, Address: ln.Addr().String(), StartedAt: time.Now(),
@@ -388,6 +392,10 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	log.Info("vpo stopped cleanly")
 	return nil
 }
+
+// recoverEvery is how often each node takes back the jobs whose lease
+// expired.
+const recoverEvery = time.Second
 
 // applyJournalDir is the directory, next to the database, where the policy
 // executor journals its rewrites.
