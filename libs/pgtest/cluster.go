@@ -66,6 +66,9 @@ type Options struct {
 	// Trust are networks (CIDR) whose TCP connections are trusted
 	// without a password.
 	Trust []string
+	// Durable keeps PostgreSQL's default durability (fsync, synchronous
+	// commits, full page writes), for benchmarks; tests turn it off.
+	Durable bool
 }
 
 // StartWith is Start with TCP settings.
@@ -129,8 +132,11 @@ func StartWith(ctx context.Context, base string, o Options) (*Cluster, error) {
 
 // Resume starts the server of a cluster that Halt stopped.
 func (c *Cluster) Resume(ctx context.Context) error {
-	opts := fmt.Sprintf("-c listen_addresses='%s' -c port=%d -c unix_socket_directories='%s' -c fsync=off "+
-		"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200", c.opts.Listen, c.port(), c.dir)
+	opts := fmt.Sprintf("-c listen_addresses='%s' -c port=%d -c unix_socket_directories='%s' -c max_connections=200",
+		c.opts.Listen, c.port(), c.dir)
+	if !c.opts.Durable {
+		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	}
 	data := filepath.Join(c.dir, "data")
 	if out, err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(c.dir, "log"), "-o", opts); err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "log"))

@@ -364,6 +364,19 @@ func (s *Store) ClaimJob(ctx context.Context, owner string, kinds []string, leas
 		return Job{}, false, fmt.Errorf("claim job: %w", err)
 	}
 	w := s.identity()
+	if s.pg {
+		// On PostgreSQL a claim is a write transaction under the write
+		// lock, which every node's idle workers would take in turn at
+		// each wake-up: a read first tells whether there is anything to
+		// claim.
+		var found bool
+		if err := s.rdb.QueryRowContext(ctx, claimProbeSQL, formatTime(now), string(kindList), w.tags).Scan(&found); err != nil {
+			return Job{}, false, fmt.Errorf("claim job: %w", err)
+		}
+		if !found {
+			return Job{}, false, nil
+		}
+	}
 	var node any
 	if w.node != "" {
 		node = w.node

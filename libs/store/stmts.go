@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // leasedRunning restricts an UPDATE to the running job ?1 leased to owner
@@ -26,17 +27,6 @@ const (
 	insertJobSQL = `INSERT INTO jobs (id, kind, payload, status, priority, attempts, max_attempts, created_at,
 			parent_id, run_after, requires)
 		VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?)`
-
-	claimJobSQL = `UPDATE jobs SET
-			status = 'running', attempts = attempts + 1, started_at = ?1, finished_at = NULL,
-			lease_owner = ?2, lease_expires_at = ?3, lease_token = lease_token + 1,
-			progress_percent = 0, progress_message = '', eta_seconds = NULL, node = ?5
-		WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND kind IN (SELECT value FROM json_each(?4))
-			AND (run_after IS NULL OR run_after <= ?1)
-			AND (requires = '[]' OR NOT EXISTS (SELECT 1 FROM json_each(jobs.requires) AS r
-				WHERE r.value NOT IN (SELECT value FROM json_each(?6))))
-			ORDER BY priority, seq LIMIT 1) AND status = 'queued'
-		RETURNING ` + jobColumns
 
 	renewLeaseSQL = "UPDATE jobs SET lease_expires_at = ?4" + leasedRunning + " RETURNING cancel_requested"
 
@@ -64,6 +54,33 @@ const (
 		progress_message = CASE WHEN cancel_requested = 1 THEN progress_message ELSE '' END` + leasedRunning
 
 	updateProgressSQL = "UPDATE jobs SET progress_percent = ?4, progress_message = ?5, eta_seconds = ?6" + leasedRunning
+)
+
+// claimable is the condition on a job that a claim may take: queued, of
+// one of the kinds, due, and requiring only tags the node offers. NOW,
+// KINDS and TAGS stand for the parameters.
+const claimable = `status = 'queued' AND kind IN (SELECT value FROM json_each(KINDS))
+			AND (run_after IS NULL OR run_after <= NOW)
+			AND (requires = '[]' OR NOT EXISTS (SELECT 1 FROM json_each(jobs.requires) AS r
+				WHERE r.value NOT IN (SELECT value FROM json_each(TAGS))))`
+
+var (
+	claimableClaim = strings.NewReplacer("NOW", "?1", "KINDS", "?4", "TAGS", "?6").Replace(claimable)
+	claimableProbe = strings.NewReplacer("NOW", "?1", "KINDS", "?2", "TAGS", "?3").Replace(claimable)
+)
+
+var (
+	claimJobSQL = `UPDATE jobs SET
+			status = 'running', attempts = attempts + 1, started_at = ?1, finished_at = NULL,
+			lease_owner = ?2, lease_expires_at = ?3, lease_token = lease_token + 1,
+			progress_percent = 0, progress_message = '', eta_seconds = NULL, node = ?5
+		WHERE id = (SELECT id FROM jobs WHERE ` + claimableClaim + `
+			ORDER BY priority, seq LIMIT 1) AND status = 'queued'
+		RETURNING ` + jobColumns
+
+	// claimProbeSQL tells whether claimJobSQL would find a job; its
+	// arguments: now, the kinds, the tags.
+	claimProbeSQL = `SELECT EXISTS (SELECT 1 FROM jobs WHERE ` + claimableProbe + `)`
 )
 
 type stmts struct {
