@@ -251,3 +251,51 @@ func (s *Store) OnListenError(f func(error)) { s.listenErr = f }
 
 // Postgres tells whether the store is on PostgreSQL.
 func (s *Store) Postgres() bool { return s.pg }
+
+// PostgresInfo is what InspectPostgres reads.
+type PostgresInfo struct {
+	ServerVersion string
+	// SchemaVersion is the highest migration applied (0: none).
+	SchemaVersion int
+	// ServerTime is the server's clock when it answered, for comparing
+	// with this machine's: leases written by one node are checked against
+	// the clocks of the others.
+	ServerTime time.Time
+}
+
+// InspectPostgres connects to the PostgreSQL database at dbURL and reads
+// its server version, schema version and clock, changing nothing (no
+// migration). Errors do not name the database (the caller does) and never
+// hold its password.
+func InspectPostgres(ctx context.Context, dbURL string) (PostgresInfo, error) {
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		return PostgresInfo{}, fmt.Errorf("parse URL: %w", unwrapParse(err))
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = pgConnectTimeout
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return PostgresInfo{}, errors.New(passwordInError.ReplaceAllString(err.Error(), "${1}xxxxx"))
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var info PostgresInfo
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version'), now()").Scan(&info.ServerVersion, &info.ServerTime); err != nil {
+		return info, err
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
+		return info, err
+	}
+	if exists {
+		var v *int
+		if err := conn.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v); err != nil {
+			return info, fmt.Errorf("read schema version: %w", err)
+		}
+		if v != nil {
+			info.SchemaVersion = *v
+		}
+	}
+	return info, nil
+}

@@ -55,7 +55,11 @@ func addDoctor(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 		}
 		doc.report("ok", "config", src)
 		doc.tools(ctx)
-		doc.database(ctx, loaded.Config.Database.Path)
+		if loaded.Config.Database.URL != "" {
+			doc.postgres(ctx, loaded.Config)
+		} else {
+			doc.database(ctx, loaded.Config.Database.Path)
+		}
 		doc.policies(loaded.Config.Policies.Dir)
 		unit := doc.unit(ctx)
 		doc.libraries(loaded.Config, unit)
@@ -188,6 +192,53 @@ func (d *doctor) database(ctx context.Context, path string) {
 	default:
 		d.report("ok", what, fmt.Sprintf("readable and writable, schema version %d", v))
 	}
+}
+
+// maxClockSkew is how far this machine's clock may be from the database
+// server's before doctor warns: a node's leases are checked against the
+// clocks of the others.
+const maxClockSkew = time.Second
+
+// postgres checks the PostgreSQL database of database.url: reachable,
+// schema version, clock.
+func (d *doctor) postgres(ctx context.Context, cfg config.Config) {
+	what := "database " + cfg.Database.RedactedURL()
+	ctx, cancel := context.WithTimeout(ctx, doctorToolTimeout)
+	defer cancel()
+	before := time.Now()
+	info, err := store.InspectPostgres(ctx, cfg.Database.URL)
+	if err != nil {
+		d.report("FAIL", what, err.Error())
+		return
+	}
+	latest := store.LatestSchemaVersion()
+	switch v := info.SchemaVersion; {
+	case v > latest:
+		d.report("FAIL", what, fmt.Sprintf("schema version %d is newer than this binary's %d: upgrade vpo on this node", v, latest))
+	case v < latest:
+		d.report("warn", what, fmt.Sprintf("PostgreSQL %s, schema version %d; vpo serve (or vpo db migrate) migrates it to %d", info.ServerVersion, v, latest))
+	default:
+		d.report("ok", what, fmt.Sprintf("PostgreSQL %s, schema version %d", info.ServerVersion, v))
+	}
+	// The server's clock was read between before and now.
+	local := before.Add(time.Since(before) / 2)
+	skew := info.ServerTime.Sub(local)
+	if skew < 0 {
+		skew = -skew
+	}
+	if skew > maxClockSkew {
+		d.report("warn", "clock", fmt.Sprintf("this machine's clock is %s away from the database server's: job leases are compared across nodes; keep every node's clock in sync (NTP, systemd-timesyncd)", skew.Round(time.Millisecond)))
+	} else {
+		d.report("ok", "clock", fmt.Sprintf("within %s of the database server's", skew.Round(time.Millisecond)))
+	}
+	d.report("ok", "node", fmt.Sprintf("%s (tags: %s)", cfg.Node.Name, tagText(cfg.Jobs.Tags)))
+}
+
+func tagText(tags []string) string {
+	if len(tags) == 0 {
+		return "none"
+	}
+	return strings.Join(tags, ", ")
 }
 
 func (d *doctor) policies(dir string) {
