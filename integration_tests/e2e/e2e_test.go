@@ -736,6 +736,7 @@ var checks = []check{
 	{"policy apply under systemd: keep-english drops the French track, ownership kept", policyEvidence, policyApplied},
 	{"transcode under systemd: MPEG-4 to H.264 in a transcode job, encode niced", transcodeEvidence, transcoded},
 	{"watched library under systemd: a file moved in is applied by itself, once", libraryEvidence, libraryWatched},
+	{"the service on PostgreSQL: a job, the nodes list, an outage survived", postgresEvidence, onPostgres},
 	{"apt remove keeps /var/lib/vpo", []string{"apt-remove.log"}, func(r *results) error {
 		return all(r.eq("remove.rc", "0"), r.eq("remove.binary", "no"), r.oneOf("remove.active", "inactive", "unknown"),
 			r.eq("remove.statedir", "yes"), r.eq("remove.db", "yes"), r.eq("remove.config", "yes"))
@@ -811,6 +812,39 @@ func transcoded(r *results) error {
 }
 
 // policyEvidence are the files shown when the policy step fails.
+var postgresEvidence = []string{"pg-start.log", "pg-health.json", "pg-job.json", "pg-nodes.txt", "pg-outage.json", "pg-journal.txt"}
+
+// onPostgres checks the PostgreSQL step: the installed service, pointed at
+// Debian's postgresql in the container by a drop-in (database.url over the
+// local socket, peer authentication), ran a job under its node name, listed
+// itself in vpo nodes, answered 503 while PostgreSQL was stopped without
+// being restarted by systemd, recovered by itself, and went back to its
+// SQLite file.
+func onPostgres(r *results) error {
+	if err := all(r.eq("pg.start_rc", "0"), r.eq("pg.createdb_rc", "0")); err != nil {
+		return fmt.Errorf("set-up of PostgreSQL in the container: %w", err)
+	}
+	if err := all(r.eq("pg.health_code", "200"), r.eq("pg.database", "connected")); err != nil {
+		return fmt.Errorf("vpo on PostgreSQL did not become healthy: %w", err)
+	}
+	if err := all(r.eq("pg.job_status", "completed"), r.eq("pg.job_node", "e2e-node"), r.eq("pg.rows", "1")); err != nil {
+		return fmt.Errorf("job %s on PostgreSQL: %w", r.facts["pg.job_id"], err)
+	}
+	if err := r.eq("pg.nodes_up", "1"); err != nil {
+		return fmt.Errorf("vpo nodes does not list e2e-node (this) up: %w", err)
+	}
+	if err := all(r.eq("pg.outage_health", "503"), r.eq("pg.outage_database", "disconnected")); err != nil {
+		return fmt.Errorf("with PostgreSQL stopped: %w", err)
+	}
+	if err := all(r.eq("pg.recovered", "yes"), r.eq("pg.restarts_during_outage", "0"), r.eq("pg.ActiveState", "active")); err != nil {
+		return fmt.Errorf("after PostgreSQL came back: %w", err)
+	}
+	if err := r.eq("pg.journal_database", "1"); err != nil {
+		return fmt.Errorf("the start-up log line does not name the database: %w", err)
+	}
+	return r.eq("pg.back_to_sqlite", "200")
+}
+
 var policyEvidence = []string{"policy-submit.json", "policy-job.json", "policy-journal.txt", "policy-ffmpeg.log"}
 
 // policyApplied checks scenario.sh's policy_apply_step: the administrator's
@@ -1065,6 +1099,45 @@ func TestPolicyCheck(t *testing.T) {
 				t.Errorf("policyApplied: %v, want nil", err)
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Errorf("policyApplied: %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestPostgresCheck runs the PostgreSQL check on made-up facts, without a
+// machine: it passes for a service that ran on PostgreSQL and weathered
+// the outage, and fails, naming what went wrong, for each way the step can
+// go wrong.
+func TestPostgresCheck(t *testing.T) {
+	good := map[string]string{
+		"pg.start_rc": "0", "pg.createdb_rc": "0", "pg.health_code": "200", "pg.database": "connected",
+		"pg.job_id": "j1", "pg.job_status": "completed", "pg.job_node": "e2e-node", "pg.rows": "1", "pg.nodes_up": "1",
+		"pg.outage_health": "503", "pg.outage_database": "disconnected", "pg.recovered": "yes",
+		"pg.restarts_during_outage": "0", "pg.ActiveState": "active", "pg.journal_database": "1", "pg.back_to_sqlite": "200",
+	}
+	tests := []struct{ name, key, value, want string }{
+		{"weathered", "", "", ""},
+		{"no PostgreSQL", "pg.start_rc", "5", "set-up"},
+		{"never healthy", "pg.health_code", "503", "did not become healthy"},
+		{"job on another node", "pg.job_node", "", "pg.job_node"},
+		{"not in nodes", "pg.nodes_up", "0", "vpo nodes"},
+		{"healthy while the database is down", "pg.outage_health", "200", "PostgreSQL stopped"},
+		{"restarted by systemd in the outage", "pg.restarts_during_outage", "1", "came back"},
+		{"not recovered", "pg.recovered", "no", "came back"},
+		{"password-less URL not logged", "pg.journal_database", "0", "does not name the database"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			facts := maps.Clone(good)
+			if tt.key != "" {
+				facts[tt.key] = tt.value
+			}
+			err := onPostgres(&results{facts: facts})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("onPostgres: %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("onPostgres: %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}

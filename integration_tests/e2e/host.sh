@@ -23,11 +23,12 @@ set -euo pipefail
 # procps: the deb depends on it (the unit's ExecReload= runs /bin/kill), and
 # the container has no network to fetch it. ffmpeg and mkvtoolnix: the deb
 # recommends them and the scenario applies a policy with them (and makes its
-# media with ffmpeg); installed with apt-get after debootstrap, which
+# media with ffmpeg); postgresql: the service is also run on a PostgreSQL
+# database in the container; installed with apt-get after debootstrap, which
 # resolves their many library dependencies better than debootstrap does.
-readonly ROOTFS_RECIPE=3
+readonly ROOTFS_RECIPE=4
 readonly ROOTFS_PACKAGES=systemd,systemd-sysv,dbus,curl,adduser,rpm,procps
-readonly ROOTFS_APT_PACKAGES="ffmpeg mkvtoolnix"
+readonly ROOTFS_APT_PACKAGES="ffmpeg mkvtoolnix postgresql"
 readonly ROOTFS_MAX_AGE_DAYS=30
 readonly BOOT_TIMEOUT=600
 
@@ -114,7 +115,7 @@ rootfs_ok() {
 	[[ -z $(find "$rootfs/.vpo-e2e-stamp" -mtime +"$ROOTFS_MAX_AGE_DAYS") ]] || return 1
 	for f in /sbin/init /usr/lib/systemd/systemd /usr/bin/systemctl /usr/bin/journalctl /usr/bin/dbus-daemon \
 		/usr/bin/curl /usr/bin/apt-get /usr/bin/dpkg-deb /usr/bin/rpm /usr/bin/rpmbuild /usr/sbin/adduser /bin/kill \
-		/usr/bin/ffmpeg /usr/bin/ffprobe /usr/bin/mkvmerge /usr/bin/mkvpropedit; do
+		/usr/bin/ffmpeg /usr/bin/ffprobe /usr/bin/mkvmerge /usr/bin/mkvpropedit /usr/bin/pg_lsclusters; do
 		[[ -e $rootfs$f ]] || return 1
 	done
 	[[ -z $(chroot "$rootfs" dpkg --audit 2>&1) ]] || return 1

@@ -523,6 +523,60 @@ library_step() {
 phase "apply a policy"
 policy_apply_step
 
+# --- 8c. the service on PostgreSQL in the container ------------------------------
+# postgres_step: Debian's postgresql (its main cluster) with a role and a
+# database for the vpo user, reached over the local socket with peer
+# authentication (no password); a drop-in points the service at it
+# (database.url) under a node name. Then a job and its node, the nodes list,
+# a PostgreSQL outage (/health 503 and no restart of vpo, then 200 by
+# itself), and back to the SQLite file. Its own function, so it can be run
+# alone.
+postgres_step() {
+	local id restarts
+	systemctl start postgresql.service >"$EV/pg-start.log" 2>&1
+	fact pg.start_rc $?
+	runuser -u postgres -- psql -qc 'CREATE ROLE vpo LOGIN' >>"$EV/pg-start.log" 2>&1
+	runuser -u postgres -- createdb -O vpo vpo >>"$EV/pg-start.log" 2>&1
+	fact pg.createdb_rc $?
+	cat >"$DROPIN/80-postgres.conf" <<-'EOF'
+		[Service]
+		Environment=VPO_DATABASE_URL=postgres:///vpo?host=/run/postgresql VPO_NODE_NAME=e2e-node VPO_JOBS_TEST_KINDS=true
+	EOF
+	systemctl daemon-reload
+	systemctl restart vpo.service
+	wait_until 60 healthy
+	fact pg.health_code "$(health pg-health)"
+	fact pg.database "$(json_str database <"$EV/pg-health.json")"
+	id=$(submit test.sleep '{"seconds":0.2}')
+	fact pg.job_id "$id"
+	wait_until 60 job_in "$id" completed failed cancelled
+	vpo_cli jobs show "$id" --json >"$EV/pg-job.json" 2>&1
+	fact pg.job_status "$(json_str status <"$EV/pg-job.json")"
+	fact pg.job_node "$(json_str node <"$EV/pg-job.json")"
+	fact pg.rows "$(runuser -u postgres -- psql -d vpo -tAc "SELECT count(*) FROM jobs WHERE id = '$id' AND status = 'completed' AND node = 'e2e-node'" 2>&1)"
+	vpo_cli nodes >"$EV/pg-nodes.txt" 2>&1
+	fact pg.nodes_up "$(grep -c '^e2e-node (this) *up ' "$EV/pg-nodes.txt")"
+	restarts=$(prop NRestarts)
+	systemctl stop postgresql.service
+	degraded() { [[ $(health pg-outage) == 503 ]]; }
+	wait_until 15 degraded
+	fact pg.outage_health "$(health pg-outage)"
+	fact pg.outage_database "$(json_str database <"$EV/pg-outage.json")"
+	systemctl start postgresql.service
+	if wait_until 60 healthy; then fact pg.recovered yes; else fact pg.recovered no; fi
+	fact pg.restarts_during_outage "$(($(prop NRestarts) - restarts))"
+	fact pg.ActiveState "$(prop ActiveState)"
+	journalctl -u vpo.service -o cat --no-pager >"$EV/pg-journal.txt" 2>&1
+	fact pg.journal_database "$(grep -c 'starting vpo.*postgres:///vpo?host=/run/postgresql' "$EV/pg-journal.txt")"
+	rm -f "$DROPIN/80-postgres.conf"
+	systemctl daemon-reload
+	systemctl restart vpo.service
+	wait_until 60 healthy
+	fact pg.back_to_sqlite "$(health pg-back)"
+}
+phase "postgresql"
+postgres_step
+
 # --- 9. remove keeps the data; purge removes it --------------------------------
 phase "remove and purge"
 yes_no() { "$@" >/dev/null 2>&1 && echo yes || echo no; }

@@ -39,12 +39,14 @@ func main() {
 	workers := flag.Int("workers", 4, "workers per node")
 	lease := flag.Duration("lease", 3*time.Second, "jobs.lease_duration of the nodes")
 	rounds := flag.Int("rounds", 3, "rounds of each throughput measurement and of the recovery")
+	workJobs := flag.Int("work-jobs", 240, "jobs per run of the scale-out measurement (each sleeps -work)")
+	work := flag.Duration("work", 200*time.Millisecond, "how long each job of the scale-out measurement works")
 	flag.Parse()
 	if *vpo == "" {
 		fmt.Fprintln(os.Stderr, "clusterbench: -vpo is required")
 		os.Exit(2)
 	}
-	if err := run(*vpo, *jobs, *workers, *lease, *rounds); err != nil {
+	if err := run(*vpo, *jobs, *workers, *lease, *rounds, *workJobs, *work); err != nil {
 		fmt.Fprintln(os.Stderr, "clusterbench:", err)
 		os.Exit(1)
 	}
@@ -52,23 +54,23 @@ func main() {
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
-func run(vpo string, jobs, workers int, lease time.Duration, rounds int) error {
+func run(vpo string, jobs, workers int, lease time.Duration, rounds, workJobs int, work time.Duration) error {
 	ctx := context.Background()
-	work, err := os.MkdirTemp("", "clusterbench-")
+	scratch, err := os.MkdirTemp("", "clusterbench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer os.RemoveAll(scratch)
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
-	pg, err := pgtest.StartWith(ctx, work, pgtest.Options{Listen: "127.0.0.1", Port: port, Trust: []string{"127.0.0.1/32"}, Durable: true})
+	pg, err := pgtest.StartWith(ctx, scratch, pgtest.Options{Listen: "127.0.0.1", Port: port, Trust: []string{"127.0.0.1/32"}, Durable: true})
 	if err != nil {
 		return err
 	}
 	defer pg.Stop()
-	b := &bench{vpo: vpo, work: work, pg: pg, jobs: jobs, workers: workers, lease: lease}
+	b := &bench{vpo: vpo, work: scratch, pg: pg, jobs: jobs, workers: workers, lease: lease}
 
 	results := map[string][]float64{}
 	order := []string{"floor", "sqlite-1", "pg-1", "pg-2", "pg-3"}
@@ -82,15 +84,26 @@ func run(vpo string, jobs, workers int, lease time.Duration, rounds int) error {
 			case "floor":
 				v, err = b.floor(ctx)
 			case "sqlite-1":
-				v, err = b.throughput(ctx, 1, false)
+				v, err = b.throughput(ctx, 1, false, b.jobs, 0)
 			default:
-				v, err = b.throughput(ctx, int(name[3]-'0'), true)
+				v, err = b.throughput(ctx, int(name[3]-'0'), true, b.jobs, 0)
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			logf("round %d: %s %.0f jobs/s", r+1, name, v)
 			results[name] = append(results[name], v)
+		}
+	}
+	scale := map[int][]float64{}
+	for r := 0; r < rounds; r++ {
+		for k := 1; k <= 3; k++ {
+			v, err := b.throughput(ctx, k, true, workJobs, work)
+			if err != nil {
+				return fmt.Errorf("scale-out with %d nodes: %w", k, err)
+			}
+			logf("round %d: %d nodes, jobs of %s: %.1f jobs/s", r+1, k, work, v)
+			scale[k] = append(scale[k], v)
 		}
 	}
 	var recov []time.Duration
@@ -117,6 +130,14 @@ func run(vpo string, jobs, workers int, lease time.Duration, rounds int) error {
 	for _, name := range order {
 		v := med(results[name])
 		fmt.Printf("| %s | %.0f | %.2f× | %.2f× |\n", labels[name], v, v/floor, v/lite)
+	}
+	one := med(scale[1])
+	fmt.Printf("\nScale-out: jobs that each work %s (%d jobs a run, %d workers a node), on PostgreSQL:\n\n", work, workJobs, workers)
+	fmt.Println("| nodes | jobs/s | vs 1 node | ideal |")
+	fmt.Println("|---:|---:|---:|---:|")
+	for k := 1; k <= 3; k++ {
+		v := med(scale[k])
+		fmt.Printf("| %d | %.1f | %.2f× | %d× |\n", k, v, v/one, k)
 	}
 	slices.Sort(recov)
 	fmt.Printf("\nRecovery of a killed node's job by another node (SIGKILL to the other node's start of it), %d rounds: median %s, max %s; goal lease + 1 s = %s.\n",
@@ -251,7 +272,7 @@ func (n *node) submit(body string) (string, error) {
 // throughput runs b.jobs no-op jobs through k nodes: submitted by 8
 // clients spread over the nodes while the workers run, timed from the
 // first submission to the last completion.
-func (b *bench) throughput(ctx context.Context, k int, pg bool) (float64, error) {
+func (b *bench) throughput(ctx context.Context, k int, pg bool, jobs int, work time.Duration) (float64, error) {
 	dbURL := ""
 	var db *sql.DB
 	if pg {
@@ -288,13 +309,14 @@ func (b *bench) throughput(ctx context.Context, k int, pg bool) (float64, error)
 		go func() {
 			defer wg.Done()
 			for i := range ids {
-				if _, err := nodes[i%k].submit(`{"kind":"test.sleep","payload":{"seconds":0,"silent":true}}`); err != nil {
+				body := fmt.Sprintf(`{"kind":"test.sleep","payload":{"seconds":%g,"silent":true}}`, work.Seconds())
+				if _, err := nodes[i%k].submit(body); err != nil {
 					once.Do(func() { failed = err })
 				}
 			}
 		}()
 	}
-	for i := 0; i < b.jobs; i++ {
+	for i := 0; i < jobs; i++ {
 		ids <- i
 	}
 	close(ids)
@@ -310,11 +332,11 @@ func (b *bench) throughput(ctx context.Context, k int, pg bool) (float64, error)
 		if err != nil {
 			return 0, err
 		}
-		if n >= b.jobs {
-			return float64(b.jobs) / time.Since(start).Seconds(), nil
+		if n >= jobs {
+			return float64(jobs) / time.Since(start).Seconds(), nil
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%d of %d jobs completed after 10 minutes", n, b.jobs)
+			return 0, fmt.Errorf("%d of %d jobs completed after 10 minutes", n, jobs)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
