@@ -39,7 +39,7 @@ const (
 var (
 	topKeys      = []string{"schema_version", "name", "description", "category", "config", "phases"}
 	configKeys   = []string{"audio_languages", "subtitle_languages", "commentary_patterns", "on_error", "keep_original"}
-	phaseKeys    = []string{"name", "container", "keep_audio", "keep_subtitles", "filter_attachments", "track_order", "default_flags", "audio_actions", "subtitle_actions", "video_actions", "transcode"}
+	phaseKeys    = []string{"name", "container", "keep_audio", "keep_subtitles", "filter_attachments", "track_order", "default_flags", "audio_actions", "subtitle_actions", "video_actions", "transcode", "requires"}
 	phaseLater   = []string{"rules", "audio_synthesis", "transcription", "file_timestamp", "skip_when", "depends_on", "run_if", "on_error"}
 	containerKey = []string{"target", "on_incompatible_codec", "codec_mappings", "preserve_metadata"}
 	keepAudioKey = []string{"languages", "fallback", "minimum", "keep_music_tracks", "exclude_music_from_language_filter",
@@ -426,6 +426,35 @@ func (d *decoder) languages(v *yaml.Node, path string) []string {
 	return out
 }
 
+// tags reads a list of worker tags (vpo's own key): 1 to 64 of a-z, 0-9,
+// '.', '_', '-', starting with a letter or digit.
+func (d *decoder) tags(v *yaml.Node, path string) []string {
+	out := []string{}
+	d.list(v, path, false, func(i int, item *yaml.Node, s string) {
+		if !validTag(s) {
+			d.fail(item, index(path, i), "worker tag %q: use 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit (e.g. gpu)", s)
+			return
+		}
+		if !contains(out, s) {
+			out = append(out, s)
+		}
+	})
+	return out
+}
+
+func validTag(tag string) bool {
+	if tag == "" || len(tag) > 64 {
+		return false
+	}
+	for i, c := range []byte(tag) {
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // policy reads the top level.
 func (d *decoder) policy(root *yaml.Node, p *Policy) {
 	values := map[string]*yaml.Node{}
@@ -627,6 +656,8 @@ func (d *decoder) phaseKey(p *Policy, ph *Phase, phasePath, key string, k, v *ya
 			d.fail(v, join(path, "target"), "missing: say mkv or mp4")
 		}
 		ph.Container = c
+	case "requires":
+		ph.Requires = d.tags(v, path)
 	case "transcode":
 		ph.Transcode = d.transcode(v, path)
 		if ph.Transcode.Video != nil || ph.Transcode.Audio != nil {

@@ -29,6 +29,11 @@ func TestParseErrors(t *testing.T) {
 			want: []string{file + `:7: phases[0].keep_audio.minumum: unknown key (did you mean "minimum"?)`},
 		},
 		{
+			name: "bad worker tag",
+			src:  "schema_version: 13\nphases:\n  - name: a\n    requires: [gpu, GPU]\n",
+			want: []string{file + `:4: phases[0].requires[1]: worker tag "GPU": use 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit (e.g. gpu)`},
+		},
+		{
 			name: "unknown top-level key",
 			src:  "schema_version: 13\npolicy_name: x\nphases:\n  - name: a\n",
 			want: []string{file + `:2: policy_name: unknown key`},
@@ -428,5 +433,19 @@ func TestCheckNullBlocks(t *testing.T) {
 	}
 	if err := p.Check(); err != nil || p.HasTranscode() || p.Phases[0].KeepAudio != nil {
 		t.Errorf("Check = %v, HasTranscode %v, KeepAudio %+v: an empty block is no block", err, p.HasTranscode(), p.Phases[0].KeepAudio)
+	}
+}
+
+func TestPhaseRequires(t *testing.T) {
+	p, err := policy.Parse(file, []byte("schema_version: 13\nphases:\n  - name: a\n    requires: [nvenc, gpu]\n"+
+		"  - name: b\n    requires: [gpu]\n  - name: c\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Requires(); strings.Join(got, ",") != "gpu,nvenc" {
+		t.Errorf("Requires() = %v, want [gpu nvenc]", got)
+	}
+	if len(p.Phases[2].Requires) != 0 {
+		t.Errorf("phase c requires %v", p.Phases[2].Requires)
 	}
 }

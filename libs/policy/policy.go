@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"slices"
+
 	"github.com/vpo-project/vpo/libs/media"
 )
 
@@ -118,6 +120,10 @@ type Phase struct {
 	// Transcription is set when the phase has a transcription block
 	// (which vpo does not run yet).
 	Transcription bool `json:"transcription,omitempty"`
+	// Requires (vpo's own key) are worker tags a node must offer to run
+	// the phase's encodes, e.g. ["gpu"] for hardware encoding: the
+	// transcode job an apply hands a file to requires them.
+	Requires []string `json:"requires,omitempty"`
 }
 
 // TrackActions clean up the flags and titles of one type of track
@@ -210,4 +216,20 @@ func (p *Policy) HasTranscription() bool { return p.hasTranscription }
 // its commentary patterns.
 func (p *Policy) MediaOptions() media.Options {
 	return media.Options{CommentaryPatterns: append([]string(nil), p.Config.CommentaryPatterns...)}
+}
+
+// Requires returns the worker tags every phase of the policy requires,
+// together (sorted, without repeats): what the transcode job of a file
+// requires.
+func (p *Policy) Requires() []string {
+	var out []string
+	for _, ph := range p.Phases {
+		for _, t := range ph.Requires {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }

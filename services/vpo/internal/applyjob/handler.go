@@ -338,7 +338,7 @@ func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol
 		row.Status, res.Outcome = store.PlanPending, OutcomePendingApproval
 	case plan.Encodes() && job.Kind != TranscodeKind:
 		// Planned again, from a fresh probe, by the transcode job.
-		return Result{}, h.handOff(ctx, job, Payload{Policy: pol.Name, Path: path, Deferrals: deferralsOf(job)}, progress)
+		return Result{}, h.handOff(ctx, job, Payload{Policy: pol.Name, Path: path, Deferrals: deferralsOf(job)}, pol.Requires(), progress)
 	default:
 		row.Status = store.PlanApproved
 	}
@@ -356,16 +356,17 @@ func (h *Handler) planFile(ctx context.Context, job store.Job, cfg Settings, pol
 }
 
 // handOff ends an apply job whose plan re-encodes by handing the file to
-// one transcode job with payload p (same priority and attempts), which
-// the apply job waits for.
-func (h *Handler) handOff(ctx context.Context, job store.Job, p Payload, progress jobs.Progress) error {
+// one transcode job with payload p (same priority and attempts, requiring
+// the worker tags the policy's phases require), which the apply job waits
+// for.
+func (h *Handler) handOff(ctx context.Context, job store.Job, p Payload, requires []string, progress jobs.Progress) error {
 	payload, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
 	progress.Report(0, "the plan re-encodes: handed to a transcode job")
 	return &jobs.Children{Jobs: []store.NewJob{{Kind: TranscodeKind, Payload: payload, Priority: job.Priority,
-		MaxAttempts: job.MaxAttempts}}}
+		MaxAttempts: job.MaxAttempts, Requires: requires}}}
 }
 
 // supersedeInterrupted closes the approved plans an earlier attempt of job
@@ -459,7 +460,7 @@ func (h *Handler) runApproved(ctx context.Context, job store.Job, cfg Settings, 
 	}
 	if plan.Encodes() && job.Kind != TranscodeKind {
 		// The approved plan itself runs in the transcode job.
-		return Result{}, pol, h.handOff(ctx, job, Payload{PlanID: row.ID, Policy: row.Policy, Path: row.Path}, progress)
+		return Result{}, pol, h.handOff(ctx, job, Payload{PlanID: row.ID, Policy: row.Policy, Path: row.Path}, pol.Requires(), progress)
 	}
 	res, err = h.execute(ctx, job, cfg, pol, row, src, plan, progress)
 	res.Notes = plan.Notes

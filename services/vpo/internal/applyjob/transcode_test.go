@@ -402,3 +402,23 @@ func TestSkipIfNoteInResult(t *testing.T) {
 		t.Errorf("result %+v; want unchanged with the skip_if note", r)
 	}
 }
+
+// TestTranscodeChildRequiresPhaseTags: the transcode job an apply hands a
+// file to requires the worker tags the policy's phases require, so that
+// only a node with them (a GPU node) encodes; without requires it runs
+// anywhere.
+func TestTranscodeChildRequiresPhaseTags(t *testing.T) {
+	f, _ := transcodeFixture(t, applyjob.Settings{})
+	gpu := keepEng + "    requires: [gpu]\n"
+	if err := os.WriteFile(filepath.Join(f.h.Settings().Dir, "gpu.yaml"), []byte(gpu), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ policy, want string }{{"gpu", "[gpu]"}, {"eng", "[]"}} {
+		_, _, err := f.runKind(t, store.NewJob{Kind: applyjob.Kind,
+			Payload: json.RawMessage(fmt.Sprintf(`{"policy":%q,"path":%q}`, tc.policy, f.file))}, &recProgress{})
+		kids := children(t, err)
+		if got := fmt.Sprint(kids[0].Requires); len(kids) != 1 || got != tc.want {
+			t.Errorf("policy %s: transcode child requires %s, want %s", tc.policy, got, tc.want)
+		}
+	}
+}

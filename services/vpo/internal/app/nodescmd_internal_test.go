@@ -1,0 +1,38 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpo-project/vpo/libs/store"
+	"github.com/vpo-project/vpo/services/vpo/internal/server"
+)
+
+func TestPrintNodes(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	err := printNodes(&b, []server.NodeView{
+		{Node: store.Node{Name: "media-1", Version: "1.4.0", Address: "10.0.0.11:8321", HeartbeatAt: now.Add(-4 * time.Second),
+			Workers: 4, RunningJobs: 3, Tags: []string{}}, State: "up", Self: true},
+		{Node: store.Node{Name: "gpu-1", Version: "1.4.0", Address: "10.0.0.12:8321", HeartbeatAt: now.Add(-95 * time.Second),
+			Workers: 2, Tags: []string{"gpu", "nvenc"}}, State: "gone"},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NODE") {
+		t.Fatalf("output:\n%s", b.String())
+	}
+	for i, want := range [][]string{
+		{"media-1 (this)", "up", "4s ago", "1.4.0", "4", "3", "-", "10.0.0.11:8321"},
+		{"gpu-1", "gone", "1m35s ago", "2", "0", "gpu,nvenc", "10.0.0.12:8321"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[i+1], w) {
+				t.Errorf("line %q lacks %q", lines[i+1], w)
+			}
+		}
+	}
+}
