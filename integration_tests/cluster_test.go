@@ -101,7 +101,9 @@ func (l *netLab) host(i int) *nsHost {
 	sh(t, "ip", "link", "set", inner, "netns", strconv.Itoa(h.pid))
 	sh(t, "ip", "link", "set", outer, "master", l.bridge)
 	sh(t, "ip", "link", "set", outer, "up")
-	in := func(args ...string) { sh(t, "nsenter", append([]string{"-t", strconv.Itoa(h.pid), "-n", "--", "ip"}, args...)...) }
+	in := func(args ...string) {
+		sh(t, "nsenter", append([]string{"-t", strconv.Itoa(h.pid), "-n", "--", "ip"}, args...)...)
+	}
 	in("addr", "add", h.addr+"/24", "dev", inner)
 	in("link", "set", inner, "up")
 	in("link", "set", "lo", "up")
