@@ -156,8 +156,25 @@ func (c *sse) nextOf(typ string) event {
 // TestLiveEvents: a stream gets what happens after it opened, each event
 // with its id, type and JSON data naming the job.
 func TestLiveEvents(t *testing.T) {
-	e := newEnv(t, events.Options{})
+	created := make(chan string, 64)
+	e := newEnv(t, events.Options{OnEvent: func(ev store.Event) {
+		if ev.Type == "job.created" {
+			select {
+			case created <- ev.JobID:
+			default:
+			}
+		}
+	}})
 	before := e.submit("k") // before the stream: not sent
+	// The broker has read it before the stream opens (else the stream
+	// could rightly get it).
+	for id := ""; id != before.ID; {
+		select {
+		case id = <-created:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the broker did not read the first job's event within 10s")
+		}
+	}
 	c := e.open("", nil)
 	j := e.submit("k")
 	ev := c.next()
