@@ -17,10 +17,17 @@ import (
 type unreachable struct {
 	*store.Store
 	down atomic.Bool
+	// hang makes a renewal wait for its context instead of failing, as
+	// over a connection whose packets are dropped.
+	hang bool
 }
 
 func (q *unreachable) RenewLease(ctx context.Context, l store.Lease, lease time.Duration, now time.Time) (bool, error) {
 	if q.down.Load() {
+		if q.hang {
+			<-ctx.Done()
+			return false, ctx.Err()
+		}
 		return false, errors.New("connection refused")
 	}
 	return q.Store.RenewLease(ctx, l, lease, now)
@@ -31,8 +38,14 @@ func (q *unreachable) RenewLease(ctx context.Context, l store.Lease, lease time.
 // stopped before the lease expires (after which another node may recover
 // and run it); its outcome is not written.
 func TestUnrenewableLeaseStopsRunBeforeItExpires(t *testing.T) {
+	for _, hang := range []bool{false, true} {
+		t.Run(map[bool]string{false: "refused", true: "no answer"}[hang], func(t *testing.T) { testUnrenewable(t, hang) })
+	}
+}
+
+func testUnrenewable(t *testing.T, hang bool) {
 	e := newEnv(t)
-	q := &unreachable{Store: e.store}
+	q := &unreachable{Store: e.store, hang: hang}
 	started := make(chan struct{})
 	stopped := make(chan time.Time, 1)
 	e.register("k", func(ctx context.Context, _ store.Job, _ jobs.Progress) (json.RawMessage, error) {

@@ -506,11 +506,16 @@ func (p *Pool) renew(ctx context.Context, r *claimRun) (cancelRequested bool) {
 		return false
 	}
 	now := p.opts.Now()
-	cancelRequested, err := p.q.RenewLease(ctx, r.lease, p.Lease(), now)
+	// A database that stops answering without an error (a partition)
+	// must not hold the renewal past the lease: the call ends a little
+	// before it, leaving the run time to stop while it holds the job.
+	rctx, cancel := context.WithDeadline(ctx, r.expires.Add(-p.renewEvery()/3))
+	cancelRequested, err := p.q.RenewLease(rctx, r.lease, p.Lease(), now)
+	cancel()
 	switch {
 	case errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound):
 		r.lose(err)
-	case err != nil && !now.Add(p.renewEvery()).Before(r.expires):
+	case err != nil && !p.opts.Now().Add(p.renewEvery()).Before(r.expires):
 		// The database cannot be reached (or refuses) and the lease ends
 		// before the next renewal: once it has, another process may
 		// recover the job and run it. Stop now, while this run still
