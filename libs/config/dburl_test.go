@@ -57,3 +57,44 @@ func TestDatabaseURLPasswordNeverShown(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseURLOddPasswords: passwords that a URL must percent-encode,
+// written as they are, are refused with a message that shows none of them;
+// sslpassword and password settings are redacted too.
+func TestDatabaseURLOddPasswords(t *testing.T) {
+	const secret = "Leak5d"
+	for _, bad := range []string{
+		"postgres://pw2:ab/c" + secret + "@127.0.0.1:54400/pwdb",
+		"postgres://pw2:ab@c" + secret + "@127.0.0.1:54400/pwdb",
+		"postgres://pw2:ab?c" + secret + "@127.0.0.1:54400/pwdb",
+		"postgres://pw2:ab c" + secret + "@127.0.0.1:54400/pwdb",
+	} {
+		_, err := config.Load(hermetic(t, config.Options{Env: []string{"VPO_DATABASE_URL=" + bad}}))
+		if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "%40") {
+			t.Errorf("VPO_DATABASE_URL=%q: %v; want a refusal that explains the encoding, without the password", bad, err)
+		}
+	}
+	for _, good := range []string{"postgres://vpo:p%40ss%21w!rd$@db/vpo", "postgres://vpo@db/vpo", "postgres://db/vpo?host=/run/postgresql"} {
+		if _, err := config.Load(hermetic(t, config.Options{Env: []string{"VPO_DATABASE_URL=" + good}})); err != nil {
+			t.Errorf("VPO_DATABASE_URL=%q: %v", good, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"postgres://vpo@h/vpo?sslmode=require&sslpassword=" + secret:     "postgres://vpo@h/vpo?sslmode=require&sslpassword=xxxxx",
+		`url = "postgres://h/vpo?password=ab"c` + secret + `"`:           `url = "postgres://h/vpo?password=xxxxx`,
+		"error: postgres://u:a@b" + secret + "@h/db: connection refused": "error: postgres://u:xxxxx@h/db: connection refused",
+		"host=h password=" + secret + " dbname=vpo":                      "host=h password=xxxxx dbname=vpo",
+	} {
+		if got := config.RedactPasswords(in); got != want || strings.Contains(got, secret) {
+			t.Errorf("RedactPasswords(%q) = %q, want %q", in, got, want)
+		}
+	}
+	old := config.Defaults(config.Options{})
+	old.Database.URL = "postgres://vpo:one" + secret + "@db/vpo"
+	next := old
+	next.Database.URL = "postgres://vpo:two" + secret + "@db/vpo"
+	changes := config.Diff(old, next)
+	if len(changes) != 1 || changes[0].Old == changes[0].New || strings.Contains(changes[0].Old+changes[0].New, secret) {
+		t.Errorf("a changed password reads %+v; want two different texts without it", changes)
+	}
+}

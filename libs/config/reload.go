@@ -31,6 +31,9 @@ func Diff(old, new Config) []Change {
 			o, n = maskedLiteral(o), maskedLiteral(n)
 		}
 		o, n = s.redacted(o), s.redacted(n)
+		if o == n {
+			n += " (a password changed)"
+		}
 		k := s.key()
 		changes = append(changes, Change{Key: k.Name, Old: o, New: n, Live: k.Live})
 	}

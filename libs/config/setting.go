@@ -280,33 +280,78 @@ func checkDatabaseURL(v, _ string) (string, error) {
 	if !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
 		return "", errors.New(`must be a "postgres://" URL (or empty for SQLite)`)
 	}
-	if _, err := url.Parse(v); err != nil {
+	// A password with '@', '/', '?', '#' or a space must be written
+	// percent-encoded, else the URL means another user, host or database
+	// (and a parse error would quote part of it).
+	if at := strings.LastIndex(v, "@"); at >= 0 {
+		if raw := v[strings.Index(v, "://")+3 : at]; strings.ContainsAny(raw, "@/?# ") {
+			return "", errors.New(reservedInUserinfo)
+		}
+	}
+	u, err := url.Parse(v)
+	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
 		return "", fmt.Errorf("not a valid URL: %s", RedactPasswords(err.Error()))
 	}
+	if at := strings.LastIndex(v, "@"); at >= 0 && !sameUserinfo(v[strings.Index(v, "://")+3:at], u.User) {
+		return "", errors.New(reservedInUserinfo)
+	}
 	return v, nil
 }
 
-// passwordPatterns match the password of a URL's user information and
-// of a password setting.
-var passwordPatterns = []struct {
-	re   *regexp.Regexp
-	with string
-}{
-	{regexp.MustCompile(`(://[^/?#@\s:]*:)[^/?#@\s]*@`), "${1}xxxxx@"},
-	{regexp.MustCompile(`(?i)(\bpassword=)[^&\s"]*`), "${1}xxxxx"},
+// sameUserinfo tells whether the user information as written (raw) is
+// what the URL parser read (so that nothing of it went to the host).
+func sameUserinfo(raw string, u *url.Userinfo) bool {
+	if u == nil {
+		return false
+	}
+	name, pass, hasPass := strings.Cut(raw, ":")
+	n, err1 := url.PathUnescape(name)
+	p, err2 := url.PathUnescape(pass)
+	got, ok := u.Password()
+	return err1 == nil && err2 == nil && n == u.Username() && hasPass == ok && p == got
 }
 
+const reservedInUserinfo = `the user or password holds characters a URL reserves: write '@' as %40, '/' as %2F, '?' as %3F, ` +
+	`'#' as %23, '%' as %25 and a space as %20`
+
+// passwordSetting matches a password or sslpassword setting of a URL's
+// query or a libpq key=value string, up to the next '&' or space.
+var passwordSetting = regexp.MustCompile(`(?i)((?:^|[^a-z_])(?:ssl)?password=)[^&\s]*`)
+
 // RedactPasswords returns text with every password of a database URL in
-// it (user:password@, password=…) replaced by "xxxxx".
+// it replaced by "xxxxx": the user information's (from the first ':' after
+// "://" to the last '@', so that a password holding '@', '/' or '?' is
+// hidden whole, even where the URL is malformed) and the password and
+// sslpassword settings.
 func RedactPasswords(text string) string {
-	for _, p := range passwordPatterns {
-		text = p.re.ReplaceAllString(text, p.with)
+	text = passwordSetting.ReplaceAllString(text, "${1}xxxxx")
+	var b strings.Builder
+	for {
+		i := strings.Index(text, "://")
+		if i < 0 {
+			b.WriteString(text)
+			return b.String()
+		}
+		b.WriteString(text[:i+3])
+		rest := text[i+3:]
+		// The URL ends at the first quote or line end (not at a space: a
+		// password written with one is hidden whole).
+		end := strings.IndexAny(rest, "\n\"'")
+		if end < 0 {
+			end = len(rest)
+		}
+		at := strings.LastIndex(rest[:end], "@")
+		colon := strings.Index(rest[:end], ":")
+		if at >= 0 && colon >= 0 && colon < at {
+			b.WriteString(rest[:colon+1] + "xxxxx")
+			rest = rest[at:]
+		}
+		text = rest
 	}
-	return text
 }
 
 func intSpec(k Key, field func(*Config) *int, lo, hi int) spec[int] {

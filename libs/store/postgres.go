@@ -56,7 +56,7 @@ func RedactURL(u string) string {
 	}
 	q := p.Query()
 	for k := range q {
-		if strings.EqualFold(k, "password") {
+		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
 			q.Set(k, "xxxxx")
 			p.RawQuery = q.Encode()
 		}
