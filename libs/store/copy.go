@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // copyTables are the tables CopyTo copies, in an order that keeps every
@@ -32,18 +36,21 @@ var copyTables = []struct {
 type TableCount struct {
 	Table          string
 	Source, Target int64
-	Copied         int64 // rows the copy added (0 when run again)
+	Copied         int64 // rows the copy wrote: added, or brought in line with the source (0 when run again on an unchanged source)
 }
 
 // CopyTo copies everything this SQLite store holds (jobs and their logs,
 // files, plans, change history, applied states, the queue's pause,
 // directory digests, events) into dst, a PostgreSQL store at the same
 // schema version, keeping every id, in one transaction: a copy that fails
-// leaves dst as it was. Rows dst already holds (by key) are left alone, so
-// running it again adds nothing. It then checks that both hold the same
-// number of rows in every table, and fails naming the first table that
-// does not. The source is read in one read transaction; nothing should
-// write it meanwhile (stop the daemon first).
+// leaves dst as it was. A row dst already holds (by key) is brought in
+// line with the source, so running it again after the source changed
+// copies the changes, and running it again on an unchanged source writes
+// nothing. Before committing it checks that both hold the same number of
+// rows in every table, and fails (changing nothing) naming the first table
+// that does not: dst held other data. The source must pass SQLite's
+// integrity check and have no running job (a daemon still using it: stop
+// it first); it is read in one read transaction.
 func (s *Store) CopyTo(ctx context.Context, dst *Store) ([]TableCount, error) {
 	if s.pg || !dst.pg {
 		return nil, fmt.Errorf("copy database: from SQLite to PostgreSQL only: %w", ErrInvalid)
@@ -59,11 +66,24 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) ([]TableCount, error) {
 	if sv != dv {
 		return nil, fmt.Errorf("copy database: source schema %d, target %d: %w", sv, dv, ErrInvalid)
 	}
+	if ok, err := s.IntegrityCheck(ctx); err != nil {
+		return nil, err
+	} else if ok != "ok" {
+		return nil, fmt.Errorf("copy database: %s fails SQLite's integrity check (%s): repair or restore it first: %w", s.path, firstLine(ok), ErrInvalid)
+	}
 	src, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("copy database: %w", err)
 	}
 	defer func() { _ = src.Rollback() }()
+	var running int
+	if err := src.QueryRowContext(ctx, "SELECT count(*) FROM jobs WHERE status = 'running'").Scan(&running); err != nil {
+		return nil, fmt.Errorf("copy database: %w", err)
+	}
+	if running > 0 {
+		return nil, fmt.Errorf("copy database: %s has %d running jobs: stop the daemon that uses it first (a stopped daemon leaves none): %w",
+			s.path, running, ErrInvalid)
+	}
 	counts := make([]TableCount, len(copyTables))
 	err = dst.wdb.inTx(ctx, func(tx *wtx) error {
 		for _, t := range []string{"jobs", "files", "job_logs", "queue_state"} {
@@ -91,6 +111,18 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) ([]TableCount, error) {
 			"UPDATE job_counts SET n = (SELECT count(*) FROM jobs WHERE jobs.status = job_counts.status)"); err != nil {
 			return err
 		}
+		for i, t := range copyTables {
+			if err := src.QueryRowContext(ctx, "SELECT count(*) FROM "+t.name).Scan(&counts[i].Source); err != nil {
+				return fmt.Errorf("verify copy: count %s: %w", t.name, err)
+			}
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+t.name).Scan(&counts[i].Target); err != nil {
+				return fmt.Errorf("verify copy: count %s: %w", t.name, err)
+			}
+			if c := counts[i]; c.Source != c.Target {
+				return fmt.Errorf("verify copy: table %s would hold %d rows in %s and %d in %s: the target holds other data; copy into a new, empty database: %w",
+					c.Table, c.Source, s.path, c.Target, dst.path, ErrInvalid)
+			}
+		}
 		for _, t := range []string{"jobs", "files", "job_logs", "queue_state"} {
 			if _, err := tx.Tx.ExecContext(ctx, "ALTER TABLE "+t+" ENABLE TRIGGER USER"); err != nil {
 				return err
@@ -99,22 +131,19 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) ([]TableCount, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("copy database %s to %s: %w", s.path, dst.path, err)
-	}
-	for i, t := range copyTables {
-		if err := src.QueryRowContext(ctx, "SELECT count(*) FROM "+t.name).Scan(&counts[i].Source); err != nil {
-			return nil, fmt.Errorf("verify copy: count %s: %w", t.name, err)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
+			err = fmt.Errorf("%w: the target holds other data under the same ids; copy into a new, empty database", err)
 		}
-		if err := dst.rdb.QueryRowContext(ctx, "SELECT count(*) FROM "+t.name).Scan(&counts[i].Target); err != nil {
-			return nil, fmt.Errorf("verify copy: count %s: %w", t.name, err)
-		}
-	}
-	for _, c := range counts {
-		if c.Source != c.Target {
-			return counts, fmt.Errorf("verify copy: table %s holds %d rows in %s and %d in %s", c.Table, c.Source, s.path, c.Target, dst.path)
-		}
+		return counts, fmt.Errorf("copy database %s to %s: %w", s.path, dst.path, err)
 	}
 	return counts, nil
+}
+
+// firstLine is the first line of s.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // copyBatchValues bounds the values of one INSERT of copyTable (PostgreSQL
@@ -134,11 +163,21 @@ func copyTable(ctx context.Context, src, dst *wtx, table, key string) (int64, er
 		return 0, err
 	}
 	perBatch := max(1, copyBatchValues/len(cols))
+	// A row the target holds is updated where it differs (a second run
+	// after the source changed); an unchanged one is not written.
+	keys := strings.Split(strings.ReplaceAll(key, " ", ""), ",")
+	var set, mine, theirs []string
+	for _, c := range cols {
+		if slices.Contains(keys, c) {
+			continue
+		}
+		set = append(set, c+" = excluded."+c)
+		mine, theirs = append(mine, table+"."+c), append(theirs, "excluded."+c)
+	}
 	onConflict := "DO NOTHING"
-	if table == "queue_state" {
-		onConflict = "DO UPDATE SET paused = excluded.paused, drain = excluded.drain, changed_at = excluded.changed_at " +
-			"WHERE (queue_state.paused, queue_state.drain, queue_state.changed_at) IS DISTINCT FROM " +
-			"(excluded.paused, excluded.drain, excluded.changed_at)"
+	if len(set) > 0 {
+		onConflict = "DO UPDATE SET " + strings.Join(set, ", ") + " WHERE (" + strings.Join(mine, ", ") +
+			") IS DISTINCT FROM (" + strings.Join(theirs, ", ") + ")"
 	}
 	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
 	insert := func(n int) string {

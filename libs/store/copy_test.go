@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +52,13 @@ func TestCopyToPostgres(t *testing.T) {
 	}
 
 	dst := openTestStore(t)
+	// A source with a running job is still in use: refused.
+	if _, err := src.CopyTo(ctx, dst); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "running") {
+		t.Fatalf("CopyTo with a running job = %v, want ErrInvalid naming the running job", err)
+	}
+	if err := src.RequeueInterrupted(ctx, running.Lease(), now); err != nil {
+		t.Fatal(err)
+	}
 	counts, err := src.CopyTo(ctx, dst)
 	if err != nil {
 		t.Fatalf("CopyTo: %v", err)
@@ -61,6 +69,7 @@ func TestCopyToPostgres(t *testing.T) {
 		}
 	}
 	for _, id := range []string{done.ID, running.ID, ids[24], ids[10]} {
+		// (the running job was requeued above)
 		a, _ := json.Marshal(mustGet(t, src, id))
 		b, _ := json.Marshal(mustGet(t, dst, id))
 		if string(a) != string(b) {
@@ -97,6 +106,30 @@ func TestCopyToPostgres(t *testing.T) {
 		if c.Copied != 0 || c.Source != c.Target {
 			t.Errorf("second copy, table %s: copied %d (want 0), source %d, target %d", c.Table, c.Copied, c.Source, c.Target)
 		}
+	}
+	// A second run after the source changed brings the target in line.
+	again2 := mustClaim(t, src, "w", now)
+	if err := src.CompleteJob(ctx, again2.Lease(), nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.CopyTo(ctx, dst); err != nil {
+		t.Fatalf("CopyTo after a change: %v", err)
+	}
+	if j := mustGet(t, dst, again2.ID); j.Status != store.StatusCompleted {
+		t.Errorf("job completed in the source after the first copy is %s in the target, want completed", j.Status)
+	}
+	want, _ = src.CountJobs(ctx)
+	if got, _ := dst.CountJobs(ctx); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("job counts after the second copy = %v, want %v", got, want)
+	}
+	// A target holding other data is refused, unchanged.
+	used := openTestStore(t)
+	mustCreate(t, used, store.NewJob{Kind: "k"})
+	if _, err := src.CopyTo(ctx, used); err == nil || !strings.Contains(err.Error(), "other data") {
+		t.Errorf("CopyTo into a database in use = %v, want an error saying it holds other data", err)
+	}
+	if n, _ := used.CountJobs(ctx); n[store.StatusQueued] != 1 || n[store.StatusCompleted] != 0 {
+		t.Errorf("the database in use after the refused copy counts %v, want its one queued job only", n)
 	}
 	// New rows come after the copied ones.
 	j := mustCreate(t, dst, store.NewJob{Kind: "k"})

@@ -67,6 +67,14 @@ func addDB(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 			}
 			return withCode(ExitDatabase, fmt.Errorf("db copy: %w", err))
 		}
+		// Read first without writing: an empty file or another program's
+		// database is refused rather than given a schema.
+		if v, err := store.ReadSchemaVersion(ctx, path); err != nil || v == 0 {
+			if err == nil {
+				err = errors.New("no schema")
+			}
+			return withCode(ExitDatabase, fmt.Errorf("db copy: %s is not a vpo database: %w", path, err))
+		}
 		src, err := store.Open(ctx, path, store.Options{})
 		if err != nil {
 			return withCode(ExitDatabase, err)
