@@ -551,9 +551,9 @@ func checkNodeName(name string) error {
 	if name == "" || len(name) > 64 {
 		return errors.New("must be 1 to 64 characters")
 	}
-	for _, c := range []byte(name) {
+	for _, c := range name {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%q is not allowed (use A-Z, a-z, 0-9, '.', '_', '-')", string(rune(c)))
+			return fmt.Errorf("%q is not allowed (use A-Z, a-z, 0-9, '.', '_', '-')", string(c))
 		}
 	}
 	return nil

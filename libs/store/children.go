@@ -19,6 +19,9 @@ import (
 // children. It fails with ErrLeaseLost when the job no longer runs under l
 // (nothing is inserted then) and with ErrInvalid without children.
 //
+// Every child requires the worker tags its parent requires, besides its
+// own.
+//
 // counted, when not nil, is what the job did itself before handing the
 // rest to children: a JSON object with the keys of the result ("files",
 // "unchanged", "applied", "planned", "pending_approval", "skipped",
@@ -71,6 +74,23 @@ func (s *Store) AwaitChildren(ctx context.Context, l Lease, children []NewJob, c
 			return fmt.Errorf("await children of %s: cancellation requested: %w", l, ErrConflict)
 		}
 		return s.leaseLost(ctx, "await children of", l)
+	}
+	// Children require what their parent requires (a directory apply
+	// for GPU nodes hands them files to encode), besides their own tags.
+	var parentRequires string
+	if err = tx.QueryRowContext(ctx, "SELECT requires FROM jobs WHERE id = ?", l.JobID).Scan(&parentRequires); err != nil {
+		return fmt.Errorf("await children of %s: %w", l, err)
+	}
+	if parentRequires != "[]" {
+		var tags []string
+		if err = json.Unmarshal([]byte(parentRequires), &tags); err != nil {
+			return fmt.Errorf("await children of %s: stored requires %q: %w", l, parentRequires, err)
+		}
+		for i := range rows {
+			if rows[i].Requires, err = CleanTags(append(tags, rows[i].Requires...)); err != nil {
+				return fmt.Errorf("await children of %s: %w", l, err)
+			}
+		}
 	}
 	stmt, err := tx.PrepareContext(ctx, insertJobSQL)
 	if err != nil {

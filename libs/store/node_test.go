@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -111,5 +112,31 @@ func TestNodesHeartbeat(t *testing.T) {
 	}
 	if _, err := s.GetNode(ctx, "b"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("pruned node b: %v", err)
+	}
+}
+
+// TestChildrenInheritRequires: the children of a job that requires tags
+// require them too, besides their own.
+func TestChildrenInheritRequires(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	if err := s.SetNode("gpu-box", []string{"gpu", "nvenc"}); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, store.NewJob{Kind: "k", Requires: []string{"gpu"}})
+	parent := mustClaim(t, s, "w", t0)
+	if err := s.AwaitChildren(ctx, parent.Lease(), []store.NewJob{{Kind: "x"}, {Kind: "x", Requires: []string{"nvenc"}}}, nil, t0); err != nil {
+		t.Fatal(err)
+	}
+	kids, _, err := s.ListJobs(ctx, store.JobFilter{Parent: parent.ID})
+	if err != nil || len(kids) != 2 {
+		t.Fatalf("children = %v, %v", kids, err)
+	}
+	got := map[string]bool{}
+	for _, k := range kids {
+		got[fmt.Sprint(k.Requires)] = true
+	}
+	if !got["[gpu]"] || !got["[gpu nvenc]"] {
+		t.Errorf("children require %v, want [gpu] and [gpu nvenc]", got)
 	}
 }

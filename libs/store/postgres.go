@@ -169,11 +169,20 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 	}
 	latest := ms[len(ms)-1].version
 	return s.wdb.inTx(ctx, func(tx *wtx) error {
-		if _, err := tx.Tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    integer NOT NULL PRIMARY KEY,
-			applied_at text    NOT NULL
-		)`); err != nil {
-			return fmt.Errorf("create schema_migrations: %w", err)
+		// Only a database without it needs the right to create tables: a
+		// role that may only read and write the tables can run vpo on a
+		// database migrated by its owner (vpo db migrate).
+		var exists bool
+		if err := tx.Tx.QueryRowContext(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if !exists {
+			if _, err := tx.Tx.ExecContext(ctx, `CREATE TABLE schema_migrations (
+				version    integer NOT NULL PRIMARY KEY,
+				applied_at text    NOT NULL
+			)`); err != nil {
+				return fmt.Errorf("create schema_migrations (the role needs the right to create tables in the database's schema, or run vpo db migrate as its owner first): %w", err)
+			}
 		}
 		var cur sql.NullInt64
 		if err := tx.Tx.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&cur); err != nil {

@@ -250,6 +250,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 		// every request (docs/benchmarks.md); what an operator changes
 		// (pause, resume, window, reload, shutdown) shows at once.
 		RenderFor: healthRenderFor,
+		Timeout:   databaseCheckTimeout(cfg),
 	})
 	queue.changed = hl.Changed
 	feed = newClusterFeed(pool.Notify, pool.CheckCancel, queue.follow)
@@ -391,6 +392,16 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	}
 	log.Info("vpo stopped cleanly")
 	return nil
+}
+
+// databaseCheckTimeout bounds /health's database check: the default (a
+// local SQLite file answers in microseconds), or a second for a
+// PostgreSQL server, which may be a network round trip or two away.
+func databaseCheckTimeout(cfg config.Config) time.Duration {
+	if cfg.Database.URL != "" {
+		return time.Second
+	}
+	return 0
 }
 
 // recoverEvery is how often each node takes back the jobs whose lease
