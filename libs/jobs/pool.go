@@ -279,6 +279,7 @@ func (p *Pool) dispatch(ctx context.Context) {
 			return false
 		}
 	}
+	claimFailing := false
 	for {
 		if !p.waitSlot() {
 			return
@@ -300,11 +301,20 @@ func (p *Pool) dispatch(ctx context.Context) {
 		}
 		job, ok, err := p.q.ClaimJob(ctx, p.owner, kinds, p.Lease(), p.opts.Now())
 		if err != nil {
-			p.log.WithError(err).Error("claim job")
+			// Logged once while it lasts (a database outage would
+			// otherwise log every second), and its end once.
+			if !claimFailing {
+				p.log.WithError(err).Error("claim job: no job is started while this lasts (retrying)")
+				claimFailing = true
+			}
 			if !wait(min(p.opts.PollInterval, errorBackoff)) {
 				return
 			}
 			continue
+		}
+		if claimFailing {
+			claimFailing = false
+			p.log.Info("claiming jobs again")
 		}
 		if !ok {
 			if !wait(p.opts.PollInterval) {

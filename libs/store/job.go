@@ -574,7 +574,8 @@ func (s *Store) RecoverExpired(ctx context.Context, now time.Time, keep ...strin
 			status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
 			              WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
 			finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?1 END,
-			error = 'lease of worker ' || coalesce(lease_owner, '?') || ' expired at ' || coalesce(lease_expires_at, '?'),
+			error = 'lease of worker ' || coalesce(lease_owner, '?') || ' expired at ' || coalesce(lease_expires_at, '?')
+				|| ' (the worker stopped, or could not reach the database to renew it)',
 			eta_seconds = NULL, lease_owner = NULL, lease_expires_at = NULL,`+retryClearsProgress+`
 		WHERE status = 'running' AND lease_expires_at < ?1 AND id NOT IN (SELECT value FROM json_each(?2))
 		RETURNING status`, formatTime(now), string(kept))

@@ -16,3 +16,14 @@ func (s *Store) CountQueued(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// CountLeasedRunning returns the number of running jobs held under a lease,
+// by every process (node) that uses the database: the jobs a drained pause
+// waits for. (A parent waiting for its children runs without a lease.)
+func (s *Store) CountLeasedRunning(ctx context.Context) (int, error) {
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM jobs WHERE status = 'running' AND lease_owner IS NOT NULL").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count running jobs: %w", err)
+	}
+	return n, nil
+}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,10 @@ type nodeStore interface {
 	GetNode(ctx context.Context, name string) (store.Node, error)
 	PruneNodes(ctx context.Context, before time.Time) (int, error)
 }
+
+// nameClashRepeat is how often a second process under this node's name is
+// reported again while it lasts.
+const nameClashRepeat = 5 * time.Minute
 
 // nodeGone is how long after its last heartbeat a node's row is deleted.
 const nodeGone = 7 * 24 * time.Hour
@@ -39,7 +42,9 @@ type heartbeat struct {
 
 	stop     chan struct{}
 	stopOnce sync.Once
-	failing  bool // the last heartbeat failed (logged once)
+	failing  bool      // the last heartbeat failed (logged once)
+	beaten   bool      // a heartbeat was written
+	warned   time.Time // when a second process under this name was last reported
 }
 
 func newHeartbeat(st nodeStore, node store.Node, tags []string, workers func() int, lease func() time.Duration, log *logrus.Entry) *heartbeat {
@@ -59,7 +64,6 @@ func (h *heartbeat) Name() string { return "node heartbeat" }
 // Run heartbeats at once and then every lease/3 until Shutdown, then
 // records the stop.
 func (h *heartbeat) Run(ctx context.Context) error {
-	h.checkName(ctx)
 	if n, err := h.st.PruneNodes(ctx, h.now().Add(-nodeGone)); err == nil && n > 0 {
 		h.log.WithField("deleted", n).Infof("deleted the rows of %d nodes gone for more than %s", n, nodeGone)
 	}
@@ -90,10 +94,22 @@ func (h *heartbeat) Shutdown(context.Context) error {
 }
 
 func (h *heartbeat) beat(ctx context.Context) {
+	// After this node's own first heartbeat, a row of another owner is a
+	// second process writing under the same name (before it, the row may
+	// be this node's own from before a crash).
+	if prev, err := h.st.GetNode(ctx, h.node.Name); err == nil && h.beaten && prev.Owner != h.node.Owner && prev.StoppedAt == nil &&
+		h.now().Sub(prev.HeartbeatAt) < h.lease() && h.now().Sub(h.warned) > nameClashRepeat {
+		h.warned = h.now()
+		h.log.WithFields(logrus.Fields{"node": h.node.Name, "other_owner": prev.Owner, "other_address": prev.Address}).
+			Warn("another running vpo heartbeats under this node name: the nodes list shows one or the other; give each node its own node.name")
+	}
 	n := h.node
 	n.Workers = h.workers()
 	n.Tags = *h.tags.Load()
 	err := h.st.Heartbeat(ctx, n, h.now())
+	if err == nil {
+		h.beaten = true
+	}
 	switch {
 	case err != nil && !h.failing:
 		h.failing = true
@@ -101,18 +117,5 @@ func (h *heartbeat) beat(ctx context.Context) {
 	case err == nil && h.failing:
 		h.failing = false
 		h.log.Info("node heartbeat written again")
-	}
-}
-
-// checkName warns when another live process heartbeats under this node's
-// name: two nodes of one name are told apart only by their owner.
-func (h *heartbeat) checkName(ctx context.Context) {
-	prev, err := h.st.GetNode(ctx, h.node.Name)
-	if errors.Is(err, store.ErrNotFound) || err != nil {
-		return
-	}
-	if prev.StoppedAt == nil && prev.Owner != h.node.Owner && h.now().Sub(prev.HeartbeatAt) < h.lease() {
-		h.log.WithFields(logrus.Fields{"node": h.node.Name, "other_owner": prev.Owner, "other_address": prev.Address}).
-			Warn("another running vpo uses this node name (its heartbeat is recent): give each node its own node.name")
 	}
 }

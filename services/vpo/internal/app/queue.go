@@ -49,6 +49,7 @@ type queueStore interface {
 	QueueState(ctx context.Context) (store.QueueState, error)
 	SetQueueState(ctx context.Context, q store.QueueState) error
 	CountQueued(ctx context.Context) (int, error)
+	CountLeasedRunning(ctx context.Context) (int, error)
 }
 
 // queueControl pauses and resumes the queue (stored, so that a pause
@@ -143,8 +144,12 @@ func (q *queueControl) Status(ctx context.Context) (server.QueueStatus, error) {
 	if err != nil {
 		return server.QueueStatus{}, err
 	}
+	all, err := q.st.CountLeasedRunning(ctx)
+	if err != nil {
+		return server.QueueStatus{}, err
+	}
 	st := q.state()
-	st.Queued = queued
+	st.Queued, st.RunningAll = queued, max(all, st.Running)
 	return st, nil
 }
 

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,7 +54,9 @@ func (p *fakeQueuePool) Active() int { return p.active }
 type fakeQueueStore struct {
 	state  store.QueueState
 	queued int
-	fail   error
+	// runningAll is the leased running jobs of every node.
+	runningAll int
+	fail       error
 }
 
 func (s *fakeQueueStore) QueueState(context.Context) (store.QueueState, error) {
@@ -65,6 +70,10 @@ func (s *fakeQueueStore) SetQueueState(_ context.Context, q store.QueueState) er
 	return nil
 }
 func (s *fakeQueueStore) CountQueued(context.Context) (int, error) { return s.queued, s.fail }
+
+func (s *fakeQueueStore) CountLeasedRunning(context.Context) (int, error) {
+	return s.runningAll, s.fail
+}
 
 // closedUntil is a window closed until a time, open after it.
 type closedUntil time.Time
@@ -203,6 +212,8 @@ func TestQueueText(t *testing.T) {
 			"processing window closed; opens at 01:00 (in 3h12m) (apply, transcode wait)"},
 		{"window open", server.QueueStatus{Schedule: "01:00-07:00", ScheduledKinds: []string{"apply"}, WindowOpen: true},
 			"queue: running\njobs: 0 running, 0 queued\nprocessing window: 01:00-07:00 (apply); open", ""},
+		{"other nodes run jobs", server.QueueStatus{Running: 1, RunningAll: 3, Queued: 2, WindowOpen: true},
+			"queue: running\njobs: 3 running (1 on this node), 2 queued\nprocessing window: always open", ""},
 	} {
 		if got := strings.Join(queueLines(tc.st, now), "\n"); got != tc.lines {
 			t.Errorf("%s: queueLines =\n%s\nwant\n%s", tc.name, got, tc.lines)
@@ -214,5 +225,24 @@ func TestQueueText(t *testing.T) {
 	far := now.Add(50 * time.Hour)
 	if got := windowOpens(server.QueueStatus{NextWindow: &far}, now); got != "opens at 2026-12-04 23:48 (in 50h)" {
 		t.Errorf("windowOpens two days ahead = %q", got)
+	}
+}
+
+// TestWaitDrainedWaitsForEveryNode: a drained pause's --wait returns only
+// once no job runs on any node, not only on the node that answers.
+func TestWaitDrainedWaitsForEveryNode(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		left := max(0, 2-int(calls.Add(1)))
+		_ = json.NewEncoder(w).Encode(server.QueueStatus{Paused: true, Drain: true, RunningAll: left})
+	}))
+	defer srv.Close()
+	var progress strings.Builder
+	st, err := waitDrained(context.Background(), newAPIClient(srv.URL, ""), server.QueueStatus{RunningAll: 3}, &progress)
+	if err != nil || st.RunningAll != 0 || calls.Load() < 2 {
+		t.Fatalf("waitDrained = %+v, %v after %d polls; want it to wait until no node runs a job", st, err, calls.Load())
+	}
+	if !strings.Contains(progress.String(), "waiting for 3 running job(s)") {
+		t.Errorf("progress %q", progress.String())
 	}
 }

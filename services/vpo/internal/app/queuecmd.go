@@ -72,14 +72,18 @@ func addQueue(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 	}
 }
 
-// waitDrained polls the daemon until none of its jobs runs.
+// running is the number of jobs a drained pause waits for: on every node
+// (an older daemon reports only its own).
+func running(st server.QueueStatus) int { return max(st.Running, st.RunningAll) }
+
+// waitDrained polls the daemon until no job runs on any node.
 func waitDrained(ctx context.Context, c *apiClient, st server.QueueStatus, progress io.Writer) (server.QueueStatus, error) {
-	if st.Running > 0 {
-		fmt.Fprintf(progress, "waiting for %d running job(s) to stop...\n", st.Running)
+	if running(st) > 0 {
+		fmt.Fprintf(progress, "waiting for %d running job(s) to stop...\n", running(st))
 	}
 	t := time.NewTicker(queueWaitEvery)
 	defer t.Stop()
-	for st.Running > 0 {
+	for running(st) > 0 {
 		select {
 		case <-ctx.Done():
 			return st, ctx.Err()
@@ -116,7 +120,11 @@ func queueLines(st server.QueueStatus, now time.Time) []string {
 	default:
 		lines = append(lines, "queue: running")
 	}
-	lines = append(lines, fmt.Sprintf("jobs: %d running, %d queued", st.Running, st.Queued))
+	if st.RunningAll > st.Running {
+		lines = append(lines, fmt.Sprintf("jobs: %d running (%d on this node), %d queued", st.RunningAll, st.Running, st.Queued))
+	} else {
+		lines = append(lines, fmt.Sprintf("jobs: %d running, %d queued", st.Running, st.Queued))
+	}
 	switch {
 	case st.Schedule == "":
 		lines = append(lines, "processing window: always open")

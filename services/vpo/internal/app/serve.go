@@ -288,7 +288,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	httpSrv := server.NewHTTPServer(ln, server.NewRouter(server.RouterOptions{
 		Health: hl, Jobs: api, Policies: policiesAPI, Hooks: hooksAPI, Libraries: libs.api(hl, logger), Log: httpLog,
 		Queue:     server.NewQueueAPI(queue, logging.Component(logger, "api")),
-		Nodes:     server.NewNodesAPI(server.NodesAPIOptions{Store: st, Lease: pool.Lease, Self: cfg.Node.Name, Log: logging.Component(logger, "api")}),
+		Nodes:     server.NewNodesAPI(server.NodesAPIOptions{Store: st, Lease: pool.Lease, Self: pool.Owner(), Log: logging.Component(logger, "api")}),
 		Events:    broker.Handler(),
 		Metrics:   mx.Handler(),
 		Dashboard: dash.Routes(),

@@ -23,7 +23,8 @@ type NodesAPIOptions struct {
 	// Lease is the job lease: a node whose last heartbeat is older is
 	// "gone" (its jobs are recovered by the others).
 	Lease func() time.Duration
-	// Self is this node's name.
+	// Self is this node's lease owner name (its worker pool's): two nodes
+	// of one name are told apart by it.
 	Self string
 	Now  func() time.Time
 	Log  *logrus.Entry
@@ -66,7 +67,7 @@ func (a *NodesAPI) list(w http.ResponseWriter, r *http.Request) {
 	now, lease := a.opts.Now(), a.opts.Lease()
 	out := make([]NodeView, 0, len(nodes))
 	for _, n := range nodes {
-		v := NodeView{Node: n, State: "up", Self: n.Name == a.opts.Self}
+		v := NodeView{Node: n, State: "up", Self: n.Owner == a.opts.Self}
 		switch {
 		case n.StoppedAt != nil:
 			v.State = "stopped"

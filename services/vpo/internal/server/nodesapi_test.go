@@ -30,7 +30,7 @@ func TestNodesAPI(t *testing.T) {
 	}
 	api := func(s server.NodesStore) *server.NodesAPI {
 		return server.NewNodesAPI(server.NodesAPIOptions{Store: s, Lease: func() time.Duration { return 30 * time.Second },
-			Self: "a", Now: func() time.Time { return now }})
+			Self: "a:1:x", Now: func() time.Time { return now }})
 	}
 	h := server.NewRouter(server.RouterOptions{Health: fakeHealth{}, Nodes: api(fakeNodes{nodes: nodes})})
 	code, body := do(h, "GET", "/api/nodes", "")

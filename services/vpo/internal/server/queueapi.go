@@ -24,6 +24,9 @@ type QueueStatus struct {
 	PausedAt *time.Time `json:"paused_at"`
 	// Running is the number of jobs this daemon's workers run now.
 	Running int `json:"running"`
+	// RunningAll is the number of jobs running under a lease on every
+	// node that shares the database (this one's included).
+	RunningAll int `json:"running_all"`
 	// Queued is the number of jobs waiting in the queue.
 	Queued int `json:"queued"`
 	// Schedule is the processing window (jobs.schedule), "" for always.
