@@ -145,13 +145,21 @@ func printJobs(w io.Writer, asJSON bool, js ...store.Job) error {
 		return enc.Encode(js)
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tSTATUS\tPRIORITY\tATTEMPTS\tPROGRESS\tCREATED\tMESSAGE")
+	fmt.Fprintln(tw, "ID\tKIND\tSTATUS\tNODE\tPRIORITY\tATTEMPTS\tPROGRESS\tCREATED\tMESSAGE")
 	for _, j := range js {
 		msg := j.ProgressMessage
 		if j.Error != "" {
 			msg = j.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d/%d\t%s\t%s\t%s\n", j.ID, j.Kind, j.Status, j.Priority,
+		if j.Status == store.StatusQueued && len(j.Requires) > 0 {
+			msg = strings.TrimSpace("needs a node with " + strings.Join(j.Requires, ", ") + "; " + msg)
+			msg = strings.TrimSuffix(msg, ";")
+		}
+		node := j.Node
+		if node == "" {
+			node = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d/%d\t%s\t%s\t%s\n", j.ID, j.Kind, j.Status, node, j.Priority,
 			j.Attempts, j.MaxAttempts, progressCell(j), j.CreatedAt.Local().Format(time.DateTime), msg)
 	}
 	return tw.Flush()

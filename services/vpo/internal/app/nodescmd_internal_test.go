@@ -36,3 +36,21 @@ func TestPrintNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestJobsListShowsNodeAndRequires: the jobs table names the node each job
+// ran on, and a queued job that requires tags says which.
+func TestJobsListShowsNodeAndRequires(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	err := printJobs(&b, false,
+		store.Job{ID: "j1", Kind: "transcode", Status: store.StatusRunning, Node: "gpu-1", Attempts: 1, MaxAttempts: 3, CreatedAt: now},
+		store.Job{ID: "j2", Kind: "transcode", Status: store.StatusQueued, Requires: []string{"gpu"}, MaxAttempts: 3, CreatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "NODE") || !strings.Contains(lines[1], "gpu-1") ||
+		!strings.Contains(lines[2], "needs a node with gpu") {
+		t.Errorf("jobs table:\n%s", b.String())
+	}
+}
