@@ -122,6 +122,9 @@ func (g *guard) hostAllowed(hostport string) bool {
 }
 
 func (g *guard) hostAllowedSlow(hostport string) bool {
+	if strings.ContainsAny(hostport, " \t") {
+		return false // no valid Host holds white space ("[::1 ]")
+	}
 	host := hostport
 	if h, port, err := net.SplitHostPort(hostport); err == nil {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
