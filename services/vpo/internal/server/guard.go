@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/vpo-project/vpo/libs/config"
 	"github.com/vpo-project/vpo/services/vpo/internal/web"
@@ -122,8 +123,8 @@ func (g *guard) hostAllowed(hostport string) bool {
 }
 
 func (g *guard) hostAllowedSlow(hostport string) bool {
-	if strings.ContainsAny(hostport, " \t") {
-		return false // no valid Host holds white space ("[::1 ]")
+	if strings.ContainsFunc(hostport, func(r rune) bool { return r <= ' ' || r == 0x7f || unicode.IsSpace(r) }) {
+		return false // no valid Host holds white space or control characters ("[::1 ]", "[::1\f]")
 	}
 	host := hostport
 	if h, port, err := net.SplitHostPort(hostport); err == nil {
