@@ -519,7 +519,14 @@ func (p *Pool) renew(ctx context.Context, r *claimRun) (cancelRequested bool) {
 	// A database that stops answering without an error (a partition)
 	// must not hold the renewal past the lease: the call ends a little
 	// before it, leaving the run time to stop while it holds the job.
-	rctx, cancel := context.WithDeadline(ctx, r.expires.Add(-p.renewEvery()/3))
+	// (After a pause of the process past the lease, the renewal is still
+	// tried, briefly: if no one recovered the job meanwhile it is still
+	// this run's.)
+	deadline := r.expires.Add(-p.renewEvery() / 3)
+	if floor := now.Add(p.renewEvery() / 3); deadline.Before(floor) {
+		deadline = floor
+	}
+	rctx, cancel := context.WithDeadline(ctx, deadline)
 	cancelRequested, err := p.q.RenewLease(rctx, r.lease, p.Lease(), now)
 	cancel()
 	switch {
