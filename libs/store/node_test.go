@@ -140,3 +140,42 @@ func TestChildrenInheritRequires(t *testing.T) {
 		t.Errorf("children require %v, want [gpu] and [gpu nvenc]", got)
 	}
 }
+
+// TestRenewalNeedsNoWriteLock: on PostgreSQL a lease renewal goes through
+// while another session holds the cluster-wide write lock (a node cut off
+// in the middle of a transaction, until PostgreSQL ends its session).
+func TestRenewalNeedsNoWriteLock(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("the write lock is PostgreSQL's: runs in the PostgreSQL run of this suite")
+	}
+	ctx := context.Background()
+	open, name := newDatabase(t)
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustCreate(t, s, store.NewJob{Kind: "k"})
+	j := mustClaim(t, s, "w", t0)
+	holder := rawOpen(t, name)
+	tx, err := holder.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(1987079937)"); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := s.RenewLease(rctx, j.Lease(), time.Minute, t0); err != nil {
+		t.Fatalf("RenewLease while another session holds the write lock: %v", err)
+	}
+	// A write that needs the lock waits for it (checked, so that the test
+	// holds the lock it claims to).
+	wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer wcancel()
+	if _, err := s.CreateJob(wctx, store.NewJob{Kind: "k"}); err == nil {
+		t.Fatal("CreateJob went through while another session held the write lock")
+	}
+}

@@ -258,6 +258,26 @@ func (s *Store) listen(ctx context.Context, wake func()) error {
 // OnListenError makes ListenEvents tell f of each failed connection.
 func (s *Store) OnListenError(f func(error)) { s.listenErr = f }
 
+// closeWait bounds how long Close waits, on PostgreSQL, for queries still
+// waiting for a server that stopped answering: shutdown must end.
+const closeWait = 5 * time.Second
+
+// closePostgres closes the pool, giving up after closeWait.
+func (s *Store) closePostgres(errs []error) error {
+	done := make(chan error, 1)
+	go func() { done <- s.wdb.db.Close() }()
+	select {
+	case err := <-done:
+		errs = append(errs, err)
+	case <-time.After(closeWait):
+		errs = append(errs, fmt.Errorf("queries still wait for the server after %s: given up", closeWait))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close database %s: %w", s.path, err)
+	}
+	return nil
+}
+
 // Postgres tells whether the store is on PostgreSQL.
 func (s *Store) Postgres() bool { return s.pg }
 

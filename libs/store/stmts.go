@@ -109,6 +109,14 @@ func (st *stmts) prepare(ctx context.Context, db dbHandle) error {
 		}
 		*p.dst = stmt
 	}
+	// A lease renewal changes one row's lease_expires_at, which no trigger
+	// watches (no event, no count) and no read-then-write depends on: on
+	// PostgreSQL it runs without the cluster-wide write lock, so that a
+	// node holding that lock while cut off (until PostgreSQL ends its
+	// session) does not make the healthy nodes' renewals time out and
+	// their jobs be given up. Row locks still order it with any write of
+	// the same job.
+	st.renewLease.h.writer = false
 	return nil
 }
 

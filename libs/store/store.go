@@ -267,11 +267,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	errs := []error{s.stmts.close()}
 	if s.pg {
-		errs = append(errs, s.wdb.db.Close())
-		if err := errors.Join(errs...); err != nil {
-			return fmt.Errorf("close database %s: %w", s.path, err)
-		}
-		return nil
+		return s.closePostgres(errs)
 	}
 	if s.rdb.db != nil {
 		errs = append(errs, s.rdb.db.Close())
