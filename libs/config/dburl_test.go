@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,7 +71,7 @@ func TestDatabaseURLOddPasswords(t *testing.T) {
 		"postgres://pw2:ab c" + secret + "@127.0.0.1:54400/pwdb",
 	} {
 		_, err := config.Load(hermetic(t, config.Options{Env: []string{"VPO_DATABASE_URL=" + bad}}))
-		if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "%40") {
+		if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "%2") {
 			t.Errorf("VPO_DATABASE_URL=%q: %v; want a refusal that explains the encoding, without the password", bad, err)
 		}
 	}
@@ -81,7 +82,7 @@ func TestDatabaseURLOddPasswords(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 		"postgres://vpo@h/vpo?sslmode=require&sslpassword=" + secret:     "postgres://vpo@h/vpo?sslmode=require&sslpassword=xxxxx",
-		`url = "postgres://h/vpo?password=ab"c` + secret + `"`:           `url = "postgres://h/vpo?password=xxxxx`,
+		`url = "postgres://h/vpo?password=ab` + secret + `"`:             `url = "postgres://h/vpo?password=xxxxx"`,
 		"error: postgres://u:a@b" + secret + "@h/db: connection refused": "error: postgres://u:xxxxx@h/db: connection refused",
 		"host=h password=" + secret + " dbname=vpo":                      "host=h password=xxxxx dbname=vpo",
 	} {
@@ -96,5 +97,34 @@ func TestDatabaseURLOddPasswords(t *testing.T) {
 	changes := config.Diff(old, next)
 	if len(changes) != 1 || changes[0].Old == changes[0].New || strings.Contains(changes[0].Old+changes[0].New, secret) {
 		t.Errorf("a changed password reads %+v; want two different texts without it", changes)
+	}
+}
+
+// TestDatabaseURLHiddenWhenInvalid: an invalid URL is never quoted in an
+// error (where its password ends cannot be told), and percent-encoded
+// password setting names are refused.
+func TestDatabaseURLHiddenWhenInvalid(t *testing.T) {
+	const secret = "SEKRIT"
+	for _, bad := range []string{
+		"postgres://pw2:it'" + secret + "@127.0.0.1:54500/vpo",
+		`postgres://pw2:a"` + secret + "@127.0.0.1:54500/vpo",
+		"postgres://h/vpo?password=abc " + secret,
+		"postgres://h/vpo?pass%77ord=" + secret,
+		"postgres://pw2:ab" + secret + "%zzcd@h/vpo",
+		"postgres://pw2:ab" + secret + "\\x@h/vpo",
+	} {
+		_, err := config.Load(hermetic(t, config.Options{Env: []string{"VPO_DATABASE_URL=" + bad}}))
+		if err == nil || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "%zz") {
+			t.Errorf("VPO_DATABASE_URL=%q: %v; want a refusal that quotes none of it", bad, err)
+		}
+		path := filepath.Join(t.TempDir(), "vpo.toml")
+		lit, _ := json.Marshal(bad) // a TOML basic string is JSON's
+		if err := os.WriteFile(path, []byte("[database]\nurl = "+string(lit)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err = config.Load(hermetic(t, config.Options{ExplicitPath: path}))
+		if err == nil || strings.Contains(err.Error(), secret) {
+			t.Errorf("url = %s in a file: %v; want a refusal that quotes none of it", lit, err)
+		}
 	}
 }

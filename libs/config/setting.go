@@ -269,8 +269,30 @@ func secretSpec(k Key, field func(*Config) *string, check func(string, string) (
 // shown with its password redacted.
 func urlSpec(k Key, field func(*Config) *string) spec[string] {
 	s := stringSpec(k, field, checkDatabaseURL)
-	s.redact = RedactPasswords
+	s.redact = redactURLText
 	return s
+}
+
+// redactURLText is how a database.url value is printed (as it is, or as
+// a TOML literal): a valid URL with its passwords replaced, and of an
+// invalid one (which an error is about to quote) nothing but its scheme,
+// since where its password ends cannot be told.
+func redactURLText(text string) string {
+	v := text
+	if u, err := strconv.Unquote(text); err == nil {
+		v = u
+	}
+	if v == "" {
+		return text
+	}
+	if _, err := checkDatabaseURL(v, ""); err != nil {
+		scheme, _, _ := strings.Cut(v, "://")
+		if len(scheme) > 16 {
+			scheme = "?"
+		}
+		return scheme + "://… (hidden: not a valid URL)"
+	}
+	return RedactPasswords(text)
 }
 
 func checkDatabaseURL(v, _ string) (string, error) {
@@ -279,6 +301,11 @@ func checkDatabaseURL(v, _ string) (string, error) {
 	}
 	if !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
 		return "", errors.New(`must be a "postgres://" URL (or empty for SQLite)`)
+	}
+	// Characters a URL never holds as they are (a space, quotes, control
+	// characters) must be percent-encoded wherever they are.
+	if strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' || r == '\'' || r == '\\' }) {
+		return "", errors.New("holds a space, a quote, a backslash or a control character: percent-encode it (a space is %20, ' is %27, \" is %22)")
 	}
 	// A password with '@', '/', '?', '#' or a space must be written
 	// percent-encoded, else the URL means another user, host or database
@@ -290,11 +317,21 @@ func checkDatabaseURL(v, _ string) (string, error) {
 	}
 	u, err := url.Parse(v)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
+		// Its message would quote part of the URL (and so maybe of the
+		// password): only its kind is told.
+		var ee url.EscapeError
+		if errors.As(err, &ee) {
+			return "", errors.New("not a valid URL: a '%' not followed by two hex digits (a '%' itself is written %25)")
 		}
-		return "", fmt.Errorf("not a valid URL: %s", RedactPasswords(err.Error()))
+		return "", errors.New("not a valid URL (check the host, the port and the percent-encoding)")
+	}
+	// The password and sslpassword settings must be spelled out, so
+	// that they are recognized (and hidden) wherever the URL is shown.
+	for k := range u.Query() {
+		plain := strings.ToLower(k)
+		if (plain == "password" || plain == "sslpassword") && !strings.Contains(u.RawQuery, k+"=") {
+			return "", fmt.Errorf("write the %s setting without percent-encoding its name", plain)
+		}
 	}
 	if at := strings.LastIndex(v, "@"); at >= 0 && !sameUserinfo(v[strings.Index(v, "://")+3:at], u.User) {
 		return "", errors.New(reservedInUserinfo)
@@ -320,7 +357,7 @@ const reservedInUserinfo = `the user or password holds characters a URL reserves
 
 // passwordSetting matches a password or sslpassword setting of a URL's
 // query or a libpq key=value string, up to the next '&' or space.
-var passwordSetting = regexp.MustCompile(`(?i)((?:^|[^a-z_])(?:ssl)?password=)[^&\s]*`)
+var passwordSetting = regexp.MustCompile(`(?i)((?:^|[^a-z_])(?:ssl)?password=)[^&\s"]*`)
 
 // RedactPasswords returns text with every password of a database URL in
 // it replaced by "xxxxx": the user information's (from the first ':' after

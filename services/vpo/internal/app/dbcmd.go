@@ -115,3 +115,13 @@ func databaseName(cfg config.Config) string {
 	}
 	return cfg.Database.Path
 }
+
+// hideSecrets removes the VPO_* variables that may hold secrets (the
+// database URL's password, the API token) from this process's environment
+// once the configuration has read them, so that the programs it starts do
+// not inherit them.
+func hideSecrets() {
+	for _, k := range []string{"VPO_DATABASE_URL", "VPO_AUTH_TOKEN"} {
+		_ = os.Unsetenv(k)
+	}
+}

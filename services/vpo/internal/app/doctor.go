@@ -45,6 +45,7 @@ func addDoctor(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 			doc.procSys = defaultProcSys
 		}
 		loaded, err := config.Load(cf.options(env))
+		hideSecrets() // doctor runs the tools too
 		if err != nil {
 			doc.report("FAIL", "config", err.Error())
 			return reported(ExitConfig)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -52,5 +53,22 @@ func TestJobsListShowsNodeAndRequires(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[0], "NODE") || !strings.Contains(lines[1], "gpu-1") ||
 		!strings.Contains(lines[2], "needs a node with gpu") {
 		t.Errorf("jobs table:\n%s", b.String())
+	}
+}
+
+// TestHideSecrets: the database URL and the token are not passed on to the
+// tools vpo starts.
+func TestHideSecrets(t *testing.T) {
+	t.Setenv("VPO_DATABASE_URL", "postgres://vpo:secret@db/vpo")
+	t.Setenv("VPO_AUTH_TOKEN", "0123456789abcdef")
+	t.Setenv("VPO_LOG_LEVEL", "debug")
+	hideSecrets()
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "VPO_DATABASE_URL=") || strings.HasPrefix(kv, "VPO_AUTH_TOKEN=") {
+			t.Errorf("still in the environment of started programs: %s", kv)
+		}
+	}
+	if os.Getenv("VPO_LOG_LEVEL") != "debug" {
+		t.Error("hideSecrets removed a variable that is no secret")
 	}
 }

@@ -97,6 +97,9 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	signals.HandleQuit(func(os.Signal) { quit(env, quitLog.Load()) })
 
 	loaded, err := config.Load(flags.options(env))
+	// The tools vpo runs (ffprobe, ffmpeg, mkvmerge) inherit its
+	// environment: not its secrets. (Reloads read env.Environ, kept.)
+	hideSecrets()
 	if err != nil {
 		boot.Errorf("invalid configuration: %v", err)
 		return reported(ExitConfig)
