@@ -111,7 +111,7 @@ func (h *Handler) dryRun(ctx context.Context, job store.Job, pol *policy.Policy,
 		log.WithFields(fields).Info("dry run planned every file from its stored probe")
 		return json.Marshal(counts)
 	}
-	kids, err := childJobs(job, ownKind(job), p, probe)
+	kids, err := childJobs(job, ownKind(job), p, probe, nil)
 	if err != nil {
 		return nil, err
 	}

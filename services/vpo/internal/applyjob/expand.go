@@ -31,10 +31,12 @@ func (h *Handler) expand(ctx context.Context, job store.Job, pol *policy.Policy,
 		return h.dryRun(ctx, job, pol, p, files, progress, log)
 	}
 	kind := ownKind(job)
+	var requires []string
 	if h.transcodes(pol) {
-		kind = TranscodeKind
+		// Transcode children encode: they require the policy's tags.
+		kind, requires = TranscodeKind, pol.Requires()
 	}
-	kids, err := childJobs(job, kind, p, files)
+	kids, err := childJobs(job, kind, p, files, requires)
 	if err != nil {
 		return nil, err
 	}
@@ -47,14 +49,15 @@ func (h *Handler) expand(ctx context.Context, job store.Job, pol *policy.Policy,
 // files re-encode, and a transcode job of a file that does not just
 // applies its plan); a dry run's children only plan, and keep the
 // directory job's kind.
-func childJobs(job store.Job, kind string, p Payload, files []string) ([]store.NewJob, error) {
+func childJobs(job store.Job, kind string, p Payload, files []string, requires []string) ([]store.NewJob, error) {
 	kids := make([]store.NewJob, 0, len(files))
 	for _, f := range files {
 		payload, err := json.Marshal(Payload{Policy: p.Policy, Path: f, DryRun: p.DryRun})
 		if err != nil {
 			return nil, err
 		}
-		kids = append(kids, store.NewJob{Kind: kind, Payload: payload, Priority: job.Priority, MaxAttempts: job.MaxAttempts})
+		kids = append(kids, store.NewJob{Kind: kind, Payload: payload, Priority: job.Priority, MaxAttempts: job.MaxAttempts,
+			Requires: requires})
 	}
 	return kids, nil
 }

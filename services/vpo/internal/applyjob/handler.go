@@ -619,7 +619,7 @@ func (h *Handler) later(ctx context.Context, job store.Job, res Result, reason s
 	}
 	at := h.now().Add(delay)
 	retry, err := h.st.CreateJob(ctx, store.NewJob{Kind: ownKind(job), Payload: payload, Priority: job.Priority,
-		MaxAttempts: job.MaxAttempts, RunAfter: at})
+		MaxAttempts: job.MaxAttempts, RunAfter: at, Requires: job.Requires})
 	if err != nil {
 		return Result{}, fmt.Errorf("skip %s for now: %w", res.Path, err)
 	}

@@ -422,3 +422,21 @@ func TestTranscodeChildRequiresPhaseTags(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectoryTranscodeChildrenRequirePhaseTags: the transcode children
+// of a directory apply require the policy's tags, as the hand-off of one
+// file does.
+func TestDirectoryTranscodeChildrenRequirePhaseTags(t *testing.T) {
+	f, _ := transcodeFixture(t, applyjob.Settings{})
+	if err := os.WriteFile(filepath.Join(f.h.Settings().Dir, "gpu.yaml"), []byte(keepEng+"    requires: [gpu]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	applyjob.SetPlanner(f.h, nil, func(*policy.Policy) bool { return true })
+	_, _, err := f.runKind(t, store.NewJob{Kind: applyjob.Kind, Payload: json.RawMessage(
+		fmt.Sprintf(`{"policy":"gpu","path":%q}`, filepath.Dir(f.file)))}, &recProgress{})
+	for _, k := range children(t, err) {
+		if k.Kind != applyjob.TranscodeKind || fmt.Sprint(k.Requires) != "[gpu]" {
+			t.Errorf("child %s requires %v, want a transcode job requiring [gpu]", k.Kind, k.Requires)
+		}
+	}
+}
