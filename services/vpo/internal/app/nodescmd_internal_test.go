@@ -1,11 +1,14 @@
 package app
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vpo-project/vpo/libs/config"
+	"github.com/vpo-project/vpo/libs/policy"
 	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/server"
 )
@@ -70,5 +73,24 @@ func TestHideSecrets(t *testing.T) {
 	}
 	if os.Getenv("VPO_LOG_LEVEL") != "debug" {
 		t.Error("hideSecrets removed a variable that is no secret")
+	}
+}
+
+// TestTagRulesAgree: the worker tag rule is written in three libraries
+// that may not import each other (jobs.tags in libs/config, requires in
+// libs/policy, the store's own check); they accept the same tags.
+func TestTagRulesAgree(t *testing.T) {
+	for _, tag := range []string{"gpu", "nvenc", "a", "x.y_z-1", "0gpu", "GPU", "-gpu", ".x", "a b", "é", "", strings.Repeat("a", 64), strings.Repeat("a", 65)} {
+		want := store.ValidTag(tag)
+		_, err := config.Load(config.Options{Home: t.TempDir(), SystemPath: "/nonexistent/vpo.toml", NumCPU: 1,
+			Env: []string{"VPO_JOBS_TAGS=" + tag}})
+		// An empty list is no tag at all for the configuration.
+		if got := err == nil; got != want && tag != "" {
+			t.Errorf("jobs.tags %q accepted %v, the store's rule %v", tag, got, want)
+		}
+		src := fmt.Sprintf("schema_version: 13\nphases:\n  - name: a\n    requires: [%q]\n", tag)
+		if _, err := policy.Parse("p.yaml", []byte(src)); (err == nil) != want {
+			t.Errorf("requires %q accepted %v, the store's rule %v (%v)", tag, err == nil, want, err)
+		}
 	}
 }
