@@ -17,13 +17,15 @@ func (s *Store) CountQueued(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// CountLeasedRunning returns the number of running jobs held under a lease,
-// by every process (node) that uses the database: the jobs a drained pause
+// QueueCounts returns, read together (one statement, one snapshot), the
+// number of queued jobs and the number of running jobs held under a lease
+// by every process (node) that uses the database: what a drained pause
 // waits for. (A parent waiting for its children runs without a lease.)
-func (s *Store) CountLeasedRunning(ctx context.Context) (int, error) {
-	var n int
-	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM jobs WHERE status = 'running' AND lease_owner IS NOT NULL").Scan(&n); err != nil {
-		return 0, fmt.Errorf("count running jobs: %w", err)
+func (s *Store) QueueCounts(ctx context.Context) (queued, leasedRunning int, err error) {
+	err = s.rdb.QueryRowContext(ctx, `SELECT (SELECT n FROM job_counts WHERE status = 'queued'),
+		(SELECT count(*) FROM jobs WHERE status = 'running' AND lease_owner IS NOT NULL)`).Scan(&queued, &leasedRunning)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count queued and running jobs: %w", err)
 	}
-	return n, nil
+	return queued, leasedRunning, nil
 }

@@ -49,7 +49,7 @@ type queueStore interface {
 	QueueState(ctx context.Context) (store.QueueState, error)
 	SetQueueState(ctx context.Context, q store.QueueState) error
 	CountQueued(ctx context.Context) (int, error)
-	CountLeasedRunning(ctx context.Context) (int, error)
+	QueueCounts(ctx context.Context) (queued, leasedRunning int, err error)
 }
 
 // queueControl pauses and resumes the queue (stored, so that a pause
@@ -140,11 +140,9 @@ func (q *queueControl) Resume(ctx context.Context) error {
 
 // Status reports the queue for GET /api/queue.
 func (q *queueControl) Status(ctx context.Context) (server.QueueStatus, error) {
-	queued, err := q.st.CountQueued(ctx)
-	if err != nil {
-		return server.QueueStatus{}, err
-	}
-	all, err := q.st.CountLeasedRunning(ctx)
+	// Both counts from one snapshot: a job requeued between two reads
+	// would otherwise be counted neither running nor queued.
+	queued, all, err := q.st.QueueCounts(ctx)
 	if err != nil {
 		return server.QueueStatus{}, err
 	}

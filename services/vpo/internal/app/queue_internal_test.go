@@ -71,8 +71,8 @@ func (s *fakeQueueStore) SetQueueState(_ context.Context, q store.QueueState) er
 }
 func (s *fakeQueueStore) CountQueued(context.Context) (int, error) { return s.queued, s.fail }
 
-func (s *fakeQueueStore) CountLeasedRunning(context.Context) (int, error) {
-	return s.runningAll, s.fail
+func (s *fakeQueueStore) QueueCounts(context.Context) (int, int, error) {
+	return s.queued, s.runningAll, s.fail
 }
 
 // closedUntil is a window closed until a time, open after it.
