@@ -84,3 +84,42 @@ func testUnrenewable(t *testing.T, hang bool) {
 			got.Status, got.LeaseToken, got.Result)
 	}
 }
+
+// renewCounter counts lease renewals.
+type renewCounter struct {
+	*store.Store
+	renewals atomic.Int64
+}
+
+func (q *renewCounter) RenewLease(ctx context.Context, l store.Lease, lease time.Duration, now time.Time) (bool, error) {
+	q.renewals.Add(1)
+	return q.Store.RenewLease(ctx, l, lease, now)
+}
+
+// TestFrequentRecoveryDoesNotRenewMore: a recovery pass much more frequent
+// than the renewal interval renews no lease renewed less than an interval
+// ago.
+func TestFrequentRecoveryDoesNotRenewMore(t *testing.T) {
+	e := newEnv(t)
+	q := &renewCounter{Store: e.store}
+	started := make(chan struct{})
+	e.register("k", func(ctx context.Context, _ store.Job, _ jobs.Progress) (json.RawMessage, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	e.submit(store.NewJob{Kind: "k"})
+	p := jobs.NewPool(q, e.reg, jobs.PoolOptions{Workers: 1, Lease: 3 * time.Second, PollInterval: 20 * time.Millisecond,
+		RecoverInterval: 50 * time.Millisecond, Log: e.log})
+	go func() { _ = p.Run(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	})
+	<-started
+	time.Sleep(2500 * time.Millisecond) // 50 recovery passes, two renewal intervals
+	if n := q.renewals.Load(); n > 4 {
+		t.Errorf("%d renewals in 2.5 s with a 1 s renewal interval, want at most 4 (the recovery pass renewed fresh leases)", n)
+	}
+}

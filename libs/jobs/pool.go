@@ -496,7 +496,17 @@ func (p *Pool) renewOwn(ctx context.Context) {
 		runs = append(runs, r)
 	}
 	p.mu.Unlock()
+	now := p.opts.Now()
 	for _, r := range runs {
+		// A run renewed less than a renewal interval ago needs none now:
+		// the recovery pass runs often (every second in the daemon), and
+		// only after a pause of the process are the leases stale.
+		r.mu.Lock()
+		fresh := now.Before(r.expires.Add(p.renewEvery() - p.Lease()))
+		r.mu.Unlock()
+		if fresh {
+			continue
+		}
 		if p.renew(ctx, r) {
 			select {
 			case r.poke <- struct{}{}: // the run cancels its handler
