@@ -80,20 +80,28 @@ func (s *Store) PutDirDigests(ctx context.Context, dirs map[string]DirDigest) er
 			return fmt.Errorf("directory digest of %q: empty path, or counts %d/%d: %w", dir, d.Live, d.Rows, ErrInvalid)
 		}
 	}
-	err := s.inWriteTx(ctx, func(tx *wtx) (err error) {
+	err := s.inWriteTx(ctx, func(tx *wtx) error {
+		// Each statement prepared once: a first scan records a thousand
+		// directories in this transaction, and preparing a statement costs
+		// more than running it.
+		put, err := tx.PrepareContext(ctx, `INSERT INTO scan_dirs (dir, digest, rows, live, probed) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (dir) DO UPDATE SET digest = excluded.digest, rows = excluded.rows,
+				live = excluded.live, probed = excluded.probed`)
+		if err != nil {
+			return err
+		}
+		defer put.Close()
+		drop, err := tx.PrepareContext(ctx, dropDirDigestSQL)
+		if err != nil {
+			return err
+		}
+		defer drop.Close()
 		for dir, d := range dirs {
 			key := strings.TrimRight(dir, "/") + "/"
 			if d.Digest == nil {
-				_, err = tx.ExecContext(ctx, dropDirDigestSQL, key)
+				_, err = drop.ExecContext(ctx, key)
 			} else {
-				probed := 0
-				if d.Probed {
-					probed = 1
-				}
-				_, err = tx.ExecContext(ctx, `INSERT INTO scan_dirs (dir, digest, rows, live, probed) VALUES (?, ?, ?, ?, ?)
-					ON CONFLICT (dir) DO UPDATE SET digest = excluded.digest, rows = excluded.rows,
-						live = excluded.live, probed = excluded.probed`,
-					key, d.Digest, d.Rows, d.Live, probed)
+				_, err = put.ExecContext(ctx, key, d.Digest, d.Rows, d.Live, boolInt(d.Probed))
 			}
 			if err != nil {
 				return err

@@ -18,6 +18,12 @@ const StatesPage = statesPage
 // ParseStoredTime exposes the fast time parser to its test.
 func ParseStoredTime(s string) (time.Time, error) { return parseStoredTime(s) }
 
+// FormatTime exposes the hand-written time formatter to its test.
+func FormatTime(t time.Time) string { return formatTime(t) }
+
+// TimeLayout is the layout formatTime writes.
+const TimeLayout = timeLayout
+
 // ParseTime exposes the reference parser.
 func ParseTime(s string) (time.Time, error) { return parseTime(s) }
 

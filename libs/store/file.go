@@ -221,8 +221,11 @@ const probeNotOlder = `(excluded.probed_at IS NULL OR files.probed_at IS NULL OR
 // those of fileArgs. A row whose probe started before the stored row's
 // probe was taken (a scan that probed the file while an apply changed it
 // and recorded the result) cannot replace what the stored row says of the
-// file: only last_scanned_at and missing are taken from it.
-const upsertFileSQL = `INSERT INTO files (` + fileColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + upsertConflictSQL
+// file: only last_scanned_at and missing are taken from it. A new row is
+// numbered after the highest id (a row that exists keeps its id); every
+// insert into files gives the id (migration 0013).
+const upsertFileSQL = `INSERT INTO files (` + fileColumns + `, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` +
+	`(SELECT coalesce(max(id), 0) + 1 FROM files))` + upsertConflictSQL
 
 // upsertConflictSQL is what an upsert of a file row does when the path
 // is recorded.
@@ -319,9 +322,8 @@ func (s *Store) UpsertFiles(ctx context.Context, files []File) error {
 }
 
 // upsertNumberedSQL returns upsertFileSQL for n rows, each with the id
-// of a new row given (then the files_assign_id trigger, which numbers a
-// row inserted without one by updating it, does nothing): the arguments
-// of a row are those of fileArgs, then the id.
+// of a new row given: the arguments of a row are those of fileArgs, then
+// the id.
 func upsertNumberedSQL(n int) string {
 	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	return "INSERT INTO files (" + fileColumns + ", id) VALUES " + row + strings.Repeat(", "+row, n-1) + upsertConflictSQL
@@ -332,8 +334,8 @@ func upsertNumberedSQL(n int) string {
 const upsertRows = 32
 
 // upsertNumbered writes the rows of args (fileArgs) in one transaction,
-// numbering the new ones after the highest id, as the trigger would.
-// (A row that exists keeps its id; its number is then left unused.)
+// numbering the new ones after the highest id. (A row that exists keeps
+// its id; its number is then left unused.)
 func (s *Store) upsertNumbered(ctx context.Context, args [][]any) error {
 	return s.upsertInChunks(ctx, len(args), 13, upsertNumberedSQL,
 		func(flat []any, i int, id int64) []any { return append(append(flat, args[i]...), id) },
@@ -343,7 +345,7 @@ func (s *Store) upsertNumbered(ctx context.Context, args [][]any) error {
 // upsertInChunks writes n rows in one transaction, upsertRows of them a
 // statement (sqlOf(k) for k rows; width values a row): args appends the
 // values of row i with the id it gets if it is new, numbered after the
-// highest id as the trigger would. Then it drops the digests of the rows'
+// highest id. Then it drops the digests of the rows'
 // directories (path names row i).
 //
 // It talks to the driver's connection itself rather than through

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -315,6 +316,25 @@ func TestUpsertFilesNumbersNewRows(t *testing.T) {
 			t.Errorf("%s: id %d, not above the existing %d", f.Path, got.ID, old.ID)
 		}
 	}
+	// One file at a time: a new row gets the next id, a recorded one
+	// keeps its own.
+	for _, p := range []string{"/lib/single.mkv", "/lib/single.mkv", "/lib/new-00.mkv"} {
+		before, _ := s.GetFile(ctx, p)
+		if err := s.UpsertFile(ctx, store.File{Path: p, Size: 9, ModTime: at, LastScannedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetFile(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := before.ID
+		if want == 0 {
+			want = int64(len(files) + 1)
+		}
+		if got.ID != want {
+			t.Errorf("UpsertFile(%s): id %d, want %d", p, got.ID, want)
+		}
+	}
 }
 
 // TestFileStatesPages: FileStates reads more files than a page holds, each
@@ -359,6 +379,27 @@ func TestFileStatesPages(t *testing.T) {
 		want := store.FileState{Size: f.Size, ModTime: f.ModTime, Missing: i%11 == 0, Probed: i%5 == 0 && i%7 != 0}
 		if got := states[f.Path]; got != want {
 			t.Fatalf("%s: state %+v, want %+v", f.Path, got, want)
+		}
+	}
+}
+
+// TestFormatTime: the hand-written formatter writes what time.Format
+// writes with the store's layout, in UTC, for any time.
+func TestFormatTime(t *testing.T) {
+	berlin := time.FixedZone("CET", 3600)
+	times := []time.Time{
+		{}, time.Unix(0, 0), time.Date(2026, 12, 2, 6, 0, 0, 123456789, time.UTC),
+		time.Date(2026, 1, 1, 0, 30, 0, 1, berlin), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1, 1, 1, 0, 0, 0, 0, berlin),
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		times = append(times, time.Unix(r.Int64N(1<<38)-1<<37, r.Int64N(1e9)).In(berlin))
+	}
+	for _, tm := range times {
+		if got, want := store.FormatTime(tm), tm.UTC().Format(store.TimeLayout); got != want {
+			t.Fatalf("FormatTime(%v) = %q, want %q", tm, got, want)
 		}
 	}
 }

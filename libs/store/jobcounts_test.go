@@ -199,7 +199,7 @@ func TestJobCountsMigration(t *testing.T) {
 	// Back to schema 4, then rows written by a binary without the triggers.
 	db := rawDB(t, path)
 	for _, q := range []string{
-		// 0012 first
+		// 0013 (files_assign_id, which 0006 made, is gone), then 0012
 		"DROP TABLE nodes", "ALTER TABLE jobs DROP COLUMN node", "ALTER TABLE jobs DROP COLUMN requires",
 		// then 0011
 		"DROP INDEX files_missing_path", "DROP INDEX files_probe_failed_path",
@@ -213,7 +213,7 @@ func TestJobCountsMigration(t *testing.T) {
 		"DROP TRIGGER job_counts_insert", "DROP TRIGGER job_counts_delete", "DROP TRIGGER job_counts_update",
 		"DROP TABLE job_counts", "DELETE FROM schema_migrations WHERE version >= 5",
 		// and undo 0006, which comes after
-		"DROP TRIGGER jobs_child_finished", "DROP TRIGGER jobs_child_reopened", "DROP TRIGGER jobs_parent_cancelled", "DROP TRIGGER files_assign_id",
+		"DROP TRIGGER jobs_child_finished", "DROP TRIGGER jobs_child_reopened", "DROP TRIGGER jobs_parent_cancelled",
 		"DROP INDEX jobs_parent_seq", "DROP INDEX files_id", "DROP TABLE plans", "DROP TABLE file_history",
 		"ALTER TABLE jobs DROP COLUMN parent_id", "ALTER TABLE jobs DROP COLUMN awaiting_children",
 		"ALTER TABLE jobs DROP COLUMN run_after", "ALTER TABLE jobs DROP COLUMN children_pending", "ALTER TABLE files DROP COLUMN id",

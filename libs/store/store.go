@@ -334,7 +334,42 @@ func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
 // timestamps compare correctly as strings.
 const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+// formatTime writes t in timeLayout, in UTC. It is written out by hand
+// because it runs for every row a scan records (time.Format interprets
+// its layout on each call, several times slower); years outside 0-9999
+// go through time.Format.
+func formatTime(t time.Time) string {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.Format(timeLayout)
+	}
+	h, mi, sec := t.Clock()
+	var b [len(timeLayout)]byte
+	putDigits(b[0:4], y)
+	b[4] = '-'
+	putDigits(b[5:7], int(mo))
+	b[7] = '-'
+	putDigits(b[8:10], d)
+	b[10] = 'T'
+	putDigits(b[11:13], h)
+	b[13] = ':'
+	putDigits(b[14:16], mi)
+	b[16] = ':'
+	putDigits(b[17:19], sec)
+	b[19] = '.'
+	putDigits(b[20:29], t.Nanosecond())
+	b[29] = 'Z'
+	return string(b[:])
+}
+
+// putDigits writes v in decimal into all of b, zero-padded on the left.
+func putDigits(b []byte, v int) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+}
 
 // parseStoredTime is parseTime, faster for a time in timeLayout (what the
 // store writes).

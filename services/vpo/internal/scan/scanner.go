@@ -54,9 +54,11 @@ type DigestLibrary interface {
 // Batching of writes: pending rows are written when there are batchSize of
 // them, when the oldest waited batchAge, and right after each ffprobe call
 // (a probe costs far more than a small transaction, and a scan cancelled
-// during a slow probe then keeps every file probed before it).
+// during a slow probe then keeps every file probed before it). batchSize
+// is a multiple of the rows the store writes a statement, so that a full
+// batch prepares one statement, not two.
 const (
-	batchSize = 2000
+	batchSize = 2048
 	batchAge  = time.Second
 	// flushTimeout bounds the write of the pending batch after the scan was
 	// cancelled.
