@@ -199,7 +199,9 @@ func TestJobCountsMigration(t *testing.T) {
 	// Back to schema 4, then rows written by a binary without the triggers.
 	db := rawDB(t, path)
 	for _, q := range []string{
-		// 0013 (files_assign_id, which 0006 made, is gone), then 0012
+		// 0014, then 0013 (files_assign_id, which 0006 made, is gone), then 0012
+		"DROP TRIGGER events_queue_window", "ALTER TABLE queue_state DROP COLUMN schedule",
+		"ALTER TABLE queue_state DROP COLUMN scheduled_kinds", "ALTER TABLE queue_state DROP COLUMN window_set_at",
 		"DROP TABLE nodes", "ALTER TABLE jobs DROP COLUMN node", "ALTER TABLE jobs DROP COLUMN requires",
 		// then 0011
 		"DROP INDEX files_missing_path", "DROP INDEX files_probe_failed_path",

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -180,17 +181,32 @@ type QueueState struct {
 	Drain bool
 	// ChangedAt is when the state was last set (zero: never).
 	ChangedAt time.Time
+	// Window is the processing window of every daemon that shares the
+	// database (SetQueueWindow); nil when none is set: each daemon follows
+	// its own configuration.
+	Window *QueueWindow
+}
+
+// QueueWindow is a processing window stored for the whole cluster.
+type QueueWindow struct {
+	// Schedule is the window's canonical text; "" is always open.
+	Schedule string
+	// Kinds are the job kinds it holds back while closed.
+	Kinds []string
+	// SetAt is when it was stored.
+	SetAt time.Time
 }
 
 // QueueState returns the stored state of the queue.
 func (s *Store) QueueState(ctx context.Context) (QueueState, error) {
 	var (
-		q             QueueState
-		paused, drain int
-		changed       sql.NullString
+		q                     QueueState
+		paused, drain         int
+		changed, sched, kinds sql.NullString
+		windowSet             sql.NullString
 	)
-	err := s.rdb.QueryRowContext(ctx, "SELECT paused, drain, changed_at FROM queue_state WHERE id = 1").
-		Scan(&paused, &drain, &changed)
+	err := s.rdb.QueryRowContext(ctx, `SELECT paused, drain, changed_at, schedule, scheduled_kinds, window_set_at
+		FROM queue_state WHERE id = 1`).Scan(&paused, &drain, &changed, &sched, &kinds, &windowSet)
 	if err != nil {
 		return QueueState{}, fmt.Errorf("read queue state: %w", err)
 	}
@@ -202,7 +218,45 @@ func (s *Store) QueueState(ctx context.Context) (QueueState, error) {
 		q.ChangedAt = *at
 	}
 	q.Paused, q.Drain = paused != 0, drain != 0
+	if sched.Valid {
+		w := &QueueWindow{Schedule: sched.String, Kinds: []string{}}
+		if kinds.Valid {
+			if err := json.Unmarshal([]byte(kinds.String), &w.Kinds); err != nil {
+				return QueueState{}, fmt.Errorf("read queue state: the stored window's kinds %q: %w", kinds.String, err)
+			}
+		}
+		if set, err := parseNullTime(windowSet); err != nil {
+			return QueueState{}, fmt.Errorf("read queue state: %w", err)
+		} else if set != nil {
+			w.SetAt = *set
+		}
+		q.Window = w
+	}
 	return q, nil
+}
+
+// SetQueueWindow stores w as the processing window of every daemon that
+// shares the database (SetAt as given; now when zero); nil removes it, and
+// each daemon follows its own configuration again. The pause is left as
+// it is. The caller checks the schedule's text and the kinds.
+func (s *Store) SetQueueWindow(ctx context.Context, w *QueueWindow) error {
+	var sched, kinds, at any
+	if w != nil {
+		if w.SetAt.IsZero() {
+			w.SetAt = time.Now()
+		}
+		k, err := json.Marshal(append([]string{}, w.Kinds...))
+		if err != nil {
+			return fmt.Errorf("store the queue's window: %w", err)
+		}
+		sched, kinds, at = w.Schedule, string(k), formatTime(w.SetAt)
+	}
+	_, err := s.wdb.ExecContext(ctx, "UPDATE queue_state SET schedule = ?, scheduled_kinds = ?, window_set_at = ? WHERE id = 1",
+		sched, kinds, at)
+	if err != nil {
+		return fmt.Errorf("store the queue's window: %w", err)
+	}
+	return nil
 }
 
 // SetQueueState stores q (ChangedAt as given; now when zero).

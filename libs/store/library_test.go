@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -273,5 +274,68 @@ func TestCancelQueuedApplies(t *testing.T) {
 		if got := mustGet(t, s, j.ID); got.Status != store.StatusQueued {
 			t.Errorf("%s: %s, want still queued", j.Payload, got.Status)
 		}
+	}
+}
+
+// TestQueueWindowStored: the cluster's processing window is stored beside
+// the pause, each independent of the other, read back as set (an empty
+// schedule, always open, is a window too), and every change of it is a
+// queue.window event.
+func TestQueueWindowStored(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	if q, err := s.QueueState(ctx); err != nil || q.Window != nil {
+		t.Fatalf("initial window = %+v, %v; want none", q.Window, err)
+	}
+	at := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	if err := s.SetQueueWindow(ctx, &store.QueueWindow{Schedule: "01:00-07:00", Kinds: []string{"apply", "transcode"}, SetAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetQueueState(ctx, store.QueueState{Paused: true}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := s.QueueState(ctx)
+	if err != nil || !q.Paused || q.Window == nil || q.Window.Schedule != "01:00-07:00" ||
+		fmt.Sprint(q.Window.Kinds) != "[apply transcode]" || !q.Window.SetAt.Equal(at) {
+		t.Fatalf("state = %+v (window %+v), %v; want paused with the window set at %v", q, q.Window, err, at)
+	}
+	if err := s.SetQueueWindow(ctx, &store.QueueWindow{Schedule: "", Kinds: nil}); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ = s.QueueState(ctx); q.Window == nil || q.Window.Schedule != "" || len(q.Window.Kinds) != 0 || !q.Paused {
+		t.Fatalf("after an always-open window: %+v (window %+v); want paused with an always-open window", q, q.Window)
+	}
+	if err := s.SetQueueWindow(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ = s.QueueState(ctx); q.Window != nil || !q.Paused {
+		t.Fatalf("after clearing: %+v (window %+v); want paused, no window", q, q.Window)
+	}
+	evs, err := s.EventsAfter(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		var d struct {
+			Schedule *string  `json:"schedule"`
+			Kinds    []string `json:"scheduled_kinds"`
+		}
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			t.Fatalf("event %s data %s: %v", e.Type, e.Data, err)
+		}
+		s := e.Type
+		if e.Type == "queue.window" {
+			if d.Schedule == nil {
+				s += " none"
+			} else {
+				s += fmt.Sprintf(" %q %v", *d.Schedule, d.Kinds)
+			}
+		}
+		got = append(got, s)
+	}
+	want := `[queue.window "01:00-07:00" [apply transcode] queue.paused queue.window "" [] queue.window none]`
+	if fmt.Sprint(got) != want {
+		t.Fatalf("events = %v\nwant     %v", got, want)
 	}
 }

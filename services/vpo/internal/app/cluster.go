@@ -13,12 +13,12 @@ import (
 // clusterFeed acts on the change feed for this node: what any node (or a
 // CLI) stored reaches every node's pool. New or requeued work wakes idle
 // workers, a cancellation requested stops the run here if it runs here,
-// and a pause or resume is followed.
+// and a pause, resume or change of the cluster's window is followed.
 type clusterFeed struct {
 	wake   func()
 	cancel func(jobID string)
 	queue  func(ctx context.Context)
-	// queueCh hands pause changes to a goroutine of their own: OnEvent
+	// queueCh hands queue changes to a goroutine of their own: OnEvent
 	// must not block the broker on a database read.
 	queueCh chan struct{}
 }
@@ -34,7 +34,7 @@ func (f *clusterFeed) onEvent(e store.Event) {
 		f.wake()
 	case "job.cancel_requested":
 		f.cancel(e.JobID)
-	case "queue.paused", "queue.resumed":
+	case "queue.paused", "queue.resumed", "queue.window":
 		select {
 		case f.queueCh <- struct{}{}:
 		default:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,11 +44,12 @@ type queuePool interface {
 	Active() int
 }
 
-// queueStore keeps the pause across restarts and counts the queue;
-// *store.Store satisfies it.
+// queueStore keeps the pause and the cluster's window across restarts
+// and counts the queue; *store.Store satisfies it.
 type queueStore interface {
 	QueueState(ctx context.Context) (store.QueueState, error)
 	SetQueueState(ctx context.Context, q store.QueueState) error
+	SetQueueWindow(ctx context.Context, w *store.QueueWindow) error
 	CountQueued(ctx context.Context) (int, error)
 	QueueCounts(ctx context.Context) (queued, leasedRunning int, err error)
 }
@@ -56,19 +58,63 @@ type queueStore interface {
 // survives a restart), sets the processing window of the pool, and
 // reports both for /api/queue and /health. It implements
 // server.QueueControl.
+//
+// The window in effect is the cluster's when one is stored (vpo queue
+// window: every daemon sharing the database follows it), else this
+// daemon's jobs.schedule and jobs.scheduled_kinds.
 type queueControl struct {
 	pool queuePool
 	st   queueStore
 	log  *logrus.Entry
 	now  func() time.Time
+	// known are the job kinds this daemon runs (a window naming others is
+	// refused); nil: not checked.
+	known []string
 
 	// changed is told of every pause, resume and new window (/health
 	// writes its document again).
 	changed func()
 
-	mu       sync.Mutex // serialises pauses and resumes; guards the fields below
-	sched    queueSchedule
-	pausedAt time.Time // zero when not paused
+	mu         sync.Mutex     // serialises pauses, resumes and windows; guards the fields below
+	configured queueSchedule  // from the configuration
+	cluster    *clusterWindow // stored for the cluster; nil when none is
+	sched      queueSchedule  // in effect
+	pausedAt   time.Time      // zero when not paused
+}
+
+// clusterWindow is the stored window of the cluster, parsed.
+type clusterWindow struct {
+	sched queueSchedule
+	setAt time.Time
+}
+
+// equal reports whether w and o stand for the same stored window.
+func (w *clusterWindow) equal(o *clusterWindow) bool {
+	if w == nil || o == nil {
+		return w == o
+	}
+	return w.sched.text == o.sched.text && slices.Equal(w.sched.kinds, o.sched.kinds) && w.setAt.Equal(o.setAt)
+}
+
+// parseClusterWindow reads a stored window (nil: none). A stored text this
+// binary cannot read (written by hand, say) is an error.
+func parseClusterWindow(w *store.QueueWindow) (*clusterWindow, error) {
+	if w == nil {
+		return nil, nil
+	}
+	s, err := config.ParseSchedule(w.Schedule)
+	if err != nil {
+		return nil, fmt.Errorf("the stored processing window %q: %w", w.Schedule, err)
+	}
+	kinds := slices.Clone(w.Kinds)
+	if kinds == nil {
+		kinds = []string{}
+	}
+	q := queueSchedule{text: s.String(), kinds: kinds}
+	if !s.Always() {
+		q.window = s
+	}
+	return &clusterWindow{sched: q, setAt: w.SetAt}, nil
 }
 
 func newQueueControl(pool queuePool, st queueStore, log *logrus.Entry) *queueControl {
@@ -77,18 +123,22 @@ func newQueueControl(pool queuePool, st queueStore, log *logrus.Entry) *queueCon
 
 var _ server.QueueControl = (*queueControl)(nil)
 
-// restore pauses the pool, before it runs, when the stored state says the
-// queue is paused, and logs it.
+// restore puts the cluster's stored window into effect and pauses the
+// pool, before it runs, when the stored state says the queue is paused,
+// and logs both.
 func (q *queueControl) restore(ctx context.Context) error {
 	s, err := q.st.QueueState(ctx)
 	if err != nil {
 		return fmt.Errorf("read the stored queue pause: %w", err)
 	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.takeWindowLocked(s.Window, ""); err != nil {
+		return err
+	}
 	if !s.Paused {
 		return nil
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.pool.Pause(s.Drain)
 	q.pausedAt = s.ChangedAt
 	q.log.WithField("paused_at", s.ChangedAt.Format(time.RFC3339)).
@@ -97,13 +147,97 @@ func (q *queueControl) restore(ctx context.Context) error {
 	return nil
 }
 
-// setSchedule puts a processing window into effect.
+// setSchedule sets the processing window of the configuration, in effect
+// unless the cluster has one.
 func (q *queueControl) setSchedule(s queueSchedule) {
 	q.mu.Lock()
-	q.sched = queueSchedule{window: s.window, text: s.text, kinds: slices.Clone(s.kinds)}
-	q.mu.Unlock()
-	q.pool.SetWindow(s.window, s.kinds)
+	defer q.mu.Unlock()
+	q.configured = queueSchedule{window: s.window, text: s.text, kinds: slices.Clone(s.kinds)}
+	if q.cluster != nil {
+		q.log.Info("jobs.schedule and jobs.scheduled_kinds take effect once the cluster's processing window is cleared ('vpo queue window --clear')")
+	}
+	q.applyLocked()
+}
+
+// applyLocked puts the window in effect into the pool.
+func (q *queueControl) applyLocked() {
+	s := q.configured
+	if q.cluster != nil {
+		s = q.cluster.sched
+	}
+	q.sched = s
+	q.pool.SetWindow(s.window, slices.Clone(s.kinds))
 	q.changed()
+}
+
+// takeWindowLocked puts the stored window w into effect if it differs
+// from the one in effect, logging the change with by ("" at start-up,
+// else who changed it).
+func (q *queueControl) takeWindowLocked(w *store.QueueWindow, by string) error {
+	cw, err := parseClusterWindow(w)
+	if err != nil {
+		return err
+	}
+	if cw.equal(q.cluster) {
+		return nil
+	}
+	q.cluster = cw
+	q.applyLocked()
+	switch {
+	case cw == nil && by != "":
+		q.log.Infof("the cluster's processing window was cleared%s: this daemon follows jobs.schedule (%s) again", by, describeSchedule(q.sched))
+	case cw != nil:
+		q.log.WithField("set_at", cw.setAt.Format(time.RFC3339)).
+			Infof("processing window of the cluster%s: %s (in place of jobs.schedule)", by, describeSchedule(cw.sched))
+	}
+	return nil
+}
+
+// describeSchedule is "01:00-07:00 (apply, transcode)" or "always open".
+func describeSchedule(s queueSchedule) string {
+	if s.text == "" {
+		return "always open"
+	}
+	return s.text + " (" + strings.Join(s.kinds, ", ") + ")"
+}
+
+// SetWindow stores the processing window of the cluster (every daemon
+// sharing the database follows it) and puts it into effect here; the
+// other daemons take it from the change feed. schedule is checked as
+// jobs.schedule is ("" = always open); kinds must be kinds this daemon
+// runs (nil: apply and transcode, jobs.scheduled_kinds' default).
+func (q *queueControl) SetWindow(ctx context.Context, schedule string, kinds []string) error {
+	s, err := config.ParseSchedule(schedule)
+	if err != nil {
+		return fmt.Errorf("schedule: %v: %w", err, store.ErrInvalid)
+	}
+	if kinds == nil {
+		kinds = config.Defaults(config.Options{}).Jobs.ScheduledKinds
+	}
+	kinds = slices.Compact(slices.Sorted(slices.Values(kinds)))
+	for _, k := range kinds {
+		if q.known != nil && !slices.Contains(q.known, k) {
+			return fmt.Errorf("scheduled_kinds: %q is not a job kind (known: %s): %w", k, strings.Join(q.known, ", "), store.ErrInvalid)
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	w := &store.QueueWindow{Schedule: s.String(), Kinds: kinds, SetAt: q.now()}
+	if err := q.st.SetQueueWindow(ctx, w); err != nil {
+		return err
+	}
+	return q.takeWindowLocked(w, " (set here)")
+}
+
+// ClearWindow removes the cluster's window: every daemon follows its own
+// jobs.schedule again.
+func (q *queueControl) ClearWindow(ctx context.Context) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.st.SetQueueWindow(ctx, nil); err != nil {
+		return err
+	}
+	return q.takeWindowLocked(nil, " (here)")
 }
 
 // Pause stores the pause, then pauses the pool. Pausing a paused queue
@@ -154,7 +288,7 @@ func (q *queueControl) Status(ctx context.Context) (server.QueueStatus, error) {
 // state is the queue's state as held in memory (Queued left 0).
 func (q *queueControl) state() server.QueueStatus {
 	q.mu.Lock()
-	sched, pausedAt := q.sched, q.pausedAt
+	sched, pausedAt, cluster := q.sched, q.pausedAt, q.cluster
 	q.mu.Unlock()
 	paused, drain := q.pool.Paused()
 	open, next := q.pool.WindowOpen()
@@ -164,6 +298,12 @@ func (q *queueControl) state() server.QueueStatus {
 	}
 	if st.ScheduledKinds == nil {
 		st.ScheduledKinds = []string{}
+	}
+	st.WindowSource = "config"
+	if cluster != nil {
+		st.WindowSource = "cluster"
+		at := cluster.setAt
+		st.WindowSetAt = &at
 	}
 	if paused && !pausedAt.IsZero() {
 		st.PausedAt = &pausedAt
@@ -190,11 +330,11 @@ func (q *queueControl) health() queueHealth {
 	return queueHealth{Paused: st.Paused, Drain: st.Drain, WindowOpen: st.WindowOpen, NextWindow: st.NextWindow}
 }
 
-// follow brings the pool in line with the stored pause after the change
-// feed told of a pause or resume, which another node (or the CLI on
-// another node) may have made: the queue is paused cluster-wide. The
-// stored state is read again (not the event's), so that events read late
-// cannot undo a newer change.
+// follow brings the pool in line with the stored pause and window after
+// the change feed told of a pause, resume or window, which another node
+// (or the CLI on another node) may have made: the queue is paused, and its
+// window set, cluster-wide. The stored state is read again (not the
+// event's), so that events read late cannot undo a newer change.
 func (q *queueControl) follow(ctx context.Context) {
 	s, err := q.st.QueueState(ctx)
 	if err != nil {
@@ -203,6 +343,9 @@ func (q *queueControl) follow(ctx context.Context) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if err := q.takeWindowLocked(s.Window, " (by another node)"); err != nil {
+		q.log.WithError(err).Warn("could not take the processing window another node stored; the one in effect stays")
+	}
 	paused, drain := q.pool.Paused()
 	if paused == s.Paused && (!paused || drain == s.Drain) {
 		return

@@ -66,7 +66,16 @@ func (s *fakeQueueStore) SetQueueState(_ context.Context, q store.QueueState) er
 	if s.fail != nil {
 		return s.fail
 	}
+	w := s.state.Window
 	s.state = q
+	s.state.Window = w
+	return nil
+}
+func (s *fakeQueueStore) SetQueueWindow(_ context.Context, w *store.QueueWindow) error {
+	if s.fail != nil {
+		return s.fail
+	}
+	s.state.Window = w
 	return nil
 }
 func (s *fakeQueueStore) CountQueued(context.Context) (int, error) { return s.queued, s.fail }
@@ -244,5 +253,111 @@ func TestWaitDrainedWaitsForEveryNode(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "waiting for 3 running job(s)") {
 		t.Errorf("progress %q", progress.String())
+	}
+}
+
+// TestQueueClusterWindow: a window stored for the cluster takes the place
+// of the configured one, at start-up, when set here, when another node
+// stores it (followed from the change feed) and across reloads of the
+// configuration; cleared, the configured one is back. Bad schedules and
+// kinds are refused, naming what is wrong.
+func TestQueueClusterWindow(t *testing.T) {
+	ctx := context.Background()
+	configured, err := config.ParseSchedule("01:00-07:00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	st := &fakeQueueStore{state: store.QueueState{Window: &store.QueueWindow{Schedule: "22:00-23:00", Kinds: []string{"apply"}, SetAt: set}}}
+	q, pool, hook := newTestQueue(st)
+	q.known = []string{"apply", "scan", "transcode"}
+	q.setSchedule(queueSchedule{window: configured, text: configured.String(), kinds: []string{"apply", "transcode"}})
+	if err := q.restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when, source, text, kinds string) {
+		t.Helper()
+		s, err := q.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.WindowSource != source || s.Schedule != text || strings.Join(s.ScheduledKinds, ",") != kinds ||
+			(source == "cluster") != (s.WindowSetAt != nil) {
+			t.Fatalf("%s: status = %+v; want the %s window %q (%s)", when, s, source, text, kinds)
+		}
+		poolText := ""
+		if pool.window != nil {
+			poolText = pool.window.(config.Schedule).String()
+		}
+		if poolText != text || strings.Join(pool.kinds, ",") != kinds {
+			t.Fatalf("%s: the pool holds %q (%v); want %q (%s)", when, poolText, pool.kinds, text, kinds)
+		}
+	}
+	check("after start-up", "cluster", "22:00-23:00", "apply")
+	if e := hook.LastEntry(); e == nil || !strings.Contains(e.Message, "processing window of the cluster: 22:00-23:00 (apply)") {
+		t.Errorf("start-up logged %v, want the cluster's window", e)
+	}
+
+	// A reload of jobs.schedule does not undo the cluster's window.
+	q.setSchedule(queueSchedule{kinds: []string{"apply"}})
+	check("after a reload", "cluster", "22:00-23:00", "apply")
+
+	// Set here: stored, and in effect at once.
+	q.now = func() time.Time { return set.Add(time.Hour) }
+	if err := q.SetWindow(ctx, "02:00-03:00,04:00-05:00", []string{"transcode", "apply", "apply"}); err != nil {
+		t.Fatal(err)
+	}
+	check("after SetWindow", "cluster", "02:00-03:00, 04:00-05:00", "apply,transcode")
+	if w := st.state.Window; w == nil || w.Schedule != "02:00-03:00, 04:00-05:00" || !w.SetAt.Equal(set.Add(time.Hour)) {
+		t.Fatalf("stored window = %+v", w)
+	}
+	// Another node stores an always-open window: followed.
+	st.state.Window = &store.QueueWindow{Schedule: "", Kinds: []string{}, SetAt: set.Add(2 * time.Hour)}
+	q.follow(ctx)
+	check("after another node's window", "cluster", "", "")
+	if e := hook.LastEntry(); e == nil || !strings.Contains(e.Message, "(by another node): always open") {
+		t.Errorf("followed window logged %v", e)
+	}
+	// Another node clears it: this node's configuration is back (the
+	// reloaded one).
+	st.state.Window = nil
+	q.follow(ctx)
+	check("after another node cleared it", "config", "", "apply")
+
+	// Set and cleared here; omitted kinds are the default ones.
+	if err := q.SetWindow(ctx, "05:00-06:00", nil); err != nil {
+		t.Fatal(err)
+	}
+	check("after SetWindow with default kinds", "cluster", "05:00-06:00", "apply,transcode")
+	if err := q.ClearWindow(ctx); err != nil || st.state.Window != nil {
+		t.Fatalf("ClearWindow = %v, stored %+v", err, st.state.Window)
+	}
+	check("after ClearWindow", "config", "", "apply")
+
+	for _, tc := range []struct {
+		schedule string
+		kinds    []string
+		want     string
+	}{
+		{"25:00-26:00", nil, "schedule: "},
+		{"soon", nil, "schedule: "},
+		{"01:00-02:00", []string{"apply", "bogus"}, `scheduled_kinds: "bogus" is not a job kind (known: apply, scan, transcode)`},
+	} {
+		err := q.SetWindow(ctx, tc.schedule, tc.kinds)
+		if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("SetWindow(%q, %v) = %v; want ErrInvalid naming %q", tc.schedule, tc.kinds, err, tc.want)
+		}
+	}
+	check("after refused windows", "config", "", "apply")
+	if st.state.Window != nil {
+		t.Errorf("a refused window was stored: %+v", st.state.Window)
+	}
+
+	// A stored window this binary cannot read fails the start-up (rather
+	// than running outside the window the cluster was given).
+	bad := &fakeQueueStore{state: store.QueueState{Window: &store.QueueWindow{Schedule: "nonsense"}}}
+	q2, _, _ := newTestQueue(bad)
+	if err := q2.restore(ctx); err == nil || !strings.Contains(err.Error(), `"nonsense"`) {
+		t.Errorf("restore of an unreadable stored window = %v", err)
 	}
 }

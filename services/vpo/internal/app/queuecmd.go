@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -57,6 +59,29 @@ func addQueue(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 		return printQueue(env.Stdout, rf.json, st, time.Now())
 	}
 
+	window := queueCmd.Command("window", "Set the processing window of every daemon that shares the database, in place of each one's "+
+		"jobs.schedule: SCHEDULE is time ranges as in jobs.schedule (\"01:00-07:00, 22:00-23:30\", each node's local time), "+
+		"or \"\" for always open. --clear goes back to each daemon's own jobs.schedule. Stored: it survives restarts.")
+	wf := addClientFlags(window)
+	windowArgs := window.Arg("schedule", `Time ranges ("01:00-07:00"), or "" for always open.`).Strings()
+	windowKinds := window.Flag("kinds", "Comma-separated job kinds the window holds back while closed (default: apply,transcode).").String()
+	windowClear := window.Flag("clear", "Remove the cluster's window: each daemon follows its jobs.schedule again.").Bool()
+	cmds[window.FullCommand()] = func(ctx context.Context) error {
+		req, path, method, err := windowRequest(*windowArgs, *windowKinds, *windowClear)
+		if err != nil {
+			return withCode(ExitUsage, err)
+		}
+		c, err := wf.client(env)
+		if err != nil {
+			return err
+		}
+		var st server.QueueStatus
+		if err := c.do(ctx, method, path, req, &st); err != nil {
+			return err
+		}
+		return printQueue(env.Stdout, wf.json, st, time.Now())
+	}
+
 	status := queueCmd.Command("status", "Show whether the queue is paused, its processing window, and how many jobs run and wait.")
 	sf := addClientFlags(status)
 	cmds[status.FullCommand()] = func(ctx context.Context) error {
@@ -70,6 +95,35 @@ func addQueue(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 		}
 		return printQueue(env.Stdout, sf.json, st, time.Now())
 	}
+}
+
+// windowRequest turns the arguments of `vpo queue window` into its
+// request: PUT /api/queue/window with the schedule and kinds, or DELETE
+// with --clear.
+func windowRequest(args []string, kinds string, clear bool) (body any, path, method string, err error) {
+	const windowPath = "/api/queue/window"
+	switch {
+	case clear && (len(args) > 0 || kinds != ""):
+		return nil, "", "", errors.New("queue window: --clear takes no schedule and no --kinds")
+	case clear:
+		return nil, windowPath, http.MethodDelete, nil
+	case len(args) != 1:
+		return nil, "", "", errors.New(`queue window: give one SCHEDULE (quote it: "01:00-07:00, 22:00-23:30"; "" for always open), or --clear`)
+	}
+	req := map[string]any{"schedule": args[0]}
+	if kinds != "" {
+		var ks []string
+		for _, k := range strings.Split(kinds, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				ks = append(ks, k)
+			}
+		}
+		if len(ks) == 0 {
+			return nil, "", "", fmt.Errorf("queue window: --kinds %q names no job kind", kinds)
+		}
+		req["scheduled_kinds"] = ks
+	}
+	return req, windowPath, http.MethodPut, nil
 }
 
 // running is the number of jobs a drained pause waits for: on every node
@@ -125,17 +179,25 @@ func queueLines(st server.QueueStatus, now time.Time) []string {
 	} else {
 		lines = append(lines, fmt.Sprintf("jobs: %d running, %d queued", st.Running, st.Queued))
 	}
+	label := "processing window"
+	if st.WindowSource == "cluster" {
+		label += " (the cluster's"
+		if st.WindowSetAt != nil {
+			label += ", set " + st.WindowSetAt.Local().Format(time.DateTime)
+		}
+		label += ")"
+	}
 	switch {
 	case st.Schedule == "":
-		lines = append(lines, "processing window: always open")
+		lines = append(lines, label+": always open")
 	case st.WindowOpen:
-		lines = append(lines, fmt.Sprintf("processing window: %s (%s); open", st.Schedule, strings.Join(st.ScheduledKinds, ", ")))
+		lines = append(lines, fmt.Sprintf("%s: %s (%s); open", label, st.Schedule, strings.Join(st.ScheduledKinds, ", ")))
 	default:
 		closed := "closed"
 		if opens := windowOpens(st, now); opens != "" {
 			closed += ", " + opens
 		}
-		lines = append(lines, fmt.Sprintf("processing window: %s (%s); %s", st.Schedule, strings.Join(st.ScheduledKinds, ", "), closed))
+		lines = append(lines, fmt.Sprintf("%s: %s (%s); %s", label, st.Schedule, strings.Join(st.ScheduledKinds, ", "), closed))
 	}
 	return lines
 }

@@ -235,6 +235,7 @@ func serve(ctx context.Context, env Env, flags *configFlags) error {
 	// The queue's processing window and its stored pause, in effect before
 	// the first claim: a queue paused before a restart stays paused.
 	queue := newQueueControl(pool, st, logging.Component(logger, "jobs"))
+	queue.known = registry.Kinds()
 	limits.warnUnknown("jobs.scheduled_kinds", cfg.Jobs.ScheduledKinds)
 	queue.setSchedule(scheduleOf(cfg))
 	if err := queue.restore(ctx); err != nil {

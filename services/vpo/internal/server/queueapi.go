@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vpo-project/vpo/libs/logging"
+	"github.com/vpo-project/vpo/libs/store"
 )
 
 // QueueStatus is the body of GET /api/queue and of the answers to pause
@@ -29,7 +31,9 @@ type QueueStatus struct {
 	RunningAll int `json:"running_all"`
 	// Queued is the number of jobs waiting in the queue.
 	Queued int `json:"queued"`
-	// Schedule is the processing window (jobs.schedule), "" for always.
+	// Schedule is the processing window in effect, "" for always: the
+	// cluster's when one is set (WindowSource "cluster"), else this
+	// daemon's jobs.schedule ("config").
 	Schedule string `json:"schedule"`
 	// ScheduledKinds are the job kinds the window holds back while closed.
 	ScheduledKinds []string `json:"scheduled_kinds"`
@@ -37,6 +41,12 @@ type QueueStatus struct {
 	WindowOpen bool `json:"window_open"`
 	// NextWindow is when a closed window opens; nil while it is open.
 	NextWindow *time.Time `json:"next_window"`
+	// WindowSource says where the window in effect comes from: "cluster"
+	// (PUT /api/queue/window, followed by every daemon sharing the
+	// database) or "config" (jobs.schedule).
+	WindowSource string `json:"window_source"`
+	// WindowSetAt is when the cluster's window was set; nil without one.
+	WindowSetAt *time.Time `json:"window_set_at"`
 }
 
 // QueueControl pauses and resumes the daemon's queue and reports its
@@ -45,6 +55,12 @@ type QueueControl interface {
 	Pause(ctx context.Context, drain bool) error
 	Resume(ctx context.Context) error
 	Status(ctx context.Context) (QueueStatus, error)
+	// SetWindow stores the processing window of the cluster (kinds nil:
+	// the default kinds); an invalid schedule or kind is an error
+	// wrapping store.ErrInvalid.
+	SetWindow(ctx context.Context, schedule string, kinds []string) error
+	// ClearWindow removes it: each daemon follows its jobs.schedule.
+	ClearWindow(ctx context.Context) error
 }
 
 // QueueAPI serves /api/queue.
@@ -67,7 +83,53 @@ func (a *QueueAPI) mount(r *mux.Router) {
 		{"/api/queue", http.MethodGet, a.status},
 		{"/api/queue/pause", http.MethodPost, a.pause},
 		{"/api/queue/resume", http.MethodPost, a.resume},
+		{"/api/queue/window", http.MethodPut, a.setWindow},
+		{"/api/queue/window", http.MethodDelete, a.clearWindow},
 	})
+}
+
+// windowRequest is the body of PUT /api/queue/window.
+type windowRequest struct {
+	// Schedule is required: ranges as in jobs.schedule, "" for always open.
+	Schedule *string `json:"schedule"`
+	// ScheduledKinds are the kinds held back while it is closed (omitted:
+	// apply and transcode).
+	ScheduledKinds []string `json:"scheduled_kinds"`
+}
+
+func (a *QueueAPI) setWindow(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var req windowRequest
+	if !decodeBytes(w, body, &req) {
+		return
+	}
+	if req.Schedule == nil {
+		writeError(w, http.StatusBadRequest, `schedule is required: time ranges such as "01:00-07:00, 22:00-23:30" (local time of each node), or "" for always open`)
+		return
+	}
+	if err := a.ctl.SetWindow(r.Context(), *req.Schedule, req.ScheduledKinds); err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		a.fail(w, r, "set the processing window", err)
+		return
+	}
+	a.status(w, r)
+}
+
+func (a *QueueAPI) clearWindow(w http.ResponseWriter, r *http.Request) {
+	if !emptyBody(w, r) {
+		return
+	}
+	if err := a.ctl.ClearWindow(r.Context()); err != nil {
+		a.fail(w, r, "clear the processing window", err)
+		return
+	}
+	a.status(w, r)
 }
 
 // pauseRequest is the optional body of POST /api/queue/pause.

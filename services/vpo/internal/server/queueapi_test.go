@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpo-project/vpo/libs/store"
 	"github.com/vpo-project/vpo/services/vpo/internal/server"
 )
 
@@ -42,6 +44,29 @@ func (q *fakeQueue) Resume(context.Context) error {
 	defer q.mu.Unlock()
 	q.st.Paused, q.st.Drain, q.st.PausedAt = false, false, nil
 	q.calls = append(q.calls, "resume")
+	return nil
+}
+
+func (q *fakeQueue) SetWindow(_ context.Context, schedule string, kinds []string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if schedule == "bad" {
+		return fmt.Errorf("schedule: cannot read %q: %w", schedule, store.ErrInvalid)
+	}
+	if q.failing {
+		return errors.New("disk I/O error")
+	}
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	q.st.Schedule, q.st.ScheduledKinds, q.st.WindowSource, q.st.WindowSetAt = schedule, kinds, "cluster", &at
+	q.calls = append(q.calls, fmt.Sprintf("window %q %v", schedule, kinds))
+	return nil
+}
+
+func (q *fakeQueue) ClearWindow(context.Context) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.st.Schedule, q.st.ScheduledKinds, q.st.WindowSource, q.st.WindowSetAt = "", nil, "config", nil
+	q.calls = append(q.calls, "clear window")
 	return nil
 }
 
@@ -142,6 +167,11 @@ func TestQueueAPIGuarded(t *testing.T) {
 			t.Errorf("%s %s without the token = %d, want 401", method, path, code)
 		}
 	}
+	for _, method := range []string{"PUT", "DELETE"} {
+		if code, _ := do(h, method, "/api/queue/window", ""); code != http.StatusUnauthorized {
+			t.Errorf("%s /api/queue/window without the token = %d, want 401", method, code)
+		}
+	}
 	rec := httptest.NewRecorder()
 	req := apiRequest("POST", "/api/queue/pause", nil)
 	req.Header.Set("Authorization", "Bearer s3cret")
@@ -167,5 +197,52 @@ func TestQueueAPIGuarded(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK || q.called() != "pause drain" {
 		t.Errorf("pause with the token = %d (%s), calls %q", rec.Code, rec.Body.String(), q.called())
+	}
+}
+
+// TestQueueWindowAPI: PUT /api/queue/window sets the cluster's window
+// (schedule required, kinds optional), DELETE clears it; both answer the
+// queue's status; a bad body or schedule is a 400 that changes nothing.
+func TestQueueWindowAPI(t *testing.T) {
+	q := &fakeQueue{}
+	h := newQueueRouter(q, "")
+	code, body := do(h, "PUT", "/api/queue/window", `{"schedule": "01:00-07:00", "scheduled_kinds": ["apply"]}`)
+	if code != 200 || body["schedule"] != "01:00-07:00" || body["window_source"] != "cluster" || body["window_set_at"] != "2026-12-03T09:00:00Z" {
+		t.Fatalf("PUT window = %d %v", code, body)
+	}
+	if code, body = do(h, "PUT", "/api/queue/window", `{"schedule": ""}`); code != 200 || body["schedule"] != "" {
+		t.Fatalf("PUT always-open window = %d %v", code, body)
+	}
+	if code, body = do(h, "DELETE", "/api/queue/window", ""); code != 200 || body["window_source"] != "config" || body["window_set_at"] != nil {
+		t.Fatalf("DELETE window = %d %v", code, body)
+	}
+	if got, want := q.called(), `window "01:00-07:00" [apply], window "" [], clear window`; got != want {
+		t.Errorf("calls = %s, want %s", got, want)
+	}
+	before := q.called()
+	for _, tc := range []struct {
+		method, body, want string
+		code               int
+	}{
+		{"PUT", `{}`, "schedule is required", 400},
+		{"PUT", ``, "invalid JSON body", 400},
+		{"PUT", `{"schedule": 7}`, "invalid JSON body", 400},
+		{"PUT", `{"schedule": "01:00-02:00", "kinds": ["apply"]}`, "unknown field", 400},
+		{"PUT", `{"schedule": "bad"}`, `schedule: cannot read "bad"`, 400},
+		{"DELETE", `{"schedule": ""}`, "no body", 400},
+		{"POST", `{"schedule": ""}`, "", 405},
+	} {
+		code, body := do(h, tc.method, "/api/queue/window", tc.body)
+		msg, _ := body["error"].(string)
+		if code != tc.code || !strings.Contains(msg, tc.want) {
+			t.Errorf("%s %s = %d %v, want %d naming %q", tc.method, tc.body, code, body, tc.code, tc.want)
+		}
+	}
+	if q.called() != before {
+		t.Errorf("refused requests changed the window: %s", q.called())
+	}
+	q.failing = true
+	if code, body := do(h, "PUT", "/api/queue/window", `{"schedule": ""}`); code != 500 || !strings.Contains(body["error"].(string), "disk I/O error") {
+		t.Errorf("failed store = %d %v, want 500 naming the error", code, body)
 	}
 }

@@ -121,7 +121,7 @@
   };
   es.onerror = function () { fallback(); };
   ['job.created', 'job.started', 'job.queued', 'job.finished', 'job.cancel_requested', 'job.log',
-    'queue.paused', 'queue.resumed', 'library.scan_started', 'library.scan_finished',
+    'queue.paused', 'queue.resumed', 'queue.window', 'library.scan_started', 'library.scan_finished',
     'health.changed', 'lost'].forEach(function (type) {
     es.addEventListener(type, refresh);
   });
