@@ -523,3 +523,39 @@ func TestUpsertFilesCancelledMidStatement(t *testing.T) {
 		}
 	}
 }
+
+// TestUpsertFilesAcrossCalls: the statements of the bulk upsert, kept from
+// one call to the next, write every row of calls of any size, and the
+// store closes cleanly with them.
+func TestUpsertFilesAcrossCalls(t *testing.T) {
+	ctx := context.Background()
+	open, _ := newDatabase(t)
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	total := 0
+	for call, n := range []int{40, 7, 64, 1, 40, 33} {
+		var files []store.File
+		for i := range n {
+			files = append(files, store.File{Path: fmt.Sprintf("/lib/c%d/f%03d.mkv", call, i), Size: int64(i), ModTime: at, LastScannedAt: at})
+		}
+		if err := s.UpsertFiles(ctx, files); err != nil {
+			t.Fatalf("call %d (%d rows): %v", call, n, err)
+		}
+		total += n
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s, err = open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	states, err := s.FileStates(ctx, "/lib")
+	if err != nil || len(states) != total {
+		t.Fatalf("%d rows after reopening, %v; want %d", len(states), err, total)
+	}
+}
