@@ -38,16 +38,22 @@ var pgRewrites = strings.NewReplacer(
 	" LIKE ? ESCAPE ", " ILIKE ? ESCAPE ",
 )
 
-// pgQueries caches the PostgreSQL form of each statement.
-var pgQueries sync.Map // string → string
+// pgQueries caches the PostgreSQL form of each statement a store ran
+// (one per PostgreSQL store; its handles and transactions share it).
+type pgQueries struct {
+	m sync.Map // string → string
+}
 
-// pgQuery returns q in PostgreSQL's dialect.
-func pgQuery(q string) string {
-	if v, ok := pgQueries.Load(q); ok {
+// pgQuery returns q in PostgreSQL's dialect (cached in c unless nil).
+func (c *pgQueries) pgQuery(q string) string {
+	if c == nil {
+		return rebind(pgRewrites.Replace(q))
+	}
+	if v, ok := c.m.Load(q); ok {
 		return v.(string)
 	}
 	out := rebind(pgRewrites.Replace(q))
-	pgQueries.Store(q, out)
+	c.m.Store(q, out)
 	return out
 }
 
@@ -200,14 +206,15 @@ func decodeDest(dest []any) {
 // On PostgreSQL a writer runs every statement in a transaction that holds
 // the write lock.
 type dbHandle struct {
-	db     *sql.DB
-	pg     bool
-	writer bool
+	db      *sql.DB
+	pg      bool
+	writer  bool
+	queries *pgQueries // PostgreSQL: the store's cache of rewritten statements
 }
 
 func (h dbHandle) q(query string) string {
 	if h.pg {
-		return pgQuery(query)
+		return h.queries.pgQuery(query)
 	}
 	return query
 }
@@ -279,7 +286,7 @@ func (h dbHandle) BeginTx(ctx context.Context, opts *sql.TxOptions) (*wtx, error
 			return nil, err
 		}
 	}
-	return &wtx{Tx: tx, pg: h.pg}, nil
+	return &wtx{Tx: tx, pg: h.pg, queries: h.queries}, nil
 }
 
 func (h dbHandle) inTx(ctx context.Context, fn func(tx *wtx) error) error {
@@ -310,12 +317,13 @@ func (h dbHandle) PrepareContext(ctx context.Context, query string) (*dbStmt, er
 // wtx is a transaction of the store.
 type wtx struct {
 	*sql.Tx
-	pg bool
+	pg      bool
+	queries *pgQueries
 }
 
 func (t *wtx) q(query string) string {
 	if t.pg {
-		return pgQuery(query)
+		return t.queries.pgQuery(query)
 	}
 	return query
 }
@@ -348,7 +356,7 @@ func (t *wtx) PrepareContext(ctx context.Context, query string) (*dbStmt, error)
 	if err != nil {
 		return nil, err
 	}
-	return &dbStmt{stmt: st, h: dbHandle{pg: t.pg}}, nil
+	return &dbStmt{stmt: st, h: dbHandle{pg: t.pg, queries: t.queries}}, nil
 }
 
 // dbStmt is a prepared statement. On a PostgreSQL writer each execution

@@ -114,7 +114,9 @@ func openPostgres(ctx context.Context, dbURL, shown string) (*Store, error) {
 		cfg.ConnectTimeout = pgConnectTimeout
 	}
 	db := stdlib.OpenDB(*cfg)
-	s := &Store{path: shown, pg: true, pgConfig: cfg, wdb: dbHandle{db: db, pg: true, writer: true}, rdb: dbHandle{db: db, pg: true}}
+	queries := &pgQueries{}
+	s := &Store{path: shown, pg: true, pgConfig: cfg,
+		wdb: dbHandle{db: db, pg: true, writer: true, queries: queries}, rdb: dbHandle{db: db, pg: true, queries: queries}}
 	db.SetMaxOpenConns(pgMaxConns)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
