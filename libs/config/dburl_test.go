@@ -128,3 +128,21 @@ func TestDatabaseURLHiddenWhenInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseURLSettingsChecked: settings the PostgreSQL driver cannot
+// use are a configuration error naming the setting, without the password.
+func TestDatabaseURLSettingsChecked(t *testing.T) {
+	const secret = "SEKRIT"
+	for bad, want := range map[string]string{
+		"postgres://vpo:" + secret + "@db/vpo?sslmode=bogus":                                   "sslmode is invalid",
+		"postgres://vpo:" + secret + "@db:99999/vpo":                                           "invalid port",
+		"postgres://vpo:" + secret + "@db/vpo?connect_timeout=soon":                            "invalid connect_timeout",
+		"postgres://vpo:" + secret + "@db/vpo?sslmode=verify-full&sslrootcert=/nonexistent/ca": "/nonexistent/ca",
+		"postgres://vpo@db/vpo?target_session_attrs=any-old&password=" + secret:                "target_session_attrs",
+	} {
+		_, err := config.Load(hermetic(t, config.Options{Env: []string{"VPO_DATABASE_URL=" + bad}}))
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), secret) {
+			t.Errorf("VPO_DATABASE_URL=%q: %v; want an error naming %q, without the password", bad, err, want)
+		}
+	}
+}

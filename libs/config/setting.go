@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // setting is one configuration key: how to parse it from a string (env,
@@ -336,7 +338,23 @@ func checkDatabaseURL(v, _ string) (string, error) {
 	if at := strings.LastIndex(v, "@"); at >= 0 && !sameUserinfo(v[strings.Index(v, "://")+3:at], u.User) {
 		return "", errors.New(reservedInUserinfo)
 	}
+	// The settings themselves as the PostgreSQL driver reads them (sslmode,
+	// port, connect_timeout, the TLS files...): a mistake is the
+	// configuration's, found before anything connects.
+	if _, err := pgconn.ParseConfig(v); err != nil {
+		return "", errors.New(pgSettingProblem(err))
+	}
 	return v, nil
+}
+
+// pgSettingProblem is what the driver found wrong in a URL, without the
+// URL it quotes.
+func pgSettingProblem(err error) string {
+	msg := err.Error()
+	if _, after, ok := strings.Cut(msg, "`: "); ok {
+		msg = after
+	}
+	return "the PostgreSQL settings: " + RedactPasswords(msg)
 }
 
 // sameUserinfo tells whether the user information as written (raw) is
