@@ -424,3 +424,32 @@ func TestJobsAPIRejectsBadInput(t *testing.T) {
 		t.Fatalf("bad requests created %d jobs", len(out.Jobs))
 	}
 }
+
+// TestSubmitRequiresTags: `vpo jobs submit --requires` submits a job that
+// only a node offering the tags claims (this one offers none: it waits,
+// and vpo jobs list says why); a bad tag is refused, naming it.
+func TestSubmitRequiresTags(t *testing.T) {
+	d := start(t, startOpts{extra: testKinds, wait: true})
+	cli := func(args ...string) (int, string, string) {
+		return run(t, baseEnv(d.dir), append(args, "--url", d.url(""), "--config", filepath.Join(d.dir, "config.toml"))...)
+	}
+	code, out, stderr := cli("jobs", "submit", "test.sleep", "--payload", `{"seconds":0}`, "--requires", "gpu", "--json")
+	if code != exitOK {
+		t.Fatalf("jobs submit --requires gpu = %d: %s", code, stderr)
+	}
+	var j struct {
+		ID       string   `json:"id"`
+		Requires []string `json:"requires"`
+	}
+	if err := json.Unmarshal([]byte(out), &j); err != nil || strings.Join(j.Requires, ",") != "gpu" {
+		t.Fatalf("jobs submit --requires gpu printed %q (%v); want a job requiring gpu", out, err)
+	}
+	d.waitJob(d.submit("test.sleep", `{"seconds":0}`).ID, "completed", 10*time.Second)
+	d.stillQueued(j.ID)
+	if code, out, _ := cli("jobs", "list"); code != exitOK || !strings.Contains(out, "needs a node with gpu") {
+		t.Errorf("jobs list = %d:\n%s\nwant the job needing a node with gpu", code, out)
+	}
+	if code, _, stderr := cli("jobs", "submit", "test.sleep", "--requires", "GPU card"); code == exitOK || !strings.Contains(stderr, "GPU card") {
+		t.Errorf("jobs submit --requires 'GPU card' = %d: %s; want a refusal naming the tag", code, stderr)
+	}
+}

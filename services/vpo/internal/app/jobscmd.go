@@ -57,6 +57,7 @@ func addJobs(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 	kind := submit.Arg("kind", "Job kind (e.g. scan).").Required().String()
 	payload := submit.Flag("payload", "Job payload as JSON.").Default("{}").String()
 	priority := submit.Flag("priority", "Priority 0..1000, lower runs first.").Default("500").Int()
+	requires := submit.Flag("requires", "Comma-separated worker tags a node must offer (jobs.tags) to run the job, e.g. gpu.").String()
 	cmds[submit.FullCommand()] = func(ctx context.Context) error {
 		c, err := sf.client(env)
 		if err != nil {
@@ -67,6 +68,10 @@ func addJobs(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 		}
 		var job store.Job
 		body := map[string]any{"kind": *kind, "payload": json.RawMessage(*payload), "priority": *priority}
+		if *requires != "" {
+			// The daemon checks each tag (and names a bad one).
+			body["requires"] = strings.Split(*requires, ",")
+		}
 		if err := c.do(ctx, "POST", "/api/jobs", body, &job); err != nil {
 			return err
 		}
