@@ -468,23 +468,18 @@ func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows i
 		return err
 	}
 	stmts := map[int]execStmt{}
-	flat := make([]any, 0, upsertRows*width)
 	named := make([]driver.NamedValue, upsertRows*width)
 	for i := range named {
 		named[i].Ordinal = i + 1
 	}
-	for start := 0; start < n; start += upsertRows {
-		k := min(upsertRows, n-start)
+	err = writeRows(n, width, next, args, path, func(k int, flat []any) error {
 		stmt, ok := stmts[k]
 		if !ok {
+			var err error
 			if stmt, err = prepare(sqlOf(k)); err != nil {
 				return err
 			}
 			stmts[k] = stmt
-		}
-		flat = flat[:0]
-		for i := start; i < start+k; i++ {
-			flat = args(flat, i, next+int64(i))
 		}
 		for i, v := range flat {
 			if x, ok := v.(int); ok {
@@ -492,11 +487,9 @@ func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows i
 			}
 			named[i].Value = v
 		}
-		if _, err := stmt.ExecContext(ctx, named[:len(flat)]); err != nil {
-			return err
-		}
-	}
-	err = dropDirDigests(path, n, func(dir string) error {
+		_, err := stmt.ExecContext(ctx, named[:len(flat)])
+		return err
+	}, func(dir string) error {
 		_, err := c.ExecContext(ctx, dropDirDigestSQL, []driver.NamedValue{{Ordinal: 1, Value: dir}})
 		return err
 	})
@@ -519,9 +512,7 @@ func writeChunksTx(ctx context.Context, tx *wtx, n, width int, sqlOf func(rows i
 			_ = st.Close()
 		}
 	}()
-	flat := make([]any, 0, upsertRows*width)
-	for start := 0; start < n; start += upsertRows {
-		k := min(upsertRows, n-start)
+	return writeRows(n, width, next, args, path, func(k int, flat []any) error {
 		stmt, ok := stmts[k]
 		if !ok {
 			var err error
@@ -530,18 +521,31 @@ func writeChunksTx(ctx context.Context, tx *wtx, n, width int, sqlOf func(rows i
 			}
 			stmts[k] = stmt
 		}
+		_, err := stmt.ExecContext(ctx, flat...)
+		return err
+	}, func(dir string) error {
+		_, err := tx.ExecContext(ctx, dropDirDigestSQL, dir)
+		return err
+	})
+}
+
+// writeRows is the loop of both: it hands exec the values of up to
+// upsertRows rows at a time (k rows: the statement of k rows), the new ones
+// numbered from next, then drops the digests of the rows' directories.
+func writeRows(n, width int, next int64, args func(flat []any, i int, id int64) []any, path func(i int) string,
+	exec func(k int, flat []any) error, drop func(dir string) error) error {
+	flat := make([]any, 0, upsertRows*width)
+	for start := 0; start < n; start += upsertRows {
+		k := min(upsertRows, n-start)
 		flat = flat[:0]
 		for i := start; i < start+k; i++ {
 			flat = args(flat, i, next+int64(i))
 		}
-		if _, err := stmt.ExecContext(ctx, flat...); err != nil {
+		if err := exec(k, flat); err != nil {
 			return err
 		}
 	}
-	return dropDirDigests(path, n, func(dir string) error {
-		_, err := tx.ExecContext(ctx, dropDirDigestSQL, dir)
-		return err
-	})
+	return dropDirDigests(path, n, drop)
 }
 
 // inTransaction tells, after a rollback failed, whether c is still in a
