@@ -184,14 +184,21 @@ func (d *doctor) database(ctx context.Context, path string) {
 		d.report("FAIL", what, err.Error())
 		return
 	}
+	d.schema(what, v, "readable and writable, ", "vpo serve migrates it to %d at its next start", "upgrade vpo")
+}
+
+// schema reports a database's schema version v against this binary's:
+// newer fails (upgrade), older warns (migrate names how, with the version
+// it gets), equal is ok; about prefixes the version in the warning and ok.
+func (d *doctor) schema(what string, v int, about, migrate, upgrade string) {
 	latest := store.LatestSchemaVersion()
 	switch {
 	case v > latest:
-		d.report("FAIL", what, fmt.Sprintf("schema version %d is newer than this binary's %d: upgrade vpo", v, latest))
+		d.report("FAIL", what, fmt.Sprintf("schema version %d is newer than this binary's %d: %s", v, latest, upgrade))
 	case v < latest:
-		d.report("warn", what, fmt.Sprintf("schema version %d; vpo serve migrates it to %d at its next start", v, latest))
+		d.report("warn", what, fmt.Sprintf("%sschema version %d; "+migrate, about, v, latest))
 	default:
-		d.report("ok", what, fmt.Sprintf("readable and writable, schema version %d", v))
+		d.report("ok", what, fmt.Sprintf("%sschema version %d", about, v))
 	}
 }
 
@@ -212,15 +219,8 @@ func (d *doctor) postgres(ctx context.Context, cfg config.Config) {
 		d.report("FAIL", what, err.Error())
 		return
 	}
-	latest := store.LatestSchemaVersion()
-	switch v := info.SchemaVersion; {
-	case v > latest:
-		d.report("FAIL", what, fmt.Sprintf("schema version %d is newer than this binary's %d: upgrade vpo on this node", v, latest))
-	case v < latest:
-		d.report("warn", what, fmt.Sprintf("PostgreSQL %s, schema version %d; vpo serve (or vpo db migrate) migrates it to %d", info.ServerVersion, v, latest))
-	default:
-		d.report("ok", what, fmt.Sprintf("PostgreSQL %s, schema version %d", info.ServerVersion, v))
-	}
+	d.schema(what, info.SchemaVersion, "PostgreSQL "+info.ServerVersion+", ",
+		"vpo serve (or vpo db migrate) migrates it to %d", "upgrade vpo on this node")
 	// The server's clock was read between before and now.
 	local := before.Add(time.Since(before) / 2)
 	skew := info.ServerTime.Sub(local)
