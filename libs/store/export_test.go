@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"time"
 )
 
@@ -48,4 +49,15 @@ func (r RawDB) QueryRow(q string, args ...any) *dbRow {
 
 func (r RawDB) Query(q string, args ...any) (*dbRows, error) {
 	return r.s.rdb.QueryContext(context.Background(), q, args...)
+}
+
+// DropWriteConn makes database/sql discard the write connection (SQLite),
+// as it does after any ErrBadConn or a connection no longer valid.
+func DropWriteConn(s *Store) error {
+	c, err := s.wdb.db.Conn(context.Background())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Raw(func(any) error { return driver.ErrBadConn })
 }

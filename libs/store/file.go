@@ -11,7 +11,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -368,70 +367,8 @@ func (s *Store) upsertInChunks(ctx context.Context, n, width int, sqlOf func(row
 		if !ok {
 			return fmt.Errorf("database driver connection %T lacks a method the store uses", dc)
 		}
-		s.bulk.mu.Lock()
-		defer s.bulk.mu.Unlock()
-		err := writeChunks(ctx, c, n, width, sqlOf, args, path, func(query string) (execStmt, error) {
-			return s.bulk.get(ctx, c, query)
-		})
-		if errors.Is(err, driver.ErrBadConn) {
-			// database/sql closes the connection after this: its
-			// statements first.
-			_ = s.bulk.closeLocked()
-		}
-		return err
+		return writeChunks(ctx, c, n, width, sqlOf, args, path)
 	})
-}
-
-// rawStmts keeps the statements writeChunks prepared on the write
-// connection from one call to the next, by their text: a first scan
-// writes its 100,000 rows in some fifty calls, and preparing a statement
-// of 32 rows costs more than running it. They belong to the driver
-// connection they were prepared on (the store has exactly one for writes);
-// on another (the first broken) they are prepared again. mu is held while
-// they are used, and by close.
-type rawStmts struct {
-	mu    sync.Mutex
-	conn  rawConn
-	stmts map[string]execStmt
-}
-
-// get returns the statement of query on c, preparing it once (mu held).
-func (r *rawStmts) get(ctx context.Context, c rawConn, query string) (execStmt, error) {
-	if r.conn != c {
-		// Another connection (the one they were prepared on broke, and
-		// they were closed with it).
-		r.conn, r.stmts = c, map[string]execStmt{}
-	}
-	if st, ok := r.stmts[query]; ok {
-		return st, nil
-	}
-	prepared, err := c.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	st, ok := prepared.(execStmt)
-	if !ok {
-		_ = prepared.Close()
-		return nil, fmt.Errorf("database driver statement %T lacks ExecContext", prepared)
-	}
-	r.stmts[query] = st
-	return st, nil
-}
-
-// close closes the statements, before their connection closes.
-func (r *rawStmts) close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closeLocked()
-}
-
-func (r *rawStmts) closeLocked() error {
-	var errs []error
-	for _, st := range r.stmts {
-		errs = append(errs, st.Close())
-	}
-	r.conn, r.stmts = nil, nil
-	return errors.Join(errs...)
 }
 
 // rawConn is what upsertInChunks uses of the driver's connection.
@@ -448,11 +385,11 @@ type execStmt interface {
 	driver.StmtExecContext
 }
 
-// writeChunks is upsertInChunks on the driver's connection c, with the
-// statements of prepare.
+// writeChunks is upsertInChunks on the driver's connection c. (Its
+// statements live as long as the call: kept longer, on a connection
+// database/sql may close when it sees fit, they would outlive it.)
 func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows int) string,
-	args func(flat []any, i int, id int64) []any, path func(i int) string,
-	prepare func(query string) (execStmt, error)) (err error) {
+	args func(flat []any, i int, id int64) []any, path func(i int) string) (err error) {
 	tx, err := c.BeginTx(ctx, driver.TxOptions{})
 	if err != nil {
 		return err
@@ -468,6 +405,11 @@ func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows i
 		return err
 	}
 	stmts := map[int]execStmt{}
+	defer func() {
+		for _, st := range stmts {
+			_ = st.Close()
+		}
+	}()
 	named := make([]driver.NamedValue, upsertRows*width)
 	for i := range named {
 		named[i].Ordinal = i + 1
@@ -475,9 +417,13 @@ func writeChunks(ctx context.Context, c rawConn, n, width int, sqlOf func(rows i
 	err = writeRows(n, width, next, args, path, func(k int, flat []any) error {
 		stmt, ok := stmts[k]
 		if !ok {
-			var err error
-			if stmt, err = prepare(sqlOf(k)); err != nil {
+			prepared, err := c.PrepareContext(ctx, sqlOf(k))
+			if err != nil {
 				return err
+			}
+			if stmt, ok = prepared.(execStmt); !ok {
+				_ = prepared.Close()
+				return fmt.Errorf("database driver statement %T lacks ExecContext", prepared)
 			}
 			stmts[k] = stmt
 		}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -524,9 +526,9 @@ func TestUpsertFilesCancelledMidStatement(t *testing.T) {
 	}
 }
 
-// TestUpsertFilesAcrossCalls: the statements of the bulk upsert, kept from
-// one call to the next, write every row of calls of any size, and the
-// store closes cleanly with them.
+// TestUpsertFilesAcrossCalls: the bulk upsert writes every row of calls
+// of any size (statements of several row counts), one call after the
+// other, and the store closes cleanly.
 func TestUpsertFilesAcrossCalls(t *testing.T) {
 	ctx := context.Background()
 	open, _ := newDatabase(t)
@@ -557,5 +559,40 @@ func TestUpsertFilesAcrossCalls(t *testing.T) {
 	states, err := s.FileStates(ctx, "/lib")
 	if err != nil || len(states) != total {
 		t.Fatalf("%d rows after reopening, %v; want %d", len(states), err, total)
+	}
+}
+
+// TestBulkUpsertAfterWriteConnDropped: the bulk upsert holds nothing on the
+// write connection between calls, so a connection database/sql drops (a
+// cancelled statement, ErrBadConn) leaves nothing behind: the store goes on
+// writing, closes cleanly and removes its write-ahead log.
+func TestBulkUpsertAfterWriteConnDropped(t *testing.T) {
+	sqliteOnly(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "library.db")
+	s, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	for round := range 3 {
+		var files []store.File
+		for i := range 40 {
+			files = append(files, store.File{Path: fmt.Sprintf("/lib/r%d/%02d.mkv", round, i), Size: 1, ModTime: at, LastScannedAt: at})
+		}
+		if err := s.UpsertFiles(ctx, files); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if err := store.DropWriteConn(s); err == nil {
+			t.Fatal("dropping the write connection reported no error")
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(path + suffix); err == nil {
+			t.Errorf("%s left after Close", path+suffix)
+		}
 	}
 }

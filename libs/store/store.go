@@ -59,7 +59,6 @@ type Store struct {
 	wdb   dbHandle          // SQLite: exactly one connection: all writes
 	rdb   dbHandle          // SQLite: read-only connections; PostgreSQL: the same pool as wdb
 	stmts stmts             // prepared on wdb
-	bulk  rawStmts          // SQLite: the file upserts' statements, on wdb's connection
 	// worker is the node ClaimJob acts for (SetNode).
 	worker workerSlot
 	// pgConfig is the PostgreSQL connection's (nil on SQLite), for the
@@ -266,7 +265,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // put at the path. Close then checkpoints the log into the file it holds
 // and removes the log and shared-memory files that belong to it.
 func (s *Store) Close() error {
-	errs := []error{s.stmts.close(), s.bulk.close()}
+	errs := []error{s.stmts.close()}
 	if s.pg {
 		return s.closePostgres(errs)
 	}
