@@ -596,3 +596,30 @@ func TestBulkUpsertAfterWriteConnDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestFileRowWithoutIDNumberedOnPostgres: on PostgreSQL, where nodes of
+// two versions may share the database during an upgrade, a file row an
+// older binary inserts without an id still gets the next one.
+func TestFileRowWithoutIDNumberedOnPostgres(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("only PostgreSQL is shared by several binaries; the SQLite store gives every id itself")
+	}
+	ctx := context.Background()
+	open, name := newDatabase(t)
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	at := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	if err := s.UpsertFile(ctx, store.File{Path: "/lib/new.mkv", Size: 1, ModTime: at, LastScannedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rawOpen(t, name).ExecContext(ctx, "INSERT INTO files (path, size) VALUES ('/lib/old-binary.mkv', 2)"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.GetFile(ctx, "/lib/old-binary.mkv")
+	if err != nil || f.ID != 2 {
+		t.Fatalf("row inserted without an id: id %d, %v; want 2", f.ID, err)
+	}
+}

@@ -305,6 +305,11 @@ func TestQueueWindowStored(t *testing.T) {
 	if q, _ = s.QueueState(ctx); q.Window == nil || q.Window.Schedule != "" || len(q.Window.Kinds) != 0 || !q.Paused {
 		t.Fatalf("after an always-open window: %+v (window %+v); want paused with an always-open window", q, q.Window)
 	}
+	// The same window set again (another time): an event too, so that every
+	// node shows when it was set.
+	if err := s.SetQueueWindow(ctx, &store.QueueWindow{Schedule: "", Kinds: nil}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.SetQueueWindow(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +339,7 @@ func TestQueueWindowStored(t *testing.T) {
 		}
 		got = append(got, s)
 	}
-	want := `[queue.window "01:00-07:00" [apply transcode] queue.paused queue.window "" [] queue.window none]`
+	want := `[queue.window "01:00-07:00" [apply transcode] queue.paused queue.window "" [] queue.window "" [] queue.window none]`
 	if fmt.Sprint(got) != want {
 		t.Fatalf("events = %v\nwant     %v", got, want)
 	}

@@ -13,8 +13,10 @@ ALTER TABLE queue_state ADD COLUMN window_set_at TEXT;
 -- event stream) learns of it in commit order with pauses and resumes.
 CREATE TRIGGER events_queue_window AFTER UPDATE ON queue_state
     WHEN OLD.schedule IS NOT NEW.schedule OR OLD.scheduled_kinds IS NOT NEW.scheduled_kinds
+      OR OLD.window_set_at IS NOT NEW.window_set_at
 BEGIN
     INSERT INTO events (type, data) VALUES ('queue.window',
         json_object('schedule', NEW.schedule,
-                    'scheduled_kinds', json(coalesce(NEW.scheduled_kinds, 'null'))));
+                    'scheduled_kinds', json(coalesce(NEW.scheduled_kinds, 'null')),
+                    'window_set_at', NEW.window_set_at));
 END;

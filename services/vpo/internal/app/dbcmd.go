@@ -37,7 +37,7 @@ func addDB(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 		return err
 	}
 
-	cp := db.Command("copy", "Copy the SQLite database at database.path (jobs, files, plans, history, logs, events, pause) "+
+	cp := db.Command("copy", "Copy the SQLite database at database.path (jobs, files, plans, history, logs, events, the pause and the processing window) "+
 		"into the PostgreSQL database of --to (default: database.url), keeping every id, in one transaction; "+
 		"rows already copied are skipped, so it can run again; it ends by comparing the row counts of every table. "+
 		"Stop the daemon first. Put the URL in VPO_DATABASE_URL rather than on the command line when it holds a password.")

@@ -134,7 +134,11 @@ func (q *queueControl) restore(ctx context.Context) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if err := q.takeWindowLocked(s.Window, ""); err != nil {
-		return err
+		// Written by hand or by a newer binary: this daemon still starts
+		// (so that 'vpo queue window' can replace or clear it) and follows
+		// its own configuration meanwhile.
+		q.log.WithError(err).Error("cannot read the cluster's processing window: following jobs.schedule until it is set again " +
+			"('vpo queue window SCHEDULE') or cleared ('vpo queue window --clear')")
 	}
 	if !s.Paused {
 		return nil
@@ -209,25 +213,35 @@ func describeSchedule(s queueSchedule) string {
 func (q *queueControl) SetWindow(ctx context.Context, schedule string, kinds []string) error {
 	s, err := config.ParseSchedule(schedule)
 	if err != nil {
-		return fmt.Errorf("schedule: %v: %w", err, store.ErrInvalid)
+		return invalidWindow("schedule: " + err.Error())
 	}
-	if kinds == nil {
+	switch {
+	case kinds == nil:
 		kinds = config.Defaults(config.Options{}).Jobs.ScheduledKinds
+	case len(kinds) == 0:
+		return invalidWindow("scheduled_kinds is empty: a window that holds back no job kind does nothing (omit it for apply and transcode)")
 	}
 	kinds = slices.Compact(slices.Sorted(slices.Values(kinds)))
 	for _, k := range kinds {
 		if q.known != nil && !slices.Contains(q.known, k) {
-			return fmt.Errorf("scheduled_kinds: %q is not a job kind (known: %s): %w", k, strings.Join(q.known, ", "), store.ErrInvalid)
+			return invalidWindow(fmt.Sprintf("scheduled_kinds: %q is not a job kind (known: %s)", k, strings.Join(q.known, ", ")))
 		}
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	w := &store.QueueWindow{Schedule: s.String(), Kinds: kinds, SetAt: q.now()}
+	w := &store.QueueWindow{Schedule: s.String(), Kinds: kinds, SetAt: q.now().UTC()}
 	if err := q.st.SetQueueWindow(ctx, w); err != nil {
 		return err
 	}
 	return q.takeWindowLocked(w, " (set here)")
 }
+
+// invalidWindow is a refused window: its message as it is, and
+// errors.Is(err, store.ErrInvalid) (the API answers 400).
+type invalidWindow string
+
+func (e invalidWindow) Error() string { return string(e) }
+func (e invalidWindow) Unwrap() error { return store.ErrInvalid }
 
 // ClearWindow removes the cluster's window: every daemon follows its own
 // jobs.schedule again.
@@ -302,7 +316,7 @@ func (q *queueControl) state() server.QueueStatus {
 	st.WindowSource = "config"
 	if cluster != nil {
 		st.WindowSource = "cluster"
-		at := cluster.setAt
+		at := cluster.setAt.UTC()
 		st.WindowSetAt = &at
 	}
 	if paused && !pausedAt.IsZero() {
@@ -334,15 +348,18 @@ func (q *queueControl) health() queueHealth {
 // the change feed told of a pause, resume or window, which another node
 // (or the CLI on another node) may have made: the queue is paused, and its
 // window set, cluster-wide. The stored state is read again (not the
-// event's), so that events read late cannot undo a newer change.
+// event's), so that events read late cannot undo a newer change, and under
+// q.mu, so that a read made before a change on this node cannot either.
 func (q *queueControl) follow(ctx context.Context) {
+	// Read under the lock that changes made here hold across their write:
+	// a read older than such a change must not undo it.
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	s, err := q.st.QueueState(ctx)
 	if err != nil {
 		q.log.WithError(err).Warn("could not read the stored queue pause after another node changed it")
 		return
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.takeWindowLocked(s.Window, " (by another node)"); err != nil {
 		q.log.WithError(err).Warn("could not take the processing window another node stored; the one in effect stays")
 	}

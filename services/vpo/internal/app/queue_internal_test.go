@@ -353,11 +353,62 @@ func TestQueueClusterWindow(t *testing.T) {
 		t.Errorf("a refused window was stored: %+v", st.state.Window)
 	}
 
-	// A stored window this binary cannot read fails the start-up (rather
-	// than running outside the window the cluster was given).
-	bad := &fakeQueueStore{state: store.QueueState{Window: &store.QueueWindow{Schedule: "nonsense"}}}
-	q2, _, _ := newTestQueue(bad)
-	if err := q2.restore(ctx); err == nil || !strings.Contains(err.Error(), `"nonsense"`) {
-		t.Errorf("restore of an unreadable stored window = %v", err)
+	// A stored window this binary cannot read (written by hand, or by a
+	// newer binary) does not stop the daemon, which says so and follows
+	// its configuration until the window is set again or cleared.
+	bad := &fakeQueueStore{state: store.QueueState{Paused: true, Window: &store.QueueWindow{Schedule: "nonsense"}}}
+	q2, pool2, hook2 := newTestQueue(bad)
+	q2.setSchedule(queueSchedule{window: configured, text: configured.String(), kinds: []string{"apply"}})
+	if err := q2.restore(ctx); err != nil {
+		t.Fatalf("restore of an unreadable stored window = %v; want a start with the configured window", err)
+	}
+	if s, _ := q2.Status(ctx); s.WindowSource != "config" || s.Schedule != "01:00-07:00" || !pool2.paused {
+		t.Errorf("after an unreadable stored window: %+v (paused %v); want the configured window, still paused", s, pool2.paused)
+	}
+	logged := false
+	for _, e := range hook2.AllEntries() {
+		logged = logged || (e.Level == logrus.ErrorLevel && strings.Contains(e.Message, "vpo queue window --clear"))
+	}
+	if !logged {
+		t.Error("an unreadable stored window was not logged as an error naming how to clear it")
+	}
+}
+
+// slowReadStore is a fakeQueueStore whose next QueueState runs onRead
+// after taking its snapshot (a read that is slow to come back).
+type slowReadStore struct {
+	*fakeQueueStore
+	onRead func()
+}
+
+func (s *slowReadStore) QueueState(ctx context.Context) (store.QueueState, error) {
+	st, err := s.fakeQueueStore.QueueState(ctx)
+	if f := s.onRead; f != nil {
+		s.onRead = nil
+		f()
+	}
+	return st, err
+}
+
+// TestQueueFollowNeverUndoesALocalChange: a follow whose read of the
+// stored state was made before a window was set on this node does not put
+// the older state back (its read waits for the change, or the change for
+// it).
+func TestQueueFollowNeverUndoesALocalChange(t *testing.T) {
+	ctx := context.Background()
+	st := &slowReadStore{fakeQueueStore: &fakeQueueStore{}}
+	logger, _ := logtest.NewNullLogger()
+	q := newQueueControl(&fakeQueuePool{}, st, logrus.NewEntry(logger))
+	done := make(chan error, 1)
+	st.onRead = func() {
+		go func() { done <- q.SetWindow(ctx, "01:00-02:00", []string{"apply"}) }()
+		time.Sleep(50 * time.Millisecond) // the set, unless it waits for the follow
+	}
+	q.follow(ctx)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := q.Status(ctx); s.WindowSource != "cluster" || s.Schedule != "01:00-02:00" {
+		t.Fatalf("after a follow that read before the window was set here: %+v; want the window set", s)
 	}
 }
