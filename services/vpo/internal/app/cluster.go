@@ -17,13 +17,13 @@ import (
 type clusterFeed struct {
 	wake   func()
 	cancel func(jobID string)
-	queue  func(ctx context.Context)
+	queue  func(ctx context.Context) bool // false: the stored state could not be read
 	// queueCh hands queue changes to a goroutine of their own: OnEvent
 	// must not block the broker on a database read.
 	queueCh chan struct{}
 }
 
-func newClusterFeed(wake func(), cancel func(string), queue func(context.Context)) *clusterFeed {
+func newClusterFeed(wake func(), cancel func(string), queue func(context.Context) bool) *clusterFeed {
 	return &clusterFeed{wake: wake, cancel: cancel, queue: queue, queueCh: make(chan struct{}, 1)}
 }
 
@@ -71,16 +71,7 @@ func (l *listener) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-l.feed.queueCh:
-				l.feed.queue(ctx)
-			}
-		}
-	}()
+	go followQueue(ctx, l.feed.queueCh, l.feed.queue, time.Second)
 	failing := false
 	l.st.OnListenError(func(err error) {
 		if !failing {
@@ -102,4 +93,23 @@ func (l *listener) Run(ctx context.Context) error {
 func (l *listener) Shutdown(context.Context) error {
 	l.stopOnce.Do(func() { close(l.stop) })
 	return nil
+}
+
+// followQueue calls follow for each signal on changed until ctx ends, and
+// again every retry while it fails (the database did not answer): a pause
+// or window stored meanwhile is not missed for want of another event.
+func followQueue(ctx context.Context, changed <-chan struct{}, follow func(context.Context) bool, retry time.Duration) {
+	var again <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-again:
+		}
+		again = nil
+		if !follow(ctx) && ctx.Err() == nil {
+			again = time.After(retry)
+		}
+	}
 }

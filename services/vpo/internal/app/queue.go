@@ -350,22 +350,24 @@ func (q *queueControl) health() queueHealth {
 // window set, cluster-wide. The stored state is read again (not the
 // event's), so that events read late cannot undo a newer change, and under
 // q.mu, so that a read made before a change on this node cannot either.
-func (q *queueControl) follow(ctx context.Context) {
+// It reports false when the stored state could not be read (to be tried
+// again).
+func (q *queueControl) follow(ctx context.Context) bool {
 	// Read under the lock that changes made here hold across their write:
 	// a read older than such a change must not undo it.
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s, err := q.st.QueueState(ctx)
 	if err != nil {
-		q.log.WithError(err).Warn("could not read the stored queue pause after another node changed it")
-		return
+		q.log.WithError(err).Warn("could not read the stored queue pause and window after another node changed them (trying again)")
+		return false
 	}
 	if err := q.takeWindowLocked(s.Window, " (by another node)"); err != nil {
 		q.log.WithError(err).Warn("could not take the processing window another node stored; the one in effect stays")
 	}
 	paused, drain := q.pool.Paused()
 	if paused == s.Paused && (!paused || drain == s.Drain) {
-		return
+		return true
 	}
 	if s.Paused {
 		q.pool.Pause(s.Drain)
@@ -377,4 +379,5 @@ func (q *queueControl) follow(ctx context.Context) {
 		q.log.Info("queue resumed (by another node)")
 	}
 	q.changed()
+	return true
 }

@@ -412,3 +412,32 @@ func TestQueueFollowNeverUndoesALocalChange(t *testing.T) {
 		t.Fatalf("after a follow that read before the window was set here: %+v; want the window set", s)
 	}
 }
+
+// TestFollowQueueRetriesFailedReads: a change told while the database
+// does not answer is followed once it answers again, without another
+// event; a follow that succeeds is not repeated.
+func TestFollowQueueRetriesFailedReads(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changed := make(chan struct{}, 1)
+	var calls atomic.Int32
+	done := make(chan struct{})
+	follow := func(context.Context) bool {
+		n := calls.Add(1)
+		if n == 3 {
+			close(done)
+		}
+		return n >= 3 // the database answers from the third try on
+	}
+	go followQueue(ctx, changed, follow, 5*time.Millisecond)
+	changed <- struct{}{}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("follow called %d times in 5s after one change, failing twice; want 3", calls.Load())
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := calls.Load(); n != 3 {
+		t.Errorf("follow called %d times; want 3 (no retry after it succeeded)", n)
+	}
+}
