@@ -75,12 +75,19 @@ type queueControl struct {
 	// writes its document again).
 	changed func()
 
-	mu         sync.Mutex     // serialises pauses, resumes and windows; guards the fields below
+	// op serialises pauses, resumes, windows and follows, across their
+	// database reads and writes; mu guards the fields below, held briefly
+	// (never across the database, so that /health never waits for it).
+	op         sync.Mutex
+	mu         sync.Mutex
 	configured queueSchedule  // from the configuration
 	cluster    *clusterWindow // stored for the cluster; nil when none is
 	sched      queueSchedule  // in effect
 	pausedAt   time.Time      // zero when not paused
 }
+
+// followReadTimeout bounds follow's read of the stored state.
+const followReadTimeout = 5 * time.Second
 
 // clusterWindow is the stored window of the cluster, parsed.
 type clusterWindow struct {
@@ -127,6 +134,8 @@ var _ server.QueueControl = (*queueControl)(nil)
 // pool, before it runs, when the stored state says the queue is paused,
 // and logs both.
 func (q *queueControl) restore(ctx context.Context) error {
+	q.op.Lock()
+	defer q.op.Unlock()
 	s, err := q.st.QueueState(ctx)
 	if err != nil {
 		return fmt.Errorf("read the stored queue pause: %w", err)
@@ -227,12 +236,14 @@ func (q *queueControl) SetWindow(ctx context.Context, schedule string, kinds []s
 			return invalidWindow(fmt.Sprintf("scheduled_kinds: %q is not a job kind (known: %s)", k, strings.Join(q.known, ", ")))
 		}
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	q.op.Lock()
+	defer q.op.Unlock()
 	w := &store.QueueWindow{Schedule: s.String(), Kinds: kinds, SetAt: q.now().UTC()}
 	if err := q.st.SetQueueWindow(ctx, w); err != nil {
 		return err
 	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	return q.takeWindowLocked(w, " (set here)")
 }
 
@@ -246,11 +257,13 @@ func (e invalidWindow) Unwrap() error { return store.ErrInvalid }
 // ClearWindow removes the cluster's window: every daemon follows its own
 // jobs.schedule again.
 func (q *queueControl) ClearWindow(ctx context.Context) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	q.op.Lock()
+	defer q.op.Unlock()
 	if err := q.st.SetQueueWindow(ctx, nil); err != nil {
 		return err
 	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	return q.takeWindowLocked(nil, " (here)")
 }
 
@@ -258,15 +271,19 @@ func (q *queueControl) ClearWindow(ctx context.Context) error {
 // keeps the time of the first pause (and may turn a drain into a pause
 // that interrupts).
 func (q *queueControl) Pause(ctx context.Context, drain bool) error {
+	q.op.Lock()
+	defer q.op.Unlock()
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	at := q.pausedAt
+	q.mu.Unlock()
 	if at.IsZero() {
 		at = q.now()
 	}
 	if err := q.st.SetQueueState(ctx, store.QueueState{Paused: true, Drain: drain, ChangedAt: at}); err != nil {
 		return err
 	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.pausedAt = at
 	q.pool.Pause(drain)
 	q.changed()
@@ -275,11 +292,13 @@ func (q *queueControl) Pause(ctx context.Context, drain bool) error {
 
 // Resume stores the end of the pause, then resumes the pool.
 func (q *queueControl) Resume(ctx context.Context) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	q.op.Lock()
+	defer q.op.Unlock()
 	if err := q.st.SetQueueState(ctx, store.QueueState{ChangedAt: q.now()}); err != nil {
 		return err
 	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.pausedAt = time.Time{}
 	q.pool.Resume()
 	q.changed()
@@ -349,19 +368,24 @@ func (q *queueControl) health() queueHealth {
 // (or the CLI on another node) may have made: the queue is paused, and its
 // window set, cluster-wide. The stored state is read again (not the
 // event's), so that events read late cannot undo a newer change, and under
-// q.mu, so that a read made before a change on this node cannot either.
+// q.op, so that a read made before a change on this node cannot either.
 // It reports false when the stored state could not be read (to be tried
 // again).
 func (q *queueControl) follow(ctx context.Context) bool {
 	// Read under the lock that changes made here hold across their write:
-	// a read older than such a change must not undo it.
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	s, err := q.st.QueueState(ctx)
+	// a read older than such a change must not undo it. The read is
+	// bounded, since changes made here wait for it meanwhile.
+	q.op.Lock()
+	defer q.op.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, followReadTimeout)
+	defer cancel()
+	s, err := q.st.QueueState(rctx)
 	if err != nil {
 		q.log.WithError(err).Warn("could not read the stored queue pause and window after another node changed them (trying again)")
 		return false
 	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	if err := q.takeWindowLocked(s.Window, " (by another node)"); err != nil {
 		q.log.WithError(err).Warn("could not take the processing window another node stored; the one in effect stays")
 	}

@@ -441,3 +441,39 @@ func TestFollowQueueRetriesFailedReads(t *testing.T) {
 		t.Errorf("follow called %d times; want 3 (no retry after it succeeded)", n)
 	}
 }
+
+// blockingWindowStore is a fakeQueueStore whose SetQueueWindow waits for
+// release (a database that does not answer).
+type blockingWindowStore struct {
+	*fakeQueueStore
+	entered, release chan struct{}
+}
+
+func (s *blockingWindowStore) SetQueueWindow(ctx context.Context, w *store.QueueWindow) error {
+	close(s.entered)
+	<-s.release
+	return s.fakeQueueStore.SetQueueWindow(ctx, w)
+}
+
+// TestQueueHealthNeverWaitsForTheDatabase: while a window is being stored
+// (the database slow to answer), /health's view of the queue answers at
+// once.
+func TestQueueHealthNeverWaitsForTheDatabase(t *testing.T) {
+	st := &blockingWindowStore{fakeQueueStore: &fakeQueueStore{}, entered: make(chan struct{}), release: make(chan struct{})}
+	logger, _ := logtest.NewNullLogger()
+	q := newQueueControl(&fakeQueuePool{}, st, logrus.NewEntry(logger))
+	done := make(chan error, 1)
+	go func() { done <- q.SetWindow(context.Background(), "01:00-02:00", nil) }()
+	<-st.entered
+	answered := make(chan queueHealth, 1)
+	go func() { answered <- q.health() }()
+	select {
+	case <-answered:
+	case <-time.After(2 * time.Second):
+		t.Fatal("/health's queue waited for the database write of a window")
+	}
+	close(st.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
