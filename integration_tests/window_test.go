@@ -68,6 +68,7 @@ func TestQueueWindowStoredOverridesConfig(t *testing.T) {
 		{[]string{"window", "25:00-26:00"}, 6, "schedule: "},
 		{[]string{"window", "01:00-02:00", "--kinds", "test.sleep,nope"}, 6, `"nope" is not a job kind`},
 		{[]string{"window"}, exitUsage, "give one SCHEDULE"},
+		{[]string{"window", "01:00-02:00", "--kinds="}, exitUsage, "names no job kind"},
 		{[]string{"window", "--clear", "01:00-02:00"}, exitUsage, "--clear takes no schedule"},
 	} {
 		code, stderr := d.queueCLIFails(tc.args...)

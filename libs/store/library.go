@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -195,6 +196,9 @@ type QueueWindow struct {
 	Kinds []string
 	// SetAt is when it was stored.
 	SetAt time.Time
+	// Unreadable says what of the stored columns could not be read ("" when
+	// all could): a window that is not to be followed.
+	Unreadable string
 }
 
 // QueueState returns the stored state of the queue.
@@ -218,21 +222,33 @@ func (s *Store) QueueState(ctx context.Context) (QueueState, error) {
 		q.ChangedAt = *at
 	}
 	q.Paused, q.Drain = paused != 0, drain != 0
-	if sched.Valid {
-		w := &QueueWindow{Schedule: sched.String, Kinds: []string{}}
-		if kinds.Valid {
-			if err := json.Unmarshal([]byte(kinds.String), &w.Kinds); err != nil {
-				return QueueState{}, fmt.Errorf("read queue state: the stored window's kinds %q: %w", kinds.String, err)
-			}
-		}
-		if set, err := parseNullTime(windowSet); err != nil {
-			return QueueState{}, fmt.Errorf("read queue state: %w", err)
-		} else if set != nil {
-			w.SetAt = *set
-		}
-		q.Window = w
+	if sched.Valid || kinds.Valid || windowSet.Valid {
+		q.Window = readQueueWindow(sched, kinds, windowSet)
 	}
 	return q, nil
+}
+
+// readQueueWindow makes the stored window of its three columns. What
+// cannot be read (the columns edited by hand) is told in Unreadable rather
+// than failing the read of the whole state: the pause must still be read.
+func readQueueWindow(sched, kinds, setAt sql.NullString) *QueueWindow {
+	w := &QueueWindow{Schedule: sched.String, Kinds: []string{}}
+	var problems []string
+	if !sched.Valid {
+		problems = append(problems, "no schedule")
+	}
+	if kinds.Valid {
+		if err := json.Unmarshal([]byte(kinds.String), &w.Kinds); err != nil {
+			problems = append(problems, fmt.Sprintf("scheduled_kinds %q is not a JSON list of kinds", kinds.String))
+		}
+	}
+	if at, err := parseNullTime(setAt); err != nil {
+		problems = append(problems, fmt.Sprintf("window_set_at %q is not a time", setAt.String))
+	} else if at != nil {
+		w.SetAt = *at
+	}
+	w.Unreadable = strings.Join(problems, "; ")
+	return w
 }
 
 // SetQueueWindow stores w as the processing window of every daemon that

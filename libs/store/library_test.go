@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -342,5 +343,40 @@ func TestQueueWindowStored(t *testing.T) {
 	want := `[queue.window "01:00-07:00" [apply transcode] queue.paused queue.window "" [] queue.window "" [] queue.window none]`
 	if fmt.Sprint(got) != want {
 		t.Fatalf("events = %v\nwant     %v", got, want)
+	}
+}
+
+// TestQueueWindowUnreadable: a stored window whose columns were edited
+// into something unreadable does not fail the read of the queue's state
+// (the pause must still be read): the window says what is wrong.
+func TestQueueWindowUnreadable(t *testing.T) {
+	ctx := context.Background()
+	open, name := newDatabase(t)
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetQueueState(ctx, store.QueueState{Paused: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rawOpen(t, name).ExecContext(ctx,
+		"UPDATE queue_state SET schedule = '01:00-02:00', scheduled_kinds = '\"apply\"', window_set_at = 'yesterday'"); err != nil {
+		t.Fatal(err)
+	}
+	q, err := s.QueueState(ctx)
+	if err != nil || !q.Paused || q.Window == nil {
+		t.Fatalf("state = %+v, %v; want paused with a window", q, err)
+	}
+	for _, want := range []string{`scheduled_kinds "\"apply\""`, `window_set_at "yesterday"`} {
+		if !strings.Contains(q.Window.Unreadable, want) {
+			t.Errorf("Unreadable = %q; want it to name %s", q.Window.Unreadable, want)
+		}
+	}
+	if err := s.SetQueueWindow(ctx, &store.QueueWindow{Schedule: "03:00-04:00", Kinds: []string{"apply"}}); err != nil {
+		t.Fatal(err)
+	}
+	if q, err = s.QueueState(ctx); err != nil || q.Window == nil || q.Window.Unreadable != "" {
+		t.Fatalf("after setting it again: %+v, %v", q.Window, err)
 	}
 }

@@ -82,6 +82,7 @@ type queueControl struct {
 	mu         sync.Mutex
 	configured queueSchedule  // from the configuration
 	cluster    *clusterWindow // stored for the cluster; nil when none is
+	windowErr  string         // why the stored window is not followed ("" when it is, or none is stored)
 	sched      queueSchedule  // in effect
 	pausedAt   time.Time      // zero when not paused
 }
@@ -108,6 +109,9 @@ func (w *clusterWindow) equal(o *clusterWindow) bool {
 func parseClusterWindow(w *store.QueueWindow) (*clusterWindow, error) {
 	if w == nil {
 		return nil, nil
+	}
+	if w.Unreadable != "" {
+		return nil, fmt.Errorf("the stored processing window: %s", w.Unreadable)
 	}
 	s, err := config.ParseSchedule(w.Schedule)
 	if err != nil {
@@ -189,8 +193,13 @@ func (q *queueControl) applyLocked() {
 func (q *queueControl) takeWindowLocked(w *store.QueueWindow, by string) error {
 	cw, err := parseClusterWindow(w)
 	if err != nil {
+		if q.windowErr != err.Error() {
+			q.windowErr = err.Error()
+			q.changed()
+		}
 		return err
 	}
+	q.windowErr = ""
 	if cw.equal(q.cluster) {
 		return nil
 	}
@@ -321,7 +330,7 @@ func (q *queueControl) Status(ctx context.Context) (server.QueueStatus, error) {
 // state is the queue's state as held in memory (Queued left 0).
 func (q *queueControl) state() server.QueueStatus {
 	q.mu.Lock()
-	sched, pausedAt, cluster := q.sched, q.pausedAt, q.cluster
+	sched, pausedAt, cluster, windowErr := q.sched, q.pausedAt, q.cluster, q.windowErr
 	q.mu.Unlock()
 	paused, drain := q.pool.Paused()
 	open, next := q.pool.WindowOpen()
@@ -332,6 +341,7 @@ func (q *queueControl) state() server.QueueStatus {
 	if st.ScheduledKinds == nil {
 		st.ScheduledKinds = []string{}
 	}
+	st.WindowError = windowErr
 	st.WindowSource = "config"
 	if cluster != nil {
 		st.WindowSource = "cluster"
@@ -387,7 +397,7 @@ func (q *queueControl) follow(ctx context.Context) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if err := q.takeWindowLocked(s.Window, " (by another node)"); err != nil {
-		q.log.WithError(err).Warn("could not take the processing window another node stored; the one in effect stays")
+		q.log.WithError(err).Warn("cannot read the stored processing window; the one in effect stays until it is set again or cleared")
 	}
 	paused, drain := q.pool.Paused()
 	if paused == s.Paused && (!paused || drain == s.Drain) {

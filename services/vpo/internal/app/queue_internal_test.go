@@ -372,6 +372,24 @@ func TestQueueClusterWindow(t *testing.T) {
 	if !logged {
 		t.Error("an unreadable stored window was not logged as an error naming how to clear it")
 	}
+	s2, _ := q2.Status(ctx)
+	if !strings.Contains(s2.WindowError, `"nonsense"`) ||
+		!strings.Contains(strings.Join(queueLines(s2, time.Now()), "\n"), "warning: the stored processing window") {
+		t.Errorf("status of an unreadable stored window = %+v, lines %q; want it said", s2, queueLines(s2, time.Now()))
+	}
+	// Columns the store could not read: the same, and once the window is
+	// set again the warning is gone.
+	bad.state.Window = &store.QueueWindow{Schedule: "01:00-02:00", Unreadable: `window_set_at "yesterday" is not a time`}
+	q2.follow(ctx)
+	if s2, _ = q2.Status(ctx); !strings.Contains(s2.WindowError, "yesterday") || s2.WindowSource != "config" {
+		t.Errorf("status after an unreadable window was followed = %+v", s2)
+	}
+	if err := q2.SetWindow(ctx, "03:00-04:00", nil); err != nil {
+		t.Fatal(err)
+	}
+	if s2, _ = q2.Status(ctx); s2.WindowError != "" || s2.WindowSource != "cluster" {
+		t.Errorf("status after the window was set again = %+v", s2)
+	}
 }
 
 // slowReadStore is a fakeQueueStore whose next QueueState runs onRead

@@ -64,10 +64,16 @@ func addQueue(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 		"or \"\" for always open. --clear goes back to each daemon's own jobs.schedule. Stored: it survives restarts.")
 	wf := addClientFlags(window)
 	windowArgs := window.Arg("schedule", `Time ranges ("01:00-07:00"), or "" for always open.`).Strings()
-	windowKinds := window.Flag("kinds", "Comma-separated job kinds the window holds back while closed (default: apply,transcode).").String()
+	var kindsGiven bool
+	windowKinds := window.Flag("kinds", "Comma-separated job kinds the window holds back while closed (default: apply,transcode).").
+		IsSetByUser(&kindsGiven).String()
 	windowClear := window.Flag("clear", "Remove the cluster's window: each daemon follows its jobs.schedule again.").Bool()
 	cmds[window.FullCommand()] = func(ctx context.Context) error {
-		req, path, method, err := windowRequest(*windowArgs, *windowKinds, *windowClear)
+		kinds := windowKinds
+		if !kindsGiven {
+			kinds = nil
+		}
+		req, path, method, err := windowRequest(*windowArgs, kinds, *windowClear)
 		if err != nil {
 			return withCode(ExitUsage, err)
 		}
@@ -100,10 +106,10 @@ func addQueue(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 // windowRequest turns the arguments of `vpo queue window` into its
 // request: PUT /api/queue/window with the schedule and kinds, or DELETE
 // with --clear.
-func windowRequest(args []string, kinds string, clear bool) (body any, path, method string, err error) {
+func windowRequest(args []string, kinds *string, clear bool) (body any, path, method string, err error) {
 	const windowPath = "/api/queue/window"
 	switch {
-	case clear && (len(args) > 0 || kinds != ""):
+	case clear && (len(args) > 0 || kinds != nil):
 		return nil, "", "", errors.New("queue window: --clear takes no schedule and no --kinds")
 	case clear:
 		return nil, windowPath, http.MethodDelete, nil
@@ -111,15 +117,15 @@ func windowRequest(args []string, kinds string, clear bool) (body any, path, met
 		return nil, "", "", errors.New(`queue window: give one SCHEDULE (quote it: "01:00-07:00, 22:00-23:30"; "" for always open), or --clear`)
 	}
 	req := map[string]any{"schedule": args[0]}
-	if kinds != "" {
+	if kinds != nil {
 		var ks []string
-		for _, k := range strings.Split(kinds, ",") {
+		for _, k := range strings.Split(*kinds, ",") {
 			if k = strings.TrimSpace(k); k != "" {
 				ks = append(ks, k)
 			}
 		}
 		if len(ks) == 0 {
-			return nil, "", "", fmt.Errorf("queue window: --kinds %q names no job kind", kinds)
+			return nil, "", "", fmt.Errorf("queue window: --kinds %q names no job kind (omit it for apply and transcode)", *kinds)
 		}
 		req["scheduled_kinds"] = ks
 	}
@@ -198,6 +204,9 @@ func queueLines(st server.QueueStatus, now time.Time) []string {
 			closed += ", " + opens
 		}
 		lines = append(lines, fmt.Sprintf("%s: %s (%s); %s", label, st.Schedule, strings.Join(st.ScheduledKinds, ", "), closed))
+	}
+	if st.WindowError != "" {
+		lines = append(lines, "warning: "+st.WindowError+" (not followed: set it again with 'vpo queue window SCHEDULE', or 'vpo queue window --clear')")
 	}
 	return lines
 }

@@ -47,6 +47,9 @@ type QueueStatus struct {
 	WindowSource string `json:"window_source"`
 	// WindowSetAt is when the cluster's window was set; nil without one.
 	WindowSetAt *time.Time `json:"window_set_at"`
+	// WindowError says why a stored window of the cluster is not followed
+	// (its columns edited by hand); omitted when there is none.
+	WindowError string `json:"window_error,omitempty"`
 }
 
 // QueueControl pauses and resumes the daemon's queue and reports its
