@@ -78,13 +78,15 @@ type queueControl struct {
 	// op serialises pauses, resumes, windows and follows, across their
 	// database reads and writes; mu guards the fields below, held briefly
 	// (never across the database, so that /health never waits for it).
-	op         sync.Mutex
-	mu         sync.Mutex
-	configured queueSchedule  // from the configuration
-	cluster    *clusterWindow // stored for the cluster; nil when none is
-	windowErr  string         // why the stored window is not followed ("" when it is, or none is stored)
-	sched      queueSchedule  // in effect
-	pausedAt   time.Time      // zero when not paused
+	op sync.Mutex
+	// followFailing: follow's last read failed (logged once); guarded by op.
+	followFailing bool
+	mu            sync.Mutex
+	configured    queueSchedule  // from the configuration
+	cluster       *clusterWindow // stored for the cluster; nil when none is
+	windowErr     string         // why the stored window is not followed ("" when it is, or none is stored)
+	sched         queueSchedule  // in effect
+	pausedAt      time.Time      // zero when not paused
 }
 
 // followReadTimeout bounds follow's read of the stored state.
@@ -391,8 +393,15 @@ func (q *queueControl) follow(ctx context.Context) bool {
 	defer cancel()
 	s, err := q.st.QueueState(rctx)
 	if err != nil {
-		q.log.WithError(err).Warn("could not read the stored queue pause and window after another node changed them (trying again)")
+		if !q.followFailing {
+			q.followFailing = true
+			q.log.WithError(err).Warn("could not read the stored queue pause and window after a change (trying again every second)")
+		}
 		return false
+	}
+	if q.followFailing {
+		q.followFailing = false
+		q.log.Info("read the stored queue pause and window again")
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -495,3 +495,33 @@ func TestQueueHealthNeverWaitsForTheDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestQueueFollowFailuresLoggedOnce: while the stored state cannot be read
+// (the retries come every second during an outage) one warning is
+// logged, and one line when it can be read again.
+func TestQueueFollowFailuresLoggedOnce(t *testing.T) {
+	ctx := context.Background()
+	st := &fakeQueueStore{fail: errors.New("connection refused")}
+	q, _, hook := newTestQueue(st)
+	for range 5 {
+		if q.follow(ctx) {
+			t.Fatal("follow succeeded with the database failing")
+		}
+	}
+	st.fail = nil
+	if !q.follow(ctx) || !q.follow(ctx) {
+		t.Fatal("follow failed with the database back")
+	}
+	var warned, back int
+	for _, e := range hook.AllEntries() {
+		switch {
+		case e.Level == logrus.WarnLevel && strings.Contains(e.Message, "could not read the stored queue pause"):
+			warned++
+		case strings.Contains(e.Message, "read the stored queue pause and window again"):
+			back++
+		}
+	}
+	if warned != 1 || back != 1 {
+		t.Errorf("%d warnings and %d recoveries logged for 5 failed reads then 2 good ones; want 1 and 1", warned, back)
+	}
+}
