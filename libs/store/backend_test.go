@@ -96,6 +96,19 @@ func newDatabase(t testing.TB) (open func() (*store.Store, error), name string) 
 	return func() (*store.Store, error) { return store.OpenPostgres(ctx, url, store.Options{}) }, store.RedactURL(url)
 }
 
+// openNamed opens a store on a new database of the run's backend, closed
+// when the test ends, and returns the name rawOpen takes.
+func openNamed(t testing.TB) (*store.Store, string) {
+	t.Helper()
+	open, name := newDatabase(t)
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, name
+}
+
 // rawOpen opens the database newDatabase named, bypassing the store
 // (statements in the backend's own dialect).
 func rawOpen(t testing.TB, name string) *sql.DB {

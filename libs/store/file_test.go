@@ -605,12 +605,7 @@ func TestFileRowWithoutIDNumberedOnPostgres(t *testing.T) {
 		t.Skip("only PostgreSQL is shared by several binaries; the SQLite store gives every id itself")
 	}
 	ctx := context.Background()
-	open, name := newDatabase(t)
-	s, err := open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, name := openNamed(t)
 	at := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
 	if err := s.UpsertFile(ctx, store.File{Path: "/lib/new.mkv", Size: 1, ModTime: at, LastScannedAt: at}); err != nil {
 		t.Fatal(err)

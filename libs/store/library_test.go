@@ -351,12 +351,7 @@ func TestQueueWindowStored(t *testing.T) {
 // (the pause must still be read): the window says what is wrong.
 func TestQueueWindowUnreadable(t *testing.T) {
 	ctx := context.Background()
-	open, name := newDatabase(t)
-	s, err := open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, name := openNamed(t)
 	if err := s.SetQueueState(ctx, store.QueueState{Paused: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -149,12 +149,7 @@ func TestRenewalNeedsNoWriteLock(t *testing.T) {
 		t.Skip("the write lock is PostgreSQL's: runs in the PostgreSQL run of this suite")
 	}
 	ctx := context.Background()
-	open, name := newDatabase(t)
-	s, err := open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, name := openNamed(t)
 	mustCreate(t, s, store.NewJob{Kind: "k"})
 	j := mustClaim(t, s, "w", t0)
 	holder := rawOpen(t, name)
