@@ -26,11 +26,16 @@ type queueSchedule struct {
 
 // scheduleOf returns the processing window configured in c.
 func scheduleOf(c config.Config) queueSchedule {
-	s := c.Jobs.Schedule
+	return scheduleFrom(c.Jobs.Schedule, c.Jobs.ScheduledKinds)
+}
+
+// scheduleFrom is the window of schedule s holding back kinds (no window
+// when s is always open).
+func scheduleFrom(s config.Schedule, kinds []string) queueSchedule {
 	if s.Always() {
-		return queueSchedule{kinds: c.Jobs.ScheduledKinds}
+		return queueSchedule{kinds: kinds}
 	}
-	return queueSchedule{window: s, text: s.String(), kinds: c.Jobs.ScheduledKinds}
+	return queueSchedule{window: s, text: s.String(), kinds: kinds}
 }
 
 // queuePool is the part of the worker pool the queue control drives;
@@ -123,11 +128,7 @@ func parseClusterWindow(w *store.QueueWindow) (*clusterWindow, error) {
 	if kinds == nil {
 		kinds = []string{}
 	}
-	q := queueSchedule{text: s.String(), kinds: kinds}
-	if !s.Always() {
-		q.window = s
-	}
-	return &clusterWindow{sched: q, setAt: w.SetAt}, nil
+	return &clusterWindow{sched: scheduleFrom(s, kinds), setAt: w.SetAt}, nil
 }
 
 func newQueueControl(pool queuePool, st queueStore, log *logrus.Entry) *queueControl {
