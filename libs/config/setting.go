@@ -638,18 +638,23 @@ func boolSpec(k Key, field func(*Config) *bool) spec[bool] {
 
 // hostListSpec is a list of host names: a TOML array of strings, or a
 // comma-separated environment or flag value.
+// CommaList splits a comma-separated list as the list settings read it
+// from the environment and flags: items trimmed, empty ones dropped (nil
+// when none is left).
+func CommaList(raw string) []string {
+	var out []string
+	for part := range strings.SplitSeq(raw, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
 func hostListSpec(k Key, field func(*Config) *[]string) spec[[]string] {
 	return spec[[]string]{
-		k: k,
-		parse: func(raw string) ([]string, error) {
-			var out []string
-			for part := range strings.SplitSeq(raw, ",") {
-				if part = strings.TrimSpace(part); part != "" {
-					out = append(out, part)
-				}
-			}
-			return out, nil
-		},
+		k:     k,
+		parse: func(raw string) ([]string, error) { return CommaList(raw), nil },
 		decode: func(v any) ([]string, error) {
 			list, ok := v.([]any)
 			if !ok {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/vpo-project/vpo/libs/config"
 	"github.com/vpo-project/vpo/services/vpo/internal/server"
 )
 
@@ -118,12 +119,7 @@ func windowRequest(args []string, kinds *string, clear bool) (body any, path, me
 	}
 	req := map[string]any{"schedule": args[0]}
 	if kinds != nil {
-		var ks []string
-		for _, k := range strings.Split(*kinds, ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				ks = append(ks, k)
-			}
-		}
+		ks := config.CommaList(*kinds)
 		if len(ks) == 0 {
 			return nil, "", "", fmt.Errorf("queue window: --kinds %q names no job kind (omit it for apply and transcode)", *kinds)
 		}
