@@ -425,15 +425,16 @@ func TestJobsAPIRejectsBadInput(t *testing.T) {
 	}
 }
 
-// TestSubmitRequiresTags: `vpo jobs submit --requires` submits a job that
-// only a node offering the tags claims (this one offers none: it waits,
+// TestSubmitRequiresTags: `vpo jobs submit --requires` (a list read as
+// jobs.tags is: "gpu, " is gpu) submits a job that only a node offering
+// the tags claims (this one offers none: it waits,
 // and vpo jobs list says why); a bad tag is refused, naming it.
 func TestSubmitRequiresTags(t *testing.T) {
 	d := start(t, startOpts{extra: testKinds, wait: true})
 	cli := func(args ...string) (int, string, string) {
 		return run(t, baseEnv(d.dir), append(args, "--url", d.url(""), "--config", filepath.Join(d.dir, "config.toml"))...)
 	}
-	code, out, stderr := cli("jobs", "submit", "test.sleep", "--payload", `{"seconds":0}`, "--requires", "gpu", "--json")
+	code, out, stderr := cli("jobs", "submit", "test.sleep", "--payload", `{"seconds":0}`, "--requires", "gpu, ", "--json")
 	if code != exitOK {
 		t.Fatalf("jobs submit --requires gpu = %d: %s", code, stderr)
 	}

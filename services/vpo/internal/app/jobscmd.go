@@ -69,8 +69,9 @@ func addJobs(app *kingpin.Application, env Env, cmds map[string]commandFunc) {
 		var job store.Job
 		body := map[string]any{"kind": *kind, "payload": json.RawMessage(*payload), "priority": *priority}
 		if *requires != "" {
-			// The daemon checks each tag (and names a bad one).
-			body["requires"] = strings.Split(*requires, ",")
+			// Read as jobs.tags is; the daemon checks each tag (and names
+			// a bad one).
+			body["requires"] = config.CommaList(*requires)
 		}
 		if err := c.do(ctx, "POST", "/api/jobs", body, &job); err != nil {
 			return err
