@@ -31,12 +31,18 @@ func queuePort(t *testing.T) int {
 // exits 0.
 func (d *daemon) queueCLI(args ...string) string {
 	d.t.Helper()
-	args = append(append([]string{"queue"}, args...), "--url", d.url(""), "--config", filepath.Join(d.dir, "config.toml"))
-	code, out, stderr := run(d.t, baseEnv(d.dir), args...)
+	code, out, stderr := d.queueRun(args...)
 	if code != exitOK {
-		d.t.Fatalf("vpo %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, stderr)
+		d.t.Fatalf("vpo queue %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, stderr)
 	}
 	return out
+}
+
+// queueRun runs `vpo queue ARGS` against d: exit code, stdout, stderr.
+func (d *daemon) queueRun(args ...string) (int, string, string) {
+	d.t.Helper()
+	args = append(append([]string{"queue"}, args...), "--url", d.url(""), "--config", filepath.Join(d.dir, "config.toml"))
+	return run(d.t, baseEnv(d.dir), args...)
 }
 
 // queueState is GET /api/queue.
@@ -50,6 +56,8 @@ type queueState struct {
 	ScheduledKinds []string   `json:"scheduled_kinds"`
 	WindowOpen     bool       `json:"window_open"`
 	NextWindow     *time.Time `json:"next_window"`
+	WindowSource   string     `json:"window_source"`
+	WindowSetAt    *time.Time `json:"window_set_at"`
 }
 
 func (d *daemon) queueState() queueState {

@@ -3,7 +3,6 @@ package integration_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -13,37 +12,11 @@ import (
 	"github.com/vpo-project/vpo/libs/pgtest"
 )
 
-// clusterQueueState is what the window tests read of GET /api/queue
-// beyond queueState.
-type clusterQueueState struct {
-	queueState
-	WindowSource string     `json:"window_source"`
-	WindowSetAt  *time.Time `json:"window_set_at"`
-}
-
-func (d *daemon) clusterQueueState() clusterQueueState {
-	d.t.Helper()
-	var st clusterQueueState
-	if code := d.callJSON("GET", "/api/queue", "", &st); code != 200 {
-		d.t.Fatalf("GET /api/queue = %d", code)
-	}
-	return st
-}
-
 // closedSchedule is a window that opens in two hours and closes in three
 // (local time): closed now.
 func closedSchedule() string {
 	now := time.Now()
 	return now.Add(2*time.Hour).Format("15:04") + "-" + now.Add(3*time.Hour).Format("15:04")
-}
-
-// queueCLIFails runs `vpo queue ARGS` against d and returns its exit code
-// and standard error.
-func (d *daemon) queueCLIFails(args ...string) (int, string) {
-	d.t.Helper()
-	args = append(append([]string{"queue"}, args...), "--url", d.url(""), "--config", filepath.Join(d.dir, "config.toml"))
-	code, _, stderr := run(d.t, baseEnv(d.dir), args...)
-	return code, stderr
 }
 
 // TestQueueWindowStoredOverridesConfig: `vpo queue window` stores a
@@ -71,12 +44,12 @@ func TestQueueWindowStoredOverridesConfig(t *testing.T) {
 		{[]string{"window", "01:00-02:00", "--kinds="}, exitUsage, "names no job kind"},
 		{[]string{"window", "--clear", "01:00-02:00"}, exitUsage, "--clear takes no schedule"},
 	} {
-		code, stderr := d.queueCLIFails(tc.args...)
+		code, _, stderr := d.queueRun(tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
 			t.Errorf("vpo queue %s = exit %d, %q; want %d naming %q", strings.Join(tc.args, " "), code, stderr, tc.code, tc.want)
 		}
 	}
-	if st := d.clusterQueueState(); st.WindowSource != "config" || st.Schedule != schedule {
+	if st := d.queueState(); st.WindowSource != "config" || st.Schedule != schedule {
 		t.Fatalf("after refused windows: %+v; want the configured %s", st, schedule)
 	}
 
@@ -92,7 +65,7 @@ func TestQueueWindowStoredOverridesConfig(t *testing.T) {
 		t.Fatalf("stop: exit %d", code)
 	}
 	d = start(t, startOpts{dir: dir, port: port, args: []string{"--config", filepath.Join(dir, "config.toml")}, wait: true})
-	st := d.clusterQueueState()
+	st := d.queueState()
 	if st.WindowSource != "cluster" || st.Schedule != "" || !st.WindowOpen || st.WindowSetAt == nil {
 		t.Fatalf("after a restart: %+v; want the cluster's always-open window", st)
 	}
@@ -112,12 +85,8 @@ func TestQueueWindowStoredOverridesConfig(t *testing.T) {
 // needPostgres skips (under CI: fails) without Debian's postgresql.
 func needPostgres(t *testing.T) {
 	t.Helper()
-	if _, err := pgtest.Binaries(); err == nil {
-		return
-	} else if os.Getenv("CI") != "" {
-		t.Fatalf("PostgreSQL is required under CI: %v", err)
-	} else {
-		t.Skipf("needs PostgreSQL (the postgresql package; not required outside CI): %v", err)
+	if _, err := pgtest.Binaries(); err != nil {
+		missing(t, fmt.Sprintf("PostgreSQL (the postgresql package) is not installed: %v", err))
 	}
 }
 
@@ -154,7 +123,7 @@ func TestQueueWindowClusterWide(t *testing.T) {
 	}
 	set := time.Now()
 	for {
-		st := b.clusterQueueState()
+		st := b.queueState()
 		if st.WindowSource == "cluster" && st.Schedule == schedule && !st.WindowOpen {
 			t.Logf("node b took the window %s after it was set on a", time.Since(set).Round(time.Millisecond))
 			break
@@ -178,20 +147,17 @@ func TestQueueWindowClusterWide(t *testing.T) {
 		t.Fatalf("stop b: exit %d", code)
 	}
 	b = startNode("b", dirB, portB)
-	if st := b.clusterQueueState(); st.WindowSource != "cluster" || st.Schedule != schedule || st.WindowOpen {
+	if st := b.queueState(); st.WindowSource != "cluster" || st.Schedule != schedule || st.WindowOpen {
 		t.Fatalf("node b after its restart: %+v; want the cluster's closed window", st)
 	}
 	b.stillQueued(j1.ID)
 
 	// Cleared through b: both follow their configuration (always open)
 	// and run the held jobs.
-	code, _, stderr := run(t, baseEnv(b.dir), "queue", "window", "--clear", "--url", b.url(""), "--config", filepath.Join(b.dir, "config.toml"))
-	if code != exitOK {
-		t.Fatalf("vpo queue window --clear: exit %d: %s", code, stderr)
-	}
+	b.queueCLI("window", "--clear")
 	a.waitJob(j1.ID, "completed", 10*time.Second)
 	a.waitJob(j2.ID, "completed", 10*time.Second)
-	if st := a.clusterQueueState(); st.WindowSource != "config" || st.Schedule != "" {
+	if st := a.queueState(); st.WindowSource != "config" || st.Schedule != "" {
 		t.Errorf("node a after the window was cleared on b: %+v", st)
 	}
 }
