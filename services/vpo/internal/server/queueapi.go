@@ -101,12 +101,8 @@ type windowRequest struct {
 }
 
 func (a *QueueAPI) setWindow(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r)
-	if !ok {
-		return
-	}
 	var req windowRequest
-	if !decodeBytes(w, body, &req) {
+	if !decodeBody(w, r, &req) {
 		return
 	}
 	if req.Schedule == nil {
